@@ -1,0 +1,301 @@
+//! Resource and data source schemas, loaded from `schemas/*.json` (embedded in the binary).
+//!
+//! The schema files are the only place attributes are defined. From them come validation (an
+//! unknown or missing attribute, a wrong type), the diff (a changed `force_new` attribute means
+//! replacement; `json` attributes compare semantically), rendering (computed attributes show as
+//! "(known after apply)", sensitive ones are masked) and the `skyform schema` reference.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::value::Value;
+
+/// Every schema file, embedded. A test checks that this list and `schemas/` agree.
+const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
+    ("aws_iam_access_key", include_str!("../schemas/aws_iam_access_key.json")),
+    ("aws_iam_instance_profile", include_str!("../schemas/aws_iam_instance_profile.json")),
+    ("aws_iam_policy", include_str!("../schemas/aws_iam_policy.json")),
+    ("aws_iam_role", include_str!("../schemas/aws_iam_role.json")),
+    ("aws_iam_role_policy_attachment", include_str!("../schemas/aws_iam_role_policy_attachment.json")),
+    ("aws_iam_user", include_str!("../schemas/aws_iam_user.json")),
+    ("aws_iam_user_policy_attachment", include_str!("../schemas/aws_iam_user_policy_attachment.json")),
+];
+
+const DATA_SCHEMAS: &[(&str, &str)] =
+    &[("aws_caller_identity", include_str!("../schemas/data/aws_caller_identity.json"))];
+
+/// The type of an attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrType {
+    String,
+    Number,
+    Bool,
+    /// A string holding a JSON document (an IAM policy), compared semantically.
+    Json,
+    List(Box<AttrType>),
+    Set(Box<AttrType>),
+    Map(Box<AttrType>),
+}
+
+impl AttrType {
+    pub fn parse(s: &str) -> Option<AttrType> {
+        let s = s.trim();
+        let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(')')).and_then(AttrType::parse);
+        Some(match s {
+            "string" => AttrType::String,
+            "number" => AttrType::Number,
+            "bool" => AttrType::Bool,
+            "json" => AttrType::Json,
+            _ if s.starts_with("list(") => AttrType::List(Box::new(inner("list(")?)),
+            _ if s.starts_with("set(") => AttrType::Set(Box::new(inner("set(")?)),
+            _ if s.starts_with("map(") => AttrType::Map(Box::new(inner("map(")?)),
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            AttrType::String => "string".into(),
+            AttrType::Number => "number".into(),
+            AttrType::Bool => "bool".into(),
+            AttrType::Json => "json".into(),
+            AttrType::List(t) => format!("list({})", t.name()),
+            AttrType::Set(t) => format!("set({})", t.name()),
+            AttrType::Map(t) => format!("map({})", t.name()),
+        }
+    }
+
+    /// Converts a value to this type the way HCL does (a number where a string is expected
+    /// becomes a string), or says why it cannot. Unknowns pass through.
+    pub fn conform(&self, value: Value) -> Result<Value, String> {
+        let mismatch = |v: &Value| format!("expected {}, found {}", self.name(), v.type_name());
+        match (self, value) {
+            (_, Value::Unknown) => Ok(Value::Unknown),
+            (_, Value::Null) => Ok(Value::Null),
+            (AttrType::String, v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                Ok(Value::String(v.to_template_string().unwrap_or_default()))
+            }
+            (AttrType::Json, Value::String(s)) => match serde_json::from_str::<serde_json::Value>(&s) {
+                Ok(_) => Ok(Value::String(s)),
+                Err(e) => Err(format!("not a valid JSON document: {e}")),
+            },
+            (AttrType::Number, Value::Number(n)) => Ok(Value::Number(n)),
+            (AttrType::Number, Value::String(s)) => {
+                s.trim().parse::<f64>().map(Value::Number).map_err(|_| format!("expected number, found string {s:?}"))
+            }
+            (AttrType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+            (AttrType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
+            (AttrType::List(t), Value::List(items)) => {
+                items.into_iter().map(|i| t.conform(i)).collect::<Result<Vec<_>, _>>().map(Value::List)
+            }
+            (AttrType::Set(t), Value::List(items)) => {
+                let mut items = items.into_iter().map(|i| t.conform(i)).collect::<Result<Vec<_>, _>>()?;
+                crate::functions::sort_set(&mut items);
+                Ok(Value::List(items))
+            }
+            (AttrType::Map(t), Value::Object(map)) => map
+                .into_iter()
+                .map(|(k, v)| t.conform(v).map(|v| (k, v)))
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Value::Object),
+            (_, v) => Err(mismatch(&v)),
+        }
+    }
+}
+
+/// How an attribute gets its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrMode {
+    Required,
+    Optional,
+    Computed,
+    /// Set by the user or, when absent, by AWS.
+    OptionalComputed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttr {
+    #[serde(rename = "type")]
+    type_name: String,
+    mode: AttrMode,
+    #[serde(default)]
+    force_new: bool,
+    #[serde(default)]
+    sensitive: bool,
+    default: Option<serde_json::Value>,
+    #[serde(rename = "enum")]
+    enum_values: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    description: String,
+    attributes: BTreeMap<String, RawAttr>,
+}
+
+/// One attribute of a schema.
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub ty: AttrType,
+    pub mode: AttrMode,
+    pub force_new: bool,
+    pub sensitive: bool,
+    pub default: Option<Value>,
+    pub enum_values: Option<Vec<String>>,
+    pub description: String,
+}
+
+impl Attr {
+    /// Whether the user may set it in configuration.
+    pub fn settable(&self) -> bool {
+        self.mode != AttrMode::Computed
+    }
+}
+
+/// The schema of one resource or data source type.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub type_name: String,
+    pub description: String,
+    pub attributes: BTreeMap<String, Attr>,
+}
+
+impl Schema {
+    fn parse(text: &str) -> Result<Schema, String> {
+        let raw: RawSchema = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut attributes = BTreeMap::new();
+        for (name, a) in raw.attributes {
+            let ty = AttrType::parse(&a.type_name).ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?;
+            let default = a.default.as_ref().map(Value::from_json);
+            attributes.insert(
+                name,
+                Attr {
+                    ty,
+                    mode: a.mode,
+                    force_new: a.force_new,
+                    sensitive: a.sensitive,
+                    default,
+                    enum_values: a.enum_values,
+                    description: a.description,
+                },
+            );
+        }
+        Ok(Schema { type_name: raw.type_name, description: raw.description, attributes })
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attributes.get(name)
+    }
+
+    pub fn settable_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes.iter().filter(|(_, a)| a.settable()).map(|(n, _)| n.as_str())
+    }
+
+    /// A Markdown reference table of the attributes.
+    pub fn to_markdown(&self, kind: &str) -> String {
+        let mut out = format!("## {kind} `{}`\n\n{}\n\n", self.type_name, self.description);
+        out.push_str("| attribute | type | mode | force_new | sensitive | default | description |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for (name, a) in &self.attributes {
+            let mode = match a.mode {
+                AttrMode::Required => "required",
+                AttrMode::Optional => "optional",
+                AttrMode::Computed => "computed",
+                AttrMode::OptionalComputed => "optional, computed",
+            };
+            let default = a.default.as_ref().map_or(String::new(), |d| format!("`{d}`"));
+            out.push_str(&format!(
+                "| `{name}` | {} | {mode} | {} | {} | {default} | {} |\n",
+                a.ty.name(),
+                if a.force_new { "yes" } else { "" },
+                if a.sensitive { "yes" } else { "" },
+                a.description
+            ));
+        }
+        out
+    }
+}
+
+/// All schemas, parsed once.
+pub struct Registry {
+    pub resources: BTreeMap<String, Schema>,
+    pub data: BTreeMap<String, Schema>,
+}
+
+fn parse_all(list: &[(&str, &str)]) -> BTreeMap<String, Schema> {
+    list.iter()
+        .map(|(name, text)| {
+            // The schema files ship inside the binary and are checked by a unit test, so a
+            // failure here is a build defect, not bad input.
+            let schema = Schema::parse(text).unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
+            ((*name).to_string(), schema)
+        })
+        .collect()
+}
+
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry { resources: parse_all(RESOURCE_SCHEMAS), data: parse_all(DATA_SCHEMAS) })
+}
+
+impl Registry {
+    pub fn get(&self, mode: crate::address::Mode, type_name: &str) -> Option<&Schema> {
+        match mode {
+            crate::address::Mode::Managed => self.resources.get(type_name),
+            crate::address::Mode::Data => self.data.get(type_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_schema_parses_and_names_its_own_type() {
+        let reg = registry();
+        for (name, s) in reg.resources.iter().chain(reg.data.iter()) {
+            assert_eq!(&s.type_name, name);
+            for (attr, a) in &s.attributes {
+                assert!(!(a.mode == AttrMode::Computed && a.default.is_some()), "{name}.{attr}");
+                assert!(!a.description.is_empty(), "{name}.{attr} has no description");
+            }
+        }
+    }
+
+    #[test]
+    fn the_embedded_list_matches_the_schemas_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let names = |d: std::path::PathBuf| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(String::from))
+                .collect();
+            v.sort();
+            v
+        };
+        let embedded: Vec<String> = RESOURCE_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
+        assert_eq!(names(dir.clone()), embedded);
+        let embedded: Vec<String> = DATA_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
+        assert_eq!(names(dir.join("data")), embedded);
+    }
+
+    #[test]
+    fn conform_converts_primitives_and_rejects_mismatches() {
+        assert_eq!(AttrType::String.conform(Value::Number(3.0)), Ok(Value::string("3")));
+        assert!(AttrType::Number.conform(Value::List(vec![])).is_err());
+        assert!(AttrType::Json.conform(Value::string("{not json")).is_err());
+        let map = AttrType::parse("map(string)").unwrap();
+        assert!(map.conform(Value::string("x")).is_err());
+    }
+}
