@@ -1,0 +1,253 @@
+//! Executing a plan: an operation graph walked concurrently, with state written the moment
+//! each operation succeeds.
+//!
+//! Every replace becomes a delete and a create; creates and updates wait for what they depend
+//! on, deletes wait for what depends on them. Up to `parallelism` operations run at once. A
+//! failure lets in-flight work finish, skips everything downstream of it, and leaves
+//! independent branches running, so the state always matches what AWS has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+
+use crate::address::Address;
+use crate::diff::Action;
+use crate::graph::Node;
+use crate::plan::{state_value, Plan, Workspace};
+use crate::provider::{Provider, ProviderError};
+use crate::schema::registry;
+use crate::state::{Attrs, OutputState, ResourceState, StateError, StateStore};
+use crate::value::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpKind {
+    Delete,
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Op {
+    pub kind: OpKind,
+    pub addr: Address,
+}
+
+/// Progress, for the printer.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Op),
+    Finished { op: Op, id: String, secs: u64 },
+    Failed { op: Op, error: String },
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    pub failures: Vec<(Address, String)>,
+    pub skipped: Vec<Address>,
+}
+
+/// Builds the operations of a plan and what each waits for.
+pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
+    let mut ops: BTreeMap<Op, BTreeSet<Op>> = BTreeMap::new();
+    let op = |kind, addr: &Address| Op { kind, addr: addr.clone() };
+    for c in &plan.changes {
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => {
+                ops.insert(op(OpKind::Create, &c.addr), BTreeSet::new());
+            }
+            Action::Update => {
+                ops.insert(op(OpKind::Update, &c.addr), BTreeSet::new());
+            }
+            Action::Delete => {
+                ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
+            }
+            Action::Replace => {
+                ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
+                ops.insert(op(OpKind::Create, &c.addr), BTreeSet::from([op(OpKind::Delete, &c.addr)]));
+            }
+        }
+    }
+    let keys: Vec<Op> = ops.keys().cloned().collect();
+    for o in &keys {
+        match o.kind {
+            OpKind::Create | OpKind::Update => {
+                let deps = ws.map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone()))).unwrap_or_default();
+                for d in deps {
+                    for kind in [OpKind::Create, OpKind::Update] {
+                        let dep = op(kind, &d);
+                        if ops.contains_key(&dep) {
+                            ops.entry(o.clone()).or_default().insert(dep);
+                        }
+                    }
+                }
+            }
+            OpKind::Delete => {
+                // Whatever this object depended on is deleted only after it.
+                if let Some(r) = plan.state.resources.get(&o.addr) {
+                    for d in &r.deps {
+                        let dep_delete = op(OpKind::Delete, d);
+                        if let Some(waits) = ops.get_mut(&dep_delete) {
+                            waits.insert(o.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ops
+}
+
+/// Applies a plan. Returns the report; a state write failure aborts at once (nothing more is
+/// started, since it could not be recorded).
+pub async fn apply<P: Provider, S: StateStore>(
+    provider: &P,
+    ws: Option<&Workspace>,
+    plan: &Plan,
+    store: &mut S,
+    parallelism: usize,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<ApplyReport, StateError> {
+    let mut report = ApplyReport::default();
+    let mut pending = operations(ws, plan);
+    let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
+    let mut ctx = ws.map(Workspace::base_ctx);
+    if let (Some(ctx), Some(_)) = (ctx.as_mut(), ws) {
+        for (addr, attrs) in &plan.data {
+            if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+                ctx.set_resource(addr, state_value(schema, attrs));
+            }
+        }
+        for (addr, r) in &current {
+            if let Some(schema) = registry().resources.get(&addr.type_name) {
+                ctx.set_resource(addr, state_value(schema, &r.attrs));
+            }
+        }
+    }
+    let mut running = FuturesUnordered::new();
+    let mut failed: BTreeSet<Op> = BTreeSet::new();
+    let parallelism = parallelism.max(1);
+
+    loop {
+        // Skip what can no longer run because something it waits for failed.
+        loop {
+            let doomed: Vec<Op> = pending.iter().filter(|(_, w)| w.iter().any(|d| failed.contains(d))).map(|(o, _)| o.clone()).collect();
+            if doomed.is_empty() {
+                break;
+            }
+            for o in doomed {
+                pending.remove(&o);
+                if !report.skipped.contains(&o.addr) {
+                    report.skipped.push(o.addr.clone());
+                }
+                failed.insert(o);
+            }
+        }
+        // Start what is ready.
+        let ready: Vec<Op> = pending.iter().filter(|(_, w)| w.is_empty()).map(|(o, _)| o.clone()).collect();
+        for o in ready {
+            if running.len() >= parallelism {
+                break;
+            }
+            pending.remove(&o);
+            let type_name = o.addr.type_name.clone();
+            let prior: Option<ResourceState> = current.get(&o.addr).cloned();
+            let planned: Result<Attrs, String> = match (o.kind, ws, ctx.as_mut()) {
+                (OpKind::Delete, _, _) => Ok(Attrs::new()),
+                (_, Some(ws), Some(ctx)) => {
+                    ws.eval_all_locals(ctx);
+                    match (ws.config.resources.get(&o.addr), registry().resources.get(&type_name)) {
+                        (Some(block), Some(schema)) => match ws.eval_resource(block, schema, ctx) {
+                            Ok(d) if d.attrs.values().any(Value::contains_unknown) => {
+                                Err("some of its values are still unknown".to_string())
+                            }
+                            Ok(d) => Ok(d.to_attrs()),
+                            Err(diags) => Err(diags.0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")),
+                        },
+                        _ => Err("it is not in the configuration".to_string()),
+                    }
+                }
+                _ => Err("no configuration to evaluate".to_string()),
+            };
+            on_event(Event::Started(o.clone()));
+            let started = std::time::Instant::now();
+            running.push(async move {
+                let result: Result<(String, Attrs), ProviderError> = match planned {
+                    Err(m) => Err(ProviderError::new("Unevaluated", m)),
+                    Ok(planned) => match (o.kind, prior) {
+                        (OpKind::Create, _) => provider.create(&type_name, &planned).await,
+                        (OpKind::Update, Some(p)) => provider.update(&type_name, &p.id, &p.attrs, &planned).await.map(|a| (p.id.clone(), a)),
+                        (OpKind::Delete, Some(p)) => provider.delete(&type_name, &p.id, &p.attrs).await.map(|()| (p.id.clone(), Attrs::new())),
+                        (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
+                    },
+                };
+                (o, result, started.elapsed().as_secs())
+            });
+        }
+        let Some((o, result, secs)) = running.next().await else { break };
+        match result {
+            Ok((id, attrs)) => {
+                match o.kind {
+                    OpKind::Delete => {
+                        store.remove(&o.addr)?;
+                        current.remove(&o.addr);
+                        report.destroyed += 1;
+                    }
+                    OpKind::Create | OpKind::Update => {
+                        let deps = ws
+                            .map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone())).into_iter().filter(|a| a.mode == crate::address::Mode::Managed).collect())
+                            .unwrap_or_default();
+                        let r = ResourceState { addr: o.addr.clone(), id: id.clone(), attrs: attrs.clone(), deps };
+                        store.put(&r)?;
+                        current.insert(o.addr.clone(), r);
+                        if o.kind == OpKind::Create {
+                            report.added += 1;
+                        } else {
+                            report.changed += 1;
+                        }
+                        if let (Some(ctx), Some(schema)) = (ctx.as_mut(), registry().resources.get(&o.addr.type_name)) {
+                            ctx.set_resource(&o.addr, state_value(schema, &attrs));
+                        }
+                    }
+                }
+                for waits in pending.values_mut() {
+                    waits.remove(&o);
+                }
+                on_event(Event::Finished { op: o, id, secs });
+            }
+            Err(e) => {
+                let message = e.to_string();
+                report.failures.push((o.addr.clone(), message.clone()));
+                on_event(Event::Failed { op: o.clone(), error: message });
+                failed.insert(o);
+            }
+        }
+    }
+    if let (Some(ws), Some(ctx)) = (ws, ctx.as_mut()) {
+        write_outputs(ws, ctx, store, plan.destroy)?;
+    } else if plan.destroy {
+        store.set_outputs(&BTreeMap::new())?;
+    }
+    Ok(report)
+}
+
+/// Evaluates outputs against the final values and records the known ones.
+fn write_outputs<S: StateStore>(ws: &Workspace, ctx: &mut crate::eval::EvalCtx, store: &mut S, destroy: bool) -> Result<(), StateError> {
+    let mut outputs = BTreeMap::new();
+    if !destroy {
+        ws.eval_all_locals(ctx);
+        for (name, o) in &ws.config.outputs {
+            let Some(expr) = &o.value else { continue };
+            if let Ok((v, _)) = ctx.eval_top(&expr.expr) {
+                if !v.contains_unknown() {
+                    outputs.insert(name.clone(), OutputState { value: v.to_json(), sensitive: o.sensitive });
+                }
+            }
+        }
+    }
+    store.set_outputs(&outputs)?;
+    Ok(())
+}

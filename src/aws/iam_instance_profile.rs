@@ -1,0 +1,76 @@
+//! `aws_iam_instance_profile`: the profile and the one role it carries.
+
+use super::iam_snapshot::IamSnapshot;
+use super::{aws_err, is_not_found, req, retry_propagation, s, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+    let ip = snap.profiles.get(name)?;
+    let mut a = Attrs::new();
+    a.insert("name".into(), name.into());
+    a.insert("id".into(), name.into());
+    a.insert("arn".into(), ip.arn.clone().into());
+    a.insert("unique_id".into(), ip.id.clone().into());
+    a.insert("path".into(), ip.path.clone().into());
+    if let Some(role) = ip.roles.first() {
+        a.insert("role".into(), role.clone().into());
+    }
+    Some(a)
+}
+
+/// Makes the profile hold exactly `role` (or none).
+async fn set_role(p: &AwsProvider, name: &str, role: Option<&str>) -> Result<(), ProviderError> {
+    let current = p.iam.get_instance_profile().instance_profile_name(name).send().await.map_err(aws_err)?;
+    let held: Vec<String> = current.instance_profile().map(|ip| ip.roles().iter().map(|r| r.role_name().to_string()).collect()).unwrap_or_default();
+    for r in held.iter().filter(|r| Some(r.as_str()) != role) {
+        p.iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(r).send().await.map_err(aws_err)?;
+    }
+    if let Some(role) = role.filter(|r| !held.iter().any(|h| h == r)) {
+        // "Invalid IAM Instance Profile name" and "role not found" right after creation are
+        // IAM propagating, not errors.
+        retry_propagation(
+            || async { p.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(role).send().await.map_err(aws_err) },
+            is_not_found,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let name = req(a, "name")?;
+    let out = p
+        .iam
+        .create_instance_profile()
+        .instance_profile_name(name)
+        .path(s(a, "path").unwrap_or("/"))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let ip = out.instance_profile().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateInstanceProfile returned nothing"))?;
+    let mut result = a.clone();
+    result.insert("id".into(), name.into());
+    result.insert("arn".into(), ip.arn().into());
+    result.insert("unique_id".into(), ip.instance_profile_id().into());
+    if let Some(role) = s(a, "role") {
+        set_role(p, name, Some(role)).await?;
+    }
+    Ok((name.to_string(), result))
+}
+
+pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+    set_role(p, name, s(a, "role")).await?;
+    let mut result = prior.clone();
+    match s(a, "role") {
+        Some(r) => result.insert("role".into(), r.into()),
+        None => result.remove("role"),
+    };
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    set_role(p, name, None).await?;
+    p.iam.delete_instance_profile().instance_profile_name(name).send().await.map_err(aws_err)?;
+    Ok(())
+}

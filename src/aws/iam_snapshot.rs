@@ -1,0 +1,201 @@
+//! One batched read of IAM for a refresh: `GetAccountAuthorizationDetails` (roles, users,
+//! local policies with every version, attachments and tags), `ListRoles` (descriptions and
+//! session lengths, which the former omits) and `ListInstanceProfiles`, each paginated. Only
+//! what the requested types need is fetched. Policy tags and access keys have no account-wide
+//! listing, so they cost one call per policy and per user.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_iam::types::EntityType;
+
+use super::{aws_err, document, AwsProvider};
+use crate::provider::{ProviderError, RefreshRequest};
+
+#[derive(Debug, Default)]
+pub struct RoleInfo {
+    pub arn: String,
+    pub role_id: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    pub trust: String,
+    pub tags: serde_json::Value,
+    pub attached: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct UserInfo {
+    pub arn: String,
+    pub user_id: String,
+    pub path: String,
+    pub tags: serde_json::Value,
+    pub attached: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct PolicyInfo {
+    pub name: String,
+    pub policy_id: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub document: String,
+    pub tags: serde_json::Value,
+}
+
+#[derive(Debug, Default)]
+pub struct ProfileInfo {
+    pub arn: String,
+    pub id: String,
+    pub path: String,
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct KeyInfo {
+    pub user: String,
+    pub status: String,
+}
+
+#[derive(Debug, Default)]
+pub struct IamSnapshot {
+    pub roles: BTreeMap<String, RoleInfo>,
+    pub users: BTreeMap<String, UserInfo>,
+    pub policies: BTreeMap<String, PolicyInfo>,
+    pub profiles: BTreeMap<String, ProfileInfo>,
+    pub keys: BTreeMap<String, KeyInfo>,
+}
+
+impl IamSnapshot {
+    pub async fn load(p: &AwsProvider, requests: &[RefreshRequest]) -> Result<IamSnapshot, ProviderError> {
+        let types: BTreeSet<&str> = requests.iter().map(|r| r.addr.type_name.as_str()).collect();
+        let mut snap = IamSnapshot::default();
+        let want_roles = types.contains("aws_iam_role") || types.contains("aws_iam_role_policy_attachment");
+        let want_users = types.contains("aws_iam_user") || types.contains("aws_iam_user_policy_attachment");
+        let want_policies = types.contains("aws_iam_policy");
+        let mut filter = Vec::new();
+        if want_roles {
+            filter.push(EntityType::Role);
+        }
+        if want_users {
+            filter.push(EntityType::User);
+        }
+        if want_policies {
+            filter.push(EntityType::LocalManagedPolicy);
+        }
+        if !filter.is_empty() {
+            let mut marker: Option<String> = None;
+            loop {
+                let out = p
+                    .iam
+                    .get_account_authorization_details()
+                    .set_filter(Some(filter.clone()))
+                    .set_marker(marker.clone())
+                    .send()
+                    .await
+                    .map_err(aws_err)?;
+                for r in out.role_detail_list() {
+                    let Some(name) = r.role_name() else { continue };
+                    snap.roles.insert(
+                        name.to_string(),
+                        RoleInfo {
+                            arn: r.arn().unwrap_or_default().to_string(),
+                            role_id: r.role_id().unwrap_or_default().to_string(),
+                            path: r.path().unwrap_or("/").to_string(),
+                            trust: r.assume_role_policy_document().map(document).unwrap_or_default(),
+                            tags: super::tags_json(r.tags()),
+                            attached: r.attached_managed_policies().iter().filter_map(|a| a.policy_arn().map(String::from)).collect(),
+                            ..RoleInfo::default()
+                        },
+                    );
+                }
+                for u in out.user_detail_list() {
+                    let Some(name) = u.user_name() else { continue };
+                    snap.users.insert(
+                        name.to_string(),
+                        UserInfo {
+                            arn: u.arn().unwrap_or_default().to_string(),
+                            user_id: u.user_id().unwrap_or_default().to_string(),
+                            path: u.path().unwrap_or("/").to_string(),
+                            tags: super::tags_json(u.tags()),
+                            attached: u.attached_managed_policies().iter().filter_map(|a| a.policy_arn().map(String::from)).collect(),
+                        },
+                    );
+                }
+                for pol in out.policies() {
+                    let Some(arn) = pol.arn() else { continue };
+                    let doc = pol.policy_version_list().iter().find(|v| v.is_default_version()).and_then(|v| v.document()).map(document);
+                    // Some emulators leave the name out; the ARN ends with it.
+                    let name = pol.policy_name().map_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string(), String::from);
+                    snap.policies.insert(
+                        arn.to_string(),
+                        PolicyInfo {
+                            name,
+                            policy_id: pol.policy_id().unwrap_or_default().to_string(),
+                            path: pol.path().unwrap_or("/").to_string(),
+                            description: pol.description().filter(|d| !d.is_empty()).map(String::from),
+                            document: doc.unwrap_or_default(),
+                            tags: serde_json::Value::Object(serde_json::Map::new()),
+                        },
+                    );
+                }
+                marker = out.marker().map(String::from);
+                if !out.is_truncated() || marker.is_none() {
+                    break;
+                }
+            }
+        }
+        if types.contains("aws_iam_role") {
+            let mut pages = p.iam.list_roles().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(aws_err)?;
+                for r in page.roles() {
+                    if let Some(info) = snap.roles.get_mut(r.role_name()) {
+                        info.description = r.description().filter(|d| !d.is_empty()).map(String::from);
+                        info.max_session_duration = r.max_session_duration();
+                    }
+                }
+            }
+        }
+        if types.contains("aws_iam_instance_profile") {
+            let mut pages = p.iam.list_instance_profiles().into_paginator().send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(aws_err)?;
+                for ip in page.instance_profiles() {
+                    snap.profiles.insert(
+                        ip.instance_profile_name().to_string(),
+                        ProfileInfo {
+                            arn: ip.arn().to_string(),
+                            id: ip.instance_profile_id().to_string(),
+                            path: ip.path().to_string(),
+                            roles: ip.roles().iter().map(|r| r.role_name().to_string()).collect(),
+                        },
+                    );
+                }
+            }
+        }
+        for r in requests.iter().filter(|r| r.addr.type_name == "aws_iam_policy") {
+            if let Some(info) = snap.policies.get_mut(&r.id) {
+                let out = p.iam.list_policy_tags().policy_arn(&r.id).send().await.map_err(aws_err)?;
+                info.tags = super::tags_json(out.tags());
+            }
+        }
+        let key_users: BTreeSet<&str> =
+            requests.iter().filter(|r| r.addr.type_name == "aws_iam_access_key").filter_map(|r| super::s(&r.prior, "user")).collect();
+        for user in key_users {
+            match p.iam.list_access_keys().user_name(user).send().await.map_err(aws_err) {
+                Ok(out) => {
+                    for k in out.access_key_metadata() {
+                        if let Some(id) = k.access_key_id() {
+                            let status = k.status().map_or("Active", |s| s.as_str()).to_string();
+                            snap.keys.insert(id.to_string(), KeyInfo { user: user.to_string(), status });
+                        }
+                    }
+                }
+                // The user is gone, and its keys with it.
+                Err(e) if super::is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(snap)
+    }
+}

@@ -1,0 +1,61 @@
+//! `aws_iam_user`.
+
+use serde_json::Value as Json;
+
+use super::iam_snapshot::IamSnapshot;
+use super::{aws_err, iam_tags, req, s, tag_changes, tags_of, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+    let u = snap.users.get(name)?;
+    let mut a = Attrs::new();
+    a.insert("name".into(), name.into());
+    a.insert("id".into(), name.into());
+    a.insert("arn".into(), u.arn.clone().into());
+    a.insert("unique_id".into(), u.user_id.clone().into());
+    a.insert("path".into(), u.path.clone().into());
+    a.insert("tags".into(), u.tags.clone());
+    Some(a)
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let name = req(a, "name")?;
+    let out = p
+        .iam
+        .create_user()
+        .user_name(name)
+        .path(s(a, "path").unwrap_or("/"))
+        .set_tags(Some(iam_tags(&tags_of(a))).filter(|t| !t.is_empty()))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let user = out.user().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateUser returned no user"))?;
+    let mut result = a.clone();
+    result.insert("id".into(), name.into());
+    result.insert("arn".into(), user.arn().into());
+    result.insert("unique_id".into(), user.user_id().into());
+    Ok((name.to_string(), result))
+}
+
+pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+    let mut result = prior.clone();
+    if let Some(path) = s(a, "path").filter(|path| Some(*path) != s(prior, "path")) {
+        p.iam.update_user().user_name(name).new_path(path).send().await.map_err(aws_err)?;
+        result.insert("path".into(), path.into());
+    }
+    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
+    if !remove.is_empty() {
+        p.iam.untag_user().user_name(name).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+    }
+    if !add.is_empty() {
+        p.iam.tag_user().user_name(name).set_tags(Some(iam_tags(&add))).send().await.map_err(aws_err)?;
+    }
+    result.insert("tags".into(), Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()));
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+    p.iam.delete_user().user_name(name).send().await.map_err(aws_err)?;
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The AWS implementation of `Provider`: one file per resource type, plus the batched IAM
+//! read (`iam_snapshot.rs`) that refresh uses for every IAM type at once.
+//!
+//! Credentials and region come from aws-config's default chain (environment, profiles
+//! including SSO, `AWS_PROFILE`), overridden by the `provider "aws"` block. `AWS_ENDPOINT_URL`
+//! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
+//! standard retry mode; IAM's eventual consistency by `retry_propagation`.
+
+mod caller_identity;
+mod iam_access_key;
+mod iam_instance_profile;
+mod iam_policy;
+mod iam_role;
+mod iam_role_policy_attachment;
+mod iam_snapshot;
+mod iam_user;
+mod iam_user_policy_attachment;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::retry::RetryConfig;
+use aws_config::BehaviorVersion;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::provider::{Identity, Provider, ProviderError, RefreshRequest};
+use crate::state::Attrs;
+
+pub struct AwsProvider {
+    pub(crate) iam: aws_sdk_iam::Client,
+    pub(crate) sts: aws_sdk_sts::Client,
+    pub region: String,
+}
+
+/// Where the provider's settings come from.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+impl AwsProvider {
+    pub async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(8));
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &settings.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        let conf = loader.load().await;
+        let Some(region) = conf.region().map(ToString::to_string) else {
+            return Err(ProviderError::new(
+                "NoRegion",
+                "no AWS region is set: give region in the provider \"aws\" block, or set AWS_REGION",
+            ));
+        };
+        Ok(AwsProvider { iam: aws_sdk_iam::Client::new(&conf), sts: aws_sdk_sts::Client::new(&conf), region })
+    }
+}
+
+/// Turns an SDK error into AWS's code and message. moto's IAM and STS access-denied bodies
+/// are not parsed by the SDK, so a bare 403 is mapped to AccessDenied here.
+pub(crate) fn aws_err<E>(e: SdkError<E, aws_sdk_iam::config::http::HttpResponse>) -> ProviderError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let (Some(code), message) = (e.code(), e.message()) {
+        return ProviderError::new(code, message.unwrap_or_default());
+    }
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let text = DisplayErrorContext(&e).to_string();
+    if status == Some(403) {
+        return ProviderError::new("AccessDenied", format!("access denied (HTTP 403): {text}"));
+    }
+    ProviderError::new("RequestFailed", text)
+}
+
+/// How long to keep retrying IAM's propagation errors ("role not found" right after it was
+/// created). `SKYFORM_IAM_PROPAGATION_TIMEOUT` (seconds) changes it.
+fn propagation_timeout() -> Duration {
+    let secs = std::env::var("SKYFORM_IAM_PROPAGATION_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    Duration::from_secs(secs)
+}
+
+/// Retries `f` while `retryable` says the error is IAM catching up, for a bounded time.
+pub(crate) async fn retry_propagation<T, F, Fut>(mut f: F, retryable: impl Fn(&ProviderError) -> bool) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    let deadline = Instant::now() + propagation_timeout();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match f().await {
+            Err(e) if retryable(&e) && Instant::now() + delay < deadline => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+pub(crate) fn is_not_found(e: &ProviderError) -> bool {
+    e.code == "NoSuchEntity"
+}
+
+/// Attribute helpers over the JSON attribute maps.
+pub(crate) fn s<'a>(a: &'a Attrs, key: &str) -> Option<&'a str> {
+    a.get(key).and_then(|v| v.as_str())
+}
+
+pub(crate) fn req<'a>(a: &'a Attrs, key: &str) -> Result<&'a str, ProviderError> {
+    s(a, key).ok_or_else(|| ProviderError::new("MissingAttribute", format!("{key} is required")))
+}
+
+pub(crate) fn tags_of(a: &Attrs) -> BTreeMap<String, String> {
+    a.get("tags")
+        .and_then(|t| t.as_object())
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .unwrap_or_default()
+}
+
+pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
+    tags.iter().filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok()).collect()
+}
+
+pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
+    serde_json::Value::Object(tags.iter().map(|t| (t.key().to_string(), serde_json::Value::from(t.value()))).collect())
+}
+
+/// Tags to add and keys to remove to get from `old` to `new`.
+pub(crate) fn tag_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (BTreeMap<String, String>, Vec<String>) {
+    let add = new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let remove = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    (add, remove)
+}
+
+/// A policy document as AWS returned it, decoded to plain JSON text.
+pub(crate) fn document(text: &str) -> String {
+    crate::policy::parse_document(text).map_or_else(|| text.to_string(), |v| v.to_string())
+}
+
+fn unsupported(type_name: &str) -> ProviderError {
+    ProviderError::new("UnsupportedType", format!("skyform has no AWS implementation for {type_name}"))
+}
+
+impl Provider for AwsProvider {
+    async fn identity(&self) -> Result<Identity, ProviderError> {
+        caller_identity::identity(self).await
+    }
+
+    async fn refresh(&self, requests: &[RefreshRequest]) -> Result<Vec<Option<Attrs>>, ProviderError> {
+        let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            out.push(match r.addr.type_name.as_str() {
+                "aws_iam_role" => iam_role::read(&snapshot, &r.id),
+                "aws_iam_policy" => iam_policy::read(&snapshot, &r.id),
+                "aws_iam_role_policy_attachment" => iam_role_policy_attachment::read(&snapshot, &r.id),
+                "aws_iam_instance_profile" => iam_instance_profile::read(&snapshot, &r.id),
+                "aws_iam_user" => iam_user::read(&snapshot, &r.id),
+                "aws_iam_user_policy_attachment" => iam_user_policy_attachment::read(&snapshot, &r.id),
+                "aws_iam_access_key" => iam_access_key::read(&snapshot, &r.id, &r.prior),
+                other => return Err(unsupported(other)),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn read_data(&self, type_name: &str, _args: &Attrs) -> Result<Attrs, ProviderError> {
+        match type_name {
+            "aws_caller_identity" => caller_identity::read(self).await,
+            other => Err(unsupported(other)),
+        }
+    }
+
+    async fn create(&self, type_name: &str, planned: &Attrs) -> Result<(String, Attrs), ProviderError> {
+        match type_name {
+            "aws_iam_role" => iam_role::create(self, planned).await,
+            "aws_iam_policy" => iam_policy::create(self, planned).await,
+            "aws_iam_role_policy_attachment" => iam_role_policy_attachment::create(self, planned).await,
+            "aws_iam_instance_profile" => iam_instance_profile::create(self, planned).await,
+            "aws_iam_user" => iam_user::create(self, planned).await,
+            "aws_iam_user_policy_attachment" => iam_user_policy_attachment::create(self, planned).await,
+            "aws_iam_access_key" => iam_access_key::create(self, planned).await,
+            other => Err(unsupported(other)),
+        }
+    }
+
+    async fn update(&self, type_name: &str, id: &str, prior: &Attrs, planned: &Attrs) -> Result<Attrs, ProviderError> {
+        match type_name {
+            "aws_iam_role" => iam_role::update(self, id, prior, planned).await,
+            "aws_iam_policy" => iam_policy::update(self, id, prior, planned).await,
+            "aws_iam_instance_profile" => iam_instance_profile::update(self, id, prior, planned).await,
+            "aws_iam_user" => iam_user::update(self, id, prior, planned).await,
+            "aws_iam_access_key" => iam_access_key::update(self, id, prior, planned).await,
+            other => Err(ProviderError::new("NotUpdatable", format!("{other} cannot be updated in place"))),
+        }
+    }
+
+    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
+        let result = match type_name {
+            "aws_iam_role" => iam_role::delete(self, id).await,
+            "aws_iam_policy" => iam_policy::delete(self, id).await,
+            "aws_iam_role_policy_attachment" => iam_role_policy_attachment::delete(self, id).await,
+            "aws_iam_instance_profile" => iam_instance_profile::delete(self, id).await,
+            "aws_iam_user" => iam_user::delete(self, id).await,
+            "aws_iam_user_policy_attachment" => iam_user_policy_attachment::delete(self, id).await,
+            "aws_iam_access_key" => iam_access_key::delete(self, id, prior).await,
+            other => Err(unsupported(other)),
+        };
+        // Already gone is what a delete wants.
+        match result {
+            Err(e) if is_not_found(&e) => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! The local state store: SQLite at `.skyform/state.db` (directory 0700, file 0600), in WAL
+//! mode so that a reader never sees a half-written state.
+//!
+//! The schema is versioned with `PRAGMA user_version` and migrated forward; a database with a
+//! newer version, or one that is not a skyform state at all, is refused and never overwritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::address::Address;
+use crate::state::{new_lineage, OutputState, ResourceState, State, StateError, StateStore};
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE resources (
+         address TEXT PRIMARY KEY,
+         type TEXT NOT NULL,
+         id TEXT NOT NULL,
+         attributes TEXT NOT NULL,
+         dependencies TEXT NOT NULL,
+         updated_at INTEGER NOT NULL
+     );
+     CREATE TABLE outputs (name TEXT PRIMARY KEY, value TEXT NOT NULL, sensitive INTEGER NOT NULL);",
+];
+
+pub struct SqliteState {
+    path: PathBuf,
+    conn: Option<Connection>,
+}
+
+impl SqliteState {
+    /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
+    /// directory leaves no files behind.
+    pub fn new(path: PathBuf) -> SqliteState {
+        SqliteState { path, conn: None }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self, e: &rusqlite::Error) -> StateError {
+        StateError::Db(format!("{}: {e}", self.path.display()))
+    }
+
+    fn foreign(&self, message: impl Into<String>) -> StateError {
+        StateError::Foreign { path: self.path.display().to_string(), message: message.into() }
+    }
+
+    /// Opens (and with `create`, makes) the database; `None` when it does not exist.
+    fn conn(&mut self, create: bool) -> Result<Option<&mut Connection>, StateError> {
+        if self.conn.is_none() {
+            if !self.path.exists() {
+                if !create {
+                    return Ok(None);
+                }
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| StateError::Open { path: dir.display().to_string(), message: e.to_string() })?;
+                    set_mode(dir, 0o700);
+                }
+            }
+            let existed = self.path.exists();
+            let conn = Connection::open(&self.path).map_err(|e| StateError::Open { path: self.path.display().to_string(), message: e.to_string() })?;
+            set_mode(&self.path, 0o600);
+            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| self.db_err(&e))?;
+            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.foreign(e.to_string()))?;
+            if version > SCHEMA_VERSION {
+                return Err(StateError::TooNew { path: self.path.display().to_string(), found: version, supported: SCHEMA_VERSION });
+            }
+            if version == 0 && existed {
+                let tables: i64 = conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                    .map_err(|e| self.foreign(e.to_string()))?;
+                if tables > 0 {
+                    return Err(self.foreign("it has tables but no skyform schema version"));
+                }
+            }
+            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| self.db_err(&e))?;
+            self.conn = Some(conn);
+            self.migrate(version)?;
+        }
+        Ok(self.conn.as_mut())
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StateError> {
+        let path = self.path.display().to_string();
+        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
+            let tx = conn.transaction().map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.execute_batch(sql).map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            if i == 0 {
+                tx.execute("INSERT INTO meta (key, value) VALUES ('lineage', ?1), ('serial', '0')", params![new_lineage()])
+                    .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            }
+            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.commit().map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one write in a transaction that also bumps the serial.
+    fn write(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>) -> Result<u64, StateError> {
+        let path = self.path.display().to_string();
+        let err = |e: rusqlite::Error| StateError::Db(format!("{path}: {e}"));
+        let Some(conn) = self.conn(true)? else { return Err(StateError::Db(format!("{path}: cannot create"))) };
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        f(&tx).map_err(err)?;
+        let serial: String = tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| r.get(0)).map_err(err)?;
+        let serial = serial.parse::<u64>().unwrap_or(0) + 1;
+        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'serial'", params![serial.to_string()]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(serial)
+    }
+}
+
+#[cfg(unix)]
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+#[cfg(not(unix))]
+fn set_mode(_: &Path, _: u32) {}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl StateStore for SqliteState {
+    fn load(&mut self) -> Result<State, StateError> {
+        let path = self.path.display().to_string();
+        let Some(conn) = self.conn(false)? else {
+            return Ok(State { lineage: String::new(), ..State::default() });
+        };
+        let foreign = |e: rusqlite::Error| StateError::Foreign { path: path.clone(), message: e.to_string() };
+        let tx = conn.transaction().map_err(foreign)?;
+        let lineage: Option<String> =
+            tx.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| r.get(0)).optional().map_err(foreign)?;
+        let Some(lineage) = lineage else {
+            return Err(StateError::Foreign { path, message: "it has no lineage".into() });
+        };
+        let serial: String = tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| r.get(0)).map_err(foreign)?;
+        let mut state = State { lineage, serial: serial.parse().unwrap_or(0), ..State::default() };
+        {
+            let mut stmt = tx.prepare("SELECT address, id, attributes, dependencies FROM resources ORDER BY address").map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))
+                .map_err(foreign)?;
+            for row in rows {
+                let (address, id, attrs, deps) = row.map_err(foreign)?;
+                let bad = |what: &str| StateError::Foreign { path: path.clone(), message: format!("resource {address:?} has invalid {what}") };
+                let addr: Address = address.parse().map_err(|_| bad("address"))?;
+                let attrs = serde_json::from_str(&attrs).map_err(|_| bad("attributes"))?;
+                let deps: Vec<String> = serde_json::from_str(&deps).map_err(|_| bad("dependencies"))?;
+                let deps = deps.iter().map(|d| d.parse()).collect::<Result<Vec<Address>, _>>().map_err(|_| bad("dependencies"))?;
+                state.resources.insert(addr.clone(), ResourceState { addr, id, attrs, deps });
+            }
+            let mut stmt = tx.prepare("SELECT name, value, sensitive FROM outputs ORDER BY name").map_err(foreign)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))).map_err(foreign)?;
+            for row in rows {
+                let (name, value, sensitive) = row.map_err(foreign)?;
+                let value = serde_json::from_str(&value)
+                    .map_err(|_| StateError::Foreign { path: path.clone(), message: format!("output {name:?} is not JSON") })?;
+                state.outputs.insert(name, OutputState { value, sensitive });
+            }
+        }
+        Ok(state)
+    }
+
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        let attrs = serde_json::Value::Object(r.attrs.clone()).to_string();
+        let deps = serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6",
+                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+        self.write(|tx| tx.execute("DELETE FROM resources WHERE address = ?1", params![addr.to_string()]).map(|_| ()))
+    }
+
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM outputs", [])?;
+            for (name, o) in outputs {
+                tx.execute("INSERT INTO outputs (name, value, sensitive) VALUES (?1, ?2, ?3)", params![name, o.value.to_string(), o.sensitive])?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> ResourceState {
+        let mut attrs = crate::state::Attrs::new();
+        attrs.insert("name".into(), name.into());
+        ResourceState { addr: Address::managed("aws_iam_role", name), id: name.into(), attrs, deps: vec![] }
+    }
+
+    #[test]
+    fn writes_are_durable_and_bump_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".skyform/state.db");
+        let mut s = SqliteState::new(path.clone());
+        assert_eq!(s.load().unwrap().resources.len(), 0);
+        assert!(!path.exists(), "loading must not create the database");
+        assert_eq!(s.put(&role("a")).unwrap(), 1);
+        assert_eq!(s.put(&role("b")).unwrap(), 2);
+        assert_eq!(s.remove(&Address::managed("aws_iam_role", "a")).unwrap(), 3);
+        let mut again = SqliteState::new(path.clone());
+        let state = again.load().unwrap();
+        assert_eq!(state.serial, 3);
+        assert_eq!(state.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), ["aws_iam_role.b"]);
+        assert!(!state.lineage.is_empty());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"this is not sqlite at all, just some bytes......").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = SqliteState::new(path.clone()).load().unwrap_err();
+        assert!(matches!(err, StateError::Foreign { .. } | StateError::Db(_)), "{err}");
+        assert!(SqliteState::new(path.clone()).put(&role("a")).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_newer_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteState::new(path).load().unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,103 @@
+//! The state: what skyform created, keyed by address, with a lineage and a serial.
+//!
+//! Access goes through the small `StateStore` trait so that a remote store (S3 with a
+//! conditional-write lock) can replace the local SQLite file without touching the engine. Every
+//! write is one committed transaction that bumps the serial: an apply records each create,
+//! update and delete the moment it succeeds, never only at the end.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+
+pub type Attrs = serde_json::Map<String, serde_json::Value>;
+
+/// One managed resource as last seen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResourceState {
+    pub addr: Address,
+    pub id: String,
+    pub attrs: Attrs,
+    /// What it depended on when it was written; deletes run in reverse of this.
+    pub deps: Vec<Address>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputState {
+    pub value: serde_json::Value,
+    pub sensitive: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct State {
+    pub lineage: String,
+    pub serial: u64,
+    pub resources: BTreeMap<Address, ResourceState>,
+    pub outputs: BTreeMap<String, OutputState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the state at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("the state at {path} is not a skyform state ({message}); it was left untouched")]
+    Foreign { path: String, message: String },
+    #[error("the state at {path} has schema version {found}, newer than this skyform understands ({supported}); upgrade skyform")]
+    TooNew { path: String, found: i64, supported: i64 },
+    #[error("state database error: {0}")]
+    Db(String),
+}
+
+/// Reading and writing state. Each write is durable when it returns.
+pub trait StateStore {
+    fn load(&mut self) -> Result<State, StateError>;
+    /// Records a resource (insert or replace); returns the new serial.
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError>;
+    /// Forgets a resource; returns the new serial.
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
+    /// Replaces all outputs; returns the new serial.
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
+}
+
+/// A random lineage id, from the OS random source (falling back to time and pid).
+pub fn new_lineage() -> String {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let mixed = t ^ (u128::from(std::process::id()) << 64);
+        bytes = mixed.to_le_bytes();
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+}
+
+/// An in-memory store, for unit tests of the engine.
+#[derive(Debug, Default)]
+pub struct MemoryState(pub State);
+
+impl StateStore for MemoryState {
+    fn load(&mut self) -> Result<State, StateError> {
+        if self.0.lineage.is_empty() {
+            self.0.lineage = new_lineage();
+        }
+        Ok(self.0.clone())
+    }
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        self.0.resources.insert(r.addr.clone(), r.clone());
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+        self.0.resources.remove(addr);
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
+        self.0.outputs = outputs.clone();
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+}
