@@ -113,7 +113,13 @@ pub async fn apply<P: Provider, S: StateStore>(
 ) -> Result<ApplyReport, StateError> {
     let mut report = ApplyReport::default();
     let mut pending = operations(ws, plan);
+    // Updates and deletes start from what AWS said at plan time, not from older state.
     let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
+    for c in &plan.changes {
+        if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
+            r.attrs = live.clone();
+        }
+    }
     let mut ctx = ws.map(Workspace::base_ctx);
     if let (Some(ctx), Some(_)) = (ctx.as_mut(), ws) {
         for (addr, attrs) in &plan.data {

@@ -100,12 +100,12 @@ fn json_diff(before: &str, after: &str, indent: usize, style: Style) -> String {
             let _ = writeln!(out, "{pad}      {}", a[i]);
             i += 1;
             j += 1;
-        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "{pad}    {} {}", style.sym("+"), b[j]);
-            j += 1;
-        } else {
+        } else if i < a.len() && (j == b.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
             let _ = writeln!(out, "{pad}    {} {}", style.sym("-"), a[i]);
             i += 1;
+        } else {
+            let _ = writeln!(out, "{pad}    {} {}", style.sym("+"), b[j]);
+            j += 1;
         }
     }
     let _ = write!(out, "{pad}  )");

@@ -1,1 +1,6 @@
+//! The one integration-test binary: runs the built `skyform` against configuration fixtures
+//! and, for AWS behaviour, against a moto server started per test behind a recording proxy.
 
+mod aws_iam;
+mod config_errors;
+mod support;

@@ -1,0 +1,205 @@
+//! Test support: a temporary project, the `skyform` command, a moto server per test, and a
+//! recording proxy that counts the AWS calls skyform makes (so "no write call" is checked
+//! from outside skyform).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new(files: &[(&str, &str)]) -> Project {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = Project { dir };
+        for (name, text) in files {
+            p.write(name, text);
+        }
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.path().join(name), text).expect("write fixture");
+    }
+
+    /// `skyform -C <project>` with no AWS reachable (a closed port), for tests that must not
+    /// touch AWS.
+    pub fn offline(&self) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
+        c.arg("-C").arg(self.path()).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env_remove("AWS_PROFILE");
+        dummy_credentials(&mut c);
+        c
+    }
+}
+
+fn dummy_credentials(c: &mut assert_cmd::Command) {
+    c.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("NO_COLOR", "1");
+}
+
+/// Whether AWS tests may be skipped: only with an explicit SKYFORM_SKIP_AWS_TESTS=1.
+pub fn skip_aws() -> bool {
+    std::env::var("SKYFORM_SKIP_AWS_TESTS").is_ok_and(|v| v == "1")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A moto server of its own for one test, with a recording proxy in front of it.
+pub struct Moto {
+    child: Child,
+    pub direct: String,
+    pub url: String,
+    pub calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl Moto {
+    /// Starts moto; fails the test (never skips) when it cannot, unless skipping was asked for.
+    pub fn start() -> Option<Moto> {
+        if skip_aws() {
+            eprintln!("SKYFORM_SKIP_AWS_TESTS=1: skipping an AWS test");
+            return None;
+        }
+        let bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
+        let port = free_port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); install moto[server] or run scripts/test (SKYFORM_SKIP_AWS_TESTS=1 skips AWS tests)"));
+        let direct = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let proxy = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let url = format!("http://{}", proxy.local_addr().expect("proxy addr"));
+        let recorded = Arc::clone(&calls);
+        std::thread::spawn(move || {
+            for client in proxy.incoming().flatten() {
+                let recorded = Arc::clone(&recorded);
+                std::thread::spawn(move || {
+                    let _ = relay(client, port, &recorded);
+                });
+            }
+        });
+        Some(Moto { child, direct, url, calls })
+    }
+
+    /// `skyform -C <project>` pointed at this server through the proxy.
+    pub fn skyform(&self, project: &Project) -> assert_cmd::Command {
+        let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
+        c.arg("-C").arg(project.path()).env("AWS_ENDPOINT_URL", &self.url).env_remove("AWS_PROFILE");
+        dummy_credentials(&mut c);
+        c
+    }
+
+    /// The AWS actions received so far that change something.
+    pub fn writes(&self) -> Vec<String> {
+        let calls = self.calls.lock().expect("calls");
+        calls.iter().filter(|a| !["Get", "List", "Describe"].iter().any(|p| a.starts_with(p))).cloned().collect()
+    }
+
+    pub fn clear_calls(&self) {
+        self.calls.lock().expect("calls").clear();
+    }
+
+    /// An IAM client that talks to moto directly, to check results through the AWS API.
+    pub fn iam(&self) -> aws_sdk_iam::Client {
+        let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(aws_sdk_iam::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.direct)
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+}
+
+/// Forwards HTTP/1.1 requests one at a time, recording each query-protocol `Action`.
+fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut client = client;
+    loop {
+        let mut head = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let end = line == "\r\n";
+            head.push(line);
+            if end {
+                break;
+            }
+        }
+        let len = head
+            .iter()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body)?;
+        let text = String::from_utf8_lossy(&body);
+        if let Some(action) = text.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+            calls.lock().expect("calls").push(action.to_string());
+        }
+        let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
+        for line in &head {
+            if line.to_ascii_lowercase().starts_with("connection:") {
+                continue;
+            }
+            if line == "\r\n" {
+                upstream.write_all(b"Connection: close\r\n")?;
+            }
+            upstream.write_all(line.as_bytes())?;
+        }
+        upstream.write_all(&body)?;
+        let mut response = Vec::new();
+        upstream.read_to_end(&mut response)?;
+        client.write_all(&response)?;
+        let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+        if String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase().contains("connection: close") {
+            return Ok(());
+        }
+    }
+}
+
+pub fn example_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+}
+
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
