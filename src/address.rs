@@ -30,11 +30,21 @@ pub struct Address {
 
 impl Address {
     pub fn managed(type_name: impl Into<String>, name: impl Into<String>) -> Address {
-        Address { mode: Mode::Managed, type_name: type_name.into(), name: name.into(), key: None }
+        Address {
+            mode: Mode::Managed,
+            type_name: type_name.into(),
+            name: name.into(),
+            key: None,
+        }
     }
 
     pub fn data(type_name: impl Into<String>, name: impl Into<String>) -> Address {
-        Address { mode: Mode::Data, type_name: type_name.into(), name: name.into(), key: None }
+        Address {
+            mode: Mode::Data,
+            type_name: type_name.into(),
+            name: name.into(),
+            key: None,
+        }
     }
 }
 
@@ -58,7 +68,9 @@ pub struct AddressError(pub String);
 
 fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -69,11 +81,17 @@ impl FromStr for Address {
         let err = || AddressError(s.to_string());
         let (base, key) = match s.find('[') {
             Some(i) => {
-                let inner = s[i..].strip_prefix('[').and_then(|r| r.strip_suffix(']')).ok_or_else(err)?;
+                let inner = s[i..]
+                    .strip_prefix('[')
+                    .and_then(|r| r.strip_suffix(']'))
+                    .ok_or_else(err)?;
                 let key = if let Ok(n) = inner.parse::<u64>() {
                     InstanceKey::Int(n)
                 } else {
-                    let unq = inner.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(err)?;
+                    let unq = inner
+                        .strip_prefix('"')
+                        .and_then(|r| r.strip_suffix('"'))
+                        .ok_or_else(err)?;
                     InstanceKey::Str(unq.to_string())
                 };
                 (&s[..i], Some(key))
@@ -89,7 +107,12 @@ impl FromStr for Address {
         if !is_ident(t) || !is_ident(n) {
             return Err(err());
         }
-        Ok(Address { mode, type_name: t.to_string(), name: n.to_string(), key })
+        Ok(Address {
+            mode,
+            type_name: t.to_string(),
+            name: n.to_string(),
+            key,
+        })
     }
 }
 
@@ -99,7 +122,12 @@ mod tests {
 
     #[test]
     fn addresses_round_trip_through_their_text_form() {
-        for s in ["aws_iam_role.r", "data.aws_caller_identity.current", "aws_iam_role.r[0]", "aws_iam_role.r[\"a\"]"] {
+        for s in [
+            "aws_iam_role.r",
+            "data.aws_caller_identity.current",
+            "aws_iam_role.r[0]",
+            "aws_iam_role.r[\"a\"]",
+        ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }

@@ -52,7 +52,10 @@ pub struct ApplyReport {
 /// Builds the operations of a plan and what each waits for.
 pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
     let mut ops: BTreeMap<Op, BTreeSet<Op>> = BTreeMap::new();
-    let op = |kind, addr: &Address| Op { kind, addr: addr.clone() };
+    let op = |kind, addr: &Address| Op {
+        kind,
+        addr: addr.clone(),
+    };
     for c in &plan.changes {
         match c.action {
             Action::NoOp => {}
@@ -67,7 +70,10 @@ pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<
             }
             Action::Replace => {
                 ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
-                ops.insert(op(OpKind::Create, &c.addr), BTreeSet::from([op(OpKind::Delete, &c.addr)]));
+                ops.insert(
+                    op(OpKind::Create, &c.addr),
+                    BTreeSet::from([op(OpKind::Delete, &c.addr)]),
+                );
             }
         }
     }
@@ -75,7 +81,9 @@ pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<
     for o in &keys {
         match o.kind {
             OpKind::Create | OpKind::Update => {
-                let deps = ws.map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone()))).unwrap_or_default();
+                let deps = ws
+                    .map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone())))
+                    .unwrap_or_default();
                 for d in deps {
                     for kind in [OpKind::Create, OpKind::Update] {
                         let dep = op(kind, &d);
@@ -140,7 +148,11 @@ pub async fn apply<P: Provider, S: StateStore>(
     loop {
         // Skip what can no longer run because something it waits for failed.
         loop {
-            let doomed: Vec<Op> = pending.iter().filter(|(_, w)| w.iter().any(|d| failed.contains(d))).map(|(o, _)| o.clone()).collect();
+            let doomed: Vec<Op> = pending
+                .iter()
+                .filter(|(_, w)| w.iter().any(|d| failed.contains(d)))
+                .map(|(o, _)| o.clone())
+                .collect();
             if doomed.is_empty() {
                 break;
             }
@@ -153,7 +165,11 @@ pub async fn apply<P: Provider, S: StateStore>(
             }
         }
         // Start what is ready.
-        let ready: Vec<Op> = pending.iter().filter(|(_, w)| w.is_empty()).map(|(o, _)| o.clone()).collect();
+        let ready: Vec<Op> = pending
+            .iter()
+            .filter(|(_, w)| w.is_empty())
+            .map(|(o, _)| o.clone())
+            .collect();
         for o in ready {
             if running.len() >= parallelism {
                 break;
@@ -165,13 +181,21 @@ pub async fn apply<P: Provider, S: StateStore>(
                 (OpKind::Delete, _, _) => Ok(Attrs::new()),
                 (_, Some(ws), Some(ctx)) => {
                     ws.eval_all_locals(ctx);
-                    match (ws.config.resources.get(&o.addr), registry().resources.get(&type_name)) {
+                    match (
+                        ws.config.resources.get(&o.addr),
+                        registry().resources.get(&type_name),
+                    ) {
                         (Some(block), Some(schema)) => match ws.eval_resource(block, schema, ctx) {
                             Ok(d) if d.attrs.values().any(Value::contains_unknown) => {
                                 Err("some of its values are still unknown".to_string())
                             }
                             Ok(d) => Ok(d.to_attrs()),
-                            Err(diags) => Err(diags.0.iter().map(|d| d.message.clone()).collect::<Vec<_>>().join("; ")),
+                            Err(diags) => Err(diags
+                                .0
+                                .iter()
+                                .map(|d| d.message.clone())
+                                .collect::<Vec<_>>()
+                                .join("; ")),
                         },
                         _ => Err("it is not in the configuration".to_string()),
                     }
@@ -185,15 +209,25 @@ pub async fn apply<P: Provider, S: StateStore>(
                     Err(m) => Err(ProviderError::new("Unevaluated", m)),
                     Ok(planned) => match (o.kind, prior) {
                         (OpKind::Create, _) => provider.create(&type_name, &planned).await,
-                        (OpKind::Update, Some(p)) => provider.update(&type_name, &p.id, &p.attrs, &planned).await.map(|a| (p.id.clone(), a)),
-                        (OpKind::Delete, Some(p)) => provider.delete(&type_name, &p.id, &p.attrs).await.map(|()| (p.id.clone(), Attrs::new())),
-                        (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
+                        (OpKind::Update, Some(p)) => provider
+                            .update(&type_name, &p.id, &p.attrs, &planned)
+                            .await
+                            .map(|a| (p.id.clone(), a)),
+                        (OpKind::Delete, Some(p)) => provider
+                            .delete(&type_name, &p.id, &p.attrs)
+                            .await
+                            .map(|()| (p.id.clone(), Attrs::new())),
+                        (_, None) => {
+                            Err(ProviderError::new("NotInState", "there is no prior object"))
+                        }
                     },
                 };
                 (o, result, started.elapsed().as_secs())
             });
         }
-        let Some((o, result, secs)) = running.next().await else { break };
+        let Some((o, result, secs)) = running.next().await else {
+            break;
+        };
         match result {
             Ok((id, attrs)) => {
                 match o.kind {
@@ -204,9 +238,20 @@ pub async fn apply<P: Provider, S: StateStore>(
                     }
                     OpKind::Create | OpKind::Update => {
                         let deps = ws
-                            .map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone())).into_iter().filter(|a| a.mode == crate::address::Mode::Managed).collect())
+                            .map(|ws| {
+                                ws.graph
+                                    .resource_deps(&Node::Resource(o.addr.clone()))
+                                    .into_iter()
+                                    .filter(|a| a.mode == crate::address::Mode::Managed)
+                                    .collect()
+                            })
                             .unwrap_or_default();
-                        let r = ResourceState { addr: o.addr.clone(), id: id.clone(), attrs: attrs.clone(), deps };
+                        let r = ResourceState {
+                            addr: o.addr.clone(),
+                            id: id.clone(),
+                            attrs: attrs.clone(),
+                            deps,
+                        };
                         store.put(&r)?;
                         current.insert(o.addr.clone(), r);
                         if o.kind == OpKind::Create {
@@ -214,7 +259,9 @@ pub async fn apply<P: Provider, S: StateStore>(
                         } else {
                             report.changed += 1;
                         }
-                        if let (Some(ctx), Some(schema)) = (ctx.as_mut(), registry().resources.get(&o.addr.type_name)) {
+                        if let (Some(ctx), Some(schema)) =
+                            (ctx.as_mut(), registry().resources.get(&o.addr.type_name))
+                        {
                             ctx.set_resource(&o.addr, state_value(schema, &attrs));
                         }
                     }
@@ -227,7 +274,10 @@ pub async fn apply<P: Provider, S: StateStore>(
             Err(e) => {
                 let message = e.to_string();
                 report.failures.push((o.addr.clone(), message.clone()));
-                on_event(Event::Failed { op: o.clone(), error: message });
+                on_event(Event::Failed {
+                    op: o.clone(),
+                    error: message,
+                });
                 failed.insert(o);
             }
         }
@@ -241,7 +291,12 @@ pub async fn apply<P: Provider, S: StateStore>(
 }
 
 /// Evaluates outputs against the final values and records the known ones.
-fn write_outputs<S: StateStore>(ws: &Workspace, ctx: &mut crate::eval::EvalCtx, store: &mut S, destroy: bool) -> Result<(), StateError> {
+fn write_outputs<S: StateStore>(
+    ws: &Workspace,
+    ctx: &mut crate::eval::EvalCtx,
+    store: &mut S,
+    destroy: bool,
+) -> Result<(), StateError> {
     let mut outputs = BTreeMap::new();
     if !destroy {
         ws.eval_all_locals(ctx);
@@ -249,7 +304,13 @@ fn write_outputs<S: StateStore>(ws: &Workspace, ctx: &mut crate::eval::EvalCtx, 
             let Some(expr) = &o.value else { continue };
             if let Ok((v, _)) = ctx.eval_top(&expr.expr) {
                 if !v.contains_unknown() {
-                    outputs.insert(name.clone(), OutputState { value: v.to_json(), sensitive: o.sensitive });
+                    outputs.insert(
+                        name.clone(),
+                        OutputState {
+                            value: v.to_json(),
+                            sensitive: o.sensitive,
+                        },
+                    );
                 }
             }
         }

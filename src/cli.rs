@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "skyform", version, about = "Declarative plan/apply for AWS compute clusters")]
+#[command(
+    name = "skyform",
+    version,
+    about = "Declarative plan/apply for AWS compute clusters"
+)]
 pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]

@@ -37,15 +37,40 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         None => std::env::current_dir()?,
     };
     if !dir.is_dir() {
-        return Err(Error::Usage(format!("-C: {} is not a directory", dir.display())));
+        return Err(Error::Usage(format!(
+            "-C: {} is not a directory",
+            dir.display()
+        )));
     }
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let ctx = Context { dir, style: Style { color } };
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let ctx = Context {
+        dir,
+        style: Style { color },
+    };
     match cli.command {
         Command::Validate { vars } => validate(&ctx, &vars),
-        Command::Plan { vars, detailed_exitcode, destroy } => runtime()?.block_on(plan(&ctx, &vars, detailed_exitcode, destroy)),
-        Command::Apply { vars, auto_approve, parallelism } => runtime()?.block_on(apply(&ctx, &vars, auto_approve, parallelism as usize, false)),
-        Command::Destroy { vars, auto_approve, parallelism } => runtime()?.block_on(apply(&ctx, &vars, auto_approve, parallelism as usize, true)),
+        Command::Plan {
+            vars,
+            detailed_exitcode,
+            destroy,
+        } => runtime()?.block_on(plan(&ctx, &vars, detailed_exitcode, destroy)),
+        Command::Apply {
+            vars,
+            auto_approve,
+            parallelism,
+        } => runtime()?.block_on(apply(
+            &ctx,
+            &vars,
+            auto_approve,
+            parallelism as usize,
+            false,
+        )),
+        Command::Destroy {
+            vars,
+            auto_approve,
+            parallelism,
+        } => runtime()?.block_on(apply(&ctx, &vars, auto_approve, parallelism as usize, true)),
         Command::Output { name, raw, json } => output(&ctx, name.as_deref(), raw, json),
         Command::State(StateCommand::List) => state_list(&ctx),
         Command::State(StateCommand::Show { address }) => state_show(&ctx, &address),
@@ -54,23 +79,41 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
-    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Loads, checks and resolves the configuration; every problem is reported at once.
-pub fn workspace(dir: &Path, vars: &VarArgs, require_vars: bool) -> Result<(Workspace, Diagnostics), Error> {
+pub fn workspace(
+    dir: &Path,
+    vars: &VarArgs,
+    require_vars: bool,
+) -> Result<(Workspace, Diagnostics), Error> {
     let (config, mut diags) = crate::config::load(dir)?;
     diags.extend(crate::validate::check(&config));
     let graph = Graph::build(&config);
     diags.extend(graph.cycles(&config));
-    let inputs = VarInputs { cli: vars.vars.clone(), files: vars.var_files.clone(), env: VarInputs::from_env() };
+    let inputs = VarInputs {
+        cli: vars.vars.clone(),
+        files: vars.var_files.clone(),
+        env: VarInputs::from_env(),
+    };
     let (vars, var_diags) = resolve(&config, &inputs, require_vars);
     diags.extend(var_diags);
     if diags.has_errors() {
         return Err(Error::Config(Box::new(config.sources), diags));
     }
     let order = graph.order().unwrap_or_default();
-    Ok((Workspace { config, graph, order, vars }, diags))
+    Ok((
+        Workspace {
+            config,
+            graph,
+            order,
+            vars,
+        },
+        diags,
+    ))
 }
 
 fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
@@ -86,9 +129,19 @@ fn validate(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
     if diags.has_errors() {
         return Err(Error::Config(Box::new(ws.config.sources), diags));
     }
-    println!("Success! The configuration is valid ({} resources, {} data sources).", 
-        ws.config.resources.keys().filter(|a| a.mode == crate::address::Mode::Managed).count(),
-        ws.config.resources.keys().filter(|a| a.mode == crate::address::Mode::Data).count());
+    println!(
+        "Success! The configuration is valid ({} resources, {} data sources).",
+        ws.config
+            .resources
+            .keys()
+            .filter(|a| a.mode == crate::address::Mode::Managed)
+            .count(),
+        ws.config
+            .resources
+            .keys()
+            .filter(|a| a.mode == crate::address::Mode::Data)
+            .count()
+    );
     Ok(0)
 }
 
@@ -98,18 +151,31 @@ async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
         let Some(e) = e else { return Ok(None) };
         match ctx.eval_top(&e.expr) {
             Ok((Value::Null, _)) => Ok(None),
-            Ok((v, _)) => v.to_template_string().map(Some).ok_or_else(|| Error::Usage("provider settings must be strings".into())),
+            Ok((v, _)) => v
+                .to_template_string()
+                .map(Some)
+                .ok_or_else(|| Error::Usage("provider settings must be strings".into())),
             Err(err) => {
                 let d = crate::plan::eval_diag(err, &e.span, "provider \"aws\"");
-                Err(Error::Config(Box::new(ws.config.sources.clone()), Diagnostics(vec![d])))
+                Err(Error::Config(
+                    Box::new(ws.config.sources.clone()),
+                    Diagnostics(vec![d]),
+                ))
             }
         }
     };
-    let settings = AwsSettings { region: eval(&ws.config.provider.region)?, profile: eval(&ws.config.provider.profile)? };
+    let settings = AwsSettings {
+        region: eval(&ws.config.provider.region)?,
+        profile: eval(&ws.config.provider.profile)?,
+    };
     Ok(AwsProvider::connect(&settings).await?)
 }
 
-async fn make_plan(ctx: &Context, vars: &VarArgs, destroy: bool) -> Result<(Workspace, crate::plan::Plan, SqliteState), Error> {
+async fn make_plan(
+    ctx: &Context,
+    vars: &VarArgs,
+    destroy: bool,
+) -> Result<(Workspace, crate::plan::Plan, SqliteState), Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
     print_warnings(&ws, &warnings, ctx.style);
     let mut store = ctx.state();
@@ -117,7 +183,9 @@ async fn make_plan(ctx: &Context, vars: &VarArgs, destroy: bool) -> Result<(Work
     let provider = connect(&ws).await?;
     let plan = match crate::plan::plan(&provider, &ws, state, destroy).await {
         Ok(p) => p,
-        Err(crate::plan::PlanError::Config(d)) => return Err(Error::Config(Box::new(ws.config.sources), d)),
+        Err(crate::plan::PlanError::Config(d)) => {
+            return Err(Error::Config(Box::new(ws.config.sources), d))
+        }
         Err(e) => return Err(Error::Usage(e.to_string())),
     };
     Ok((ws, plan, store))
@@ -142,7 +210,13 @@ fn confirm(what: &str) -> Result<bool, Error> {
     Ok(line.trim() == "yes")
 }
 
-async fn apply(ctx: &Context, vars: &VarArgs, auto_approve: bool, parallelism: usize, destroy: bool) -> Result<i32, Error> {
+async fn apply(
+    ctx: &Context,
+    vars: &VarArgs,
+    auto_approve: bool,
+    parallelism: usize,
+    destroy: bool,
+) -> Result<i32, Error> {
     let (ws, plan, mut store) = make_plan(ctx, vars, destroy).await?;
     print!("{}", render_plan(&plan, ctx.style));
     if !plan.has_changes() {
@@ -157,12 +231,24 @@ async fn apply(ctx: &Context, vars: &VarArgs, auto_approve: bool, parallelism: u
     let mut on_event = |e: Event| match e {
         Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
         Event::Finished { op, id, secs } => {
-            let id = if op.kind == OpKind::Delete { String::new() } else { format!(" [id={id}]") };
+            let id = if op.kind == OpKind::Delete {
+                String::new()
+            } else {
+                format!(" [id={id}]")
+            };
             println!("{}: {} after {secs}s{id}", op.addr, verb(op.kind, true));
         }
         Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
     };
-    let report = crate::apply::apply(&provider, Some(&ws), &plan, &mut store, parallelism, &mut on_event).await?;
+    let report = crate::apply::apply(
+        &provider,
+        Some(&ws),
+        &plan,
+        &mut store,
+        parallelism,
+        &mut on_event,
+    )
+    .await?;
     for (addr, err) in &report.failures {
         eprintln!("\nError: {addr}: {err}");
     }
@@ -170,9 +256,15 @@ async fn apply(ctx: &Context, vars: &VarArgs, auto_approve: bool, parallelism: u
         eprintln!("skipped {addr}: something it depends on failed");
     }
     let summary = if destroy {
-        format!("Destroy complete! Resources: {} destroyed.", report.destroyed)
+        format!(
+            "Destroy complete! Resources: {} destroyed.",
+            report.destroyed
+        )
     } else {
-        format!("Apply complete! Resources: {} added, {} changed, {} destroyed.", report.added, report.changed, report.destroyed)
+        format!(
+            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+            report.added, report.changed, report.destroyed
+        )
     };
     if report.failures.is_empty() {
         println!("\n{}", ctx.style.bold(&summary));
@@ -223,7 +315,12 @@ fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i3
             let all: serde_json::Map<String, serde_json::Value> = state
                 .outputs
                 .iter()
-                .map(|(n, o)| (n.clone(), serde_json::json!({"value": o.value, "sensitive": o.sensitive})))
+                .map(|(n, o)| {
+                    (
+                        n.clone(),
+                        serde_json::json!({"value": o.value, "sensitive": o.sensitive}),
+                    )
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
             Ok(0)
@@ -236,15 +333,24 @@ fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i3
         }
         Some(n) => {
             let o = state.outputs.get(n).ok_or_else(|| {
-                Error::Usage(format!("no output named {n:?} in state; outputs: {}", state.outputs.keys().cloned().collect::<Vec<_>>().join(", ")))
+                Error::Usage(format!(
+                    "no output named {n:?} in state; outputs: {}",
+                    state.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
             })?;
             if json {
                 println!("{}", o.value);
             } else if raw {
                 match &o.value {
                     serde_json::Value::String(s) => println!("{s}"),
-                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => println!("{}", o.value),
-                    _ => return Err(Error::Usage(format!("output {n:?} is not a string, number or bool; use --json"))),
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                        println!("{}", o.value)
+                    }
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "output {n:?} is not a string, number or bool; use --json"
+                        )))
+                    }
                 }
             } else {
                 println!("{}", shown(o));
@@ -262,14 +368,27 @@ fn state_list(ctx: &Context) -> Result<i32, Error> {
 }
 
 fn state_show(ctx: &Context, address: &str) -> Result<i32, Error> {
-    let addr: Address = address.parse().map_err(|e: crate::address::AddressError| Error::Usage(e.to_string()))?;
+    let addr: Address = address
+        .parse()
+        .map_err(|e: crate::address::AddressError| Error::Usage(e.to_string()))?;
     let state = ctx.state().load()?;
-    let r = state.resources.get(&addr).ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
+    let r = state
+        .resources
+        .get(&addr)
+        .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
     let sensitive = crate::plan::sensitive_of(&addr);
-    println!("# {addr}:\nresource {} {} {{", crate::value::quote(&addr.type_name), crate::value::quote(&addr.name));
+    println!(
+        "# {addr}:\nresource {} {} {{",
+        crate::value::quote(&addr.type_name),
+        crate::value::quote(&addr.name)
+    );
     let width = r.attrs.keys().map(String::len).max().unwrap_or(0);
     for (k, v) in &r.attrs {
-        let text = if sensitive.contains(k) { "(sensitive value)".to_string() } else { Value::from_json(v).to_string() };
+        let text = if sensitive.contains(k) {
+            "(sensitive value)".to_string()
+        } else {
+            Value::from_json(v).to_string()
+        };
         println!("    {k:width$} = {text}");
     }
     println!("}}");
@@ -290,6 +409,9 @@ fn schema(type_name: Option<&str>) -> Result<i32, Error> {
     if printed {
         Ok(0)
     } else {
-        Err(Error::Usage(format!("no resource or data source type {:?}", type_name.unwrap_or_default())))
+        Err(Error::Usage(format!(
+            "no resource or data source type {:?}",
+            type_name.unwrap_or_default()
+        )))
     }
 }

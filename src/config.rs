@@ -81,14 +81,26 @@ pub struct Config {
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
 /// mistaken for unknown attributes.
-const RESERVED_META: &[&str] = &["count", "for_each", "lifecycle", "provider", "provisioner", "connection"];
+const RESERVED_META: &[&str] = &[
+    "count",
+    "for_each",
+    "lifecycle",
+    "provider",
+    "provisioner",
+    "connection",
+];
 
 /// The configuration files of a directory, sorted so that every run sees them in one order.
 pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.is_file() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".sky.hcl")))
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".sky.hcl"))
+        })
         .collect();
     files.sort();
     Ok(files)
@@ -96,15 +108,24 @@ pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Loads and parses every `*.sky.hcl` file in `dir`. Problems are collected, never thrown.
 pub fn load(dir: &Path) -> Result<(Config, Diagnostics), std::io::Error> {
-    let mut config = Config { dir: dir.to_path_buf(), ..Config::default() };
+    let mut config = Config {
+        dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     let mut diags = Diagnostics::default();
     let files = config_files(dir)?;
     if files.is_empty() {
-        diags.push(Diagnostic::error(format!("no *.sky.hcl files in {}", dir.display())));
+        diags.push(Diagnostic::error(format!(
+            "no *.sky.hcl files in {}",
+            dir.display()
+        )));
     }
     for path in files {
         let text = std::fs::read_to_string(&path)?;
-        let display = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let display = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let file = config.sources.add(display, path.clone(), text);
         parse_file(&mut config, file, &mut diags);
     }
@@ -116,7 +137,11 @@ pub fn load_str(files: &[(&str, &str)]) -> (Config, Diagnostics) {
     let mut config = Config::default();
     let mut diags = Diagnostics::default();
     for (name, text) in files {
-        let file = config.sources.add((*name).to_string(), PathBuf::from(name), (*text).to_string());
+        let file = config.sources.add(
+            (*name).to_string(),
+            PathBuf::from(name),
+            (*text).to_string(),
+        );
         parse_file(&mut config, file, &mut diags);
     }
     (config, diags)
@@ -131,12 +156,19 @@ fn parse_file(config: &mut Config, file: usize, diags: &mut Diagnostics) {
             diags.push(
                 Diagnostic::error(format!("syntax error: {}", e.message()))
                     .named(e.line().trim().to_string())
-                    .at(Span { file, range: loc.offset()..loc.offset() + 1 }),
+                    .at(Span {
+                        file,
+                        range: loc.offset()..loc.offset() + 1,
+                    }),
             );
             return;
         }
     };
-    let mut p = Parser { config, file, diags };
+    let mut p = Parser {
+        config,
+        file,
+        diags,
+    };
     p.body(&body);
 }
 
@@ -152,15 +184,21 @@ impl Parser<'_> {
     }
 
     fn expr(&self, expr: &Expression) -> Expr {
-        Expr { expr: expr.clone(), span: self.span(expr.span()) }
+        Expr {
+            expr: expr.clone(),
+            span: self.span(expr.span()),
+        }
     }
 
     fn body(&mut self, body: &Body) {
         for attr in body.attributes() {
             self.diags.push(
-                Diagnostic::error(format!("unexpected attribute {:?} at the top level; only blocks belong here", attr.key.as_str()))
-                    .named(attr.key.as_str())
-                    .at(self.span(attr.key.span())),
+                Diagnostic::error(format!(
+                    "unexpected attribute {:?} at the top level; only blocks belong here",
+                    attr.key.as_str()
+                ))
+                .named(attr.key.as_str())
+                .at(self.span(attr.key.span())),
             );
         }
         for block in body.blocks() {
@@ -179,7 +217,9 @@ impl Parser<'_> {
                         .at(self.span(block.ident.span()));
                     if let Some(s) = crate::diagnostic::did_you_mean(
                         other,
-                        ["provider", "variable", "locals", "resource", "data", "output"],
+                        [
+                            "provider", "variable", "locals", "resource", "data", "output",
+                        ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
                     }
@@ -190,16 +230,31 @@ impl Parser<'_> {
     }
 
     /// Checks a block's label count and returns the labels.
-    fn labels<'b>(&mut self, block: &'b Block, n: usize, what: &str) -> Option<Vec<(&'b str, Span)>> {
+    fn labels<'b>(
+        &mut self,
+        block: &'b Block,
+        n: usize,
+        what: &str,
+    ) -> Option<Vec<(&'b str, Span)>> {
         if block.labels.len() != n {
             self.diags.push(
-                Diagnostic::error(format!("a {} block takes {n} label(s) ({what}), found {}", block.ident.as_str(), block.labels.len()))
-                    .named(block.ident.as_str())
-                    .at(self.span(block.ident.span())),
+                Diagnostic::error(format!(
+                    "a {} block takes {n} label(s) ({what}), found {}",
+                    block.ident.as_str(),
+                    block.labels.len()
+                ))
+                .named(block.ident.as_str())
+                .at(self.span(block.ident.span())),
             );
             return None;
         }
-        Some(block.labels.iter().map(|l| (l.as_str(), self.span(label_span(l)))).collect())
+        Some(
+            block
+                .labels
+                .iter()
+                .map(|l| (l.as_str(), self.span(label_span(l))))
+                .collect(),
+        )
     }
 
     fn no_nested_blocks(&mut self, block: &Block, owner: &str) {
@@ -210,18 +265,29 @@ impl Parser<'_> {
             } else {
                 format!("unexpected block {name:?} in {owner}")
             };
-            self.diags.push(Diagnostic::error(msg).named(name).at(self.span(nested.ident.span())));
+            self.diags.push(
+                Diagnostic::error(msg)
+                    .named(name)
+                    .at(self.span(nested.ident.span())),
+            );
         }
     }
 
-    fn literal_string(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str) -> Option<String> {
+    fn literal_string(
+        &mut self,
+        attr: &hcl_edit::structure::Attribute,
+        owner: &str,
+    ) -> Option<String> {
         match &attr.value {
             Expression::String(s) => Some(s.value().clone()),
             _ => {
                 self.diags.push(
-                    Diagnostic::error(format!("{} in {owner} must be a literal string", attr.key.as_str()))
-                        .named(attr.key.as_str())
-                        .at(self.span(attr.value.span())),
+                    Diagnostic::error(format!(
+                        "{} in {owner} must be a literal string",
+                        attr.key.as_str()
+                    ))
+                    .named(attr.key.as_str())
+                    .at(self.span(attr.value.span())),
                 );
                 None
             }
@@ -233,16 +299,21 @@ impl Parser<'_> {
             return *b.value();
         }
         self.diags.push(
-            Diagnostic::error(format!("{} in {owner} must be true or false", attr.key.as_str()))
-                .named(attr.key.as_str())
-                .at(self.span(attr.value.span())),
+            Diagnostic::error(format!(
+                "{} in {owner} must be true or false",
+                attr.key.as_str()
+            ))
+            .named(attr.key.as_str())
+            .at(self.span(attr.value.span())),
         );
         false
     }
 
     fn unknown_attr(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str, known: &[&str]) {
         let key = attr.key.as_str();
-        let mut d = Diagnostic::error(format!("unknown attribute {key:?} in {owner}")).named(key).at(self.span(attr.key.span()));
+        let mut d = Diagnostic::error(format!("unknown attribute {key:?} in {owner}"))
+            .named(key)
+            .at(self.span(attr.key.span()));
         if let Some(s) = crate::diagnostic::did_you_mean(key, known.iter().copied()) {
             d = d.note(format!("did you mean {s:?}?"));
         }
@@ -250,13 +321,17 @@ impl Parser<'_> {
     }
 
     fn provider(&mut self, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the provider name") else { return };
+        let Some(labels) = self.labels(block, 1, "the provider name") else {
+            return;
+        };
         let (name, span) = &labels[0];
         if *name != "aws" {
             self.diags.push(
-                Diagnostic::error(format!("unknown provider {name:?}; skyform manages AWS only"))
-                    .named(*name)
-                    .at(span.clone()),
+                Diagnostic::error(format!(
+                    "unknown provider {name:?}; skyform manages AWS only"
+                ))
+                .named(*name)
+                .at(span.clone()),
             );
             return;
         }
@@ -271,7 +346,9 @@ impl Parser<'_> {
     }
 
     fn variable(&mut self, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the variable name") else { return };
+        let Some(labels) = self.labels(block, 1, "the variable name") else {
+            return;
+        };
         let (name, span) = labels[0].clone();
         let owner = format!("variable {name:?}");
         self.no_nested_blocks(block, &owner);
@@ -290,12 +367,17 @@ impl Parser<'_> {
                 "description" => var.description = self.literal_string(attr, &owner),
                 "sensitive" => var.sensitive = self.literal_bool(attr, &owner),
                 "nullable" => {}
-                _ => self.unknown_attr(attr, &owner, &["type", "default", "description", "sensitive"]),
+                _ => self.unknown_attr(
+                    attr,
+                    &owner,
+                    &["type", "default", "description", "sensitive"],
+                ),
             }
         }
         if let Some(prev) = self.config.variables.get(name) {
             let first = self.config.sources.location(&prev.span);
-            self.diags.push(duplicate(&format!("var.{name}"), span, &first));
+            self.diags
+                .push(duplicate(&format!("var.{name}"), span, &first));
         } else {
             self.config.variables.insert(name.to_string(), var);
         }
@@ -303,7 +385,11 @@ impl Parser<'_> {
 
     fn locals(&mut self, block: &Block) {
         if !block.labels.is_empty() {
-            self.diags.push(Diagnostic::error("a locals block takes no labels").named("locals").at(self.span(block.ident.span())));
+            self.diags.push(
+                Diagnostic::error("a locals block takes no labels")
+                    .named("locals")
+                    .at(self.span(block.ident.span())),
+            );
         }
         self.no_nested_blocks(block, "locals");
         for attr in block.body.attributes() {
@@ -311,27 +397,50 @@ impl Parser<'_> {
             let name_span = self.span(attr.key.span());
             if let Some(prev) = self.config.locals.get(&name) {
                 let first = self.config.sources.location(&prev.name_span);
-                self.diags.push(duplicate(&format!("local.{name}"), name_span, &first));
+                self.diags
+                    .push(duplicate(&format!("local.{name}"), name_span, &first));
                 continue;
             }
             let value = self.expr(&attr.value);
-            self.config.locals.insert(name.clone(), AttrExpr { name, name_span, value });
+            self.config.locals.insert(
+                name.clone(),
+                AttrExpr {
+                    name,
+                    name_span,
+                    value,
+                },
+            );
         }
     }
 
     fn resource(&mut self, block: &Block, mode: Mode) {
-        let what = if mode == Mode::Data { "the data source type and name" } else { "the resource type and name" };
-        let Some(labels) = self.labels(block, 2, what) else { return };
+        let what = if mode == Mode::Data {
+            "the data source type and name"
+        } else {
+            "the resource type and name"
+        };
+        let Some(labels) = self.labels(block, 2, what) else {
+            return;
+        };
         let (type_name, type_span) = labels[0].clone();
         let (name, name_span) = labels[1].clone();
         let addr = match mode {
             Mode::Managed => Address::managed(type_name, name),
             Mode::Data => Address::data(type_name, name),
         };
-        let span = Span { file: self.file, range: type_span.range.start..name_span.range.end };
+        let span = Span {
+            file: self.file,
+            range: type_span.range.start..name_span.range.end,
+        };
         let owner = addr.to_string();
         self.no_nested_blocks(block, &owner);
-        let mut res = ResourceBlock { addr: addr.clone(), span: span.clone(), type_span, attrs: BTreeMap::new(), depends_on: Vec::new() };
+        let mut res = ResourceBlock {
+            addr: addr.clone(),
+            span: span.clone(),
+            type_span,
+            attrs: BTreeMap::new(),
+            depends_on: Vec::new(),
+        };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
             if key == "depends_on" {
@@ -340,15 +449,21 @@ impl Parser<'_> {
             }
             if RESERVED_META.contains(&key) {
                 self.diags.push(
-                    Diagnostic::error(format!("the {key:?} meta-argument is not supported yet, in {owner}"))
-                        .named(key)
-                        .at(self.span(attr.key.span())),
+                    Diagnostic::error(format!(
+                        "the {key:?} meta-argument is not supported yet, in {owner}"
+                    ))
+                    .named(key)
+                    .at(self.span(attr.key.span())),
                 );
                 continue;
             }
             res.attrs.insert(
                 key.to_string(),
-                AttrExpr { name: key.to_string(), name_span: self.span(attr.key.span()), value: self.expr(&attr.value) },
+                AttrExpr {
+                    name: key.to_string(),
+                    name_span: self.span(attr.key.span()),
+                    value: self.expr(&attr.value),
+                },
             );
         }
         if let Some(prev) = self.config.resources.get(&addr) {
@@ -373,20 +488,30 @@ impl Parser<'_> {
             match text {
                 Some(t) => res.depends_on.push((t, self.span(item.span()))),
                 None => self.diags.push(
-                    Diagnostic::error("depends_on entries must be references such as aws_iam_role.r")
-                        .named("depends_on")
-                        .at(self.span(item.span())),
+                    Diagnostic::error(
+                        "depends_on entries must be references such as aws_iam_role.r",
+                    )
+                    .named("depends_on")
+                    .at(self.span(item.span())),
                 ),
             }
         }
     }
 
     fn output(&mut self, block: &Block) {
-        let Some(labels) = self.labels(block, 1, "the output name") else { return };
+        let Some(labels) = self.labels(block, 1, "the output name") else {
+            return;
+        };
         let (name, span) = labels[0].clone();
         let owner = format!("output {name:?}");
         self.no_nested_blocks(block, &owner);
-        let mut out = OutputBlock { name: name.to_string(), span: span.clone(), value: None, description: None, sensitive: false };
+        let mut out = OutputBlock {
+            name: name.to_string(),
+            span: span.clone(),
+            value: None,
+            description: None,
+            sensitive: false,
+        };
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "value" => out.value = Some(self.expr(&attr.value)),
@@ -397,11 +522,16 @@ impl Parser<'_> {
             }
         }
         if out.value.is_none() {
-            self.diags.push(Diagnostic::error(format!("{owner} has no value")).named(name).at(span.clone()));
+            self.diags.push(
+                Diagnostic::error(format!("{owner} has no value"))
+                    .named(name)
+                    .at(span.clone()),
+            );
         }
         if let Some(prev) = self.config.outputs.get(name) {
             let first = self.config.sources.location(&prev.span);
-            self.diags.push(duplicate(&format!("output.{name}"), span, &first));
+            self.diags
+                .push(duplicate(&format!("output.{name}"), span, &first));
         } else {
             self.config.outputs.insert(name.to_string(), out);
         }
@@ -416,7 +546,10 @@ fn label_span(label: &BlockLabel) -> Option<std::ops::Range<usize>> {
 }
 
 fn duplicate(name: &str, span: Span, first: &str) -> Diagnostic {
-    Diagnostic::error(format!("duplicate {name}")).named(name).at(span).note(format!("first declared at {first}"))
+    Diagnostic::error(format!("duplicate {name}"))
+        .named(name)
+        .at(span)
+        .note(format!("first declared at {first}"))
 }
 
 #[cfg(test)]
@@ -455,7 +588,10 @@ output "arn" { value = aws_iam_role.r.arn }
         let (config, diags) = load_str(&[("bad.sky.hcl", "resource \"a\" \"b\" {\n  x = \n}\n")]);
         assert_eq!(diags.errors(), 1);
         let span = diags.0[0].span.clone().unwrap();
-        assert!(config.sources.location(&span).starts_with("bad.sky.hcl:"), "{diags:?}");
+        assert!(
+            config.sources.location(&span).starts_with("bad.sky.hcl:"),
+            "{diags:?}"
+        );
     }
 
     #[test]

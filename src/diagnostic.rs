@@ -35,19 +35,28 @@ pub struct Span {
 
 impl Span {
     pub fn new(file: usize, range: Option<Range<usize>>) -> Span {
-        Span { file, range: range.unwrap_or(0..0) }
+        Span {
+            file,
+            range: range.unwrap_or(0..0),
+        }
     }
 }
 
 impl Sources {
     pub fn add(&mut self, display: String, path: PathBuf, text: String) -> usize {
-        self.files.push(SourceFile { display, path, text });
+        self.files.push(SourceFile {
+            display,
+            path,
+            text,
+        });
         self.files.len() - 1
     }
 
     /// One-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, span: &Span) -> (usize, usize) {
-        let Some(file) = self.files.get(span.file) else { return (1, 1) };
+        let Some(file) = self.files.get(span.file) else {
+            return (1, 1);
+        };
         let offset = span.range.start.min(file.text.len());
         let before = file.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
@@ -59,7 +68,10 @@ impl Sources {
     /// `file:line:col` for a span.
     pub fn location(&self, span: &Span) -> String {
         let (line, col) = self.line_col(span);
-        let name = self.files.get(span.file).map_or("<unknown>", |f| f.display.as_str());
+        let name = self
+            .files
+            .get(span.file)
+            .map_or("<unknown>", |f| f.display.as_str());
         format!("{name}:{line}:{col}")
     }
 
@@ -98,7 +110,10 @@ impl Diagnostic {
     }
 
     pub fn warning(message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(message)
+        }
     }
 
     #[must_use]
@@ -141,10 +156,18 @@ impl Diagnostic {
                     .files
                     .get(span.file)
                     .and_then(|f| f.text.get(span.range.clone()))
-                    .map_or(1, |s| s.lines().next().map_or(1, |l| l.chars().count().max(1)));
+                    .map_or(1, |s| {
+                        s.lines().next().map_or(1, |l| l.chars().count().max(1))
+                    });
                 let _ = writeln!(out, "{:width$} |", "");
                 let _ = writeln!(out, "{line} | {text}");
-                let _ = writeln!(out, "{:width$} | {}{}", "", " ".repeat(col - 1), "^".repeat(len));
+                let _ = writeln!(
+                    out,
+                    "{:width$} | {}{}",
+                    "",
+                    " ".repeat(col - 1),
+                    "^".repeat(len)
+                );
             }
         }
         for note in &self.notes {
@@ -178,7 +201,10 @@ impl Diagnostics {
     }
 
     pub fn errors(&self) -> usize {
-        self.0.iter().filter(|d| d.severity == Severity::Error).count()
+        self.0
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -186,12 +212,19 @@ impl Diagnostics {
     }
 
     pub fn render(&self, sources: &Sources, color: bool) -> String {
-        self.0.iter().map(|d| d.render(sources, color)).collect::<Vec<_>>().join("\n")
+        self.0
+            .iter()
+            .map(|d| d.render(sources, color))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
 /// The closest candidate to `name` by edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))
@@ -221,8 +254,15 @@ mod tests {
     #[test]
     fn line_and_column_are_one_based_and_count_characters() {
         let mut sources = Sources::default();
-        let f = sources.add("a.sky.hcl".into(), "a.sky.hcl".into(), "x = 1\n  yé = 2\n".into());
-        let span = Span { file: f, range: 11..12 };
+        let f = sources.add(
+            "a.sky.hcl".into(),
+            "a.sky.hcl".into(),
+            "x = 1\n  yé = 2\n".into(),
+        );
+        let span = Span {
+            file: f,
+            range: 11..12,
+        };
         assert_eq!(sources.location(&span), "a.sky.hcl:2:5");
     }
 
@@ -235,8 +275,15 @@ mod tests {
     #[test]
     fn rendering_points_at_the_offending_text() {
         let mut sources = Sources::default();
-        let f = sources.add("m.sky.hcl".into(), "m.sky.hcl".into(), "a = 1\nnmae = 2\n".into());
-        let d = Diagnostic::error("unknown attribute").at(Span { file: f, range: 6..10 });
+        let f = sources.add(
+            "m.sky.hcl".into(),
+            "m.sky.hcl".into(),
+            "a = 1\nnmae = 2\n".into(),
+        );
+        let d = Diagnostic::error("unknown attribute").at(Span {
+            file: f,
+            range: 6..10,
+        });
         let text = d.render(&sources, false);
         assert!(text.contains("m.sky.hcl:2:1"), "{text}");
         assert!(text.contains("^^^^"), "{text}");

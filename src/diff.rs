@@ -32,8 +32,15 @@ pub struct AttrChange {
 pub fn equal(ty: &AttrType, a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Unknown, _) | (_, Value::Unknown) => false,
-        _ if a.is_empty_like() && b.is_empty_like() && !matches!(ty, AttrType::Bool | AttrType::Number) => true,
-        (Value::String(x), Value::String(y)) if *ty == AttrType::Json => crate::policy::equivalent(x, y),
+        _ if a.is_empty_like()
+            && b.is_empty_like()
+            && !matches!(ty, AttrType::Bool | AttrType::Number) =>
+        {
+            true
+        }
+        (Value::String(x), Value::String(y)) if *ty == AttrType::Json => {
+            crate::policy::equivalent(x, y)
+        }
         (Value::List(x), Value::List(y)) if matches!(ty, AttrType::Set(_)) => {
             let (mut x, mut y) = (x.clone(), y.clone());
             crate::functions::sort_set(&mut x);
@@ -45,8 +52,14 @@ pub fn equal(ty: &AttrType, a: &Value, b: &Value) -> bool {
 }
 
 /// Compares the desired settable attributes with the live ones.
-pub fn diff(schema: &Schema, live: Option<&Attrs>, desired: &BTreeMap<String, Value>) -> (Action, Vec<AttrChange>) {
-    let Some(live) = live else { return (Action::Create, Vec::new()) };
+pub fn diff(
+    schema: &Schema,
+    live: Option<&Attrs>,
+    desired: &BTreeMap<String, Value>,
+) -> (Action, Vec<AttrChange>) {
+    let Some(live) = live else {
+        return (Action::Create, Vec::new());
+    };
     let mut changes = Vec::new();
     for (name, attr) in &schema.attributes {
         if !attr.settable() {
@@ -58,7 +71,12 @@ pub fn diff(schema: &Schema, live: Option<&Attrs>, desired: &BTreeMap<String, Va
         }
         let before = live.get(name).map_or(Value::Null, Value::from_json);
         if !equal(&attr.ty, &before, &after) {
-            changes.push(AttrChange { name: name.clone(), before, after, forces_replacement: attr.force_new });
+            changes.push(AttrChange {
+                name: name.clone(),
+                before,
+                after,
+                forces_replacement: attr.force_new,
+            });
         }
     }
     let action = if changes.is_empty() {
@@ -77,11 +95,17 @@ mod tests {
     use crate::schema::registry;
 
     fn attrs(pairs: &[(&str, serde_json::Value)]) -> Attrs {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
     }
 
     fn desired(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
-        pairs.iter().map(|(k, v)| ((*k).to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -96,14 +120,20 @@ mod tests {
         let live = attrs(&[
             ("name", "r".into()),
             ("path", "/".into()),
-            ("assume_role_policy", r#"{"Statement":[{"Action":["sts:AssumeRole"],"Effect":"Allow"}]}"#.into()),
+            (
+                "assume_role_policy",
+                r#"{"Statement":[{"Action":["sts:AssumeRole"],"Effect":"Allow"}]}"#.into(),
+            ),
             ("max_session_duration", 3600.into()),
             ("arn", "arn:x".into()),
         ]);
         let want = desired(&[
             ("name", Value::string("r")),
             ("path", Value::string("/")),
-            ("assume_role_policy", Value::string(r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#)),
+            (
+                "assume_role_policy",
+                Value::string(r#"{"Statement":{"Effect":"Allow","Action":"sts:AssumeRole"}}"#),
+            ),
             ("max_session_duration", Value::Number(3600.0)),
             ("tags", Value::Object(BTreeMap::new())),
         ]);
@@ -114,7 +144,12 @@ mod tests {
     #[test]
     fn a_force_new_change_means_replace_and_others_mean_update() {
         let s = &registry().resources["aws_iam_role"];
-        let live = attrs(&[("name", "r".into()), ("path", "/".into()), ("assume_role_policy", "{}".into()), ("max_session_duration", 3600.into())]);
+        let live = attrs(&[
+            ("name", "r".into()),
+            ("path", "/".into()),
+            ("assume_role_policy", "{}".into()),
+            ("max_session_duration", 3600.into()),
+        ]);
         let mut want = desired(&[
             ("name", Value::string("r")),
             ("path", Value::string("/")),
@@ -125,6 +160,8 @@ mod tests {
         want.insert("name".into(), Value::string("r2"));
         let (action, changes) = diff(s, Some(&live), &want);
         assert_eq!(action, Action::Replace);
-        assert!(changes.iter().any(|c| c.name == "name" && c.forces_replacement));
+        assert!(changes
+            .iter()
+            .any(|c| c.name == "name" && c.forces_replacement));
     }
 }

@@ -27,7 +27,10 @@ pub struct EvalError {
 
 impl EvalError {
     fn new(message: impl Into<String>, range: Option<Range<usize>>) -> EvalError {
-        EvalError { message: message.into(), range }
+        EvalError {
+            message: message.into(),
+            range,
+        }
     }
 }
 
@@ -45,13 +48,21 @@ pub struct EvalCtx {
 
 impl EvalCtx {
     pub fn new(base_dir: PathBuf) -> EvalCtx {
-        EvalCtx { base_dir, ..EvalCtx::default() }
+        EvalCtx {
+            base_dir,
+            ..EvalCtx::default()
+        }
     }
 
     /// Sets `root.key` (for `var.x`) or `root.key.name` (for `data.T.n`) in the context.
     pub fn set(&mut self, path: &[&str], value: Value) {
-        let Some((first, rest)) = path.split_first() else { return };
-        let mut slot = self.roots.entry((*first).to_string()).or_insert_with(|| Value::Object(BTreeMap::new()));
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let mut slot = self
+            .roots
+            .entry((*first).to_string())
+            .or_insert_with(|| Value::Object(BTreeMap::new()));
         for key in rest {
             if !matches!(slot, Value::Object(_)) {
                 *slot = Value::Object(BTreeMap::new());
@@ -77,7 +88,11 @@ impl EvalCtx {
         Ok((v, self.touched_sensitive.get()))
     }
 
-    fn eval(&self, expr: &Expression, locals: &mut Vec<(String, Value)>) -> Result<Value, EvalError> {
+    fn eval(
+        &self,
+        expr: &Expression,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
         match expr {
             Expression::Null(_) => Ok(Value::Null),
             Expression::Bool(b) => Ok(Value::Bool(*b.value())),
@@ -98,7 +113,10 @@ impl EvalCtx {
                         ObjectKey::Expression(e) => match self.eval(e, locals)? {
                             Value::Unknown => return Ok(Value::Unknown),
                             v => v.to_template_string().ok_or_else(|| {
-                                EvalError::new(format!("object key must be a string, found {}", v.type_name()), e.span())
+                                EvalError::new(
+                                    format!("object key must be a string, found {}", v.type_name()),
+                                    e.span(),
+                                )
                             })?,
                         },
                     };
@@ -114,7 +132,10 @@ impl EvalCtx {
                 Value::Bool(true) => self.eval(&c.true_expr, locals),
                 Value::Bool(false) => self.eval(&c.false_expr, locals),
                 Value::Unknown => Ok(Value::Unknown),
-                v => Err(EvalError::new(format!("condition must be a bool, found {}", v.type_name()), c.cond_expr.span())),
+                v => Err(EvalError::new(
+                    format!("condition must be a bool, found {}", v.type_name()),
+                    c.cond_expr.span(),
+                )),
             },
             Expression::FuncCall(call) => {
                 let name = call.name.name.as_str();
@@ -127,12 +148,16 @@ impl EvalCtx {
                         Some(Value::List(items)) => args.extend(items),
                         Some(Value::Unknown) => return Ok(Value::Unknown),
                         Some(v) => {
-                            return Err(EvalError::new(format!("cannot expand a {} with ...", v.type_name()), call.span()))
+                            return Err(EvalError::new(
+                                format!("cannot expand a {} with ...", v.type_name()),
+                                call.span(),
+                            ))
                         }
                         None => {}
                     }
                 }
-                crate::functions::call(name, args, self).map_err(|m| EvalError::new(format!("{name}(): {m}"), call.span()))
+                crate::functions::call(name, args, self)
+                    .map_err(|m| EvalError::new(format!("{name}(): {m}"), call.span()))
             }
             Expression::Traversal(t) => self.traversal(t, locals),
             Expression::UnaryOp(op) => {
@@ -141,7 +166,10 @@ impl EvalCtx {
                     (_, Value::Unknown) => Ok(Value::Unknown),
                     (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
                     (UnaryOperator::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
-                    (o, v) => Err(EvalError::new(format!("cannot apply {} to {}", o.as_str(), v.type_name()), op.span())),
+                    (o, v) => Err(EvalError::new(
+                        format!("cannot apply {} to {}", o.as_str(), v.type_name()),
+                        op.span(),
+                    )),
                 }
             }
             Expression::BinaryOp(op) => {
@@ -155,7 +183,12 @@ impl EvalCtx {
 
     /// Reads a root name; `whole` is false when a traversal reads only part of it, and the
     /// traversal then judges sensitivity by the full path.
-    fn lookup(&self, v: &hcl_edit::Decorated<hcl_edit::Ident>, locals: &[(String, Value)], whole: bool) -> Result<Value, EvalError> {
+    fn lookup(
+        &self,
+        v: &hcl_edit::Decorated<hcl_edit::Ident>,
+        locals: &[(String, Value)],
+        whole: bool,
+    ) -> Result<Value, EvalError> {
         let name = v.as_str();
         if let Some((_, value)) = locals.iter().rev().find(|(n, _)| n == name) {
             return Ok(value.clone());
@@ -163,16 +196,27 @@ impl EvalCtx {
         if whole {
             self.note_sensitive(&[name.to_string()]);
         }
-        self.roots.get(name).cloned().ok_or_else(|| EvalError::new(format!("undefined reference {name:?}"), v.span()))
+        self.roots
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EvalError::new(format!("undefined reference {name:?}"), v.span()))
     }
 
     fn note_sensitive(&self, path: &[String]) {
-        if self.sensitive.iter().any(|p| path.starts_with(p) || p.starts_with(path)) {
+        if self
+            .sensitive
+            .iter()
+            .any(|p| path.starts_with(p) || p.starts_with(path))
+        {
             self.touched_sensitive.set(true);
         }
     }
 
-    fn traversal(&self, t: &hcl_edit::expr::Traversal, locals: &mut Vec<(String, Value)>) -> Result<Value, EvalError> {
+    fn traversal(
+        &self,
+        t: &hcl_edit::expr::Traversal,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
         // The path of plain attribute names from the root, for sensitivity checks.
         if let Expression::Variable(root) = &t.expr {
             let mut path = vec![root.as_str().to_string()];
@@ -206,12 +250,24 @@ impl EvalCtx {
             value = match op {
                 TraversalOperator::GetAttr(name) => match value {
                     Value::Object(mut map) => map.remove(name.as_str()).ok_or_else(|| {
-                        EvalError::new(format!("no attribute {:?} here", name.as_str()), name.span().or_else(|| t.span()))
+                        EvalError::new(
+                            format!("no attribute {:?} here", name.as_str()),
+                            name.span().or_else(|| t.span()),
+                        )
                     })?,
-                    Value::Null => return Err(EvalError::new(format!("attribute {:?} of a null value", name.as_str()), t.span())),
+                    Value::Null => {
+                        return Err(EvalError::new(
+                            format!("attribute {:?} of a null value", name.as_str()),
+                            t.span(),
+                        ))
+                    }
                     v => {
                         return Err(EvalError::new(
-                            format!("cannot read attribute {:?} of a {}", name.as_str(), v.type_name()),
+                            format!(
+                                "cannot read attribute {:?} of a {}",
+                                name.as_str(),
+                                v.type_name()
+                            ),
                             t.span(),
                         ))
                     }
@@ -220,7 +276,10 @@ impl EvalCtx {
                     let key = self.eval(e, locals)?;
                     index(value, &key).map_err(|m| EvalError::new(m, e.span()))?
                 }
-                TraversalOperator::LegacyIndex(n) => index(value, &Value::Number(*n.value() as f64)).map_err(|m| EvalError::new(m, t.span()))?,
+                TraversalOperator::LegacyIndex(n) => {
+                    index(value, &Value::Number(*n.value() as f64))
+                        .map_err(|m| EvalError::new(m, t.span()))?
+                }
                 TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
                     let items = match value {
                         Value::List(items) => items,
@@ -239,7 +298,11 @@ impl EvalCtx {
         Ok(value)
     }
 
-    fn template(&self, t: &Template, locals: &mut Vec<(String, Value)>) -> Result<Value, EvalError> {
+    fn template(
+        &self,
+        t: &Template,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
         let mut out = String::new();
         for element in t.iter() {
             match element {
@@ -247,7 +310,10 @@ impl EvalCtx {
                 Element::Interpolation(i) => match self.eval(&i.expr, locals)? {
                     Value::Unknown => return Ok(Value::Unknown),
                     v => out.push_str(&v.to_template_string().ok_or_else(|| {
-                        EvalError::new(format!("cannot interpolate a {} into a string", v.type_name()), i.expr.span())
+                        EvalError::new(
+                            format!("cannot interpolate a {} into a string", v.type_name()),
+                            i.expr.span(),
+                        )
                     })?),
                 },
                 Element::Directive(d) => match d.as_ref() {
@@ -293,9 +359,15 @@ impl EvalCtx {
         Ok(Value::String(out))
     }
 
-    fn for_expr(&self, f: &hcl_edit::expr::ForExpr, locals: &mut Vec<(String, Value)>) -> Result<Value, EvalError> {
+    fn for_expr(
+        &self,
+        f: &hcl_edit::expr::ForExpr,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
         let coll = self.eval(&f.intro.collection_expr, locals)?;
-        let Some(pairs) = iterate(coll, f.intro.collection_expr.span())? else { return Ok(Value::Unknown) };
+        let Some(pairs) = iterate(coll, f.intro.collection_expr.span())? else {
+            return Ok(Value::Unknown);
+        };
         let mut list = Vec::new();
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (k, v) in pairs {
@@ -310,7 +382,12 @@ impl EvalCtx {
                         Value::Bool(true) => {}
                         Value::Bool(false) => return Ok(None),
                         Value::Unknown => return Ok(Some((None, Value::Unknown))),
-                        v => return Err(EvalError::new(format!("for condition must be a bool, found {}", v.type_name()), cond.expr.span())),
+                        v => {
+                            return Err(EvalError::new(
+                                format!("for condition must be a bool, found {}", v.type_name()),
+                                cond.expr.span(),
+                            ))
+                        }
                     }
                 }
                 let key = match &f.key_expr {
@@ -324,29 +401,53 @@ impl EvalCtx {
                 None => {}
                 Some((None, v)) => list.push(v),
                 Some((Some(key), v)) => {
-                    let Some(key) = key.to_template_string() else { return Ok(Value::Unknown) };
+                    let Some(key) = key.to_template_string() else {
+                        return Ok(Value::Unknown);
+                    };
                     if f.grouping {
                         match map.entry(key).or_insert_with(|| Value::List(Vec::new())) {
                             Value::List(items) => items.push(v),
                             _ => {}
                         }
                     } else if map.insert(key.clone(), v).is_some() {
-                        return Err(EvalError::new(format!("duplicate key {key:?} in for expression; use ... to group"), f.key_expr.as_ref().and_then(|e| e.span())));
+                        return Err(EvalError::new(
+                            format!("duplicate key {key:?} in for expression; use ... to group"),
+                            f.key_expr.as_ref().and_then(|e| e.span()),
+                        ));
                     }
                 }
             }
         }
-        Ok(if f.key_expr.is_some() { Value::Object(map) } else { Value::List(list) })
+        Ok(if f.key_expr.is_some() {
+            Value::Object(map)
+        } else {
+            Value::List(list)
+        })
     }
 }
 
 /// The (key, value) pairs of a collection, or `None` when it is unknown.
-fn iterate(coll: Value, range: Option<Range<usize>>) -> Result<Option<Vec<(Value, Value)>>, EvalError> {
+fn iterate(
+    coll: Value,
+    range: Option<Range<usize>>,
+) -> Result<Option<Vec<(Value, Value)>>, EvalError> {
     Ok(Some(match coll {
-        Value::List(items) => items.into_iter().enumerate().map(|(i, v)| (Value::Number(i as f64), v)).collect(),
-        Value::Object(map) => map.into_iter().map(|(k, v)| (Value::String(k), v)).collect(),
+        Value::List(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Value::Number(i as f64), v))
+            .collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect(),
         Value::Unknown => return Ok(None),
-        v => return Err(EvalError::new(format!("cannot iterate over a {}", v.type_name()), range)),
+        v => {
+            return Err(EvalError::new(
+                format!("cannot iterate over a {}", v.type_name()),
+                range,
+            ))
+        }
     }))
 }
 
@@ -358,14 +459,21 @@ fn index(value: Value, key: &Value) -> Result<Value, String> {
             if *n < 0.0 || n.fract() != 0.0 {
                 return Err(format!("invalid index {n}"));
             }
-            items.into_iter().nth(*n as usize).ok_or_else(|| format!("index {n} out of range for a list of {len}"))
+            items
+                .into_iter()
+                .nth(*n as usize)
+                .ok_or_else(|| format!("index {n} out of range for a list of {len}"))
         }
         (Value::Object(mut map), k) => {
             let k = k.to_template_string().ok_or("object keys are strings")?;
-            map.remove(&k).ok_or_else(|| format!("no key {k:?} in this map"))
+            map.remove(&k)
+                .ok_or_else(|| format!("no key {k:?} in this map"))
         }
         (Value::List(items), Value::String(s)) => match s.parse::<usize>() {
-            Ok(i) => items.into_iter().nth(i).ok_or_else(|| format!("index {i} out of range")),
+            Ok(i) => items
+                .into_iter()
+                .nth(i)
+                .ok_or_else(|| format!("index {i} out of range")),
             Err(_) => Err(format!("a list index must be a number, found {s:?}")),
         },
         (v, _) => Err(format!("cannot index a {}", v.type_name())),
@@ -389,12 +497,24 @@ fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
         B::Eq => Ok(Value::Bool(l == r)),
         B::NotEq => Ok(Value::Bool(l != r)),
         B::And | B::Or => match (l, r) {
-            (Value::Bool(a), Value::Bool(b)) => Ok(Value::Bool(if op == B::And { a && b } else { a || b })),
-            (a, b) => Err(format!("{} needs two bools, found {} and {}", op.as_str(), a.type_name(), b.type_name())),
+            (Value::Bool(a), Value::Bool(b)) => {
+                Ok(Value::Bool(if op == B::And { a && b } else { a || b }))
+            }
+            (a, b) => Err(format!(
+                "{} needs two bools, found {} and {}",
+                op.as_str(),
+                a.type_name(),
+                b.type_name()
+            )),
         },
         _ => {
             let (Some(a), Some(b)) = (as_number(&l), as_number(&r)) else {
-                return Err(format!("{} needs two numbers, found {} and {}", op.as_str(), l.type_name(), r.type_name()));
+                return Err(format!(
+                    "{} needs two numbers, found {} and {}",
+                    op.as_str(),
+                    l.type_name(),
+                    r.type_name()
+                ));
             };
             Ok(match op {
                 B::Plus => Value::Number(a + b),
@@ -460,7 +580,10 @@ struct Walker {
 impl Walker {
     fn expr(&mut self, expr: &Expression) {
         match expr {
-            Expression::Null(_) | Expression::Bool(_) | Expression::Number(_) | Expression::String(_) => {}
+            Expression::Null(_)
+            | Expression::Bool(_)
+            | Expression::Number(_)
+            | Expression::String(_) => {}
             Expression::Array(items) => items.iter().for_each(|i| self.expr(i)),
             Expression::Object(obj) => {
                 for (k, v) in obj.iter() {
@@ -494,7 +617,10 @@ impl Walker {
                 self.expr(&c.false_expr);
             }
             Expression::FuncCall(call) => {
-                self.funcs.push(FuncUse { name: call.name.name.as_str().to_string(), range: call.name.name.span() });
+                self.funcs.push(FuncUse {
+                    name: call.name.name.as_str().to_string(),
+                    range: call.name.name.span(),
+                });
                 call.args.iter().for_each(|a| self.expr(a));
             }
             Expression::Traversal(t) => self.traversal(t),
@@ -578,13 +704,19 @@ impl Walker {
             ("var", [name, ..]) => (RefTarget::Var((*name).to_string()), None, 1),
             ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
             ("path", _) => (RefTarget::Path, None, names.len().min(1)),
-            ("data", [t, n, rest @ ..]) => {
-                (RefTarget::Resource(Address::data(*t, *n)), rest.first().map(|s| (*s).to_string()), 2)
+            ("data", [t, n, rest @ ..]) => (
+                RefTarget::Resource(Address::data(*t, *n)),
+                rest.first().map(|s| (*s).to_string()),
+                2,
+            ),
+            ("var" | "local" | "data", _) => {
+                (RefTarget::Unknown(root_name.to_string()), None, names.len())
             }
-            ("var" | "local" | "data", _) => (RefTarget::Unknown(root_name.to_string()), None, names.len()),
-            (_, [n, rest @ ..]) => {
-                (RefTarget::Resource(Address::managed(root_name, *n)), rest.first().map(|s| (*s).to_string()), 1)
-            }
+            (_, [n, rest @ ..]) => (
+                RefTarget::Resource(Address::managed(root_name, *n)),
+                rest.first().map(|s| (*s).to_string()),
+                1,
+            ),
             (_, []) => (RefTarget::Unknown(root_name.to_string()), None, 0),
         };
         let mut text = root_name.to_string();
@@ -592,17 +724,28 @@ impl Walker {
             text.push('.');
             text.push_str(n);
         }
-        self.refs.push(Reference { target, attr, text, range });
+        self.refs.push(Reference {
+            target,
+            attr,
+            text,
+            range,
+        });
     }
 }
 
 /// `aws_iam_role.r` or `data.T.n` as text, for `depends_on` entries.
 pub fn traversal_text(expr: &Expression) -> Option<String> {
-    let Expression::Traversal(t) = expr else { return None };
-    let Expression::Variable(root) = &t.expr else { return None };
+    let Expression::Traversal(t) = expr else {
+        return None;
+    };
+    let Expression::Variable(root) = &t.expr else {
+        return None;
+    };
     let mut text = root.as_str().to_string();
     for op in &t.operators {
-        let TraversalOperator::GetAttr(n) = op.value() else { return None };
+        let TraversalOperator::GetAttr(n) = op.value() else {
+            return None;
+        };
         text.push('.');
         text.push_str(n.as_str());
     }
@@ -621,29 +764,58 @@ mod tests {
         let mut c = EvalCtx::new(PathBuf::from("."));
         c.set(&["var", "name"], Value::string("sky"));
         c.set(&["var", "n"], Value::Number(3.0));
-        c.set(&["aws_iam_role", "r"], Value::Object(BTreeMap::from([("arn".into(), Value::Unknown), ("name".into(), Value::string("r1"))])));
+        c.set(
+            &["aws_iam_role", "r"],
+            Value::Object(BTreeMap::from([
+                ("arn".into(), Value::Unknown),
+                ("name".into(), Value::string("r1")),
+            ])),
+        );
         c
     }
 
     #[test]
     fn templates_interpolate_and_unknowns_propagate() {
         let c = ctx();
-        assert_eq!(c.eval_top(&parse(r#""${var.name}-${var.n}""#)).unwrap().0, Value::string("sky-3"));
-        assert_eq!(c.eval_top(&parse(r#""x-${aws_iam_role.r.arn}""#)).unwrap().0, Value::Unknown);
-        assert_eq!(c.eval_top(&parse("aws_iam_role.r.name")).unwrap().0, Value::string("r1"));
+        assert_eq!(
+            c.eval_top(&parse(r#""${var.name}-${var.n}""#)).unwrap().0,
+            Value::string("sky-3")
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#""x-${aws_iam_role.r.arn}""#))
+                .unwrap()
+                .0,
+            Value::Unknown
+        );
+        assert_eq!(
+            c.eval_top(&parse("aws_iam_role.r.name")).unwrap().0,
+            Value::string("r1")
+        );
     }
 
     #[test]
     fn operators_conditionals_and_for_expressions_evaluate() {
         let c = ctx();
-        assert_eq!(c.eval_top(&parse("var.n * 2 + 1")).unwrap().0, Value::Number(7.0));
-        assert_eq!(c.eval_top(&parse(r#"var.n > 2 ? "big" : "small""#)).unwrap().0, Value::string("big"));
         assert_eq!(
-            c.eval_top(&parse(r#"[for s in ["a", "b"] : upper(s) if s != "b"]"#)).unwrap().0,
+            c.eval_top(&parse("var.n * 2 + 1")).unwrap().0,
+            Value::Number(7.0)
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#"var.n > 2 ? "big" : "small""#))
+                .unwrap()
+                .0,
+            Value::string("big")
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#"[for s in ["a", "b"] : upper(s) if s != "b"]"#))
+                .unwrap()
+                .0,
             Value::List(vec![Value::string("A")])
         );
         assert_eq!(
-            c.eval_top(&parse(r#"{for k, v in {a = 1} : k => v + 1}"#)).unwrap().0,
+            c.eval_top(&parse(r#"{for k, v in {a = 1} : k => v + 1}"#))
+                .unwrap()
+                .0,
             Value::Object(BTreeMap::from([("a".into(), Value::Number(2.0))]))
         );
     }
@@ -658,9 +830,18 @@ mod tests {
 
     #[test]
     fn references_are_found_and_for_variables_are_not_references() {
-        let (refs, funcs) = references(&parse(r#"[for x in var.list : "${x}-${aws_iam_role.r.arn}-${data.aws_caller_identity.me.account_id}"]"#));
+        let (refs, funcs) = references(&parse(
+            r#"[for x in var.list : "${x}-${aws_iam_role.r.arn}-${data.aws_caller_identity.me.account_id}"]"#,
+        ));
         let targets: Vec<_> = refs.iter().map(|r| r.text.clone()).collect();
-        assert_eq!(targets, ["var.list", "aws_iam_role.r.arn", "data.aws_caller_identity.me.account_id"]);
+        assert_eq!(
+            targets,
+            [
+                "var.list",
+                "aws_iam_role.r.arn",
+                "data.aws_caller_identity.me.account_id"
+            ]
+        );
         assert_eq!(refs[1].attr.as_deref(), Some("arn"));
         assert!(funcs.is_empty());
     }

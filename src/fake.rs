@@ -35,19 +35,39 @@ impl FakeProvider {
     }
 
     pub fn writes(&self) -> usize {
-        self.cloud.borrow().calls.iter().filter(|c| !c.starts_with("refresh") && !c.starts_with("read")).count()
+        self.cloud
+            .borrow()
+            .calls
+            .iter()
+            .filter(|c| !c.starts_with("refresh") && !c.starts_with("read"))
+            .count()
     }
 }
 
 impl Provider for FakeProvider {
     async fn identity(&self) -> Result<Identity, ProviderError> {
-        Ok(Identity { account: "123456789012".into(), arn: "arn:aws:iam::123456789012:user/fake".into(), user_id: "AIDAFAKE".into() })
+        Ok(Identity {
+            account: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/fake".into(),
+            user_id: "AIDAFAKE".into(),
+        })
     }
 
-    async fn refresh(&self, requests: &[RefreshRequest]) -> Result<Vec<Option<Attrs>>, ProviderError> {
+    async fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError> {
         self.record("refresh", "all")?;
         let cloud = self.cloud.borrow();
-        Ok(requests.iter().map(|r| cloud.objects.get(&(r.addr.type_name.clone(), r.id.clone())).cloned()).collect())
+        Ok(requests
+            .iter()
+            .map(|r| {
+                cloud
+                    .objects
+                    .get(&(r.addr.type_name.clone(), r.id.clone()))
+                    .cloned()
+            })
+            .collect())
     }
 
     async fn read_data(&self, type_name: &str, _args: &Attrs) -> Result<Attrs, ProviderError> {
@@ -60,15 +80,28 @@ impl Provider for FakeProvider {
         Ok(a)
     }
 
-    async fn create(&self, type_name: &str, planned: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    async fn create(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+    ) -> Result<(String, Attrs), ProviderError> {
         self.record("create", type_name)?;
         let mut cloud = self.cloud.borrow_mut();
         cloud.next_id += 1;
         let n = cloud.next_id;
         let mut attrs = planned.clone();
-        let id = planned.get("name").and_then(|v| v.as_str()).map_or_else(|| format!("{type_name}-{n}"), String::from);
-        if cloud.objects.contains_key(&(type_name.to_string(), id.clone())) {
-            return Err(ProviderError::new("EntityAlreadyExists", format!("{id} already exists")));
+        let id = planned
+            .get("name")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| format!("{type_name}-{n}"), String::from);
+        if cloud
+            .objects
+            .contains_key(&(type_name.to_string(), id.clone()))
+        {
+            return Err(ProviderError::new(
+                "EntityAlreadyExists",
+                format!("{id} already exists"),
+            ));
         }
         if let Some(schema) = registry().resources.get(type_name) {
             for (name, a) in &schema.attributes {
@@ -78,21 +111,35 @@ impl Provider for FakeProvider {
             }
         }
         attrs.insert("id".into(), id.clone().into());
-        cloud.objects.insert((type_name.to_string(), id.clone()), attrs.clone());
+        cloud
+            .objects
+            .insert((type_name.to_string(), id.clone()), attrs.clone());
         Ok((id, attrs))
     }
 
-    async fn update(&self, type_name: &str, id: &str, prior: &Attrs, planned: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        planned: &Attrs,
+    ) -> Result<Attrs, ProviderError> {
         self.record("update", type_name)?;
         let mut attrs = prior.clone();
         attrs.extend(planned.clone());
-        self.cloud.borrow_mut().objects.insert((type_name.to_string(), id.to_string()), attrs.clone());
+        self.cloud
+            .borrow_mut()
+            .objects
+            .insert((type_name.to_string(), id.to_string()), attrs.clone());
         Ok(attrs)
     }
 
     async fn delete(&self, type_name: &str, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
         self.record("delete", type_name)?;
-        self.cloud.borrow_mut().objects.remove(&(type_name.to_string(), id.to_string()));
+        self.cloud
+            .borrow_mut()
+            .objects
+            .remove(&(type_name.to_string(), id.to_string()));
         Ok(())
     }
 }

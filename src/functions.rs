@@ -11,10 +11,44 @@ use crate::value::{format_number, Value};
 
 /// Every function name, for the "undefined function" check.
 pub const NAMES: &[&str] = &[
-    "abs", "cidrsubnet", "coalesce", "concat", "contains", "distinct", "element", "endswith", "file", "flatten",
-    "format", "join", "jsondecode", "jsonencode", "keys", "length", "lookup", "lower", "max", "merge", "min",
-    "replace", "sort", "split", "startswith", "substr", "title", "tolist", "tomap", "tonumber", "toset", "tostring",
-    "trim", "trimprefix", "trimspace", "trimsuffix", "upper", "values",
+    "abs",
+    "cidrsubnet",
+    "coalesce",
+    "concat",
+    "contains",
+    "distinct",
+    "element",
+    "endswith",
+    "file",
+    "flatten",
+    "format",
+    "join",
+    "jsondecode",
+    "jsonencode",
+    "keys",
+    "length",
+    "lookup",
+    "lower",
+    "max",
+    "merge",
+    "min",
+    "replace",
+    "sort",
+    "split",
+    "startswith",
+    "substr",
+    "title",
+    "tolist",
+    "tomap",
+    "tonumber",
+    "toset",
+    "tostring",
+    "trim",
+    "trimprefix",
+    "trimspace",
+    "trimsuffix",
+    "upper",
+    "values",
 ];
 
 type R = Result<Value, String>;
@@ -32,7 +66,9 @@ fn arity(args: &[Value], min: usize, max: usize) -> Result<(), String> {
 
 fn string(v: &Value, what: &str) -> Result<String, String> {
     match v {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(v.to_template_string().unwrap_or_default()),
+        Value::String(_) | Value::Number(_) | Value::Bool(_) => {
+            Ok(v.to_template_string().unwrap_or_default())
+        }
         v => Err(format!("{what} must be a string, found {}", v.type_name())),
     }
 }
@@ -40,7 +76,10 @@ fn string(v: &Value, what: &str) -> Result<String, String> {
 fn number(v: &Value, what: &str) -> Result<f64, String> {
     match v {
         Value::Number(n) => Ok(*n),
-        Value::String(s) => s.trim().parse().map_err(|_| format!("{what} must be a number, found {s:?}")),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("{what} must be a number, found {s:?}")),
         v => Err(format!("{what} must be a number, found {}", v.type_name())),
     }
 }
@@ -55,7 +94,10 @@ fn list(v: &Value, what: &str) -> Result<Vec<Value>, String> {
 fn object(v: &Value, what: &str) -> Result<BTreeMap<String, Value>, String> {
     match v {
         Value::Object(m) => Ok(m.clone()),
-        v => Err(format!("{what} must be a map or object, found {}", v.type_name())),
+        v => Err(format!(
+            "{what} must be a map or object, found {}",
+            v.type_name()
+        )),
     }
 }
 
@@ -73,17 +115,23 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
     match name {
         "jsonencode" => {
             arity(a, 1, 1)?;
-            serde_json::to_string(&a[0].to_json()).map(Value::String).map_err(|e| e.to_string())
+            serde_json::to_string(&a[0].to_json())
+                .map(Value::String)
+                .map_err(|e| e.to_string())
         }
         "jsondecode" => {
             arity(a, 1, 1)?;
             let s = string(&a[0], "the argument")?;
-            serde_json::from_str::<serde_json::Value>(&s).map(|j| Value::from_json(&j)).map_err(|e| format!("invalid JSON: {e}"))
+            serde_json::from_str::<serde_json::Value>(&s)
+                .map(|j| Value::from_json(&j))
+                .map_err(|e| format!("invalid JSON: {e}"))
         }
         "file" => {
             arity(a, 1, 1)?;
             let path = ctx.base_dir.join(string(&a[0], "the path")?);
-            std::fs::read_to_string(&path).map(Value::String).map_err(|e| format!("cannot read {}: {e}", path.display()))
+            std::fs::read_to_string(&path)
+                .map(Value::String)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
         }
         "format" => {
             if a.is_empty() {
@@ -94,7 +142,10 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         "join" => {
             arity(a, 2, 2)?;
             let sep = string(&a[0], "the separator")?;
-            let parts = list(&a[1], "the list")?.iter().map(|v| string(v, "each element")).collect::<Result<Vec<_>, _>>()?;
+            let parts = list(&a[1], "the list")?
+                .iter()
+                .map(|v| string(v, "each element"))
+                .collect::<Result<Vec<_>, _>>()?;
             Ok(Value::String(parts.join(&sep)))
         }
         "split" => {
@@ -104,7 +155,9 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
             if sep.is_empty() {
                 return Err("the separator must not be empty".into());
             }
-            Ok(Value::List(s.split(sep.as_str()).map(Value::string).collect()))
+            Ok(Value::List(
+                s.split(sep.as_str()).map(Value::string).collect(),
+            ))
         }
         "lower" => one_string(a, |s| s.to_lowercase()),
         "upper" => one_string(a, |s| s.to_uppercase()),
@@ -113,14 +166,20 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
             s.split(' ')
                 .map(|w| {
                     let mut c = w.chars();
-                    c.next().map_or(String::new(), |f| f.to_uppercase().collect::<String>() + c.as_str())
+                    c.next().map_or(String::new(), |f| {
+                        f.to_uppercase().collect::<String>() + c.as_str()
+                    })
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
         }),
         "replace" => {
             arity(a, 3, 3)?;
-            let (s, from, to) = (string(&a[0], "the string")?, string(&a[1], "the search")?, string(&a[2], "the replacement")?);
+            let (s, from, to) = (
+                string(&a[0], "the string")?,
+                string(&a[1], "the search")?,
+                string(&a[2], "the replacement")?,
+            );
             if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
                 return Err("regular expressions are not supported; give a plain substring".into());
             }
@@ -128,7 +187,10 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         }
         "trim" | "trimprefix" | "trimsuffix" => {
             arity(a, 2, 2)?;
-            let (s, t) = (string(&a[0], "the string")?, string(&a[1], "the second argument")?);
+            let (s, t) = (
+                string(&a[0], "the string")?,
+                string(&a[1], "the second argument")?,
+            );
             Ok(Value::String(match name {
                 "trimprefix" => s.strip_prefix(t.as_str()).unwrap_or(&s).to_string(),
                 "trimsuffix" => s.strip_suffix(t.as_str()).unwrap_or(&s).to_string(),
@@ -138,15 +200,27 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         "startswith" | "endswith" => {
             arity(a, 2, 2)?;
             let (s, p) = (string(&a[0], "the string")?, string(&a[1], "the affix")?);
-            Ok(Value::Bool(if name == "startswith" { s.starts_with(&p) } else { s.ends_with(&p) }))
+            Ok(Value::Bool(if name == "startswith" {
+                s.starts_with(&p)
+            } else {
+                s.ends_with(&p)
+            }))
         }
         "substr" => {
             arity(a, 3, 3)?;
             let s: Vec<char> = string(&a[0], "the string")?.chars().collect();
             let off = number(&a[1], "the offset")? as i64;
             let len = number(&a[2], "the length")? as i64;
-            let start = if off < 0 { (s.len() as i64 + off).max(0) } else { off.min(s.len() as i64) } as usize;
-            let end = if len < 0 { s.len() } else { (start + len as usize).min(s.len()) };
+            let start = if off < 0 {
+                (s.len() as i64 + off).max(0)
+            } else {
+                off.min(s.len() as i64)
+            } as usize;
+            let end = if len < 0 {
+                s.len()
+            } else {
+                (start + len as usize).min(s.len())
+            };
             Ok(Value::String(s[start..end].iter().collect()))
         }
         "merge" => {
@@ -200,15 +274,24 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         }
         "keys" => {
             arity(a, 1, 1)?;
-            Ok(Value::List(object(&a[0], "the argument")?.into_keys().map(Value::String).collect()))
+            Ok(Value::List(
+                object(&a[0], "the argument")?
+                    .into_keys()
+                    .map(Value::String)
+                    .collect(),
+            ))
         }
         "values" => {
             arity(a, 1, 1)?;
-            Ok(Value::List(object(&a[0], "the argument")?.into_values().collect()))
+            Ok(Value::List(
+                object(&a[0], "the argument")?.into_values().collect(),
+            ))
         }
         "contains" => {
             arity(a, 2, 2)?;
-            Ok(Value::Bool(list(&a[0], "the first argument")?.contains(&a[1])))
+            Ok(Value::Bool(
+                list(&a[0], "the first argument")?.contains(&a[1]),
+            ))
         }
         "element" => {
             arity(a, 2, 2)?;
@@ -222,7 +305,11 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
             }
             Ok(l[(i as usize) % l.len()].clone())
         }
-        "coalesce" => a.iter().find(|v| !v.is_null() && *v != &Value::string("")).cloned().ok_or_else(|| "no non-null, non-empty argument".into()),
+        "coalesce" => a
+            .iter()
+            .find(|v| !v.is_null() && *v != &Value::string(""))
+            .cloned()
+            .ok_or_else(|| "no non-null, non-empty argument".into()),
         "distinct" => {
             arity(a, 1, 1)?;
             let mut out: Vec<Value> = Vec::new();
@@ -235,7 +322,10 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         }
         "sort" => {
             arity(a, 1, 1)?;
-            let mut s = list(&a[0], "the argument")?.iter().map(|v| string(v, "each element")).collect::<Result<Vec<_>, _>>()?;
+            let mut s = list(&a[0], "the argument")?
+                .iter()
+                .map(|v| string(v, "each element"))
+                .collect::<Result<Vec<_>, _>>()?;
             s.sort();
             Ok(Value::List(s.into_iter().map(Value::String).collect()))
         }
@@ -272,13 +362,24 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
             Ok(Value::Number(number(&a[0], "the argument")?.abs()))
         }
         "max" | "min" => {
-            let ns = a.iter().map(|v| number(v, "each argument")).collect::<Result<Vec<_>, _>>()?;
+            let ns = a
+                .iter()
+                .map(|v| number(v, "each argument"))
+                .collect::<Result<Vec<_>, _>>()?;
             let f = if name == "max" { f64::max } else { f64::min };
-            ns.into_iter().reduce(f).map(Value::Number).ok_or_else(|| "takes at least one number".into())
+            ns.into_iter()
+                .reduce(f)
+                .map(Value::Number)
+                .ok_or_else(|| "takes at least one number".into())
         }
         "cidrsubnet" => {
             arity(a, 3, 3)?;
-            cidrsubnet(&string(&a[0], "the prefix")?, number(&a[1], "newbits")?, number(&a[2], "netnum")?).map(Value::String)
+            cidrsubnet(
+                &string(&a[0], "the prefix")?,
+                number(&a[1], "newbits")?,
+                number(&a[2], "netnum")?,
+            )
+            .map(Value::String)
         }
         other => Err(format!("there is no function named {other:?}")),
     }
@@ -313,24 +414,37 @@ fn format(spec: &str, args: &[Value]) -> Result<String, String> {
             out.push('%');
             continue;
         }
-        let arg = args.get(next).ok_or_else(|| format!("not enough arguments for the format {spec:?}"))?;
+        let arg = args
+            .get(next)
+            .ok_or_else(|| format!("not enough arguments for the format {spec:?}"))?;
         next += 1;
         match verb {
             's' => out.push_str(&string(arg, "a %s value")?),
             'd' => out.push_str(&format!("{}", number(arg, "a %d value")?.trunc() as i64)),
             'f' => {
                 let n = number(arg, "a %f value")?;
-                let p = precision.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start_matches('.').parse().unwrap_or(6);
+                let p = precision
+                    .trim_start_matches(|c: char| c.is_ascii_digit())
+                    .trim_start_matches('.')
+                    .parse()
+                    .unwrap_or(6);
                 out.push_str(&format!("{n:.p$}"));
             }
             't' => match arg {
                 Value::Bool(b) => out.push_str(&b.to_string()),
-                v => return Err(format!("a %t value must be a bool, found {}", v.type_name())),
+                v => {
+                    return Err(format!(
+                        "a %t value must be a bool, found {}",
+                        v.type_name()
+                    ))
+                }
             },
             'q' => out.push_str(&crate::value::quote(&string(arg, "a %q value")?)),
             'v' => out.push_str(&match arg {
                 Value::Number(n) => format_number(*n),
-                v => v.to_template_string().unwrap_or_else(|| serde_json::to_string(&v.to_json()).unwrap_or_default()),
+                v => v
+                    .to_template_string()
+                    .unwrap_or_else(|| serde_json::to_string(&v.to_json()).unwrap_or_default()),
             }),
             other => return Err(format!("unsupported format verb %{other}")),
         }
@@ -343,8 +457,12 @@ fn format(spec: &str, args: &[Value]) -> Result<String, String> {
 
 /// Terraform's `cidrsubnet`, for IPv4 and IPv6 prefixes.
 pub fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, String> {
-    let (addr, len) = prefix.split_once('/').ok_or_else(|| format!("{prefix:?} is not a CIDR prefix"))?;
-    let len: u32 = len.parse().map_err(|_| format!("{prefix:?} has an invalid prefix length"))?;
+    let (addr, len) = prefix
+        .split_once('/')
+        .ok_or_else(|| format!("{prefix:?} is not a CIDR prefix"))?;
+    let len: u32 = len
+        .parse()
+        .map_err(|_| format!("{prefix:?} has an invalid prefix length"))?;
     if newbits < 0.0 || newbits.fract() != 0.0 || netnum < 0.0 || netnum.fract() != 0.0 {
         return Err("newbits and netnum must be whole, non-negative numbers".into());
     }
@@ -364,7 +482,11 @@ pub fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, Str
         return Err(format!("netnum {netnum} does not fit in {newbits} bits"));
     }
     let host_bits = bits - newlen;
-    let mask = if len == 0 { 0 } else { (!0u128 << (bits - len)) & if bits == 32 { 0xffff_ffff } else { !0 } };
+    let mask = if len == 0 {
+        0
+    } else {
+        (!0u128 << (bits - len)) & if bits == 32 { 0xffff_ffff } else { !0 }
+    };
     let network = (base & mask) | netnum.checked_shl(host_bits).unwrap_or(0);
     Ok(if bits == 32 {
         format!("{}/{newlen}", Ipv4Addr::from(network as u32))
@@ -384,22 +506,40 @@ mod tests {
     #[test]
     fn cidrsubnet_matches_terraform() {
         assert_eq!(cidrsubnet("10.0.0.0/16", 8.0, 1.0).unwrap(), "10.0.1.0/24");
-        assert_eq!(cidrsubnet("172.16.0.0/12", 4.0, 2.0).unwrap(), "172.18.0.0/16");
-        assert_eq!(cidrsubnet("fd00:fd12:3456:7890::/56", 16.0, 162.0).unwrap(), "fd00:fd12:3456:7800:a200::/72");
+        assert_eq!(
+            cidrsubnet("172.16.0.0/12", 4.0, 2.0).unwrap(),
+            "172.18.0.0/16"
+        );
+        assert_eq!(
+            cidrsubnet("fd00:fd12:3456:7890::/56", 16.0, 162.0).unwrap(),
+            "fd00:fd12:3456:7800:a200::/72"
+        );
         assert!(cidrsubnet("10.0.0.0/30", 8.0, 1.0).is_err());
         assert!(cidrsubnet("10.0.0.0/16", 2.0, 4.0).is_err());
     }
 
     #[test]
     fn format_supports_the_common_verbs() {
-        let v = c("format", vec![Value::string("%s-%d-%.2f-%q-%%"), Value::string("a"), Value::Number(3.7), Value::Number(1.0), Value::string("q")]);
+        let v = c(
+            "format",
+            vec![
+                Value::string("%s-%d-%.2f-%q-%%"),
+                Value::string("a"),
+                Value::Number(3.7),
+                Value::Number(1.0),
+                Value::string("q"),
+            ],
+        );
         assert_eq!(v.unwrap(), Value::string("a-3-1.00-\"q\"-%"));
         assert!(c("format", vec![Value::string("%s")]).is_err());
     }
 
     #[test]
     fn jsonencode_sorts_keys_and_round_trips() {
-        let obj = Value::Object(BTreeMap::from([("b".into(), Value::Number(1.0)), ("a".into(), Value::List(vec![Value::Bool(true)]))]));
+        let obj = Value::Object(BTreeMap::from([
+            ("b".into(), Value::Number(1.0)),
+            ("a".into(), Value::List(vec![Value::Bool(true)])),
+        ]));
         let s = c("jsonencode", vec![obj.clone()]).unwrap();
         assert_eq!(s, Value::string(r#"{"a":[true],"b":1}"#));
         assert_eq!(c("jsondecode", vec![s]).unwrap(), obj);
@@ -408,18 +548,53 @@ mod tests {
     #[test]
     fn collection_functions_behave() {
         let l = |v: &[&str]| Value::List(v.iter().map(|s| Value::string(*s)).collect());
-        assert_eq!(c("toset", vec![l(&["b", "a", "b"])]).unwrap(), l(&["a", "b"]));
-        assert_eq!(c("concat", vec![l(&["a"]), l(&["b"])]).unwrap(), l(&["a", "b"]));
-        assert_eq!(c("join", vec![Value::string(","), l(&["a", "b"])]).unwrap(), Value::string("a,b"));
-        assert_eq!(c("split", vec![Value::string(","), Value::string("a,b")]).unwrap(), l(&["a", "b"]));
-        assert_eq!(c("length", vec![l(&["a", "b"])]).unwrap(), Value::Number(2.0));
+        assert_eq!(
+            c("toset", vec![l(&["b", "a", "b"])]).unwrap(),
+            l(&["a", "b"])
+        );
+        assert_eq!(
+            c("concat", vec![l(&["a"]), l(&["b"])]).unwrap(),
+            l(&["a", "b"])
+        );
+        assert_eq!(
+            c("join", vec![Value::string(","), l(&["a", "b"])]).unwrap(),
+            Value::string("a,b")
+        );
+        assert_eq!(
+            c("split", vec![Value::string(","), Value::string("a,b")]).unwrap(),
+            l(&["a", "b"])
+        );
+        assert_eq!(
+            c("length", vec![l(&["a", "b"])]).unwrap(),
+            Value::Number(2.0)
+        );
         let m = Value::Object(BTreeMap::from([("k".into(), Value::string("v"))]));
-        assert_eq!(c("lookup", vec![m.clone(), Value::string("x"), Value::string("d")]).unwrap(), Value::string("d"));
+        assert_eq!(
+            c(
+                "lookup",
+                vec![m.clone(), Value::string("x"), Value::string("d")]
+            )
+            .unwrap(),
+            Value::string("d")
+        );
         assert_eq!(c("keys", vec![m.clone()]).unwrap(), l(&["k"]));
         assert_eq!(c("values", vec![m]).unwrap(), l(&["v"]));
-        assert_eq!(c("replace", vec![Value::string("a-b"), Value::string("-"), Value::string("_")]).unwrap(), Value::string("a_b"));
-        assert_eq!(c("tonumber", vec![Value::string("42")]).unwrap(), Value::Number(42.0));
-        assert_eq!(c("tostring", vec![Value::Number(42.0)]).unwrap(), Value::string("42"));
+        assert_eq!(
+            c(
+                "replace",
+                vec![Value::string("a-b"), Value::string("-"), Value::string("_")]
+            )
+            .unwrap(),
+            Value::string("a_b")
+        );
+        assert_eq!(
+            c("tonumber", vec![Value::string("42")]).unwrap(),
+            Value::Number(42.0)
+        );
+        assert_eq!(
+            c("tostring", vec![Value::Number(42.0)]).unwrap(),
+            Value::string("42")
+        );
         assert!(c("tonumber", vec![Value::string("x")]).is_err());
     }
 

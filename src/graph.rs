@@ -58,7 +58,9 @@ impl Graph {
                 .0
                 .into_iter()
                 .filter_map(|r| match r.target {
-                    RefTarget::Resource(a) if config.resources.contains_key(&a) => Some(Node::Resource(a)),
+                    RefTarget::Resource(a) if config.resources.contains_key(&a) => {
+                        Some(Node::Resource(a))
+                    }
                     RefTarget::Local(n) if config.locals.contains_key(&n) => Some(Node::Local(n)),
                     _ => None,
                 })
@@ -108,11 +110,15 @@ impl Graph {
             if scc.len() < 2 && !self_loop {
                 continue;
             }
-            let members: BTreeSet<String> = scc.iter().map(|i| self.graph[*i].to_string()).collect();
+            let members: BTreeSet<String> =
+                scc.iter().map(|i| self.graph[*i].to_string()).collect();
             let list = members.iter().cloned().collect::<Vec<_>>().join(", ");
             let first = &self.graph[scc[0]];
             let mut d = Diagnostic::error(format!("dependency cycle: {list}")).named(list.clone());
-            let span = scc.iter().filter_map(|i| self.span_of(&self.graph[*i], config)).min_by_key(|s| (s.file, s.range.start));
+            let span = scc
+                .iter()
+                .filter_map(|i| self.span_of(&self.graph[*i], config))
+                .min_by_key(|s| (s.file, s.range.start));
             if let Some(span) = span.or_else(|| self.span_of(first, config)) {
                 d = d.at(span);
             }
@@ -135,15 +141,31 @@ impl Graph {
         // A stable order: Kahn's algorithm over a sorted ready set. petgraph's toposort is
         // only used to detect a cycle.
         toposort(&self.graph, None).ok()?;
-        let mut indegree: BTreeMap<NodeIndex, usize> =
-            self.graph.node_indices().map(|i| (i, self.graph.neighbors_directed(i, petgraph::Direction::Incoming).count())).collect();
-        let mut ready: BTreeSet<(Node, NodeIndex)> =
-            indegree.iter().filter(|(_, d)| **d == 0).map(|(i, _)| (self.graph[*i].clone(), *i)).collect();
+        let mut indegree: BTreeMap<NodeIndex, usize> = self
+            .graph
+            .node_indices()
+            .map(|i| {
+                (
+                    i,
+                    self.graph
+                        .neighbors_directed(i, petgraph::Direction::Incoming)
+                        .count(),
+                )
+            })
+            .collect();
+        let mut ready: BTreeSet<(Node, NodeIndex)> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(i, _)| (self.graph[*i].clone(), *i))
+            .collect();
         let mut out = Vec::new();
         while let Some(first) = ready.iter().next().cloned() {
             ready.remove(&first);
             out.push(first.0.clone());
-            for n in self.graph.neighbors_directed(first.1, petgraph::Direction::Outgoing) {
+            for n in self
+                .graph
+                .neighbors_directed(first.1, petgraph::Direction::Outgoing)
+            {
                 if let Some(d) = indegree.get_mut(&n) {
                     *d -= 1;
                     if *d == 0 {
@@ -158,12 +180,17 @@ impl Graph {
     /// The resources a node depends on directly.
     pub fn resource_deps(&self, node: &Node) -> BTreeSet<Address> {
         let mut out = BTreeSet::new();
-        let Some(i) = self.index.get(node) else { return out };
+        let Some(i) = self.index.get(node) else {
+            return out;
+        };
         // Locals are transparent: a resource that reads a local depends on what the local reads.
         let mut stack = vec![*i];
         let mut seen = BTreeSet::new();
         while let Some(n) = stack.pop() {
-            for d in self.graph.neighbors_directed(n, petgraph::Direction::Incoming) {
+            for d in self
+                .graph
+                .neighbors_directed(n, petgraph::Direction::Incoming)
+            {
                 if !seen.insert(d) {
                     continue;
                 }
@@ -208,8 +235,14 @@ resource "aws_iam_user" "u" {
         assert!(pos("aws_iam_role.r") < pos("local.role"));
         assert!(pos("local.role") < pos("aws_iam_instance_profile.p"));
         assert!(pos("aws_iam_instance_profile.p") < pos("aws_iam_user.u"));
-        let deps = g.resource_deps(&Node::Resource(Address::managed("aws_iam_instance_profile", "p")));
-        assert_eq!(deps.into_iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["aws_iam_role.r"]);
+        let deps = g.resource_deps(&Node::Resource(Address::managed(
+            "aws_iam_instance_profile",
+            "p",
+        )));
+        assert_eq!(
+            deps.into_iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["aws_iam_role.r"]
+        );
     }
 
     #[test]
@@ -226,6 +259,12 @@ resource "aws_iam_user" "c" { name = aws_iam_user.b.name }
         assert!(g.order().is_none());
         let d = g.cycles(&config);
         assert_eq!(d.errors(), 1);
-        assert!(d.0[0].message.contains("aws_iam_user.a, aws_iam_user.b, aws_iam_user.c"), "{:?}", d.0[0].message);
+        assert!(
+            d.0[0]
+                .message
+                .contains("aws_iam_user.a, aws_iam_user.b, aws_iam_user.c"),
+            "{:?}",
+            d.0[0].message
+        );
     }
 }

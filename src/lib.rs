@@ -42,6 +42,8 @@ pub mod commands;
 pub mod config;
 pub mod diagnostic;
 pub mod diff;
+#[cfg(test)]
+mod engine_tests;
 pub mod error;
 pub mod eval;
 pub mod fake;
@@ -72,12 +74,17 @@ pub fn run() -> i32 {
             };
         }
     };
-    let color = !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let color = !cli.no_color
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     match commands::execute(cli) {
         Ok(code) => code,
         Err(error::Error::Config(sources, diags)) => {
             eprintln!("{}", diags.render(&sources, color));
-            eprintln!("{} error(s) in the configuration; nothing was changed.", diags.errors());
+            eprintln!(
+                "{} error(s) in the configuration; nothing was changed.",
+                diags.errors()
+            );
             1
         }
         Err(e) => {

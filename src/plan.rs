@@ -37,7 +37,11 @@ pub struct Desired {
 impl Desired {
     /// The known, non-null values as JSON, the form providers take.
     pub fn to_attrs(&self) -> Attrs {
-        self.attrs.iter().filter(|(_, v)| !v.is_null() && !v.contains_unknown()).map(|(k, v)| (k.clone(), v.to_json())).collect()
+        self.attrs
+            .iter()
+            .filter(|(_, v)| !v.is_null() && !v.contains_unknown())
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
     }
 }
 
@@ -47,7 +51,14 @@ impl Workspace {
         let mut ctx = EvalCtx::new(self.config.dir.clone());
         ctx.set(&["var"], Value::Object(self.vars.values.clone()));
         let dir = Value::string(self.config.dir.display().to_string());
-        ctx.set(&["path"], Value::Object(BTreeMap::from([("module".into(), dir.clone()), ("root".into(), dir.clone()), ("cwd".into(), dir)])));
+        ctx.set(
+            &["path"],
+            Value::Object(BTreeMap::from([
+                ("module".into(), dir.clone()),
+                ("root".into(), dir.clone()),
+                ("cwd".into(), dir),
+            ])),
+        );
         for name in &self.vars.sensitive {
             ctx.sensitive.insert(vec!["var".into(), name.clone()]);
         }
@@ -55,7 +66,11 @@ impl Workspace {
             if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
                 for (attr, a) in &schema.attributes {
                     if a.sensitive {
-                        let mut path = if addr.mode == Mode::Data { vec!["data".to_string()] } else { vec![] };
+                        let mut path = if addr.mode == Mode::Data {
+                            vec!["data".to_string()]
+                        } else {
+                            vec![]
+                        };
                         path.extend([addr.type_name.clone(), addr.name.clone(), attr.clone()]);
                         ctx.sensitive.insert(path);
                     }
@@ -67,7 +82,9 @@ impl Workspace {
 
     /// Evaluates one local into the context.
     pub fn eval_local(&self, name: &str, ctx: &mut EvalCtx, diags: &mut Diagnostics) {
-        let Some(l) = self.config.locals.get(name) else { return };
+        let Some(l) = self.config.locals.get(name) else {
+            return;
+        };
         match ctx.eval_top(&l.value.expr) {
             Ok((v, _)) => ctx.set(&["local", name], v),
             Err(e) => {
@@ -89,7 +106,12 @@ impl Workspace {
 
     /// Evaluates a resource block against its schema: types converted, defaults applied,
     /// allowed values checked.
-    pub fn eval_resource(&self, block: &ResourceBlock, schema: &Schema, ctx: &EvalCtx) -> Result<Desired, Diagnostics> {
+    pub fn eval_resource(
+        &self,
+        block: &ResourceBlock,
+        schema: &Schema,
+        ctx: &EvalCtx,
+    ) -> Result<Desired, Diagnostics> {
         let mut diags = Diagnostics::default();
         let mut out = Desired::default();
         for (name, a) in &schema.attributes {
@@ -100,7 +122,8 @@ impl Workspace {
                 out.sensitive.insert(name.clone());
             }
             let Some(expr) = block.attrs.get(name) else {
-                out.attrs.insert(name.clone(), a.default.clone().unwrap_or(Value::Null));
+                out.attrs
+                    .insert(name.clone(), a.default.clone().unwrap_or(Value::Null));
                 continue;
             };
             let owner = format!("{}.{name}", block.addr);
@@ -119,21 +142,32 @@ impl Workspace {
             let value = match a.ty.conform(value) {
                 Ok(v) => v,
                 Err(m) => {
-                    diags.push(Diagnostic::error(format!("wrong type for {owner}: {m}")).named(name.clone()).at(expr.value.span.clone()));
+                    diags.push(
+                        Diagnostic::error(format!("wrong type for {owner}: {m}"))
+                            .named(name.clone())
+                            .at(expr.value.span.clone()),
+                    );
                     continue;
                 }
             };
             if let (Some(allowed), Value::String(s)) = (&a.enum_values, &value) {
                 if !allowed.contains(s) {
                     diags.push(
-                        Diagnostic::error(format!("{owner} must be one of {}, not {s:?}", allowed.join(", ")))
-                            .named(name.clone())
-                            .at(expr.value.span.clone()),
+                        Diagnostic::error(format!(
+                            "{owner} must be one of {}, not {s:?}",
+                            allowed.join(", ")
+                        ))
+                        .named(name.clone())
+                        .at(expr.value.span.clone()),
                     );
                     continue;
                 }
             }
-            let value = if value.is_null() { a.default.clone().unwrap_or(Value::Null) } else { value };
+            let value = if value.is_null() {
+                a.default.clone().unwrap_or(Value::Null)
+            } else {
+                value
+            };
             out.attrs.insert(name.clone(), value);
         }
         if diags.has_errors() {
@@ -165,11 +199,16 @@ impl Workspace {
 
 /// The object value of a resource, as other expressions see it: every schema attribute, with
 /// computed ones taken from `live` or unknown.
-pub fn resource_value(schema: &Schema, desired: &BTreeMap<String, Value>, live: Option<&Attrs>) -> Value {
+pub fn resource_value(
+    schema: &Schema,
+    desired: &BTreeMap<String, Value>,
+    live: Option<&Attrs>,
+) -> Value {
     let mut obj = BTreeMap::new();
     for (name, a) in &schema.attributes {
         let v = match (a.mode, desired.get(name), live) {
-            (AttrMode::Computed, _, Some(live)) | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
+            (AttrMode::Computed, _, Some(live))
+            | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
                 live.get(name).map_or(Value::Null, Value::from_json)
             }
             (AttrMode::Computed, _, None) => Value::Unknown,
@@ -185,14 +224,22 @@ pub fn resource_value(schema: &Schema, desired: &BTreeMap<String, Value>, live: 
 pub fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
     let mut obj = BTreeMap::new();
     for name in schema.attributes.keys() {
-        obj.insert(name.clone(), attrs.get(name).map_or(Value::Null, Value::from_json));
+        obj.insert(
+            name.clone(),
+            attrs.get(name).map_or(Value::Null, Value::from_json),
+        );
     }
     Value::Object(obj)
 }
 
 pub fn eval_diag(e: crate::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
-    let span = Span { file: outer.file, range: e.range.unwrap_or_else(|| outer.range.clone()) };
-    Diagnostic::error(format!("in {name}: {}", e.message)).named(name).at(span)
+    let span = Span {
+        file: outer.file,
+        range: e.range.unwrap_or_else(|| outer.range.clone()),
+    };
+    Diagnostic::error(format!("in {name}: {}", e.message))
+        .named(name)
+        .at(span)
 }
 
 /// The planned change of one resource.
@@ -295,9 +342,19 @@ pub enum PlanError {
 }
 
 /// Reads every resource in state from the cloud, in one batched provider call.
-pub async fn refresh<P: Provider>(provider: &P, state: &State) -> Result<BTreeMap<Address, Option<Attrs>>, ProviderError> {
-    let requests: Vec<RefreshRequest> =
-        state.resources.values().map(|r| RefreshRequest { addr: r.addr.clone(), id: r.id.clone(), prior: r.attrs.clone() }).collect();
+pub async fn refresh<P: Provider>(
+    provider: &P,
+    state: &State,
+) -> Result<BTreeMap<Address, Option<Attrs>>, ProviderError> {
+    let requests: Vec<RefreshRequest> = state
+        .resources
+        .values()
+        .map(|r| RefreshRequest {
+            addr: r.addr.clone(),
+            id: r.id.clone(),
+            prior: r.attrs.clone(),
+        })
+        .collect();
     if requests.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -309,16 +366,37 @@ pub async fn refresh<P: Provider>(provider: &P, state: &State) -> Result<BTreeMa
 fn drift_of(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift> {
     let mut out = Vec::new();
     for (addr, r) in &state.resources {
-        let Some(schema) = registry().resources.get(&addr.type_name) else { continue };
+        let Some(schema) = registry().resources.get(&addr.type_name) else {
+            continue;
+        };
         match live.get(addr) {
-            Some(None) => out.push(Drift { addr: addr.clone(), kind: DriftKind::Deleted, prior: r.attrs.clone() }),
+            Some(None) => out.push(Drift {
+                addr: addr.clone(),
+                kind: DriftKind::Deleted,
+                prior: r.attrs.clone(),
+            }),
             Some(Some(now)) => {
-                let prior: BTreeMap<String, Value> = r.attrs.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect();
+                let prior: BTreeMap<String, Value> = r
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect();
                 let (_, changes) = diff(schema, Some(now), &prior);
                 if !changes.is_empty() {
                     // Report as "was X, is now Y": before is the state's value.
-                    let changes = changes.into_iter().map(|c| AttrChange { before: c.after, after: c.before, ..c }).collect();
-                    out.push(Drift { addr: addr.clone(), kind: DriftKind::Changed(changes), prior: r.attrs.clone() });
+                    let changes = changes
+                        .into_iter()
+                        .map(|c| AttrChange {
+                            before: c.after,
+                            after: c.before,
+                            ..c
+                        })
+                        .collect();
+                    out.push(Drift {
+                        addr: addr.clone(),
+                        kind: DriftKind::Changed(changes),
+                        prior: r.attrs.clone(),
+                    });
                 }
             }
             None => {}
@@ -328,10 +406,21 @@ fn drift_of(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift
 }
 
 /// Makes a plan. `destroy` plans the removal of everything in state.
-pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destroy: bool) -> Result<Plan, PlanError> {
-    let live = refresh(provider, &state).await.map_err(PlanError::Refresh)?;
+pub async fn plan<P: Provider>(
+    provider: &P,
+    ws: &Workspace,
+    state: State,
+    destroy: bool,
+) -> Result<Plan, PlanError> {
+    let live = refresh(provider, &state)
+        .await
+        .map_err(PlanError::Refresh)?;
     let drift = drift_of(&state, &live);
-    let mut plan = Plan { drift, destroy, ..Plan::default() };
+    let mut plan = Plan {
+        drift,
+        destroy,
+        ..Plan::default()
+    };
     let mut diags = Diagnostics::default();
     let mut ctx = ws.base_ctx();
     let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
@@ -352,7 +441,12 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
             }
         }
         for (name, o) in &state.outputs {
-            plan.outputs.push(OutputChange { name: name.clone(), before: Some(o.value.clone()), after: None, sensitive: o.sensitive });
+            plan.outputs.push(OutputChange {
+                name: name.clone(),
+                before: Some(o.value.clone()),
+                after: None,
+                sensitive: o.sensitive,
+            });
         }
         plan.state = state;
         return Ok(plan);
@@ -362,7 +456,9 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
         match node {
             Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
             Node::Output(name) => {
-                let Some(o) = ws.config.outputs.get(name) else { continue };
+                let Some(o) = ws.config.outputs.get(name) else {
+                    continue;
+                };
                 let Some(expr) = &o.value else { continue };
                 match ctx.eval_top(&expr.expr) {
                     Ok((v, sensitive)) => {
@@ -384,8 +480,12 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
                 }
             }
             Node::Resource(addr) => {
-                let Some(block) = ws.config.resources.get(addr) else { continue };
-                let Some(schema) = registry().get(addr.mode, &addr.type_name) else { continue };
+                let Some(block) = ws.config.resources.get(addr) else {
+                    continue;
+                };
+                let Some(schema) = registry().get(addr.mode, &addr.type_name) else {
+                    continue;
+                };
                 let desired = match ws.eval_resource(block, schema, &ctx) {
                     Ok(d) => d,
                     Err(d) => {
@@ -404,8 +504,13 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
                         ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
                         continue;
                     }
-                    let result = provider.read_data(&addr.type_name, &desired.to_attrs()).await;
-                    let attrs = result.map_err(|err| PlanError::Data { addr: addr.clone(), err })?;
+                    let result = provider
+                        .read_data(&addr.type_name, &desired.to_attrs())
+                        .await;
+                    let attrs = result.map_err(|err| PlanError::Data {
+                        addr: addr.clone(),
+                        err,
+                    })?;
                     ctx.set_resource(addr, state_value(schema, &attrs));
                     plan.data.insert(addr.clone(), attrs);
                     continue;
@@ -417,12 +522,27 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
                 // The replacement cascade: what reads a replaced resource must follow it.
                 if matches!(action, Action::NoOp | Action::Update) {
                     for (attr, targets) in Workspace::attr_refs(block) {
-                        let Some(replaced) = targets.iter().find(|t| actions.get(*t) == Some(&Action::Replace)) else { continue };
-                        let Some(a) = schema.attr(&attr) else { continue };
+                        let Some(replaced) = targets
+                            .iter()
+                            .find(|t| actions.get(*t) == Some(&Action::Replace))
+                        else {
+                            continue;
+                        };
+                        let Some(a) = schema.attr(&attr) else {
+                            continue;
+                        };
                         let value = desired.attrs.get(&attr).cloned().unwrap_or(Value::Null);
                         if !changes.iter().any(|c| c.name == attr) {
-                            let before = now.as_ref().and_then(|n| n.get(&attr)).map_or(Value::Null, Value::from_json);
-                            changes.push(AttrChange { name: attr.clone(), before, after: value, forces_replacement: a.force_new });
+                            let before = now
+                                .as_ref()
+                                .and_then(|n| n.get(&attr))
+                                .map_or(Value::Null, Value::from_json);
+                            changes.push(AttrChange {
+                                name: attr.clone(),
+                                before,
+                                after: value,
+                                forces_replacement: a.force_new,
+                            });
                         }
                         if a.force_new {
                             action = Action::Replace;
@@ -433,10 +553,16 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
                     }
                     changes.sort_by(|a, b| a.name.cmp(&b.name));
                 }
-                let computed_from = if matches!(action, Action::NoOp | Action::Update) { now.as_ref() } else { None };
+                let computed_from = if matches!(action, Action::NoOp | Action::Update) {
+                    now.as_ref()
+                } else {
+                    None
+                };
                 let value = resource_value(schema, &desired.attrs, computed_from);
                 ctx.set_resource(addr, value.clone());
-                let Value::Object(after) = value else { continue };
+                let Value::Object(after) = value else {
+                    continue;
+                };
                 actions.insert(addr.clone(), action);
                 plan.changes.push(ResourceChange {
                     addr: addr.clone(),
@@ -444,7 +570,11 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
                     changes,
                     before: now,
                     after,
-                    sensitive: desired.sensitive.union(&sensitive_of(addr)).cloned().collect(),
+                    sensitive: desired
+                        .sensitive
+                        .union(&sensitive_of(addr))
+                        .cloned()
+                        .collect(),
                     reason,
                     id: prior.map(|p| p.id.clone()),
                 });
@@ -471,7 +601,12 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
     }
     for (name, o) in &state.outputs {
         if !ws.config.outputs.contains_key(name) {
-            plan.outputs.push(OutputChange { name: name.clone(), before: Some(o.value.clone()), after: None, sensitive: o.sensitive });
+            plan.outputs.push(OutputChange {
+                name: name.clone(),
+                before: Some(o.value.clone()),
+                after: None,
+                sensitive: o.sensitive,
+            });
         }
     }
     if diags.has_errors() {
@@ -487,7 +622,13 @@ pub async fn plan<P: Provider>(provider: &P, ws: &Workspace, state: State, destr
 pub fn sensitive_of(addr: &Address) -> BTreeSet<String> {
     registry()
         .get(addr.mode, &addr.type_name)
-        .map(|s| s.attributes.iter().filter(|(_, a)| a.sensitive).map(|(n, _)| n.clone()).collect())
+        .map(|s| {
+            s.attributes
+                .iter()
+                .filter(|(_, a)| a.sensitive)
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -507,7 +648,12 @@ pub fn check_values(ws: &Workspace) -> Diagnostics {
                 }
             }
             Node::Resource(addr) => {
-                let (Some(block), Some(schema)) = (ws.config.resources.get(addr), registry().get(addr.mode, &addr.type_name)) else { continue };
+                let (Some(block), Some(schema)) = (
+                    ws.config.resources.get(addr),
+                    registry().get(addr.mode, &addr.type_name),
+                ) else {
+                    continue;
+                };
                 let desired = ws.eval_resource(block, schema, &ctx).unwrap_or_else(|d| {
                     diags.extend(d);
                     Desired::default()

@@ -12,26 +12,48 @@ pub fn parse_document(text: &str) -> Option<Json> {
     if let Ok(v) = serde_json::from_str(text) {
         return Some(v);
     }
-    let decoded = percent_encoding::percent_decode_str(text).decode_utf8().ok()?;
-    serde_json::from_str(&decoded.replace('+', " ")).ok().or_else(|| serde_json::from_str(&decoded).ok())
+    let decoded = percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()?;
+    serde_json::from_str(&decoded.replace('+', " "))
+        .ok()
+        .or_else(|| serde_json::from_str(&decoded).ok())
 }
 
 /// Keys whose values are sets of strings in IAM's grammar.
-const SET_KEYS: &[&str] = &["Action", "NotAction", "Resource", "NotResource", "AWS", "Service", "Federated", "CanonicalUser"];
+const SET_KEYS: &[&str] = &[
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "AWS",
+    "Service",
+    "Federated",
+    "CanonicalUser",
+];
 
 fn normalize(v: &Json, key: Option<&str>) -> Json {
     let is_set = key.is_some_and(|k| SET_KEYS.contains(&k));
     match v {
         // A lone statement object is the same as a list of one.
-        Json::Object(_) if key == Some("Statement") => normalize(&Json::Array(vec![v.clone()]), key),
-        Json::Object(map) => Json::Object(map.iter().map(|(k, v)| (k.clone(), normalize(v, Some(k)))).collect()),
+        Json::Object(_) if key == Some("Statement") => {
+            normalize(&Json::Array(vec![v.clone()]), key)
+        }
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalize(v, Some(k))))
+                .collect(),
+        ),
         Json::Array(items) if key == Some("Statement") => {
             let mut items: Vec<Json> = items.iter().map(|i| normalize(i, None)).collect();
             items.sort_by_key(ToString::to_string);
             Json::Array(items)
         }
         Json::Array(items) if is_set => {
-            let mut items: Vec<String> = items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), String::from)).collect();
+            let mut items: Vec<String> = items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), String::from))
+                .collect();
             items.sort();
             items.dedup();
             Json::Array(items.into_iter().map(Json::String).collect())
@@ -57,7 +79,9 @@ pub fn equivalent(a: &str, b: &str) -> bool {
 
 /// Pretty JSON for display, with keys in the user's order lost but stable.
 pub fn pretty(text: &str) -> String {
-    parse_document(text).and_then(|v| serde_json::to_string_pretty(&v).ok()).unwrap_or_else(|| text.to_string())
+    parse_document(text)
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_string())
 }
 
 #[cfg(test)]
@@ -74,7 +98,9 @@ mod tests {
     #[test]
     fn url_encoded_documents_are_decoded() {
         let raw = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["b","a"],"Resource":"*"}]}"#;
-        let encoded: String = percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC).to_string();
+        let encoded: String =
+            percent_encoding::utf8_percent_encode(raw, percent_encoding::NON_ALPHANUMERIC)
+                .to_string();
         let reordered = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["a","b"],"Resource":"*"}}"#;
         assert!(equivalent(&encoded, reordered));
     }

@@ -37,7 +37,10 @@ pub struct ProviderError {
 
 impl ProviderError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
-        ProviderError { code: code.into(), message: message.into() }
+        ProviderError {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -47,10 +50,23 @@ impl ProviderError {
 pub trait Provider {
     async fn identity(&self) -> Result<Identity, ProviderError>;
     /// Re-reads resources; `None` in the answer means the object no longer exists.
-    async fn refresh(&self, requests: &[RefreshRequest]) -> Result<Vec<Option<Attrs>>, ProviderError>;
+    async fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError>;
     async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError>;
     /// Creates an object; returns its id and attributes.
-    async fn create(&self, type_name: &str, planned: &Attrs) -> Result<(String, Attrs), ProviderError>;
-    async fn update(&self, type_name: &str, id: &str, prior: &Attrs, planned: &Attrs) -> Result<Attrs, ProviderError>;
+    async fn create(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+    ) -> Result<(String, Attrs), ProviderError>;
+    async fn update(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        planned: &Attrs,
+    ) -> Result<Attrs, ProviderError>;
     async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
 }

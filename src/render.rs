@@ -63,7 +63,11 @@ fn value_text(ty: Option<&AttrType>, v: &Value, sensitive: bool, indent: usize) 
         _ if sensitive && !v.is_null() => "(sensitive value)".into(),
         (Some(AttrType::Json), Value::String(s)) => {
             let pad = " ".repeat(indent);
-            let body = crate::policy::pretty(s).lines().map(|l| format!("{pad}    {l}")).collect::<Vec<_>>().join("\n");
+            let body = crate::policy::pretty(s)
+                .lines()
+                .map(|l| format!("{pad}    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
             format!("jsonencode(\n{body}\n{pad})")
         }
         (_, Value::Object(map)) if !map.is_empty() => {
@@ -83,13 +87,23 @@ fn value_text(ty: Option<&AttrType>, v: &Value, sensitive: bool, indent: usize) 
 
 /// A line diff of two pretty JSON documents, for a changed policy.
 fn json_diff(before: &str, after: &str, indent: usize, style: Style) -> String {
-    let a: Vec<String> = crate::policy::pretty(before).lines().map(String::from).collect();
-    let b: Vec<String> = crate::policy::pretty(after).lines().map(String::from).collect();
+    let a: Vec<String> = crate::policy::pretty(before)
+        .lines()
+        .map(String::from)
+        .collect();
+    let b: Vec<String> = crate::policy::pretty(after)
+        .lines()
+        .map(String::from)
+        .collect();
     // Longest common subsequence over lines; documents are small.
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let pad = " ".repeat(indent);
@@ -124,13 +138,24 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     };
     let mut out = String::new();
     let _ = writeln!(out, "  {}", style.bold(&header(c)));
-    let _ = writeln!(out, "{} resource {} {} {{", pad_sym(style, sym), quote(&c.addr.type_name), quote(&c.addr.name));
+    let _ = writeln!(
+        out,
+        "{} resource {} {} {{",
+        pad_sym(style, sym),
+        quote(&c.addr.type_name),
+        quote(&c.addr.name)
+    );
     let mut lines: Vec<(String, String, String, String)> = Vec::new(); // symbol, name, value, comment
     match c.action {
         Action::Create => {
             for (name, v) in &c.after {
                 if !v.is_null() && !(v.is_empty_like() && !matches!(v, Value::String(_))) {
-                    lines.push(("+".into(), name.clone(), value_text(ty(name), v, c.sensitive.contains(name), 8), String::new()));
+                    lines.push((
+                        "+".into(),
+                        name.clone(),
+                        value_text(ty(name), v, c.sensitive.contains(name), 8),
+                        String::new(),
+                    ));
                 }
             }
         }
@@ -138,37 +163,89 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
             for (name, v) in c.before.iter().flatten() {
                 let v = Value::from_json(v);
                 if !v.is_empty_like() {
-                    lines.push(("-".into(), name.clone(), format!("{} -> null", value_text(ty(name), &v, c.sensitive.contains(name), 8)), String::new()));
+                    lines.push((
+                        "-".into(),
+                        name.clone(),
+                        format!(
+                            "{} -> null",
+                            value_text(ty(name), &v, c.sensitive.contains(name), 8)
+                        ),
+                        String::new(),
+                    ));
                 }
             }
         }
         Action::Update | Action::Replace | Action::NoOp => {
-            let changed: BTreeMap<&str, &crate::diff::AttrChange> = c.changes.iter().map(|ch| (ch.name.as_str(), ch)).collect();
+            let changed: BTreeMap<&str, &crate::diff::AttrChange> =
+                c.changes.iter().map(|ch| (ch.name.as_str(), ch)).collect();
             let mut shown: BTreeSet<&str> = BTreeSet::new();
             for (name, v) in &c.after {
                 let sensitive = c.sensitive.contains(name);
                 if let Some(ch) = changed.get(name.as_str()) {
                     shown.insert(name);
-                    let comment = if ch.forces_replacement { "# forces replacement".to_string() } else { String::new() };
+                    let comment = if ch.forces_replacement {
+                        "# forces replacement".to_string()
+                    } else {
+                        String::new()
+                    };
                     let (sym, text) = match (ty(name), &ch.before, &ch.after) {
-                        (Some(AttrType::Json), Value::String(b), Value::String(a)) if !sensitive => ("~", json_diff(b, a, 8, style)),
-                        (_, b, a) if b.is_empty_like() && !a.is_empty_like() => ("+", value_text(ty(name), a, sensitive, 8)),
-                        (_, b, a) if a.is_null() => ("-", format!("{} -> null", value_text(ty(name), b, sensitive, 8))),
-                        (_, b, a) => ("~", format!("{} -> {}", value_text(ty(name), b, sensitive, 8), value_text(ty(name), a, sensitive, 8))),
+                        (Some(AttrType::Json), Value::String(b), Value::String(a))
+                            if !sensitive =>
+                        {
+                            ("~", json_diff(b, a, 8, style))
+                        }
+                        (_, b, a) if b.is_empty_like() && !a.is_empty_like() => {
+                            ("+", value_text(ty(name), a, sensitive, 8))
+                        }
+                        (_, b, a) if a.is_null() => (
+                            "-",
+                            format!("{} -> null", value_text(ty(name), b, sensitive, 8)),
+                        ),
+                        (_, b, a) => (
+                            "~",
+                            format!(
+                                "{} -> {}",
+                                value_text(ty(name), b, sensitive, 8),
+                                value_text(ty(name), a, sensitive, 8)
+                            ),
+                        ),
                     };
                     lines.push((sym.into(), name.clone(), text, comment));
                 } else if v.contains_unknown() {
-                    lines.push(("~".into(), name.clone(), "(known after apply)".into(), String::new()));
+                    lines.push((
+                        "~".into(),
+                        name.clone(),
+                        "(known after apply)".into(),
+                        String::new(),
+                    ));
                 } else if (name == "id" || name == "name" || name == "arn") && !v.is_null() {
-                    lines.push((" ".into(), name.clone(), value_text(ty(name), v, sensitive, 8), String::new()));
+                    lines.push((
+                        " ".into(),
+                        name.clone(),
+                        value_text(ty(name), v, sensitive, 8),
+                        String::new(),
+                    ));
                 }
             }
         }
     }
-    let width = lines.iter().filter(|l| !l.2.contains('\n')).map(|l| l.1.len()).max().unwrap_or(0);
+    let width = lines
+        .iter()
+        .filter(|l| !l.2.contains('\n'))
+        .map(|l| l.1.len())
+        .max()
+        .unwrap_or(0);
     for (sym, name, value, comment) in &lines {
-        let name = if value.contains('\n') { name.clone() } else { format!("{name:width$}") };
-        let comment = if comment.is_empty() { String::new() } else { format!(" {comment}") };
+        let name = if value.contains('\n') {
+            name.clone()
+        } else {
+            format!("{name:width$}")
+        };
+        let comment = if comment.is_empty() {
+            String::new()
+        } else {
+            format!(" {comment}")
+        };
         let _ = writeln!(out, "      {} {name} = {value}{comment}", style.sym(sym));
     }
     out.push_str("    }\n");
@@ -185,30 +262,67 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
         return String::new();
     }
     let mut out = String::new();
-    let _ = writeln!(out, "\n{}\n", style.bold("Note: Objects have changed outside of skyform"));
+    let _ = writeln!(
+        out,
+        "\n{}\n",
+        style.bold("Note: Objects have changed outside of skyform")
+    );
     out.push_str("skyform detected the following changes made outside of skyform since the last \"skyform apply\":\n\n");
     for d in &plan.drift {
         let schema = registry().resources.get(&d.addr.type_name);
         let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
         match &d.kind {
             DriftKind::Deleted => {
-                let _ = writeln!(out, "  {}", style.bold(&format!("# {} has been deleted", d.addr)));
-                let _ = writeln!(out, "{} resource {} {} {{", pad_sym(style, "-"), quote(&d.addr.type_name), quote(&d.addr.name));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style.bold(&format!("# {} has been deleted", d.addr))
+                );
+                let _ = writeln!(
+                    out,
+                    "{} resource {} {} {{",
+                    pad_sym(style, "-"),
+                    quote(&d.addr.type_name),
+                    quote(&d.addr.name)
+                );
                 for key in ["id", "name"] {
                     if let Some(v) = d.prior.get(key) {
-                        let _ = writeln!(out, "      {} {key} = {} -> null", style.sym("-"), Value::from_json(v));
+                        let _ = writeln!(
+                            out,
+                            "      {} {key} = {} -> null",
+                            style.sym("-"),
+                            Value::from_json(v)
+                        );
                     }
                 }
                 out.push_str("    }\n\n");
             }
             DriftKind::Changed(changes) => {
-                let _ = writeln!(out, "  {}", style.bold(&format!("# {} has changed", d.addr)));
-                let _ = writeln!(out, "{} resource {} {} {{", pad_sym(style, "~"), quote(&d.addr.type_name), quote(&d.addr.name));
+                let _ = writeln!(
+                    out,
+                    "  {}",
+                    style.bold(&format!("# {} has changed", d.addr))
+                );
+                let _ = writeln!(
+                    out,
+                    "{} resource {} {} {{",
+                    pad_sym(style, "~"),
+                    quote(&d.addr.type_name),
+                    quote(&d.addr.name)
+                );
                 for ch in changes {
                     let sensitive = crate::plan::sensitive_of(&d.addr).contains(&ch.name);
                     let text = match (ty(&ch.name), &ch.before, &ch.after) {
-                        (Some(AttrType::Json), Value::String(b), Value::String(a)) if !sensitive => json_diff(b, a, 8, style),
-                        (t, b, a) => format!("{} -> {}", value_text(t, b, sensitive, 8), value_text(t, a, sensitive, 8)),
+                        (Some(AttrType::Json), Value::String(b), Value::String(a))
+                            if !sensitive =>
+                        {
+                            json_diff(b, a, 8, style)
+                        }
+                        (t, b, a) => format!(
+                            "{} -> {}",
+                            value_text(t, b, sensitive, 8),
+                            value_text(t, a, sensitive, 8)
+                        ),
                     };
                     let _ = writeln!(out, "      {} {} = {text}", style.sym("~"), ch.name);
                 }
@@ -234,7 +348,11 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
             (Action::Create, "+", "create"),
             (Action::Update, "~", "update in-place"),
             (Action::Delete, "-", "destroy"),
-            (Action::Replace, "-/+", "destroy and then create replacement"),
+            (
+                Action::Replace,
+                "-/+",
+                "destroy and then create replacement",
+            ),
         ] {
             if actions.contains(&a) {
                 let _ = writeln!(out, "  {} {text}", pad_sym(style, sym).trim_start());
@@ -246,14 +364,30 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
             out.push('\n');
         }
         let (add, change, destroy) = plan.counts();
-        let _ = writeln!(out, "{}", style.bold(&format!("Plan: {add} to add, {change} to change, {destroy} to destroy.")));
+        let _ = writeln!(
+            out,
+            "{}",
+            style.bold(&format!(
+                "Plan: {add} to add, {change} to change, {destroy} to destroy."
+            ))
+        );
     }
     if plan.has_output_changes() {
         out.push_str("\nChanges to Outputs:\n");
         for o in &plan.outputs {
             let line = match (&o.before, &o.after) {
-                (None, Some(a)) => format!("  {} {} = {}", style.sym("+"), o.name, value_text(None, a, o.sensitive, 4)),
-                (Some(b), None) => format!("  {} {} = {} -> null", style.sym("-"), o.name, value_text(None, &Value::from_json(b), o.sensitive, 4)),
+                (None, Some(a)) => format!(
+                    "  {} {} = {}",
+                    style.sym("+"),
+                    o.name,
+                    value_text(None, a, o.sensitive, 4)
+                ),
+                (Some(b), None) => format!(
+                    "  {} {} = {} -> null",
+                    style.sym("-"),
+                    o.name,
+                    value_text(None, &Value::from_json(b), o.sensitive, 4)
+                ),
                 (Some(b), Some(a)) if a.contains_unknown() || &a.to_json() != b => format!(
                     "  {} {} = {} -> {}",
                     style.sym("~"),

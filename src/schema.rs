@@ -14,17 +14,34 @@ use crate::value::Value;
 
 /// Every schema file, embedded. A test checks that this list and `schemas/` agree.
 const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
-    ("aws_iam_access_key", include_str!("../schemas/aws_iam_access_key.json")),
-    ("aws_iam_instance_profile", include_str!("../schemas/aws_iam_instance_profile.json")),
-    ("aws_iam_policy", include_str!("../schemas/aws_iam_policy.json")),
+    (
+        "aws_iam_access_key",
+        include_str!("../schemas/aws_iam_access_key.json"),
+    ),
+    (
+        "aws_iam_instance_profile",
+        include_str!("../schemas/aws_iam_instance_profile.json"),
+    ),
+    (
+        "aws_iam_policy",
+        include_str!("../schemas/aws_iam_policy.json"),
+    ),
     ("aws_iam_role", include_str!("../schemas/aws_iam_role.json")),
-    ("aws_iam_role_policy_attachment", include_str!("../schemas/aws_iam_role_policy_attachment.json")),
+    (
+        "aws_iam_role_policy_attachment",
+        include_str!("../schemas/aws_iam_role_policy_attachment.json"),
+    ),
     ("aws_iam_user", include_str!("../schemas/aws_iam_user.json")),
-    ("aws_iam_user_policy_attachment", include_str!("../schemas/aws_iam_user_policy_attachment.json")),
+    (
+        "aws_iam_user_policy_attachment",
+        include_str!("../schemas/aws_iam_user_policy_attachment.json"),
+    ),
 ];
 
-const DATA_SCHEMAS: &[(&str, &str)] =
-    &[("aws_caller_identity", include_str!("../schemas/data/aws_caller_identity.json"))];
+const DATA_SCHEMAS: &[(&str, &str)] = &[(
+    "aws_caller_identity",
+    include_str!("../schemas/data/aws_caller_identity.json"),
+)];
 
 /// The type of an attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +59,11 @@ pub enum AttrType {
 impl AttrType {
     pub fn parse(s: &str) -> Option<AttrType> {
         let s = s.trim();
-        let inner = |prefix: &str| s.strip_prefix(prefix).and_then(|r| r.strip_suffix(')')).and_then(AttrType::parse);
+        let inner = |prefix: &str| {
+            s.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(AttrType::parse)
+        };
         Some(match s {
             "string" => AttrType::String,
             "number" => AttrType::Number,
@@ -77,21 +98,32 @@ impl AttrType {
             (AttrType::String, v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
                 Ok(Value::String(v.to_template_string().unwrap_or_default()))
             }
-            (AttrType::Json, Value::String(s)) => match serde_json::from_str::<serde_json::Value>(&s) {
-                Ok(_) => Ok(Value::String(s)),
-                Err(e) => Err(format!("not a valid JSON document: {e}")),
-            },
+            (AttrType::Json, Value::String(s)) => {
+                match serde_json::from_str::<serde_json::Value>(&s) {
+                    Ok(_) => Ok(Value::String(s)),
+                    Err(e) => Err(format!("not a valid JSON document: {e}")),
+                }
+            }
             (AttrType::Number, Value::Number(n)) => Ok(Value::Number(n)),
-            (AttrType::Number, Value::String(s)) => {
-                s.trim().parse::<f64>().map(Value::Number).map_err(|_| format!("expected number, found string {s:?}"))
-            }
+            (AttrType::Number, Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Number)
+                .map_err(|_| format!("expected number, found string {s:?}")),
             (AttrType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
-            (AttrType::Bool, Value::String(s)) if s == "true" || s == "false" => Ok(Value::Bool(s == "true")),
-            (AttrType::List(t), Value::List(items)) => {
-                items.into_iter().map(|i| t.conform(i)).collect::<Result<Vec<_>, _>>().map(Value::List)
+            (AttrType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+                Ok(Value::Bool(s == "true"))
             }
+            (AttrType::List(t), Value::List(items)) => items
+                .into_iter()
+                .map(|i| t.conform(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
             (AttrType::Set(t), Value::List(items)) => {
-                let mut items = items.into_iter().map(|i| t.conform(i)).collect::<Result<Vec<_>, _>>()?;
+                let mut items = items
+                    .into_iter()
+                    .map(|i| t.conform(i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 crate::functions::sort_set(&mut items);
                 Ok(Value::List(items))
             }
@@ -175,7 +207,8 @@ impl Schema {
         let raw: RawSchema = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut attributes = BTreeMap::new();
         for (name, a) in raw.attributes {
-            let ty = AttrType::parse(&a.type_name).ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?;
+            let ty = AttrType::parse(&a.type_name)
+                .ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?;
             let default = a.default.as_ref().map(Value::from_json);
             attributes.insert(
                 name,
@@ -190,7 +223,11 @@ impl Schema {
                 },
             );
         }
-        Ok(Schema { type_name: raw.type_name, description: raw.description, attributes })
+        Ok(Schema {
+            type_name: raw.type_name,
+            description: raw.description,
+            attributes,
+        })
     }
 
     pub fn attr(&self, name: &str) -> Option<&Attr> {
@@ -198,13 +235,18 @@ impl Schema {
     }
 
     pub fn settable_names(&self) -> impl Iterator<Item = &str> {
-        self.attributes.iter().filter(|(_, a)| a.settable()).map(|(n, _)| n.as_str())
+        self.attributes
+            .iter()
+            .filter(|(_, a)| a.settable())
+            .map(|(n, _)| n.as_str())
     }
 
     /// A Markdown reference table of the attributes.
     pub fn to_markdown(&self, kind: &str) -> String {
         let mut out = format!("## {kind} `{}`\n\n{}\n\n", self.type_name, self.description);
-        out.push_str("| attribute | type | mode | force_new | sensitive | default | description |\n");
+        out.push_str(
+            "| attribute | type | mode | force_new | sensitive | default | description |\n",
+        );
         out.push_str("|---|---|---|---|---|---|---|\n");
         for (name, a) in &self.attributes {
             let mode = match a.mode {
@@ -213,7 +255,10 @@ impl Schema {
                 AttrMode::Computed => "computed",
                 AttrMode::OptionalComputed => "optional, computed",
             };
-            let default = a.default.as_ref().map_or(String::new(), |d| format!("`{d}`"));
+            let default = a
+                .default
+                .as_ref()
+                .map_or(String::new(), |d| format!("`{d}`"));
             out.push_str(&format!(
                 "| `{name}` | {} | {mode} | {} | {} | {default} | {} |\n",
                 a.ty.name(),
@@ -237,7 +282,8 @@ fn parse_all(list: &[(&str, &str)]) -> BTreeMap<String, Schema> {
         .map(|(name, text)| {
             // The schema files ship inside the binary and are checked by a unit test, so a
             // failure here is a build defect, not bad input.
-            let schema = Schema::parse(text).unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
+            let schema = Schema::parse(text)
+                .unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
             ((*name).to_string(), schema)
         })
         .collect()
@@ -245,7 +291,10 @@ fn parse_all(list: &[(&str, &str)]) -> BTreeMap<String, Schema> {
 
 pub fn registry() -> &'static Registry {
     static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry { resources: parse_all(RESOURCE_SCHEMAS), data: parse_all(DATA_SCHEMAS) })
+    REGISTRY.get_or_init(|| Registry {
+        resources: parse_all(RESOURCE_SCHEMAS),
+        data: parse_all(DATA_SCHEMAS),
+    })
 }
 
 impl Registry {
@@ -267,8 +316,14 @@ mod tests {
         for (name, s) in reg.resources.iter().chain(reg.data.iter()) {
             assert_eq!(&s.type_name, name);
             for (attr, a) in &s.attributes {
-                assert!(!(a.mode == AttrMode::Computed && a.default.is_some()), "{name}.{attr}");
-                assert!(!a.description.is_empty(), "{name}.{attr} has no description");
+                assert!(
+                    !(a.mode == AttrMode::Computed && a.default.is_some()),
+                    "{name}.{attr}"
+                );
+                assert!(
+                    !a.description.is_empty(),
+                    "{name}.{attr} has no description"
+                );
             }
         }
     }
@@ -279,12 +334,21 @@ mod tests {
         let names = |d: std::path::PathBuf| -> Vec<String> {
             let mut v: Vec<String> = std::fs::read_dir(d)
                 .unwrap()
-                .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".json").map(String::from))
+                .filter_map(|e| {
+                    e.ok()?
+                        .file_name()
+                        .to_str()?
+                        .strip_suffix(".json")
+                        .map(String::from)
+                })
                 .collect();
             v.sort();
             v
         };
-        let embedded: Vec<String> = RESOURCE_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
+        let embedded: Vec<String> = RESOURCE_SCHEMAS
+            .iter()
+            .map(|(n, _)| (*n).to_string())
+            .collect();
         assert_eq!(names(dir.clone()), embedded);
         let embedded: Vec<String> = DATA_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
         assert_eq!(names(dir.join("data")), embedded);
@@ -292,7 +356,10 @@ mod tests {
 
     #[test]
     fn conform_converts_primitives_and_rejects_mismatches() {
-        assert_eq!(AttrType::String.conform(Value::Number(3.0)), Ok(Value::string("3")));
+        assert_eq!(
+            AttrType::String.conform(Value::Number(3.0)),
+            Ok(Value::string("3"))
+        );
         assert!(AttrType::Number.conform(Value::List(vec![])).is_err());
         assert!(AttrType::Json.conform(Value::string("{not json")).is_err());
         let map = AttrType::parse("map(string)").unwrap();

@@ -50,7 +50,10 @@ impl SqliteState {
     }
 
     fn foreign(&self, message: impl Into<String>) -> StateError {
-        StateError::Foreign { path: self.path.display().to_string(), message: message.into() }
+        StateError::Foreign {
+            path: self.path.display().to_string(),
+            message: message.into(),
+        }
     }
 
     /// Opens (and with `create`, makes) the database; `None` when it does not exist.
@@ -61,17 +64,30 @@ impl SqliteState {
                     return Ok(None);
                 }
                 if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| StateError::Open { path: dir.display().to_string(), message: e.to_string() })?;
+                    std::fs::create_dir_all(dir).map_err(|e| StateError::Open {
+                        path: dir.display().to_string(),
+                        message: e.to_string(),
+                    })?;
                     set_mode(dir, 0o700);
                 }
             }
             let existed = self.path.exists();
-            let conn = Connection::open(&self.path).map_err(|e| StateError::Open { path: self.path.display().to_string(), message: e.to_string() })?;
+            let conn = Connection::open(&self.path).map_err(|e| StateError::Open {
+                path: self.path.display().to_string(),
+                message: e.to_string(),
+            })?;
             set_mode(&self.path, 0o600);
-            conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(|e| self.db_err(&e))?;
-            let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.foreign(e.to_string()))?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|e| self.db_err(&e))?;
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| self.foreign(e.to_string()))?;
             if version > SCHEMA_VERSION {
-                return Err(StateError::TooNew { path: self.path.display().to_string(), found: version, supported: SCHEMA_VERSION });
+                return Err(StateError::TooNew {
+                    path: self.path.display().to_string(),
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
             }
             if version == 0 && existed {
                 let tables: i64 = conn
@@ -81,7 +97,8 @@ impl SqliteState {
                     return Err(self.foreign("it has tables but no skyform schema version"));
                 }
             }
-            conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| self.db_err(&e))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(|e| self.db_err(&e))?;
             self.conn = Some(conn);
             self.migrate(version)?;
         }
@@ -90,30 +107,59 @@ impl SqliteState {
 
     fn migrate(&mut self, from: i64) -> Result<(), StateError> {
         let path = self.path.display().to_string();
-        let Some(conn) = self.conn.as_mut() else { return Ok(()) };
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)) {
-            let tx = conn.transaction().map_err(|e| StateError::Db(format!("{path}: {e}")))?;
-            tx.execute_batch(sql).map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(from).unwrap_or(0))
+        {
+            let tx = conn
+                .transaction()
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.execute_batch(sql)
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
             if i == 0 {
-                tx.execute("INSERT INTO meta (key, value) VALUES ('lineage', ?1), ('serial', '0')", params![new_lineage()])
-                    .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('lineage', ?1), ('serial', '0')",
+                    params![new_lineage()],
+                )
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
             }
-            tx.pragma_update(None, "user_version", i as i64 + 1).map_err(|e| StateError::Db(format!("{path}: {e}")))?;
-            tx.commit().map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.commit()
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
         }
         Ok(())
     }
 
     /// Runs one write in a transaction that also bumps the serial.
-    fn write(&mut self, f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>) -> Result<u64, StateError> {
+    fn write(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<u64, StateError> {
         let path = self.path.display().to_string();
         let err = |e: rusqlite::Error| StateError::Db(format!("{path}: {e}"));
-        let Some(conn) = self.conn(true)? else { return Err(StateError::Db(format!("{path}: cannot create"))) };
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let Some(conn) = self.conn(true)? else {
+            return Err(StateError::Db(format!("{path}: cannot create")));
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
         f(&tx).map_err(err)?;
-        let serial: String = tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| r.get(0)).map_err(err)?;
+        let serial: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
         let serial = serial.parse::<u64>().unwrap_or(0) + 1;
-        tx.execute("UPDATE meta SET value = ?1 WHERE key = 'serial'", params![serial.to_string()]).map_err(err)?;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'serial'",
+            params![serial.to_string()],
+        )
+        .map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(serial)
     }
@@ -129,44 +175,106 @@ fn set_mode(path: &Path, mode: u32) {
 fn set_mode(_: &Path, _: u32) {}
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl StateStore for SqliteState {
     fn load(&mut self) -> Result<State, StateError> {
         let path = self.path.display().to_string();
         let Some(conn) = self.conn(false)? else {
-            return Ok(State { lineage: String::new(), ..State::default() });
+            return Ok(State {
+                lineage: String::new(),
+                ..State::default()
+            });
         };
-        let foreign = |e: rusqlite::Error| StateError::Foreign { path: path.clone(), message: e.to_string() };
+        let foreign = |e: rusqlite::Error| StateError::Foreign {
+            path: path.clone(),
+            message: e.to_string(),
+        };
         let tx = conn.transaction().map_err(foreign)?;
-        let lineage: Option<String> =
-            tx.query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| r.get(0)).optional().map_err(foreign)?;
+        let lineage: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(foreign)?;
         let Some(lineage) = lineage else {
-            return Err(StateError::Foreign { path, message: "it has no lineage".into() });
+            return Err(StateError::Foreign {
+                path,
+                message: "it has no lineage".into(),
+            });
         };
-        let serial: String = tx.query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| r.get(0)).map_err(foreign)?;
-        let mut state = State { lineage, serial: serial.parse().unwrap_or(0), ..State::default() };
+        let serial: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| {
+                r.get(0)
+            })
+            .map_err(foreign)?;
+        let mut state = State {
+            lineage,
+            serial: serial.parse().unwrap_or(0),
+            ..State::default()
+        };
         {
-            let mut stmt = tx.prepare("SELECT address, id, attributes, dependencies FROM resources ORDER BY address").map_err(foreign)?;
+            let mut stmt = tx
+                .prepare(
+                    "SELECT address, id, attributes, dependencies FROM resources ORDER BY address",
+                )
+                .map_err(foreign)?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
                 .map_err(foreign)?;
             for row in rows {
                 let (address, id, attrs, deps) = row.map_err(foreign)?;
-                let bad = |what: &str| StateError::Foreign { path: path.clone(), message: format!("resource {address:?} has invalid {what}") };
+                let bad = |what: &str| StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("resource {address:?} has invalid {what}"),
+                };
                 let addr: Address = address.parse().map_err(|_| bad("address"))?;
                 let attrs = serde_json::from_str(&attrs).map_err(|_| bad("attributes"))?;
-                let deps: Vec<String> = serde_json::from_str(&deps).map_err(|_| bad("dependencies"))?;
-                let deps = deps.iter().map(|d| d.parse()).collect::<Result<Vec<Address>, _>>().map_err(|_| bad("dependencies"))?;
-                state.resources.insert(addr.clone(), ResourceState { addr, id, attrs, deps });
+                let deps: Vec<String> =
+                    serde_json::from_str(&deps).map_err(|_| bad("dependencies"))?;
+                let deps = deps
+                    .iter()
+                    .map(|d| d.parse())
+                    .collect::<Result<Vec<Address>, _>>()
+                    .map_err(|_| bad("dependencies"))?;
+                state.resources.insert(
+                    addr.clone(),
+                    ResourceState {
+                        addr,
+                        id,
+                        attrs,
+                        deps,
+                    },
+                );
             }
-            let mut stmt = tx.prepare("SELECT name, value, sensitive FROM outputs ORDER BY name").map_err(foreign)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))).map_err(foreign)?;
+            let mut stmt = tx
+                .prepare("SELECT name, value, sensitive FROM outputs ORDER BY name")
+                .map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                })
+                .map_err(foreign)?;
             for row in rows {
                 let (name, value, sensitive) = row.map_err(foreign)?;
-                let value = serde_json::from_str(&value)
-                    .map_err(|_| StateError::Foreign { path: path.clone(), message: format!("output {name:?} is not JSON") })?;
+                let value = serde_json::from_str(&value).map_err(|_| StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("output {name:?} is not JSON"),
+                })?;
                 state.outputs.insert(name, OutputState { value, sensitive });
             }
         }
@@ -175,7 +283,9 @@ impl StateStore for SqliteState {
 
     fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
         let attrs = serde_json::Value::Object(r.attrs.clone()).to_string();
-        let deps = serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+        let deps =
+            serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
         self.write(|tx| {
             tx.execute(
                 "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -187,14 +297,23 @@ impl StateStore for SqliteState {
     }
 
     fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
-        self.write(|tx| tx.execute("DELETE FROM resources WHERE address = ?1", params![addr.to_string()]).map(|_| ()))
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM resources WHERE address = ?1",
+                params![addr.to_string()],
+            )
+            .map(|_| ())
+        })
     }
 
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
         self.write(|tx| {
             tx.execute("DELETE FROM outputs", [])?;
             for (name, o) in outputs {
-                tx.execute("INSERT INTO outputs (name, value, sensitive) VALUES (?1, ?2, ?3)", params![name, o.value.to_string(), o.sensitive])?;
+                tx.execute(
+                    "INSERT INTO outputs (name, value, sensitive) VALUES (?1, ?2, ?3)",
+                    params![name, o.value.to_string(), o.sensitive],
+                )?;
             }
             Ok(())
         })
@@ -208,7 +327,12 @@ mod tests {
     fn role(name: &str) -> ResourceState {
         let mut attrs = crate::state::Attrs::new();
         attrs.insert("name".into(), name.into());
-        ResourceState { addr: Address::managed("aws_iam_role", name), id: name.into(), attrs, deps: vec![] }
+        ResourceState {
+            addr: Address::managed("aws_iam_role", name),
+            id: name.into(),
+            attrs,
+            deps: vec![],
+        }
     }
 
     #[test]
@@ -224,13 +348,30 @@ mod tests {
         let mut again = SqliteState::new(path.clone());
         let state = again.load().unwrap();
         assert_eq!(state.serial, 3);
-        assert_eq!(state.resources.keys().map(ToString::to_string).collect::<Vec<_>>(), ["aws_iam_role.b"]);
+        assert_eq!(
+            state
+                .resources
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["aws_iam_role.b"]
+        );
         assert!(!state.lineage.is_empty());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
-            assert_eq!(std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                std::fs::metadata(path.parent().unwrap())
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o700
+            );
         }
     }
 
@@ -241,7 +382,10 @@ mod tests {
         std::fs::write(&path, b"this is not sqlite at all, just some bytes......").unwrap();
         let before = std::fs::read(&path).unwrap();
         let err = SqliteState::new(path.clone()).load().unwrap_err();
-        assert!(matches!(err, StateError::Foreign { .. } | StateError::Db(_)), "{err}");
+        assert!(
+            matches!(err, StateError::Foreign { .. } | StateError::Db(_)),
+            "{err}"
+        );
         assert!(SqliteState::new(path.clone()).put(&role("a")).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }

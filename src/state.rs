@@ -44,7 +44,11 @@ pub enum StateError {
     #[error("the state at {path} is not a skyform state ({message}); it was left untouched")]
     Foreign { path: String, message: String },
     #[error("the state at {path} has schema version {found}, newer than this skyform understands ({supported}); upgrade skyform")]
-    TooNew { path: String, found: i64, supported: i64 },
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("state database error: {0}")]
     Db(String),
 }
@@ -64,14 +68,25 @@ pub trait StateStore {
 pub fn new_lineage() -> String {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];
-    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_ok();
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
     if !ok {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let mixed = t ^ (u128::from(std::process::id()) << 64);
         bytes = mixed.to_le_bytes();
     }
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// An in-memory store, for unit tests of the engine.

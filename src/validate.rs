@@ -13,7 +13,11 @@ pub fn check(config: &Config) -> Diagnostics {
     let reg = registry();
     for (addr, block) in &config.resources {
         let Some(schema) = reg.get(addr.mode, &addr.type_name) else {
-            let kind = if addr.mode == Mode::Data { "data source" } else { "resource" };
+            let kind = if addr.mode == Mode::Data {
+                "data source"
+            } else {
+                "resource"
+            };
             let known: Vec<&str> = match addr.mode {
                 Mode::Managed => reg.resources.keys().map(String::as_str).collect(),
                 Mode::Data => reg.data.keys().map(String::as_str).collect(),
@@ -39,9 +43,11 @@ pub fn check(config: &Config) -> Diagnostics {
                     diags.push(d);
                 }
                 Some(a) if !a.settable() => diags.push(
-                    Diagnostic::error(format!("{name:?} in {addr} is computed by AWS and cannot be set"))
-                        .named(name.clone())
-                        .at(attr.name_span.clone()),
+                    Diagnostic::error(format!(
+                        "{name:?} in {addr} is computed by AWS and cannot be set"
+                    ))
+                    .named(name.clone())
+                    .at(attr.name_span.clone()),
                 ),
                 Some(_) => {}
             }
@@ -59,9 +65,11 @@ pub fn check(config: &Config) -> Diagnostics {
             match text.parse::<crate::address::Address>() {
                 Ok(dep) if config.resources.contains_key(&dep) => {}
                 _ => diags.push(
-                    Diagnostic::error(format!("depends_on in {addr} names {text}, which is not declared"))
-                        .named(text.clone())
-                        .at(span.clone()),
+                    Diagnostic::error(format!(
+                        "depends_on in {addr} names {text}, which is not declared"
+                    ))
+                    .named(text.clone())
+                    .at(span.clone()),
                 ),
             }
         }
@@ -77,7 +85,10 @@ pub fn check(config: &Config) -> Diagnostics {
             check_expr(config, v, &mut diags);
         }
     }
-    for e in [&config.provider.region, &config.provider.profile].into_iter().flatten() {
+    for e in [&config.provider.region, &config.provider.profile]
+        .into_iter()
+        .flatten()
+    {
         check_expr(config, e, &mut diags);
     }
     for v in config.variables.values() {
@@ -85,9 +96,12 @@ pub fn check(config: &Config) -> Diagnostics {
             let (refs, _) = references(&d.expr);
             if let Some(r) = refs.first() {
                 diags.push(
-                    Diagnostic::error(format!("the default of var.{} must be a constant, but it reads {}", v.name, r.text))
-                        .named(r.text.clone())
-                        .at(sub_span(d, r.range.clone())),
+                    Diagnostic::error(format!(
+                        "the default of var.{} must be a constant, but it reads {}",
+                        v.name, r.text
+                    ))
+                    .named(r.text.clone())
+                    .at(sub_span(d, r.range.clone())),
                 );
             }
         }
@@ -96,7 +110,10 @@ pub fn check(config: &Config) -> Diagnostics {
 }
 
 fn sub_span(e: &Expr, range: Option<std::ops::Range<usize>>) -> Span {
-    Span { file: e.span.file, range: range.unwrap_or_else(|| e.span.range.clone()) }
+    Span {
+        file: e.span.file,
+        range: range.unwrap_or_else(|| e.span.range.clone()),
+    }
 }
 
 fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
@@ -106,23 +123,27 @@ fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
         let problem = match &r.target {
             RefTarget::Var(n) if !config.variables.contains_key(n) => Some((
                 format!("undefined variable var.{n}"),
-                did_you_mean(n, config.variables.keys().map(String::as_str)).map(|s| format!("var.{s}")),
+                did_you_mean(n, config.variables.keys().map(String::as_str))
+                    .map(|s| format!("var.{s}")),
             )),
             RefTarget::Local(n) if !config.locals.contains_key(n) => Some((
                 format!("undefined local value local.{n}"),
-                did_you_mean(n, config.locals.keys().map(String::as_str)).map(|s| format!("local.{s}")),
+                did_you_mean(n, config.locals.keys().map(String::as_str))
+                    .map(|s| format!("local.{s}")),
             )),
             RefTarget::Resource(a) if !config.resources.contains_key(a) => {
                 let names: Vec<String> = config.resources.keys().map(ToString::to_string).collect();
                 Some((
                     format!("undefined reference to {a}"),
-                    did_you_mean(&a.to_string(), names.iter().map(String::as_str)).map(String::from),
+                    did_you_mean(&a.to_string(), names.iter().map(String::as_str))
+                        .map(String::from),
                 ))
             }
             RefTarget::Resource(a) => match (&r.attr, registry().get(a.mode, &a.type_name)) {
                 (Some(attr), Some(schema)) if schema.attr(attr).is_none() => Some((
                     format!("{a} has no attribute {attr:?}"),
-                    did_you_mean(attr, schema.attributes.keys().map(String::as_str)).map(|s| format!("{a}.{s}")),
+                    did_you_mean(attr, schema.attributes.keys().map(String::as_str))
+                        .map(|s| format!("{a}.{s}")),
                 )),
                 _ => None,
             },
@@ -139,7 +160,9 @@ fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
     }
     for f in funcs {
         if !crate::functions::NAMES.contains(&f.name.as_str()) {
-            let mut d = Diagnostic::error(format!("undefined function {}()", f.name)).named(f.name.clone()).at(sub_span(e, f.range));
+            let mut d = Diagnostic::error(format!("undefined function {}()", f.name))
+                .named(f.name.clone())
+                .at(sub_span(e, f.range));
             if let Some(s) = did_you_mean(&f.name, crate::functions::NAMES.iter().copied()) {
                 d = d.note(format!("did you mean {s}()?"));
             }
@@ -156,15 +179,30 @@ mod tests {
     fn errors(src: &str) -> Vec<String> {
         let (config, mut diags) = load_str(&[("m.sky.hcl", src)]);
         diags.extend(check(&config));
-        diags.0.iter().map(|d| format!("{} [{}]", d.message, d.name.clone().unwrap_or_default())).collect()
+        diags
+            .0
+            .iter()
+            .map(|d| format!("{} [{}]", d.message, d.name.clone().unwrap_or_default()))
+            .collect()
     }
 
     #[test]
     fn unknown_types_and_attributes_get_hints() {
         let e = errors("resource \"aws_iam_rol\" \"r\" {}\nresource \"aws_iam_user\" \"u\" {\n  nmae = \"x\"\n}\n");
-        assert!(e.iter().any(|m| m.contains("unknown resource type \"aws_iam_rol\"")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("unknown attribute \"nmae\"")), "{e:?}");
-        assert!(e.iter().any(|m| m.contains("missing the required attribute \"name\"")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("unknown resource type \"aws_iam_rol\"")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.contains("unknown attribute \"nmae\"")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("missing the required attribute \"name\"")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -182,6 +220,10 @@ mod tests {
     #[test]
     fn a_computed_attribute_cannot_be_set() {
         let e = errors("resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n  arn = \"x\"\n}\n");
-        assert!(e.iter().any(|m| m.contains("\"arn\" in aws_iam_user.u is computed")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("\"arn\" in aws_iam_user.u is computed")),
+            "{e:?}"
+        );
     }
 }

@@ -27,7 +27,9 @@ pub struct VarInputs {
 
 impl VarInputs {
     pub fn from_env() -> Vec<(String, String)> {
-        std::env::vars().filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v))).collect()
+        std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v)))
+            .collect()
     }
 }
 
@@ -48,7 +50,11 @@ fn declared_type(config: &Config, name: &str, diags: &mut Diagnostics) -> Option
     }
     let t = AttrType::parse(&text);
     if t.is_none() || text == "json" {
-        diags.push(Diagnostic::error(format!("unknown type {text} for var.{name}")).named(text).at(e.span.clone()));
+        diags.push(
+            Diagnostic::error(format!("unknown type {text} for var.{name}"))
+                .named(text)
+                .at(e.span.clone()),
+        );
         return None;
     }
     t
@@ -75,8 +81,12 @@ fn parse_value(text: &str, ty: Option<&AttrType>) -> Result<Value, String> {
     if !complex {
         return Ok(Value::String(text.to_string()));
     }
-    let expr = hcl_edit::parser::parse_expr(text).map_err(|e| format!("not a valid HCL value: {}", e.message()))?;
-    EvalCtx::default().eval_top(&expr).map(|(v, _)| v).map_err(|e| e.message)
+    let expr = hcl_edit::parser::parse_expr(text)
+        .map_err(|e| format!("not a valid HCL value: {}", e.message()))?;
+    EvalCtx::default()
+        .eval_top(&expr)
+        .map(|(v, _)| v)
+        .map_err(|e| e.message)
 }
 
 /// Resolves every declared variable. With `require_all`, a variable without any value is an
@@ -91,7 +101,11 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
                 Ok((val, _)) => {
                     raw.insert(name.clone(), (val, false));
                 }
-                Err(e) => diags.push(Diagnostic::error(e.message).named(format!("var.{name}")).at(d.span.clone())),
+                Err(e) => diags.push(
+                    Diagnostic::error(e.message)
+                        .named(format!("var.{name}"))
+                        .at(d.span.clone()),
+                ),
             }
         }
     }
@@ -107,21 +121,39 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
                     if config.variables.contains_key(&name) {
                         raw.insert(name, (val, false));
                     } else {
-                        diags.push(Diagnostic::warning(format!("{} sets var.{name}, which is not declared", file.display())).named(name));
+                        diags.push(
+                            Diagnostic::warning(format!(
+                                "{} sets var.{name}, which is not declared",
+                                file.display()
+                            ))
+                            .named(name),
+                        );
                     }
                 }
             }
-            Err(e) => diags.push(Diagnostic::error(format!("cannot use the variables file {}: {e}", file.display())).named(file.display().to_string())),
+            Err(e) => diags.push(
+                Diagnostic::error(format!(
+                    "cannot use the variables file {}: {e}",
+                    file.display()
+                ))
+                .named(file.display().to_string()),
+            ),
         }
     }
     for arg in &inputs.cli {
         let Some((name, text)) = arg.split_once('=') else {
-            diags.push(Diagnostic::error(format!("--var {arg:?} must have the form NAME=VALUE")).named(arg.clone()));
+            diags.push(
+                Diagnostic::error(format!("--var {arg:?} must have the form NAME=VALUE"))
+                    .named(arg.clone()),
+            );
             continue;
         };
         if !config.variables.contains_key(name) {
-            let mut d = Diagnostic::error(format!("--var sets var.{name}, which is not declared")).named(name);
-            if let Some(s) = crate::diagnostic::did_you_mean(name, config.variables.keys().map(String::as_str)) {
+            let mut d = Diagnostic::error(format!("--var sets var.{name}, which is not declared"))
+                .named(name);
+            if let Some(s) =
+                crate::diagnostic::did_you_mean(name, config.variables.keys().map(String::as_str))
+            {
                 d = d.note(format!("did you mean {s:?}?"));
             }
             diags.push(d);
@@ -139,7 +171,11 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             Some((Value::String(text), true)) => match parse_value(&text, ty.as_ref()) {
                 Ok(val) => val,
                 Err(e) => {
-                    diags.push(Diagnostic::error(format!("invalid value for var.{name}: {e}")).named(format!("var.{name}")).at(v.span.clone()));
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for var.{name}: {e}"))
+                            .named(format!("var.{name}"))
+                            .at(v.span.clone()),
+                    );
                     continue;
                 }
             },
@@ -149,7 +185,9 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
                     Diagnostic::error(format!("no value for the required variable var.{name}"))
                         .named(format!("var.{name}"))
                         .at(v.span.clone())
-                        .note(format!("set it with --var {name}=VALUE, a --var-file, or SKYFORM_VAR_{name}")),
+                        .note(format!(
+                            "set it with --var {name}=VALUE, a --var-file, or SKYFORM_VAR_{name}"
+                        )),
                 );
                 continue;
             }
@@ -159,7 +197,11 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             Some(t) => match t.conform(value) {
                 Ok(val) => val,
                 Err(e) => {
-                    diags.push(Diagnostic::error(format!("invalid value for var.{name}: {e}")).named(format!("var.{name}")).at(v.span.clone()));
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for var.{name}: {e}"))
+                            .named(format!("var.{name}"))
+                            .at(v.span.clone()),
+                    );
                     continue;
                 }
             },
@@ -175,14 +217,21 @@ fn read_var_file(path: &std::path::Path) -> Result<Vec<(String, Value)>, String>
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     if path.extension().is_some_and(|e| e == "json") {
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let serde_json::Value::Object(map) = json else { return Err("a JSON variables file must hold an object".into()) };
-        return Ok(map.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect());
+        let serde_json::Value::Object(map) = json else {
+            return Err("a JSON variables file must hold an object".into());
+        };
+        return Ok(map
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect());
     }
     let body = hcl_edit::parser::parse_body(&text).map_err(|e| e.to_string())?;
     let ctx = EvalCtx::default();
     let mut out = Vec::new();
     for attr in body.attributes() {
-        let (v, _) = ctx.eval_top(&attr.value).map_err(|e| format!("{}: {}", attr.key.as_str(), e.message))?;
+        let (v, _) = ctx
+            .eval_top(&attr.value)
+            .map_err(|e| format!("{}: {}", attr.key.as_str(), e.message))?;
         out.push((attr.key.as_str().to_string(), v));
     }
     Ok(out)
@@ -212,18 +261,31 @@ variable "secret" { sensitive = true }
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(vars.values["name"], Value::string("cli"));
         assert_eq!(vars.values["n"], Value::Number(3.0));
-        assert_eq!(vars.values["tags"], Value::Object(BTreeMap::from([("a".into(), Value::string("b"))])));
+        assert_eq!(
+            vars.values["tags"],
+            Value::Object(BTreeMap::from([("a".into(), Value::string("b"))]))
+        );
         assert!(vars.sensitive.contains("secret"));
     }
 
     #[test]
     fn missing_and_mistyped_values_are_errors() {
         let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
-        let inputs = VarInputs { cli: vec!["n=abc".into(), "nope=1".into()], ..VarInputs::default() };
+        let inputs = VarInputs {
+            cli: vec!["n=abc".into(), "nope=1".into()],
+            ..VarInputs::default()
+        };
         let (_, diags) = resolve(&config, &inputs, true);
         let msgs: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
         assert!(msgs.iter().any(|m| m.contains("var.nope")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("invalid value for var.n")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.contains("required variable var.tags")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("invalid value for var.n")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("required variable var.tags")),
+            "{msgs:?}"
+        );
     }
 }

@@ -4,7 +4,8 @@
 use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
 
 fn example_project() -> Project {
-    let text = std::fs::read_to_string(example_dir("skypilot-iam").join("main.sky.hcl")).expect("example");
+    let text =
+        std::fs::read_to_string(example_dir("skypilot-iam").join("main.sky.hcl")).expect("example");
     Project::new(&[("main.sky.hcl", &text)])
 }
 
@@ -12,57 +13,172 @@ fn example_project() -> Project {
 fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
     let Some(moto) = Moto::start() else { return };
     let p = example_project();
-    let out = moto.skyform(&p).args(["apply", "--auto-approve"]).output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("Apply complete! Resources: 7 added, 0 changed, 0 destroyed."), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Apply complete! Resources: 7 added, 0 changed, 0 destroyed."),
+        "{}",
+        stdout(&out)
+    );
     assert!(stdout(&out).contains("secret_access_key = (sensitive value)"));
 
     let iam = moto.iam();
     block_on(async {
-        let role = iam.get_role().role_name("skypilot-v1").send().await.expect("role").role.expect("role");
-        let trust = skyform::policy::parse_document(role.assume_role_policy_document().unwrap_or_default()).expect("trust json");
-        assert_eq!(trust["Statement"][0]["Principal"]["Service"], "ec2.amazonaws.com");
+        let role = iam
+            .get_role()
+            .role_name("skypilot-v1")
+            .send()
+            .await
+            .expect("role")
+            .role
+            .expect("role");
+        let trust =
+            skyform::policy::parse_document(role.assume_role_policy_document().unwrap_or_default())
+                .expect("trust json");
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "ec2.amazonaws.com"
+        );
         let arn = "arn:aws:iam::123456789012:policy/minimal-skypilot-policy";
-        let version = iam.get_policy_version().policy_arn(arn).version_id("v1").send().await.expect("version");
-        let doc = version.policy_version().and_then(|v| v.document()).expect("doc");
+        let version = iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id("v1")
+            .send()
+            .await
+            .expect("version");
+        let doc = version
+            .policy_version()
+            .and_then(|v| v.document())
+            .expect("doc");
         let doc = skyform::policy::parse_document(doc).expect("policy json");
-        assert_eq!(doc["Statement"][7]["Resource"], "arn:aws:iam::123456789012:instance-profile/skypilot-v1");
-        let attached = iam.list_attached_role_policies().role_name("skypilot-v1").send().await.expect("attached");
-        assert_eq!(attached.attached_policies().iter().filter_map(|a| a.policy_arn()).collect::<Vec<_>>(), [arn]);
-        let profile = iam.get_instance_profile().instance_profile_name("skypilot-v1").send().await.expect("profile");
-        let roles: Vec<&str> = profile.instance_profile().expect("ip").roles().iter().map(|r| r.role_name()).collect();
+        assert_eq!(
+            doc["Statement"][7]["Resource"],
+            "arn:aws:iam::123456789012:instance-profile/skypilot-v1"
+        );
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name("skypilot-v1")
+            .send()
+            .await
+            .expect("attached");
+        assert_eq!(
+            attached
+                .attached_policies()
+                .iter()
+                .filter_map(|a| a.policy_arn())
+                .collect::<Vec<_>>(),
+            [arn]
+        );
+        let profile = iam
+            .get_instance_profile()
+            .instance_profile_name("skypilot-v1")
+            .send()
+            .await
+            .expect("profile");
+        let roles: Vec<&str> = profile
+            .instance_profile()
+            .expect("ip")
+            .roles()
+            .iter()
+            .map(|r| r.role_name())
+            .collect();
         assert_eq!(roles, ["skypilot-v1"]);
-        let user_policies = iam.list_attached_user_policies().user_name("skypilot-launcher").send().await.expect("user");
+        let user_policies = iam
+            .list_attached_user_policies()
+            .user_name("skypilot-launcher")
+            .send()
+            .await
+            .expect("user");
         assert_eq!(user_policies.attached_policies().len(), 1);
-        let keys = iam.list_access_keys().user_name("skypilot-launcher").send().await.expect("keys");
+        let keys = iam
+            .list_access_keys()
+            .user_name("skypilot-launcher")
+            .send()
+            .await
+            .expect("keys");
         assert_eq!(keys.access_key_metadata().len(), 1);
     });
 
     // The sensitive output is masked, and --raw prints it.
-    let masked = moto.skyform(&p).args(["output", "secret_access_key"]).output().expect("run");
+    let masked = moto
+        .skyform(&p)
+        .args(["output", "secret_access_key"])
+        .output()
+        .expect("run");
     assert_eq!(stdout(&masked).trim(), "(sensitive value)");
-    let raw = moto.skyform(&p).args(["output", "--raw", "secret_access_key"]).output().expect("run");
+    let raw = moto
+        .skyform(&p)
+        .args(["output", "--raw", "secret_access_key"])
+        .output()
+        .expect("run");
     assert!(stdout(&raw).trim().len() >= 20, "{}", stdout(&raw));
 
     moto.clear_calls();
-    let out = moto.skyform(&p).args(["plan", "--detailed-exitcode"]).output().expect("run");
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let out = moto
+        .skyform(&p)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert!(stdout(&out).contains("No changes."));
-    assert_eq!(moto.writes(), Vec::<String>::new(), "a clean plan must not write");
+    assert_eq!(
+        moto.writes(),
+        Vec::<String>::new(),
+        "a clean plan must not write"
+    );
     let reads = moto.calls.lock().expect("calls").len();
     assert!(reads <= 8, "refresh should be batched, made {reads} calls");
 
-    let out = moto.skyform(&p).args(["destroy", "--auto-approve"]).output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .args(["destroy", "--auto-approve"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("Destroy complete! Resources: 7 destroyed."));
     block_on(async {
-        assert!(iam.get_role().role_name("skypilot-v1").send().await.is_err());
-        assert!(iam.get_user().user_name("skypilot-launcher").send().await.is_err());
-        assert!(iam.get_instance_profile().instance_profile_name("skypilot-v1").send().await.is_err());
-        let local = iam.list_policies().scope(aws_sdk_iam::types::PolicyScopeType::Local).send().await.expect("policies");
+        assert!(iam
+            .get_role()
+            .role_name("skypilot-v1")
+            .send()
+            .await
+            .is_err());
+        assert!(iam
+            .get_user()
+            .user_name("skypilot-launcher")
+            .send()
+            .await
+            .is_err());
+        assert!(iam
+            .get_instance_profile()
+            .instance_profile_name("skypilot-v1")
+            .send()
+            .await
+            .is_err());
+        let local = iam
+            .list_policies()
+            .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+            .send()
+            .await
+            .expect("policies");
         assert!(local.policies().is_empty());
     });
-    let list = moto.skyform(&p).args(["state", "list"]).output().expect("run");
+    let list = moto
+        .skyform(&p)
+        .args(["state", "list"])
+        .output()
+        .expect("run");
     assert_eq!(stdout(&list), "");
 }
 
@@ -78,25 +194,78 @@ resource "aws_iam_policy" "p" {
 fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", POLICY)]);
-    let out = moto.skyform(&p).args(["apply", "--auto-approve"]).output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
     let arn = "arn:aws:iam::123456789012:policy/doc-test";
-    for (i, action) in ["s3:PutObject", "s3:ListBucket", "s3:DeleteObject", "s3:GetBucketPolicy", "s3:GetObjectAcl", "s3:PutObjectAcl"].iter().enumerate() {
+    for (i, action) in [
+        "s3:PutObject",
+        "s3:ListBucket",
+        "s3:DeleteObject",
+        "s3:GetBucketPolicy",
+        "s3:GetObjectAcl",
+        "s3:PutObjectAcl",
+    ]
+    .iter()
+    .enumerate()
+    {
         let var = format!("action={action}");
-        let plan = moto.skyform(&p).args(["plan", "--detailed-exitcode", "--var", &var]).output().expect("run");
+        let plan = moto
+            .skyform(&p)
+            .args(["plan", "--detailed-exitcode", "--var", &var])
+            .output()
+            .expect("run");
         assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
-        assert!(stdout(&plan).contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{}", stdout(&plan));
-        let added = stdout(&plan).lines().any(|l| l.trim_start().starts_with('+') && l.contains(&format!("\"Action\": \"{action}\"")));
+        assert!(
+            stdout(&plan).contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+            "{}",
+            stdout(&plan)
+        );
+        let added = stdout(&plan).lines().any(|l| {
+            l.trim_start().starts_with('+') && l.contains(&format!("\"Action\": \"{action}\""))
+        });
         assert!(added, "{}", stdout(&plan));
-        let out = moto.skyform(&p).args(["apply", "--auto-approve", "--var", &var]).output().expect("run");
+        let out = moto
+            .skyform(&p)
+            .args(["apply", "--auto-approve", "--var", &var])
+            .output()
+            .expect("run");
         assert!(out.status.success(), "{}", stderr(&out));
         block_on(async {
-            let versions = moto.iam().list_policy_versions().policy_arn(arn).send().await.expect("versions");
+            let versions = moto
+                .iam()
+                .list_policy_versions()
+                .policy_arn(arn)
+                .send()
+                .await
+                .expect("versions");
             let versions = versions.versions();
-            assert_eq!(versions.len(), (i + 2).min(5), "IAM keeps at most five versions");
-            let default = versions.iter().find(|v| v.is_default_version()).expect("default");
-            let v = moto.iam().get_policy_version().policy_arn(arn).version_id(default.version_id().unwrap_or_default()).send().await.expect("v");
-            let doc = skyform::policy::parse_document(v.policy_version().and_then(|v| v.document()).unwrap_or_default()).expect("json");
+            assert_eq!(
+                versions.len(),
+                (i + 2).min(5),
+                "IAM keeps at most five versions"
+            );
+            let default = versions
+                .iter()
+                .find(|v| v.is_default_version())
+                .expect("default");
+            let v = moto
+                .iam()
+                .get_policy_version()
+                .policy_arn(arn)
+                .version_id(default.version_id().unwrap_or_default())
+                .send()
+                .await
+                .expect("v");
+            let doc = skyform::policy::parse_document(
+                v.policy_version()
+                    .and_then(|v| v.document())
+                    .unwrap_or_default(),
+            )
+            .expect("json");
             assert_eq!(doc["Statement"][0]["Action"], *action);
         });
     }
@@ -118,41 +287,109 @@ resource "aws_iam_instance_profile" "p" {
 fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", ROLE)]);
-    assert!(moto.skyform(&p).args(["apply", "--auto-approve"]).output().expect("run").status.success());
+    assert!(moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run")
+        .status
+        .success());
     block_on(async {
-        moto.iam().update_role().role_name("drift-test").description("changed by hand").send().await.expect("update");
+        moto.iam()
+            .update_role()
+            .role_name("drift-test")
+            .description("changed by hand")
+            .send()
+            .await
+            .expect("update");
     });
-    let plan = moto.skyform(&p).args(["plan", "--detailed-exitcode"]).output().expect("run");
+    let plan = moto
+        .skyform(&p)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .expect("run");
     assert_eq!(plan.status.code(), Some(2));
     let text = stdout(&plan);
     assert!(text.contains("# aws_iam_role.r has changed"), "{text}");
-    assert!(text.contains("\"changed by hand\" -> \"as configured\""), "{text}");
-    assert!(text.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{text}");
-    assert!(moto.skyform(&p).args(["apply", "--auto-approve"]).output().expect("run").status.success());
+    assert!(
+        text.contains("\"changed by hand\" -> \"as configured\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{text}"
+    );
+    assert!(moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run")
+        .status
+        .success());
     block_on(async {
-        let role = moto.iam().get_role().role_name("drift-test").send().await.expect("role").role.expect("role");
+        let role = moto
+            .iam()
+            .get_role()
+            .role_name("drift-test")
+            .send()
+            .await
+            .expect("role")
+            .role
+            .expect("role");
         assert_eq!(role.description(), Some("as configured"));
     });
 
     // Deleted out of band: the profile must first lose its role, as AWS requires.
     block_on(async {
         let iam = moto.iam();
-        iam.remove_role_from_instance_profile().instance_profile_name("drift-test").role_name("drift-test").send().await.expect("remove");
-        iam.delete_role().role_name("drift-test").send().await.expect("delete");
+        iam.remove_role_from_instance_profile()
+            .instance_profile_name("drift-test")
+            .role_name("drift-test")
+            .send()
+            .await
+            .expect("remove");
+        iam.delete_role()
+            .role_name("drift-test")
+            .send()
+            .await
+            .expect("delete");
     });
     let plan = moto.skyform(&p).args(["plan"]).output().expect("run");
     let text = stdout(&plan);
     assert!(text.contains("# aws_iam_role.r has been deleted"), "{text}");
     assert!(text.contains("# aws_iam_role.r will be created"), "{text}");
-    assert!(text.contains("Plan: 1 to add, 1 to change, 0 to destroy."), "{text}");
-    let out = moto.skyform(&p).args(["apply", "--auto-approve"]).output().expect("run");
+    assert!(
+        text.contains("Plan: 1 to add, 1 to change, 0 to destroy."),
+        "{text}"
+    );
+    let out = moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     block_on(async {
-        let profile = moto.iam().get_instance_profile().instance_profile_name("drift-test").send().await.expect("profile");
-        let roles: Vec<&str> = profile.instance_profile().expect("ip").roles().iter().map(|r| r.role_name()).collect();
+        let profile = moto
+            .iam()
+            .get_instance_profile()
+            .instance_profile_name("drift-test")
+            .send()
+            .await
+            .expect("profile");
+        let roles: Vec<&str> = profile
+            .instance_profile()
+            .expect("ip")
+            .roles()
+            .iter()
+            .map(|r| r.role_name())
+            .collect();
         assert_eq!(roles, ["drift-test"]);
     });
-    let out = moto.skyform(&p).args(["plan", "--detailed-exitcode"]).output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
@@ -177,25 +414,62 @@ resource "aws_iam_instance_profile" "after" {
 }
 "#,
     )]);
-    let out = moto.skyform(&p).args(["apply", "--auto-approve"]).env("SKYFORM_IAM_PROPAGATION_TIMEOUT", "1").output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .env("SKYFORM_IAM_PROPAGATION_TIMEOUT", "1")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     let err = stderr(&out);
-    assert!(err.contains("Error: aws_iam_role_policy_attachment.bad: NoSuchEntity"), "{err}");
-    assert!(err.contains("skipped aws_iam_instance_profile.after"), "{err}");
-    let list = stdout(&moto.skyform(&p).args(["state", "list"]).output().expect("run"));
+    assert!(
+        err.contains("Error: aws_iam_role_policy_attachment.bad: NoSuchEntity"),
+        "{err}"
+    );
+    assert!(
+        err.contains("skipped aws_iam_instance_profile.after"),
+        "{err}"
+    );
+    let list = stdout(
+        &moto
+            .skyform(&p)
+            .args(["state", "list"])
+            .output()
+            .expect("run"),
+    );
     assert_eq!(list, "aws_iam_role.r\naws_iam_user.ok\n");
     block_on(async {
-        assert!(moto.iam().get_user().user_name("independent").send().await.is_ok());
-        assert!(moto.iam().get_instance_profile().instance_profile_name("after-bad").send().await.is_err());
+        assert!(moto
+            .iam()
+            .get_user()
+            .user_name("independent")
+            .send()
+            .await
+            .is_ok());
+        assert!(moto
+            .iam()
+            .get_instance_profile()
+            .instance_profile_name("after-bad")
+            .send()
+            .await
+            .is_err());
     });
 }
 
 #[test]
 fn apply_without_a_terminal_refuses_unless_auto_approved() {
     let Some(moto) = Moto::start() else { return };
-    let p = Project::new(&[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = \"prompted\"\n}\n")]);
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"prompted\"\n}\n",
+    )]);
     moto.clear_calls();
-    let out = moto.skyform(&p).arg("apply").write_stdin("yes\n").output().expect("run");
+    let out = moto
+        .skyform(&p)
+        .arg("apply")
+        .write_stdin("yes\n")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--auto-approve"), "{}", stderr(&out));
     assert_eq!(moto.writes(), Vec::<String>::new());

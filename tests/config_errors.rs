@@ -13,22 +13,40 @@ fn fails_with(files: &[(&str, &str)], expected: &[&str]) -> String {
         assert!(err.contains(e), "expected {e:?} in:\n{err}");
     }
     assert!(!err.contains("panicked"), "{err}");
-    assert!(!p.path().join(".skyform").exists(), "a config error must not create state");
+    assert!(
+        !p.path().join(".skyform").exists(),
+        "a config error must not create state"
+    );
     // The closed endpoint was never reached: a config error stops before AWS.
-    assert!(!err.contains("Connection refused") && !err.contains("dispatch failure"), "{err}");
+    assert!(
+        !err.contains("Connection refused") && !err.contains("dispatch failure"),
+        "{err}"
+    );
     err
 }
 
 #[test]
 fn a_syntax_error_names_the_file_line_and_column() {
-    fails_with(&[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = \n}\n")], &["syntax error", "main.sky.hcl:2:"]);
+    fails_with(
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_user\" \"u\" {\n  name = \n}\n",
+        )],
+        &["syntax error", "main.sky.hcl:2:"],
+    );
 }
 
 #[test]
 fn an_undefined_reference_is_reported_with_its_location() {
     fails_with(
-        &[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = aws_iam_role.missing.name\n}\n")],
-        &["undefined reference to aws_iam_role.missing", "main.sky.hcl:2:10"],
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_user\" \"u\" {\n  name = aws_iam_role.missing.name\n}\n",
+        )],
+        &[
+            "undefined reference to aws_iam_role.missing",
+            "main.sky.hcl:2:10",
+        ],
     );
 }
 
@@ -43,43 +61,87 @@ fn an_undefined_variable_gets_a_did_you_mean() {
 #[test]
 fn an_undefined_function_is_reported() {
     fails_with(
-        &[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = uppper(\"a\")\n}\n")],
-        &["undefined function uppper()", "main.sky.hcl:2:10", "did you mean upper()?"],
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_user\" \"u\" {\n  name = uppper(\"a\")\n}\n",
+        )],
+        &[
+            "undefined function uppper()",
+            "main.sky.hcl:2:10",
+            "did you mean upper()?",
+        ],
     );
 }
 
 #[test]
 fn a_duplicate_address_names_both_places() {
     let block = "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n}\n";
-    fails_with(&[("a.sky.hcl", block), ("b.sky.hcl", block)], &["duplicate aws_iam_user.u", "b.sky.hcl:1:10", "first declared at a.sky.hcl:1:10"]);
+    fails_with(
+        &[("a.sky.hcl", block), ("b.sky.hcl", block)],
+        &[
+            "duplicate aws_iam_user.u",
+            "b.sky.hcl:1:10",
+            "first declared at a.sky.hcl:1:10",
+        ],
+    );
 }
 
 #[test]
 fn an_unknown_resource_type_gets_a_did_you_mean() {
     fails_with(
-        &[("main.sky.hcl", "resource \"aws_iam_usr\" \"u\" {\n  name = \"a\"\n}\n")],
-        &["unknown resource type \"aws_iam_usr\"", "main.sky.hcl:1:10", "did you mean \"aws_iam_user\"?"],
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_usr\" \"u\" {\n  name = \"a\"\n}\n",
+        )],
+        &[
+            "unknown resource type \"aws_iam_usr\"",
+            "main.sky.hcl:1:10",
+            "did you mean \"aws_iam_user\"?",
+        ],
     );
 }
 
 #[test]
 fn an_unknown_attribute_gets_a_did_you_mean() {
     fails_with(
-        &[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  tgas = {}\n}\n")],
-        &["unknown attribute \"tgas\" in aws_iam_user.u", "main.sky.hcl:3:3", "did you mean \"tags\"?"],
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  tgas = {}\n}\n",
+        )],
+        &[
+            "unknown attribute \"tgas\" in aws_iam_user.u",
+            "main.sky.hcl:3:3",
+            "did you mean \"tags\"?",
+        ],
     );
 }
 
 #[test]
 fn a_missing_required_attribute_is_reported() {
-    fails_with(&[("main.sky.hcl", "resource \"aws_iam_role\" \"r\" {\n  name = \"r\"\n}\n")], &["missing the required attribute \"assume_role_policy\"", "main.sky.hcl:1:10"]);
+    fails_with(
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_role\" \"r\" {\n  name = \"r\"\n}\n",
+        )],
+        &[
+            "missing the required attribute \"assume_role_policy\"",
+            "main.sky.hcl:1:10",
+        ],
+    );
 }
 
 #[test]
 fn a_wrong_type_is_reported_at_the_value() {
     fails_with(
-        &[("main.sky.hcl", "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  tags = \"not a map\"\n}\n")],
-        &["wrong type for aws_iam_user.u.tags", "expected map(string), found string", "main.sky.hcl:3:10"],
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  tags = \"not a map\"\n}\n",
+        )],
+        &[
+            "wrong type for aws_iam_user.u.tags",
+            "expected map(string), found string",
+            "main.sky.hcl:3:10",
+        ],
     );
 }
 
@@ -106,10 +168,18 @@ fn all_errors_are_collected_before_reporting() {
 #[test]
 fn a_bad_flag_exits_1_with_a_message() {
     let p = Project::new(&[("main.sky.hcl", "")]);
-    let out = p.offline().args(["plan", "--parallelism", "3"]).output().expect("run");
+    let out = p
+        .offline()
+        .args(["plan", "--parallelism", "3"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("--parallelism"));
-    let out = p.offline().args(["apply", "--parallelism", "0"]).output().expect("run");
+    let out = p
+        .offline()
+        .args(["apply", "--parallelism", "0"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
 }
 
@@ -118,7 +188,13 @@ fn validate_accepts_the_examples_without_aws() {
     for example in ["skypilot-iam"] {
         let dir = crate::support::example_dir(example);
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
-        let out = c.arg("-C").arg(&dir).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").arg("validate").output().expect("run");
+        let out = c
+            .arg("-C")
+            .arg(&dir)
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .arg("validate")
+            .output()
+            .expect("run");
         assert!(out.status.success(), "{example}: {}", stderr(&out));
         assert!(!dir.join(".skyform").exists());
     }
@@ -131,9 +207,23 @@ fn variables_come_from_flags_files_and_the_environment() {
         "variable \"n\" { type = number }\nvariable \"s\" {}\nresource \"aws_iam_user\" \"u\" {\n  name = \"u-${var.n + 1}-${var.s}\"\n}\n",
     )]);
     p.write("vars.tfvars", "n = 41\n");
-    let out = p.offline().args(["validate", "--var-file"]).arg(p.path().join("vars.tfvars")).env("SKYFORM_VAR_s", "x").output().expect("run");
+    let out = p
+        .offline()
+        .args(["validate", "--var-file"])
+        .arg(p.path().join("vars.tfvars"))
+        .env("SKYFORM_VAR_s", "x")
+        .output()
+        .expect("run");
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = p.offline().args(["validate", "--var", "n=abc"]).output().expect("run");
+    let out = p
+        .offline()
+        .args(["validate", "--var", "n=abc"])
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("invalid value for var.n"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid value for var.n"),
+        "{}",
+        stderr(&out)
+    );
 }

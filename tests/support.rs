@@ -35,7 +35,10 @@ impl Project {
     /// touch AWS.
     pub fn offline(&self) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
-        c.arg("-C").arg(self.path()).env("AWS_ENDPOINT_URL", "http://127.0.0.1:9").env_remove("AWS_PROFILE");
+        c.arg("-C")
+            .arg(self.path())
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env_remove("AWS_PROFILE");
         dummy_credentials(&mut c);
         c
     }
@@ -55,7 +58,10 @@ pub fn skip_aws() -> bool {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A moto server of its own for one test, with a recording proxy in front of it.
@@ -84,7 +90,10 @@ impl Moto {
         let direct = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -99,13 +108,21 @@ impl Moto {
                 });
             }
         });
-        Some(Moto { child, direct, url, calls })
+        Some(Moto {
+            child,
+            direct,
+            url,
+            calls,
+        })
     }
 
     /// `skyform -C <project>` pointed at this server through the proxy.
     pub fn skyform(&self, project: &Project) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
-        c.arg("-C").arg(project.path()).env("AWS_ENDPOINT_URL", &self.url).env_remove("AWS_PROFILE");
+        c.arg("-C")
+            .arg(project.path())
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env_remove("AWS_PROFILE");
         dummy_credentials(&mut c);
         c
     }
@@ -113,7 +130,11 @@ impl Moto {
     /// The AWS actions received so far that change something.
     pub fn writes(&self) -> Vec<String> {
         let calls = self.calls.lock().expect("calls");
-        calls.iter().filter(|a| !["Get", "List", "Describe"].iter().any(|p| a.starts_with(p))).cloned().collect()
+        calls
+            .iter()
+            .filter(|a| !["Get", "List", "Describe"].iter().any(|p| a.starts_with(p)))
+            .cloned()
+            .collect()
     }
 
     pub fn clear_calls(&self) {
@@ -141,7 +162,11 @@ impl Drop for Moto {
 }
 
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime").block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }
 
 /// Forwards HTTP/1.1 requests one at a time, recording each query-protocol `Action`.
@@ -163,7 +188,11 @@ fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::R
         }
         let len = head
             .iter()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+            })
             .unwrap_or(0);
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
@@ -185,15 +214,23 @@ fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::R
         let mut response = Vec::new();
         upstream.read_to_end(&mut response)?;
         client.write_all(&response)?;
-        let head_end = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
-        if String::from_utf8_lossy(&response[..head_end]).to_ascii_lowercase().contains("connection: close") {
+        let head_end = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(response.len());
+        if String::from_utf8_lossy(&response[..head_end])
+            .to_ascii_lowercase()
+            .contains("connection: close")
+        {
             return Ok(());
         }
     }
 }
 
 pub fn example_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
 }
 
 pub fn stdout(out: &std::process::Output) -> String {

@@ -1,11 +1,16 @@
 //! The `aws_caller_identity` data source and the identity behind the credentials.
 
-use super::{AwsProvider};
+use super::AwsProvider;
 use crate::provider::{Identity, ProviderError};
 use crate::state::Attrs;
 
 pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
-    let out = p.sts.get_caller_identity().send().await.map_err(super::aws_err)?;
+    let out = p
+        .sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(super::aws_err)?;
     Ok(Identity {
         account: out.account().unwrap_or_default().to_string(),
         arn: out.arn().unwrap_or_default().to_string(),

@@ -22,11 +22,31 @@ pub fn read(snap: &IamSnapshot, id: &str, prior: &Attrs) -> Option<Attrs> {
 
 pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let user = req(a, "user")?;
-    let out = retry_propagation(|| async { p.iam.create_access_key().user_name(user).send().await.map_err(aws_err) }, is_not_found).await?;
-    let key = out.access_key().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateAccessKey returned no key"))?;
+    let out = retry_propagation(
+        || async {
+            p.iam
+                .create_access_key()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        is_not_found,
+    )
+    .await?;
+    let key = out
+        .access_key()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateAccessKey returned no key"))?;
     let id = key.access_key_id().to_string();
     if s(a, "status") == Some("Inactive") {
-        p.iam.update_access_key().user_name(user).access_key_id(&id).status(StatusType::Inactive).send().await.map_err(aws_err)?;
+        p.iam
+            .update_access_key()
+            .user_name(user)
+            .access_key_id(&id)
+            .status(StatusType::Inactive)
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     let mut result = a.clone();
     result.insert("id".into(), id.clone().into());
@@ -35,10 +55,22 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((id, result))
 }
 
-pub async fn update(p: &AwsProvider, id: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+pub async fn update(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
     let user = req(prior, "user")?;
     let status = s(a, "status").unwrap_or("Active");
-    p.iam.update_access_key().user_name(user).access_key_id(id).status(StatusType::from(status)).send().await.map_err(aws_err)?;
+    p.iam
+        .update_access_key()
+        .user_name(user)
+        .access_key_id(id)
+        .status(StatusType::from(status))
+        .send()
+        .await
+        .map_err(aws_err)?;
     let mut result = prior.clone();
     result.insert("status".into(), status.into());
     Ok(result)
@@ -46,6 +78,12 @@ pub async fn update(p: &AwsProvider, id: &str, prior: &Attrs, a: &Attrs) -> Resu
 
 pub async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
     let user = req(prior, "user")?;
-    p.iam.delete_access_key().user_name(user).access_key_id(id).send().await.map_err(aws_err)?;
+    p.iam
+        .delete_access_key()
+        .user_name(user)
+        .access_key_id(id)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

@@ -21,16 +21,44 @@ pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
 
 /// Makes the profile hold exactly `role` (or none).
 async fn set_role(p: &AwsProvider, name: &str, role: Option<&str>) -> Result<(), ProviderError> {
-    let current = p.iam.get_instance_profile().instance_profile_name(name).send().await.map_err(aws_err)?;
-    let held: Vec<String> = current.instance_profile().map(|ip| ip.roles().iter().map(|r| r.role_name().to_string()).collect()).unwrap_or_default();
+    let current = p
+        .iam
+        .get_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let held: Vec<String> = current
+        .instance_profile()
+        .map(|ip| {
+            ip.roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
     for r in held.iter().filter(|r| Some(r.as_str()) != role) {
-        p.iam.remove_role_from_instance_profile().instance_profile_name(name).role_name(r).send().await.map_err(aws_err)?;
+        p.iam
+            .remove_role_from_instance_profile()
+            .instance_profile_name(name)
+            .role_name(r)
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     if let Some(role) = role.filter(|r| !held.iter().any(|h| h == r)) {
         // "Invalid IAM Instance Profile name" and "role not found" right after creation are
         // IAM propagating, not errors.
         retry_propagation(
-            || async { p.iam.add_role_to_instance_profile().instance_profile_name(name).role_name(role).send().await.map_err(aws_err) },
+            || async {
+                p.iam
+                    .add_role_to_instance_profile()
+                    .instance_profile_name(name)
+                    .role_name(role)
+                    .send()
+                    .await
+                    .map_err(aws_err)
+            },
             is_not_found,
         )
         .await?;
@@ -48,7 +76,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let ip = out.instance_profile().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateInstanceProfile returned nothing"))?;
+    let ip = out.instance_profile().ok_or_else(|| {
+        ProviderError::new("EmptyResponse", "CreateInstanceProfile returned nothing")
+    })?;
     let mut result = a.clone();
     result.insert("id".into(), name.into());
     result.insert("arn".into(), ip.arn().into());
@@ -59,7 +89,12 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((name.to_string(), result))
 }
 
-pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+pub async fn update(
+    p: &AwsProvider,
+    name: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
     set_role(p, name, s(a, "role")).await?;
     let mut result = prior.clone();
     match s(a, "role") {
@@ -71,6 +106,11 @@ pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Re
 
 pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     set_role(p, name, None).await?;
-    p.iam.delete_instance_profile().instance_profile_name(name).send().await.map_err(aws_err)?;
+    p.iam
+        .delete_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

@@ -38,50 +38,119 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let pol = out.policy().ok_or_else(|| ProviderError::new("EmptyResponse", "CreatePolicy returned no policy"))?;
+    let pol = out
+        .policy()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreatePolicy returned no policy"))?;
     let arn = pol.arn().unwrap_or_default().to_string();
     let mut result = a.clone();
     result.insert("arn".into(), arn.clone().into());
     result.insert("id".into(), arn.clone().into());
-    result.insert("policy_id".into(), pol.policy_id().unwrap_or_default().into());
+    result.insert(
+        "policy_id".into(),
+        pol.policy_id().unwrap_or_default().into(),
+    );
     Ok((arn, result))
 }
 
-pub async fn update(p: &AwsProvider, arn: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+pub async fn update(
+    p: &AwsProvider,
+    arn: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
     if let Some(doc) = s(a, "policy") {
         if !s(prior, "policy").is_some_and(|old| crate::policy::equivalent(old, doc)) {
-            let versions = p.iam.list_policy_versions().policy_arn(arn).send().await.map_err(aws_err)?;
-            let mut old: Vec<_> = versions.versions().iter().filter(|v| !v.is_default_version()).collect();
+            let versions = p
+                .iam
+                .list_policy_versions()
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            let mut old: Vec<_> = versions
+                .versions()
+                .iter()
+                .filter(|v| !v.is_default_version())
+                .collect();
             if versions.versions().len() >= 5 {
                 old.sort_by_key(|v| v.create_date().map(|d| (d.secs(), d.subsec_nanos())));
                 if let Some(oldest) = old.first().and_then(|v| v.version_id()) {
-                    p.iam.delete_policy_version().policy_arn(arn).version_id(oldest).send().await.map_err(aws_err)?;
+                    p.iam
+                        .delete_policy_version()
+                        .policy_arn(arn)
+                        .version_id(oldest)
+                        .send()
+                        .await
+                        .map_err(aws_err)?;
                 }
             }
-            p.iam.create_policy_version().policy_arn(arn).policy_document(doc).set_as_default(true).send().await.map_err(aws_err)?;
+            p.iam
+                .create_policy_version()
+                .policy_arn(arn)
+                .policy_document(doc)
+                .set_as_default(true)
+                .send()
+                .await
+                .map_err(aws_err)?;
             result.insert("policy".into(), doc.into());
         }
     }
     let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
     if !remove.is_empty() {
-        p.iam.untag_policy().policy_arn(arn).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+        p.iam
+            .untag_policy()
+            .policy_arn(arn)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     if !add.is_empty() {
-        p.iam.tag_policy().policy_arn(arn).set_tags(Some(iam_tags(&add))).send().await.map_err(aws_err)?;
+        p.iam
+            .tag_policy()
+            .policy_arn(arn)
+            .set_tags(Some(iam_tags(&add)))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
-    result.insert("tags".into(), Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()));
+    result.insert(
+        "tags".into(),
+        Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()),
+    );
     Ok(result)
 }
 
 pub async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
     // AWS refuses to delete a policy that still has non-default versions.
-    let versions = p.iam.list_policy_versions().policy_arn(arn).send().await.map_err(aws_err)?;
-    for v in versions.versions().iter().filter(|v| !v.is_default_version()) {
+    let versions = p
+        .iam
+        .list_policy_versions()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    for v in versions
+        .versions()
+        .iter()
+        .filter(|v| !v.is_default_version())
+    {
         if let Some(id) = v.version_id() {
-            p.iam.delete_policy_version().policy_arn(arn).version_id(id).send().await.map_err(aws_err)?;
+            p.iam
+                .delete_policy_version()
+                .policy_arn(arn)
+                .version_id(id)
+                .send()
+                .await
+                .map_err(aws_err)?;
         }
     }
-    p.iam.delete_policy().policy_arn(arn).send().await.map_err(aws_err)?;
+    p.iam
+        .delete_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

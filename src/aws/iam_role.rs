@@ -3,11 +3,22 @@
 use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
-use super::{aws_err, iam_tags, is_not_found, req, retry_propagation, s, tag_changes, tags_of, AwsProvider};
+use super::{
+    aws_err, iam_tags, is_not_found, req, retry_propagation, s, tag_changes, tags_of, AwsProvider,
+};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
-fn attrs(name: &str, arn: &str, id: &str, path: &str, description: Option<&str>, trust: &str, max: Option<i32>, tags: Json) -> Attrs {
+fn attrs(
+    name: &str,
+    arn: &str,
+    id: &str,
+    path: &str,
+    description: Option<&str>,
+    trust: &str,
+    max: Option<i32>,
+    tags: Json,
+) -> Attrs {
     let mut a = Attrs::new();
     a.insert("name".into(), name.into());
     a.insert("id".into(), name.into());
@@ -25,13 +36,25 @@ fn attrs(name: &str, arn: &str, id: &str, path: &str, description: Option<&str>,
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let r = snap.roles.get(name)?;
-    Some(attrs(name, &r.arn, &r.role_id, &r.path, r.description.as_deref(), &r.trust, r.max_session_duration, r.tags.clone()))
+    Some(attrs(
+        name,
+        &r.arn,
+        &r.role_id,
+        &r.path,
+        r.description.as_deref(),
+        &r.trust,
+        r.max_session_duration,
+        r.tags.clone(),
+    ))
 }
 
 pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let trust = req(a, "assume_role_policy")?;
-    let max = a.get("max_session_duration").and_then(Json::as_i64).map(|n| n as i32);
+    let max = a
+        .get("max_session_duration")
+        .and_then(Json::as_i64)
+        .map(|n| n as i32);
     let out = p
         .iam
         .create_role()
@@ -44,23 +67,65 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let role = out.role().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRole returned no role"))?;
+    let role = out
+        .role()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRole returned no role"))?;
     // Read-after-write: wait until the new role is visible before anything uses it.
-    retry_propagation(|| async { p.iam.get_role().role_name(name).send().await.map_err(aws_err) }, is_not_found).await?;
+    retry_propagation(
+        || async {
+            p.iam
+                .get_role()
+                .role_name(name)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        is_not_found,
+    )
+    .await?;
     let tags = Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect());
-    Ok((name.to_string(), attrs(name, role.arn(), role.role_id(), role.path(), s(a, "description"), trust, max, tags)))
+    Ok((
+        name.to_string(),
+        attrs(
+            name,
+            role.arn(),
+            role.role_id(),
+            role.path(),
+            s(a, "description"),
+            trust,
+            max,
+            tags,
+        ),
+    ))
 }
 
-pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+pub async fn update(
+    p: &AwsProvider,
+    name: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
     if let Some(trust) = s(a, "assume_role_policy") {
-        if !s(prior, "assume_role_policy").is_some_and(|old| crate::policy::equivalent(old, trust)) {
-            p.iam.update_assume_role_policy().role_name(name).policy_document(trust).send().await.map_err(aws_err)?;
+        if !s(prior, "assume_role_policy").is_some_and(|old| crate::policy::equivalent(old, trust))
+        {
+            p.iam
+                .update_assume_role_policy()
+                .role_name(name)
+                .policy_document(trust)
+                .send()
+                .await
+                .map_err(aws_err)?;
             result.insert("assume_role_policy".into(), trust.into());
         }
     }
-    let max = a.get("max_session_duration").and_then(Json::as_i64).map(|n| n as i32);
-    if s(a, "description") != s(prior, "description") || a.get("max_session_duration") != prior.get("max_session_duration") {
+    let max = a
+        .get("max_session_duration")
+        .and_then(Json::as_i64)
+        .map(|n| n as i32);
+    if s(a, "description") != s(prior, "description")
+        || a.get("max_session_duration") != prior.get("max_session_duration")
+    {
         p.iam
             .update_role()
             .role_name(name)
@@ -77,19 +142,40 @@ pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Re
     }
     let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
     if !remove.is_empty() {
-        p.iam.untag_role().role_name(name).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+        p.iam
+            .untag_role()
+            .role_name(name)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     if !add.is_empty() {
-        p.iam.tag_role().role_name(name).set_tags(Some(iam_tags(&add))).send().await.map_err(aws_err)?;
+        p.iam
+            .tag_role()
+            .role_name(name)
+            .set_tags(Some(iam_tags(&add)))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
-    result.insert("tags".into(), Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()));
+    result.insert(
+        "tags".into(),
+        Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()),
+    );
     Ok(result)
 }
 
 pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     // A role cannot be deleted while an instance profile holds it; Terraform's provider
     // removes it from its profiles first, and so does skyform.
-    let profiles = p.iam.list_instance_profiles_for_role().role_name(name).send().await.map_err(aws_err)?;
+    let profiles = p
+        .iam
+        .list_instance_profiles_for_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(aws_err)?;
     for ip in profiles.instance_profiles() {
         p.iam
             .remove_role_from_instance_profile()
@@ -99,6 +185,11 @@ pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
             .await
             .map_err(aws_err)?;
     }
-    p.iam.delete_role().role_name(name).send().await.map_err(aws_err)?;
+    p.iam
+        .delete_role()
+        .role_name(name)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

@@ -6,7 +6,8 @@ use crate::provider::ProviderError;
 use crate::state::Attrs;
 
 fn split(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/').ok_or_else(|| ProviderError::new("InvalidId", format!("{id:?} is not ROLE/POLICY_ARN")))
+    id.split_once('/')
+        .ok_or_else(|| ProviderError::new("InvalidId", format!("{id:?} is not ROLE/POLICY_ARN")))
 }
 
 fn attrs(role: &str, arn: &str) -> Attrs {
@@ -19,19 +20,40 @@ fn attrs(role: &str, arn: &str) -> Attrs {
 
 pub fn read(snap: &IamSnapshot, id: &str) -> Option<Attrs> {
     let (role, arn) = split(id).ok()?;
-    snap.roles.get(role)?.attached.contains(arn).then(|| attrs(role, arn))
+    snap.roles
+        .get(role)?
+        .attached
+        .contains(arn)
+        .then(|| attrs(role, arn))
 }
 
 pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let (role, arn) = (req(a, "role")?, req(a, "policy_arn")?);
     // A role or policy created a moment ago may not be visible to IAM yet.
-    retry_propagation(|| async { p.iam.attach_role_policy().role_name(role).policy_arn(arn).send().await.map_err(aws_err) }, is_not_found)
-        .await?;
+    retry_propagation(
+        || async {
+            p.iam
+                .attach_role_policy()
+                .role_name(role)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        is_not_found,
+    )
+    .await?;
     Ok((format!("{role}/{arn}"), attrs(role, arn)))
 }
 
 pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     let (role, arn) = split(id)?;
-    p.iam.detach_role_policy().role_name(role).policy_arn(arn).send().await.map_err(aws_err)?;
+    p.iam
+        .detach_role_policy()
+        .role_name(role)
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

@@ -66,11 +66,16 @@ pub struct IamSnapshot {
 }
 
 impl IamSnapshot {
-    pub async fn load(p: &AwsProvider, requests: &[RefreshRequest]) -> Result<IamSnapshot, ProviderError> {
+    pub async fn load(
+        p: &AwsProvider,
+        requests: &[RefreshRequest],
+    ) -> Result<IamSnapshot, ProviderError> {
         let types: BTreeSet<&str> = requests.iter().map(|r| r.addr.type_name.as_str()).collect();
         let mut snap = IamSnapshot::default();
-        let want_roles = types.contains("aws_iam_role") || types.contains("aws_iam_role_policy_attachment");
-        let want_users = types.contains("aws_iam_user") || types.contains("aws_iam_user_policy_attachment");
+        let want_roles =
+            types.contains("aws_iam_role") || types.contains("aws_iam_role_policy_attachment");
+        let want_users =
+            types.contains("aws_iam_user") || types.contains("aws_iam_user_policy_attachment");
         let want_policies = types.contains("aws_iam_policy");
         let mut filter = Vec::new();
         if want_roles {
@@ -101,9 +106,16 @@ impl IamSnapshot {
                             arn: r.arn().unwrap_or_default().to_string(),
                             role_id: r.role_id().unwrap_or_default().to_string(),
                             path: r.path().unwrap_or("/").to_string(),
-                            trust: r.assume_role_policy_document().map(document).unwrap_or_default(),
+                            trust: r
+                                .assume_role_policy_document()
+                                .map(document)
+                                .unwrap_or_default(),
                             tags: super::tags_json(r.tags()),
-                            attached: r.attached_managed_policies().iter().filter_map(|a| a.policy_arn().map(String::from)).collect(),
+                            attached: r
+                                .attached_managed_policies()
+                                .iter()
+                                .filter_map(|a| a.policy_arn().map(String::from))
+                                .collect(),
                             ..RoleInfo::default()
                         },
                     );
@@ -117,22 +129,37 @@ impl IamSnapshot {
                             user_id: u.user_id().unwrap_or_default().to_string(),
                             path: u.path().unwrap_or("/").to_string(),
                             tags: super::tags_json(u.tags()),
-                            attached: u.attached_managed_policies().iter().filter_map(|a| a.policy_arn().map(String::from)).collect(),
+                            attached: u
+                                .attached_managed_policies()
+                                .iter()
+                                .filter_map(|a| a.policy_arn().map(String::from))
+                                .collect(),
                         },
                     );
                 }
                 for pol in out.policies() {
                     let Some(arn) = pol.arn() else { continue };
-                    let doc = pol.policy_version_list().iter().find(|v| v.is_default_version()).and_then(|v| v.document()).map(document);
+                    let doc = pol
+                        .policy_version_list()
+                        .iter()
+                        .find(|v| v.is_default_version())
+                        .and_then(|v| v.document())
+                        .map(document);
                     // Some emulators leave the name out; the ARN ends with it.
-                    let name = pol.policy_name().map_or_else(|| arn.rsplit('/').next().unwrap_or_default().to_string(), String::from);
+                    let name = pol.policy_name().map_or_else(
+                        || arn.rsplit('/').next().unwrap_or_default().to_string(),
+                        String::from,
+                    );
                     snap.policies.insert(
                         arn.to_string(),
                         PolicyInfo {
                             name,
                             policy_id: pol.policy_id().unwrap_or_default().to_string(),
                             path: pol.path().unwrap_or("/").to_string(),
-                            description: pol.description().filter(|d| !d.is_empty()).map(String::from),
+                            description: pol
+                                .description()
+                                .filter(|d| !d.is_empty())
+                                .map(String::from),
                             document: doc.unwrap_or_default(),
                             tags: serde_json::Value::Object(serde_json::Map::new()),
                         },
@@ -150,7 +177,8 @@ impl IamSnapshot {
                 let page = page.map_err(aws_err)?;
                 for r in page.roles() {
                     if let Some(info) = snap.roles.get_mut(r.role_name()) {
-                        info.description = r.description().filter(|d| !d.is_empty()).map(String::from);
+                        info.description =
+                            r.description().filter(|d| !d.is_empty()).map(String::from);
                         info.max_session_duration = r.max_session_duration();
                     }
                 }
@@ -167,27 +195,56 @@ impl IamSnapshot {
                             arn: ip.arn().to_string(),
                             id: ip.instance_profile_id().to_string(),
                             path: ip.path().to_string(),
-                            roles: ip.roles().iter().map(|r| r.role_name().to_string()).collect(),
+                            roles: ip
+                                .roles()
+                                .iter()
+                                .map(|r| r.role_name().to_string())
+                                .collect(),
                         },
                     );
                 }
             }
         }
-        for r in requests.iter().filter(|r| r.addr.type_name == "aws_iam_policy") {
+        for r in requests
+            .iter()
+            .filter(|r| r.addr.type_name == "aws_iam_policy")
+        {
             if let Some(info) = snap.policies.get_mut(&r.id) {
-                let out = p.iam.list_policy_tags().policy_arn(&r.id).send().await.map_err(aws_err)?;
+                let out = p
+                    .iam
+                    .list_policy_tags()
+                    .policy_arn(&r.id)
+                    .send()
+                    .await
+                    .map_err(aws_err)?;
                 info.tags = super::tags_json(out.tags());
             }
         }
-        let key_users: BTreeSet<&str> =
-            requests.iter().filter(|r| r.addr.type_name == "aws_iam_access_key").filter_map(|r| super::s(&r.prior, "user")).collect();
+        let key_users: BTreeSet<&str> = requests
+            .iter()
+            .filter(|r| r.addr.type_name == "aws_iam_access_key")
+            .filter_map(|r| super::s(&r.prior, "user"))
+            .collect();
         for user in key_users {
-            match p.iam.list_access_keys().user_name(user).send().await.map_err(aws_err) {
+            match p
+                .iam
+                .list_access_keys()
+                .user_name(user)
+                .send()
+                .await
+                .map_err(aws_err)
+            {
                 Ok(out) => {
                     for k in out.access_key_metadata() {
                         if let Some(id) = k.access_key_id() {
                             let status = k.status().map_or("Active", |s| s.as_str()).to_string();
-                            snap.keys.insert(id.to_string(), KeyInfo { user: user.to_string(), status });
+                            snap.keys.insert(
+                                id.to_string(),
+                                KeyInfo {
+                                    user: user.to_string(),
+                                    status,
+                                },
+                            );
                         }
                     }
                 }

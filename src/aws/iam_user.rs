@@ -30,7 +30,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let user = out.user().ok_or_else(|| ProviderError::new("EmptyResponse", "CreateUser returned no user"))?;
+    let user = out
+        .user()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateUser returned no user"))?;
     let mut result = a.clone();
     result.insert("id".into(), name.into());
     result.insert("arn".into(), user.arn().into());
@@ -38,24 +40,55 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((name.to_string(), result))
 }
 
-pub async fn update(p: &AwsProvider, name: &str, prior: &Attrs, a: &Attrs) -> Result<Attrs, ProviderError> {
+pub async fn update(
+    p: &AwsProvider,
+    name: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
     if let Some(path) = s(a, "path").filter(|path| Some(*path) != s(prior, "path")) {
-        p.iam.update_user().user_name(name).new_path(path).send().await.map_err(aws_err)?;
+        p.iam
+            .update_user()
+            .user_name(name)
+            .new_path(path)
+            .send()
+            .await
+            .map_err(aws_err)?;
         result.insert("path".into(), path.into());
     }
     let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
     if !remove.is_empty() {
-        p.iam.untag_user().user_name(name).set_tag_keys(Some(remove)).send().await.map_err(aws_err)?;
+        p.iam
+            .untag_user()
+            .user_name(name)
+            .set_tag_keys(Some(remove))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
     if !add.is_empty() {
-        p.iam.tag_user().user_name(name).set_tags(Some(iam_tags(&add))).send().await.map_err(aws_err)?;
+        p.iam
+            .tag_user()
+            .user_name(name)
+            .set_tags(Some(iam_tags(&add)))
+            .send()
+            .await
+            .map_err(aws_err)?;
     }
-    result.insert("tags".into(), Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()));
+    result.insert(
+        "tags".into(),
+        Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()),
+    );
     Ok(result)
 }
 
 pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
-    p.iam.delete_user().user_name(name).send().await.map_err(aws_err)?;
+    p.iam
+        .delete_user()
+        .user_name(name)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

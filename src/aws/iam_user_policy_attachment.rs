@@ -6,7 +6,8 @@ use crate::provider::ProviderError;
 use crate::state::Attrs;
 
 fn split(id: &str) -> Result<(&str, &str), ProviderError> {
-    id.split_once('/').ok_or_else(|| ProviderError::new("InvalidId", format!("{id:?} is not USER/POLICY_ARN")))
+    id.split_once('/')
+        .ok_or_else(|| ProviderError::new("InvalidId", format!("{id:?} is not USER/POLICY_ARN")))
 }
 
 fn attrs(user: &str, arn: &str) -> Attrs {
@@ -19,19 +20,40 @@ fn attrs(user: &str, arn: &str) -> Attrs {
 
 pub fn read(snap: &IamSnapshot, id: &str) -> Option<Attrs> {
     let (user, arn) = split(id).ok()?;
-    snap.users.get(user)?.attached.contains(arn).then(|| attrs(user, arn))
+    snap.users
+        .get(user)?
+        .attached
+        .contains(arn)
+        .then(|| attrs(user, arn))
 }
 
 pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let (user, arn) = (req(a, "user")?, req(a, "policy_arn")?);
     // A user or policy created a moment ago may not be visible to IAM yet.
-    retry_propagation(|| async { p.iam.attach_user_policy().user_name(user).policy_arn(arn).send().await.map_err(aws_err) }, is_not_found)
-        .await?;
+    retry_propagation(
+        || async {
+            p.iam
+                .attach_user_policy()
+                .user_name(user)
+                .policy_arn(arn)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        is_not_found,
+    )
+    .await?;
     Ok((format!("{user}/{arn}"), attrs(user, arn)))
 }
 
 pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     let (user, arn) = split(id)?;
-    p.iam.detach_user_policy().user_name(user).policy_arn(arn).send().await.map_err(aws_err)?;
+    p.iam
+        .detach_user_policy()
+        .user_name(user)
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
     Ok(())
 }

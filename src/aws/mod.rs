@@ -42,7 +42,8 @@ pub struct AwsSettings {
 
 impl AwsProvider {
     pub async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(RetryConfig::standard().with_max_attempts(8));
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(8));
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }
@@ -56,7 +57,11 @@ impl AwsProvider {
                 "no AWS region is set: give region in the provider \"aws\" block, or set AWS_REGION",
             ));
         };
-        Ok(AwsProvider { iam: aws_sdk_iam::Client::new(&conf), sts: aws_sdk_sts::Client::new(&conf), region })
+        Ok(AwsProvider {
+            iam: aws_sdk_iam::Client::new(&conf),
+            sts: aws_sdk_sts::Client::new(&conf),
+            region,
+        })
     }
 }
 
@@ -80,12 +85,18 @@ where
 /// How long to keep retrying IAM's propagation errors ("role not found" right after it was
 /// created). `SKYFORM_IAM_PROPAGATION_TIMEOUT` (seconds) changes it.
 fn propagation_timeout() -> Duration {
-    let secs = std::env::var("SKYFORM_IAM_PROPAGATION_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    let secs = std::env::var("SKYFORM_IAM_PROPAGATION_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
     Duration::from_secs(secs)
 }
 
 /// Retries `f` while `retryable` says the error is IAM catching up, for a bounded time.
-pub(crate) async fn retry_propagation<T, F, Fut>(mut f: F, retryable: impl Fn(&ProviderError) -> bool) -> Result<T, ProviderError>
+pub(crate) async fn retry_propagation<T, F, Fut>(
+    mut f: F,
+    retryable: impl Fn(&ProviderError) -> bool,
+) -> Result<T, ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProviderError>>,
@@ -119,22 +130,49 @@ pub(crate) fn req<'a>(a: &'a Attrs, key: &str) -> Result<&'a str, ProviderError>
 pub(crate) fn tags_of(a: &Attrs) -> BTreeMap<String, String> {
     a.get("tags")
         .and_then(|t| t.as_object())
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::types::Tag> {
-    tags.iter().filter_map(|(k, v)| aws_sdk_iam::types::Tag::builder().key(k).value(v).build().ok()).collect()
+    tags.iter()
+        .filter_map(|(k, v)| {
+            aws_sdk_iam::types::Tag::builder()
+                .key(k)
+                .value(v)
+                .build()
+                .ok()
+        })
+        .collect()
 }
 
 pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
-    serde_json::Value::Object(tags.iter().map(|t| (t.key().to_string(), serde_json::Value::from(t.value()))).collect())
+    serde_json::Value::Object(
+        tags.iter()
+            .map(|t| (t.key().to_string(), serde_json::Value::from(t.value())))
+            .collect(),
+    )
 }
 
 /// Tags to add and keys to remove to get from `old` to `new`.
-pub(crate) fn tag_changes(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) -> (BTreeMap<String, String>, Vec<String>) {
-    let add = new.iter().filter(|(k, v)| old.get(*k) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let remove = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+pub(crate) fn tag_changes(
+    old: &BTreeMap<String, String>,
+    new: &BTreeMap<String, String>,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let add = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let remove = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
     (add, remove)
 }
 
@@ -144,7 +182,10 @@ pub(crate) fn document(text: &str) -> String {
 }
 
 fn unsupported(type_name: &str) -> ProviderError {
-    ProviderError::new("UnsupportedType", format!("skyform has no AWS implementation for {type_name}"))
+    ProviderError::new(
+        "UnsupportedType",
+        format!("skyform has no AWS implementation for {type_name}"),
+    )
 }
 
 impl Provider for AwsProvider {
@@ -152,17 +193,24 @@ impl Provider for AwsProvider {
         caller_identity::identity(self).await
     }
 
-    async fn refresh(&self, requests: &[RefreshRequest]) -> Result<Vec<Option<Attrs>>, ProviderError> {
+    async fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError> {
         let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             out.push(match r.addr.type_name.as_str() {
                 "aws_iam_role" => iam_role::read(&snapshot, &r.id),
                 "aws_iam_policy" => iam_policy::read(&snapshot, &r.id),
-                "aws_iam_role_policy_attachment" => iam_role_policy_attachment::read(&snapshot, &r.id),
+                "aws_iam_role_policy_attachment" => {
+                    iam_role_policy_attachment::read(&snapshot, &r.id)
+                }
                 "aws_iam_instance_profile" => iam_instance_profile::read(&snapshot, &r.id),
                 "aws_iam_user" => iam_user::read(&snapshot, &r.id),
-                "aws_iam_user_policy_attachment" => iam_user_policy_attachment::read(&snapshot, &r.id),
+                "aws_iam_user_policy_attachment" => {
+                    iam_user_policy_attachment::read(&snapshot, &r.id)
+                }
                 "aws_iam_access_key" => iam_access_key::read(&snapshot, &r.id, &r.prior),
                 other => return Err(unsupported(other)),
             });
@@ -177,27 +225,46 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn create(&self, type_name: &str, planned: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    async fn create(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+    ) -> Result<(String, Attrs), ProviderError> {
         match type_name {
             "aws_iam_role" => iam_role::create(self, planned).await,
             "aws_iam_policy" => iam_policy::create(self, planned).await,
-            "aws_iam_role_policy_attachment" => iam_role_policy_attachment::create(self, planned).await,
+            "aws_iam_role_policy_attachment" => {
+                iam_role_policy_attachment::create(self, planned).await
+            }
             "aws_iam_instance_profile" => iam_instance_profile::create(self, planned).await,
             "aws_iam_user" => iam_user::create(self, planned).await,
-            "aws_iam_user_policy_attachment" => iam_user_policy_attachment::create(self, planned).await,
+            "aws_iam_user_policy_attachment" => {
+                iam_user_policy_attachment::create(self, planned).await
+            }
             "aws_iam_access_key" => iam_access_key::create(self, planned).await,
             other => Err(unsupported(other)),
         }
     }
 
-    async fn update(&self, type_name: &str, id: &str, prior: &Attrs, planned: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn update(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        planned: &Attrs,
+    ) -> Result<Attrs, ProviderError> {
         match type_name {
             "aws_iam_role" => iam_role::update(self, id, prior, planned).await,
             "aws_iam_policy" => iam_policy::update(self, id, prior, planned).await,
-            "aws_iam_instance_profile" => iam_instance_profile::update(self, id, prior, planned).await,
+            "aws_iam_instance_profile" => {
+                iam_instance_profile::update(self, id, prior, planned).await
+            }
             "aws_iam_user" => iam_user::update(self, id, prior, planned).await,
             "aws_iam_access_key" => iam_access_key::update(self, id, prior, planned).await,
-            other => Err(ProviderError::new("NotUpdatable", format!("{other} cannot be updated in place"))),
+            other => Err(ProviderError::new(
+                "NotUpdatable",
+                format!("{other} cannot be updated in place"),
+            )),
         }
     }
 

@@ -1,0 +1,44 @@
+# Shared by scripts/test and scripts/demo: find or install moto, and start/stop it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/skyform-target}"
+
+# Puts a moto_server on PATH: the machine's, or one installed into .venv.
+ensure_moto() {
+  if [ -x "$ROOT/.venv/bin/moto_server" ]; then
+    export PATH="$ROOT/.venv/bin:$PATH"
+  fi
+  if command -v moto_server >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "moto_server not found; installing moto[server] into $ROOT/.venv" >&2
+  python3 -m venv "$ROOT/.venv"
+  "$ROOT/.venv/bin/pip" install --quiet 'moto[server]>=5,<6'
+  export PATH="$ROOT/.venv/bin:$PATH"
+  command -v moto_server >/dev/null 2>&1 || { echo "moto_server could not be installed" >&2; return 1; }
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Starts moto on a free port; sets MOTO_PID and AWS_* for the SDK.
+start_moto() {
+  local port
+  port="$(free_port)"
+  moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/skyform-moto-$port.log" 2>&1 &
+  MOTO_PID=$!
+  for _ in $(seq 1 100); do
+    if python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$port),1)" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  export AWS_ENDPOINT_URL="http://127.0.0.1:$port"
+  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_EC2_METADATA_DISABLED=true
+  unset AWS_PROFILE
+}
+
+stop_moto() {
+  if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null; fi
+  MOTO_PID=
+}

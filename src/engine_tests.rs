@@ -1,0 +1,221 @@
+//! Unit tests of the engine (plan and apply) against the in-memory `FakeProvider`: no AWS,
+//! no files, exact control over the cloud's behaviour.
+
+use std::collections::BTreeMap;
+
+use crate::address::Address;
+use crate::diff::Action;
+use crate::fake::FakeProvider;
+use crate::graph::Graph;
+use crate::plan::{plan, DriftKind, Plan, Workspace};
+use crate::state::{MemoryState, StateStore as _};
+use crate::variables::{resolve, VarInputs};
+
+fn workspace(src: &str, vars: &[&str]) -> Workspace {
+    let (config, diags) = crate::config::load_str(&[("main.sky.hcl", src)]);
+    assert!(diags.is_empty(), "{diags:?}");
+    let check = crate::validate::check(&config);
+    assert!(check.is_empty(), "{check:?}");
+    let graph = Graph::build(&config);
+    let inputs = VarInputs {
+        cli: vars.iter().map(ToString::to_string).collect(),
+        ..VarInputs::default()
+    };
+    let (vars, d) = resolve(&config, &inputs, true);
+    assert!(!d.has_errors(), "{d:?}");
+    let order = graph.order().expect("acyclic");
+    Workspace {
+        config,
+        graph,
+        order,
+        vars,
+    }
+}
+
+fn run<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+fn plan_and_apply(
+    p: &FakeProvider,
+    ws: &Workspace,
+    store: &mut MemoryState,
+) -> (Plan, crate::apply::ApplyReport) {
+    let state = store.load().expect("load");
+    let planned = run(plan(p, ws, state, false)).expect("plan");
+    let report = run(crate::apply::apply(
+        p,
+        Some(ws),
+        &planned,
+        store,
+        4,
+        &mut |_| {},
+    ))
+    .expect("apply");
+    (planned, report)
+}
+
+fn action(plan: &Plan, addr: &str) -> Action {
+    let addr: Address = addr.parse().expect("address");
+    plan.changes
+        .iter()
+        .find(|c| c.addr == addr)
+        .map_or(Action::NoOp, |c| c.action)
+}
+
+const SRC: &str = r#"
+variable "role" { default = "r1" }
+resource "aws_iam_role" "r" {
+  name               = var.role
+  assume_role_policy = jsonencode({ Statement = [] })
+}
+resource "aws_iam_policy" "p" {
+  name   = "p"
+  policy = jsonencode({ Statement = [] })
+}
+resource "aws_iam_role_policy_attachment" "a" {
+  role       = aws_iam_role.r.name
+  policy_arn = aws_iam_policy.p.arn
+}
+resource "aws_iam_instance_profile" "ip" {
+  name = "ip"
+  role = aws_iam_role.r.name
+}
+output "arn" { value = aws_iam_role.r.arn }
+"#;
+
+#[test]
+fn a_first_apply_creates_in_dependency_order_and_the_next_plan_is_empty() {
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    let (first, report) = plan_and_apply(&p, &ws, &mut store);
+    assert_eq!(first.counts(), (4, 0, 0));
+    assert_eq!(report.added, 4);
+    let calls = p.cloud.borrow().calls.clone();
+    let pos = |c: &str| calls.iter().position(|x| x == c).expect(c);
+    assert!(pos("create aws_iam_role") < pos("create aws_iam_role_policy_attachment"));
+    assert!(pos("create aws_iam_policy") < pos("create aws_iam_role_policy_attachment"));
+    // The attachment was created with the policy's real ARN, known only after apply.
+    let att = &store.0.resources[&"aws_iam_role_policy_attachment.a"
+        .parse::<Address>()
+        .expect("addr")];
+    assert!(att.attrs["policy_arn"]
+        .as_str()
+        .expect("arn")
+        .starts_with("fake:aws_iam_policy:arn"));
+    assert_eq!(
+        store.0.outputs["arn"].value,
+        store.0.resources[&Address::managed("aws_iam_role", "r")].attrs["arn"]
+    );
+
+    let writes = p.writes();
+    let again = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    assert!(!again.has_changes(), "{:?}", again.changes);
+    assert_eq!(p.writes(), writes, "planning must not write");
+}
+
+#[test]
+fn replacing_a_resource_replaces_what_reads_it_through_a_force_new_attribute() {
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &workspace(SRC, &[]), &mut store);
+    let ws = workspace(SRC, &["role=r2"]);
+    let (planned, report) = plan_and_apply(&p, &ws, &mut store);
+    assert_eq!(action(&planned, "aws_iam_role.r"), Action::Replace);
+    assert_eq!(
+        action(&planned, "aws_iam_role_policy_attachment.a"),
+        Action::Replace,
+        "role is force_new on the attachment"
+    );
+    assert_eq!(
+        action(&planned, "aws_iam_instance_profile.ip"),
+        Action::Update,
+        "role is updatable on the profile"
+    );
+    assert_eq!(action(&planned, "aws_iam_policy.p"), Action::NoOp);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let calls = p.cloud.borrow().calls.clone();
+    let last = |c: &str| calls.iter().rposition(|x| x == c).expect(c);
+    assert!(
+        last("delete aws_iam_role_policy_attachment") < last("delete aws_iam_role"),
+        "dependents are deleted first"
+    );
+    assert!(last("delete aws_iam_role") < last("create aws_iam_role"));
+    assert!(last("create aws_iam_role") < last("create aws_iam_role_policy_attachment"));
+    let again = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    assert!(!again.has_resource_changes());
+}
+
+#[test]
+fn a_failure_skips_dependents_and_keeps_independent_work() {
+    let p = FakeProvider::default();
+    p.cloud
+        .borrow_mut()
+        .fail
+        .insert("create aws_iam_policy".into());
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    let (_, report) = plan_and_apply(&p, &ws, &mut store);
+    assert_eq!(report.failures.len(), 1);
+    assert_eq!(
+        report.skipped,
+        vec!["aws_iam_role_policy_attachment.a"
+            .parse::<Address>()
+            .expect("addr")]
+    );
+    let in_state: Vec<String> = store.0.resources.keys().map(ToString::to_string).collect();
+    assert_eq!(in_state, ["aws_iam_instance_profile.ip", "aws_iam_role.r"]);
+}
+
+#[test]
+fn an_object_deleted_outside_skyform_is_drift_and_is_planned_for_creation() {
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &ws, &mut store);
+    p.cloud
+        .borrow_mut()
+        .objects
+        .remove(&("aws_iam_policy".to_string(), "p".to_string()));
+    let planned = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    assert!(matches!(planned.drift.as_slice(), [d] if matches!(d.kind, DriftKind::Deleted)));
+    assert_eq!(action(&planned, "aws_iam_policy.p"), Action::Create);
+}
+
+#[test]
+fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &workspace(SRC, &[]), &mut store);
+    let smaller = SRC
+        .split("resource \"aws_iam_instance_profile\"")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+        + "output \"arn\" { value = aws_iam_role.r.arn }\n";
+    let ws = workspace(&smaller, &[]);
+    let planned = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    assert_eq!(
+        action(&planned, "aws_iam_instance_profile.ip"),
+        Action::Delete
+    );
+    assert_eq!(planned.counts(), (0, 0, 1));
+    let destroy = run(plan(&p, &ws, store.load().expect("load"), true)).expect("plan");
+    assert_eq!(destroy.counts(), (0, 0, 4));
+    let report = run(crate::apply::apply(
+        &p,
+        Some(&ws),
+        &destroy,
+        &mut store,
+        4,
+        &mut |_| {},
+    ))
+    .expect("apply");
+    assert_eq!(report.destroyed, 4);
+    assert!(store.0.resources.is_empty());
+    assert_eq!(store.0.outputs, BTreeMap::new());
+}
