@@ -426,20 +426,8 @@ pub async fn plan<P: Provider>(
     let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
 
     if destroy {
-        for (addr, r) in &state.resources {
-            if let Some(Some(now)) = live.get(addr) {
-                plan.changes.push(ResourceChange {
-                    addr: addr.clone(),
-                    action: Action::Delete,
-                    changes: Vec::new(),
-                    before: Some(now.clone()),
-                    after: BTreeMap::new(),
-                    sensitive: sensitive_of(addr),
-                    reason: None,
-                    id: Some(r.id.clone()),
-                });
-            }
-        }
+        plan.changes
+            .extend(deletions(&state, &live, |_| true, None));
         for (name, o) in &state.outputs {
             plan.outputs.push(OutputChange {
                 name: name.clone(),
@@ -582,23 +570,13 @@ pub async fn plan<P: Provider>(
         }
     }
     // Objects in state that the configuration no longer declares.
-    for (addr, r) in &state.resources {
-        if ws.config.resources.contains_key(addr) {
-            continue;
-        }
-        if let Some(Some(now)) = live.get(addr) {
-            plan.changes.push(ResourceChange {
-                addr: addr.clone(),
-                action: Action::Delete,
-                changes: Vec::new(),
-                before: Some(now.clone()),
-                after: BTreeMap::new(),
-                sensitive: sensitive_of(addr),
-                reason: Some("it is no longer in the configuration".into()),
-                id: Some(r.id.clone()),
-            });
-        }
-    }
+    let orphan = |a: &Address| !ws.config.resources.contains_key(a);
+    plan.changes.extend(deletions(
+        &state,
+        &live,
+        orphan,
+        Some("it is no longer in the configuration"),
+    ));
     for (name, o) in &state.outputs {
         if !ws.config.outputs.contains_key(name) {
             plan.outputs.push(OutputChange {
@@ -616,6 +594,32 @@ pub async fn plan<P: Provider>(
     plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
     plan.state = state;
     Ok(plan)
+}
+
+/// Delete changes for the resources in state that `select` picks and that still exist.
+fn deletions<'a>(
+    state: &'a State,
+    live: &'a BTreeMap<Address, Option<Attrs>>,
+    select: impl Fn(&Address) -> bool + 'a,
+    reason: Option<&'a str>,
+) -> impl Iterator<Item = ResourceChange> + 'a {
+    state
+        .resources
+        .iter()
+        .filter(move |(a, _)| select(a))
+        .filter_map(move |(addr, r)| {
+            let now = live.get(addr).cloned().flatten()?;
+            Some(ResourceChange {
+                addr: addr.clone(),
+                action: Action::Delete,
+                changes: Vec::new(),
+                before: Some(now),
+                after: BTreeMap::new(),
+                sensitive: sensitive_of(addr),
+                reason: reason.map(String::from),
+                id: Some(r.id.clone()),
+            })
+        })
 }
 
 /// The schema-sensitive attributes of a resource type.

@@ -4,7 +4,8 @@ use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
 use super::{
-    aws_err, iam_tags, is_not_found, req, retry_propagation, s, tag_changes, tags_of, AwsProvider,
+    aws_err, iam_tags, is_not_found, req, retry_propagation, s, tag_changes, tags_of, tags_value,
+    AwsProvider,
 };
 use crate::provider::ProviderError;
 use crate::state::Attrs;
@@ -83,7 +84,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         is_not_found,
     )
     .await?;
-    let tags = Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect());
+    let tags = tags_value(a);
     Ok((
         name.to_string(),
         attrs(
@@ -159,10 +160,7 @@ pub async fn update(
             .await
             .map_err(aws_err)?;
     }
-    result.insert(
-        "tags".into(),
-        Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()),
-    );
+    result.insert("tags".into(), tags_value(a));
     Ok(result)
 }
 

@@ -1,9 +1,7 @@
 //! `aws_iam_user`.
 
-use serde_json::Value as Json;
-
 use super::iam_snapshot::IamSnapshot;
-use super::{aws_err, iam_tags, req, s, tag_changes, tags_of, AwsProvider};
+use super::{aws_err, iam_tags, req, s, tag_changes, tags_of, tags_value, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -76,10 +74,7 @@ pub async fn update(
             .await
             .map_err(aws_err)?;
     }
-    result.insert(
-        "tags".into(),
-        Json::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect()),
-    );
+    result.insert("tags".into(), tags_value(a));
     Ok(result)
 }
 

@@ -158,6 +158,11 @@ pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
     )
 }
 
+/// The configured tags as the JSON object stored in state.
+pub(crate) fn tags_value(a: &Attrs) -> serde_json::Value {
+    serde_json::Value::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect())
+}
+
 /// Tags to add and keys to remove to get from `old` to `new`.
 pub(crate) fn tag_changes(
     old: &BTreeMap<String, String>,
