@@ -475,3 +475,84 @@ fn apply_without_a_terminal_refuses_unless_auto_approved() {
     assert_eq!(moto.writes(), Vec::<String>::new());
     assert!(!p.path().join(".skyform").exists());
 }
+
+#[test]
+fn tags_changed_outside_skyform_are_planned_back_in_place() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"tagged\"\n  tags = { team = \"infra\", env = \"prod\" }\n}\n",
+    )]);
+    assert!(moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run")
+        .status
+        .success());
+    block_on(async {
+        let iam = moto.iam();
+        iam.untag_user()
+            .user_name("tagged")
+            .tag_keys("env")
+            .send()
+            .await
+            .expect("untag");
+        let extra = aws_sdk_iam::types::Tag::builder()
+            .key("added")
+            .value("by hand")
+            .build()
+            .expect("tag");
+        iam.tag_user()
+            .user_name("tagged")
+            .tags(extra)
+            .send()
+            .await
+            .expect("tag");
+    });
+    let plan = moto
+        .skyform(&p)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .expect("run");
+    assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+        "{}",
+        stdout(&plan)
+    );
+    let out = moto
+        .skyform(&p)
+        .args(["apply", "--auto-approve"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    block_on(async {
+        let tags = moto
+            .iam()
+            .list_user_tags()
+            .user_name("tagged")
+            .send()
+            .await
+            .expect("tags");
+        let mut tags: Vec<(String, String)> = tags
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            [
+                ("env".to_string(), "prod".to_string()),
+                ("team".to_string(), "infra".to_string())
+            ]
+        );
+    });
+    let out = moto
+        .skyform(&p)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

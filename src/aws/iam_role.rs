@@ -4,7 +4,7 @@ use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
 use super::{
-    aws_err, iam_tags, is_not_found, req, retry_propagation, s, tag_changes, tags_of, tags_value,
+    aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of, tags_value,
     AwsProvider,
 };
 use crate::provider::ProviderError;
@@ -141,26 +141,32 @@ pub async fn update(
         };
         result.insert("max_session_duration".into(), json!(max.unwrap_or(3600)));
     }
-    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
-    if !remove.is_empty() {
-        p.iam
-            .untag_role()
-            .role_name(name)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(aws_err)?;
-    }
-    if !add.is_empty() {
-        p.iam
-            .tag_role()
-            .role_name(name)
-            .set_tags(Some(iam_tags(&add)))
-            .send()
-            .await
-            .map_err(aws_err)?;
-    }
-    result.insert("tags".into(), tags_value(a));
+    sync_tags(
+        prior,
+        a,
+        &mut result,
+        |keys| async {
+            p.iam
+                .untag_role()
+                .role_name(name)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+        |tags| async {
+            p.iam
+                .tag_role()
+                .role_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+    )
+    .await?;
     Ok(result)
 }
 

@@ -1,7 +1,7 @@
 //! `aws_iam_user`.
 
 use super::iam_snapshot::IamSnapshot;
-use super::{aws_err, iam_tags, req, s, tag_changes, tags_of, tags_value, AwsProvider};
+use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -55,26 +55,32 @@ pub async fn update(
             .map_err(aws_err)?;
         result.insert("path".into(), path.into());
     }
-    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
-    if !remove.is_empty() {
-        p.iam
-            .untag_user()
-            .user_name(name)
-            .set_tag_keys(Some(remove))
-            .send()
-            .await
-            .map_err(aws_err)?;
-    }
-    if !add.is_empty() {
-        p.iam
-            .tag_user()
-            .user_name(name)
-            .set_tags(Some(iam_tags(&add)))
-            .send()
-            .await
-            .map_err(aws_err)?;
-    }
-    result.insert("tags".into(), tags_value(a));
+    sync_tags(
+        prior,
+        a,
+        &mut result,
+        |keys| async {
+            p.iam
+                .untag_user()
+                .user_name(name)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+        |tags| async {
+            p.iam
+                .tag_user()
+                .user_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+    )
+    .await?;
     Ok(result)
 }
 

@@ -163,6 +163,30 @@ pub(crate) fn tags_value(a: &Attrs) -> serde_json::Value {
     serde_json::Value::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect())
 }
 
+/// Brings an object's tags from `prior` to the configured ones with the type's untag and tag
+/// calls, and records them in `result`.
+pub(crate) async fn sync_tags<U, T>(
+    prior: &Attrs,
+    desired: &Attrs,
+    result: &mut Attrs,
+    untag: impl FnOnce(Vec<String>) -> U,
+    tag: impl FnOnce(Vec<aws_sdk_iam::types::Tag>) -> T,
+) -> Result<(), ProviderError>
+where
+    U: Future<Output = Result<(), ProviderError>>,
+    T: Future<Output = Result<(), ProviderError>>,
+{
+    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+    if !remove.is_empty() {
+        untag(remove).await?;
+    }
+    if !add.is_empty() {
+        tag(iam_tags(&add)).await?;
+    }
+    result.insert("tags".into(), tags_value(desired));
+    Ok(())
+}
+
 /// Tags to add and keys to remove to get from `old` to `new`.
 pub(crate) fn tag_changes(
     old: &BTreeMap<String, String>,
