@@ -50,7 +50,7 @@ pub struct ApplyReport {
 }
 
 /// Builds the operations of a plan and what each waits for.
-pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
+pub fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
     let mut ops: BTreeMap<Op, BTreeSet<Op>> = BTreeMap::new();
     let op = |kind, addr: &Address| Op {
         kind,
@@ -81,9 +81,7 @@ pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<
     for o in &keys {
         match o.kind {
             OpKind::Create | OpKind::Update => {
-                let deps = ws
-                    .map(|ws| ws.graph.resource_deps(&Node::Resource(o.addr.clone())))
-                    .unwrap_or_default();
+                let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
                 for d in deps {
                     for kind in [OpKind::Create, OpKind::Update] {
                         let dep = op(kind, &d);
@@ -113,7 +111,7 @@ pub fn operations(ws: Option<&Workspace>, plan: &Plan) -> BTreeMap<Op, BTreeSet<
 /// started, since it could not be recorded).
 pub async fn apply<P: Provider, S: StateStore>(
     provider: &P,
-    ws: Option<&Workspace>,
+    ws: &Workspace,
     plan: &Plan,
     store: &mut S,
     parallelism: usize,
@@ -128,19 +126,18 @@ pub async fn apply<P: Provider, S: StateStore>(
             r.attrs = live.clone();
         }
     }
-    let mut ctx = ws.map(Workspace::base_ctx);
-    if let (Some(ctx), Some(_)) = (ctx.as_mut(), ws) {
-        for (addr, attrs) in &plan.data {
-            if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
-                ctx.set_resource(addr, state_value(schema, attrs));
-            }
-        }
-        for (addr, r) in &current {
-            if let Some(schema) = registry().resources.get(&addr.type_name) {
-                ctx.set_resource(addr, state_value(schema, &r.attrs));
-            }
+    let mut ctx = ws.base_ctx();
+    for (addr, attrs) in &plan.data {
+        if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+            ctx.set_resource(addr, state_value(schema, attrs));
         }
     }
+    for (addr, r) in &current {
+        if let Some(schema) = registry().resources.get(&addr.type_name) {
+            ctx.set_resource(addr, state_value(schema, &r.attrs));
+        }
+    }
+    ws.eval_all_locals(&mut ctx);
     let mut running = FuturesUnordered::new();
     let mut failed: BTreeSet<Op> = BTreeSet::new();
     let parallelism = parallelism.max(1);
@@ -177,30 +174,9 @@ pub async fn apply<P: Provider, S: StateStore>(
             pending.remove(&o);
             let type_name = o.addr.type_name.clone();
             let prior: Option<ResourceState> = current.get(&o.addr).cloned();
-            let planned: Result<Attrs, String> = match (o.kind, ws, ctx.as_mut()) {
-                (OpKind::Delete, _, _) => Ok(Attrs::new()),
-                (_, Some(ws), Some(ctx)) => {
-                    ws.eval_all_locals(ctx);
-                    match (
-                        ws.config.resources.get(&o.addr),
-                        registry().resources.get(&type_name),
-                    ) {
-                        (Some(block), Some(schema)) => match ws.eval_resource(block, schema, ctx) {
-                            Ok(d) if d.attrs.values().any(Value::contains_unknown) => {
-                                Err("some of its values are still unknown".to_string())
-                            }
-                            Ok(d) => Ok(d.to_attrs()),
-                            Err(diags) => Err(diags
-                                .0
-                                .iter()
-                                .map(|d| d.message.clone())
-                                .collect::<Vec<_>>()
-                                .join("; ")),
-                        },
-                        _ => Err("it is not in the configuration".to_string()),
-                    }
-                }
-                _ => Err("no configuration to evaluate".to_string()),
+            let planned = match o.kind {
+                OpKind::Delete => Ok(Attrs::new()),
+                OpKind::Create | OpKind::Update => evaluate(ws, &ctx, &o.addr),
             };
             on_event(Event::Started(o.clone()));
             let started = std::time::Instant::now();
@@ -238,14 +214,11 @@ pub async fn apply<P: Provider, S: StateStore>(
                     }
                     OpKind::Create | OpKind::Update => {
                         let deps = ws
-                            .map(|ws| {
-                                ws.graph
-                                    .resource_deps(&Node::Resource(o.addr.clone()))
-                                    .into_iter()
-                                    .filter(|a| a.mode == crate::address::Mode::Managed)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
+                            .graph
+                            .resource_deps(&Node::Resource(o.addr.clone()))
+                            .into_iter()
+                            .filter(|a| a.mode == crate::address::Mode::Managed)
+                            .collect();
                         let r = ResourceState {
                             addr: o.addr.clone(),
                             id: id.clone(),
@@ -259,11 +232,11 @@ pub async fn apply<P: Provider, S: StateStore>(
                         } else {
                             report.changed += 1;
                         }
-                        if let (Some(ctx), Some(schema)) =
-                            (ctx.as_mut(), registry().resources.get(&o.addr.type_name))
-                        {
+                        if let Some(schema) = registry().resources.get(&o.addr.type_name) {
                             ctx.set_resource(&o.addr, state_value(schema, &attrs));
                         }
+                        // Locals that read this resource may now be known.
+                        ws.eval_all_locals(&mut ctx);
                     }
                 }
                 for waits in pending.values_mut() {
@@ -282,24 +255,41 @@ pub async fn apply<P: Provider, S: StateStore>(
             }
         }
     }
-    if let (Some(ws), Some(ctx)) = (ws, ctx.as_mut()) {
-        write_outputs(ws, ctx, store, plan.destroy)?;
-    } else if plan.destroy {
-        store.set_outputs(&BTreeMap::new())?;
-    }
+    write_outputs(ws, &ctx, store, plan.destroy)?;
     Ok(report)
+}
+
+/// A resource's configuration evaluated against the values known now, as provider input.
+fn evaluate(ws: &Workspace, ctx: &crate::eval::EvalCtx, addr: &Address) -> Result<Attrs, String> {
+    let (Some(block), Some(schema)) = (
+        ws.config.resources.get(addr),
+        registry().resources.get(&addr.type_name),
+    ) else {
+        return Err("it is not in the configuration".to_string());
+    };
+    match ws.eval_resource(block, schema, ctx) {
+        Ok(d) if d.attrs.values().any(Value::contains_unknown) => {
+            Err("some of its values are still unknown".to_string())
+        }
+        Ok(d) => Ok(d.to_attrs()),
+        Err(diags) => Err(diags
+            .0
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
 }
 
 /// Evaluates outputs against the final values and records the known ones.
 fn write_outputs<S: StateStore>(
     ws: &Workspace,
-    ctx: &mut crate::eval::EvalCtx,
+    ctx: &crate::eval::EvalCtx,
     store: &mut S,
     destroy: bool,
 ) -> Result<(), StateError> {
     let mut outputs = BTreeMap::new();
     if !destroy {
-        ws.eval_all_locals(ctx);
         for (name, o) in &ws.config.outputs {
             let Some(expr) = &o.value else { continue };
             if let Ok((v, _)) = ctx.eval_top(&expr.expr) {

@@ -171,11 +171,15 @@ async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
     Ok(AwsProvider::connect(&settings).await?)
 }
 
-async fn make_plan(
-    ctx: &Context,
-    vars: &VarArgs,
-    destroy: bool,
-) -> Result<(Workspace, crate::plan::Plan, SqliteState), Error> {
+/// A plan with what made it, so that apply reuses the same connection and state.
+struct Planned {
+    ws: Workspace,
+    plan: crate::plan::Plan,
+    store: SqliteState,
+    provider: AwsProvider,
+}
+
+async fn make_plan(ctx: &Context, vars: &VarArgs, destroy: bool) -> Result<Planned, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
     print_warnings(&ws, &warnings, ctx.style);
     let mut store = ctx.state();
@@ -188,11 +192,16 @@ async fn make_plan(
         }
         Err(e) => return Err(Error::Usage(e.to_string())),
     };
-    Ok((ws, plan, store))
+    Ok(Planned {
+        ws,
+        plan,
+        store,
+        provider,
+    })
 }
 
 async fn plan(ctx: &Context, vars: &VarArgs, detailed: bool, destroy: bool) -> Result<i32, Error> {
-    let (_, plan, _) = make_plan(ctx, vars, destroy).await?;
+    let Planned { plan, .. } = make_plan(ctx, vars, destroy).await?;
     print!("{}", render_plan(&plan, ctx.style));
     Ok(if detailed && plan.has_changes() { 2 } else { 0 })
 }
@@ -217,7 +226,12 @@ async fn apply(
     parallelism: usize,
     destroy: bool,
 ) -> Result<i32, Error> {
-    let (ws, plan, mut store) = make_plan(ctx, vars, destroy).await?;
+    let Planned {
+        ws,
+        plan,
+        mut store,
+        provider,
+    } = make_plan(ctx, vars, destroy).await?;
     print!("{}", render_plan(&plan, ctx.style));
     if !plan.has_changes() {
         return Ok(0);
@@ -227,7 +241,6 @@ async fn apply(
         return Ok(1);
     }
     println!();
-    let provider = connect(&ws).await?;
     let mut on_event = |e: Event| match e {
         Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
         Event::Finished { op, id, secs } => {
@@ -242,7 +255,7 @@ async fn apply(
     };
     let report = crate::apply::apply(
         &provider,
-        Some(&ws),
+        &ws,
         &plan,
         &mut store,
         parallelism,

@@ -46,15 +46,7 @@ fn plan_and_apply(
 ) -> (Plan, crate::apply::ApplyReport) {
     let state = store.load().expect("load");
     let planned = run(plan(p, ws, state, false)).expect("plan");
-    let report = run(crate::apply::apply(
-        p,
-        Some(ws),
-        &planned,
-        store,
-        4,
-        &mut |_| {},
-    ))
-    .expect("apply");
+    let report = run(crate::apply::apply(p, ws, &planned, store, 4, &mut |_| {})).expect("apply");
     (planned, report)
 }
 
@@ -208,7 +200,7 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
     assert_eq!(destroy.counts(), (0, 0, 4));
     let report = run(crate::apply::apply(
         &p,
-        Some(&ws),
+        &ws,
         &destroy,
         &mut store,
         4,

@@ -137,14 +137,7 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
         Action::NoOp => " ",
     };
     let mut out = String::new();
-    let _ = writeln!(out, "  {}", style.bold(&header(c)));
-    let _ = writeln!(
-        out,
-        "{} resource {} {} {{",
-        pad_sym(style, sym),
-        quote(&c.addr.type_name),
-        quote(&c.addr.name)
-    );
+    open_block(&mut out, style, sym, &header(c), &c.addr);
     let mut lines: Vec<(String, String, String, String)> = Vec::new(); // symbol, name, value, comment
     match c.action {
         Action::Create => {
@@ -178,11 +171,9 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
         Action::Update | Action::Replace | Action::NoOp => {
             let changed: BTreeMap<&str, &crate::diff::AttrChange> =
                 c.changes.iter().map(|ch| (ch.name.as_str(), ch)).collect();
-            let mut shown: BTreeSet<&str> = BTreeSet::new();
             for (name, v) in &c.after {
                 let sensitive = c.sensitive.contains(name);
                 if let Some(ch) = changed.get(name.as_str()) {
-                    shown.insert(name);
                     let comment = if ch.forces_replacement {
                         "# forces replacement".to_string()
                     } else {
@@ -252,6 +243,24 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     out
 }
 
+/// The `# header` line and the `sym resource "T" "n" {` line that open a resource block.
+fn open_block(
+    out: &mut String,
+    style: Style,
+    sym: &str,
+    header: &str,
+    addr: &crate::address::Address,
+) {
+    let _ = writeln!(out, "  {}", style.bold(header));
+    let _ = writeln!(
+        out,
+        "{} resource {} {} {{",
+        pad_sym(style, sym),
+        quote(&addr.type_name),
+        quote(&addr.name)
+    );
+}
+
 fn pad_sym(style: Style, sym: &str) -> String {
     format!("{:>3}", sym).replace(sym, &style.sym(sym))
 }
@@ -273,17 +282,12 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
         let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
         match &d.kind {
             DriftKind::Deleted => {
-                let _ = writeln!(
-                    out,
-                    "  {}",
-                    style.bold(&format!("# {} has been deleted", d.addr))
-                );
-                let _ = writeln!(
-                    out,
-                    "{} resource {} {} {{",
-                    pad_sym(style, "-"),
-                    quote(&d.addr.type_name),
-                    quote(&d.addr.name)
+                open_block(
+                    &mut out,
+                    style,
+                    "-",
+                    &format!("# {} has been deleted", d.addr),
+                    &d.addr,
                 );
                 for key in ["id", "name"] {
                     if let Some(v) = d.prior.get(key) {
@@ -298,17 +302,12 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
                 out.push_str("    }\n\n");
             }
             DriftKind::Changed(changes) => {
-                let _ = writeln!(
-                    out,
-                    "  {}",
-                    style.bold(&format!("# {} has changed", d.addr))
-                );
-                let _ = writeln!(
-                    out,
-                    "{} resource {} {} {{",
-                    pad_sym(style, "~"),
-                    quote(&d.addr.type_name),
-                    quote(&d.addr.name)
+                open_block(
+                    &mut out,
+                    style,
+                    "~",
+                    &format!("# {} has changed", d.addr),
+                    &d.addr,
                 );
                 for ch in changes {
                     let sensitive = crate::plan::sensitive_of(&d.addr).contains(&ch.name);

@@ -1,7 +1,7 @@
 //! IAM against moto: the guide's example end to end, updates, drift, failures and prompts.
 //! Results are checked through the IAM API, and write calls are counted by the proxy.
 
-use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
+use crate::support::{block_on, example_dir, profile_roles, stderr, stdout, Moto, Project};
 
 fn example_project() -> Project {
     let text =
@@ -13,11 +13,7 @@ fn example_project() -> Project {
 fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
     let Some(moto) = Moto::start() else { return };
     let p = example_project();
-    let out = moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out).contains("Apply complete! Resources: 7 added, 0 changed, 0 destroyed."),
@@ -74,19 +70,7 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
                 .collect::<Vec<_>>(),
             [arn]
         );
-        let profile = iam
-            .get_instance_profile()
-            .instance_profile_name("skypilot-v1")
-            .send()
-            .await
-            .expect("profile");
-        let roles: Vec<&str> = profile
-            .instance_profile()
-            .expect("ip")
-            .roles()
-            .iter()
-            .map(|r| r.role_name())
-            .collect();
+        let roles = profile_roles(&iam, "skypilot-v1").await;
         assert_eq!(roles, ["skypilot-v1"]);
         let user_policies = iam
             .list_attached_user_policies()
@@ -105,25 +89,13 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
     });
 
     // The sensitive output is masked, and --raw prints it.
-    let masked = moto
-        .skyform(&p)
-        .args(["output", "secret_access_key"])
-        .output()
-        .expect("run");
+    let masked = moto.run(&p, &["output", "secret_access_key"]);
     assert_eq!(stdout(&masked).trim(), "(sensitive value)");
-    let raw = moto
-        .skyform(&p)
-        .args(["output", "--raw", "secret_access_key"])
-        .output()
-        .expect("run");
+    let raw = moto.run(&p, &["output", "--raw", "secret_access_key"]);
     assert!(stdout(&raw).trim().len() >= 20, "{}", stdout(&raw));
 
     moto.clear_calls();
-    let out = moto
-        .skyform(&p)
-        .args(["plan", "--detailed-exitcode"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -140,11 +112,7 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
     let reads = moto.calls.lock().expect("calls").len();
     assert!(reads <= 8, "refresh should be batched, made {reads} calls");
 
-    let out = moto
-        .skyform(&p)
-        .args(["destroy", "--auto-approve"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("Destroy complete! Resources: 7 destroyed."));
     block_on(async {
@@ -174,11 +142,7 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
             .expect("policies");
         assert!(local.policies().is_empty());
     });
-    let list = moto
-        .skyform(&p)
-        .args(["state", "list"])
-        .output()
-        .expect("run");
+    let list = moto.run(&p, &["state", "list"]);
     assert_eq!(stdout(&list), "");
 }
 
@@ -194,11 +158,7 @@ resource "aws_iam_policy" "p" {
 fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", POLICY)]);
-    let out = moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let arn = "arn:aws:iam::123456789012:policy/doc-test";
     for (i, action) in [
@@ -213,11 +173,7 @@ fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
     .enumerate()
     {
         let var = format!("action={action}");
-        let plan = moto
-            .skyform(&p)
-            .args(["plan", "--detailed-exitcode", "--var", &var])
-            .output()
-            .expect("run");
+        let plan = moto.run(&p, &["plan", "--detailed-exitcode", "--var", &var]);
         assert_eq!(plan.status.code(), Some(2), "{}", stderr(&plan));
         assert!(
             stdout(&plan).contains("Plan: 0 to add, 1 to change, 0 to destroy."),
@@ -228,11 +184,7 @@ fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
             l.trim_start().starts_with('+') && l.contains(&format!("\"Action\": \"{action}\""))
         });
         assert!(added, "{}", stdout(&plan));
-        let out = moto
-            .skyform(&p)
-            .args(["apply", "--auto-approve", "--var", &var])
-            .output()
-            .expect("run");
+        let out = moto.run(&p, &["apply", "--auto-approve", "--var", &var]);
         assert!(out.status.success(), "{}", stderr(&out));
         block_on(async {
             let versions = moto
@@ -287,13 +239,7 @@ resource "aws_iam_instance_profile" "p" {
 fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", ROLE)]);
-    assert!(moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run")
-        .status
-        .success());
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     block_on(async {
         moto.iam()
             .update_role()
@@ -303,11 +249,7 @@ fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
             .await
             .expect("update");
     });
-    let plan = moto
-        .skyform(&p)
-        .args(["plan", "--detailed-exitcode"])
-        .output()
-        .expect("run");
+    let plan = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(2));
     let text = stdout(&plan);
     assert!(text.contains("# aws_iam_role.r has changed"), "{text}");
@@ -319,13 +261,7 @@ fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
         text.contains("Plan: 0 to add, 1 to change, 0 to destroy."),
         "{text}"
     );
-    assert!(moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run")
-        .status
-        .success());
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     block_on(async {
         let role = moto
             .iam()
@@ -354,7 +290,7 @@ fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
             .await
             .expect("delete");
     });
-    let plan = moto.skyform(&p).args(["plan"]).output().expect("run");
+    let plan = moto.run(&p, &["plan"]);
     let text = stdout(&plan);
     assert!(text.contains("# aws_iam_role.r has been deleted"), "{text}");
     assert!(text.contains("# aws_iam_role.r will be created"), "{text}");
@@ -362,34 +298,13 @@ fn changes_made_outside_skyform_are_drift_and_apply_restores_them() {
         text.contains("Plan: 1 to add, 1 to change, 0 to destroy."),
         "{text}"
     );
-    let out = moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     block_on(async {
-        let profile = moto
-            .iam()
-            .get_instance_profile()
-            .instance_profile_name("drift-test")
-            .send()
-            .await
-            .expect("profile");
-        let roles: Vec<&str> = profile
-            .instance_profile()
-            .expect("ip")
-            .roles()
-            .iter()
-            .map(|r| r.role_name())
-            .collect();
+        let roles = profile_roles(&moto.iam(), "drift-test").await;
         assert_eq!(roles, ["drift-test"]);
     });
-    let out = moto
-        .skyform(&p)
-        .args(["plan", "--detailed-exitcode"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
 
@@ -430,13 +345,7 @@ resource "aws_iam_instance_profile" "after" {
         err.contains("skipped aws_iam_instance_profile.after"),
         "{err}"
     );
-    let list = stdout(
-        &moto
-            .skyform(&p)
-            .args(["state", "list"])
-            .output()
-            .expect("run"),
-    );
+    let list = stdout(&moto.run(&p, &["state", "list"]));
     assert_eq!(list, "aws_iam_role.r\naws_iam_user.ok\n");
     block_on(async {
         assert!(moto
@@ -483,13 +392,7 @@ fn tags_changed_outside_skyform_are_planned_back_in_place() {
         "main.sky.hcl",
         "resource \"aws_iam_user\" \"u\" {\n  name = \"tagged\"\n  tags = { team = \"infra\", env = \"prod\" }\n}\n",
     )]);
-    assert!(moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run")
-        .status
-        .success());
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     block_on(async {
         let iam = moto.iam();
         iam.untag_user()
@@ -510,22 +413,14 @@ fn tags_changed_outside_skyform_are_planned_back_in_place() {
             .await
             .expect("tag");
     });
-    let plan = moto
-        .skyform(&p)
-        .args(["plan", "--detailed-exitcode"])
-        .output()
-        .expect("run");
+    let plan = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(plan.status.code(), Some(2), "{}", stdout(&plan));
     assert!(
         stdout(&plan).contains("Plan: 0 to add, 1 to change, 0 to destroy."),
         "{}",
         stdout(&plan)
     );
-    let out = moto
-        .skyform(&p)
-        .args(["apply", "--auto-approve"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", stderr(&out));
     block_on(async {
         let tags = moto
@@ -549,10 +444,6 @@ fn tags_changed_outside_skyform_are_planned_back_in_place() {
             ]
         );
     });
-    let out = moto
-        .skyform(&p)
-        .args(["plan", "--detailed-exitcode"])
-        .output()
-        .expect("run");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }

@@ -127,6 +127,14 @@ impl Moto {
         c
     }
 
+    /// Runs `skyform ARGS` against this server and captures the result.
+    pub fn run(&self, project: &Project, args: &[&str]) -> std::process::Output {
+        self.skyform(project)
+            .args(args)
+            .output()
+            .expect("run skyform")
+    }
+
     /// The AWS actions received so far that change something.
     pub fn writes(&self) -> Vec<String> {
         let calls = self.calls.lock().expect("calls");
@@ -152,6 +160,22 @@ impl Moto {
             .build();
         aws_sdk_iam::Client::from_conf(conf)
     }
+}
+
+/// The roles an instance profile holds, read through the IAM API.
+pub async fn profile_roles(iam: &aws_sdk_iam::Client, profile: &str) -> Vec<String> {
+    let out = iam
+        .get_instance_profile()
+        .instance_profile_name(profile)
+        .send()
+        .await
+        .expect("profile");
+    out.instance_profile()
+        .expect("instance profile")
+        .roles()
+        .iter()
+        .map(|r| r.role_name().to_string())
+        .collect()
 }
 
 impl Drop for Moto {

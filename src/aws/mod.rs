@@ -1,4 +1,4 @@
-//! The AWS implementation of `Provider`: one file per resource type, plus the batched IAM
+//! The AWS implementation of `Provider`: one file per resource type (the two policy attachments share one), plus the batched IAM
 //! read (`iam_snapshot.rs`) that refresh uses for every IAM type at once.
 //!
 //! Credentials and region come from aws-config's default chain (environment, profiles
@@ -10,11 +10,10 @@ mod caller_identity;
 mod iam_access_key;
 mod iam_instance_profile;
 mod iam_policy;
+mod iam_policy_attachment;
 mod iam_role;
-mod iam_role_policy_attachment;
 mod iam_snapshot;
 mod iam_user;
-mod iam_user_policy_attachment;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,6 +22,8 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use iam_policy_attachment::Principal;
 
 use crate::provider::{Identity, Provider, ProviderError, RefreshRequest};
 use crate::state::Attrs;
@@ -233,12 +234,12 @@ impl Provider for AwsProvider {
                 "aws_iam_role" => iam_role::read(&snapshot, &r.id),
                 "aws_iam_policy" => iam_policy::read(&snapshot, &r.id),
                 "aws_iam_role_policy_attachment" => {
-                    iam_role_policy_attachment::read(&snapshot, &r.id)
+                    iam_policy_attachment::read(&snapshot, Principal::Role, &r.id)
                 }
                 "aws_iam_instance_profile" => iam_instance_profile::read(&snapshot, &r.id),
                 "aws_iam_user" => iam_user::read(&snapshot, &r.id),
                 "aws_iam_user_policy_attachment" => {
-                    iam_user_policy_attachment::read(&snapshot, &r.id)
+                    iam_policy_attachment::read(&snapshot, Principal::User, &r.id)
                 }
                 "aws_iam_access_key" => iam_access_key::read(&snapshot, &r.id, &r.prior),
                 other => return Err(unsupported(other)),
@@ -263,12 +264,12 @@ impl Provider for AwsProvider {
             "aws_iam_role" => iam_role::create(self, planned).await,
             "aws_iam_policy" => iam_policy::create(self, planned).await,
             "aws_iam_role_policy_attachment" => {
-                iam_role_policy_attachment::create(self, planned).await
+                iam_policy_attachment::create(self, Principal::Role, planned).await
             }
             "aws_iam_instance_profile" => iam_instance_profile::create(self, planned).await,
             "aws_iam_user" => iam_user::create(self, planned).await,
             "aws_iam_user_policy_attachment" => {
-                iam_user_policy_attachment::create(self, planned).await
+                iam_policy_attachment::create(self, Principal::User, planned).await
             }
             "aws_iam_access_key" => iam_access_key::create(self, planned).await,
             other => Err(unsupported(other)),
@@ -301,10 +302,14 @@ impl Provider for AwsProvider {
         let result = match type_name {
             "aws_iam_role" => iam_role::delete(self, id).await,
             "aws_iam_policy" => iam_policy::delete(self, id).await,
-            "aws_iam_role_policy_attachment" => iam_role_policy_attachment::delete(self, id).await,
+            "aws_iam_role_policy_attachment" => {
+                iam_policy_attachment::delete(self, Principal::Role, id).await
+            }
             "aws_iam_instance_profile" => iam_instance_profile::delete(self, id).await,
             "aws_iam_user" => iam_user::delete(self, id).await,
-            "aws_iam_user_policy_attachment" => iam_user_policy_attachment::delete(self, id).await,
+            "aws_iam_user_policy_attachment" => {
+                iam_policy_attachment::delete(self, Principal::User, id).await
+            }
             "aws_iam_access_key" => iam_access_key::delete(self, id, prior).await,
             other => Err(unsupported(other)),
         };
