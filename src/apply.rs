@@ -14,9 +14,9 @@ use crate::address::Address;
 use crate::diff::Action;
 use crate::graph::Node;
 use crate::plan::{state_value, Plan, Workspace};
-use crate::provider::{Provider, ProviderError};
+use crate::provider::{Identity, Provider, ProviderError};
 use crate::schema::registry;
-use crate::state::{Attrs, OutputState, ResourceState, StateError, StateStore};
+use crate::state::{Attrs, OutputState, Owner, ResourceState, State, StateError, StateStore};
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +47,29 @@ pub struct ApplyReport {
     pub destroyed: usize,
     pub failures: Vec<(Address, String)>,
     pub skipped: Vec<Address>,
+}
+
+/// How the identity running an apply relates to the state's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerCheck {
+    /// Nobody has written this state yet; the caller becomes its owner.
+    Unowned,
+    Same,
+    /// Another user or role of the owner's account: allowed, with a warning.
+    SameAccount(Owner),
+    /// Another account: every write is refused.
+    OtherAccount(Owner),
+}
+
+/// Compares the caller with the state's owner, the guide's rule that the identity that
+/// created something owns it.
+pub fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
+    match &state.owner {
+        None => OwnerCheck::Unowned,
+        Some(o) if o.account != caller.account => OwnerCheck::OtherAccount(o.clone()),
+        Some(o) if o.arn != caller.arn => OwnerCheck::SameAccount(o.clone()),
+        Some(_) => OwnerCheck::Same,
+    }
 }
 
 /// Builds the operations of a plan and what each waits for.

@@ -81,6 +81,33 @@ pub enum Command {
     /// Inspect the state.
     #[command(subcommand)]
     State(StateCommand),
+    /// Show the AWS identity and credential source in use, or diagnose why there is none.
+    Check {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Also compare with the state's owner, and list (and simulate) the IAM actions the
+        /// next apply needs.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Print the least-privilege IAM policy that lets this configuration be planned and applied.
+    Policy {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// What the policy must allow: plan (reads), apply (plan + create and update),
+        /// destroy (plan + delete) or all.
+        #[arg(long, default_value = "apply", value_parser = ["plan", "apply", "destroy", "all"])]
+        scope: String,
+        /// Also allow destroying (same as adding the destroy scope).
+        #[arg(long)]
+        destroy: bool,
+        /// Print a ready-to-apply `aws_iam_policy` resource of this name instead of bare JSON.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The 12-digit account id for the ARNs; asked of AWS (STS) when omitted.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+    },
     /// Print the attribute reference of resource types, from the schemas (Markdown).
     Schema {
         /// A resource or data source type; all when omitted.

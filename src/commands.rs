@@ -6,7 +6,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use crate::address::Address;
-use crate::apply::{Event, OpKind};
+use crate::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::aws::{AwsProvider, AwsSettings};
 use crate::cli::{Cli, Command, StateCommand, VarArgs};
 use crate::diagnostic::Diagnostics;
@@ -26,7 +26,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn state(&self) -> SqliteState {
+    pub fn state(&self) -> SqliteState {
         SqliteState::new(self.dir.join(".skyform").join("state.db"))
     }
 }
@@ -75,6 +75,23 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::State(StateCommand::List) => state_list(&ctx),
         Command::State(StateCommand::Show { address }) => state_show(&ctx, &address),
         Command::Schema { type_name } => schema(type_name.as_deref()),
+        Command::Check { vars, verbose } => {
+            runtime()?.block_on(crate::check::check(&ctx, &vars, verbose))
+        }
+        Command::Policy {
+            vars,
+            scope,
+            destroy,
+            name,
+            account,
+        } => runtime()?.block_on(policy(
+            &ctx,
+            &vars,
+            &scope,
+            destroy,
+            name.as_deref(),
+            account,
+        )),
     }
 }
 
@@ -116,7 +133,7 @@ pub fn workspace(
     ))
 }
 
-fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
+pub fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
     if !diags.is_empty() {
         eprintln!("{}", diags.render(&ws.config.sources, style.color));
     }
@@ -145,7 +162,8 @@ fn validate(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
     Ok(0)
 }
 
-async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
+/// The `provider "aws"` block's settings, evaluated.
+pub fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
     let ctx = ws.base_ctx();
     let eval = |e: &Option<crate::config::Expr>| -> Result<Option<String>, Error> {
         let Some(e) = e else { return Ok(None) };
@@ -164,11 +182,14 @@ async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
             }
         }
     };
-    let settings = AwsSettings {
+    Ok(AwsSettings {
         region: eval(&ws.config.provider.region)?,
         profile: eval(&ws.config.provider.profile)?,
-    };
-    Ok(AwsProvider::connect(&settings).await?)
+    })
+}
+
+pub async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
+    Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
 }
 
 /// A plan with what made it, so that apply reuses the same connection and state.
@@ -201,8 +222,23 @@ async fn make_plan(ctx: &Context, vars: &VarArgs, destroy: bool) -> Result<Plann
 }
 
 async fn plan(ctx: &Context, vars: &VarArgs, detailed: bool, destroy: bool) -> Result<i32, Error> {
-    let Planned { plan, .. } = make_plan(ctx, vars, destroy).await?;
+    let Planned { plan, provider, .. } = make_plan(ctx, vars, destroy).await?;
     print!("{}", render_plan(&plan, ctx.style));
+    // Planning is a read, so it works under any identity; it says who owns what it reads.
+    if plan.state.owner.is_some() && plan.has_resource_changes() {
+        let caller = crate::provider::Provider::identity(&provider).await?;
+        match check_owner(&plan.state, &caller) {
+            OwnerCheck::OtherAccount(o) => eprintln!(
+                "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
+                o.account, o.arn, caller.arn, caller.account
+            ),
+            OwnerCheck::SameAccount(o) => eprintln!(
+                "\nNote: the state was created by {}; you are {} in the same account.",
+                o.arn, caller.arn
+            ),
+            OwnerCheck::Same | OwnerCheck::Unowned => {}
+        }
+    }
     Ok(if detailed && plan.has_changes() { 2 } else { 0 })
 }
 
@@ -236,9 +272,31 @@ async fn apply(
     if !plan.has_changes() {
         return Ok(0);
     }
+    // The owner guard runs before the prompt and before any write, AWS or state.
+    let caller = crate::provider::Provider::identity(&provider).await?;
+    let owner_check = check_owner(&plan.state, &caller);
+    match &owner_check {
+        OwnerCheck::OtherAccount(o) => {
+            return Err(Error::Usage(format!(
+                "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
+                o.account, o.arn, caller.arn, caller.account
+            )))
+        }
+        OwnerCheck::SameAccount(o) => eprintln!(
+            "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
+            o.arn, caller.arn
+        ),
+        OwnerCheck::Same | OwnerCheck::Unowned => {}
+    }
     if !auto_approve && !confirm(if destroy { "destroy" } else { "apply" })? {
         println!("\nApply cancelled.");
         return Ok(1);
+    }
+    if owner_check == OwnerCheck::Unowned {
+        store.set_owner(&crate::state::Owner {
+            account: caller.account.clone(),
+            arn: caller.arn.clone(),
+        })?;
     }
     println!();
     let mut on_event = |e: Event| match e {
@@ -405,6 +463,47 @@ fn state_show(ctx: &Context, address: &str) -> Result<i32, Error> {
         println!("    {k:width$} = {text}");
     }
     println!("}}");
+    Ok(0)
+}
+
+async fn policy(
+    ctx: &Context,
+    vars: &VarArgs,
+    scope: &str,
+    destroy: bool,
+    name: Option<&str>,
+    account: Option<String>,
+) -> Result<i32, Error> {
+    let mut scope = crate::permissions::Scope::parse(scope)
+        .ok_or_else(|| Error::Usage(format!("unknown scope {scope:?}")))?;
+    scope.destroy |= destroy;
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let account = match account {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
+        Some(a) => {
+            return Err(Error::Usage(format!(
+                "--account must be a 12-digit AWS account id, not {a:?}"
+            )))
+        }
+        None => {
+            let provider = connect(&ws).await?;
+            crate::provider::Provider::identity(&provider)
+                .await
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot learn the account id from AWS ({e}); pass --account ID, or run `skyform check`"
+                    ))
+                })?
+                .account
+        }
+    };
+    let needs = crate::permissions::for_config(&ws, scope);
+    let doc = crate::permissions::document(&crate::permissions::grants(&needs, &account));
+    match name {
+        Some(n) => print!("{}", crate::permissions::resource_block(n, &doc)),
+        None => println!("{}", doc.to_pretty()),
+    }
     Ok(0)
 }
 

@@ -211,3 +211,41 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
     assert!(store.0.resources.is_empty());
     assert_eq!(store.0.outputs, BTreeMap::new());
 }
+
+#[test]
+fn the_owner_check_refuses_only_another_account() {
+    use crate::apply::{check_owner, OwnerCheck};
+    use crate::provider::Identity;
+    use crate::state::{Owner, State};
+    let me = Identity {
+        account: "111111111111".into(),
+        arn: "arn:aws:iam::111111111111:user/a".into(),
+        user_id: "A".into(),
+    };
+    let owned_by = |account: &str, arn: &str| State {
+        owner: Some(Owner {
+            account: account.into(),
+            arn: arn.into(),
+        }),
+        ..State::default()
+    };
+    assert_eq!(check_owner(&State::default(), &me), OwnerCheck::Unowned);
+    assert_eq!(
+        check_owner(&owned_by("111111111111", &me.arn), &me),
+        OwnerCheck::Same
+    );
+    assert!(matches!(
+        check_owner(
+            &owned_by("111111111111", "arn:aws:iam::111111111111:user/b"),
+            &me
+        ),
+        OwnerCheck::SameAccount(_)
+    ));
+    assert!(matches!(
+        check_owner(
+            &owned_by("222222222222", "arn:aws:iam::222222222222:user/a"),
+            &me
+        ),
+        OwnerCheck::OtherAccount(_)
+    ));
+}

@@ -405,9 +405,10 @@ impl EvalCtx {
                         return Ok(Value::Unknown);
                     };
                     if f.grouping {
-                        match map.entry(key).or_insert_with(|| Value::List(Vec::new())) {
-                            Value::List(items) => items.push(v),
-                            _ => {}
+                        if let Value::List(items) =
+                            map.entry(key).or_insert_with(|| Value::List(Vec::new()))
+                        {
+                            items.push(v);
                         }
                     } else if map.insert(key.clone(), v).is_some() {
                         return Err(EvalError::new(

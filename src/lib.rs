@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `cli` | clap argument definitions |
 //! | `commands` | thin adapters from arguments to the core; all printing of results |
+//! | `check`, `credentials` | `skyform check`: identity, credential source, diagnoses |
 //! | `config` | the only reader of `*.sky.hcl`; typed blocks with spans |
 //! | `diagnostic` | problems with `file:line:col`, collected and rendered |
 //! | `address` | `aws_iam_role.r`, `data.T.n` |
@@ -20,6 +21,7 @@
 //! | `graph` | the dependency graph (petgraph), cycles, order |
 //! | `plan` | refresh, drift, evaluation in order, per-resource actions |
 //! | `diff`, `policy` | pure attribute comparison; semantic IAM policy equality |
+//! | `permissions` | least-privilege IAM policies from `schemas/permissions.json` |
 //! | `render` | Terraform's human plan format |
 //! | `apply` | the operation graph, concurrent walk, per-operation state writes |
 //! | `state`, `sqlite_state` | state model, `StateStore` trait, SQLite store |
@@ -33,13 +35,16 @@
 //! | `--var-file` files | `variables` |
 //! | `.skyform/state.db` | `sqlite_state` |
 //! | `schemas/**/*.json` (embedded at build time) | `schema` |
+//! | `schemas/permissions.json` (embedded) | `permissions` |
 
 pub mod address;
 pub mod apply;
 pub mod aws;
+pub mod check;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod credentials;
 pub mod diagnostic;
 pub mod diff;
 #[cfg(test)]
@@ -49,6 +54,7 @@ pub mod eval;
 pub mod fake;
 pub mod functions;
 pub mod graph;
+pub mod permissions;
 pub mod plan;
 pub mod policy;
 pub mod provider;

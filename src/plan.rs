@@ -639,7 +639,14 @@ pub fn sensitive_of(addr: &Address) -> BTreeSet<String> {
 /// Evaluates the whole configuration with every computed value unknown and no AWS calls, for
 /// `skyform validate`: finds type errors and bad values wherever they are knowable.
 pub fn check_values(ws: &Workspace) -> Diagnostics {
+    evaluate_static(ws).1
+}
+
+/// Evaluates the whole configuration without AWS or state: every value that depends on
+/// something computed is unknown. `validate` uses the diagnostics; `skyform policy` the values.
+pub fn evaluate_static(ws: &Workspace) -> (BTreeMap<Address, Desired>, Diagnostics) {
     let mut diags = Diagnostics::default();
+    let mut values = BTreeMap::new();
     let mut ctx = ws.base_ctx();
     for node in &ws.order {
         match node {
@@ -663,8 +670,9 @@ pub fn check_values(ws: &Workspace) -> Diagnostics {
                     Desired::default()
                 });
                 ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
+                values.insert(addr.clone(), desired);
             }
         }
     }
-    diags
+    (values, diags)
 }

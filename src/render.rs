@@ -142,7 +142,7 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     match c.action {
         Action::Create => {
             for (name, v) in &c.after {
-                if !v.is_null() && !(v.is_empty_like() && !matches!(v, Value::String(_))) {
+                if !v.is_null() && (!v.is_empty_like() || matches!(v, Value::String(_))) {
                     lines.push((
                         "+".into(),
                         name.clone(),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::address::Address;
-use crate::state::{new_lineage, OutputState, ResourceState, State, StateError, StateStore};
+use crate::state::{new_lineage, OutputState, Owner, ResourceState, State, StateError, StateStore};
 
 /// The schema version this build writes.
 const SCHEMA_VERSION: i64 = 1;
@@ -211,9 +211,22 @@ impl StateStore for SqliteState {
                 r.get(0)
             })
             .map_err(foreign)?;
+        let meta = |key: &str| -> Result<Option<String>, StateError> {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| StateError::Foreign {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
+        };
+        let owner = match (meta("owner_account")?, meta("owner_arn")?) {
+            (Some(account), Some(arn)) => Some(Owner { account, arn }),
+            _ => None,
+        };
         let mut state = State {
             lineage,
             serial: serial.parse().unwrap_or(0),
+            owner,
             ..State::default()
         };
         {
@@ -316,6 +329,17 @@ impl StateStore for SqliteState {
                 )?;
             }
             Ok(())
+        })
+    }
+
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('owner_account', ?1), ('owner_arn', ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![owner.account, owner.arn],
+            )
+            .map(|_| ())
         })
     }
 }

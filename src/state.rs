@@ -29,10 +29,18 @@ pub struct OutputState {
     pub sensitive: bool,
 }
 
+/// The AWS identity that first wrote the state. Writes from another account are refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub account: String,
+    pub arn: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct State {
     pub lineage: String,
     pub serial: u64,
+    pub owner: Option<Owner>,
     pub resources: BTreeMap<Address, ResourceState>,
     pub outputs: BTreeMap<String, OutputState>,
 }
@@ -62,6 +70,8 @@ pub trait StateStore {
     fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
     /// Replaces all outputs; returns the new serial.
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
+    /// Records the owning identity; returns the new serial.
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
 }
 
 /// A random lineage id, from the OS random source (falling back to time and pid).
@@ -112,6 +122,11 @@ impl StateStore for MemoryState {
     }
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
         self.0.outputs = outputs.clone();
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+        self.0.owner = Some(owner.clone());
         self.0.serial += 1;
         Ok(self.0.serial)
     }

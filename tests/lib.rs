@@ -2,5 +2,6 @@
 //! and, for AWS behaviour, against a moto server started per test behind a recording proxy.
 
 mod aws_iam;
+mod check_and_policy;
 mod config_errors;
 mod support;

@@ -162,6 +162,56 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// Switches moto's IAM authorization on (every request must be allowed by the caller's
+    /// policies) or off.
+    pub fn set_auth(&self, on: bool) {
+        let port = self
+            .direct
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .expect("port");
+        let body = if on { "0" } else { "inf" };
+        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect moto");
+        write!(
+            s,
+            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write");
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).expect("read");
+        assert!(answer.contains("200 OK"), "reset-auth: {answer}");
+    }
+
+    /// Temporary credentials for `role_arn`, from STS AssumeRole (moto returns credentials
+    /// that act in the role's account).
+    pub fn assume_role(&self, role_arn: &str) -> (String, String, String) {
+        let creds = aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.direct)
+            .build();
+        let sts = aws_sdk_sts::Client::from_conf(conf);
+        let out = block_on(
+            sts.assume_role()
+                .role_arn(role_arn)
+                .role_session_name("second-identity")
+                .send(),
+        )
+        .expect("assume role");
+        let c = out.credentials().expect("credentials");
+        (
+            c.access_key_id().to_string(),
+            c.secret_access_key().to_string(),
+            c.session_token().to_string(),
+        )
+    }
+}
+
 /// The roles an instance profile holds, read through the IAM API.
 pub async fn profile_roles(iam: &aws_sdk_iam::Client, profile: &str) -> Vec<String> {
     let out = iam

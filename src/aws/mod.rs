@@ -7,6 +7,7 @@
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
 mod caller_identity;
+mod check;
 mod iam_access_key;
 mod iam_instance_profile;
 mod iam_policy;
@@ -23,6 +24,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
+pub use check::{CredentialInfo, Simulation};
 use iam_policy_attachment::Principal;
 
 use crate::provider::{Identity, Provider, ProviderError, RefreshRequest};
@@ -31,6 +33,7 @@ use crate::state::Attrs;
 pub struct AwsProvider {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) conf: aws_config::SdkConfig,
     pub region: String,
 }
 
@@ -61,6 +64,7 @@ impl AwsProvider {
         Ok(AwsProvider {
             iam: aws_sdk_iam::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
+            conf,
             region,
         })
     }
@@ -78,9 +82,33 @@ where
     let status = e.raw_response().map(|r| r.status().as_u16());
     let text = DisplayErrorContext(&e).to_string();
     if status == Some(403) {
-        return ProviderError::new("AccessDenied", format!("access denied (HTTP 403): {text}"));
+        // The body is still AWS's XML error, only served with a content type the SDK skips.
+        let body = e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        return match (xml_text(&body, "Code"), xml_text(&body, "Message")) {
+            (Some(code), Some(message)) => ProviderError::new(code, message),
+            _ => ProviderError::new("AccessDenied", "access denied (HTTP 403)"),
+        };
+    }
+    if let Some(status) = status {
+        // The SDK's own text here embeds the whole raw response.
+        return ProviderError::new(
+            "UnexpectedResponse",
+            format!("AWS answered HTTP {status} with a body the SDK could not read"),
+        );
     }
     ProviderError::new("RequestFailed", text)
+}
+
+/// The text of the first `<tag>` element in an XML error body.
+fn xml_text(body: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = body.find(&open)? + open.len();
+    let end = body[start..].find(&format!("</{tag}>"))? + start;
+    Some(body[start..end].trim().to_string()).filter(|t| !t.is_empty())
 }
 
 /// How long to keep retrying IAM's propagation errors ("role not found" right after it was
