@@ -491,3 +491,35 @@ fn another_account_cannot_write_to_the_state_and_plan_names_the_owner() {
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn check_verbose_lists_the_actions_of_the_next_apply_and_says_when_simulation_is_unavailable() {
+    let Some(moto) = Moto::start() else { return };
+    let p = example_project();
+    let out = moto
+        .skyform(&p)
+        .env("AWS_CONFIG_FILE", p.path().join("none"))
+        .args(["check", "-v"])
+        .output()
+        .expect("run");
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("no state yet"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("iam:CreateRole "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.ends_with("arn:aws:iam::123456789012:role/skypilot-v1"),
+        "{line}"
+    );
+    // Nothing exists yet, so nothing is deleted.
+    assert!(!text.contains("iam:DeleteRole"), "{text}");
+    // moto answers SimulatePrincipalPolicy with HTTP 500.
+    assert!(text.contains("Simulation is unavailable"), "{text}");
+    assert!(
+        moto.writes().iter().all(|a| a == "SimulatePrincipalPolicy"),
+        "{:?}",
+        moto.writes()
+    );
+}
