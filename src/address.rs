@@ -62,6 +62,20 @@ impl fmt::Display for Address {
     }
 }
 
+/// Addresses are written as their text (`aws_iam_role.r`), in plan files as in state.
+impl serde::Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid resource address {0:?}: expected TYPE.NAME or data.TYPE.NAME")]
 pub struct AddressError(pub String);

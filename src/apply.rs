@@ -278,8 +278,37 @@ pub async fn apply<P: Provider, S: StateStore>(
             }
         }
     }
-    write_outputs(ws, &ctx, store, plan.destroy)?;
+    // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
+    if plan.targets.is_empty() {
+        write_outputs(ws, &ctx, store, plan.destroy)?;
+    }
     Ok(report)
+}
+
+/// Records a refresh-only plan: what AWS now says replaces what state held, and objects that
+/// are gone are forgotten. Nothing is written to AWS. Returns (updated, removed).
+pub fn apply_refresh<S: StateStore>(
+    plan: &Plan,
+    store: &mut S,
+) -> Result<(usize, usize), StateError> {
+    let (mut updated, mut removed) = (0, 0);
+    for d in &plan.drift {
+        match (&d.live, plan.state.resources.get(&d.addr)) {
+            (None, _) => {
+                store.remove(&d.addr)?;
+                removed += 1;
+            }
+            (Some(live), Some(prior)) => {
+                store.put(&ResourceState {
+                    attrs: live.clone(),
+                    ..prior.clone()
+                })?;
+                updated += 1;
+            }
+            (Some(_), None) => {}
+        }
+    }
+    Ok((updated, removed))
 }
 
 /// A resource's configuration evaluated against the values known now, as provider input.

@@ -181,7 +181,14 @@ async fn verbose_report(
         return Ok(());
     };
     println!("\n{}", ctx.style.bold("IAM actions the next apply needs"));
-    let needs = match crate::plan::plan(provider, ws, state.unwrap_or_default(), false).await {
+    let needs = match crate::plan::plan(
+        provider,
+        ws,
+        state.unwrap_or_default(),
+        &crate::plan::PlanOptions::default(),
+    )
+    .await
+    {
         Ok(plan) => permissions::for_plan(&plan),
         Err(e) => {
             println!(

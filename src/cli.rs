@@ -31,6 +31,13 @@ pub struct VarArgs {
     pub var_files: Vec<PathBuf>,
 }
 
+#[derive(Debug, Clone, Args, Default)]
+pub struct TargetArgs {
+    /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the configuration without touching AWS or the state.
@@ -42,17 +49,42 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
         /// Exit 0 with no changes, 2 with changes, 1 on error.
         #[arg(long)]
         detailed_exitcode: bool,
         /// Plan the destruction of everything in state.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "refresh_only")]
         destroy: bool,
+        /// Force the replacement of this resource (repeatable).
+        #[arg(long = "replace", value_name = "ADDRESS")]
+        replace: Vec<String>,
+        /// Plan no change: show only what a refresh would record in the state.
+        #[arg(long)]
+        refresh_only: bool,
+        /// Save the plan to FILE, for `skyform apply FILE` and `skyform show FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print Terraform's JSON plan representation instead of the human plan.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Print a Markdown summary for a pull request instead of the human plan.
+        #[arg(long)]
+        markdown: bool,
     },
-    /// Make AWS match the configuration.
+    /// Make AWS match the configuration, or apply a saved plan exactly.
     Apply {
+        /// A plan saved with `plan --out`: applied without a prompt, if nothing changed since.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: Option<PathBuf>,
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
+        /// Force the replacement of this resource (repeatable).
+        #[arg(long = "replace", value_name = "ADDRESS")]
+        replace: Vec<String>,
         /// Apply without asking for confirmation.
         #[arg(long)]
         auto_approve: bool,
@@ -64,10 +96,53 @@ pub enum Command {
     Destroy {
         #[command(flatten)]
         vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
         #[arg(long)]
         auto_approve: bool,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
         parallelism: u32,
+    },
+    /// Print a saved plan.
+    Show {
+        #[arg(value_name = "PLANFILE")]
+        file: PathBuf,
+        /// Terraform's JSON plan representation.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// A Markdown summary.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Adopt an existing AWS object into the state under ADDRESS.
+    Import {
+        /// The resource's address in the configuration, e.g. aws_iam_role.r.
+        address: String,
+        /// The object's id, as `skyform schema TYPE` describes `id` (a role's name, a policy's ARN).
+        id: String,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Record in the state what AWS now says; change nothing in AWS.
+    Refresh {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite *.sky.hcl files in the canonical format.
+    Fmt {
+        /// Change nothing; exit 1 when a file is not formatted.
+        #[arg(long)]
+        check: bool,
+        /// Print the changes as a diff.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print the dependency graph in DOT.
+    Graph,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
     },
     /// Print outputs from the state.
     Output {
@@ -121,4 +196,11 @@ pub enum StateCommand {
     List,
     /// Show one resource's attributes.
     Show { address: String },
+    /// Forget resources without deleting them from AWS.
+    Rm {
+        #[arg(required = true, value_name = "ADDRESS")]
+        addresses: Vec<String>,
+    },
+    /// Rename a resource in the state (after renaming its block).
+    Mv { from: String, to: String },
 }

@@ -1,23 +1,22 @@
 //! The commands: thin adapters from parsed arguments to the core (`plan`, `apply`, state).
 //! Each returns an exit code or an `Error`; printing happens here and in `render`.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use crate::address::Address;
-use crate::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::aws::{AwsProvider, AwsSettings};
 use crate::cli::{Cli, Command, StateCommand, VarArgs};
 use crate::diagnostic::Diagnostics;
 use crate::error::Error;
 use crate::graph::Graph;
-use crate::plan::Workspace;
-use crate::render::{render_plan, Style};
+use crate::plan::{PlanOptions, Workspace};
+use crate::render::Style;
 use crate::sqlite_state::SqliteState;
 use crate::state::StateStore as _;
 use crate::value::Value;
 use crate::variables::{resolve, VarInputs};
+use crate::{state_commands, workflow};
 
 /// Settings every command shares.
 pub struct Context {
@@ -52,28 +51,96 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::Validate { vars } => validate(&ctx, &vars),
         Command::Plan {
             vars,
+            targets,
             detailed_exitcode,
             destroy,
-        } => runtime()?.block_on(plan(&ctx, &vars, detailed_exitcode, destroy)),
+            replace,
+            refresh_only,
+            out,
+            json,
+            markdown,
+        } => {
+            let opts = PlanOptions {
+                destroy,
+                targets: addresses(&targets.targets)?,
+                replace: addresses(&replace)?,
+                refresh_only,
+            };
+            let format = Format::of(json, markdown);
+            let request = workflow::PlanRequest {
+                opts,
+                format,
+                out,
+                detailed: detailed_exitcode,
+            };
+            runtime()?.block_on(workflow::plan(&ctx, &vars, request))
+        }
         Command::Apply {
+            plan_file: Some(file),
+            parallelism,
+            ..
+        } => runtime()?.block_on(workflow::apply_saved(&ctx, &file, parallelism as usize)),
+        Command::Apply {
+            plan_file: None,
             vars,
+            targets,
+            replace,
             auto_approve,
             parallelism,
-        } => runtime()?.block_on(apply(
-            &ctx,
-            &vars,
-            auto_approve,
-            parallelism as usize,
-            false,
-        )),
+        } => {
+            let opts = PlanOptions {
+                targets: addresses(&targets.targets)?,
+                replace: addresses(&replace)?,
+                ..PlanOptions::default()
+            };
+            runtime()?.block_on(workflow::apply(
+                &ctx,
+                &vars,
+                opts,
+                auto_approve,
+                parallelism as usize,
+            ))
+        }
         Command::Destroy {
             vars,
+            targets,
             auto_approve,
             parallelism,
-        } => runtime()?.block_on(apply(&ctx, &vars, auto_approve, parallelism as usize, true)),
+        } => {
+            let opts = PlanOptions {
+                destroy: true,
+                targets: addresses(&targets.targets)?,
+                ..PlanOptions::default()
+            };
+            runtime()?.block_on(workflow::apply(
+                &ctx,
+                &vars,
+                opts,
+                auto_approve,
+                parallelism as usize,
+            ))
+        }
+        Command::Show {
+            file,
+            json,
+            markdown,
+        } => workflow::show(&ctx, &file, Format::of(json, markdown)),
+        Command::Import { address, id, vars } => {
+            let addr = address_of(&address)?;
+            runtime()?.block_on(workflow::import(&ctx, &vars, &addr, &id))
+        }
+        Command::Refresh { vars } => runtime()?.block_on(workflow::refresh(&ctx, &vars)),
         Command::Output { name, raw, json } => output(&ctx, name.as_deref(), raw, json),
-        Command::State(StateCommand::List) => state_list(&ctx),
-        Command::State(StateCommand::Show { address }) => state_show(&ctx, &address),
+        Command::State(StateCommand::List) => state_commands::list(&ctx),
+        Command::State(StateCommand::Show { address }) => {
+            state_commands::show(&ctx, &address_of(&address)?)
+        }
+        Command::State(StateCommand::Rm { addresses: list }) => {
+            state_commands::rm(&ctx, &addresses(&list)?)
+        }
+        Command::State(StateCommand::Mv { from, to }) => {
+            state_commands::mv(&ctx, &address_of(&from)?, &address_of(&to)?)
+        }
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Check { vars, verbose } => {
             runtime()?.block_on(crate::check::check(&ctx, &vars, verbose))
@@ -92,7 +159,55 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             name.as_deref(),
             account,
         )),
+        Command::Fmt { check, diff } => crate::fmt::run(&ctx.dir, check, diff),
+        Command::Graph => graph(&ctx),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "skyform",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+impl Format {
+    fn of(json: bool, markdown: bool) -> Format {
+        if json {
+            Format::Json
+        } else if markdown {
+            Format::Markdown
+        } else {
+            Format::Human
+        }
+    }
+}
+
+pub fn address_of(text: &str) -> Result<Address, Error> {
+    text.parse()
+        .map_err(|e: crate::address::AddressError| Error::Usage(e.to_string()))
+}
+
+fn addresses(list: &[String]) -> Result<Vec<Address>, Error> {
+    list.iter().map(|t| address_of(t)).collect()
+}
+
+fn graph(ctx: &Context) -> Result<i32, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    print!("{}", ws.graph.to_dot());
+    Ok(0)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -192,185 +307,7 @@ pub async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
     Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
 }
 
-/// A plan with what made it, so that apply reuses the same connection and state.
-struct Planned {
-    ws: Workspace,
-    plan: crate::plan::Plan,
-    store: SqliteState,
-    provider: AwsProvider,
-}
-
-async fn make_plan(ctx: &Context, vars: &VarArgs, destroy: bool) -> Result<Planned, Error> {
-    let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
-    print_warnings(&ws, &warnings, ctx.style);
-    let mut store = ctx.state();
-    let state = store.load()?;
-    let provider = connect(&ws).await?;
-    let plan = match crate::plan::plan(&provider, &ws, state, destroy).await {
-        Ok(p) => p,
-        Err(crate::plan::PlanError::Config(d)) => {
-            return Err(Error::Config(Box::new(ws.config.sources), d))
-        }
-        Err(e) => return Err(Error::Usage(e.to_string())),
-    };
-    Ok(Planned {
-        ws,
-        plan,
-        store,
-        provider,
-    })
-}
-
-async fn plan(ctx: &Context, vars: &VarArgs, detailed: bool, destroy: bool) -> Result<i32, Error> {
-    let Planned { plan, provider, .. } = make_plan(ctx, vars, destroy).await?;
-    print!("{}", render_plan(&plan, ctx.style));
-    // Planning is a read, so it works under any identity; it says who owns what it reads.
-    if plan.state.owner.is_some() && plan.has_resource_changes() {
-        let caller = crate::provider::Provider::identity(&provider).await?;
-        match check_owner(&plan.state, &caller) {
-            OwnerCheck::OtherAccount(o) => eprintln!(
-                "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
-                o.account, o.arn, caller.arn, caller.account
-            ),
-            OwnerCheck::SameAccount(o) => eprintln!(
-                "\nNote: the state was created by {}; you are {} in the same account.",
-                o.arn, caller.arn
-            ),
-            OwnerCheck::Same | OwnerCheck::Unowned => {}
-        }
-    }
-    Ok(if detailed && plan.has_changes() { 2 } else { 0 })
-}
-
-fn confirm(what: &str) -> Result<bool, Error> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "{what} needs confirmation, but stdin is not a terminal; review the plan and run again with --auto-approve"
-        )));
-    }
-    print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
-}
-
-async fn apply(
-    ctx: &Context,
-    vars: &VarArgs,
-    auto_approve: bool,
-    parallelism: usize,
-    destroy: bool,
-) -> Result<i32, Error> {
-    let Planned {
-        ws,
-        plan,
-        mut store,
-        provider,
-    } = make_plan(ctx, vars, destroy).await?;
-    print!("{}", render_plan(&plan, ctx.style));
-    if !plan.has_changes() {
-        return Ok(0);
-    }
-    // The owner guard runs before the prompt and before any write, AWS or state.
-    let caller = crate::provider::Provider::identity(&provider).await?;
-    let owner_check = check_owner(&plan.state, &caller);
-    match &owner_check {
-        OwnerCheck::OtherAccount(o) => {
-            return Err(Error::Usage(format!(
-                "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
-                o.account, o.arn, caller.arn, caller.account
-            )))
-        }
-        OwnerCheck::SameAccount(o) => eprintln!(
-            "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
-            o.arn, caller.arn
-        ),
-        OwnerCheck::Same | OwnerCheck::Unowned => {}
-    }
-    if !auto_approve && !confirm(if destroy { "destroy" } else { "apply" })? {
-        println!("\nApply cancelled.");
-        return Ok(1);
-    }
-    if owner_check == OwnerCheck::Unowned {
-        store.set_owner(&crate::state::Owner {
-            account: caller.account.clone(),
-            arn: caller.arn.clone(),
-        })?;
-    }
-    println!();
-    let mut on_event = |e: Event| match e {
-        Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
-        Event::Finished { op, id, secs } => {
-            let id = if op.kind == OpKind::Delete {
-                String::new()
-            } else {
-                format!(" [id={id}]")
-            };
-            println!("{}: {} after {secs}s{id}", op.addr, verb(op.kind, true));
-        }
-        Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
-    };
-    let report = crate::apply::apply(
-        &provider,
-        &ws,
-        &plan,
-        &mut store,
-        parallelism,
-        &mut on_event,
-    )
-    .await?;
-    for (addr, err) in &report.failures {
-        eprintln!("\nError: {addr}: {err}");
-    }
-    for addr in &report.skipped {
-        eprintln!("skipped {addr}: something it depends on failed");
-    }
-    let summary = if destroy {
-        format!(
-            "Destroy complete! Resources: {} destroyed.",
-            report.destroyed
-        )
-    } else {
-        format!(
-            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
-            report.added, report.changed, report.destroyed
-        )
-    };
-    if report.failures.is_empty() {
-        println!("\n{}", ctx.style.bold(&summary));
-        if !destroy {
-            print_outputs(&store.load()?.outputs);
-        }
-        Ok(0)
-    } else {
-        eprintln!("\nApply failed: {} of the planned operations failed; state records everything that succeeded.", report.failures.len());
-        Ok(1)
-    }
-}
-
-fn verb(kind: OpKind, done: bool) -> &'static str {
-    match (kind, done) {
-        (OpKind::Create, false) => "Creating",
-        (OpKind::Create, true) => "Creation complete",
-        (OpKind::Update, false) => "Modifying",
-        (OpKind::Update, true) => "Modifications complete",
-        (OpKind::Delete, false) => "Destroying",
-        (OpKind::Delete, true) => "Destruction complete",
-    }
-}
-
-fn print_outputs(outputs: &BTreeMap<String, crate::state::OutputState>) {
-    if outputs.is_empty() {
-        return;
-    }
-    println!("\nOutputs:\n");
-    for (name, o) in outputs {
-        println!("{name} = {}", shown(o));
-    }
-}
-
-fn shown(o: &crate::state::OutputState) -> String {
+pub fn shown(o: &crate::state::OutputState) -> String {
     if o.sensitive {
         "(sensitive value)".into()
     } else {
@@ -429,41 +366,6 @@ fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i3
             Ok(0)
         }
     }
-}
-
-fn state_list(ctx: &Context) -> Result<i32, Error> {
-    for addr in ctx.state().load()?.resources.keys() {
-        println!("{addr}");
-    }
-    Ok(0)
-}
-
-fn state_show(ctx: &Context, address: &str) -> Result<i32, Error> {
-    let addr: Address = address
-        .parse()
-        .map_err(|e: crate::address::AddressError| Error::Usage(e.to_string()))?;
-    let state = ctx.state().load()?;
-    let r = state
-        .resources
-        .get(&addr)
-        .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
-    let sensitive = crate::plan::sensitive_of(&addr);
-    println!(
-        "# {addr}:\nresource {} {} {{",
-        crate::value::quote(&addr.type_name),
-        crate::value::quote(&addr.name)
-    );
-    let width = r.attrs.keys().map(String::len).max().unwrap_or(0);
-    for (k, v) in &r.attrs {
-        let text = if sensitive.contains(k) {
-            "(sensitive value)".to_string()
-        } else {
-            Value::from_json(v).to_string()
-        };
-        println!("    {k:width$} = {text}");
-    }
-    println!("}}");
-    Ok(0)
 }
 
 async fn policy(

@@ -9,7 +9,9 @@ use crate::schema::{AttrType, Schema};
 use crate::state::Attrs;
 use crate::value::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Action {
     NoOp,
     Create,
@@ -20,7 +22,7 @@ pub enum Action {
 }
 
 /// One attribute whose value will change.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AttrChange {
     pub name: String,
     pub before: Value,

@@ -7,7 +7,7 @@ use crate::address::Address;
 use crate::diff::Action;
 use crate::fake::FakeProvider;
 use crate::graph::Graph;
-use crate::plan::{plan, DriftKind, Plan, Workspace};
+use crate::plan::{plan, DriftKind, Plan, PlanOptions, Workspace};
 use crate::state::{MemoryState, StateStore as _};
 use crate::variables::{resolve, VarInputs};
 
@@ -45,7 +45,7 @@ fn plan_and_apply(
     store: &mut MemoryState,
 ) -> (Plan, crate::apply::ApplyReport) {
     let state = store.load().expect("load");
-    let planned = run(plan(p, ws, state, false)).expect("plan");
+    let planned = run(plan(p, ws, state, &PlanOptions::default())).expect("plan");
     let report = run(crate::apply::apply(p, ws, &planned, store, 4, &mut |_| {})).expect("apply");
     (planned, report)
 }
@@ -105,7 +105,13 @@ fn a_first_apply_creates_in_dependency_order_and_the_next_plan_is_empty() {
     );
 
     let writes = p.writes();
-    let again = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    let again = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
     assert!(!again.has_changes(), "{:?}", again.changes);
     assert_eq!(p.writes(), writes, "planning must not write");
 }
@@ -138,7 +144,13 @@ fn replacing_a_resource_replaces_what_reads_it_through_a_force_new_attribute() {
     );
     assert!(last("delete aws_iam_role") < last("create aws_iam_role"));
     assert!(last("create aws_iam_role") < last("create aws_iam_role_policy_attachment"));
-    let again = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    let again = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
     assert!(!again.has_resource_changes());
 }
 
@@ -173,7 +185,13 @@ fn an_object_deleted_outside_skyform_is_drift_and_is_planned_for_creation() {
         .borrow_mut()
         .objects
         .remove(&("aws_iam_policy".to_string(), "p".to_string()));
-    let planned = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    let planned = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
     assert!(matches!(planned.drift.as_slice(), [d] if matches!(d.kind, DriftKind::Deleted)));
     assert_eq!(action(&planned, "aws_iam_policy.p"), Action::Create);
 }
@@ -190,13 +208,28 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
         .to_string()
         + "output \"arn\" { value = aws_iam_role.r.arn }\n";
     let ws = workspace(&smaller, &[]);
-    let planned = run(plan(&p, &ws, store.load().expect("load"), false)).expect("plan");
+    let planned = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
     assert_eq!(
         action(&planned, "aws_iam_instance_profile.ip"),
         Action::Delete
     );
     assert_eq!(planned.counts(), (0, 0, 1));
-    let destroy = run(plan(&p, &ws, store.load().expect("load"), true)).expect("plan");
+    let destroy = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions {
+            destroy: true,
+            ..PlanOptions::default()
+        },
+    ))
+    .expect("plan");
     assert_eq!(destroy.counts(), (0, 0, 4));
     let report = run(crate::apply::apply(
         &p,

@@ -33,6 +33,13 @@ impl fmt::Display for Node {
     }
 }
 
+fn dot_id(n: &Node) -> String {
+    format!(
+        "\"{}\"",
+        n.to_string().replace('\\', "\\\\").replace('"', "\\\"")
+    )
+}
+
 #[derive(Debug, Default)]
 pub struct Graph {
     pub graph: DiGraph<Node, ()>,
@@ -175,6 +182,33 @@ impl Graph {
             }
         }
         Some(out)
+    }
+
+    /// The graph in Graphviz DOT, every node and edge in a stable order: an edge points from
+    /// a node to what it depends on, as in `terraform graph`.
+    pub fn to_dot(&self) -> String {
+        let mut out = String::from("digraph skyform {\n  rankdir = \"RL\";\n");
+        for node in self.index.keys() {
+            let shape = match node {
+                Node::Resource(a) if a.mode == crate::address::Mode::Data => "note",
+                Node::Resource(_) => "box",
+                Node::Local(_) | Node::Output(_) => "ellipse",
+            };
+            out.push_str(&format!("  {} [shape = {shape}];\n", dot_id(node)));
+        }
+        let mut edges: Vec<(String, String)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .map(|(from, to)| (dot_id(&self.graph[to]), dot_id(&self.graph[from])))
+            .collect();
+        edges.sort();
+        edges.dedup();
+        for (dependent, dependency) in edges {
+            out.push_str(&format!("  {dependent} -> {dependency};\n"));
+        }
+        out.push_str("}\n");
+        out
     }
 
     /// The resources a node depends on directly.

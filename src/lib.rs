@@ -52,19 +52,25 @@ mod engine_tests;
 pub mod error;
 pub mod eval;
 pub mod fake;
+pub mod fmt;
 pub mod functions;
 pub mod graph;
 pub mod permissions;
 pub mod plan;
+pub mod plan_file;
 pub mod policy;
 pub mod provider;
 pub mod render;
+pub mod render_json;
+pub mod render_markdown;
 pub mod schema;
 pub mod sqlite_state;
 pub mod state;
+pub mod state_commands;
 pub mod validate;
 pub mod value;
 pub mod variables;
+pub mod workflow;
 
 /// Runs the command line and returns the exit code.
 pub fn run() -> i32 {

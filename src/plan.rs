@@ -243,7 +243,7 @@ pub fn eval_diag(e: crate::eval::EvalError, outer: &Span, name: &str) -> Diagnos
 }
 
 /// The planned change of one resource.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ResourceChange {
     pub addr: Address,
     pub action: Action,
@@ -259,21 +259,37 @@ pub struct ResourceChange {
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum DriftKind {
     Deleted,
     Changed(Vec<AttrChange>),
 }
 
 /// A change made outside skyform since the last apply.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Drift {
     pub addr: Address,
     pub kind: DriftKind,
     pub prior: Attrs,
+    /// What AWS says now (`None` when the object is gone): what a refresh records.
+    #[serde(default)]
+    pub live: Option<Attrs>,
 }
 
-#[derive(Debug, Clone)]
+/// What to plan: everything (the default), a destroy, part of the world, or only a refresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanOptions {
+    pub destroy: bool,
+    /// Limit the plan to these resources and what they depend on (what depends on them, for
+    /// a destroy).
+    pub targets: Vec<Address>,
+    /// Replace these even though nothing forces it.
+    pub replace: Vec<Address>,
+    /// Plan no change; only record what AWS now says.
+    pub refresh_only: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct OutputChange {
     pub name: String,
     pub before: Option<serde_json::Value>,
@@ -282,7 +298,7 @@ pub struct OutputChange {
 }
 
 /// A complete plan.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Every resource in configuration or state, in address order (no-ops included).
     pub changes: Vec<ResourceChange>,
@@ -293,6 +309,11 @@ pub struct Plan {
     /// Data source results.
     pub data: BTreeMap<Address, Attrs>,
     pub destroy: bool,
+    /// The `--target` addresses: a non-empty list means the plan is partial.
+    #[serde(default)]
+    pub targets: Vec<Address>,
+    #[serde(default)]
+    pub refresh_only: bool,
 }
 
 impl Plan {
@@ -318,6 +339,16 @@ impl Plan {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 
+    /// Whether applying the plan would write anything: changes, or for a refresh-only plan,
+    /// drift to record.
+    pub fn has_effect(&self) -> bool {
+        if self.refresh_only {
+            !self.drift.is_empty()
+        } else {
+            self.has_changes()
+        }
+    }
+
     pub fn has_output_changes(&self) -> bool {
         self.outputs.iter().any(|o| match (&o.before, &o.after) {
             (None, None) => false,
@@ -339,6 +370,8 @@ pub enum PlanError {
     Refresh(ProviderError),
     #[error("reading {addr} failed: {err}")]
     Data { addr: Address, err: ProviderError },
+    #[error("{0}")]
+    Option(String),
 }
 
 /// Reads every resource in state from the cloud, in one batched provider call.
@@ -374,6 +407,7 @@ fn drift_of(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift
                 addr: addr.clone(),
                 kind: DriftKind::Deleted,
                 prior: r.attrs.clone(),
+                live: None,
             }),
             Some(Some(now)) => {
                 let prior: BTreeMap<String, Value> = r
@@ -396,6 +430,7 @@ fn drift_of(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift
                         addr: addr.clone(),
                         kind: DriftKind::Changed(changes),
                         prior: r.attrs.clone(),
+                        live: Some(now.clone()),
                     });
                 }
             }
@@ -405,29 +440,102 @@ fn drift_of(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift
     out
 }
 
-/// Makes a plan. `destroy` plans the removal of everything in state.
+/// The resources a partial plan covers: the targets and, transitively, what they depend on
+/// (for a destroy: what depends on them). `None` when the plan is whole.
+fn selection(
+    ws: &Workspace,
+    state: &State,
+    opts: &PlanOptions,
+) -> Result<Option<BTreeSet<Address>>, PlanError> {
+    if opts.targets.is_empty() {
+        return Ok(None);
+    }
+    for t in &opts.targets {
+        if !ws.config.resources.contains_key(t) && !state.resources.contains_key(t) {
+            return Err(PlanError::Option(format!(
+                "--target {t}: no such resource in the configuration or the state"
+            )));
+        }
+    }
+    let mut selected: BTreeSet<Address> = opts.targets.iter().cloned().collect();
+    let mut stack: Vec<Address> = opts.targets.clone();
+    while let Some(a) = stack.pop() {
+        let next: Vec<Address> = if opts.destroy {
+            let mut dependents: Vec<Address> = state
+                .resources
+                .values()
+                .filter(|r| r.deps.contains(&a))
+                .map(|r| r.addr.clone())
+                .collect();
+            dependents.extend(
+                ws.config
+                    .resources
+                    .keys()
+                    .filter(|r| {
+                        ws.graph
+                            .resource_deps(&Node::Resource((*r).clone()))
+                            .contains(&a)
+                    })
+                    .cloned(),
+            );
+            dependents
+        } else {
+            ws.graph
+                .resource_deps(&Node::Resource(a.clone()))
+                .into_iter()
+                .collect()
+        };
+        for n in next {
+            if selected.insert(n.clone()) {
+                stack.push(n);
+            }
+        }
+    }
+    Ok(Some(selected))
+}
+
+/// Makes a plan: refresh, drift, then an action per resource, as `opts` asks.
 pub async fn plan<P: Provider>(
     provider: &P,
     ws: &Workspace,
     state: State,
-    destroy: bool,
+    opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
+    let selected = selection(ws, &state, opts)?;
+    for r in &opts.replace {
+        if r.mode != Mode::Managed || !ws.config.resources.contains_key(r) {
+            return Err(PlanError::Option(format!(
+                "--replace {r}: no such resource in the configuration"
+            )));
+        }
+    }
     let live = refresh(provider, &state)
         .await
         .map_err(PlanError::Refresh)?;
     let drift = drift_of(&state, &live);
     let mut plan = Plan {
         drift,
-        destroy,
+        destroy: opts.destroy,
+        targets: opts.targets.clone(),
+        refresh_only: opts.refresh_only,
         ..Plan::default()
     };
+    if opts.refresh_only {
+        plan.state = state;
+        return Ok(plan);
+    }
+    let in_scope = |a: &Address| selected.as_ref().is_none_or(|s| s.contains(a));
     let mut diags = Diagnostics::default();
     let mut ctx = ws.base_ctx();
     let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
 
-    if destroy {
+    if opts.destroy {
         plan.changes
-            .extend(deletions(&state, &live, |_| true, None));
+            .extend(deletions(&state, &live, in_scope, None));
+        if selected.is_some() {
+            plan.state = state;
+            return Ok(plan);
+        }
         for (name, o) in &state.outputs {
             plan.outputs.push(OutputChange {
                 name: name.clone(),
@@ -443,6 +551,8 @@ pub async fn plan<P: Provider>(
     for node in &ws.order {
         match node {
             Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
+            // A partial plan leaves outputs alone: what they read may not be planned.
+            Node::Output(_) if selected.is_some() => {}
             Node::Output(name) => {
                 let Some(o) = ws.config.outputs.get(name) else {
                     continue;
@@ -474,6 +584,18 @@ pub async fn plan<P: Provider>(
                 let Some(schema) = registry().get(addr.mode, &addr.type_name) else {
                     continue;
                 };
+                if !in_scope(addr) {
+                    // Outside the targets: seen as AWS has it, and left alone.
+                    let known = live.get(addr).cloned().flatten();
+                    ctx.set_resource(
+                        addr,
+                        match &known {
+                            Some(attrs) => state_value(schema, attrs),
+                            None => resource_value(schema, &BTreeMap::new(), None),
+                        },
+                    );
+                    continue;
+                }
                 let desired = match ws.eval_resource(block, schema, &ctx) {
                     Ok(d) => d,
                     Err(d) => {
@@ -507,6 +629,10 @@ pub async fn plan<P: Provider>(
                 let now = live.get(addr).cloned().flatten();
                 let (mut action, mut changes) = diff(schema, now.as_ref(), &desired.attrs);
                 let mut reason = None;
+                if opts.replace.contains(addr) && now.is_some() && action != Action::Replace {
+                    action = Action::Replace;
+                    reason = Some("replacement was requested with --replace".into());
+                }
                 // The replacement cascade: what reads a replaced resource must follow it.
                 if matches!(action, Action::NoOp | Action::Update) {
                     for (attr, targets) in Workspace::attr_refs(block) {
@@ -570,7 +696,7 @@ pub async fn plan<P: Provider>(
         }
     }
     // Objects in state that the configuration no longer declares.
-    let orphan = |a: &Address| !ws.config.resources.contains_key(a);
+    let orphan = |a: &Address| !ws.config.resources.contains_key(a) && in_scope(a);
     plan.changes.extend(deletions(
         &state,
         &live,
@@ -578,7 +704,7 @@ pub async fn plan<P: Provider>(
         Some("it is no longer in the configuration"),
     ));
     for (name, o) in &state.outputs {
-        if !ws.config.outputs.contains_key(name) {
+        if selected.is_none() && !ws.config.outputs.contains_key(name) {
             plan.outputs.push(OutputChange {
                 name: name.clone(),
                 before: Some(o.value.clone()),

@@ -329,13 +329,51 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
             }
         }
     }
-    out.push_str("Unless you have made equivalent changes to your configuration, the plan below undoes them.\n");
+    if plan.refresh_only {
+        out.push_str("This is a refresh-only plan: applying it records these changes in the state and changes nothing in AWS.\n");
+    } else {
+        out.push_str("Unless you have made equivalent changes to your configuration, the plan below undoes them.\n");
+    }
     out
+}
+
+/// Terraform's warning for a plan limited with `--target`.
+fn targeting_warning(plan: &Plan, style: Style) -> String {
+    if plan.targets.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = plan.targets.iter().map(ToString::to_string).collect();
+    format!(
+        "\n{}\n\nThe plan is partial: it covers only {} and {}. The result may not be all the changes the configuration asks for, and outputs are not updated. Run a plan without --target to see the rest.\n",
+        style.bold("Warning: Resource targeting is in effect"),
+        list.join(", "),
+        if plan.destroy {
+            "what depends on them"
+        } else {
+            "what they depend on"
+        }
+    )
 }
 
 /// The whole human plan.
 pub fn render_plan(plan: &Plan, style: Style) -> String {
-    let mut out = render_drift(plan, style);
+    let mut out = targeting_warning(plan, style);
+    out.push_str(&render_drift(plan, style));
+    if plan.refresh_only {
+        if plan.drift.is_empty() {
+            out.push_str("\nNo changes. The state matches AWS; a refresh would record nothing.\n");
+        } else {
+            let _ = writeln!(
+                out,
+                "\n{}",
+                style.bold(&format!(
+                    "Refresh: {} object(s) to record in the state.",
+                    plan.drift.len()
+                ))
+            );
+        }
+        return out;
+    }
     if !plan.has_changes() {
         out.push_str("\nNo changes. Your infrastructure matches the configuration.\n");
         return out;

@@ -332,6 +332,36 @@ impl StateStore for SqliteState {
         })
     }
 
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+        let (from_text, to_text) = (from.to_string(), to.to_string());
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE resources SET address = ?2 WHERE address = ?1",
+                params![from_text, to_text],
+            )?;
+            let rows: Vec<(String, String)> = {
+                let mut stmt = tx.prepare("SELECT address, dependencies FROM resources")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (address, deps) in rows {
+                let list: Vec<String> = serde_json::from_str(&deps).unwrap_or_default();
+                if list.contains(&from_text) {
+                    let list: Vec<&String> = list
+                        .iter()
+                        .map(|d| if d == &from_text { &to_text } else { d })
+                        .collect();
+                    let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                    tx.execute(
+                        "UPDATE resources SET dependencies = ?2 WHERE address = ?1",
+                        params![address, text],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
         self.write(|tx| {
             tx.execute(

@@ -14,7 +14,7 @@ use crate::address::Address;
 pub type Attrs = serde_json::Map<String, serde_json::Value>;
 
 /// One managed resource as last seen.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceState {
     pub addr: Address,
     pub id: String,
@@ -30,13 +30,13 @@ pub struct OutputState {
 }
 
 /// The AWS identity that first wrote the state. Writes from another account are refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     pub account: String,
     pub arn: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub lineage: String,
     pub serial: u64,
@@ -72,6 +72,15 @@ pub trait StateStore {
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
     /// Records the owning identity; returns the new serial.
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
+    /// Renames a resource, and every dependency on it, in one write; returns the new serial.
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
+}
+
+/// Dependency lists after a rename.
+pub fn renamed_deps(deps: &[Address], from: &Address, to: &Address) -> Vec<Address> {
+    deps.iter()
+        .map(|d| if d == from { to.clone() } else { d.clone() })
+        .collect()
 }
 
 /// A random lineage id, from the OS random source (falling back to time and pid).
@@ -127,6 +136,17 @@ impl StateStore for MemoryState {
     }
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
         self.0.owner = Some(owner.clone());
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+        if let Some(mut r) = self.0.resources.remove(from) {
+            r.addr = to.clone();
+            self.0.resources.insert(to.clone(), r);
+        }
+        for r in self.0.resources.values_mut() {
+            r.deps = renamed_deps(&r.deps, from, to);
+        }
         self.0.serial += 1;
         Ok(self.0.serial)
     }

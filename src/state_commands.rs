@@ -1,0 +1,83 @@
+//! `skyform state list|show|rm|mv`: reading and editing the state without touching AWS.
+//! Every edit is one committed transaction that bumps the serial, so a plan saved before it
+//! is refused as stale.
+
+use crate::address::Address;
+use crate::commands::Context;
+use crate::error::Error;
+use crate::state::StateStore as _;
+use crate::value::Value;
+
+pub fn list(ctx: &Context) -> Result<i32, Error> {
+    for addr in ctx.state().load()?.resources.keys() {
+        println!("{addr}");
+    }
+    Ok(0)
+}
+
+pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
+    let state = ctx.state().load()?;
+    let r = state
+        .resources
+        .get(addr)
+        .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
+    let sensitive = crate::plan::sensitive_of(addr);
+    println!(
+        "# {addr}:\nresource {} {} {{",
+        crate::value::quote(&addr.type_name),
+        crate::value::quote(&addr.name)
+    );
+    let width = r.attrs.keys().map(String::len).max().unwrap_or(0);
+    for (k, v) in &r.attrs {
+        let text = if sensitive.contains(k) {
+            "(sensitive value)".to_string()
+        } else {
+            Value::from_json(v).to_string()
+        };
+        println!("    {k:width$} = {text}");
+    }
+    println!("}}");
+    Ok(0)
+}
+
+/// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
+pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
+    let mut store = ctx.state();
+    let state = store.load()?;
+    let missing: Vec<String> = addrs
+        .iter()
+        .filter(|a| !state.resources.contains_key(*a))
+        .map(ToString::to_string)
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Usage(format!(
+            "not in the state: {}; nothing was removed",
+            missing.join(", ")
+        )));
+    }
+    for a in addrs {
+        store.remove(a)?;
+        println!("Removed {a} from the state (the object itself is still in AWS).");
+    }
+    Ok(0)
+}
+
+/// Renames a resource in the state, for a block that was renamed in the configuration.
+pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
+    let mut store = ctx.state();
+    let state = store.load()?;
+    if !state.resources.contains_key(from) {
+        return Err(Error::Usage(format!("{from} is not in the state")));
+    }
+    if state.resources.contains_key(to) {
+        return Err(Error::Usage(format!("{to} is already in the state")));
+    }
+    if from.mode != to.mode || from.type_name != to.type_name {
+        return Err(Error::Usage(format!(
+            "cannot move {from} to {to}: a resource keeps its type"
+        )));
+    }
+    store.rename(from, to)?;
+    println!("Moved {from} to {to}.");
+    Ok(0)
+}

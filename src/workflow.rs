@@ -1,0 +1,482 @@
+//! The commands that read AWS and may write it: `plan` (and `--out`), `apply` (and `apply
+//! FILE`), `destroy`, `show FILE`, `import` and `refresh`. Each is a thin sequence over the
+//! core: load the workspace and state, plan through the provider, print, guard the owner,
+//! apply, report.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::address::{Address, Mode};
+use crate::apply::{check_owner, Event, OpKind, OwnerCheck};
+use crate::aws::AwsProvider;
+use crate::cli::VarArgs;
+use crate::commands::{connect, print_warnings, shown, workspace, Context, Format};
+use crate::diff::Action;
+use crate::error::Error;
+use crate::graph::Node;
+use crate::plan::{Plan, PlanError, PlanOptions, Workspace};
+use crate::plan_file::{self, SavedPlan};
+use crate::provider::{Provider as _, RefreshRequest};
+use crate::render::render_plan;
+use crate::sqlite_state::SqliteState;
+use crate::state::{Owner, ResourceState, State, StateStore as _};
+
+/// A plan with what made it, so that apply reuses the same connection and state.
+struct Planned {
+    ws: Workspace,
+    plan: Plan,
+    store: SqliteState,
+    provider: AwsProvider,
+}
+
+fn plan_error(ws: Workspace, e: PlanError) -> Error {
+    match e {
+        PlanError::Config(d) => Error::Config(Box::new(ws.config.sources), d),
+        e => Error::Usage(e.to_string()),
+    }
+}
+
+async fn make_plan(ctx: &Context, vars: &VarArgs, opts: &PlanOptions) -> Result<Planned, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let mut store = ctx.state();
+    let state = store.load()?;
+    let provider = connect(&ws).await?;
+    match crate::plan::plan(&provider, &ws, state, opts).await {
+        Ok(plan) => Ok(Planned {
+            ws,
+            plan,
+            store,
+            provider,
+        }),
+        Err(e) => Err(plan_error(ws, e)),
+    }
+}
+
+fn print_plan(plan: &Plan, format: Format, ctx: &Context) {
+    match format {
+        Format::Human => print!("{}", render_plan(plan, ctx.style)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::render_json::plan_json(plan)).unwrap_or_default()
+        ),
+        Format::Markdown => print!("{}", crate::render_markdown::plan_markdown(plan)),
+    }
+}
+
+/// What `skyform plan` was asked for.
+pub struct PlanRequest {
+    pub opts: PlanOptions,
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub detailed: bool,
+}
+
+pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32, Error> {
+    let Planned {
+        ws, plan, provider, ..
+    } = make_plan(ctx, vars, &req.opts).await?;
+    print_plan(&plan, req.format, ctx);
+    if let Some(out) = &req.out {
+        let saved = SavedPlan {
+            skyform_version: env!("CARGO_PKG_VERSION").into(),
+            config_digest: plan_file::config_digest(&ws.config, &ws.vars.values),
+            variables: ws.vars.values.clone(),
+            lineage: plan.state.lineage.clone(),
+            serial: plan.state.serial,
+            fingerprints: plan_file::fingerprints(&plan),
+            options: req.opts.clone(),
+            plan: plan.clone(),
+        };
+        plan_file::write(out, &saved)?;
+        let note = format!(
+            "\nSaved the plan to {}. To apply exactly this plan: skyform apply {}",
+            out.display(),
+            out.display()
+        );
+        // Machine-readable output keeps stdout to itself.
+        if req.format == Format::Human {
+            println!("{note}");
+        } else {
+            eprintln!("{note}");
+        }
+    }
+    // Planning is a read, so it works under any identity; it says who owns what it reads.
+    if plan.state.owner.is_some() && plan.has_effect() {
+        let caller = provider.identity().await?;
+        match check_owner(&plan.state, &caller) {
+            OwnerCheck::OtherAccount(o) => eprintln!(
+                "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
+                o.account, o.arn, caller.arn, caller.account
+            ),
+            OwnerCheck::SameAccount(o) => eprintln!(
+                "\nNote: the state was created by {}; you are {} in the same account.",
+                o.arn, caller.arn
+            ),
+            OwnerCheck::Same | OwnerCheck::Unowned => {}
+        }
+    }
+    Ok(if req.detailed && plan.has_effect() {
+        2
+    } else {
+        0
+    })
+}
+
+fn confirm(what: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{what} needs confirmation, but stdin is not a terminal; review the plan and run again with --auto-approve"
+        )));
+    }
+    print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+/// The guide's owner rule, before any write: another account is refused, another identity of
+/// the same account is warned about. Returns the caller, to record as owner when there is none.
+async fn guard_owner(provider: &AwsProvider, state: &State) -> Result<(OwnerCheck, Owner), Error> {
+    let caller = provider.identity().await?;
+    let check = check_owner(state, &caller);
+    match &check {
+        OwnerCheck::OtherAccount(o) => {
+            return Err(Error::Usage(format!(
+                "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
+                o.account, o.arn, caller.arn, caller.account
+            )))
+        }
+        OwnerCheck::SameAccount(o) => eprintln!(
+            "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
+            o.arn, caller.arn
+        ),
+        OwnerCheck::Same | OwnerCheck::Unowned => {}
+    }
+    Ok((
+        check,
+        Owner {
+            account: caller.account,
+            arn: caller.arn,
+        },
+    ))
+}
+
+pub async fn apply(
+    ctx: &Context,
+    vars: &VarArgs,
+    opts: PlanOptions,
+    auto_approve: bool,
+    parallelism: usize,
+) -> Result<i32, Error> {
+    let Planned {
+        ws,
+        plan,
+        mut store,
+        provider,
+    } = make_plan(ctx, vars, &opts).await?;
+    print!("{}", render_plan(&plan, ctx.style));
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    let (check, caller) = guard_owner(&provider, &plan.state).await?;
+    if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" })? {
+        println!("\nApply cancelled.");
+        return Ok(1);
+    }
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
+}
+
+/// Runs a reviewed plan and reports: per-operation progress, failures by address, counts.
+async fn execute(
+    ctx: &Context,
+    ws: &Workspace,
+    plan: &Plan,
+    store: &mut SqliteState,
+    provider: &AwsProvider,
+    parallelism: usize,
+) -> Result<i32, Error> {
+    println!();
+    let mut on_event = |e: Event| match e {
+        Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
+        Event::Finished { op, id, secs } => {
+            let id = if op.kind == OpKind::Delete {
+                String::new()
+            } else {
+                format!(" [id={id}]")
+            };
+            println!("{}: {} after {secs}s{id}", op.addr, verb(op.kind, true));
+        }
+        Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
+    };
+    let report = crate::apply::apply(provider, ws, plan, store, parallelism, &mut on_event).await?;
+    for (addr, err) in &report.failures {
+        eprintln!("\nError: {addr}: {err}");
+    }
+    for addr in &report.skipped {
+        eprintln!("skipped {addr}: something it depends on failed");
+    }
+    let summary = if plan.destroy {
+        format!(
+            "Destroy complete! Resources: {} destroyed.",
+            report.destroyed
+        )
+    } else {
+        format!(
+            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+            report.added, report.changed, report.destroyed
+        )
+    };
+    if report.failures.is_empty() {
+        println!("\n{}", ctx.style.bold(&summary));
+        if !plan.destroy && plan.targets.is_empty() {
+            let outputs = store.load()?.outputs;
+            if !outputs.is_empty() {
+                println!("\nOutputs:\n");
+                for (name, o) in &outputs {
+                    println!("{name} = {}", shown(o));
+                }
+            }
+        }
+        Ok(0)
+    } else {
+        eprintln!("\nApply failed: {} of the planned operations failed; state records everything that succeeded.", report.failures.len());
+        Ok(1)
+    }
+}
+
+fn verb(kind: OpKind, done: bool) -> &'static str {
+    match (kind, done) {
+        (OpKind::Create, false) => "Creating",
+        (OpKind::Create, true) => "Creation complete",
+        (OpKind::Update, false) => "Modifying",
+        (OpKind::Update, true) => "Modifications complete",
+        (OpKind::Delete, false) => "Destroying",
+        (OpKind::Delete, true) => "Destruction complete",
+    }
+}
+
+fn stale(what: String) -> Error {
+    Error::Usage(format!(
+        "the saved plan is stale: {what}. Nothing was changed; make a new plan."
+    ))
+}
+
+fn action_name(a: Option<Action>) -> &'static str {
+    match a {
+        None => "absent",
+        Some(Action::NoOp) => "unchanged",
+        Some(Action::Create) => "created",
+        Some(Action::Update) => "updated",
+        Some(Action::Replace) => "replaced",
+        Some(Action::Delete) => "destroyed",
+    }
+}
+
+/// `apply FILE`: applies exactly the saved plan, after proving that the configuration, the
+/// state and every object the plan touches are as they were when it was made.
+pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Result<i32, Error> {
+    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+    let (mut ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    ws.vars.values = saved.variables.clone();
+    if plan_file::config_digest(&ws.config, &ws.vars.values) != saved.config_digest {
+        return Err(stale(
+            "the configuration (*.sky.hcl files or variable values) changed since it was made"
+                .into(),
+        ));
+    }
+    let mut store = ctx.state();
+    let state = store.load()?;
+    if state.lineage != saved.lineage || state.serial != saved.serial {
+        return Err(stale(format!(
+            "the state changed since it was made (serial {} then, {} now{})",
+            saved.serial,
+            state.serial,
+            if state.lineage == saved.lineage {
+                ""
+            } else {
+                ", and it is another state"
+            }
+        )));
+    }
+    let provider = connect(&ws).await?;
+    let fresh = match crate::plan::plan(&provider, &ws, state, &saved.options).await {
+        Ok(p) => p,
+        Err(e) => return Err(plan_error(ws, e)),
+    };
+    let then = plan_file::touched(&saved.plan);
+    let now = plan_file::touched(&fresh);
+    let fresh_live: std::collections::BTreeMap<&Address, Option<&crate::state::Attrs>> = fresh
+        .changes
+        .iter()
+        .map(|c| (&c.addr, c.before.as_ref()))
+        .chain(fresh.drift.iter().map(|d| (&d.addr, d.live.as_ref())))
+        .collect();
+    let mut problems = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    for (addr, fp) in &saved.fingerprints {
+        let live_now = now
+            .get(addr)
+            .cloned()
+            .unwrap_or_else(|| fresh_live.get(addr).copied().flatten().cloned());
+        let fp_now = live_now
+            .as_ref()
+            .map_or_else(|| "absent".to_string(), plan_file::fingerprint);
+        if &fp_now != fp {
+            let lines =
+                plan_file::differences(then.get(addr).and_then(Option::as_ref), live_now.as_ref());
+            problems.push(format!(
+                "  {addr} changed in AWS:\n    {}",
+                lines.join("\n    ")
+            ));
+            reported.insert(addr.clone());
+        }
+    }
+    let action_of =
+        |p: &Plan, a: &Address| p.changes.iter().find(|c| &c.addr == a).map(|c| c.action);
+    let addrs: std::collections::BTreeSet<&Address> = saved
+        .plan
+        .changes
+        .iter()
+        .chain(fresh.changes.iter())
+        .map(|c| &c.addr)
+        .collect();
+    for a in addrs {
+        let (was, is) = (action_of(&saved.plan, a), action_of(&fresh, a));
+        if was != is && !reported.contains(a) {
+            problems.push(format!(
+                "  {a} would now be {} (the plan says {})",
+                action_name(is),
+                action_name(was)
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(stale(format!(
+            "AWS no longer matches what it read\n{}\n",
+            problems.join("\n")
+        )));
+    }
+    let plan = saved.plan;
+    print!("{}", render_plan(&plan, ctx.style));
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    let (check, caller) = guard_owner(&provider, &plan.state).await?;
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    if plan.refresh_only {
+        let (updated, removed) = crate::apply::apply_refresh(&plan, &mut store)?;
+        println!(
+            "\n{}",
+            ctx.style.bold(&format!(
+                "Refresh complete! {updated} updated, {removed} removed from the state."
+            ))
+        );
+        return Ok(0);
+    }
+    execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
+}
+
+/// `show FILE`: a saved plan, as it was made.
+pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<i32, Error> {
+    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+    print_plan(&saved.plan, format, ctx);
+    Ok(0)
+}
+
+/// `refresh`: records what AWS now says, and changes nothing in AWS.
+pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
+    let opts = PlanOptions {
+        refresh_only: true,
+        ..PlanOptions::default()
+    };
+    let Planned {
+        plan,
+        mut store,
+        provider,
+        ..
+    } = make_plan(ctx, vars, &opts).await?;
+    print!("{}", render_plan(&plan, ctx.style));
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    // Another account sees none of this state's objects; recording that would forget them all.
+    guard_owner(&provider, &plan.state).await?;
+    let (updated, removed) = crate::apply::apply_refresh(&plan, &mut store)?;
+    println!(
+        "\n{}",
+        ctx.style.bold(&format!(
+            "Refresh complete! {updated} updated, {removed} removed from the state."
+        ))
+    );
+    Ok(0)
+}
+
+/// `import ADDRESS ID`: adopts an existing object. The next plan shows only how it differs
+/// from its configuration.
+pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> Result<i32, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    if addr.mode != Mode::Managed || !ws.config.resources.contains_key(addr) {
+        return Err(Error::Usage(format!(
+            "import needs a resource block for {addr} in the configuration; add one, then import"
+        )));
+    }
+    if addr.type_name == "aws_iam_access_key" {
+        return Err(Error::Usage(
+            "aws_iam_access_key cannot be imported: AWS never shows a key's secret again; create a new key with skyform instead".into(),
+        ));
+    }
+    let mut store = ctx.state();
+    let state = store.load()?;
+    if state.resources.contains_key(addr) {
+        return Err(Error::Usage(format!(
+            "{addr} is already in the state; `skyform state rm {addr}` first to import another object"
+        )));
+    }
+    let provider = connect(&ws).await?;
+    let (check, caller) = guard_owner(&provider, &state).await?;
+    let found = provider
+        .refresh(&[RefreshRequest {
+            addr: addr.clone(),
+            id: id.to_string(),
+            prior: crate::state::Attrs::new(),
+        }])
+        .await?;
+    let Some(Some(attrs)) = found.into_iter().next() else {
+        return Err(Error::Usage(format!(
+            "no {} with id {id:?} exists in AWS ({}); check the id (`skyform schema {}` describes it)",
+            addr.type_name, provider.region, addr.type_name
+        )));
+    };
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    let deps = ws
+        .graph
+        .resource_deps(&Node::Resource(addr.clone()))
+        .into_iter()
+        .filter(|a| a.mode == Mode::Managed)
+        .collect();
+    store.put(&ResourceState {
+        addr: addr.clone(),
+        id: id.to_string(),
+        attrs,
+        deps,
+    })?;
+    println!(
+        "{}",
+        ctx.style.bold(&format!(
+            "Import successful! {addr} (id {id}) is now managed by skyform."
+        ))
+    );
+    println!("Run `skyform plan` to see how it differs from the configuration.");
+    Ok(0)
+}
