@@ -77,9 +77,23 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         }
         Command::Apply {
             plan_file: Some(file),
+            vars,
+            targets,
+            replace,
             parallelism,
             ..
-        } => runtime()?.block_on(workflow::apply_saved(&ctx, &file, parallelism as usize)),
+        } => {
+            if !vars.vars.is_empty()
+                || !vars.var_files.is_empty()
+                || !targets.targets.is_empty()
+                || !replace.is_empty()
+            {
+                return Err(Error::Usage(
+                    "a saved plan carries its own variables and options; --var, --var-file, --target and --replace cannot be given with PLANFILE".into(),
+                ));
+            }
+            runtime()?.block_on(workflow::apply_saved(&ctx, &file, parallelism as usize))
+        }
         Command::Apply {
             plan_file: None,
             vars,

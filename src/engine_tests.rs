@@ -282,3 +282,156 @@ fn the_owner_check_refuses_only_another_account() {
         OwnerCheck::OtherAccount(_)
     ));
 }
+
+const REVIEW_SRC: &str = r#"
+variable "role" { default = "r1" }
+variable "team" { default = "a" }
+variable "with_profile" { default = true }
+resource "aws_iam_role" "r" {
+  name               = var.role
+  assume_role_policy = jsonencode({ Statement = [] })
+}
+resource "aws_iam_policy" "p" {
+  name        = "p"
+  description = "d"
+  policy      = jsonencode({ Statement = [] })
+  tags        = { team = var.team }
+}
+resource "aws_iam_role_policy_attachment" "a" {
+  role       = aws_iam_role.r.name
+  policy_arn = aws_iam_policy.p.arn
+}
+resource "aws_iam_user" "u" {
+  name = "u"
+}
+"#;
+
+/// A plan with every kind of change and some drift: the replaced role (and its attachment),
+/// an updated policy, a deleted user, a created access key, and an out-of-band edit.
+fn review_plan() -> Plan {
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &workspace(REVIEW_SRC, &[]), &mut store);
+    p.cloud
+        .borrow_mut()
+        .objects
+        .get_mut(&("aws_iam_policy".to_string(), "p".to_string()))
+        .map(|a| a.insert("tags".into(), serde_json::json!({"team": "edited by hand"})));
+    let changed = REVIEW_SRC.replace(
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n}",
+        "resource \"aws_iam_access_key\" \"k\" {\n  user = \"u2\"\n}",
+    );
+    let ws = workspace(&changed, &["role=r2", "team=b"]);
+    run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan")
+}
+
+#[test]
+fn the_markdown_plan_calls_out_destruction_first_and_folds_the_full_plan() {
+    let plan = review_plan();
+    assert!(!plan.drift.is_empty(), "the out-of-band edit is drift");
+    insta::assert_snapshot!(crate::render_markdown::plan_markdown(&plan));
+}
+
+#[test]
+fn the_json_plan_uses_terraforms_actions_and_redacts_sensitive_values() {
+    let plan = review_plan();
+    let json = crate::render_json::plan_json(&plan);
+    let actions = |addr: &str| {
+        json["resource_changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .find(|c| c["address"] == addr)
+            .map(|c| c["change"]["actions"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        actions("aws_iam_role.r"),
+        serde_json::json!(["delete", "create"])
+    );
+    assert_eq!(actions("aws_iam_policy.p"), serde_json::json!(["update"]));
+    assert_eq!(actions("aws_iam_user.u"), serde_json::json!(["delete"]));
+    assert_eq!(
+        actions("aws_iam_access_key.k"),
+        serde_json::json!(["create"])
+    );
+    let key = json["resource_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["address"] == "aws_iam_access_key.k")
+        .expect("key");
+    assert_eq!(key["change"]["after_unknown"]["secret"], true);
+    assert_eq!(key["change"]["after_sensitive"]["secret"], true);
+    assert_eq!(key["type"], "aws_iam_access_key");
+    assert_eq!(key["name"], "k");
+    assert_eq!(json["format_version"], "1.2");
+    assert_eq!(json["resource_drift"][0]["address"], "aws_iam_policy.p");
+}
+
+#[test]
+fn a_target_plans_only_it_and_what_it_depends_on() {
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let opts = PlanOptions {
+        targets: vec!["aws_iam_role_policy_attachment.a".parse().expect("addr")],
+        ..PlanOptions::default()
+    };
+    let planned = run(plan(
+        &p,
+        &ws,
+        MemoryState::default().load().expect("load"),
+        &opts,
+    ))
+    .expect("plan");
+    let planned_addrs: Vec<String> = planned.changes.iter().map(|c| c.addr.to_string()).collect();
+    assert_eq!(
+        planned_addrs,
+        [
+            "aws_iam_policy.p",
+            "aws_iam_role.r",
+            "aws_iam_role_policy_attachment.a"
+        ]
+    );
+    assert!(
+        planned.outputs.is_empty(),
+        "a partial plan leaves outputs alone"
+    );
+    let unknown = PlanOptions {
+        targets: vec!["aws_iam_role.nope".parse().expect("addr")],
+        ..PlanOptions::default()
+    };
+    assert!(run(plan(
+        &p,
+        &ws,
+        MemoryState::default().load().expect("load"),
+        &unknown
+    ))
+    .is_err());
+}
+
+#[test]
+fn replace_forces_a_replacement_of_an_unchanged_resource() {
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &ws, &mut store);
+    let opts = PlanOptions {
+        replace: vec!["aws_iam_policy.p".parse().expect("addr")],
+        ..PlanOptions::default()
+    };
+    let planned = run(plan(&p, &ws, store.load().expect("load"), &opts)).expect("plan");
+    assert_eq!(action(&planned, "aws_iam_policy.p"), Action::Replace);
+    // The attachment reads the policy's ARN through a force_new attribute.
+    assert_eq!(
+        action(&planned, "aws_iam_role_policy_attachment.a"),
+        Action::Replace
+    );
+    assert_eq!(action(&planned, "aws_iam_role.r"), Action::NoOp);
+}

@@ -452,9 +452,9 @@ fn selection(
     }
     for t in &opts.targets {
         if !ws.config.resources.contains_key(t) && !state.resources.contains_key(t) {
-            return Err(PlanError::Option(format!(
+            return Err(format!(
                 "--target {t}: no such resource in the configuration or the state"
-            )));
+            ));
         }
     }
     let mut selected: BTreeSet<Address> = opts.targets.iter().cloned().collect();
@@ -501,7 +501,7 @@ pub async fn plan<P: Provider>(
     state: State,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let selected = selection(ws, &state, opts)?;
+    let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
     for r in &opts.replace {
         if r.mode != Mode::Managed || !ws.config.resources.contains_key(r) {
             return Err(PlanError::Option(format!(

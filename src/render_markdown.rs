@@ -61,15 +61,19 @@ pub fn plan_markdown(plan: &Plan) -> String {
                 .collect();
             let reason = match (c.reason.as_deref(), why.is_empty()) {
                 (Some(r), _) => format!(" ({r})"),
-                (None, false) => format!(" ({} forces replacement)", why.join(", ")),
+                (None, false) => format!(
+                    " ({} {} replacement)",
+                    why.join(", "),
+                    if why.len() == 1 { "forces" } else { "force" }
+                ),
                 (None, true) => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "- `{}` will be {}{reason}",
-                c.addr,
-                action_word(c.action)
-            );
+            let done = if c.action == Action::Replace {
+                "**replaced**"
+            } else {
+                "**destroyed**"
+            };
+            let _ = writeln!(out, "- `{}` will be {done}{reason}", c.addr);
         }
         out.push('\n');
     }

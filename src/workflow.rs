@@ -262,7 +262,7 @@ fn verb(kind: OpKind, done: bool) -> &'static str {
 
 fn stale(what: String) -> Error {
     Error::Usage(format!(
-        "the saved plan is stale: {what}. Nothing was changed; make a new plan."
+        "the saved plan is stale: {what}\nNothing was changed; make a new plan."
     ))
 }
 
@@ -286,7 +286,7 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
     ws.vars.values = saved.variables.clone();
     if plan_file::config_digest(&ws.config, &ws.vars.values) != saved.config_digest {
         return Err(stale(
-            "the configuration (*.sky.hcl files or variable values) changed since it was made"
+            "the configuration (*.sky.hcl files or variable values) changed since it was made."
                 .into(),
         ));
     }
@@ -294,7 +294,7 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
     let state = store.load()?;
     if state.lineage != saved.lineage || state.serial != saved.serial {
         return Err(stale(format!(
-            "the state changed since it was made (serial {} then, {} now{})",
+            "the state changed since it was made (serial {} then, {} now{}).",
             saved.serial,
             state.serial,
             if state.lineage == saved.lineage {
@@ -358,7 +358,7 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
     }
     if !problems.is_empty() {
         return Err(stale(format!(
-            "AWS no longer matches what it read\n{}\n",
+            "AWS no longer matches what it read:\n{}",
             problems.join("\n")
         )));
     }

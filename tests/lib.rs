@@ -4,4 +4,5 @@
 mod aws_iam;
 mod check_and_policy;
 mod config_errors;
+mod review_workflow;
 mod support;
