@@ -446,7 +446,7 @@ fn selection(
     ws: &Workspace,
     state: &State,
     opts: &PlanOptions,
-) -> Result<Option<BTreeSet<Address>>, PlanError> {
+) -> Result<Option<BTreeSet<Address>>, String> {
     if opts.targets.is_empty() {
         return Ok(None);
     }
