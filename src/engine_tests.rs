@@ -435,3 +435,49 @@ fn replace_forces_a_replacement_of_an_unchanged_resource() {
     );
     assert_eq!(action(&planned, "aws_iam_role.r"), Action::NoOp);
 }
+
+#[test]
+fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    plan_and_apply(&p, &ws, &mut store);
+    let opts = PlanOptions {
+        destroy: true,
+        targets: vec!["aws_iam_role.r".parse().expect("addr")],
+        ..PlanOptions::default()
+    };
+    let planned = run(plan(&p, &ws, store.load().expect("load"), &opts)).expect("plan");
+    let deleted: Vec<String> = planned
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.addr.to_string())
+        .collect();
+    assert_eq!(
+        deleted,
+        [
+            "aws_iam_instance_profile.ip",
+            "aws_iam_role.r",
+            "aws_iam_role_policy_attachment.a"
+        ]
+    );
+    let report = run(crate::apply::apply(
+        &p,
+        &ws,
+        &planned,
+        &mut store,
+        4,
+        &mut |_| {},
+    ))
+    .expect("apply");
+    assert_eq!(report.destroyed, 3);
+    assert!(store
+        .0
+        .resources
+        .contains_key(&Address::managed("aws_iam_policy", "p")));
+    assert!(
+        store.0.outputs.contains_key("arn"),
+        "outputs are left alone"
+    );
+}
