@@ -433,7 +433,51 @@ impl Parser<'_> {
             range: type_span.range.start..name_span.range.end,
         };
         let owner = addr.to_string();
-        self.no_nested_blocks(block, &owner);
+        let schema = crate::schema::registry().get(mode, &addr.type_name);
+        let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
+        for inner in block.body.blocks() {
+            let name = inner.ident.as_str();
+            let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
+            if !is_block || !inner.labels.is_empty() {
+                let msg = if RESERVED_META.contains(&name) {
+                    format!("{name:?} blocks are not supported yet, in {owner}")
+                } else if is_block {
+                    format!("a {name:?} block takes no labels, in {owner}")
+                } else {
+                    format!("unexpected block {name:?} in {owner}")
+                };
+                self.diags.push(
+                    Diagnostic::error(msg)
+                        .named(name)
+                        .at(self.span(inner.ident.span())),
+                );
+                continue;
+            }
+            for deeper in inner.body.blocks() {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "unexpected block {:?} inside {name}, in {owner}",
+                        deeper.ident.as_str()
+                    ))
+                    .named(deeper.ident.as_str())
+                    .at(self.span(deeper.ident.span())),
+                );
+            }
+            // A nested block is the object of its attributes; all blocks of one name are a list.
+            let mut object = hcl_edit::expr::Object::new();
+            for a in inner.body.attributes() {
+                object.insert(
+                    hcl_edit::expr::ObjectKey::Ident(a.key.clone()),
+                    hcl_edit::expr::ObjectValue::new(a.value.clone()),
+                );
+            }
+            let span = self.span(inner.ident.span());
+            nested
+                .entry(name.to_string())
+                .or_insert_with(|| (Vec::new(), span))
+                .0
+                .push(Expression::Object(object));
+        }
         let mut res = ResourceBlock {
             addr: addr.clone(),
             span: span.clone(),
@@ -457,12 +501,35 @@ impl Parser<'_> {
                 );
                 continue;
             }
+            if nested.contains_key(key) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "{key} is given both as an attribute and as blocks, in {owner}"
+                    ))
+                    .named(key)
+                    .at(self.span(attr.key.span())),
+                );
+                continue;
+            }
             res.attrs.insert(
                 key.to_string(),
                 AttrExpr {
                     name: key.to_string(),
                     name_span: self.span(attr.key.span()),
                     value: self.expr(&attr.value),
+                },
+            );
+        }
+        for (key, (items, span)) in nested {
+            res.attrs.insert(
+                key.clone(),
+                AttrExpr {
+                    name: key,
+                    name_span: span.clone(),
+                    value: Expr {
+                        expr: Expression::Array(hcl_edit::expr::Array::from(items)),
+                        span,
+                    },
                 },
             );
         }

@@ -43,8 +43,16 @@ pub fn equal(ty: &AttrType, a: &Value, b: &Value) -> bool {
         (Value::String(x), Value::String(y)) if *ty == AttrType::Json => {
             crate::policy::equivalent(x, y)
         }
-        (Value::List(x), Value::List(y)) if matches!(ty, AttrType::Set(_)) => {
-            let (mut x, mut y) = (x.clone(), y.clone());
+        (Value::List(_), Value::List(_)) if matches!(ty, AttrType::Set(_)) => {
+            // Conforming fills a nested block's defaults and orders every inner set.
+            let norm = |v: &Value| match ty.conform(v.clone()) {
+                Ok(Value::List(items)) => items,
+                _ => match v {
+                    Value::List(items) => items.clone(),
+                    _ => Vec::new(),
+                },
+            };
+            let (mut x, mut y) = (norm(a), norm(b));
             crate::functions::sort_set(&mut x);
             crate::functions::sort_set(&mut y);
             x == y

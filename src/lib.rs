@@ -20,6 +20,7 @@
 //! | `variables` | `--var`, `--var-file`, `SKYFORM_VAR_*`, defaults |
 //! | `graph` | the dependency graph (petgraph), cycles, order |
 //! | `plan` | refresh, drift, evaluation in order, per-resource actions |
+//! | `cidr` | VPC and subnet range checks at plan time |
 //! | `diff`, `policy` | pure attribute comparison; semantic IAM policy equality |
 //! | `permissions` | least-privilege IAM policies from `schemas/permissions.json` |
 //! | `render` | Terraform's human plan format |
@@ -41,6 +42,7 @@ pub mod address;
 pub mod apply;
 pub mod aws;
 pub mod check;
+pub mod cidr;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -150,6 +150,16 @@ impl Workspace {
                     continue;
                 }
             };
+            if let (Some("vpc_cidr"), Value::String(s)) = (a.format.as_deref(), &value) {
+                if let Err(m) = crate::cidr::check_vpc_range(s) {
+                    diags.push(
+                        Diagnostic::error(format!("invalid {owner}: {m}"))
+                            .named(name.clone())
+                            .at(expr.value.span.clone()),
+                    );
+                    continue;
+                }
+            }
             if let (Some(allowed), Value::String(s)) = (&a.enum_values, &value) {
                 if !allowed.contains(s) {
                     diags.push(
@@ -230,6 +240,37 @@ pub fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
         );
     }
     Value::Object(obj)
+}
+
+/// Cross-resource checks the plan can make once values are known: a subnet's range must lie
+/// in its VPC's. `vpc_cidrs` collects VPC ranges as the walk meets them (VPCs come first in
+/// dependency order).
+fn network_checks(
+    block: &ResourceBlock,
+    attrs: &BTreeMap<String, Value>,
+    vpc_cidrs: &mut BTreeMap<Address, String>,
+    diags: &mut Diagnostics,
+) {
+    let cidr = attrs.get("cidr_block").and_then(Value::as_str);
+    match block.addr.type_name.as_str() {
+        "aws_vpc" => {
+            if let Some(c) = cidr {
+                vpc_cidrs.insert(block.addr.clone(), c.to_string());
+            }
+        }
+        "aws_subnet" if block.addr.mode == Mode::Managed => {
+            let Some(c) = cidr else { return };
+            let Some(vpc) = crate::cidr::vpc_of(block) else {
+                return;
+            };
+            if let Some(vc) = vpc_cidrs.get(&vpc) {
+                if let Some(d) = crate::cidr::check_subnet_in_vpc(block, c, &vpc, vc) {
+                    diags.push(d);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 pub fn eval_diag(e: crate::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
@@ -528,6 +569,7 @@ pub async fn plan<P: Provider>(
     let mut diags = Diagnostics::default();
     let mut ctx = ws.base_ctx();
     let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
+    let mut vpc_cidrs: BTreeMap<Address, String> = BTreeMap::new();
 
     if opts.destroy {
         plan.changes
@@ -622,9 +664,13 @@ pub async fn plan<P: Provider>(
                         err,
                     })?;
                     ctx.set_resource(addr, state_value(schema, &attrs));
+                    if let Some(c) = attrs.get("cidr_block").and_then(|c| c.as_str()) {
+                        vpc_cidrs.insert(addr.clone(), c.to_string());
+                    }
                     plan.data.insert(addr.clone(), attrs);
                     continue;
                 }
+                network_checks(block, &desired.attrs, &mut vpc_cidrs, &mut diags);
                 let prior = state.resources.get(addr);
                 let now = live.get(addr).cloned().flatten();
                 let (mut action, mut changes) = diff(schema, now.as_ref(), &desired.attrs);
@@ -774,6 +820,7 @@ pub fn evaluate_static(ws: &Workspace) -> (BTreeMap<Address, Desired>, Diagnosti
     let mut diags = Diagnostics::default();
     let mut values = BTreeMap::new();
     let mut ctx = ws.base_ctx();
+    let mut vpc_cidrs: BTreeMap<Address, String> = BTreeMap::new();
     for node in &ws.order {
         match node {
             Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
@@ -795,6 +842,9 @@ pub fn evaluate_static(ws: &Workspace) -> (BTreeMap<Address, Desired>, Diagnosti
                     diags.extend(d);
                     Desired::default()
                 });
+                if addr.mode == Mode::Managed {
+                    network_checks(block, &desired.attrs, &mut vpc_cidrs, &mut diags);
+                }
                 ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
                 values.insert(addr.clone(), desired);
             }

@@ -126,6 +126,46 @@ fn json_diff(before: &str, after: &str, indent: usize, style: Style) -> String {
     out
 }
 
+/// Whether an attribute is a set of nested blocks (`ingress { ... }`).
+fn is_block_set(ty: Option<&AttrType>) -> bool {
+    matches!(ty, Some(AttrType::Set(inner)) if matches!(inner.as_ref(), AttrType::Object(_)))
+}
+
+/// Nested blocks as Terraform shows them: one `name { ... }` per block, removed blocks with
+/// `-` and added ones with `+`; blocks in both are left out.
+fn block_set_lines(name: &str, before: &Value, after: &Value, style: Style) -> Vec<String> {
+    let items = |v: &Value| match v {
+        Value::List(items) => items.clone(),
+        _ => Vec::new(),
+    };
+    let (b, a) = (items(before), items(after));
+    let mut out = Vec::new();
+    let mut block = |sym: &str, obj: &Value| {
+        out.push(format!("      {} {name} {{", style.sym(sym)));
+        if let Value::Object(fields) = obj {
+            let shown: Vec<(&String, &Value)> = fields
+                .iter()
+                .filter(|(_, v)| {
+                    !v.is_null()
+                        && (!v.is_empty_like() || matches!(v, Value::Bool(_) | Value::Number(_)))
+                })
+                .collect();
+            let width = shown.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+            for (k, v) in shown {
+                out.push(format!("          {} {k:width$} = {v}", style.sym(sym)));
+            }
+        }
+        out.push("        }".to_string());
+    };
+    for x in b.iter().filter(|x| !a.contains(x)) {
+        block("-", x);
+    }
+    for x in a.iter().filter(|x| !b.contains(x)) {
+        block("+", x);
+    }
+    out
+}
+
 fn resource_block(c: &ResourceChange, style: Style) -> String {
     let schema = registry().get(c.addr.mode, &c.addr.type_name);
     let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
@@ -142,6 +182,12 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     match c.action {
         Action::Create => {
             for (name, v) in &c.after {
+                if is_block_set(ty(name)) {
+                    for l in block_set_lines(name, &Value::Null, v, style) {
+                        lines.push((String::new(), l, String::new(), String::new()));
+                    }
+                    continue;
+                }
                 if !v.is_null() && (!v.is_empty_like() || matches!(v, Value::String(_))) {
                     lines.push((
                         "+".into(),
@@ -155,6 +201,12 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
         Action::Delete => {
             for (name, v) in c.before.iter().flatten() {
                 let v = Value::from_json(v);
+                if is_block_set(ty(name)) {
+                    for l in block_set_lines(name, &v, &Value::Null, style) {
+                        lines.push((String::new(), l, String::new(), String::new()));
+                    }
+                    continue;
+                }
                 if !v.is_empty_like() {
                     lines.push((
                         "-".into(),
@@ -179,6 +231,12 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
                     } else {
                         String::new()
                     };
+                    if is_block_set(ty(name)) && !sensitive {
+                        for l in block_set_lines(name, &ch.before, &ch.after, style) {
+                            lines.push((String::new(), l, String::new(), String::new()));
+                        }
+                        continue;
+                    }
                     let (sym, text) = match (ty(name), &ch.before, &ch.after) {
                         (Some(AttrType::Json), Value::String(b), Value::String(a))
                             if !sensitive =>
@@ -222,11 +280,16 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     }
     let width = lines
         .iter()
-        .filter(|l| !l.2.contains('\n'))
+        .filter(|l| !l.0.is_empty() && !l.2.contains('\n'))
         .map(|l| l.1.len())
         .max()
         .unwrap_or(0);
     for (sym, name, value, comment) in &lines {
+        // A pre-rendered line of a nested block.
+        if sym.is_empty() {
+            let _ = writeln!(out, "{name}");
+            continue;
+        }
         let name = if value.contains('\n') {
             name.clone()
         } else {
@@ -311,6 +374,12 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
                 );
                 for ch in changes {
                     let sensitive = crate::plan::sensitive_of(&d.addr).contains(&ch.name);
+                    if is_block_set(ty(&ch.name)) && !sensitive {
+                        for l in block_set_lines(&ch.name, &ch.before, &ch.after, style) {
+                            let _ = writeln!(out, "{l}");
+                        }
+                        continue;
+                    }
                     let text = match (ty(&ch.name), &ch.before, &ch.after) {
                         (Some(AttrType::Json), Value::String(b), Value::String(a))
                             if !sensitive =>

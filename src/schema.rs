@@ -36,15 +36,44 @@ const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
         "aws_iam_user_policy_attachment",
         include_str!("../schemas/aws_iam_user_policy_attachment.json"),
     ),
+    (
+        "aws_internet_gateway",
+        include_str!("../schemas/aws_internet_gateway.json"),
+    ),
+    (
+        "aws_route_table",
+        include_str!("../schemas/aws_route_table.json"),
+    ),
+    (
+        "aws_route_table_association",
+        include_str!("../schemas/aws_route_table_association.json"),
+    ),
+    (
+        "aws_security_group",
+        include_str!("../schemas/aws_security_group.json"),
+    ),
+    ("aws_subnet", include_str!("../schemas/aws_subnet.json")),
+    ("aws_vpc", include_str!("../schemas/aws_vpc.json")),
 ];
 
-const DATA_SCHEMAS: &[(&str, &str)] = &[(
-    "aws_caller_identity",
-    include_str!("../schemas/data/aws_caller_identity.json"),
-)];
+const DATA_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "aws_availability_zones",
+        include_str!("../schemas/data/aws_availability_zones.json"),
+    ),
+    (
+        "aws_caller_identity",
+        include_str!("../schemas/data/aws_caller_identity.json"),
+    ),
+    (
+        "aws_subnets",
+        include_str!("../schemas/data/aws_subnets.json"),
+    ),
+    ("aws_vpc", include_str!("../schemas/data/aws_vpc.json")),
+];
 
 /// The type of an attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum AttrType {
     String,
     Number,
@@ -54,6 +83,18 @@ pub enum AttrType {
     List(Box<AttrType>),
     Set(Box<AttrType>),
     Map(Box<AttrType>),
+    /// The object a nested block (`ingress { ... }`) stands for: its fields, each with a type,
+    /// whether it must be given, and a default.
+    Object(BTreeMap<String, Field>),
+}
+
+/// A field of a nested block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub ty: AttrType,
+    pub required: bool,
+    pub default: Option<Value>,
+    pub description: String,
 }
 
 impl AttrType {
@@ -85,6 +126,7 @@ impl AttrType {
             AttrType::List(t) => format!("list({})", t.name()),
             AttrType::Set(t) => format!("set({})", t.name()),
             AttrType::Map(t) => format!("map({})", t.name()),
+            AttrType::Object(_) => "object".into(),
         }
     }
 
@@ -127,6 +169,28 @@ impl AttrType {
                 crate::functions::sort_set(&mut items);
                 Ok(Value::List(items))
             }
+            (AttrType::Object(fields), Value::Object(mut map)) => {
+                let mut out = BTreeMap::new();
+                if let Some(extra) = map.keys().find(|k| !fields.contains_key(*k)) {
+                    return Err(format!(
+                        "unexpected attribute {extra:?}; expected one of {}",
+                        fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                for (name, f) in fields {
+                    let v = map.remove(name).unwrap_or(Value::Null);
+                    let v = f.ty.conform(v).map_err(|e| format!("{name}: {e}"))?;
+                    let v = match v {
+                        Value::Null if f.required => {
+                            return Err(format!("the attribute {name:?} is required"))
+                        }
+                        Value::Null => f.default.clone().unwrap_or(Value::Null),
+                        v => v,
+                    };
+                    out.insert(name.clone(), v);
+                }
+                Ok(Value::Object(out))
+            }
             (AttrType::Map(t), Value::Object(map)) => map
                 .into_iter()
                 .map(|(k, v)| t.conform(v).map(|v| (k, v)))
@@ -163,6 +227,22 @@ struct RawAttr {
     enum_values: Option<Vec<String>>,
     #[serde(default)]
     description: String,
+    /// The fields of a nested block; the attribute's type is then `set(object)`.
+    block: Option<BTreeMap<String, RawField>>,
+    /// A check on the value's form: `vpc_cidr` (an IPv4 network, /16 to /28).
+    format: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    required: bool,
+    default: Option<serde_json::Value>,
+    #[serde(default)]
+    description: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +265,9 @@ pub struct Attr {
     pub default: Option<Value>,
     pub enum_values: Option<Vec<String>>,
     pub description: String,
+    /// Written as nested blocks (`ingress { ... }`), not as `name = value`.
+    pub block: bool,
+    pub format: Option<String>,
 }
 
 impl Attr {
@@ -207,8 +290,28 @@ impl Schema {
         let raw: RawSchema = serde_json::from_str(text).map_err(|e| e.to_string())?;
         let mut attributes = BTreeMap::new();
         for (name, a) in raw.attributes {
-            let ty = AttrType::parse(&a.type_name)
-                .ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?;
+            let ty = match &a.block {
+                Some(fields) if a.type_name == "set(object)" => {
+                    let mut out = BTreeMap::new();
+                    for (f, raw) in fields {
+                        let ty = AttrType::parse(&raw.type_name)
+                            .ok_or_else(|| format!("{name}.{f}: unknown type {}", raw.type_name))?;
+                        out.insert(
+                            f.clone(),
+                            Field {
+                                ty,
+                                required: raw.required,
+                                default: raw.default.as_ref().map(Value::from_json),
+                                description: raw.description.clone(),
+                            },
+                        );
+                    }
+                    AttrType::Set(Box::new(AttrType::Object(out)))
+                }
+                Some(_) => return Err(format!("{name}: a block attribute has type set(object)")),
+                None => AttrType::parse(&a.type_name)
+                    .ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?,
+            };
             let default = a.default.as_ref().map(Value::from_json);
             attributes.insert(
                 name,
@@ -220,6 +323,8 @@ impl Schema {
                     default,
                     enum_values: a.enum_values,
                     description: a.description,
+                    block: a.block.is_some(),
+                    format: a.format.clone(),
                 },
             );
         }
@@ -266,6 +371,29 @@ impl Schema {
                 if a.sensitive { "yes" } else { "" },
                 a.description
             ));
+        }
+        for (name, a) in &self.attributes {
+            let AttrType::Set(inner) = &a.ty else {
+                continue;
+            };
+            let AttrType::Object(fields) = inner.as_ref() else {
+                continue;
+            };
+            out.push_str(&format!(
+                "\n`{name} {{ ... }}` blocks (any number, compared as a set):\n\n| field | type | required | default | description |\n|---|---|---|---|---|\n"
+            ));
+            for (f, field) in fields {
+                let default = field
+                    .default
+                    .as_ref()
+                    .map_or(String::new(), |d| format!("`{d}`"));
+                out.push_str(&format!(
+                    "| `{f}` | {} | {} | {default} | {} |\n",
+                    field.ty.name(),
+                    if field.required { "yes" } else { "" },
+                    field.description
+                ));
+            }
         }
         out
     }

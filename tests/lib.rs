@@ -2,6 +2,7 @@
 //! and, for AWS behaviour, against a moto server started per test behind a recording proxy.
 
 mod aws_iam;
+mod aws_network;
 mod check_and_policy;
 mod config_errors;
 mod review_workflow;

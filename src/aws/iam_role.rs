@@ -10,16 +10,29 @@ use super::{
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
-fn attrs(
-    name: &str,
-    arn: &str,
-    id: &str,
-    path: &str,
-    description: Option<&str>,
-    trust: &str,
+/// What AWS says of a role, from whichever call said it.
+struct Facts<'a> {
+    name: &'a str,
+    arn: &'a str,
+    id: &'a str,
+    path: &'a str,
+    description: Option<&'a str>,
+    trust: &'a str,
     max: Option<i32>,
     tags: Json,
-) -> Attrs {
+}
+
+fn attrs(f: Facts<'_>) -> Attrs {
+    let Facts {
+        name,
+        arn,
+        id,
+        path,
+        description,
+        trust,
+        max,
+        tags,
+    } = f;
     let mut a = Attrs::new();
     a.insert("name".into(), name.into());
     a.insert("id".into(), name.into());
@@ -37,16 +50,16 @@ fn attrs(
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let r = snap.roles.get(name)?;
-    Some(attrs(
+    Some(attrs(Facts {
         name,
-        &r.arn,
-        &r.role_id,
-        &r.path,
-        r.description.as_deref(),
-        &r.trust,
-        r.max_session_duration,
-        r.tags.clone(),
-    ))
+        arn: &r.arn,
+        id: &r.role_id,
+        path: &r.path,
+        description: r.description.as_deref(),
+        trust: &r.trust,
+        max: r.max_session_duration,
+        tags: r.tags.clone(),
+    }))
 }
 
 pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
@@ -87,16 +100,16 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     let tags = tags_value(a);
     Ok((
         name.to_string(),
-        attrs(
+        attrs(Facts {
             name,
-            role.arn(),
-            role.role_id(),
-            role.path(),
-            s(a, "description"),
+            arn: role.arn(),
+            id: role.role_id(),
+            path: role.path(),
+            description: s(a, "description"),
             trust,
             max,
             tags,
-        ),
+        }),
     ))
 }
 

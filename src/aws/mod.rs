@@ -8,6 +8,7 @@
 
 mod caller_identity;
 mod check;
+mod ec2_common;
 mod iam_access_key;
 mod iam_instance_profile;
 mod iam_policy;
@@ -15,6 +16,11 @@ mod iam_policy_attachment;
 mod iam_role;
 mod iam_snapshot;
 mod iam_user;
+mod internet_gateway;
+mod route_table;
+mod security_group;
+mod subnet;
+mod vpc;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -33,6 +39,7 @@ use crate::state::Attrs;
 pub struct AwsProvider {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
+    pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) conf: aws_config::SdkConfig,
     pub region: String,
 }
@@ -64,6 +71,7 @@ impl AwsProvider {
         Ok(AwsProvider {
             iam: aws_sdk_iam::Client::new(&conf),
             sts: aws_sdk_sts::Client::new(&conf),
+            ec2: aws_sdk_ec2::Client::new(&conf),
             conf,
             region,
         })
@@ -239,6 +247,16 @@ pub(crate) fn document(text: &str) -> String {
     crate::policy::parse_document(text).map_or_else(|| text.to_string(), |v| v.to_string())
 }
 
+/// The EC2 resource types, each refreshed with one batched Describe call.
+const EC2_TYPES: &[&str] = &[
+    "aws_vpc",
+    "aws_subnet",
+    "aws_internet_gateway",
+    "aws_route_table",
+    "aws_route_table_association",
+    "aws_security_group",
+];
+
 fn unsupported(type_name: &str) -> ProviderError {
     ProviderError::new(
         "UnsupportedType",
@@ -256,8 +274,37 @@ impl Provider for AwsProvider {
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError> {
         let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
+        // EC2: one batched Describe per type, filtered by the ids in state.
+        let mut ec2: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
+        let ids_of = |t: &str| -> Vec<String> {
+            requests
+                .iter()
+                .filter(|r| r.addr.type_name == t)
+                .map(|r| r.id.clone())
+                .collect()
+        };
+        for t in EC2_TYPES {
+            let ids = ids_of(t);
+            if ids.is_empty() {
+                continue;
+            }
+            let found = match *t {
+                "aws_vpc" => vpc::read_all(self, &ids).await?,
+                "aws_subnet" => subnet::read_all(self, &ids).await?,
+                "aws_internet_gateway" => internet_gateway::read_all(self, &ids).await?,
+                "aws_route_table" => route_table::read_all(self, &ids).await?,
+                "aws_route_table_association" => route_table::read_associations(self, &ids).await?,
+                "aws_security_group" => security_group::read_all(self, &ids).await?,
+                _ => ec2_common::ById::new(),
+            };
+            ec2.insert(t, found);
+        }
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
+            if let Some(found) = ec2.get(r.addr.type_name.as_str()) {
+                out.push(found.get(&r.id).cloned());
+                continue;
+            }
             out.push(match r.addr.type_name.as_str() {
                 "aws_iam_role" => iam_role::read(&snapshot, &r.id),
                 "aws_iam_policy" => iam_policy::read(&snapshot, &r.id),
@@ -276,9 +323,12 @@ impl Provider for AwsProvider {
         Ok(out)
     }
 
-    async fn read_data(&self, type_name: &str, _args: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError> {
         match type_name {
             "aws_caller_identity" => caller_identity::read(self).await,
+            "aws_vpc" => vpc::find(self, args).await,
+            "aws_subnets" => subnet::find(self, args).await,
+            "aws_availability_zones" => subnet::zones(self).await,
             other => Err(unsupported(other)),
         }
     }
@@ -300,6 +350,12 @@ impl Provider for AwsProvider {
                 iam_policy_attachment::create(self, Principal::User, planned).await
             }
             "aws_iam_access_key" => iam_access_key::create(self, planned).await,
+            "aws_vpc" => vpc::create(self, planned).await,
+            "aws_subnet" => subnet::create(self, planned).await,
+            "aws_internet_gateway" => internet_gateway::create(self, planned).await,
+            "aws_route_table" => route_table::create(self, planned).await,
+            "aws_route_table_association" => route_table::associate(self, planned).await,
+            "aws_security_group" => security_group::create(self, planned).await,
             other => Err(unsupported(other)),
         }
     }
@@ -319,6 +375,11 @@ impl Provider for AwsProvider {
             }
             "aws_iam_user" => iam_user::update(self, id, prior, planned).await,
             "aws_iam_access_key" => iam_access_key::update(self, id, prior, planned).await,
+            "aws_vpc" => vpc::update(self, id, prior, planned).await,
+            "aws_subnet" => subnet::update(self, id, prior, planned).await,
+            "aws_internet_gateway" => internet_gateway::update(self, id, prior, planned).await,
+            "aws_route_table" => route_table::update(self, id, prior, planned).await,
+            "aws_security_group" => security_group::update(self, id, prior, planned).await,
             other => Err(ProviderError::new(
                 "NotUpdatable",
                 format!("{other} cannot be updated in place"),
@@ -339,6 +400,12 @@ impl Provider for AwsProvider {
                 iam_policy_attachment::delete(self, Principal::User, id).await
             }
             "aws_iam_access_key" => iam_access_key::delete(self, id, prior).await,
+            "aws_vpc" => vpc::delete(self, id).await,
+            "aws_subnet" => subnet::delete(self, id).await,
+            "aws_internet_gateway" => internet_gateway::delete(self, id, prior).await,
+            "aws_route_table" => route_table::delete(self, id).await,
+            "aws_route_table_association" => route_table::disassociate(self, id).await,
+            "aws_security_group" => security_group::delete(self, id).await,
             other => Err(unsupported(other)),
         };
         // Already gone is what a delete wants.

@@ -1,0 +1,138 @@
+//! What the EC2 resource files share: id filters for batched Describe calls, tags (at
+//! creation through TagSpecifications, later through CreateTags/DeleteTags), ARNs, and the
+//! retry of deletes that AWS refuses while a dependency is still being detached.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
+
+use super::{aws_err, retry_propagation, tag_changes, tags_of, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+/// A Describe filter. Filters, unlike id lists, do not fail the whole call when one id is gone.
+pub fn filter(name: &str, values: &[String]) -> Filter {
+    Filter::builder()
+        .name(name)
+        .set_values(Some(values.to_vec()))
+        .build()
+}
+
+pub fn tags_json(tags: &[Tag]) -> serde_json::Value {
+    serde_json::Value::Object(
+        tags.iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().into())))
+            .collect(),
+    )
+}
+
+/// The configured tags, set in the create call itself.
+pub fn tag_spec(kind: ResourceType, a: &Attrs) -> Option<TagSpecification> {
+    let tags = tags_of(a);
+    if tags.is_empty() {
+        return None;
+    }
+    Some(
+        TagSpecification::builder()
+            .resource_type(kind)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .build(),
+    )
+}
+
+/// Brings an object's tags from `prior` to the configured ones.
+pub async fn sync_tags(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    desired: &Attrs,
+    result: &mut Attrs,
+) -> Result<(), ProviderError> {
+    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+    if !remove.is_empty() {
+        p.ec2
+            .delete_tags()
+            .resources(id)
+            .set_tags(Some(
+                remove
+                    .iter()
+                    .map(|k| Tag::builder().key(k).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    if !add.is_empty() {
+        p.ec2
+            .create_tags()
+            .resources(id)
+            .set_tags(Some(
+                add.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    result.insert("tags".into(), super::tags_value(desired));
+    Ok(())
+}
+
+pub fn arn(p: &AwsProvider, owner: Option<&str>, kind: &str, id: &str) -> String {
+    format!(
+        "arn:aws:ec2:{}:{}:{kind}/{id}",
+        p.region,
+        owner.unwrap_or_default()
+    )
+}
+
+/// Deletes, retrying for a bounded time while AWS says something still depends on the object
+/// (a gateway being detached, an interface being released).
+pub async fn delete_with_retry<F, Fut>(f: F) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<(), ProviderError>>,
+{
+    let result = retry_propagation(f, |e| e.code == "DependencyViolation").await;
+    match result {
+        // Already gone is what a delete wants.
+        Err(e) if e.code.ends_with(".NotFound") => Ok(()),
+        other => other,
+    }
+}
+
+/// Numbers from state or configuration as i32 (ports).
+pub fn int(v: Option<&serde_json::Value>) -> Option<i32> {
+    v.and_then(serde_json::Value::as_f64).map(|n| n as i32)
+}
+
+pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn bool_of(a: &Attrs, key: &str) -> Option<bool> {
+    a.get(key).and_then(serde_json::Value::as_bool)
+}
+
+/// Sorted, deduplicated JSON strings: how sets are stored.
+pub fn string_set(items: impl IntoIterator<Item = String>) -> serde_json::Value {
+    let set: std::collections::BTreeSet<String> = items.into_iter().collect();
+    serde_json::Value::from(set.into_iter().collect::<Vec<_>>())
+}
+
+/// Groups per-id results of a batched read.
+pub type ById = BTreeMap<String, Attrs>;

@@ -1,0 +1,229 @@
+//! `aws_route_table` (with inline routes, a set changed in place) and
+//! `aws_route_table_association`. One DescribeRouteTables serves both types at refresh.
+
+use aws_sdk_ec2::types::ResourceType;
+use serde_json::json;
+
+use super::ec2_common::{arn, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById};
+use super::{aws_err, req, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+/// A route as the schema has it.
+fn route(cidr: &str, gateway: &str) -> serde_json::Value {
+    json!({"cidr_block": cidr, "gateway_id": gateway})
+}
+
+fn routes_of(a: &Attrs) -> Vec<(String, String)> {
+    a.get("route")
+        .and_then(serde_json::Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        r.get("cidr_block")?.as_str()?.to_string(),
+                        r.get("gateway_id")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn describe(
+    p: &AwsProvider,
+    f: aws_sdk_ec2::types::Filter,
+) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
+    p.ec2
+        .describe_route_tables()
+        .filters(f)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)
+}
+
+pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    let mut out = ById::new();
+    for t in describe(p, filter("route-table-id", ids)).await? {
+        let Some(id) = t.route_table_id() else {
+            continue;
+        };
+        // The VPC's local route is AWS's own; only routes someone created are configuration.
+        let mut routes: Vec<serde_json::Value> = t
+            .routes()
+            .iter()
+            .filter(|r| r.gateway_id() != Some("local"))
+            .filter(|r| r.origin().is_none_or(|o| o.as_str() != "CreateRouteTable"))
+            .filter_map(|r| {
+                Some(route(
+                    r.destination_cidr_block()?,
+                    r.gateway_id().unwrap_or_default(),
+                ))
+            })
+            .collect();
+        routes.sort_by_key(ToString::to_string);
+        let mut a = Attrs::new();
+        a.insert("id".into(), id.into());
+        a.insert("arn".into(), arn(p, t.owner_id(), "route-table", id).into());
+        a.insert("vpc_id".into(), t.vpc_id().unwrap_or_default().into());
+        a.insert("route".into(), routes.into());
+        a.insert("tags".into(), tags_json(t.tags()));
+        out.insert(id.to_string(), a);
+    }
+    Ok(out)
+}
+
+async fn add_route(
+    p: &AwsProvider,
+    id: &str,
+    cidr: &str,
+    gateway: &str,
+) -> Result<(), ProviderError> {
+    p.ec2
+        .create_route()
+        .route_table_id(id)
+        .destination_cidr_block(cidr)
+        .gateway_id(gateway)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    Ok(())
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let out = p
+        .ec2
+        .create_route_table()
+        .vpc_id(req(a, "vpc_id")?)
+        .set_tag_specifications(tag_spec(ResourceType::RouteTable, a).map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = out
+        .route_table()
+        .and_then(|t| t.route_table_id())
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRouteTable returned nothing"))?
+        .to_string();
+    for (cidr, gw) in routes_of(a) {
+        add_route(p, &id, &cidr, &gw).await?;
+    }
+    let attrs = read_all(p, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .ok_or_else(|| {
+            ProviderError::new(
+                "NotFound",
+                format!("route table {id} vanished after it was created"),
+            )
+        })?;
+    Ok((id, attrs))
+}
+
+pub async fn update(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
+    let mut result = prior.clone();
+    let (old, new) = (routes_of(prior), routes_of(a));
+    // A destination that stays with another gateway is deleted here and created again below.
+    for (cidr, _) in old.iter().filter(|r| !new.contains(r)) {
+        p.ec2
+            .delete_route()
+            .route_table_id(id)
+            .destination_cidr_block(cidr)
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    for (cidr, gw) in new.iter().filter(|r| !old.contains(r)) {
+        add_route(p, id, cidr, gw).await?;
+    }
+    if let Some(r) = a.get("route") {
+        result.insert("route".into(), r.clone());
+    }
+    sync_tags(p, id, prior, a, &mut result).await?;
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    delete_with_retry(|| async {
+        p.ec2
+            .delete_route_table()
+            .route_table_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    })
+    .await
+}
+
+/// Associations, by association id, from one DescribeRouteTables.
+pub async fn read_associations(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    let mut out = ById::new();
+    for t in describe(p, filter("association.route-table-association-id", ids)).await? {
+        for assoc in t.associations() {
+            let Some(id) = assoc.route_table_association_id() else {
+                continue;
+            };
+            if !ids.iter().any(|i| i == id) {
+                continue;
+            }
+            let mut a = Attrs::new();
+            a.insert("id".into(), id.into());
+            a.insert(
+                "route_table_id".into(),
+                assoc
+                    .route_table_id()
+                    .or(t.route_table_id())
+                    .unwrap_or_default()
+                    .into(),
+            );
+            a.insert(
+                "subnet_id".into(),
+                assoc.subnet_id().unwrap_or_default().into(),
+            );
+            out.insert(id.to_string(), a);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn associate(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let out = p
+        .ec2
+        .associate_route_table()
+        .route_table_id(req(a, "route_table_id")?)
+        .subnet_id(req(a, "subnet_id")?)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = out
+        .association_id()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "AssociateRouteTable returned no id"))?
+        .to_string();
+    let mut attrs = a.clone();
+    attrs.insert("id".into(), id.clone().into());
+    Ok((id, attrs))
+}
+
+pub async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    let result = p
+        .ec2
+        .disassociate_route_table()
+        .association_id(id)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(aws_err);
+    match result {
+        Err(e) if e.code.ends_with(".NotFound") => Ok(()),
+        other => other,
+    }
+}

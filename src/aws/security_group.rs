@@ -1,0 +1,350 @@
+//! `aws_security_group`: the group, and its ingress and egress rules as sets that are
+//! authorized and revoked in place. One DescribeSecurityGroups for every group in state.
+//!
+//! A rule is one protocol and port range with its sources, as Terraform's blocks write it.
+//! AWS returns the sources of a permission with one description each, so a permission whose
+//! sources carry different descriptions reads back as one rule per description.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdGroupPair};
+use serde_json::json;
+
+use super::ec2_common::{
+    arn, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec, tags_json, ById,
+};
+use super::{aws_err, req, s, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+/// A rule in comparable form.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Rule {
+    protocol: String,
+    from: i32,
+    to: i32,
+    cidrs: BTreeSet<String>,
+    ipv6: BTreeSet<String>,
+    groups: BTreeSet<String>,
+    self_: bool,
+    description: String,
+}
+
+impl Rule {
+    fn from_json(v: &serde_json::Value) -> Option<Rule> {
+        let protocol = v.get("protocol")?.as_str()?.to_string();
+        let all = protocol == "-1";
+        Some(Rule {
+            from: if all { 0 } else { int(v.get("from_port"))? },
+            to: if all { 0 } else { int(v.get("to_port"))? },
+            protocol,
+            cidrs: strings(v.get("cidr_blocks")).into_iter().collect(),
+            ipv6: strings(v.get("ipv6_cidr_blocks")).into_iter().collect(),
+            groups: strings(v.get("security_groups")).into_iter().collect(),
+            self_: v
+                .get("self")
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false),
+            description: v
+                .get("description")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        })
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "protocol": self.protocol,
+            "from_port": self.from,
+            "to_port": self.to,
+            "cidr_blocks": string_set(self.cidrs.iter().cloned()),
+            "ipv6_cidr_blocks": string_set(self.ipv6.iter().cloned()),
+            "security_groups": string_set(self.groups.iter().cloned()),
+            "self": self.self_,
+            "description": self.description,
+        })
+    }
+
+    fn permission(&self, own_id: &str) -> IpPermission {
+        let desc = Some(self.description.clone()).filter(|d| !d.is_empty());
+        let mut groups: Vec<UserIdGroupPair> = self
+            .groups
+            .iter()
+            .map(|g| {
+                UserIdGroupPair::builder()
+                    .group_id(g)
+                    .set_description(desc.clone())
+                    .build()
+            })
+            .collect();
+        if self.self_ {
+            groups.push(
+                UserIdGroupPair::builder()
+                    .group_id(own_id)
+                    .set_description(desc.clone())
+                    .build(),
+            );
+        }
+        let all = self.protocol == "-1";
+        IpPermission::builder()
+            .ip_protocol(&self.protocol)
+            .set_from_port((!all).then_some(self.from))
+            .set_to_port((!all).then_some(self.to))
+            .set_ip_ranges(Some(
+                self.cidrs
+                    .iter()
+                    .map(|c| {
+                        IpRange::builder()
+                            .cidr_ip(c)
+                            .set_description(desc.clone())
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_ipv6_ranges(Some(
+                self.ipv6
+                    .iter()
+                    .map(|c| {
+                        Ipv6Range::builder()
+                            .cidr_ipv6(c)
+                            .set_description(desc.clone())
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .set_user_id_group_pairs(Some(groups))
+            .build()
+    }
+}
+
+fn rules_of(a: &Attrs, key: &str) -> Option<BTreeSet<Rule>> {
+    a.get(key)
+        .and_then(serde_json::Value::as_array)
+        .map(|items| items.iter().filter_map(Rule::from_json).collect())
+}
+
+/// AWS's permissions as rules, one per (permission, description).
+fn rules_from(perms: &[IpPermission], own_id: &str) -> Vec<serde_json::Value> {
+    let mut rules: BTreeSet<Rule> = BTreeSet::new();
+    for perm in perms {
+        let protocol = perm.ip_protocol().unwrap_or("-1").to_string();
+        let all = protocol == "-1";
+        let mut by_desc: BTreeMap<String, Rule> = BTreeMap::new();
+        let blank = |desc: &str| Rule {
+            protocol: protocol.clone(),
+            from: if all {
+                0
+            } else {
+                perm.from_port().unwrap_or(0)
+            },
+            to: if all { 0 } else { perm.to_port().unwrap_or(0) },
+            cidrs: BTreeSet::new(),
+            ipv6: BTreeSet::new(),
+            groups: BTreeSet::new(),
+            self_: false,
+            description: desc.to_string(),
+        };
+        for r in perm.ip_ranges() {
+            if let Some(c) = r.cidr_ip() {
+                let d = r.description().unwrap_or_default();
+                by_desc
+                    .entry(d.to_string())
+                    .or_insert_with(|| blank(d))
+                    .cidrs
+                    .insert(c.to_string());
+            }
+        }
+        for r in perm.ipv6_ranges() {
+            if let Some(c) = r.cidr_ipv6() {
+                let d = r.description().unwrap_or_default();
+                by_desc
+                    .entry(d.to_string())
+                    .or_insert_with(|| blank(d))
+                    .ipv6
+                    .insert(c.to_string());
+            }
+        }
+        for g in perm.user_id_group_pairs() {
+            if let Some(id) = g.group_id() {
+                let d = g.description().unwrap_or_default();
+                let e = by_desc.entry(d.to_string()).or_insert_with(|| blank(d));
+                if id == own_id {
+                    e.self_ = true;
+                } else {
+                    e.groups.insert(id.to_string());
+                }
+            }
+        }
+        rules.extend(by_desc.into_values());
+    }
+    rules.iter().map(Rule::to_json).collect()
+}
+
+pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    let groups = p
+        .ec2
+        .describe_security_groups()
+        .filters(filter("group-id", ids))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let mut out = ById::new();
+    for g in groups {
+        let Some(id) = g.group_id() else { continue };
+        let mut a = Attrs::new();
+        a.insert("id".into(), id.into());
+        a.insert(
+            "arn".into(),
+            arn(p, g.owner_id(), "security-group", id).into(),
+        );
+        a.insert("owner_id".into(), g.owner_id().unwrap_or_default().into());
+        a.insert("name".into(), g.group_name().unwrap_or_default().into());
+        a.insert(
+            "description".into(),
+            g.description().unwrap_or_default().into(),
+        );
+        a.insert("vpc_id".into(), g.vpc_id().unwrap_or_default().into());
+        a.insert("ingress".into(), rules_from(g.ip_permissions(), id).into());
+        a.insert(
+            "egress".into(),
+            rules_from(g.ip_permissions_egress(), id).into(),
+        );
+        a.insert("tags".into(), tags_json(g.tags()));
+        out.insert(id.to_string(), a);
+    }
+    Ok(out)
+}
+
+/// Authorizes `add` and revokes `remove` in one direction.
+async fn change_rules(
+    p: &AwsProvider,
+    id: &str,
+    egress: bool,
+    add: &[&Rule],
+    remove: &[&Rule],
+) -> Result<(), ProviderError> {
+    let perms = |rules: &[&Rule]| Some(rules.iter().map(|r| r.permission(id)).collect::<Vec<_>>());
+    if !remove.is_empty() {
+        if egress {
+            p.ec2
+                .revoke_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(perms(remove))
+                .send()
+                .await
+                .map_err(aws_err)?;
+        } else {
+            p.ec2
+                .revoke_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(perms(remove))
+                .send()
+                .await
+                .map_err(aws_err)?;
+        }
+    }
+    if !add.is_empty() {
+        if egress {
+            p.ec2
+                .authorize_security_group_egress()
+                .group_id(id)
+                .set_ip_permissions(perms(add))
+                .send()
+                .await
+                .map_err(aws_err)?;
+        } else {
+            p.ec2
+                .authorize_security_group_ingress()
+                .group_id(id)
+                .set_ip_permissions(perms(add))
+                .send()
+                .await
+                .map_err(aws_err)?;
+        }
+    }
+    Ok(())
+}
+
+async fn sync_rules(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<(), ProviderError> {
+    for (key, egress) in [("ingress", false), ("egress", true)] {
+        // No egress in the configuration: AWS's default stays, and is not ours to manage.
+        let Some(want) = rules_of(a, key) else {
+            continue;
+        };
+        let have = rules_of(prior, key).unwrap_or_default();
+        let add: Vec<&Rule> = want.difference(&have).collect();
+        let remove: Vec<&Rule> = have.difference(&want).collect();
+        change_rules(p, id, egress, &add, &remove).await?;
+    }
+    Ok(())
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let out = p
+        .ec2
+        .create_security_group()
+        .group_name(req(a, "name")?)
+        .description(s(a, "description").unwrap_or("Managed by skyform"))
+        .vpc_id(req(a, "vpc_id")?)
+        .set_tag_specifications(tag_spec(ResourceType::SecurityGroup, a).map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = out
+        .group_id()
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSecurityGroup returned no id"))?
+        .to_string();
+    // Start from what AWS made (its default egress rule) and move to the configuration.
+    let made = read_all(p, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .unwrap_or_default();
+    sync_rules(p, &id, &made, a).await?;
+    let attrs = read_all(p, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .ok_or_else(|| {
+            ProviderError::new(
+                "NotFound",
+                format!("security group {id} vanished after it was created"),
+            )
+        })?;
+    Ok((id, attrs))
+}
+
+pub async fn update(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
+    sync_rules(p, id, prior, a).await?;
+    let mut result = read_all(p, &[id.to_string()])
+        .await?
+        .remove(id)
+        .unwrap_or_else(|| prior.clone());
+    sync_tags(p, id, prior, a, &mut result).await?;
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    delete_with_retry(|| async {
+        p.ec2
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    })
+    .await
+}

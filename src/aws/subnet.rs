@@ -1,0 +1,169 @@
+//! `aws_subnet` and `data "aws_subnets"`: one DescribeSubnets for every subnet in state.
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
+
+use super::ec2_common::{
+    arn, bool_of, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+};
+use super::{aws_err, req, s, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+async fn read_filtered(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<ById, ProviderError> {
+    let subnets = p
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let mut out = ById::new();
+    for sn in subnets {
+        let Some(id) = sn.subnet_id() else { continue };
+        let mut a = Attrs::new();
+        a.insert("id".into(), id.into());
+        a.insert(
+            "arn".into(),
+            sn.subnet_arn()
+                .map_or_else(|| arn(p, sn.owner_id(), "subnet", id), String::from)
+                .into(),
+        );
+        a.insert("vpc_id".into(), sn.vpc_id().unwrap_or_default().into());
+        a.insert(
+            "cidr_block".into(),
+            sn.cidr_block().unwrap_or_default().into(),
+        );
+        a.insert(
+            "availability_zone".into(),
+            sn.availability_zone().unwrap_or_default().into(),
+        );
+        a.insert(
+            "map_public_ip_on_launch".into(),
+            sn.map_public_ip_on_launch().unwrap_or(false).into(),
+        );
+        a.insert("tags".into(), tags_json(sn.tags()));
+        out.insert(id.to_string(), a);
+    }
+    Ok(out)
+}
+
+pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    read_filtered(p, vec![filter("subnet-id", ids)]).await
+}
+
+async fn set_public(p: &AwsProvider, id: &str, want: bool) -> Result<(), ProviderError> {
+    p.ec2
+        .modify_subnet_attribute()
+        .subnet_id(id)
+        .map_public_ip_on_launch(AttributeBooleanValue::builder().value(want).build())
+        .send()
+        .await
+        .map_err(aws_err)?;
+    Ok(())
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let out = p
+        .ec2
+        .create_subnet()
+        .vpc_id(req(a, "vpc_id")?)
+        .cidr_block(req(a, "cidr_block")?)
+        .set_availability_zone(s(a, "availability_zone").map(String::from))
+        .set_tag_specifications(tag_spec(ResourceType::Subnet, a).map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = out
+        .subnet()
+        .and_then(|sn| sn.subnet_id())
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSubnet returned no subnet"))?
+        .to_string();
+    if bool_of(a, "map_public_ip_on_launch") == Some(true) {
+        set_public(p, &id, true).await?;
+    }
+    let attrs = read_all(p, std::slice::from_ref(&id))
+        .await?
+        .remove(&id)
+        .ok_or_else(|| {
+            ProviderError::new(
+                "NotFound",
+                format!("subnet {id} vanished after it was created"),
+            )
+        })?;
+    Ok((id, attrs))
+}
+
+pub async fn update(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
+    let mut result = prior.clone();
+    let want = bool_of(a, "map_public_ip_on_launch").unwrap_or(false);
+    if bool_of(prior, "map_public_ip_on_launch") != Some(want) {
+        set_public(p, id, want).await?;
+        result.insert("map_public_ip_on_launch".into(), want.into());
+    }
+    sync_tags(p, id, prior, a, &mut result).await?;
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    delete_with_retry(|| async {
+        p.ec2
+            .delete_subnet()
+            .subnet_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    })
+    .await
+}
+
+/// `data "aws_subnets"`: the ids of the subnets of a VPC and/or with tags.
+pub async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let mut filters = Vec::new();
+    if let Some(vpc) = s(args, "vpc_id") {
+        filters.push(filter("vpc-id", &[vpc.to_string()]));
+    }
+    for (k, v) in super::tags_of(args) {
+        filters.push(filter(&format!("tag:{k}"), &[v]));
+    }
+    let found = read_filtered(p, filters).await?;
+    let mut a = args.clone();
+    a.insert("id".into(), p.region.clone().into());
+    a.insert(
+        "ids".into(),
+        serde_json::Value::from(found.into_keys().collect::<Vec<_>>()),
+    );
+    Ok(a)
+}
+
+/// `data "aws_availability_zones"`: the available zones of the region.
+pub async fn zones(p: &AwsProvider) -> Result<Attrs, ProviderError> {
+    let out = p
+        .ec2
+        .describe_availability_zones()
+        .filters(filter("state", &["available".to_string()]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let mut names: Vec<String> = out
+        .availability_zones()
+        .iter()
+        .filter_map(|z| z.zone_name().map(String::from))
+        .collect();
+    names.sort();
+    let mut a = Attrs::new();
+    a.insert("id".into(), p.region.clone().into());
+    a.insert("names".into(), names.into());
+    Ok(a)
+}

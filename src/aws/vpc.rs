@@ -1,0 +1,256 @@
+//! `aws_vpc` and `data "aws_vpc"`. One DescribeVpcs for every VPC in state, plus one call each
+//! for their default security groups and main route tables; the two DNS settings are per-VPC
+//! attributes in EC2's API, so they cost two DescribeVpcAttribute calls per VPC.
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttributeName};
+use serde_json::json;
+
+use super::ec2_common::{
+    arn, bool_of, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+};
+use super::{aws_err, req, s, AwsProvider};
+use crate::provider::ProviderError;
+use crate::state::Attrs;
+
+async fn dns(p: &AwsProvider, id: &str, name: VpcAttributeName) -> Result<bool, ProviderError> {
+    let out = p
+        .ec2
+        .describe_vpc_attribute()
+        .vpc_id(id)
+        .attribute(name.clone())
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let value = match name {
+        VpcAttributeName::EnableDnsHostnames => out.enable_dns_hostnames(),
+        _ => out.enable_dns_support(),
+    };
+    Ok(value
+        .and_then(AttributeBooleanValue::value)
+        .unwrap_or(false))
+}
+
+/// Reads VPCs matching `filters`, with everything the schema computes.
+async fn read_filtered(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<ById, ProviderError> {
+    let vpcs: Vec<aws_sdk_ec2::types::Vpc> = p
+        .ec2
+        .describe_vpcs()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let ids: Vec<String> = vpcs
+        .iter()
+        .filter_map(|v| v.vpc_id().map(String::from))
+        .collect();
+    let mut out = ById::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let groups = p
+        .ec2
+        .describe_security_groups()
+        .filters(filter("vpc-id", &ids))
+        .filters(filter("group-name", &["default".to_string()]))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let mains = p
+        .ec2
+        .describe_route_tables()
+        .filters(filter("vpc-id", &ids))
+        .filters(filter("association.main", &["true".to_string()]))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    for v in &vpcs {
+        let Some(id) = v.vpc_id() else { continue };
+        let mut a = Attrs::new();
+        a.insert("id".into(), id.into());
+        a.insert("arn".into(), arn(p, v.owner_id(), "vpc", id).into());
+        a.insert(
+            "cidr_block".into(),
+            v.cidr_block().unwrap_or_default().into(),
+        );
+        a.insert(
+            "instance_tenancy".into(),
+            v.instance_tenancy()
+                .map_or("default", |t| t.as_str())
+                .into(),
+        );
+        a.insert("default".into(), v.is_default().unwrap_or(false).into());
+        a.insert("tags".into(), tags_json(v.tags()));
+        a.insert(
+            "enable_dns_support".into(),
+            dns(p, id, VpcAttributeName::EnableDnsSupport).await?.into(),
+        );
+        a.insert(
+            "enable_dns_hostnames".into(),
+            dns(p, id, VpcAttributeName::EnableDnsHostnames)
+                .await?
+                .into(),
+        );
+        if let Some(g) = groups.iter().find(|g| g.vpc_id() == Some(id)) {
+            a.insert(
+                "default_security_group_id".into(),
+                g.group_id().unwrap_or_default().into(),
+            );
+        }
+        if let Some(rt) = mains.iter().find(|r| r.vpc_id() == Some(id)) {
+            a.insert(
+                "main_route_table_id".into(),
+                rt.route_table_id().unwrap_or_default().into(),
+            );
+        }
+        out.insert(id.to_string(), a);
+    }
+    Ok(out)
+}
+
+pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    let mut out = read_filtered(p, vec![filter("vpc-id", ids)]).await?;
+    // The data source's `default` is not an attribute of the resource.
+    for a in out.values_mut() {
+        a.remove("default");
+    }
+    Ok(out)
+}
+
+async fn set_dns(
+    p: &AwsProvider,
+    id: &str,
+    a: &Attrs,
+    prior: Option<&Attrs>,
+) -> Result<(), ProviderError> {
+    for (key, name) in [
+        ("enable_dns_support", VpcAttributeName::EnableDnsSupport),
+        ("enable_dns_hostnames", VpcAttributeName::EnableDnsHostnames),
+    ] {
+        let Some(want) = bool_of(a, key) else {
+            continue;
+        };
+        if prior.and_then(|pr| bool_of(pr, key)) == Some(want) {
+            continue;
+        }
+        let value = AttributeBooleanValue::builder().value(want).build();
+        // EC2 takes one attribute per call.
+        let call = p.ec2.modify_vpc_attribute().vpc_id(id);
+        let call = match name {
+            VpcAttributeName::EnableDnsHostnames => call.enable_dns_hostnames(value),
+            _ => call.enable_dns_support(value),
+        };
+        call.send().await.map_err(aws_err)?;
+    }
+    Ok(())
+}
+
+pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    let cidr = req(a, "cidr_block")?;
+    let out = p
+        .ec2
+        .create_vpc()
+        .cidr_block(cidr)
+        .instance_tenancy(Tenancy::from(s(a, "instance_tenancy").unwrap_or("default")))
+        .set_tag_specifications(tag_spec(ResourceType::Vpc, a).map(|t| vec![t]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = out
+        .vpc()
+        .and_then(|v| v.vpc_id())
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateVpc returned no VPC"))?
+        .to_string();
+    // AWS's own defaults are support on, host names off.
+    let defaults = Attrs::from_iter([
+        ("enable_dns_support".to_string(), json!(true)),
+        ("enable_dns_hostnames".to_string(), json!(false)),
+    ]);
+    set_dns(p, &id, a, Some(&defaults)).await?;
+    let now = read_all(p, std::slice::from_ref(&id)).await?;
+    let attrs = now.get(&id).cloned().ok_or_else(|| {
+        ProviderError::new(
+            "NotFound",
+            format!("VPC {id} vanished after it was created"),
+        )
+    })?;
+    Ok((id, attrs))
+}
+
+pub async fn update(
+    p: &AwsProvider,
+    id: &str,
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<Attrs, ProviderError> {
+    let mut result = prior.clone();
+    set_dns(p, id, a, Some(prior)).await?;
+    for key in ["enable_dns_support", "enable_dns_hostnames"] {
+        if let Some(v) = a.get(key) {
+            result.insert(key.into(), v.clone());
+        }
+    }
+    sync_tags(p, id, prior, a, &mut result).await?;
+    Ok(result)
+}
+
+pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+    delete_with_retry(|| async {
+        p.ec2
+            .delete_vpc()
+            .vpc_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    })
+    .await
+}
+
+/// `data "aws_vpc"`: exactly one VPC by id, by `default = true`, or by tags.
+pub async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let mut filters = Vec::new();
+    let mut described = Vec::new();
+    if let Some(id) = s(args, "id") {
+        filters.push(filter("vpc-id", &[id.to_string()]));
+        described.push(format!("id = {id:?}"));
+    }
+    if let Some(d) = bool_of(args, "default") {
+        filters.push(filter("is-default", &[d.to_string()]));
+        described.push(format!("default = {d}"));
+    }
+    for (k, v) in super::tags_of(args) {
+        filters.push(filter(&format!("tag:{k}"), std::slice::from_ref(&v)));
+        described.push(format!("tags.{k} = {v:?}"));
+    }
+    if filters.is_empty() {
+        return Err(ProviderError::new(
+            "NoFilter",
+            "data \"aws_vpc\" needs id, default = true, or tags to choose a VPC",
+        ));
+    }
+    let found = read_filtered(p, filters).await?;
+    if found.len() != 1 {
+        return Err(ProviderError::new(
+            "NotExactlyOne",
+            format!(
+                "{} VPCs match {} in {}; exactly one must",
+                found.len(),
+                described.join(", "),
+                p.region
+            ),
+        ));
+    }
+    Ok(found.into_values().next().unwrap_or_default())
+}

@@ -1,0 +1,437 @@
+//! Networking against moto: the private VPC example end to end, drift on rules and tags, a
+//! VPC replacement that cascades, and the VPC data sources. Results are checked through the
+//! EC2 API; refresh batching is counted by the recording proxy.
+
+use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
+
+fn vpc_example() -> Project {
+    let text =
+        std::fs::read_to_string(example_dir("skypilot-vpc").join("main.sky.hcl")).expect("example");
+    Project::new(&[("main.sky.hcl", &text)])
+}
+
+fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
+    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(&moto.direct)
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {
+    aws_sdk_ec2::types::Filter::builder()
+        .name(name)
+        .values(value)
+        .build()
+}
+
+/// The VPCs, as (id, cidr), that carry `Name = name`.
+fn vpcs_named(moto: &Moto, name: &str) -> Vec<(String, String)> {
+    let out = block_on(
+        ec2(moto)
+            .describe_vpcs()
+            .filters(filter("tag:Name", name))
+            .send(),
+    )
+    .expect("describe vpcs");
+    out.vpcs()
+        .iter()
+        .map(|v| {
+            (
+                v.vpc_id().unwrap_or_default().to_string(),
+                v.cidr_block().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn all_vpcs(moto: &Moto) -> Vec<String> {
+    let out = block_on(ec2(moto).describe_vpcs().send()).expect("describe vpcs");
+    out.vpcs()
+        .iter()
+        .filter_map(|v| v.cidr_block().map(String::from))
+        .collect()
+}
+
+fn group(moto: &Moto, name: &str) -> Option<aws_sdk_ec2::types::SecurityGroup> {
+    let out = block_on(
+        ec2(moto)
+            .describe_security_groups()
+            .filters(filter("group-name", name))
+            .send(),
+    )
+    .expect("describe groups");
+    out.security_groups().first().cloned()
+}
+
+fn has_ssh_rule(g: &aws_sdk_ec2::types::SecurityGroup, cidr: &str) -> bool {
+    g.ip_permissions().iter().any(|p| {
+        p.from_port() == Some(22)
+            && p.ip_protocol() == Some("tcp")
+            && p.ip_ranges().iter().any(|r| r.cidr_ip() == Some(cidr))
+    })
+}
+
+#[test]
+fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destroys() {
+    let Some(moto) = Moto::start() else { return };
+    let p = vpc_example();
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("Apply complete! Resources: 8 added"));
+
+    let client = ec2(&moto);
+    let vpcs = vpcs_named(&moto, "skypilot-private");
+    assert_eq!(vpcs.len(), 1, "{vpcs:?}");
+    let (vpc, cidr) = vpcs[0].clone();
+    assert_eq!(cidr, "10.20.0.0/16");
+    block_on(async {
+        let hostnames = client
+            .describe_vpc_attribute()
+            .vpc_id(&vpc)
+            .attribute(aws_sdk_ec2::types::VpcAttributeName::EnableDnsHostnames)
+            .send()
+            .await
+            .expect("attribute");
+        assert_eq!(
+            hostnames.enable_dns_hostnames().and_then(|v| v.value()),
+            Some(true)
+        );
+        let subnets = client
+            .describe_subnets()
+            .filters(filter("vpc-id", &vpc))
+            .send()
+            .await
+            .expect("subnets");
+        let mut cidrs: Vec<&str> = subnets
+            .subnets()
+            .iter()
+            .filter_map(|s| s.cidr_block())
+            .collect();
+        cidrs.sort_unstable();
+        assert_eq!(cidrs, ["10.20.0.0/20", "10.20.16.0/20"]);
+        let gateways = client
+            .describe_internet_gateways()
+            .filters(filter("attachment.vpc-id", &vpc))
+            .send()
+            .await
+            .expect("gateways");
+        let igw = gateways.internet_gateways()[0]
+            .internet_gateway_id()
+            .expect("igw")
+            .to_string();
+        let tables = client
+            .describe_route_tables()
+            .filters(filter("vpc-id", &vpc))
+            .filters(filter("tag:Name", "skypilot-private-out"))
+            .send()
+            .await
+            .expect("route tables");
+        let table = &tables.route_tables()[0];
+        assert!(table.routes().iter().any(|r| {
+            r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id() == Some(&igw)
+        }));
+        assert_eq!(table.associations().len(), 2, "both subnets use it");
+    });
+    let g = group(&moto, "skypilot-private-nodes").expect("group");
+    assert_eq!(g.vpc_id(), Some(vpc.as_str()));
+    assert!(has_ssh_rule(&g, "10.20.0.0/16"));
+    assert!(g
+        .ip_permissions_egress()
+        .iter()
+        .any(|p| p.ip_protocol() == Some("-1")));
+
+    moto.clear_calls();
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("No changes."));
+    // Refresh is batched: one Describe per type, whatever the number of objects.
+    let calls = moto.calls.lock().expect("calls").clone();
+    let count = |a: &str| calls.iter().filter(|c| c.as_str() == a).count();
+    assert_eq!(count("DescribeVpcs"), 1, "{calls:?}");
+    assert_eq!(count("DescribeSubnets"), 1, "{calls:?}");
+    assert_eq!(count("DescribeInternetGateways"), 1, "{calls:?}");
+    assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(vpcs_named(&moto, "skypilot-private").is_empty());
+    assert!(group(&moto, "skypilot-private-nodes").is_none());
+}
+
+#[test]
+fn a_revoked_rule_and_a_deleted_name_tag_are_drift_that_apply_restores_on_the_same_vpc() {
+    let Some(moto) = Moto::start() else { return };
+    let p = vpc_example();
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let (vpc, _) = vpcs_named(&moto, "skypilot-private")[0].clone();
+    let g = group(&moto, "skypilot-private-nodes").expect("group");
+    let client = ec2(&moto);
+    block_on(async {
+        client
+            .revoke_security_group_ingress()
+            .group_id(g.group_id().expect("id"))
+            .ip_permissions(
+                aws_sdk_ec2::types::IpPermission::builder()
+                    .ip_protocol("tcp")
+                    .from_port(22)
+                    .to_port(22)
+                    .ip_ranges(
+                        aws_sdk_ec2::types::IpRange::builder()
+                            .cidr_ip("10.20.0.0/16")
+                            .description("ssh")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("revoke");
+        client
+            .delete_tags()
+            .resources(&vpc)
+            .tags(aws_sdk_ec2::types::Tag::builder().key("Name").build())
+            .send()
+            .await
+            .expect("untag");
+    });
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}{}", stderr(&out));
+    assert!(
+        text.contains("# aws_security_group.nodes has changed"),
+        "{text}"
+    );
+    assert!(text.contains("# aws_vpc.private has changed"), "{text}");
+    assert!(text.contains("+ ingress {"), "{text}");
+
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("0 added, 2 changed, 0 destroyed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        vpcs_named(&moto, "skypilot-private"),
+        [(vpc, "10.20.0.0/16".to_string())]
+    );
+    assert!(has_ssh_rule(
+        &group(&moto, "skypilot-private-nodes").expect("group"),
+        "10.20.0.0/16"
+    ));
+}
+
+#[test]
+fn a_new_vpc_cidr_replaces_the_vpc_and_its_dependents_with_no_orphan() {
+    let Some(moto) = Moto::start() else { return };
+    let p = vpc_example();
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let before = all_vpcs(&moto);
+    let out = moto.run(&p, &["plan", "--var", "cidr=10.30.0.0/16"]);
+    let text = stdout(&out);
+    for addr in [
+        "aws_vpc.private",
+        "aws_subnet.a",
+        "aws_subnet.b",
+        "aws_internet_gateway.gw",
+        "aws_route_table.out",
+        "aws_route_table_association.a",
+        "aws_security_group.nodes",
+    ] {
+        assert!(
+            text.contains(&format!("# {addr} must be replaced")),
+            "{addr}: {text}"
+        );
+    }
+    assert!(text.contains("-/+ resource \"aws_vpc\" \"private\""));
+    assert!(
+        text.contains("\"10.20.0.0/16\" -> \"10.30.0.0/16\" # forces replacement"),
+        "{text}"
+    );
+
+    let out = moto.run(
+        &p,
+        &["apply", "--auto-approve", "--var", "cidr=10.30.0.0/16"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        vpcs_named(&moto, "skypilot-private"),
+        vec![(
+            vpcs_named(&moto, "skypilot-private")[0].0.clone(),
+            "10.30.0.0/16".to_string()
+        )]
+    );
+    assert_eq!(all_vpcs(&moto).len(), before.len(), "no orphaned VPC");
+    let out = moto.run(
+        &p,
+        &["plan", "--var", "cidr=10.30.0.0/16", "--detailed-exitcode"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+const DATA_SOURCES: &str = r#"
+data "aws_vpc" "default" {
+  default = true
+}
+
+data "aws_vpc" "existing" {
+  tags = { Name = "made-elsewhere" }
+}
+
+data "aws_subnets" "default" {
+  vpc_id = data.aws_vpc.default.id
+}
+
+resource "aws_security_group" "in_default" {
+  name   = "in-default"
+  vpc_id = data.aws_vpc.default.id
+}
+
+resource "aws_security_group" "in_existing" {
+  name   = "in-existing"
+  vpc_id = data.aws_vpc.existing.id
+
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = [data.aws_vpc.existing.cidr_block]
+  }
+}
+
+output "default_subnets" {
+  value = length(data.aws_subnets.default.ids)
+}
+"#;
+
+#[test]
+fn data_sources_find_the_default_vpc_and_one_by_name_and_destroy_leaves_both() {
+    let Some(moto) = Moto::start() else { return };
+    let client = ec2(&moto);
+    let existing = block_on(async {
+        let v = client
+            .create_vpc()
+            .cidr_block("10.50.0.0/16")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("Name")
+                            .value("made-elsewhere")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("vpc");
+        v.vpc().and_then(|v| v.vpc_id()).expect("id").to_string()
+    });
+    let p = Project::new(&[("main.sky.hcl", DATA_SOURCES)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let in_existing = group(&moto, "in-existing").expect("group");
+    assert_eq!(in_existing.vpc_id(), Some(existing.as_str()));
+    assert!(has_ssh_rule(&in_existing, "10.50.0.0/16"));
+    let in_default = group(&moto, "in-default").expect("group");
+    let default_vpc = block_on(
+        client
+            .describe_vpcs()
+            .filters(filter("is-default", "true"))
+            .send(),
+    )
+    .expect("vpcs")
+    .vpcs()[0]
+        .vpc_id()
+        .expect("id")
+        .to_string();
+    assert_eq!(in_default.vpc_id(), Some(default_vpc.as_str()));
+    let subnets = stdout(&moto.run(&p, &["output", "default_subnets"]));
+    assert_ne!(subnets.trim(), "0", "the default VPC has subnets");
+
+    let vpcs = all_vpcs(&moto).len();
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Resources: 2 destroyed"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        all_vpcs(&moto).len(),
+        vpcs,
+        "destroy never touches a data source's VPC"
+    );
+    assert!(group(&moto, "in-existing").is_none());
+
+    // No match is an error that gives the count and the filter.
+    let q = Project::new(&[(
+        "main.sky.hcl",
+        "data \"aws_vpc\" \"missing\" {\n  tags = { Name = \"nowhere\" }\n}\n",
+    )]);
+    let out = moto.run(&q, &["plan"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("0 VPCs match tags.Name = \"nowhere\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_subnet_outside_its_vpc_and_a_malformed_cidr_are_configuration_errors() {
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        r#"
+resource "aws_vpc" "v" {
+  cidr_block = "10.0.0.0/16"
+}
+
+resource "aws_subnet" "outside" {
+  vpc_id     = aws_vpc.v.id
+  cidr_block = "10.1.0.0/24"
+}
+
+resource "aws_vpc" "bad" {
+  cidr_block = "10.0.0.1/16"
+}
+
+resource "aws_security_group" "g" {
+  name   = "g"
+  vpc_id = aws_vpc.v.id
+
+  ingress {
+    from_port = 22
+    to_port   = 22
+    protocl   = "tcp"
+  }
+}
+"#,
+    )]);
+    let out = p.offline().arg("validate").output().expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "cidr_block 10.1.0.0/24 is outside the range of its VPC aws_vpc.v (10.0.0.0/16)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("main.sky.hcl:8:"),
+        "the subnet's cidr_block line: {err}"
+    );
+    assert!(err.contains("did you mean 10.0.0.0/16"), "{err}");
+    assert!(err.contains("unexpected attribute \"protocl\""), "{err}");
+}
