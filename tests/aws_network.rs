@@ -435,3 +435,124 @@ resource "aws_security_group" "g" {
     assert!(err.contains("did you mean 10.0.0.0/16"), "{err}");
     assert!(err.contains("unexpected attribute \"protocl\""), "{err}");
 }
+
+#[test]
+fn a_vpc_delete_refused_with_dependency_violation_is_retried_until_it_succeeds() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "resource \"aws_vpc\" \"v\" {\n  cidr_block = \"10.60.0.0/16\"\n  tags       = { Name = \"retry\" }\n}\n",
+    )]);
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let (vpc, _) = vpcs_named(&moto, "retry")[0].clone();
+    let client = ec2(&moto);
+    // A subnet made by hand keeps AWS from deleting the VPC until it is gone.
+    let subnet = block_on(
+        client
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.60.1.0/24")
+            .send(),
+    )
+    .expect("subnet")
+    .subnet()
+    .and_then(|s| s.subnet_id())
+    .expect("id")
+    .to_string();
+    moto.clear_calls();
+    let destroy = {
+        let mut c = moto.skyform(&p);
+        c.args(["destroy", "--auto-approve"]);
+        std::thread::spawn(move || c.output().expect("run"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while moto
+        .calls
+        .lock()
+        .expect("calls")
+        .iter()
+        .filter(|c| *c == "DeleteVpc")
+        .count()
+        < 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "destroy never tried DeleteVpc"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    block_on(client.delete_subnet().subnet_id(&subnet).send()).expect("delete subnet");
+    let out = destroy.join().expect("destroy thread");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let tries = moto
+        .calls
+        .lock()
+        .expect("calls")
+        .iter()
+        .filter(|c| *c == "DeleteVpc")
+        .count();
+    assert!(tries >= 2, "DeleteVpc was retried ({tries} calls)");
+    assert!(vpcs_named(&moto, "retry").is_empty());
+}
+
+#[test]
+fn a_deleted_route_is_drift_and_a_group_without_egress_keeps_the_default_without_drift() {
+    let Some(moto) = Moto::start() else { return };
+    let p = vpc_example();
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let client = ec2(&moto);
+    let table = block_on(
+        client
+            .describe_route_tables()
+            .filters(filter("tag:Name", "skypilot-private-out"))
+            .send(),
+    )
+    .expect("tables")
+    .route_tables()[0]
+        .route_table_id()
+        .expect("id")
+        .to_string();
+    block_on(
+        client
+            .delete_route()
+            .route_table_id(&table)
+            .destination_cidr_block("0.0.0.0/0")
+            .send(),
+    )
+    .expect("delete route");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout(&out).contains("# aws_route_table.out has changed"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let routes = block_on(
+        client
+            .describe_route_tables()
+            .route_table_ids(&table)
+            .send(),
+    )
+    .expect("table")
+    .route_tables()[0]
+        .routes()
+        .iter()
+        .filter_map(|r| r.destination_cidr_block().map(String::from))
+        .collect::<Vec<_>>();
+    assert!(routes.contains(&"0.0.0.0/0".to_string()), "{routes:?}");
+
+    // A group with no egress block: AWS's allow-all egress stays and the next plan is clean.
+    let q = Project::new(&[(
+        "main.sky.hcl",
+        "data \"aws_vpc\" \"default\" {\n  default = true\n}\n\nresource \"aws_security_group\" \"open_out\" {\n  name   = \"open-out\"\n  vpc_id = data.aws_vpc.default.id\n}\n",
+    )]);
+    assert!(moto.run(&q, &["apply", "--auto-approve"]).status.success());
+    let g = group(&moto, "open-out").expect("group");
+    assert!(g
+        .ip_permissions_egress()
+        .iter()
+        .any(|p| p.ip_protocol() == Some("-1")));
+    let out = moto.run(&q, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
