@@ -14,7 +14,7 @@ use crate::address::Address;
 use crate::diff::Action;
 use crate::graph::Node;
 use crate::plan::{state_value, Plan, Workspace};
-use crate::provider::{Identity, Provider, ProviderError};
+use crate::provider::{Identity, OpContext, Provider, ProviderError};
 use crate::schema::registry;
 use crate::state::{Attrs, OutputState, Owner, ResourceState, State, StateError, StateStore};
 use crate::value::Value;
@@ -142,6 +142,11 @@ pub async fn apply<P: Provider, S: StateStore>(
 ) -> Result<ApplyReport, StateError> {
     let mut report = ApplyReport::default();
     let mut pending = operations(ws, plan);
+    // The lineage exists once anything was written (the owner is recorded before an apply).
+    let lineage = match store.load()?.lineage {
+        l if l.is_empty() => plan.state.lineage.clone(),
+        l => l,
+    };
     // Updates and deletes start from what AWS said at plan time, not from older state.
     let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
     for c in &plan.changes {
@@ -203,13 +208,17 @@ pub async fn apply<P: Provider, S: StateStore>(
             };
             on_event(Event::Started(o.clone()));
             let started = std::time::Instant::now();
+            let op_ctx = OpContext {
+                addr: o.addr.clone(),
+                lineage: lineage.clone(),
+            };
             running.push(async move {
                 let result: Result<(String, Attrs), ProviderError> = match planned {
                     Err(m) => Err(ProviderError::new("Unevaluated", m)),
                     Ok(planned) => match (o.kind, prior) {
-                        (OpKind::Create, _) => provider.create(&type_name, &planned).await,
+                        (OpKind::Create, _) => provider.create(&type_name, &planned, &op_ctx).await,
                         (OpKind::Update, Some(p)) => provider
-                            .update(&type_name, &p.id, &p.attrs, &planned)
+                            .update(&type_name, &p.id, &p.attrs, &planned, &op_ctx)
                             .await
                             .map(|a| (p.id.clone(), a)),
                         (OpKind::Delete, Some(p)) => provider

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::provider::{Identity, Provider, ProviderError, RefreshRequest};
+use crate::provider::{Identity, OpContext, Provider, ProviderError, RefreshRequest};
 use crate::schema::{registry, AttrMode};
 use crate::state::Attrs;
 
@@ -84,6 +84,7 @@ impl Provider for FakeProvider {
         &self,
         type_name: &str,
         planned: &Attrs,
+        _ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
         self.record("create", type_name)?;
         let mut cloud = self.cloud.borrow_mut();
@@ -123,6 +124,7 @@ impl Provider for FakeProvider {
         id: &str,
         prior: &Attrs,
         planned: &Attrs,
+        _ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
         self.record("update", type_name)?;
         let mut attrs = prior.clone();

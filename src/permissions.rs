@@ -126,6 +126,18 @@ struct Rule {
     on: Option<String>,
     name: Option<String>,
     path: Option<String>,
+    /// The object is named through another resource: the `take` attribute of the `from`
+    /// resource whose `key` attribute equals this rule's `name` value (a cluster's instance
+    /// profile gives the role that `iam:PassRole` is about).
+    via: Option<Via>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Via {
+    from: String,
+    key: String,
+    take: String,
 }
 
 fn table() -> &'static Table {
@@ -279,9 +291,21 @@ pub fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
                         let (name, path) = match &rule.name {
                             None => ("*".to_string(), "/".to_string()),
                             Some(attr) => {
-                                let Some(name) = part(&need.attrs, attr) else {
+                                let Some(mut name) = part(&need.attrs, attr) else {
                                     continue;
                                 };
+                                if let Some(via) = &rule.via {
+                                    // Unknown unless the configuration declares the link.
+                                    name = needs
+                                        .iter()
+                                        .filter(|n| n.addr.type_name == via.from)
+                                        .find(|n| {
+                                            part(&n.attrs, &via.key).as_deref()
+                                                == Some(name.as_str())
+                                        })
+                                        .and_then(|n| part(&n.attrs, &via.take))
+                                        .unwrap_or_else(|| "*".into());
+                                }
                                 let path = match &rule.path {
                                     Some(p) => normal_path(part(&need.attrs, p)),
                                     None => paths
@@ -524,6 +548,10 @@ mod tests {
                 for attr in rule.name.iter().chain(rule.path.iter()) {
                     assert!(schema.attr(attr).is_some(), "{type_name}.{attr}");
                 }
+                if let Some(via) = &rule.via {
+                    let from = &reg.resources[&via.from];
+                    assert!(from.attr(&via.key).is_some() && from.attr(&via.take).is_some());
+                }
             }
         }
     }
@@ -612,6 +640,41 @@ mod tests {
             st[1]["Action"],
             serde_json::json!(["iam:CreateUser", "iam:DeleteUser", "iam:TagUser"])
         );
+    }
+
+    #[test]
+    fn a_cluster_passes_the_role_of_its_instance_profile() {
+        let needs = vec![
+            need(
+                "aws_iam_instance_profile.p",
+                &[
+                    ("name", Value::string("skypilot-v1")),
+                    ("role", Value::string("skypilot-role")),
+                ],
+                &[Operation::Create],
+            ),
+            need(
+                "aws_cluster.c",
+                &[
+                    ("name", Value::string("c")),
+                    ("iam_instance_profile", Value::string("skypilot-v1")),
+                ],
+                &[Operation::Create],
+            ),
+        ];
+        let g = grants(&needs, "1");
+        assert!(g.contains(&Grant {
+            action: "iam:PassRole".into(),
+            resource: "arn:aws:iam::1:role/skypilot-role".into()
+        }));
+        assert!(g.contains(&Grant {
+            action: "ec2:RunInstances".into(),
+            resource: "arn:aws:ec2:*:1:instance/*".into()
+        }));
+        assert!(g.contains(&Grant {
+            action: "ec2:RunInstances".into(),
+            resource: "arn:aws:ec2:*::image/*".into()
+        }));
     }
 
     #[test]

@@ -27,6 +27,14 @@ pub struct RefreshRequest {
     pub prior: Attrs,
 }
 
+/// Who is asking for a write: the resource's address and the state's lineage. Providers use
+/// them for idempotency tokens (a retried launch must not launch twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpContext {
+    pub addr: Address,
+    pub lineage: String,
+}
+
 /// A failed cloud call, with AWS's code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
@@ -60,6 +68,7 @@ pub trait Provider {
         &self,
         type_name: &str,
         planned: &Attrs,
+        ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError>;
     async fn update(
         &self,
@@ -67,6 +76,7 @@ pub trait Provider {
         id: &str,
         prior: &Attrs,
         planned: &Attrs,
+        ctx: &OpContext,
     ) -> Result<Attrs, ProviderError>;
     async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
 }

@@ -14,6 +14,7 @@ use crate::value::Value;
 
 /// Every schema file, embedded. A test checks that this list and `schemas/` agree.
 const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
+    ("aws_cluster", include_str!("../schemas/aws_cluster.json")),
     (
         "aws_iam_access_key",
         include_str!("../schemas/aws_iam_access_key.json"),
@@ -36,6 +37,7 @@ const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
         "aws_iam_user_policy_attachment",
         include_str!("../schemas/aws_iam_user_policy_attachment.json"),
     ),
+    ("aws_instance", include_str!("../schemas/aws_instance.json")),
     (
         "aws_internet_gateway",
         include_str!("../schemas/aws_internet_gateway.json"),

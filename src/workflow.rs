@@ -177,10 +177,12 @@ pub async fn apply(
         provider,
     } = make_plan(ctx, vars, &opts).await?;
     print!("{}", render_plan(&plan, ctx.style));
+    // Another account sees none of this state's objects: its "nothing to do" would be wrong
+    // too, so the guard comes before that answer.
+    let (check, caller) = guard_owner(&provider, &plan.state).await?;
     if !plan.has_effect() {
         return Ok(0);
     }
-    let (check, caller) = guard_owner(&provider, &plan.state).await?;
     if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" })? {
         println!("\nApply cancelled.");
         return Ok(1);

@@ -185,7 +185,7 @@ fn a_bad_flag_exits_1_with_a_message() {
 
 #[test]
 fn validate_accepts_the_examples_without_aws() {
-    for example in ["skypilot-iam", "skypilot-vpc"] {
+    for example in ["skypilot-iam", "skypilot-vpc", "skypilot-cluster"] {
         let dir = crate::support::example_dir(example);
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
         let out = c

@@ -1,6 +1,7 @@
 //! The one integration-test binary: runs the built `skyform` against configuration fixtures
 //! and, for AWS behaviour, against a moto server started per test behind a recording proxy.
 
+mod aws_cluster;
 mod aws_iam;
 mod aws_network;
 mod check_and_policy;

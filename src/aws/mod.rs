@@ -8,6 +8,7 @@
 
 mod caller_identity;
 mod check;
+mod cluster;
 mod ec2_common;
 mod iam_access_key;
 mod iam_instance_profile;
@@ -16,7 +17,9 @@ mod iam_policy_attachment;
 mod iam_role;
 mod iam_snapshot;
 mod iam_user;
+mod instance;
 mod internet_gateway;
+mod nodes;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -33,7 +36,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 pub use check::{CredentialInfo, Simulation};
 use iam_policy_attachment::Principal;
 
-use crate::provider::{Identity, Provider, ProviderError, RefreshRequest};
+use crate::provider::{Identity, OpContext, Provider, ProviderError, RefreshRequest};
 use crate::state::Attrs;
 
 pub struct AwsProvider {
@@ -299,6 +302,23 @@ impl Provider for AwsProvider {
             };
             ec2.insert(t, found);
         }
+        // Instances carry what AWS never shows again (user data) from their prior state.
+        for t in ["aws_cluster", "aws_instance"] {
+            let priors: Vec<(String, Attrs)> = requests
+                .iter()
+                .filter(|r| r.addr.type_name == t)
+                .map(|r| (r.id.clone(), r.prior.clone()))
+                .collect();
+            if priors.is_empty() {
+                continue;
+            }
+            let found = if t == "aws_cluster" {
+                cluster::read_all(self, &priors).await?
+            } else {
+                instance::read_all(self, &priors).await?
+            };
+            ec2.insert(t, found);
+        }
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             if let Some(found) = ec2.get(r.addr.type_name.as_str()) {
@@ -337,6 +357,7 @@ impl Provider for AwsProvider {
         &self,
         type_name: &str,
         planned: &Attrs,
+        ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
         match type_name {
             "aws_iam_role" => iam_role::create(self, planned).await,
@@ -356,6 +377,8 @@ impl Provider for AwsProvider {
             "aws_route_table" => route_table::create(self, planned).await,
             "aws_route_table_association" => route_table::associate(self, planned).await,
             "aws_security_group" => security_group::create(self, planned).await,
+            "aws_cluster" => cluster::create(self, planned, ctx).await,
+            "aws_instance" => instance::create(self, planned, ctx).await,
             other => Err(unsupported(other)),
         }
     }
@@ -366,6 +389,7 @@ impl Provider for AwsProvider {
         id: &str,
         prior: &Attrs,
         planned: &Attrs,
+        ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
         match type_name {
             "aws_iam_role" => iam_role::update(self, id, prior, planned).await,
@@ -380,6 +404,8 @@ impl Provider for AwsProvider {
             "aws_internet_gateway" => internet_gateway::update(self, id, prior, planned).await,
             "aws_route_table" => route_table::update(self, id, prior, planned).await,
             "aws_security_group" => security_group::update(self, id, prior, planned).await,
+            "aws_cluster" => cluster::update(self, id, prior, planned, ctx).await,
+            "aws_instance" => instance::update(self, id, prior, planned).await,
             other => Err(ProviderError::new(
                 "NotUpdatable",
                 format!("{other} cannot be updated in place"),
@@ -406,6 +432,8 @@ impl Provider for AwsProvider {
             "aws_route_table" => route_table::delete(self, id).await,
             "aws_route_table_association" => route_table::disassociate(self, id).await,
             "aws_security_group" => security_group::delete(self, id).await,
+            "aws_cluster" => cluster::delete(self, id).await,
+            "aws_instance" => instance::delete(self, id).await,
             other => Err(unsupported(other)),
         };
         // Already gone is what a delete wants.

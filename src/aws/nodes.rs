@@ -1,0 +1,292 @@
+//! EC2 instances, shared by `aws_cluster` (many nodes) and `aws_instance` (one): launching
+//! one instance per RunInstances call (tagged at creation, with a deterministic ClientToken),
+//! finding instances, and waiting for states with a bounded timeout.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::types::{
+    BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
+    InstanceMarketOptionsRequest, InstanceType, MarketType, ResourceType, Tag, TagSpecification,
+};
+
+use super::ec2_common::filter;
+use super::{aws_err, retry_propagation, AwsProvider};
+use crate::provider::ProviderError;
+
+/// What every node of a launch shares.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub image_id: String,
+    pub instance_type: String,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub iam_instance_profile: Option<String>,
+    pub key_name: Option<String>,
+    pub user_data: Option<String>,
+    pub root_volume_size_gb: Option<i32>,
+    pub use_spot: bool,
+    pub tags: BTreeMap<String, String>,
+}
+
+/// How long to wait for instances to reach a state: `SKYFORM_INSTANCE_TIMEOUT` seconds,
+/// default 600.
+fn timeout() -> Duration {
+    Duration::from_secs(
+        std::env::var("SKYFORM_INSTANCE_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600),
+    )
+}
+
+/// A ClientToken from what identifies a launch: AWS returns the same instance for a repeated
+/// token, so a retried call cannot launch twice. `generation` changes when a node is replaced.
+pub fn client_token(lineage: &str, address: &str, index: usize, generation: usize) -> String {
+    let digest =
+        crate::plan_file::sha256(format!("{lineage}/{address}/{index}/{generation}").as_bytes());
+    // ClientToken allows 64 ASCII characters.
+    digest[..48].to_string()
+}
+
+/// "Invalid IAM Instance Profile" right after the profile was made is IAM catching up.
+fn profile_not_ready(e: &ProviderError) -> bool {
+    e.message.contains("Invalid IAM Instance Profile")
+        || e.message.contains("has no associated IAM Roles")
+        || e.message.contains("Invalid IamInstanceProfile")
+}
+
+async fn root_device(p: &AwsProvider, image: &str) -> String {
+    let found = p
+        .ec2
+        .describe_images()
+        .image_ids(image)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| {
+            o.images()
+                .first()
+                .and_then(|i| i.root_device_name().map(String::from))
+        });
+    found.unwrap_or_else(|| "/dev/xvda".to_string())
+}
+
+/// Launches one instance and returns its id.
+pub async fn launch(p: &AwsProvider, spec: &Spec, token: &str) -> Result<String, ProviderError> {
+    let tags: Vec<Tag> = spec
+        .tags
+        .iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let mut specs = vec![TagSpecification::builder()
+        .resource_type(ResourceType::Instance)
+        .set_tags(Some(tags.clone()))
+        .build()];
+    if !tags.is_empty() {
+        specs.push(
+            TagSpecification::builder()
+                .resource_type(ResourceType::Volume)
+                .set_tags(Some(tags))
+                .build(),
+        );
+    }
+    let devices = match spec.root_volume_size_gb {
+        Some(size) => Some(vec![BlockDeviceMapping::builder()
+            .device_name(root_device(p, &spec.image_id).await)
+            .ebs(EbsBlockDevice::builder().volume_size(size).build())
+            .build()]),
+        None => None,
+    };
+    let user_data = spec
+        .user_data
+        .as_ref()
+        .map(|u| aws_smithy_types::base64::encode(u.as_bytes()));
+    let out = retry_propagation(
+        || async {
+            p.ec2
+                .run_instances()
+                .image_id(&spec.image_id)
+                .instance_type(InstanceType::from(spec.instance_type.as_str()))
+                .min_count(1)
+                .max_count(1)
+                .set_subnet_id(spec.subnet_id.clone())
+                .set_security_group_ids(
+                    Some(spec.security_group_ids.clone()).filter(|g| !g.is_empty()),
+                )
+                .set_iam_instance_profile(
+                    spec.iam_instance_profile
+                        .as_ref()
+                        .map(|n| IamInstanceProfileSpecification::builder().name(n).build()),
+                )
+                .set_key_name(spec.key_name.clone())
+                .set_user_data(user_data.clone())
+                .set_block_device_mappings(devices.clone())
+                .set_instance_market_options(spec.use_spot.then(|| {
+                    InstanceMarketOptionsRequest::builder()
+                        .market_type(MarketType::Spot)
+                        .build()
+                }))
+                .set_tag_specifications(Some(specs.clone()))
+                .client_token(token)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        profile_not_ready,
+    )
+    .await?;
+    out.instances()
+        .first()
+        .and_then(|i| i.instance_id())
+        .map(String::from)
+        .ok_or_else(|| ProviderError::new("EmptyResponse", "RunInstances returned no instance"))
+}
+
+/// Instances matching `filters`, terminated ones included only when asked.
+pub async fn describe(
+    p: &AwsProvider,
+    filters: Vec<Filter>,
+    with_terminated: bool,
+) -> Result<Vec<aws_sdk_ec2::types::Instance>, ProviderError> {
+    let mut filters = filters;
+    if !with_terminated {
+        filters.push(filter(
+            "instance-state-name",
+            &["pending", "running", "stopping", "stopped"].map(String::from),
+        ));
+    }
+    let pages = p
+        .ec2
+        .describe_instances()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    Ok(pages
+        .iter()
+        .flat_map(|page| page.reservations())
+        .flat_map(|r| r.instances())
+        .cloned()
+        .collect())
+}
+
+pub fn state_of(i: &aws_sdk_ec2::types::Instance) -> &str {
+    i.state()
+        .and_then(|s| s.name())
+        .map_or("unknown", |n| n.as_str())
+}
+
+/// Polls until every instance is in one of `want` (an instance that is gone counts as
+/// terminated), for a bounded time.
+pub async fn wait_for(p: &AwsProvider, ids: &[String], want: &[&str]) -> Result<(), ProviderError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + timeout();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let found = describe(p, vec![filter("instance-id", ids)], true).await?;
+        let pending: Vec<String> = ids
+            .iter()
+            .filter(|id| {
+                let state = found
+                    .iter()
+                    .find(|i| i.instance_id() == Some(id.as_str()))
+                    .map_or("terminated", state_of);
+                !want.contains(&state)
+            })
+            .cloned()
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() + delay > deadline {
+            return Err(ProviderError::new(
+                "Timeout",
+                format!(
+                    "{} did not reach {} within {}s (SKYFORM_INSTANCE_TIMEOUT)",
+                    pending.join(", "),
+                    want.join(" or "),
+                    timeout().as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+pub async fn start(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    p.ec2
+        .start_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    wait_for(p, ids, &["running"]).await
+}
+
+pub async fn stop(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    p.ec2
+        .stop_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    wait_for(p, ids, &["stopped"]).await
+}
+
+pub async fn terminate(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let result = p
+        .ec2
+        .terminate_instances()
+        .set_instance_ids(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(aws_err);
+    match result {
+        Err(e) if e.code.ends_with(".NotFound") => return Ok(()),
+        other => {
+            other?;
+        }
+    }
+    wait_for(p, ids, &["terminated"]).await
+}
+
+/// Sets the security groups of instances in place.
+pub async fn set_groups(
+    p: &AwsProvider,
+    ids: &[String],
+    groups: &[String],
+) -> Result<(), ProviderError> {
+    for id in ids {
+        p.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            .set_groups(Some(groups.to_vec()))
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    Ok(())
+}
+
+/// The profile name from an instance's profile ARN (`.../instance-profile/PATH/NAME`).
+pub fn profile_name(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
+    i.iam_instance_profile()
+        .and_then(|p| p.arn())
+        .and_then(|arn| arn.rsplit('/').next())
+        .map(String::from)
+}

@@ -1,0 +1,349 @@
+//! Clusters and instances against moto: nodes verified through the EC2 API (count, state,
+//! tags, instance profile, security group), in-place scaling, stop and start, healing a node
+//! terminated out of band, the owner guard, and the cluster example.
+
+use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
+
+const CLUSTER: &str = r#"
+variable "num_nodes" {
+  type    = number
+  default = 3
+}
+
+variable "state" {
+  type    = string
+  default = "running"
+}
+
+data "aws_vpc" "default" {
+  default = true
+}
+
+resource "aws_iam_role" "skypilot" {
+  name = "skypilot-v1"
+  assume_role_policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = [{ Effect = "Allow", Principal = { Service = "ec2.amazonaws.com" }, Action = "sts:AssumeRole" }]
+  })
+}
+
+resource "aws_iam_instance_profile" "skypilot" {
+  name = "skypilot-v1"
+  role = aws_iam_role.skypilot.name
+}
+
+resource "aws_security_group" "nodes" {
+  name   = "cluster-nodes"
+  vpc_id = data.aws_vpc.default.id
+
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["10.0.0.0/8"]
+  }
+}
+
+resource "aws_cluster" "c" {
+  name                 = "gpu-test"
+  num_nodes            = var.num_nodes
+  instance_type        = "t3.micro"
+  image_id             = "ami-12c6146b"
+  security_group_ids   = [aws_security_group.nodes.id]
+  iam_instance_profile = aws_iam_instance_profile.skypilot.name
+  state                = var.state
+  tags                 = { team = "ml" }
+}
+"#;
+
+fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
+    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
+    let conf = aws_sdk_ec2::Config::builder()
+        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(&moto.direct)
+        .build();
+    aws_sdk_ec2::Client::from_conf(conf)
+}
+
+/// A node as EC2 reports it.
+#[derive(Debug, Clone)]
+struct Node {
+    id: String,
+    index: String,
+    state: String,
+    profile: String,
+    groups: Vec<String>,
+    team: String,
+}
+
+/// The cluster's nodes that are not terminated, by node index.
+fn nodes(moto: &Moto, cluster: &str) -> Vec<Node> {
+    let out = block_on(
+        ec2(moto)
+            .describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:skyform:cluster")
+                    .values(cluster)
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("describe instances");
+    let mut found: Vec<Node> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .filter(|i| {
+            !matches!(
+                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                Some("terminated" | "shutting-down")
+            )
+        })
+        .map(|i| {
+            let tag = |k: &str| {
+                i.tags()
+                    .iter()
+                    .find(|t| t.key() == Some(k))
+                    .and_then(|t| t.value())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            Node {
+                id: i.instance_id().unwrap_or_default().to_string(),
+                index: tag("skyform:node"),
+                state: i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default(),
+                profile: i
+                    .iam_instance_profile()
+                    .and_then(|p| p.arn())
+                    .unwrap_or_default()
+                    .to_string(),
+                groups: i
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id().map(String::from))
+                    .collect(),
+                team: tag("team"),
+            }
+        })
+        .collect();
+    found.sort_by(|a, b| a.index.cmp(&b.index));
+    found
+}
+
+fn indexes(nodes: &[Node]) -> Vec<&str> {
+    nodes.iter().map(|n| n.index.as_str()).collect()
+}
+
+#[test]
+fn a_three_node_cluster_is_verified_through_ec2_and_scales_in_place() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", CLUSTER)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let group = block_on(
+        ec2(&moto)
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-name")
+                    .values("cluster-nodes")
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("groups")
+    .security_groups()[0]
+        .group_id()
+        .expect("id")
+        .to_string();
+    let first = nodes(&moto, "gpu-test");
+    assert_eq!(indexes(&first), ["0", "1", "2"]);
+    for n in &first {
+        assert_eq!(n.state, "running");
+        assert!(
+            n.profile.ends_with(":instance-profile/skypilot-v1"),
+            "{n:?}"
+        );
+        assert_eq!(n.groups, std::slice::from_ref(&group));
+        assert_eq!(n.team, "ml");
+    }
+    let head = first[0].id.clone();
+
+    for (size, want) in [
+        ("5", &["0", "1", "2", "3", "4"][..]),
+        ("2", &["0", "1"][..]),
+    ] {
+        let out = moto.run(&p, &["plan", "--var", &format!("num_nodes={size}")]);
+        assert!(
+            stdout(&out).contains("Plan: 0 to add, 1 to change, 0 to destroy."),
+            "{}",
+            stdout(&out)
+        );
+        let out = moto.run(
+            &p,
+            &[
+                "apply",
+                "--auto-approve",
+                "--var",
+                &format!("num_nodes={size}"),
+            ],
+        );
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+        let now = nodes(&moto, "gpu-test");
+        assert_eq!(indexes(&now), want);
+        assert_eq!(now[0].id, head, "the head node is never replaced");
+    }
+    let out = moto.run(&p, &["plan", "--var", "num_nodes=2", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+#[test]
+fn a_cluster_stops_and_starts_heals_a_terminated_node_and_is_destroyed() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", CLUSTER)]);
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+
+    let out = moto.run(&p, &["apply", "--auto-approve", "--var", "state=stopped"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(nodes(&moto, "gpu-test")
+        .iter()
+        .all(|n| n.state == "stopped"));
+    let out = moto.run(&p, &["apply", "--auto-approve", "--var", "state=running"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(nodes(&moto, "gpu-test")
+        .iter()
+        .all(|n| n.state == "running"));
+
+    let victim = nodes(&moto, "gpu-test")[1].id.clone();
+    block_on(
+        ec2(&moto)
+            .terminate_instances()
+            .instance_ids(&victim)
+            .send(),
+    )
+    .expect("terminate");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("# aws_cluster.c has changed"), "{text}");
+    assert!(text.contains("num_nodes = 3 -> 2"), "{text}");
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let healed = nodes(&moto, "gpu-test");
+    assert_eq!(indexes(&healed), ["0", "1", "2"]);
+    assert_ne!(healed[1].id, victim, "node 1 is a new instance");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        nodes(&moto, "gpu-test").is_empty(),
+        "every node is terminated"
+    );
+}
+
+#[test]
+fn another_accounts_identity_cannot_change_a_cluster_and_nothing_is_written() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", CLUSTER)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&moto.run(&p, &["state", "show", "aws_cluster.c"]));
+    assert!(
+        shown.contains("account = \"123456789012\""),
+        "the owner is stored: {shown}"
+    );
+
+    let (key, secret, token) = moto.assume_role("arn:aws:iam::111111111111:role/admin");
+    moto.clear_calls();
+    for cmd in [
+        &["apply", "--auto-approve", "--var", "num_nodes=1"][..],
+        &["destroy", "--auto-approve"][..],
+    ] {
+        let out = moto
+            .skyform(&p)
+            .env("AWS_ACCESS_KEY_ID", &key)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_SESSION_TOKEN", &token)
+            .args(cmd)
+            .output()
+            .expect("run");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {err}");
+        assert!(
+            err.contains("123456789012") && err.contains("111111111111"),
+            "{err}"
+        );
+    }
+    assert_eq!(moto.writes(), Vec::<String>::new());
+    assert_eq!(nodes(&moto, "gpu-test").len(), 3);
+}
+
+#[test]
+fn the_cluster_example_applies_into_a_vpc_chosen_by_name_and_an_instance_launches() {
+    let Some(moto) = Moto::start() else { return };
+    let client = ec2(&moto);
+    block_on(async {
+        let vpc = client
+            .create_vpc()
+            .cidr_block("10.40.0.0/16")
+            .tag_specifications(
+                aws_sdk_ec2::types::TagSpecification::builder()
+                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+                    .tags(
+                        aws_sdk_ec2::types::Tag::builder()
+                            .key("Name")
+                            .value("skypilot-private")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("vpc");
+        let id = vpc.vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
+        client
+            .create_subnet()
+            .vpc_id(id)
+            .cidr_block("10.40.1.0/24")
+            .send()
+            .await
+            .expect("subnet");
+    });
+    let text = std::fs::read_to_string(example_dir("skypilot-cluster").join("main.sky.hcl"))
+        .expect("example");
+    let p = Project::new(&[("main.sky.hcl", &text)]);
+    let out = moto.run(
+        &p,
+        &["apply", "--auto-approve", "--var", "image_id=ami-12c6146b"],
+    );
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let train = nodes(&moto, "train");
+    assert_eq!(indexes(&train), ["0", "1"]);
+    assert!(train.iter().all(|n| n.profile.ends_with("/skypilot-v1")));
+    let ip = stdout(&moto.run(&p, &["output", "--raw", "head_private_ip"]));
+    assert!(ip.trim().starts_with("10.40.1."), "{ip}");
+
+    let q = Project::new(&[(
+        "main.sky.hcl",
+        "resource \"aws_instance\" \"one\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n  tags          = { Name = \"single\" }\n}\n",
+    )]);
+    let out = moto.run(&q, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let id = stdout(&moto.run(&q, &["state", "show", "aws_instance.one"]));
+    assert!(id.contains("id ") && id.contains("\"i-"), "{id}");
+    let out = moto.run(&q, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(moto
+        .run(&q, &["destroy", "--auto-approve"])
+        .status
+        .success());
+}
