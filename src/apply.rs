@@ -16,7 +16,9 @@ use crate::graph::Node;
 use crate::plan::{state_value, Plan, Workspace};
 use crate::provider::{Identity, OpContext, Provider, ProviderError};
 use crate::schema::registry;
-use crate::state::{Attrs, OutputState, Owner, ResourceState, State, StateError, StateStore};
+use crate::state::{
+    Attrs, Intent, OutputState, Owner, ResourceState, State, StateError, StateStore,
+};
 use crate::value::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -47,6 +49,26 @@ pub struct ApplyReport {
     pub destroyed: usize,
     pub failures: Vec<(Address, String)>,
     pub skipped: Vec<Address>,
+    /// Operations never started because the apply was interrupted.
+    pub not_started: Vec<Address>,
+}
+
+/// How an apply runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How many operations may run at once.
+    pub parallelism: usize,
+    /// Set (by a signal) to start no new operation; those in flight finish and are recorded.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ApplyOptions {
+    pub fn with_parallelism(parallelism: usize) -> ApplyOptions {
+        ApplyOptions {
+            parallelism,
+            cancel: std::sync::Arc::default(),
+        }
+    }
 }
 
 /// How the identity running an apply relates to the state's owner.
@@ -137,9 +159,10 @@ pub async fn apply<P: Provider, S: StateStore>(
     ws: &Workspace,
     plan: &Plan,
     store: &mut S,
-    parallelism: usize,
+    opts: &ApplyOptions,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<ApplyReport, StateError> {
+    let parallelism = opts.parallelism;
     let mut report = ApplyReport::default();
     let mut pending = operations(ws, plan);
     // The lineage exists once anything was written (the owner is recorded before an apply).
@@ -152,6 +175,18 @@ pub async fn apply<P: Provider, S: StateStore>(
     for c in &plan.changes {
         if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
             r.attrs = live.clone();
+        }
+    }
+    // Objects that are gone from AWS and that nothing recreates leave the state now (a delete
+    // interrupted after AWS acted, or a destroy of what someone else removed).
+    for d in &plan.drift {
+        let recreated = plan
+            .changes
+            .iter()
+            .any(|c| c.addr == d.addr && matches!(c.action, Action::Create | Action::Replace));
+        if d.live.is_none() && !recreated && !plan.refresh_only {
+            store.remove(&d.addr)?;
+            current.remove(&d.addr);
         }
     }
     let mut ctx = ws.base_ctx();
@@ -189,12 +224,22 @@ pub async fn apply<P: Provider, S: StateStore>(
                 failed.insert(o);
             }
         }
-        // Start what is ready.
-        let ready: Vec<Op> = pending
-            .iter()
-            .filter(|(_, w)| w.is_empty())
-            .map(|(o, _)| o.clone())
-            .collect();
+        // Start what is ready, unless interrupted: then only what is in flight completes.
+        let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
+        let ready: Vec<Op> = if cancelled {
+            Vec::new()
+        } else {
+            pending
+                .iter()
+                .filter(|(_, w)| w.is_empty())
+                .map(|(o, _)| o.clone())
+                .collect()
+        };
+        if cancelled && running.is_empty() {
+            report.not_started = pending.keys().map(|o| o.addr.clone()).collect();
+            report.not_started.dedup();
+            break;
+        }
         for o in ready {
             if running.len() >= parallelism {
                 break;
@@ -206,6 +251,21 @@ pub async fn apply<P: Provider, S: StateStore>(
                 OpKind::Delete => Ok(Attrs::new()),
                 OpKind::Create | OpKind::Update => evaluate(ws, &ctx, &o.addr),
             };
+            // Write-ahead: the intent is committed before the call, so a crash during it
+            // leaves a trace the next run reconciles.
+            if let Ok(attrs) = &planned {
+                store.open_intent(&Intent {
+                    addr: o.addr.clone(),
+                    op: match o.kind {
+                        OpKind::Create => "create",
+                        OpKind::Update => "update",
+                        OpKind::Delete => "delete",
+                    }
+                    .into(),
+                    token: lineage.clone(),
+                    attrs: attrs.clone(),
+                })?;
+            }
             on_event(Event::Started(o.clone()));
             let started = std::time::Instant::now();
             let op_ctx = OpContext {
@@ -271,12 +331,18 @@ pub async fn apply<P: Provider, S: StateStore>(
                         ws.eval_all_locals(&mut ctx);
                     }
                 }
+                store.close_intent(&o.addr)?;
                 for waits in pending.values_mut() {
                     waits.remove(&o);
                 }
                 on_event(Event::Finished { op: o, id, secs });
             }
             Err(e) => {
+                // A failed create may still have made something (a role whose propagation
+                // wait timed out): its intent stays open for the next run to reconcile.
+                if o.kind != OpKind::Create {
+                    store.close_intent(&o.addr)?;
+                }
                 let message = e.to_string();
                 report.failures.push((o.addr.clone(), message.clone()));
                 on_event(Event::Failed {

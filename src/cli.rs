@@ -17,6 +17,9 @@ pub struct Cli {
     /// Never colour the output (also: NO_COLOR, or a non-terminal stdout).
     #[arg(long, global = true)]
     pub no_color: bool,
+    /// Wait this long (30s, 5m, 1h) for the state lock instead of stopping at once.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::lock::parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -139,6 +142,13 @@ pub enum Command {
     },
     /// Print the dependency graph in DOT.
     Graph,
+    /// Release a state lock left by a writer that is gone (see the lock error for its id).
+    ForceUnlock {
+        lock_id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

@@ -22,6 +22,7 @@ use crate::{state_commands, workflow};
 pub struct Context {
     pub dir: PathBuf,
     pub style: Style,
+    pub lock_timeout: Option<std::time::Duration>,
 }
 
 impl Context {
@@ -46,6 +47,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
     let ctx = Context {
         dir,
         style: Style { color },
+        lock_timeout: cli.lock_timeout,
     };
     match cli.command {
         Command::Validate { vars } => validate(&ctx, &vars),
@@ -150,10 +152,14 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             state_commands::show(&ctx, &address_of(&address)?)
         }
         Command::State(StateCommand::Rm { addresses: list }) => {
-            state_commands::rm(&ctx, &addresses(&list)?)
+            let list = addresses(&list)?;
+            let _lock = workflow::StateLock::take(&ctx, "state rm")?;
+            state_commands::rm(&ctx, &list)
         }
         Command::State(StateCommand::Mv { from, to }) => {
-            state_commands::mv(&ctx, &address_of(&from)?, &address_of(&to)?)
+            let (from, to) = (address_of(&from)?, address_of(&to)?);
+            let _lock = workflow::StateLock::take(&ctx, "state mv")?;
+            state_commands::mv(&ctx, &from, &to)
         }
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Check { vars, verbose } => {
@@ -175,6 +181,9 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         )),
         Command::Fmt { check, diff } => crate::fmt::run(&ctx.dir, check, diff),
         Command::Graph => graph(&ctx),
+        Command::ForceUnlock { lock_id, force } => {
+            state_commands::force_unlock(&ctx, &lock_id, force)
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(

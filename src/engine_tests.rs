@@ -46,7 +46,15 @@ fn plan_and_apply(
 ) -> (Plan, crate::apply::ApplyReport) {
     let state = store.load().expect("load");
     let planned = run(plan(p, ws, state, &PlanOptions::default())).expect("plan");
-    let report = run(crate::apply::apply(p, ws, &planned, store, 4, &mut |_| {})).expect("apply");
+    let report = run(crate::apply::apply(
+        p,
+        ws,
+        &planned,
+        store,
+        &crate::apply::ApplyOptions::with_parallelism(4),
+        &mut |_| {},
+    ))
+    .expect("apply");
     (planned, report)
 }
 
@@ -236,7 +244,7 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
         &ws,
         &destroy,
         &mut store,
-        4,
+        &crate::apply::ApplyOptions::with_parallelism(4),
         &mut |_| {},
     ))
     .expect("apply");
@@ -467,7 +475,7 @@ fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
         &ws,
         &planned,
         &mut store,
-        4,
+        &crate::apply::ApplyOptions::with_parallelism(4),
         &mut |_| {},
     ))
     .expect("apply");

@@ -39,7 +39,9 @@ impl FakeProvider {
             .borrow()
             .calls
             .iter()
-            .filter(|c| !c.starts_with("refresh") && !c.starts_with("read"))
+            .filter(|c| {
+                !c.starts_with("refresh") && !c.starts_with("read") && !c.starts_with("find")
+            })
             .count()
     }
 }
@@ -143,5 +145,24 @@ impl Provider for FakeProvider {
             .objects
             .remove(&(type_name.to_string(), id.to_string()));
         Ok(())
+    }
+
+    /// The fake names objects by their `name`, so a lost create is found by it.
+    async fn find(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        _ctx: &OpContext,
+    ) -> Result<Option<(String, Attrs)>, ProviderError> {
+        self.record("find", type_name)?;
+        let Some(name) = planned.get("name").and_then(|v| v.as_str()) else {
+            return Ok(None);
+        };
+        Ok(self
+            .cloud
+            .borrow()
+            .objects
+            .get(&(type_name.to_string(), name.to_string()))
+            .map(|a| (name.to_string(), a.clone())))
     }
 }

@@ -25,6 +25,7 @@
 //! | `permissions` | least-privilege IAM policies from `schemas/permissions.json` |
 //! | `render` | Terraform's human plan format |
 //! | `apply` | the operation graph, concurrent walk, per-operation state writes |
+//! | `lock`, `reconcile` | the state lock; adopting what an interrupted apply created |
 //! | `state`, `sqlite_state` | state model, `StateStore` trait, SQLite store |
 //! | `provider`, `aws`, `fake` | the `Provider` trait, its AWS implementation, an in-memory fake |
 //! | `error` | operational errors and exit codes |
@@ -57,11 +58,13 @@ pub mod fake;
 pub mod fmt;
 pub mod functions;
 pub mod graph;
+pub mod lock;
 pub mod permissions;
 pub mod plan;
 pub mod plan_file;
 pub mod policy;
 pub mod provider;
+pub mod reconcile;
 pub mod render;
 pub mod render_json;
 pub mod render_markdown;

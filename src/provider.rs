@@ -79,4 +79,13 @@ pub trait Provider {
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError>;
     async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    /// Looks for an object that a create with these attributes, by this address and lineage,
+    /// may have made without its outcome being recorded (a crash): by its skyform tags, or for
+    /// IAM by its unique name. Returns its id and attributes when found.
+    async fn find(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<Option<(String, Attrs)>, ProviderError>;
 }

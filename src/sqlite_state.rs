@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::address::Address;
-use crate::state::{new_lineage, OutputState, Owner, ResourceState, State, StateError, StateStore};
+use crate::state::{
+    new_lineage, Intent, LockInfo, OutputState, Owner, ResourceState, State, StateError, StateStore,
+};
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -27,6 +29,23 @@ const MIGRATIONS: &[&str] = &[
          updated_at INTEGER NOT NULL
      );
      CREATE TABLE outputs (name TEXT PRIMARY KEY, value TEXT NOT NULL, sensitive INTEGER NOT NULL);",
+    // 1 -> 2: write-ahead intents and the lock.
+    "CREATE TABLE intents (
+         address TEXT PRIMARY KEY,
+         op TEXT NOT NULL,
+         token TEXT NOT NULL,
+         attributes TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE TABLE lock (
+         one INTEGER PRIMARY KEY CHECK (one = 1),
+         lock_id TEXT NOT NULL,
+         host TEXT NOT NULL,
+         pid INTEGER NOT NULL,
+         command TEXT NOT NULL,
+         started_at INTEGER NOT NULL,
+         heartbeat_at INTEGER NOT NULL
+     );",
 ];
 
 pub struct SqliteState {
@@ -133,6 +152,24 @@ impl SqliteState {
                 .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Runs one write in its own transaction, without touching the serial (intents, the lock).
+    fn bookkeeping<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
+        let path = self.path.display().to_string();
+        let err = |e: rusqlite::Error| StateError::Db(format!("{path}: {e}"));
+        let Some(conn) = self.conn(true)? else {
+            return Err(StateError::Db(format!("{path}: cannot create")));
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
     }
 
     /// Runs one write in a transaction that also bumps the serial.
@@ -290,6 +327,37 @@ impl StateStore for SqliteState {
                 })?;
                 state.outputs.insert(name, OutputState { value, sensitive });
             }
+            let mut stmt = tx
+                .prepare("SELECT address, op, token, attributes FROM intents ORDER BY address")
+                .map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(foreign)?;
+            for row in rows {
+                let (address, op, token, attrs) = row.map_err(foreign)?;
+                let bad = || StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("intent {address:?} is invalid"),
+                };
+                let addr: Address = address.parse().map_err(|_| bad())?;
+                let attrs = serde_json::from_str(&attrs).map_err(|_| bad())?;
+                state.intents.insert(
+                    addr.clone(),
+                    Intent {
+                        addr,
+                        op,
+                        token,
+                        attrs,
+                    },
+                );
+            }
         }
         Ok(state)
     }
@@ -359,6 +427,83 @@ impl StateStore for SqliteState {
                 }
             }
             Ok(())
+        })
+    }
+
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+        let attrs = serde_json::Value::Object(intent.attrs.clone()).to_string();
+        let (addr, op, token) = (
+            intent.addr.to_string(),
+            intent.op.clone(),
+            intent.token.clone(),
+        );
+        self.bookkeeping(|tx| {
+            tx.execute(
+                "INSERT INTO intents (address, op, token, attributes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5",
+                params![addr, op, token, attrs, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+        let addr = addr.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute("DELETE FROM intents WHERE address = ?1", params![addr])
+                .map(|_| ())
+        })
+    }
+
+    fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        let me = me.clone();
+        self.bookkeeping(|tx| {
+            let holder = tx
+                .query_row(
+                    "SELECT lock_id, host, pid, command, started_at, heartbeat_at FROM lock WHERE one = 1",
+                    [],
+                    |r| {
+                        Ok(LockInfo {
+                            id: r.get(0)?,
+                            host: r.get(1)?,
+                            pid: r.get(2)?,
+                            command: r.get(3)?,
+                            started_at: r.get(4)?,
+                            heartbeat_at: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(h) = holder {
+                return Ok(Some(h));
+            }
+            tx.execute(
+                "INSERT INTO lock (one, lock_id, host, pid, command, started_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                params![me.id, me.host, me.pid, me.command, me.started_at, me.heartbeat_at],
+            )?;
+            Ok(None)
+        })
+    }
+
+    fn unlock(&mut self, id: &str) -> Result<bool, StateError> {
+        if !self.path.exists() {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute("DELETE FROM lock WHERE lock_id = ?1", params![id])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn heartbeat(&mut self, id: &str) -> Result<(), StateError> {
+        let id = id.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute(
+                "UPDATE lock SET heartbeat_at = ?2 WHERE lock_id = ?1",
+                params![id, now()],
+            )
+            .map(|_| ())
         })
     }
 

@@ -36,6 +36,30 @@ pub struct Owner {
     pub arn: String,
 }
 
+/// A write-ahead record of a create (or update, or delete) whose outcome is not recorded yet.
+/// It is written, in its own committed transaction, before the call; the outcome clears it. An
+/// intent left open by a crash is reconciled on the next run: the object is looked for (by its
+/// tags, or for IAM by its unique name) and adopted when it exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub addr: Address,
+    pub op: String,
+    pub token: String,
+    /// The attributes the call was made with (names to look the object up by).
+    pub attrs: Attrs,
+}
+
+/// Who holds a state's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
     pub lineage: String,
@@ -43,6 +67,8 @@ pub struct State {
     pub owner: Option<Owner>,
     pub resources: BTreeMap<Address, ResourceState>,
     pub outputs: BTreeMap<String, OutputState>,
+    #[serde(default)]
+    pub intents: BTreeMap<Address, Intent>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +100,14 @@ pub trait StateStore {
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
     /// Renames a resource, and every dependency on it, in one write; returns the new serial.
     fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
+    /// Records an intent before its call (no serial change: intents are bookkeeping).
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError>;
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
+    /// Takes the lock, or says who holds it.
+    fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
+    /// Releases the lock with this id; false when it was not held under that id.
+    fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
+    fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
 }
 
 /// Dependency lists after a rename.
@@ -138,6 +172,23 @@ impl StateStore for MemoryState {
         self.0.owner = Some(owner.clone());
         self.0.serial += 1;
         Ok(self.0.serial)
+    }
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+        self.0.intents.insert(intent.addr.clone(), intent.clone());
+        Ok(())
+    }
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+        self.0.intents.remove(addr);
+        Ok(())
+    }
+    fn try_lock(&mut self, _me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        Ok(None)
+    }
+    fn unlock(&mut self, _id: &str) -> Result<bool, StateError> {
+        Ok(true)
+    }
+    fn heartbeat(&mut self, _id: &str) -> Result<(), StateError> {
+        Ok(())
     }
     fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
         if let Some(mut r) = self.0.resources.remove(from) {

@@ -40,6 +40,34 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
     Ok(0)
 }
 
+/// `force-unlock LOCK_ID`: releases a lock whose holder is gone.
+pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if !force {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Usage(
+                "force-unlock needs confirmation, but stdin is not a terminal; run again with --force".into(),
+            ));
+        }
+        print!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if line.trim() != "yes" {
+            println!("Nothing was released.");
+            return Ok(1);
+        }
+    }
+    if ctx.state().unlock(id)? {
+        println!("Released lock {id}.");
+        Ok(0)
+    } else {
+        Err(Error::Usage(format!(
+            "no lock with id {id} holds this state"
+        )))
+    }
+}
+
 /// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
 pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
     let mut store = ctx.state();

@@ -21,12 +21,59 @@ use crate::render::render_plan;
 use crate::sqlite_state::SqliteState;
 use crate::state::{Owner, ResourceState, State, StateStore as _};
 
+/// The state lock, held while this value lives, with a heartbeat while a runtime runs.
+pub struct StateLock {
+    held: crate::lock::Held,
+    path: PathBuf,
+    beat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StateLock {
+    pub fn take(ctx: &Context, command: &str) -> Result<StateLock, Error> {
+        let mut store = ctx.state();
+        let held = crate::lock::acquire(&mut store, command, ctx.lock_timeout)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let path = store.path().to_path_buf();
+        let beat = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (id, path) = (held.id.clone(), path.clone());
+            rt.spawn(async move {
+                let mut s = SqliteState::new(path);
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                    let _ = s.heartbeat(&id);
+                }
+            })
+        });
+        Ok(StateLock { held, path, beat })
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        if let Some(b) = self.beat.take() {
+            b.abort();
+        }
+        self.held.release(&mut SqliteState::new(self.path.clone()));
+    }
+}
+
+/// How a command uses the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locking {
+    /// Writes: take the lock (or wait for it with --lock-timeout).
+    Write(&'static str),
+    /// A read-only plan never waits for a running apply: it takes the lock only if it is free,
+    /// and only to settle intents a crash left open.
+    IfFree,
+}
+
 /// A plan with what made it, so that apply reuses the same connection and state.
 struct Planned {
     ws: Workspace,
     plan: Plan,
     store: SqliteState,
     provider: AwsProvider,
+    _lock: Option<StateLock>,
 }
 
 fn plan_error(ws: Workspace, e: PlanError) -> Error {
@@ -36,18 +83,48 @@ fn plan_error(ws: Workspace, e: PlanError) -> Error {
     }
 }
 
-async fn make_plan(ctx: &Context, vars: &VarArgs, opts: &PlanOptions) -> Result<Planned, Error> {
+async fn make_plan(
+    ctx: &Context,
+    vars: &VarArgs,
+    opts: &PlanOptions,
+    locking: Locking,
+) -> Result<Planned, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
     print_warnings(&ws, &warnings, ctx.style);
     let mut store = ctx.state();
-    let state = store.load()?;
+    let lock = match locking {
+        Locking::Write(command) => Some(StateLock::take(ctx, command)?),
+        Locking::IfFree if store.path().exists() && !store.load()?.intents.is_empty() => {
+            match StateLock::take(ctx, "plan") {
+                Ok(l) => Some(l),
+                Err(_) => {
+                    eprintln!("Note: another skyform holds the state lock; intents it has open are left to it.");
+                    None
+                }
+            }
+        }
+        Locking::IfFree => None,
+    };
     let provider = connect(&ws).await?;
+    if lock.is_some() && !store.load()?.intents.is_empty() {
+        let adopted = crate::reconcile::reconcile(&provider, &ws, &mut store)
+            .await
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        for a in &adopted {
+            println!(
+                "Adopted {} (id {}): an interrupted apply created it but did not record it.",
+                a.addr, a.id
+            );
+        }
+    }
+    let state = store.load()?;
     match crate::plan::plan(&provider, &ws, state, opts).await {
         Ok(plan) => Ok(Planned {
             ws,
             plan,
             store,
             provider,
+            _lock: lock,
         }),
         Err(e) => Err(plan_error(ws, e)),
     }
@@ -75,7 +152,7 @@ pub struct PlanRequest {
 pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32, Error> {
     let Planned {
         ws, plan, provider, ..
-    } = make_plan(ctx, vars, &req.opts).await?;
+    } = make_plan(ctx, vars, &req.opts, Locking::IfFree).await?;
     print_plan(&plan, req.format, ctx);
     if let Some(out) = &req.out {
         let saved = SavedPlan {
@@ -170,12 +247,20 @@ pub async fn apply(
     auto_approve: bool,
     parallelism: usize,
 ) -> Result<i32, Error> {
+    let command = if opts.destroy { "destroy" } else { "apply" };
+    // Refuse before anything is read or locked: without a terminal there is nobody to ask.
+    if !auto_approve && !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{command} needs confirmation, but stdin is not a terminal; review `skyform plan` and run again with --auto-approve"
+        )));
+    }
     let Planned {
         ws,
         plan,
         mut store,
         provider,
-    } = make_plan(ctx, vars, &opts).await?;
+        _lock,
+    } = make_plan(ctx, vars, &opts, Locking::Write(command)).await?;
     print!("{}", render_plan(&plan, ctx.style));
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
@@ -215,7 +300,24 @@ async fn execute(
         }
         Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
     };
-    let report = crate::apply::apply(provider, ws, plan, store, parallelism, &mut on_event).await?;
+    let opts = crate::apply::ApplyOptions::with_parallelism(parallelism);
+    let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
+    let report = crate::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
+    watcher.abort();
+    let report = report?;
+    if !report.not_started.is_empty() {
+        eprintln!(
+            "\nInterrupted: {} operation(s) were not started ({}); everything that finished is in the state. Run apply again to continue.",
+            report.not_started.len(),
+            report
+                .not_started
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(1);
+    }
     for (addr, err) in &report.failures {
         eprintln!("\nError: {addr}: {err}");
     }
@@ -251,6 +353,38 @@ async fn execute(
     }
 }
 
+/// The first SIGINT or SIGTERM stops new work (in-flight calls finish and are recorded); a
+/// second exits at once, which the write-ahead intents make safe too.
+async fn watch_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    async fn next_signal() {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    next_signal().await;
+    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("\nInterrupt: finishing the operations in flight and starting no new ones (interrupt again to stop at once).");
+    next_signal().await;
+    eprintln!("Stopping now; the next run reconciles what was in flight.");
+    std::process::exit(130);
+}
+
 fn verb(kind: OpKind, done: bool) -> &'static str {
     match (kind, done) {
         (OpKind::Create, false) => "Creating",
@@ -283,6 +417,7 @@ fn action_name(a: Option<Action>) -> &'static str {
 /// state and every object the plan touches are as they were when it was made.
 pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Result<i32, Error> {
     let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+    let _lock = StateLock::take(ctx, "apply (saved plan)")?;
     let (mut ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
     print_warnings(&ws, &warnings, ctx.style);
     ws.vars.values = saved.variables.clone();
@@ -294,7 +429,13 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
     }
     let mut store = ctx.state();
     let state = store.load()?;
-    if state.lineage != saved.lineage || state.serial != saved.serial {
+    // A plan made before any state existed matches a state that is still empty (taking the
+    // lock creates the database, and with it a lineage).
+    let fresh_then = saved.lineage.is_empty() && saved.serial == 0;
+    let fresh_now = state.serial == 0 && state.resources.is_empty();
+    if !(fresh_then && fresh_now)
+        && (state.lineage != saved.lineage || state.serial != saved.serial)
+    {
         return Err(stale(format!(
             "the state changed since it was made (serial {} then, {} now{}).",
             saved.serial,
@@ -404,7 +545,7 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
         mut store,
         provider,
         ..
-    } = make_plan(ctx, vars, &opts).await?;
+    } = make_plan(ctx, vars, &opts, Locking::Write("refresh")).await?;
     print!("{}", render_plan(&plan, ctx.style));
     if !plan.has_effect() {
         return Ok(0);
@@ -436,6 +577,7 @@ pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> 
             "aws_iam_access_key cannot be imported: AWS never shows a key's secret again; create a new key with skyform instead".into(),
         ));
     }
+    let _lock = StateLock::take(ctx, "import")?;
     let mut store = ctx.state();
     let state = store.load()?;
     if state.resources.contains_key(addr) {

@@ -430,12 +430,21 @@ fn tags_changed_outside_skyform_are_planned_back_in_place() {
             .send()
             .await
             .expect("tags");
+        // skyform's own tags (skyform:address, skyform:lineage) stay; the user's are restored.
         let mut tags: Vec<(String, String)> = tags
             .tags()
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
         tags.sort();
+        assert_eq!(
+            tags.iter()
+                .filter(|(k, _)| k == "skyform:address")
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>(),
+            ["aws_iam_user.u"]
+        );
+        tags.retain(|(k, _)| !k.starts_with("skyform:"));
         assert_eq!(
             tags,
             [

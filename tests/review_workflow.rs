@@ -24,6 +24,7 @@ fn user_tags(moto: &Moto, name: &str) -> Vec<(String, String)> {
     let out = block_on(moto.iam().list_user_tags().user_name(name).send()).expect("tags");
     out.tags()
         .iter()
+        .filter(|t| !t.key().starts_with("skyform:"))
         .map(|t| (t.key().to_string(), t.value().to_string()))
         .collect()
 }

@@ -22,6 +22,11 @@ pub fn filter(name: &str, values: &[String]) -> Filter {
 pub fn tags_json(tags: &[Tag]) -> serde_json::Value {
     serde_json::Value::Object(
         tags.iter()
+            .filter(|t| {
+                !t.key()
+                    .unwrap_or_default()
+                    .starts_with(super::SYSTEM_TAG_PREFIX)
+            })
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().into())))
             .collect(),
     )

@@ -6,6 +6,7 @@
 //! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
+mod adopt;
 mod caller_identity;
 mod check;
 mod cluster;
@@ -190,12 +191,57 @@ pub(crate) fn iam_tags(tags: &BTreeMap<String, String>) -> Vec<aws_sdk_iam::type
         .collect()
 }
 
+/// skyform's own tags (`skyform:address`, `skyform:lineage`, cluster node tags) are not
+/// configuration: reads leave them out, so they are never drift and never removed.
+pub(crate) const SYSTEM_TAG_PREFIX: &str = "skyform:";
+
 pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
     serde_json::Value::Object(
         tags.iter()
+            .filter(|t| !t.key().starts_with(SYSTEM_TAG_PREFIX))
             .map(|t| (t.key().to_string(), serde_json::Value::from(t.value())))
             .collect(),
     )
+}
+
+/// The types whose create call carries tags.
+const TAGGED_AT_CREATION: &[&str] = &[
+    "aws_iam_role",
+    "aws_iam_policy",
+    "aws_iam_user",
+    "aws_vpc",
+    "aws_subnet",
+    "aws_internet_gateway",
+    "aws_route_table",
+    "aws_security_group",
+    "aws_instance",
+    "aws_cluster",
+];
+
+/// The planned attributes with `skyform:address` and `skyform:lineage` added to the tags, so
+/// that an object whose creation was never recorded can be found again.
+fn with_system_tags(type_name: &str, planned: &Attrs, ctx: &OpContext) -> Attrs {
+    let mut a = planned.clone();
+    if TAGGED_AT_CREATION.contains(&type_name) {
+        let mut tags = tags_of(planned);
+        tags.insert("skyform:address".into(), ctx.addr.to_string());
+        if !ctx.lineage.is_empty() {
+            tags.insert("skyform:lineage".into(), ctx.lineage.clone());
+        }
+        a.insert(
+            "tags".into(),
+            serde_json::Value::Object(tags.into_iter().map(|(k, v)| (k, v.into())).collect()),
+        );
+    }
+    a
+}
+
+/// What a create returns, without skyform's own tags.
+fn without_system_tags(mut a: Attrs) -> Attrs {
+    if let Some(serde_json::Value::Object(tags)) = a.get_mut("tags") {
+        tags.retain(|k, _| !k.starts_with(SYSTEM_TAG_PREFIX));
+    }
+    a
 }
 
 /// The configured tags as the JSON object stored in state.
@@ -359,7 +405,9 @@ impl Provider for AwsProvider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
-        match type_name {
+        let tagged = with_system_tags(type_name, planned, ctx);
+        let planned = &tagged;
+        let result = match type_name {
             "aws_iam_role" => iam_role::create(self, planned).await,
             "aws_iam_policy" => iam_policy::create(self, planned).await,
             "aws_iam_role_policy_attachment" => {
@@ -380,7 +428,17 @@ impl Provider for AwsProvider {
             "aws_cluster" => cluster::create(self, planned, ctx).await,
             "aws_instance" => instance::create(self, planned, ctx).await,
             other => Err(unsupported(other)),
-        }
+        };
+        result.map(|(id, attrs)| (id, without_system_tags(attrs)))
+    }
+
+    async fn find(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<Option<(String, Attrs)>, ProviderError> {
+        adopt::find(self, type_name, planned, ctx).await
     }
 
     async fn update(
