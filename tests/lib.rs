@@ -6,5 +6,6 @@ mod aws_iam;
 mod aws_network;
 mod check_and_policy;
 mod config_errors;
+mod reliability;
 mod review_workflow;
 mod support;

@@ -6,6 +6,7 @@ use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +71,48 @@ pub struct Moto {
     pub direct: String,
     pub url: String,
     pub calls: Arc<Mutex<Vec<String>>>,
+    pub faults: Arc<Faults>,
+}
+
+/// What the proxy does to requests besides recording them.
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Hold the answer to the n-th write call (1-based; 0 = never): it reaches AWS, but the
+    /// caller never hears back, as when a process dies mid-call.
+    pub hold_at: AtomicUsize,
+    /// Set once a write's answer is being held.
+    pub held: AtomicBool,
+    writes_seen: AtomicUsize,
+    /// Per mille of requests answered with a throttling error, and of connections cut before
+    /// the request is forwarded.
+    pub throttle_per_mille: AtomicUsize,
+    pub cut_per_mille: AtomicUsize,
+    /// Milliseconds each write waits before it is forwarded (a slow AWS).
+    pub write_delay_ms: AtomicUsize,
+    /// Counters of what was injected.
+    pub throttled: AtomicUsize,
+    pub cut: AtomicUsize,
+    rng: Mutex<u64>,
+}
+
+impl Faults {
+    /// A deterministic pseudo-random number in 0..1000 (xorshift).
+    fn roll(&self) -> usize {
+        let mut s = self.rng.lock().expect("rng");
+        if *s == 0 {
+            *s = 0x9E37_79B9_7F4A_7C15;
+        }
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        (*s % 1000) as usize
+    }
+}
+
+fn is_write(action: &str) -> bool {
+    !["Get", "List", "Describe"]
+        .iter()
+        .any(|p| action.starts_with(p))
 }
 
 impl Moto {
@@ -100,11 +143,14 @@ impl Moto {
         let proxy = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
         let url = format!("http://{}", proxy.local_addr().expect("proxy addr"));
         let recorded = Arc::clone(&calls);
+        let faults = Arc::new(Faults::default());
+        let injected = Arc::clone(&faults);
         std::thread::spawn(move || {
             for client in proxy.incoming().flatten() {
                 let recorded = Arc::clone(&recorded);
+                let injected = Arc::clone(&injected);
                 std::thread::spawn(move || {
-                    let _ = relay(client, port, &recorded);
+                    let _ = relay(client, port, &recorded, &injected);
                 });
             }
         });
@@ -112,6 +158,7 @@ impl Moto {
             child,
             direct,
             url,
+            faults,
             calls,
         })
     }
@@ -138,11 +185,40 @@ impl Moto {
     /// The AWS actions received so far that change something.
     pub fn writes(&self) -> Vec<String> {
         let calls = self.calls.lock().expect("calls");
-        calls
-            .iter()
-            .filter(|a| !["Get", "List", "Describe"].iter().any(|p| a.starts_with(p)))
-            .cloned()
-            .collect()
+        calls.iter().filter(|a| is_write(a)).cloned().collect()
+    }
+
+    /// `skyform -C <project>` as a plain process, for tests that signal or kill it.
+    pub fn process(&self, project: &Project, args: &[&str]) -> std::process::Command {
+        let mut c = Command::new(assert_cmd::cargo::cargo_bin("skyform"));
+        c.arg("-C")
+            .arg(project.path())
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.url)
+            .env_remove("AWS_PROFILE")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    /// Waits until the proxy holds a write's answer, or the process ends; true when held.
+    pub fn wait_held(&self, child: &mut Child, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if self.faults.held.load(Ordering::SeqCst) {
+                return true;
+            }
+            if matches!(child.try_wait(), Ok(Some(_))) || Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn clear_calls(&self) {
@@ -244,7 +320,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 }
 
 /// Forwards HTTP/1.1 requests one at a time, recording each query-protocol `Action`.
-fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn relay(
+    client: TcpStream,
+    port: u16,
+    calls: &Mutex<Vec<String>>,
+    faults: &Faults,
+) -> std::io::Result<()> {
     let mut reader = BufReader::new(client.try_clone()?);
     let mut client = client;
     loop {
@@ -271,8 +352,43 @@ fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::R
         let mut body = vec![0u8; len];
         reader.read_exact(&mut body)?;
         let text = String::from_utf8_lossy(&body);
-        if let Some(action) = text.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
-            calls.lock().expect("calls").push(action.to_string());
+        let action = text
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("Action="))
+            .map(String::from);
+        // Injected faults never reach moto, so they change nothing there.
+        let roll = faults.roll();
+        let cut = faults.cut_per_mille.load(Ordering::SeqCst);
+        let throttle = faults.throttle_per_mille.load(Ordering::SeqCst);
+        if roll < cut {
+            faults.cut.fetch_add(1, Ordering::SeqCst);
+            return Ok(());
+        }
+        if roll < cut + throttle {
+            faults.throttled.fetch_add(1, Ordering::SeqCst);
+            let body = if text.contains("Version=2016-11-15") {
+                "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>injected</RequestID></Response>"
+            } else {
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+            };
+            write!(
+                client,
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            continue;
+        }
+        let mut hold = false;
+        if let Some(action) = &action {
+            calls.lock().expect("calls").push(action.clone());
+            if is_write(action) {
+                let n = faults.writes_seen.fetch_add(1, Ordering::SeqCst) + 1;
+                hold = n == faults.hold_at.load(Ordering::SeqCst);
+                let delay = faults.write_delay_ms.load(Ordering::SeqCst) as u64;
+                if delay > 0 {
+                    std::thread::sleep(Duration::from_millis(delay));
+                }
+            }
         }
         let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
         for line in &head {
@@ -287,6 +403,12 @@ fn relay(client: TcpStream, port: u16, calls: &Mutex<Vec<String>>) -> std::io::R
         upstream.write_all(&body)?;
         let mut response = Vec::new();
         upstream.read_to_end(&mut response)?;
+        if hold {
+            // AWS acted; the caller is left waiting until it is killed.
+            faults.held.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_secs(120));
+            return Ok(());
+        }
         client.write_all(&response)?;
         let head_end = response
             .windows(4)

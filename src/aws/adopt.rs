@@ -30,7 +30,7 @@ fn iam_pairs(tags: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
 fn tag_filters(ctx: &OpContext) -> Vec<Filter> {
     vec![
         filter("tag:skyform:address", &[ctx.addr.to_string()]),
-        filter("tag:skyform:lineage", &[ctx.lineage.clone()]),
+        filter("tag:skyform:lineage", std::slice::from_ref(&ctx.lineage)),
     ]
 }
 
