@@ -489,3 +489,45 @@ fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
         "outputs are left alone"
     );
 }
+
+#[test]
+fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
+    use crate::provider::{OpContext, Provider as _};
+    let p = FakeProvider::default();
+    let ws = workspace(SRC, &[]);
+    let mut store = MemoryState::default();
+    let lineage = store.load().expect("load").lineage;
+    let addr = Address::managed("aws_iam_role", "r");
+    // What the apply would have sent: the block evaluated, defaults included.
+    let attrs = crate::plan::evaluate_static(&ws).0[&addr].to_attrs();
+    // The create happened on the cloud, and the process died before recording it.
+    store
+        .open_intent(&crate::state::Intent {
+            addr: addr.clone(),
+            op: "create".into(),
+            token: lineage.clone(),
+            attrs: attrs.clone(),
+        })
+        .expect("intent");
+    run(p.create(
+        "aws_iam_role",
+        &attrs,
+        &OpContext {
+            addr: addr.clone(),
+            lineage,
+        },
+    ))
+    .expect("create");
+    let adopted = run(crate::reconcile::reconcile(&p, &ws, &mut store)).expect("reconcile");
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].addr, addr);
+    let state = store.load().expect("load");
+    assert!(state.intents.is_empty(), "the intent is closed");
+    assert_eq!(state.resources[&addr].id, "r1");
+    let planned = run(plan(&p, &ws, state, &PlanOptions::default())).expect("plan");
+    assert_eq!(
+        action(&planned, "aws_iam_role.r"),
+        Action::NoOp,
+        "adopted, not created again"
+    );
+}

@@ -57,6 +57,8 @@ pub mod eval;
 pub mod fake;
 pub mod fmt;
 pub mod functions;
+#[cfg(test)]
+mod fuzz_tests;
 pub mod graph;
 pub mod lock;
 pub mod permissions;
