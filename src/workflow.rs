@@ -182,10 +182,21 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
     if plan.state.owner.is_some() && plan.has_effect() {
         let caller = provider.identity().await?;
         match check_owner(&plan.state, &caller) {
-            OwnerCheck::OtherAccount(o) => eprintln!(
-                "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
-                o.account, o.arn, caller.arn, caller.account
-            ),
+            OwnerCheck::OtherAccount(o) => {
+                eprintln!(
+                    "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
+                    o.account, o.arn, caller.arn, caller.account
+                );
+                for r in plan.state.resources.values() {
+                    if let Some(owner) = r.attrs.get("owner").and_then(|o| o.get("arn")) {
+                        eprintln!(
+                            "  {} is owned by {}",
+                            r.addr,
+                            owner.as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
             OwnerCheck::SameAccount(o) => eprintln!(
                 "\nNote: the state was created by {}; you are {} in the same account.",
                 o.arn, caller.arn

@@ -285,6 +285,51 @@ fn another_accounts_identity_cannot_change_a_cluster_and_nothing_is_written() {
     }
     assert_eq!(moto.writes(), Vec::<String>::new());
     assert_eq!(nodes(&moto, "gpu-test").len(), 3);
+    let out = moto
+        .skyform(&p)
+        .env("AWS_ACCESS_KEY_ID", &key)
+        .env("AWS_SECRET_ACCESS_KEY", &secret)
+        .env("AWS_SESSION_TOKEN", &token)
+        .args(["plan", "--var", "num_nodes=1"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "plan works under any identity");
+    assert!(
+        stderr(&out).contains("aws_cluster.c is owned by arn:aws:sts::123456789012:user/moto"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Another user of the same account is warned, and proceeds.
+    let iam = moto.iam();
+    let colleague = block_on(async {
+        iam.create_user()
+            .user_name("colleague")
+            .send()
+            .await
+            .expect("user");
+        iam.create_access_key()
+            .user_name("colleague")
+            .send()
+            .await
+            .expect("key")
+            .access_key
+            .expect("key")
+    });
+    let out = moto
+        .skyform(&p)
+        .env("AWS_ACCESS_KEY_ID", &colleague.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &colleague.secret_access_key)
+        .args(["apply", "--auto-approve", "--var", "num_nodes=2"])
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("same account. Proceeding."),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(nodes(&moto, "gpu-test").len(), 2);
 }
 
 #[test]
