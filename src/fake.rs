@@ -4,6 +4,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::address::Address;
 use crate::provider::{Identity, OpContext, Provider, ProviderError, RefreshRequest};
 use crate::schema::{registry, AttrMode};
 use crate::state::Attrs;
@@ -145,6 +146,15 @@ impl Provider for FakeProvider {
             .objects
             .remove(&(type_name.to_string(), id.to_string()));
         Ok(())
+    }
+
+    /// The fake keeps no tags; everything it made is found through intents.
+    async fn scan(
+        &self,
+        _lineage: &str,
+        _types: &[&str],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        Ok(Vec::new())
     }
 
     /// The fake names objects by their `name`, so a lost create is found by it.

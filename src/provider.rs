@@ -88,4 +88,13 @@ pub trait Provider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<Option<(String, Attrs)>, ProviderError>;
+    /// Every object that carries this lineage's `skyform:lineage` tag, as (the address in its
+    /// `skyform:address` tag, id): what this state created, recorded or not.
+    /// Only `types` are looked at, so a configuration is never asked for permissions it does
+    /// not otherwise need.
+    async fn scan(
+        &self,
+        lineage: &str,
+        types: &[&str],
+    ) -> Result<Vec<(Address, String)>, ProviderError>;
 }

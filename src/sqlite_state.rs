@@ -256,6 +256,9 @@ impl StateStore for SqliteState {
                     message: e.to_string(),
                 })
         };
+        let forgotten = meta("forgotten")?
+            .and_then(|f| serde_json::from_str(&f).ok())
+            .unwrap_or_default();
         let owner = match (meta("owner_account")?, meta("owner_arn")?) {
             (Some(account), Some(arn)) => Some(Owner { account, arn }),
             _ => None,
@@ -264,6 +267,7 @@ impl StateStore for SqliteState {
             lineage,
             serial: serial.parse().unwrap_or(0),
             owner,
+            forgotten,
             ..State::default()
         };
         {
@@ -426,6 +430,38 @@ impl StateStore for SqliteState {
                     )?;
                 }
             }
+            Ok(())
+        })
+    }
+
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+        let address = addr.to_string();
+        let type_name = addr.type_name.clone();
+        self.write(|tx| {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM resources WHERE address = ?1",
+                    params![address],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut forgotten: std::collections::BTreeSet<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'forgotten'", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+                .and_then(|f| serde_json::from_str(&f).ok())
+                .unwrap_or_default();
+            if let Some(id) = id {
+                forgotten.insert(format!("{type_name}/{id}"));
+            }
+            let text = serde_json::to_string(&forgotten).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('forgotten', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![text],
+            )?;
+            tx.execute("DELETE FROM resources WHERE address = ?1", params![address])?;
             Ok(())
         })
     }

@@ -69,6 +69,9 @@ pub struct State {
     pub outputs: BTreeMap<String, OutputState>,
     #[serde(default)]
     pub intents: BTreeMap<Address, Intent>,
+    /// Objects `state rm` handed off, as `type/id`: never adopted again by their tags.
+    #[serde(default)]
+    pub forgotten: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +97,9 @@ pub trait StateStore {
     fn put(&mut self, r: &ResourceState) -> Result<u64, StateError>;
     /// Forgets a resource; returns the new serial.
     fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
+    /// Forgets a resource that stays in AWS on purpose (`state rm`): it is remembered as handed
+    /// off, so that its skyform tags never bring it back. Returns the new serial.
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError>;
     /// Replaces all outputs; returns the new serial.
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
     /// Records the owning identity; returns the new serial.
@@ -176,6 +182,15 @@ impl StateStore for MemoryState {
     fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
         self.0.intents.insert(intent.addr.clone(), intent.clone());
         Ok(())
+    }
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+        if let Some(r) = self.0.resources.remove(addr) {
+            self.0
+                .forgotten
+                .insert(format!("{}/{}", addr.type_name, r.id));
+        }
+        self.0.serial += 1;
+        Ok(self.0.serial)
     }
     fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
         self.0.intents.remove(addr);

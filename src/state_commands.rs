@@ -84,7 +84,7 @@ pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
         )));
     }
     for a in addrs {
-        store.remove(a)?;
+        store.forget(a)?;
         println!("Removed {a} from the state (the object itself is still in AWS).");
     }
     Ok(0)

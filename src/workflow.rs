@@ -106,10 +106,18 @@ async fn make_plan(
         Locking::IfFree => None,
     };
     let provider = connect(&ws).await?;
-    if lock.is_some() && !store.load()?.intents.is_empty() {
-        let adopted = crate::reconcile::reconcile(&provider, &ws, &mut store)
+    if lock.is_some() {
+        let mut adopted = crate::reconcile::reconcile(&provider, &ws, &mut store)
             .await
             .map_err(|e| Error::Usage(e.to_string()))?;
+        // Writers also look for anything tagged with this lineage that state lost track of.
+        if matches!(locking, Locking::Write(_)) {
+            adopted.extend(
+                crate::reconcile::adopt_tagged(&provider, &ws, &mut store)
+                    .await
+                    .map_err(|e| Error::Usage(e.to_string()))?,
+            );
+        }
         for a in &adopted {
             println!(
                 "Adopted {} (id {}): an interrupted apply created it but did not record it.",

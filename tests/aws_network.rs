@@ -556,3 +556,107 @@ fn a_deleted_route_is_drift_and_a_group_without_egress_keeps_the_default_without
     let out = moto.run(&q, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// Deletes a resource's row from the state database, as if the state were an older copy.
+fn lose_from_state(p: &Project, addr: &str) {
+    let db = rusqlite::Connection::open(p.path().join(".skyform/state.db")).expect("state db");
+    let n = db
+        .execute("DELETE FROM resources WHERE address = ?1", [addr])
+        .expect("delete row");
+    assert_eq!(n, 1, "{addr} was in the state");
+}
+
+#[test]
+fn objects_tagged_with_the_lineage_are_adopted_and_those_out_of_the_configuration_deleted() {
+    let Some(moto) = Moto::start() else { return };
+    let p = vpc_example();
+    assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
+    let subnet_b = block_on(
+        ec2(&moto)
+            .describe_subnets()
+            .filters(filter("cidr-block", "10.20.16.0/20"))
+            .send(),
+    )
+    .expect("subnets")
+    .subnets()[0]
+        .subnet_id()
+        .expect("id")
+        .to_string();
+
+    // The state lost the security group (still configured) and subnet b (removed from the
+    // configuration, with its association).
+    lose_from_state(&p, "aws_security_group.nodes");
+    lose_from_state(&p, "aws_subnet.b");
+    let text =
+        std::fs::read_to_string(example_dir("skypilot-vpc").join("main.sky.hcl")).expect("example");
+    let start = text
+        .find("resource \"aws_subnet\" \"b\"")
+        .expect("subnet b");
+    let end = start + text[start..].find("\n}\n").expect("end") + 3;
+    let assoc = text
+        .find("resource \"aws_route_table_association\" \"b\"")
+        .expect("assoc b");
+    let assoc_end = assoc + text[assoc..].find("\n}\n").expect("end") + 3;
+    let mut trimmed = text.clone();
+    trimmed.replace_range(assoc..assoc_end, "");
+    trimmed.replace_range(start..end, "");
+    trimmed = trimmed.replace("[aws_subnet.a.id, aws_subnet.b.id]", "[aws_subnet.a.id]");
+    p.write("main.sky.hcl", &trimmed);
+
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(text.contains("Adopted aws_security_group.nodes"), "{text}");
+    assert!(text.contains("Adopted aws_subnet.b"), "{text}");
+    assert!(text.contains("# aws_subnet.b will be destroyed"), "{text}");
+    let groups = block_on(
+        ec2(&moto)
+            .describe_security_groups()
+            .filters(filter("group-name", "skypilot-private-nodes"))
+            .send(),
+    )
+    .expect("groups");
+    assert_eq!(groups.security_groups().len(), 1, "no duplicate group");
+    let gone = block_on(
+        ec2(&moto)
+            .describe_subnets()
+            .filters(filter("subnet-id", &subnet_b))
+            .send(),
+    )
+    .expect("subnets");
+    assert!(gone.subnets().is_empty(), "subnet b was deleted");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // What `state rm` hands off is never brought back by its tags.
+    assert!(moto
+        .run(&p, &["state", "rm", "aws_security_group.nodes"])
+        .status
+        .success());
+    let start = trimmed
+        .find("resource \"aws_security_group\" \"nodes\"")
+        .expect("group");
+    let end = start + trimmed[start..].find("\n}\n").expect("end") + 3;
+    let mut without_group = trimmed.clone();
+    without_group.replace_range(start..end, "");
+    without_group = without_group.replace(
+        "output \"security_group_id\" {\n  value = aws_security_group.nodes.id\n}\n",
+        "",
+    );
+    p.write("main.sky.hcl", &without_group);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stdout(&out).contains("Adopted"), "{}", stdout(&out));
+    let groups = block_on(
+        ec2(&moto)
+            .describe_security_groups()
+            .filters(filter("group-name", "skypilot-private-nodes"))
+            .send(),
+    )
+    .expect("groups");
+    assert_eq!(
+        groups.security_groups().len(),
+        1,
+        "the handed-off group stays"
+    );
+}

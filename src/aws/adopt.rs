@@ -311,3 +311,121 @@ pub async fn find(
         },
     }
 }
+
+/// The `skyform:address` and id of every EC2 object tagged with this lineage. IAM objects are
+/// not scanned: their unique names make intents enough.
+pub async fn scan(
+    p: &AwsProvider,
+    lineage: &str,
+    types: &[&str],
+) -> Result<Vec<(crate::address::Address, String)>, ProviderError> {
+    if lineage.is_empty() {
+        return Ok(Vec::new());
+    }
+    let has = |t: &str| types.contains(&t);
+    let f = || Some(vec![filter("tag:skyform:lineage", &[lineage.to_string()])]);
+    let mut found: Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> = Vec::new();
+    if has("aws_vpc") {
+        let out = p
+            .ec2
+            .describe_vpcs()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        for v in out.vpcs() {
+            found.push((
+                v.tags().to_vec(),
+                v.vpc_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    if has("aws_subnet") {
+        let out = p
+            .ec2
+            .describe_subnets()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        for v in out.subnets() {
+            found.push((
+                v.tags().to_vec(),
+                v.subnet_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    if has("aws_internet_gateway") {
+        let out = p
+            .ec2
+            .describe_internet_gateways()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        for v in out.internet_gateways() {
+            found.push((
+                v.tags().to_vec(),
+                v.internet_gateway_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    if has("aws_route_table") {
+        let out = p
+            .ec2
+            .describe_route_tables()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        for v in out.route_tables() {
+            found.push((
+                v.tags().to_vec(),
+                v.route_table_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    if has("aws_security_group") {
+        let out = p
+            .ec2
+            .describe_security_groups()
+            .set_filters(f())
+            .send()
+            .await
+            .map_err(aws_err)?;
+        for v in out.security_groups() {
+            found.push((
+                v.tags().to_vec(),
+                v.group_id().unwrap_or_default().to_string(),
+            ));
+        }
+    }
+    if has("aws_cluster") || has("aws_instance") {
+        for i in super::nodes::describe(p, f().unwrap_or_default(), false).await? {
+            let tags = i.tags().to_vec();
+            // A cluster is one object made of many nodes: its id is its name.
+            let id = tags
+                .iter()
+                .find(|t| t.key() == Some(super::cluster::CLUSTER_TAG))
+                .and_then(|t| t.value().map(String::from))
+                .unwrap_or_else(|| i.instance_id().unwrap_or_default().to_string());
+            found.push((tags, id));
+        }
+    }
+    let mut out: Vec<(crate::address::Address, String)> = found
+        .into_iter()
+        .filter_map(|(tags, id)| {
+            let addr = tags
+                .iter()
+                .find(|t| t.key() == Some("skyform:address"))
+                .and_then(|t| t.value())?
+                .parse()
+                .ok()?;
+            Some((addr, id))
+        })
+        .filter(|(_, id)| !id.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    Ok(out)
+}

@@ -441,6 +441,14 @@ impl Provider for AwsProvider {
         adopt::find(self, type_name, planned, ctx).await
     }
 
+    async fn scan(
+        &self,
+        lineage: &str,
+        types: &[&str],
+    ) -> Result<Vec<(crate::address::Address, String)>, ProviderError> {
+        adopt::scan(self, lineage, types).await
+    }
+
     async fn update(
         &self,
         type_name: &str,
