@@ -57,14 +57,7 @@ resource "aws_cluster" "c" {
 "#;
 
 fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
-    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-        .region(aws_sdk_ec2::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(&moto.direct)
-        .build();
-    aws_sdk_ec2::Client::from_conf(conf)
+    moto.ec2()
 }
 
 /// A node as EC2 reports it.

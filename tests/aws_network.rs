@@ -11,14 +11,7 @@ fn vpc_example() -> Project {
 }
 
 fn ec2(moto: &Moto) -> aws_sdk_ec2::Client {
-    let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
-    let conf = aws_sdk_ec2::Config::builder()
-        .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-        .region(aws_sdk_ec2::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(&moto.direct)
-        .build();
-    aws_sdk_ec2::Client::from_conf(conf)
+    moto.ec2()
 }
 
 fn filter(name: &str, value: &str) -> aws_sdk_ec2::types::Filter {

@@ -225,6 +225,18 @@ impl Moto {
         self.calls.lock().expect("calls").clear();
     }
 
+    /// An EC2 client that talks to moto directly, to check results through the AWS API.
+    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+        let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_ec2::Config::builder()
+            .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
+            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.direct)
+            .build();
+        aws_sdk_ec2::Client::from_conf(conf)
+    }
+
     /// An IAM client that talks to moto directly, to check results through the AWS API.
     pub fn iam(&self) -> aws_sdk_iam::Client {
         let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test");

@@ -141,3 +141,16 @@ pub fn string_set(items: impl IntoIterator<Item = String>) -> serde_json::Value 
 
 /// Groups per-id results of a batched read.
 pub type ById = BTreeMap<String, Attrs>;
+
+/// The attributes of an object just created, from the batched read that follows the create.
+pub fn created(mut found: ById, id: &str, what: &str) -> Result<(String, Attrs), ProviderError> {
+    found
+        .remove(id)
+        .map(|a| (id.to_string(), a))
+        .ok_or_else(|| {
+            ProviderError::new(
+                "NotFound",
+                format!("{what} {id} vanished after it was created"),
+            )
+        })
+}

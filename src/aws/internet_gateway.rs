@@ -2,7 +2,9 @@
 
 use aws_sdk_ec2::types::ResourceType;
 
-use super::ec2_common::{arn, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{
+    arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+};
 use super::{aws_err, req, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
@@ -61,16 +63,11 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let attrs = read_all(p, std::slice::from_ref(&id))
-        .await?
-        .remove(&id)
-        .ok_or_else(|| {
-            ProviderError::new(
-                "NotFound",
-                format!("gateway {id} vanished after it was created"),
-            )
-        })?;
-    Ok((id, attrs))
+    created(
+        read_all(p, std::slice::from_ref(&id)).await?,
+        &id,
+        "gateway",
+    )
 }
 
 pub async fn update(

@@ -4,7 +4,9 @@
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::json;
 
-use super::ec2_common::{arn, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{
+    arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+};
 use super::{aws_err, req, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
@@ -111,16 +113,11 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     for (cidr, gw) in routes_of(a) {
         add_route(p, &id, &cidr, &gw).await?;
     }
-    let attrs = read_all(p, std::slice::from_ref(&id))
-        .await?
-        .remove(&id)
-        .ok_or_else(|| {
-            ProviderError::new(
-                "NotFound",
-                format!("route table {id} vanished after it was created"),
-            )
-        })?;
-    Ok((id, attrs))
+    created(
+        read_all(p, std::slice::from_ref(&id)).await?,
+        &id,
+        "route table",
+    )
 }
 
 pub async fn update(

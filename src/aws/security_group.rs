@@ -11,7 +11,8 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdG
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec, tags_json, ById,
+    arn, created, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec,
+    tags_json, ById,
 };
 use super::{aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
@@ -309,16 +310,11 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .remove(&id)
         .unwrap_or_default();
     sync_rules(p, &id, &made, a).await?;
-    let attrs = read_all(p, std::slice::from_ref(&id))
-        .await?
-        .remove(&id)
-        .ok_or_else(|| {
-            ProviderError::new(
-                "NotFound",
-                format!("security group {id} vanished after it was created"),
-            )
-        })?;
-    Ok((id, attrs))
+    created(
+        read_all(p, std::slice::from_ref(&id)).await?,
+        &id,
+        "security group",
+    )
 }
 
 pub async fn update(

@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2_common::{
-    arn, bool_of, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
 use super::{aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
@@ -87,16 +87,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     if bool_of(a, "map_public_ip_on_launch") == Some(true) {
         set_public(p, &id, true).await?;
     }
-    let attrs = read_all(p, std::slice::from_ref(&id))
-        .await?
-        .remove(&id)
-        .ok_or_else(|| {
-            ProviderError::new(
-                "NotFound",
-                format!("subnet {id} vanished after it was created"),
-            )
-        })?;
-    Ok((id, attrs))
+    created(read_all(p, std::slice::from_ref(&id)).await?, &id, "subnet")
 }
 
 pub async fn update(

@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttrib
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, bool_of, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
 use super::{aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
@@ -178,14 +178,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         ("enable_dns_hostnames".to_string(), json!(false)),
     ]);
     set_dns(p, &id, a, Some(&defaults)).await?;
-    let now = read_all(p, std::slice::from_ref(&id)).await?;
-    let attrs = now.get(&id).cloned().ok_or_else(|| {
-        ProviderError::new(
-            "NotFound",
-            format!("VPC {id} vanished after it was created"),
-        )
-    })?;
-    Ok((id, attrs))
+    created(read_all(p, std::slice::from_ref(&id)).await?, &id, "VPC")
 }
 
 pub async fn update(
