@@ -10,6 +10,8 @@
 //! |---|---|
 //! | `cli` | clap argument definitions |
 //! | `commands` | thin adapters from arguments to the core; all printing of results |
+//! | `workflow` | plan, apply (and `apply FILE`), destroy, show, import, refresh: lock, plan, guard, apply |
+//! | `state_commands` | `state list/show/rm/mv`, `force-unlock` |
 //! | `check`, `credentials` | `skyform check`: identity, credential source, diagnoses |
 //! | `config` | the only reader of `*.sky.hcl`; typed blocks with spans |
 //! | `diagnostic` | problems with `file:line:col`, collected and rendered |
@@ -24,6 +26,9 @@
 //! | `diff`, `policy` | pure attribute comparison; semantic IAM policy equality |
 //! | `permissions` | least-privilege IAM policies from `schemas/permissions.json` |
 //! | `render` | Terraform's human plan format |
+//! | `render_json`, `render_markdown` | Terraform's JSON plan; the pull-request summary |
+//! | `plan_file` | saved plans: checksum, digests, fingerprints |
+//! | `fmt` | canonical layout of `*.sky.hcl` |
 //! | `apply` | the operation graph, concurrent walk, per-operation state writes |
 //! | `lock`, `reconcile` | the state lock; adopting what an interrupted apply created |
 //! | `state`, `sqlite_state` | state model, `StateStore` trait, SQLite store |
@@ -35,7 +40,9 @@
 //! |---|---|
 //! | `*.sky.hcl` in the working directory | `config` |
 //! | `--var-file` files | `variables` |
-//! | `.skyform/state.db` | `sqlite_state` |
+//! | `.skyform/state.db` | `sqlite_state` (resources, outputs, owner, intents, lock) |
+//! | plan files (`plan --out`) | `plan_file` |
+//! | `~/.aws/config`, `~/.aws/credentials` | `credentials` (through aws-config's parser) |
 //! | `schemas/**/*.json` (embedded at build time) | `schema` |
 //! | `schemas/permissions.json` (embedded) | `permissions` |
 
