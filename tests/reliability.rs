@@ -127,11 +127,14 @@ fn an_apply_killed_after_the_kth_write_converges_with_no_duplicate_and_no_orphan
 }
 
 #[test]
-fn an_apply_through_throttling_and_cut_connections_converges() {
+fn an_apply_through_throttling_5xx_answers_and_cut_connections_converges() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", &big_config())]);
     moto.faults.throttle_per_mille.store(200, Ordering::SeqCst);
     moto.faults.cut_per_mille.store(30, Ordering::SeqCst);
+    moto.faults
+        .unavailable_per_mille
+        .store(50, Ordering::SeqCst);
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
@@ -150,8 +153,13 @@ fn an_apply_through_throttling_and_cut_connections_converges() {
         moto.faults.cut.load(Ordering::SeqCst) > 0,
         "connections were cut"
     );
+    assert!(
+        moto.faults.unavailable.load(Ordering::SeqCst) > 0,
+        "5xx answers were sent"
+    );
     moto.faults.throttle_per_mille.store(0, Ordering::SeqCst);
     moto.faults.cut_per_mille.store(0, Ordering::SeqCst);
+    moto.faults.unavailable_per_mille.store(0, Ordering::SeqCst);
     assert_eq!(census(&moto), (10, 5, 5, 4));
 }
 

@@ -87,11 +87,14 @@ pub struct Faults {
     /// the request is forwarded.
     pub throttle_per_mille: AtomicUsize,
     pub cut_per_mille: AtomicUsize,
+    /// Per mille of requests answered with HTTP 503.
+    pub unavailable_per_mille: AtomicUsize,
     /// Milliseconds each write waits before it is forwarded (a slow AWS).
     pub write_delay_ms: AtomicUsize,
     /// Counters of what was injected.
     pub throttled: AtomicUsize,
     pub cut: AtomicUsize,
+    pub unavailable: AtomicUsize,
     rng: Mutex<u64>,
 }
 
@@ -375,6 +378,17 @@ fn relay(
         if roll < cut {
             faults.cut.fetch_add(1, Ordering::SeqCst);
             return Ok(());
+        }
+        let unavailable = faults.unavailable_per_mille.load(Ordering::SeqCst);
+        if roll >= cut + throttle && roll < cut + throttle + unavailable {
+            faults.unavailable.fetch_add(1, Ordering::SeqCst);
+            let body = "<ErrorResponse><Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error></ErrorResponse>";
+            write!(
+                client,
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )?;
+            continue;
         }
         if roll < cut + throttle {
             faults.throttled.fetch_add(1, Ordering::SeqCst);
