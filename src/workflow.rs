@@ -559,10 +559,12 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
         refresh_only: true,
         ..PlanOptions::default()
     };
+    // The lock is bound to a name so that it is held until the state is written.
     let Planned {
         plan,
         mut store,
         provider,
+        _lock,
         ..
     } = make_plan(ctx, vars, &opts, Locking::Write("refresh")).await?;
     print!("{}", render_plan(&plan, ctx.style));
