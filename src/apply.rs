@@ -202,48 +202,36 @@ pub async fn apply<P: Provider, S: StateStore>(
     }
     ws.eval_all_locals(&mut ctx);
     let mut running = FuturesUnordered::new();
-    let mut failed: BTreeSet<Op> = BTreeSet::new();
     let parallelism = parallelism.max(1);
+    // Who waits for whom, both ways, so that each completion touches only its dependents.
+    let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
+    for (o, waits) in &pending {
+        for w in waits {
+            dependents.entry(w.clone()).or_default().push(o.clone());
+        }
+    }
+    let mut ready: BTreeSet<Op> = pending
+        .iter()
+        .filter(|(_, w)| w.is_empty())
+        .map(|(o, _)| o.clone())
+        .collect();
 
     loop {
-        // Skip what can no longer run because something it waits for failed.
-        loop {
-            let doomed: Vec<Op> = pending
-                .iter()
-                .filter(|(_, w)| w.iter().any(|d| failed.contains(d)))
-                .map(|(o, _)| o.clone())
-                .collect();
-            if doomed.is_empty() {
-                break;
-            }
-            for o in doomed {
-                pending.remove(&o);
-                if !report.skipped.contains(&o.addr) {
-                    report.skipped.push(o.addr.clone());
-                }
-                failed.insert(o);
-            }
-        }
         // Start what is ready, unless interrupted: then only what is in flight completes.
         let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
-        let ready: Vec<Op> = if cancelled {
-            Vec::new()
-        } else {
-            pending
-                .iter()
-                .filter(|(_, w)| w.is_empty())
-                .map(|(o, _)| o.clone())
-                .collect()
-        };
         if cancelled && running.is_empty() {
             report.not_started = pending.keys().map(|o| o.addr.clone()).collect();
             report.not_started.dedup();
             break;
         }
-        for o in ready {
-            if running.len() >= parallelism {
-                break;
-            }
+        let room = if cancelled {
+            0
+        } else {
+            parallelism.saturating_sub(running.len())
+        };
+        let starting: Vec<Op> = ready.iter().take(room).cloned().collect();
+        for o in starting {
+            ready.remove(&o);
             pending.remove(&o);
             let type_name = o.addr.type_name.clone();
             let prior: Option<ResourceState> = current.get(&o.addr).cloned();
@@ -332,8 +320,13 @@ pub async fn apply<P: Provider, S: StateStore>(
                     }
                 }
                 store.close_intent(&o.addr)?;
-                for waits in pending.values_mut() {
-                    waits.remove(&o);
+                for d in dependents.get(&o).into_iter().flatten() {
+                    if let Some(waits) = pending.get_mut(d) {
+                        waits.remove(&o);
+                        if waits.is_empty() {
+                            ready.insert(d.clone());
+                        }
+                    }
                 }
                 on_event(Event::Finished { op: o, id, secs });
             }
@@ -349,7 +342,18 @@ pub async fn apply<P: Provider, S: StateStore>(
                     op: o.clone(),
                     error: message,
                 });
-                failed.insert(o);
+                // Everything downstream can no longer run.
+                let mut doomed: Vec<Op> = dependents.get(&o).cloned().unwrap_or_default();
+                while let Some(d) = doomed.pop() {
+                    if pending.remove(&d).is_none() {
+                        continue;
+                    }
+                    ready.remove(&d);
+                    if !report.skipped.contains(&d.addr) {
+                        report.skipped.push(d.addr.clone());
+                    }
+                    doomed.extend(dependents.get(&d).cloned().unwrap_or_default());
+                }
             }
         }
     }

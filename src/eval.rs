@@ -228,11 +228,31 @@ impl EvalCtx {
             }
             self.note_sensitive(&path);
         }
+        let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+        // A root from the context is walked by reference through its leading attribute names,
+        // and only what is reached is cloned: cloning the root first would copy every resource
+        // of the type on every reference.
+        if let Expression::Variable(root) = &t.expr {
+            let shadowed = locals.iter().any(|(n, _)| n == root.as_str());
+            if let (false, Some(mut at)) = (shadowed, self.roots.get(root.as_str())) {
+                let mut used = 0;
+                for op in &ops {
+                    let (TraversalOperator::GetAttr(name), Value::Object(map)) = (op, at) else {
+                        break;
+                    };
+                    let Some(next) = map.get(name.as_str()) else {
+                        break;
+                    };
+                    at = next;
+                    used += 1;
+                }
+                return self.apply_ops(at.clone(), &ops[used..], locals, t);
+            }
+        }
         let value = match &t.expr {
             Expression::Variable(root) => self.lookup(root, locals, false)?,
             other => self.eval(other, locals)?,
         };
-        let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
         self.apply_ops(value, &ops, locals, t)
     }
 

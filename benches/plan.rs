@@ -1,0 +1,100 @@
+//! The engine at scale: a configuration of N roles, N policies and N attachments (3N
+//! resources, 30,000 by default), loaded, validated, planned, applied and planned again
+//! against the in-memory fake cloud. Prints the time of each step and the peak memory.
+//! `cargo bench --bench plan [-- N]`, or `scripts/bench`.
+
+use std::time::Instant;
+
+use skyform::fake::FakeProvider;
+use skyform::graph::Graph;
+use skyform::plan::{plan, PlanOptions, Workspace};
+use skyform::state::{MemoryState, StateStore as _};
+use skyform::variables::{resolve, VarInputs};
+
+fn peak_rss_mb() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or_else(|| "n/a".into(), |kb| format!("{:.0} MB", kb / 1024.0))
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "resource \"aws_iam_role\" \"r{i}\" {{\n  name = \"role-{i}\"\n  assume_role_policy = jsonencode({{ Statement = [] }})\n}}\n\
+             resource \"aws_iam_policy\" \"p{i}\" {{\n  name = \"policy-{i}\"\n  policy = jsonencode({{ Statement = [] }})\n}}\n\
+             resource \"aws_iam_role_policy_attachment\" \"a{i}\" {{\n  role = aws_iam_role.r{i}.name\n  policy_arn = aws_iam_policy.p{i}.arn\n}}\n"
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let t = Instant::now();
+    let (config, diags) = skyform::config::load_str(&[("bench.sky.hcl", &text)]);
+    assert!(!diags.has_errors());
+    let checks = skyform::validate::check(&config);
+    assert!(!checks.has_errors());
+    let graph = Graph::build(&config);
+    let (vars, _) = resolve(&config, &VarInputs::default(), true);
+    let order = graph.order().expect("acyclic");
+    let ws = Workspace {
+        config,
+        graph,
+        order,
+        vars,
+    };
+    let load = t.elapsed();
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    let t = Instant::now();
+    let first = rt
+        .block_on(plan(
+            &p,
+            &ws,
+            store.load().expect("load"),
+            &PlanOptions::default(),
+        ))
+        .expect("plan");
+    let first_plan = t.elapsed();
+    let t = Instant::now();
+    let report = rt
+        .block_on(skyform::apply::apply(
+            &p,
+            &ws,
+            &first,
+            &mut store,
+            &skyform::apply::ApplyOptions::with_parallelism(10),
+            &mut |_| {},
+        ))
+        .expect("apply");
+    let apply = t.elapsed();
+    assert_eq!(report.added, 3 * n);
+    let t = Instant::now();
+    let again = rt
+        .block_on(plan(
+            &p,
+            &ws,
+            store.load().expect("load"),
+            &PlanOptions::default(),
+        ))
+        .expect("plan");
+    let second_plan = t.elapsed();
+    assert!(!again.has_changes());
+    println!("resources              {}", 3 * n);
+    println!("load, validate, graph  {:.2?}", load);
+    println!("first plan             {:.2?}", first_plan);
+    println!("apply (fake cloud)     {:.2?}", apply);
+    println!("plan with no changes   {:.2?}", second_plan);
+    println!("peak memory            {}", peak_rss_mb());
+}
