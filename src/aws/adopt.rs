@@ -55,70 +55,105 @@ async fn read(
         .map(|a| (id.to_string(), a)))
 }
 
-async fn first_ec2_id(
+/// The tags and id of every object of one EC2 type that matches `filters`. A cluster is one
+/// object made of many nodes: its id is its name.
+async fn describe_tagged(
     p: &AwsProvider,
     type_name: &str,
-    ctx: &OpContext,
-) -> Result<Option<String>, ProviderError> {
-    let f = Some(tag_filters(ctx));
-    let id = match type_name {
-        "aws_vpc" => p
-            .ec2
-            .describe_vpcs()
-            .set_filters(f)
-            .send()
-            .await
-            .map_err(aws_err)?
-            .vpcs()
-            .first()
-            .and_then(|v| v.vpc_id().map(String::from)),
-        "aws_subnet" => p
-            .ec2
-            .describe_subnets()
-            .set_filters(f)
-            .send()
-            .await
-            .map_err(aws_err)?
-            .subnets()
-            .first()
-            .and_then(|v| v.subnet_id().map(String::from)),
-        "aws_internet_gateway" => p
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(f)
-            .send()
-            .await
-            .map_err(aws_err)?
-            .internet_gateways()
-            .first()
-            .and_then(|v| v.internet_gateway_id().map(String::from)),
-        "aws_route_table" => p
-            .ec2
-            .describe_route_tables()
-            .set_filters(f)
-            .send()
-            .await
-            .map_err(aws_err)?
-            .route_tables()
-            .first()
-            .and_then(|v| v.route_table_id().map(String::from)),
-        "aws_security_group" => p
-            .ec2
-            .describe_security_groups()
-            .set_filters(f)
-            .send()
-            .await
-            .map_err(aws_err)?
-            .security_groups()
-            .first()
-            .and_then(|v| v.group_id().map(String::from)),
-        "aws_instance" => super::nodes::describe(p, tag_filters(ctx), false)
-            .await?
-            .first()
-            .and_then(|i| i.instance_id().map(String::from)),
-        _ => None,
+    filters: Vec<Filter>,
+) -> Result<Vec<(Vec<aws_sdk_ec2::types::Tag>, String)>, ProviderError> {
+    let f = Some(filters.clone());
+    let pairs = |tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>| {
+        (tags.to_vec(), id.unwrap_or_default().to_string())
     };
-    Ok(id)
+    let found = match type_name {
+        "aws_vpc" => {
+            let out = p
+                .ec2
+                .describe_vpcs()
+                .set_filters(f)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            out.vpcs()
+                .iter()
+                .map(|v| pairs(v.tags(), v.vpc_id()))
+                .collect()
+        }
+        "aws_subnet" => {
+            let out = p
+                .ec2
+                .describe_subnets()
+                .set_filters(f)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            out.subnets()
+                .iter()
+                .map(|v| pairs(v.tags(), v.subnet_id()))
+                .collect()
+        }
+        "aws_internet_gateway" => {
+            let out = p
+                .ec2
+                .describe_internet_gateways()
+                .set_filters(f)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            out.internet_gateways()
+                .iter()
+                .map(|v| pairs(v.tags(), v.internet_gateway_id()))
+                .collect()
+        }
+        "aws_route_table" => {
+            let out = p
+                .ec2
+                .describe_route_tables()
+                .set_filters(f)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            out.route_tables()
+                .iter()
+                .map(|v| pairs(v.tags(), v.route_table_id()))
+                .collect()
+        }
+        "aws_security_group" => {
+            let out = p
+                .ec2
+                .describe_security_groups()
+                .set_filters(f)
+                .send()
+                .await
+                .map_err(aws_err)?;
+            out.security_groups()
+                .iter()
+                .map(|v| pairs(v.tags(), v.group_id()))
+                .collect()
+        }
+        "aws_instance" | "aws_cluster" => super::nodes::describe(p, filters, false)
+            .await?
+            .iter()
+            .filter(|i| {
+                let in_cluster = i
+                    .tags()
+                    .iter()
+                    .any(|t| t.key() == Some(super::cluster::CLUSTER_TAG));
+                in_cluster == (type_name == "aws_cluster")
+            })
+            .map(|i| {
+                let cluster = i
+                    .tags()
+                    .iter()
+                    .find(|t| t.key() == Some(super::cluster::CLUSTER_TAG))
+                    .and_then(|t| t.value());
+                pairs(i.tags(), cluster.or(i.instance_id()))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(found)
 }
 
 pub async fn find(
@@ -305,9 +340,9 @@ pub async fn find(
             );
             read(p, ctx, name, &prior).await
         }
-        other => match first_ec2_id(p, other, ctx).await? {
-            Some(id) => read(p, ctx, &id, planned).await,
-            None => Ok(None),
+        other => match describe_tagged(p, other, tag_filters(ctx)).await?.first() {
+            Some((_, id)) if !id.is_empty() => read(p, ctx, id, planned).await,
+            _ => Ok(None),
         },
     }
 }
@@ -322,95 +357,10 @@ pub async fn scan(
     if lineage.is_empty() {
         return Ok(Vec::new());
     }
-    let has = |t: &str| types.contains(&t);
-    let f = || Some(vec![filter("tag:skyform:lineage", &[lineage.to_string()])]);
-    let mut found: Vec<(Vec<aws_sdk_ec2::types::Tag>, String)> = Vec::new();
-    if has("aws_vpc") {
-        let out = p
-            .ec2
-            .describe_vpcs()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(aws_err)?;
-        for v in out.vpcs() {
-            found.push((
-                v.tags().to_vec(),
-                v.vpc_id().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    if has("aws_subnet") {
-        let out = p
-            .ec2
-            .describe_subnets()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(aws_err)?;
-        for v in out.subnets() {
-            found.push((
-                v.tags().to_vec(),
-                v.subnet_id().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    if has("aws_internet_gateway") {
-        let out = p
-            .ec2
-            .describe_internet_gateways()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(aws_err)?;
-        for v in out.internet_gateways() {
-            found.push((
-                v.tags().to_vec(),
-                v.internet_gateway_id().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    if has("aws_route_table") {
-        let out = p
-            .ec2
-            .describe_route_tables()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(aws_err)?;
-        for v in out.route_tables() {
-            found.push((
-                v.tags().to_vec(),
-                v.route_table_id().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    if has("aws_security_group") {
-        let out = p
-            .ec2
-            .describe_security_groups()
-            .set_filters(f())
-            .send()
-            .await
-            .map_err(aws_err)?;
-        for v in out.security_groups() {
-            found.push((
-                v.tags().to_vec(),
-                v.group_id().unwrap_or_default().to_string(),
-            ));
-        }
-    }
-    if has("aws_cluster") || has("aws_instance") {
-        for i in super::nodes::describe(p, f().unwrap_or_default(), false).await? {
-            let tags = i.tags().to_vec();
-            // A cluster is one object made of many nodes: its id is its name.
-            let id = tags
-                .iter()
-                .find(|t| t.key() == Some(super::cluster::CLUSTER_TAG))
-                .and_then(|t| t.value().map(String::from))
-                .unwrap_or_else(|| i.instance_id().unwrap_or_default().to_string());
-            found.push((tags, id));
-        }
+    let mut found = Vec::new();
+    for t in types {
+        let f = vec![filter("tag:skyform:lineage", &[lineage.to_string()])];
+        found.extend(describe_tagged(p, t, f).await?);
     }
     let mut out: Vec<(crate::address::Address, String)> = found
         .into_iter()
