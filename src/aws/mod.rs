@@ -204,25 +204,16 @@ pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
     )
 }
 
-/// The types whose create call carries tags.
-const TAGGED_AT_CREATION: &[&str] = &[
-    "aws_iam_role",
-    "aws_iam_policy",
-    "aws_iam_user",
-    "aws_vpc",
-    "aws_subnet",
-    "aws_internet_gateway",
-    "aws_route_table",
-    "aws_security_group",
-    "aws_instance",
-    "aws_cluster",
-];
-
 /// The planned attributes with `skyform:address` and `skyform:lineage` added to the tags, so
 /// that an object whose creation was never recorded can be found again.
 fn with_system_tags(type_name: &str, planned: &Attrs, ctx: &OpContext) -> Attrs {
     let mut a = planned.clone();
-    if TAGGED_AT_CREATION.contains(&type_name) {
+    // Every type whose schema has tags carries skyform's in its create call.
+    let taggable = crate::schema::registry()
+        .resources
+        .get(type_name)
+        .is_some_and(|s| s.attr("tags").is_some());
+    if taggable {
         let mut tags = tags_of(planned);
         tags.insert("skyform:address".into(), ctx.addr.to_string());
         if !ctx.lineage.is_empty() {
