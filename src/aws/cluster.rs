@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
-use super::{aws_err, req, s, tag_changes, tags_of, AwsProvider};
+use super::{req, s, tags_of, AwsProvider};
 use crate::provider::{OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
 
@@ -289,36 +289,7 @@ pub async fn update(
         nodes::set_groups(p, &kept, &want_groups).await?;
     }
     // Tags on every node that was not just launched with them.
-    let (add, remove) = tag_changes(&tags_of(prior), &tags_of(a));
-    if !kept.is_empty() && (!add.is_empty() || !remove.is_empty()) {
-        if !remove.is_empty() {
-            p.ec2
-                .delete_tags()
-                .set_resources(Some(kept.clone()))
-                .set_tags(Some(
-                    remove
-                        .iter()
-                        .map(|k| aws_sdk_ec2::types::Tag::builder().key(k).build())
-                        .collect(),
-                ))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-        if !add.is_empty() {
-            p.ec2
-                .create_tags()
-                .set_resources(Some(kept.clone()))
-                .set_tags(Some(
-                    add.iter()
-                        .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
-                        .collect(),
-                ))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-    }
+    super::ec2_common::retag(p, &kept, prior, a).await?;
     let all_ids: Vec<String> = kept.iter().chain(launched.iter()).cloned().collect();
     let now = describe(p, vec![filter("instance-id", &all_ids)], false).await?;
     let in_state = |want: &[&str]| -> Vec<String> {

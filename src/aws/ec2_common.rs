@@ -58,11 +58,27 @@ pub async fn sync_tags(
     desired: &Attrs,
     result: &mut Attrs,
 ) -> Result<(), ProviderError> {
+    retag(p, &[id.to_string()], prior, desired).await?;
+    result.insert("tags".into(), super::tags_value(desired));
+    Ok(())
+}
+
+/// Moves the tags of several objects (a cluster's nodes) from `prior` to `desired`, one
+/// DeleteTags and one CreateTags call for all of them.
+pub async fn retag(
+    p: &AwsProvider,
+    ids: &[String],
+    prior: &Attrs,
+    desired: &Attrs,
+) -> Result<(), ProviderError> {
     let (add, remove) = tag_changes(&tags_of(prior), &tags_of(desired));
+    if ids.is_empty() {
+        return Ok(());
+    }
     if !remove.is_empty() {
         p.ec2
             .delete_tags()
-            .resources(id)
+            .set_resources(Some(ids.to_vec()))
             .set_tags(Some(
                 remove
                     .iter()
@@ -76,7 +92,7 @@ pub async fn sync_tags(
     if !add.is_empty() {
         p.ec2
             .create_tags()
-            .resources(id)
+            .set_resources(Some(ids.to_vec()))
             .set_tags(Some(
                 add.iter()
                     .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -86,7 +102,6 @@ pub async fn sync_tags(
             .await
             .map_err(aws_err)?;
     }
-    result.insert("tags".into(), super::tags_value(desired));
     Ok(())
 }
 
