@@ -380,7 +380,7 @@ fn sid(resources: &[String]) -> String {
     match kind {
         "*" => "AccountWide".into(),
         other => {
-            other
+            let camel: String = other
                 .split('-')
                 .map(|w| {
                     let mut c = w.chars();
@@ -388,9 +388,12 @@ fn sid(resources: &[String]) -> String {
                         .map(|f| f.to_uppercase().chain(c).collect::<String>())
                         .unwrap_or_default()
                 })
-                .collect::<String>()
-                .replace("Policy", "Policie")
-                + "s"
+                .collect();
+            // The plural: Roles, InstanceProfiles, Policies.
+            match camel.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{camel}s"),
+            }
         }
     }
 }
