@@ -252,6 +252,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                     .into(),
                     token: lineage.clone(),
                     attrs: attrs.clone(),
+                    evidence: Default::default(),
                 })?;
             }
             on_event(Event::Started(o.clone()));
@@ -304,6 +305,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                             id: id.clone(),
                             attrs: attrs.clone(),
                             deps,
+                            sensitive: Default::default(),
                         };
                         store.put(&r)?;
                         current.insert(o.addr.clone(), r);

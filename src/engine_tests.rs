@@ -507,6 +507,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
             op: "create".into(),
             token: lineage.clone(),
             attrs: attrs.clone(),
+            evidence: Default::default(),
         })
         .expect("intent");
     run(p.create(

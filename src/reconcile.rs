@@ -69,6 +69,7 @@ pub async fn reconcile<P: Provider, S: StateStore>(
                     id: id.clone(),
                     attrs: live,
                     deps,
+                    sensitive: Default::default(),
                 })?;
                 adopted.push(Adopted {
                     addr: intent.addr.clone(),
@@ -146,6 +147,7 @@ pub async fn adopt_tagged<P: Provider, S: StateStore>(
             id: id.clone(),
             attrs,
             deps,
+            sensitive: Default::default(),
         })?;
         adopted.push(Adopted { addr, id });
     }

@@ -15,7 +15,7 @@ use crate::state::{
 };
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -46,6 +46,10 @@ const MIGRATIONS: &[&str] = &[
          started_at INTEGER NOT NULL,
          heartbeat_at INTEGER NOT NULL
      );",
+    // 2 -> 3: which attributes came from sensitive inputs; what a provider recorded before a
+    // create to recognise its own object afterwards.
+    "ALTER TABLE resources ADD COLUMN sensitive TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE intents ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';",
 ];
 
 pub struct SqliteState {
@@ -76,26 +80,29 @@ impl SqliteState {
     }
 
     /// Opens (and with `create`, makes) the database; `None` when it does not exist.
+    ///
+    /// The directory and the file are created private (0700 and 0600) by the calls that create
+    /// them, so there is no moment at which another user could open them; a database that
+    /// already exists is made private too, and a failure to do so is an error.
     fn conn(&mut self, create: bool) -> Result<Option<&mut Connection>, StateError> {
         if self.conn.is_none() {
-            if !self.path.exists() {
+            let open_err = |path: &Path, e: &dyn std::fmt::Display| StateError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            };
+            let existed = self.path.exists();
+            if !existed {
                 if !create {
                     return Ok(None);
                 }
-                if let Some(dir) = self.path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| StateError::Open {
-                        path: dir.display().to_string(),
-                        message: e.to_string(),
-                    })?;
-                    set_mode(dir, 0o700);
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    create_private_dir(dir).map_err(|e| open_err(dir, &e))?;
                 }
+                create_private_file(&self.path).map_err(|e| open_err(&self.path, &e))?;
+            } else if create {
+                make_private(&self.path, 0o600).map_err(|e| open_err(&self.path, &e))?;
             }
-            let existed = self.path.exists();
-            let conn = Connection::open(&self.path).map_err(|e| StateError::Open {
-                path: self.path.display().to_string(),
-                message: e.to_string(),
-            })?;
-            set_mode(&self.path, 0o600);
+            let conn = Connection::open(&self.path).map_err(|e| open_err(&self.path, &e))?;
             conn.busy_timeout(std::time::Duration::from_secs(10))
                 .map_err(|e| self.db_err(&e))?;
             let version: i64 = conn
@@ -202,14 +209,52 @@ impl SqliteState {
     }
 }
 
+/// Creates `dir` (and its parents) with mode 0700 from the start; an existing one is made
+/// 0700 when it is not.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    make_private(dir, 0o700)
+}
+
+/// Creates the empty database file with mode 0600 (`O_CREAT | O_EXCL`), before SQLite opens
+/// it. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it first: it is made private below like any existing one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => make_private(path, 0o600),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets `mode` unless it is already set; a failure is an error, never ignored.
 #[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) {
+fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
-    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if current & !mode == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot make it private (mode {mode:o}): {e}"),
+        )
+    })
 }
 
 #[cfg(not(unix))]
-fn set_mode(_: &Path, _: u32) {}
+fn make_private(_: &Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -273,7 +318,7 @@ impl StateStore for SqliteState {
         {
             let mut stmt = tx
                 .prepare(
-                    "SELECT address, id, attributes, dependencies FROM resources ORDER BY address",
+                    "SELECT address, id, attributes, dependencies, sensitive FROM resources ORDER BY address",
                 )
                 .map_err(foreign)?;
             let rows = stmt
@@ -283,11 +328,12 @@ impl StateStore for SqliteState {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 })
                 .map_err(foreign)?;
             for row in rows {
-                let (address, id, attrs, deps) = row.map_err(foreign)?;
+                let (address, id, attrs, deps, sensitive) = row.map_err(foreign)?;
                 let bad = |what: &str| StateError::Foreign {
                     path: path.clone(),
                     message: format!("resource {address:?} has invalid {what}"),
@@ -301,6 +347,8 @@ impl StateStore for SqliteState {
                     .map(|d| d.parse())
                     .collect::<Result<Vec<Address>, _>>()
                     .map_err(|_| bad("dependencies"))?;
+                let sensitive =
+                    serde_json::from_str(&sensitive).map_err(|_| bad("sensitive attributes"))?;
                 state.resources.insert(
                     addr.clone(),
                     ResourceState {
@@ -308,6 +356,7 @@ impl StateStore for SqliteState {
                         id,
                         attrs,
                         deps,
+                        sensitive,
                     },
                 );
             }
@@ -332,7 +381,9 @@ impl StateStore for SqliteState {
                 state.outputs.insert(name, OutputState { value, sensitive });
             }
             let mut stmt = tx
-                .prepare("SELECT address, op, token, attributes FROM intents ORDER BY address")
+                .prepare(
+                    "SELECT address, op, token, attributes, evidence FROM intents ORDER BY address",
+                )
                 .map_err(foreign)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -341,17 +392,19 @@ impl StateStore for SqliteState {
                         r.get::<_, String>(1)?,
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 })
                 .map_err(foreign)?;
             for row in rows {
-                let (address, op, token, attrs) = row.map_err(foreign)?;
+                let (address, op, token, attrs, evidence) = row.map_err(foreign)?;
                 let bad = || StateError::Foreign {
                     path: path.clone(),
                     message: format!("intent {address:?} is invalid"),
                 };
                 let addr: Address = address.parse().map_err(|_| bad())?;
                 let attrs = serde_json::from_str(&attrs).map_err(|_| bad())?;
+                let evidence = serde_json::from_str(&evidence).map_err(|_| bad())?;
                 state.intents.insert(
                     addr.clone(),
                     Intent {
@@ -359,6 +412,7 @@ impl StateStore for SqliteState {
                         op,
                         token,
                         attrs,
+                        evidence,
                     },
                 );
             }
@@ -371,11 +425,12 @@ impl StateStore for SqliteState {
         let deps =
             serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>())
                 .unwrap_or_else(|_| "[]".into());
+        let sensitive = serde_json::to_string(&r.sensitive).unwrap_or_else(|_| "[]".into());
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6",
-                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now()],
+                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6, sensitive = ?7",
+                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now(), sensitive],
             )
             .map(|_| ())
         })
@@ -468,6 +523,7 @@ impl StateStore for SqliteState {
 
     fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
         let attrs = serde_json::Value::Object(intent.attrs.clone()).to_string();
+        let evidence = serde_json::Value::Object(intent.evidence.clone()).to_string();
         let (addr, op, token) = (
             intent.addr.to_string(),
             intent.op.clone(),
@@ -475,9 +531,9 @@ impl StateStore for SqliteState {
         );
         self.bookkeeping(|tx| {
             tx.execute(
-                "INSERT INTO intents (address, op, token, attributes, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5",
-                params![addr, op, token, attrs, now()],
+                "INSERT INTO intents (address, op, token, attributes, created_at, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5, evidence = ?6",
+                params![addr, op, token, attrs, now(), evidence],
             )
             .map(|_| ())
         })
@@ -567,6 +623,7 @@ mod tests {
             id: name.into(),
             attrs,
             deps: vec![],
+            sensitive: Default::default(),
         }
     }
 
@@ -623,6 +680,33 @@ mod tests {
         );
         assert!(SqliteState::new(path.clone()).put(&role("a")).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_version_2_state_migrates_to_version_3_keeping_its_resources_and_intents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '7');
+             INSERT INTO resources VALUES ('aws_iam_role.r', 'aws_iam_role', 'r', '{\"name\":\"r\"}', '[]', 0);
+             INSERT INTO intents VALUES ('aws_iam_user.u', 'create', 'l-1', '{\"name\":\"u\"}', 0);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+        let mut s = SqliteState::new(path.clone());
+        s.put(&role("b")).unwrap();
+        let state = SqliteState::new(path).load().unwrap();
+        assert_eq!((state.lineage.as_str(), state.serial), ("l-1", 8));
+        let r = &state.resources[&Address::managed("aws_iam_role", "r")];
+        assert!(r.sensitive.is_empty());
+        let intent = &state.intents[&Address::managed("aws_iam_user", "u")];
+        assert!(intent.evidence.is_empty());
+        assert_eq!(intent.attrs["name"], "u");
     }
 
     #[test]

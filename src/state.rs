@@ -21,6 +21,11 @@ pub struct ResourceState {
     pub attrs: Attrs,
     /// What it depended on when it was written; deletes run in reverse of this.
     pub deps: Vec<Address>,
+    /// Attributes whose value came from a sensitive input (a `sensitive` variable, or another
+    /// sensitive value), as Terraform's `sensitive_attributes`: shown masked, never saved in a
+    /// plan file. Schema-sensitive attributes are masked whether listed here or not.
+    #[serde(default)]
+    pub sensitive: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +52,10 @@ pub struct Intent {
     pub token: String,
     /// The attributes the call was made with (names to look the object up by).
     pub attrs: Attrs,
+    /// What the provider recorded before the call to tell its own object from others later
+    /// (for an access key: the ids of the keys the user already had).
+    #[serde(default)]
+    pub evidence: Attrs,
 }
 
 /// Who holds a state's lock.

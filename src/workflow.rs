@@ -635,6 +635,7 @@ pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> 
         id: id.to_string(),
         attrs,
         deps,
+        sensitive: Default::default(),
     })?;
     println!(
         "{}",
