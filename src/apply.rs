@@ -14,7 +14,7 @@ use crate::address::Address;
 use crate::diff::Action;
 use crate::graph::Node;
 use crate::plan::{state_value, Plan, Workspace};
-use crate::provider::{Identity, OpContext, Provider, ProviderError};
+use crate::provider::{ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError};
 use crate::schema::registry;
 use crate::state::{
     Attrs, Intent, OutputState, Owner, ResourceState, State, StateError, StateStore,
@@ -38,8 +38,20 @@ pub struct Op {
 #[derive(Debug, Clone)]
 pub enum Event {
     Started(Op),
-    Finished { op: Op, id: String, secs: u64 },
-    Failed { op: Op, error: String },
+    Finished {
+        op: Op,
+        id: String,
+        secs: u64,
+    },
+    Failed {
+        op: Op,
+        error: String,
+    },
+    /// Something worth saying about an operation that went on (an adopted object).
+    Note {
+        op: Op,
+        message: String,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -164,6 +176,9 @@ pub async fn apply<P: Provider, S: StateStore>(
 ) -> Result<ApplyReport, StateError> {
     let parallelism = opts.parallelism;
     let mut report = ApplyReport::default();
+    // What an interrupted apply left was shown in the plan; it is recorded before anything
+    // else, so the operations below start from the state the plan was made against.
+    plan.recovery.persist(store)?;
     let mut pending = operations(ws, plan);
     // The lineage exists once anything was written (the owner is recorded before an apply).
     let lineage = match store.load()?.lineage {
@@ -237,7 +252,19 @@ pub async fn apply<P: Provider, S: StateStore>(
             let prior: Option<ResourceState> = current.get(&o.addr).cloned();
             let planned = match o.kind {
                 OpKind::Delete => Ok(Attrs::new()),
-                OpKind::Create | OpKind::Update => evaluate(ws, &ctx, &o.addr),
+                OpKind::Create | OpKind::Update => {
+                    evaluate(ws, &ctx, &o.addr).map_err(|m| ProviderError::new("Unevaluated", m))
+                }
+            };
+            // What will tell this create's object from others if its answer is lost. Few
+            // types need any, and those need one read.
+            let evidence = match (&planned, o.kind) {
+                (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs).await,
+                _ => Ok(Attrs::new()),
+            };
+            let (planned, evidence) = match (planned, evidence) {
+                (Ok(p), Ok(e)) => (Ok(p), e),
+                (Err(e), _) | (_, Err(e)) => (Err(e), Attrs::new()),
             };
             // Write-ahead: the intent is committed before the call, so a crash during it
             // leaves a trace the next run reconciles.
@@ -252,7 +279,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                     .into(),
                     token: lineage.clone(),
                     attrs: attrs.clone(),
-                    evidence: Default::default(),
+                    evidence: evidence.clone(),
                 })?;
             }
             on_event(Event::Started(o.clone()));
@@ -261,19 +288,29 @@ pub async fn apply<P: Provider, S: StateStore>(
                 addr: o.addr.clone(),
                 lineage: lineage.clone(),
             };
+            let known_ids: Vec<String> = current
+                .values()
+                .filter(|r| r.addr.type_name == type_name)
+                .map(|r| r.id.clone())
+                .collect();
             running.push(async move {
-                let result: Result<(String, Attrs), ProviderError> = match planned {
-                    Err(m) => Err(ProviderError::new("Unevaluated", m)),
+                let result: Result<Done, ProviderError> = match planned {
+                    Err(e) => Err(e),
                     Ok(planned) => match (o.kind, prior) {
-                        (OpKind::Create, _) => provider.create(&type_name, &planned, &op_ctx).await,
+                        (OpKind::Create, _) => {
+                            create_or_adopt(
+                                provider, &type_name, &planned, &evidence, &known_ids, &op_ctx,
+                            )
+                            .await
+                        }
                         (OpKind::Update, Some(p)) => provider
                             .update(&type_name, &p.id, &p.attrs, &planned, &op_ctx)
                             .await
-                            .map(|a| (p.id.clone(), a)),
+                            .map(|a| Done::made(p.id.clone(), a)),
                         (OpKind::Delete, Some(p)) => provider
                             .delete(&type_name, &p.id, &p.attrs)
                             .await
-                            .map(|()| (p.id.clone(), Attrs::new())),
+                            .map(|()| Done::made(p.id.clone(), Attrs::new())),
                         (_, None) => {
                             Err(ProviderError::new("NotInState", "there is no prior object"))
                         }
@@ -286,7 +323,13 @@ pub async fn apply<P: Provider, S: StateStore>(
             break;
         };
         match result {
-            Ok((id, attrs)) => {
+            Ok(Done { id, attrs, note }) => {
+                if let Some(message) = note {
+                    on_event(Event::Note {
+                        op: o.clone(),
+                        message,
+                    });
+                }
                 match o.kind {
                     OpKind::Delete => {
                         store.remove(&o.addr)?;
@@ -333,9 +376,11 @@ pub async fn apply<P: Provider, S: StateStore>(
                 on_event(Event::Finished { op: o, id, secs });
             }
             Err(e) => {
-                // A failed create may still have made something (a role whose propagation
-                // wait timed out): its intent stays open for the next run to reconcile.
-                if o.kind != OpKind::Create {
+                // An intent stays open only when the outcome is unknown: a create that got no
+                // answer, or failed after part of its work, may have made something the next
+                // run must find. An answered error made nothing; an update or delete needs no
+                // search, since the next refresh reads what AWS has.
+                if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
                     store.close_intent(&o.addr)?;
                 }
                 let message = e.to_string();
@@ -366,12 +411,95 @@ pub async fn apply<P: Provider, S: StateStore>(
     Ok(report)
 }
 
+/// What a finished operation records.
+struct Done {
+    id: String,
+    attrs: Attrs,
+    /// Said to the user (an object adopted instead of created).
+    note: Option<String>,
+}
+
+impl Done {
+    fn made(id: String, attrs: Attrs) -> Done {
+        Done {
+            id,
+            attrs,
+            note: None,
+        }
+    }
+}
+
+/// Creates an object. When AWS answers that it already exists, asks the provider whether it is
+/// one this state made (it carries this state's lineage, or matches the intent's evidence):
+/// such an object, left by an interrupted apply, is adopted and brought to the planned
+/// attributes instead of failing every later apply. Done here once, for every type.
+async fn create_or_adopt<P: Provider>(
+    provider: &P,
+    type_name: &str,
+    planned: &Attrs,
+    evidence: &Attrs,
+    known_ids: &[String],
+    ctx: &OpContext,
+) -> Result<Done, ProviderError> {
+    let conflict = match provider.create(type_name, planned, ctx).await {
+        Ok((id, attrs)) => return Ok(Done::made(id, attrs)),
+        Err(e) if e.kind == ErrorKind::AlreadyExists => e,
+        Err(e) => return Err(e),
+    };
+    let lost = Lost {
+        planned,
+        evidence,
+        known_ids,
+    };
+    let (id, live) = match provider.find(type_name, lost, ctx).await? {
+        Found::Adopt { id, attrs } => (id, attrs),
+        // Someone else's object, or one that cannot be used as it is: the conflict stands.
+        Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),
+    };
+    let Some(schema) = registry().resources.get(type_name) else {
+        return Err(conflict);
+    };
+    let desired: BTreeMap<String, Value> = planned
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+        .collect();
+    let (action, changes) = crate::diff::diff(schema, Some(&live), &desired);
+    let attrs = match action {
+        Action::NoOp => live,
+        Action::Update => provider.update(type_name, &id, &live, planned, ctx).await?,
+        _ => {
+            let fixed: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.forces_replacement)
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(ProviderError::new(
+                conflict.code,
+                format!(
+                    "{}; the existing object carries this state's tags but differs in {}, which cannot change in place; run plan again to replace it",
+                    conflict.message,
+                    fixed.join(", ")
+                ),
+            ));
+        }
+    };
+    Ok(Done {
+        note: Some(format!(
+            "an object by this name already existed ({}), made by an interrupted apply of this state: adopted {id}",
+            conflict.code
+        )),
+        id,
+        attrs,
+    })
+}
+
 /// Records a refresh-only plan: what AWS now says replaces what state held, and objects that
 /// are gone are forgotten. Nothing is written to AWS. Returns (updated, removed).
 pub fn apply_refresh<S: StateStore>(
     plan: &Plan,
     store: &mut S,
 ) -> Result<(usize, usize), StateError> {
+    plan.recovery.persist(store)?;
     let (mut updated, mut removed) = (0, 0);
     for d in &plan.drift {
         match (&d.live, plan.state.resources.get(&d.addr)) {

@@ -39,6 +39,10 @@ pub struct TargetArgs {
     /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub targets: Vec<String>,
+    /// Also delete objects tagged with this state's lineage that neither the state nor the
+    /// configuration holds (by default the plan lists them and leaves them alone).
+    #[arg(long)]
+    pub prune_tagged: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,4 +217,7 @@ pub enum StateCommand {
     },
     /// Rename a resource in the state (after renaming its block).
     Mv { from: String, to: String },
+    /// Give this state a new lineage, for a state copied to start another environment: objects
+    /// tagged with the old lineage that this state does not hold are then never adopted.
+    NewLineage,
 }

@@ -67,6 +67,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 targets: addresses(&targets.targets)?,
                 replace: addresses(&replace)?,
                 refresh_only,
+                prune_tagged: targets.prune_tagged,
             };
             let format = Format::of(json, markdown);
             let request = workflow::PlanRequest {
@@ -88,10 +89,11 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             if !vars.vars.is_empty()
                 || !vars.var_files.is_empty()
                 || !targets.targets.is_empty()
+                || targets.prune_tagged
                 || !replace.is_empty()
             {
                 return Err(Error::Usage(
-                    "a saved plan carries its own variables and options; --var, --var-file, --target and --replace cannot be given with PLANFILE".into(),
+                    "a saved plan carries its own variables and options; --var, --var-file, --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
                 ));
             }
             runtime()?.block_on(workflow::apply_saved(&ctx, &file, parallelism as usize))
@@ -107,6 +109,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let opts = PlanOptions {
                 targets: addresses(&targets.targets)?,
                 replace: addresses(&replace)?,
+                prune_tagged: targets.prune_tagged,
                 ..PlanOptions::default()
             };
             runtime()?.block_on(workflow::apply(
@@ -126,6 +129,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let opts = PlanOptions {
                 destroy: true,
                 targets: addresses(&targets.targets)?,
+                prune_tagged: targets.prune_tagged,
                 ..PlanOptions::default()
             };
             runtime()?.block_on(workflow::apply(
@@ -160,6 +164,10 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             let (from, to) = (address_of(&from)?, address_of(&to)?);
             let _lock = workflow::StateLock::take(&ctx, "state mv")?;
             state_commands::mv(&ctx, &from, &to)
+        }
+        Command::State(StateCommand::NewLineage) => {
+            let _lock = workflow::StateLock::take(&ctx, "state new-lineage")?;
+            state_commands::new_lineage(&ctx)
         }
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Check { vars, verbose } => {

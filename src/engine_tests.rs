@@ -519,16 +519,155 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         },
     ))
     .expect("create");
-    let adopted = run(crate::reconcile::reconcile(&p, &ws, &mut store)).expect("reconcile");
-    assert_eq!(adopted.len(), 1);
-    assert_eq!(adopted[0].addr, addr);
-    let state = store.load().expect("load");
-    assert!(state.intents.is_empty(), "the intent is closed");
-    assert_eq!(state.resources[&addr].id, "r1");
-    let planned = run(plan(&p, &ws, state, &PlanOptions::default())).expect("plan");
+    let before = store.0.clone();
+    let planned = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
+    assert_eq!(
+        store.0, before,
+        "planning writes nothing, not even the recovery"
+    );
+    assert_eq!(planned.recovery.adopted.len(), 1);
+    assert_eq!(planned.recovery.adopted[0].addr, addr);
     assert_eq!(
         action(&planned, "aws_iam_role.r"),
         Action::NoOp,
         "adopted, not created again"
     );
+    assert!(planned.has_effect(), "the recovery is something to apply");
+    let creates = |p: &FakeProvider| {
+        p.cloud
+            .borrow()
+            .calls
+            .iter()
+            .filter(|c| *c == "create aws_iam_role")
+            .count()
+    };
+    let roles_created = creates(&p);
+    run(crate::apply::apply(
+        &p,
+        &ws,
+        &planned,
+        &mut store,
+        &crate::apply::ApplyOptions::with_parallelism(4),
+        &mut |_| {},
+    ))
+    .expect("apply");
+    let state = store.load().expect("load");
+    assert!(state.intents.is_empty(), "the intent is closed");
+    assert_eq!(state.resources[&addr].id, "r1");
+    assert_eq!(creates(&p), roles_created, "the role is not created again");
+}
+
+/// Applies a plan of `src` against `store`, returning the report.
+fn apply_src(p: &FakeProvider, src: &str, store: &mut MemoryState) -> crate::apply::ApplyReport {
+    let ws = workspace(src, &[]);
+    let planned = run(plan(
+        p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
+    run(crate::apply::apply(
+        p,
+        &ws,
+        &planned,
+        store,
+        &crate::apply::ApplyOptions::with_parallelism(4),
+        &mut |_| {},
+    ))
+    .expect("apply")
+}
+
+const ONE_USER: &str = "resource \"aws_iam_user\" \"u\" {\n  name = \"u1\"\n}\n";
+
+#[test]
+fn a_create_that_aws_answers_with_an_error_closes_its_intent() {
+    let p = FakeProvider::default();
+    p.cloud
+        .borrow_mut()
+        .fail
+        .insert("create aws_iam_user".into());
+    let mut store = MemoryState::default();
+    let report = apply_src(&p, ONE_USER, &mut store);
+    assert_eq!(report.failures.len(), 1);
+    assert!(
+        store.0.intents.is_empty(),
+        "an answered error made nothing: no intent stays open"
+    );
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_keeps_its_intent_and_the_next_plan_adopts_the_object() {
+    let p = FakeProvider::default();
+    p.cloud
+        .borrow_mut()
+        .lose_answer
+        .insert("create aws_iam_user".into());
+    let mut store = MemoryState::default();
+    let report = apply_src(&p, ONE_USER, &mut store);
+    assert_eq!(report.failures.len(), 1);
+    let addr = Address::managed("aws_iam_user", "u");
+    assert!(
+        store.0.intents.contains_key(&addr),
+        "the outcome is unknown"
+    );
+    p.cloud.borrow_mut().lose_answer.clear();
+    let writes = p.writes();
+    let report = apply_src(&p, ONE_USER, &mut store);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(p.writes(), writes, "the lost create's object was adopted");
+    assert_eq!(store.0.resources[&addr].id, "u1");
+    assert!(store.0.intents.is_empty());
+}
+
+#[test]
+fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
+    use crate::provider::{OpContext, Provider as _};
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    let lineage = store.load().expect("load").lineage;
+    // An earlier, interrupted run made the user, and its intent was lost with it.
+    let addr = Address::managed("aws_iam_user", "u");
+    let ws = workspace(ONE_USER, &[]);
+    let attrs = crate::plan::evaluate_static(&ws).0[&addr].to_attrs();
+    run(p.create(
+        "aws_iam_user",
+        &attrs,
+        &OpContext {
+            addr: addr.clone(),
+            lineage,
+        },
+    ))
+    .expect("create");
+    let mut notes = Vec::new();
+    let planned = run(plan(
+        &p,
+        &ws,
+        store.load().expect("load"),
+        &PlanOptions::default(),
+    ))
+    .expect("plan");
+    assert_eq!(action(&planned, "aws_iam_user.u"), Action::Create);
+    let report = run(crate::apply::apply(
+        &p,
+        &ws,
+        &planned,
+        &mut store,
+        &crate::apply::ApplyOptions::with_parallelism(4),
+        &mut |e| {
+            if let crate::apply::Event::Note { message, .. } = e {
+                notes.push(message);
+            }
+        },
+    ))
+    .expect("apply");
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(store.0.resources[&addr].id, "u1");
+    assert!(notes.iter().any(|n| n.contains("adopted u1")), "{notes:?}");
 }

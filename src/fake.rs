@@ -5,7 +5,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::address::Address;
-use crate::provider::{Identity, OpContext, Provider, ProviderError, RefreshRequest};
+use crate::provider::{
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
+};
 use crate::schema::{registry, AttrMode};
 use crate::state::Attrs;
 
@@ -17,6 +19,8 @@ pub struct FakeCloud {
     pub calls: Vec<String>,
     /// `op type` pairs that fail.
     pub fail: BTreeSet<String>,
+    /// `op type` pairs that are carried out but whose answer is lost (a cut connection).
+    pub lose_answer: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -102,10 +106,10 @@ impl Provider for FakeProvider {
             .objects
             .contains_key(&(type_name.to_string(), id.clone()))
         {
-            return Err(ProviderError::new(
-                "EntityAlreadyExists",
-                format!("{id} already exists"),
-            ));
+            return Err(
+                ProviderError::new("EntityAlreadyExists", format!("{id} already exists"))
+                    .with_kind(ErrorKind::AlreadyExists),
+            );
         }
         if let Some(schema) = registry().resources.get(type_name) {
             for (name, a) in &schema.attributes {
@@ -118,6 +122,12 @@ impl Provider for FakeProvider {
         cloud
             .objects
             .insert((type_name.to_string(), id.clone()), attrs.clone());
+        if cloud.lose_answer.contains(&format!("create {type_name}")) {
+            return Err(
+                ProviderError::new("RequestFailed", "the connection was cut")
+                    .with_kind(ErrorKind::Unknown),
+            );
+        }
         Ok((id, attrs))
     }
 
@@ -161,18 +171,21 @@ impl Provider for FakeProvider {
     async fn find(
         &self,
         type_name: &str,
-        planned: &Attrs,
+        lost: Lost<'_>,
         _ctx: &OpContext,
-    ) -> Result<Option<(String, Attrs)>, ProviderError> {
+    ) -> Result<Found, ProviderError> {
         self.record("find", type_name)?;
-        let Some(name) = planned.get("name").and_then(|v| v.as_str()) else {
-            return Ok(None);
+        let Some(name) = lost.planned.get("name").and_then(|v| v.as_str()) else {
+            return Ok(Found::Nothing);
         };
         Ok(self
             .cloud
             .borrow()
             .objects
             .get(&(type_name.to_string(), name.to_string()))
-            .map(|a| (name.to_string(), a.clone())))
+            .map_or(Found::Nothing, |a| Found::Adopt {
+                id: name.to_string(),
+                attrs: a.clone(),
+            }))
     }
 }

@@ -328,6 +328,10 @@ pub struct PlanOptions {
     pub replace: Vec<Address>,
     /// Plan no change; only record what AWS now says.
     pub refresh_only: bool,
+    /// Delete objects tagged with this state's lineage that neither state nor configuration
+    /// holds (by default they are listed and left alone).
+    #[serde(default)]
+    pub prune_tagged: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -355,6 +359,9 @@ pub struct Plan {
     pub targets: Vec<Address>,
     #[serde(default)]
     pub refresh_only: bool,
+    /// What an interrupted apply left, found without writing; apply records it first.
+    #[serde(default)]
+    pub recovery: crate::reconcile::Recovery,
 }
 
 impl Plan {
@@ -383,11 +390,13 @@ impl Plan {
     /// Whether applying the plan would write anything: changes, or for a refresh-only plan,
     /// drift to record.
     pub fn has_effect(&self) -> bool {
-        if self.refresh_only {
-            !self.drift.is_empty()
-        } else {
-            self.has_changes()
-        }
+        let recovered = !self.recovery.adopted.is_empty() || !self.recovery.settled.is_empty();
+        recovered
+            || if self.refresh_only {
+                !self.drift.is_empty()
+            } else {
+                self.has_changes()
+            }
     }
 
     pub fn has_output_changes(&self) -> bool {
@@ -413,6 +422,8 @@ pub enum PlanError {
     Data { addr: Address, err: ProviderError },
     #[error("{0}")]
     Option(String),
+    #[error(transparent)]
+    Recover(#[from] crate::reconcile::ReconcileError),
 }
 
 /// Reads every resource in state from the cloud, in one batched provider call.
@@ -536,11 +547,31 @@ fn selection(
 }
 
 /// Makes a plan: refresh, drift, then an action per resource, as `opts` asks.
+/// Plans against `state` as it will be once what an interrupted apply left is recovered: the
+/// recovery is worked out (reading only), applied in memory, and carried in the plan, which
+/// apply records before anything else.
 pub async fn plan<P: Provider>(
     provider: &P,
     ws: &Workspace,
     state: State,
     opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let recovery =
+        crate::reconcile::recover(provider, &ws.config, &ws.graph, &state, opts.prune_tagged)
+            .await?;
+    let state = recovery.applied_to(state);
+    let mut plan = plan_state(provider, ws, state, opts, &recovery.replace).await?;
+    plan.recovery = recovery;
+    Ok(plan)
+}
+
+/// Plans against `state` as it is. `forced` names resources to replace, with the reason.
+async fn plan_state<P: Provider>(
+    provider: &P,
+    ws: &Workspace,
+    state: State,
+    opts: &PlanOptions,
+    forced: &BTreeMap<Address, String>,
 ) -> Result<Plan, PlanError> {
     let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
     for r in &opts.replace {
@@ -678,6 +709,10 @@ pub async fn plan<P: Provider>(
                 if opts.replace.contains(addr) && now.is_some() && action != Action::Replace {
                     action = Action::Replace;
                     reason = Some("replacement was requested with --replace".into());
+                }
+                if let Some(why) = forced.get(addr).filter(|_| now.is_some()) {
+                    action = Action::Replace;
+                    reason = Some(why.clone());
                 }
                 // The replacement cascade: what reads a replaced resource must follow it.
                 if matches!(action, Action::NoOp | Action::Update) {

@@ -35,21 +35,81 @@ pub struct OpContext {
     pub lineage: String,
 }
 
+/// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
+/// open only when the outcome is unknown: an answered error changed nothing, so there is
+/// nothing to look for later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The cloud answered with an error: the call changed nothing.
+    Rejected,
+    /// The cloud answered that the object already exists: this call made nothing, but an
+    /// object by that name or key is there (perhaps one an interrupted apply made).
+    AlreadyExists,
+    /// No answer, a cut connection, a timeout, a server error, or a failure after part of a
+    /// multi-call create: something may have been made.
+    Unknown,
+}
+
 /// A failed cloud call, with AWS's code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ProviderError {
     pub code: String,
     pub message: String,
+    pub kind: ErrorKind,
 }
 
 impl ProviderError {
+    /// An answered error: nothing was changed.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
         ProviderError {
             code: code.into(),
             message: message.into(),
+            kind: ErrorKind::Rejected,
         }
     }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> ProviderError {
+        self.kind = kind;
+        self
+    }
+
+    /// The same error, raised after an earlier call of the same operation already changed
+    /// something (the second call of a two-call create): the outcome is no longer "nothing".
+    #[must_use]
+    pub fn after_partial_write(self) -> ProviderError {
+        self.with_kind(ErrorKind::Unknown)
+    }
+}
+
+/// What a create that was interrupted, or that conflicted with an existing object, may have
+/// left: the engine asks the provider to look, and acts on the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Nothing this state made.
+    Nothing,
+    /// This object is what the create made: record it.
+    Adopt { id: String, attrs: Attrs },
+    /// This object is what the create made, but it cannot be used as it is (an access key
+    /// whose secret was never recorded): record it and plan its replacement, for this reason.
+    Replace {
+        id: String,
+        attrs: Attrs,
+        reason: String,
+    },
+    /// Several objects could be it and nothing proves which: touch none, and say so.
+    Ambiguous { ids: Vec<String>, reason: String },
+}
+
+/// What the engine knows about a create whose outcome it never heard.
+#[derive(Debug, Clone, Copy)]
+pub struct Lost<'a> {
+    /// The attributes the create was called with.
+    pub planned: &'a Attrs,
+    /// What `Provider::evidence` recorded before the call.
+    pub evidence: &'a Attrs,
+    /// The ids of this type that the state already holds: never candidates.
+    pub known_ids: &'a [String],
 }
 
 /// What the engine needs from a cloud. Every method takes the schema's attribute names and
@@ -79,15 +139,23 @@ pub trait Provider {
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError>;
     async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    /// Records, before a create, what will tell its object from others afterwards (for an
+    /// access key, the keys the user already has). Read-only. Most types need nothing.
+    async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
+        let _ = (type_name, planned);
+        Ok(Attrs::new())
+    }
     /// Looks for an object that a create with these attributes, by this address and lineage,
-    /// may have made without its outcome being recorded (a crash): by its skyform tags, or for
-    /// IAM by its unique name. Returns its id and attributes when found.
+    /// may have made without its outcome being recorded (a crash, or a conflict on create): by
+    /// its skyform tags, its unique name, or for objects that carry neither by what identifies
+    /// them and the evidence recorded before the call. Read-only: it never writes, so `plan`
+    /// can call it. It may answer only what it can prove this state made.
     async fn find(
         &self,
         type_name: &str,
-        planned: &Attrs,
+        lost: Lost<'_>,
         ctx: &OpContext,
-    ) -> Result<Option<(String, Attrs)>, ProviderError>;
+    ) -> Result<Found, ProviderError>;
     /// Every object that carries this lineage's `skyform:lineage` tag, as (the address in its
     /// `skyform:address` tag, id): what this state created, recorded or not.
     /// Only `types` are looked at, so a configuration is never asked for permissions it does

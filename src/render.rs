@@ -424,9 +424,45 @@ fn targeting_warning(plan: &Plan, style: Style) -> String {
     )
 }
 
+/// What an interrupted apply left, as found by this plan, and the objects tagged with this
+/// state's lineage that it leaves alone.
+fn render_recovery(plan: &Plan, style: Style) -> String {
+    let rec = &plan.recovery;
+    let mut out = String::new();
+    if !rec.adopted.is_empty() || !rec.warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}\n",
+            style.bold("Recovered from an interrupted apply (recorded in the state when this plan is applied):")
+        );
+        for r in &rec.adopted {
+            let what = match rec.replace.get(&r.addr) {
+                Some(why) => format!("will be replaced: {why}"),
+                None => "exists in AWS but not in the state: adopted".to_string(),
+            };
+            let _ = writeln!(out, "  {} (id {}) {what}", r.addr, r.id);
+        }
+        for w in &rec.warnings {
+            let _ = writeln!(out, "  {} {w}", style.bold("Warning:"));
+        }
+    }
+    if !rec.strays.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n{}\n",
+            style.bold("Tagged with this state's lineage, not in state (left alone; --prune-tagged deletes them):")
+        );
+        for s in &rec.strays {
+            let _ = writeln!(out, "  {} (id {})", s.addr, s.id);
+        }
+    }
+    out
+}
+
 /// The whole human plan.
 pub fn render_plan(plan: &Plan, style: Style) -> String {
     let mut out = targeting_warning(plan, style);
+    out.push_str(&render_recovery(plan, style));
     out.push_str(&render_drift(plan, style));
     if plan.refresh_only {
         if plan.drift.is_empty() {

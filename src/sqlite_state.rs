@@ -599,6 +599,16 @@ impl StateStore for SqliteState {
         })
     }
 
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'lineage'",
+                params![lineage],
+            )
+            .map(|_| ())
+        })
+    }
+
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
         self.write(|tx| {
             tx.execute(

@@ -113,6 +113,8 @@ pub trait StateStore {
     fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
     /// Records the owning identity; returns the new serial.
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
+    /// Replaces the lineage (`state new-lineage`); returns the new serial.
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError>;
     /// Renames a resource, and every dependency on it, in one write; returns the new serial.
     fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
     /// Records an intent before its call (no serial change: intents are bookkeeping).
@@ -185,6 +187,11 @@ impl StateStore for MemoryState {
     }
     fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
         self.0.owner = Some(owner.clone());
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+        self.0.lineage = lineage.to_string();
         self.0.serial += 1;
         Ok(self.0.serial)
     }

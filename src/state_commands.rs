@@ -109,3 +109,28 @@ pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
     println!("Moved {from} to {to}.");
     Ok(0)
 }
+
+/// Gives the state a fresh lineage. Refused while intents are open: they were written under
+/// the old lineage, and only that lineage's tags can prove what their creates made.
+pub fn new_lineage(ctx: &Context) -> Result<i32, Error> {
+    let mut store = ctx.state();
+    let state = store.load()?;
+    if state.lineage.is_empty() {
+        return Err(Error::Usage(
+            "there is no state here yet; a new state gets a fresh lineage of its own".into(),
+        ));
+    }
+    if !state.intents.is_empty() {
+        return Err(Error::Usage(format!(
+            "the state has {} operation(s) an interrupted apply left open; run `skyform apply` to settle them first",
+            state.intents.len()
+        )));
+    }
+    let lineage = crate::state::new_lineage();
+    store.set_lineage(&lineage)?;
+    println!(
+        "The state's lineage is now {lineage} (it was {}). Objects created from now on carry the new lineage; objects tagged with the old one are no longer adopted by this state.",
+        state.lineage
+    );
+    Ok(0)
+}

@@ -57,16 +57,6 @@ impl Drop for StateLock {
     }
 }
 
-/// How a command uses the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Locking {
-    /// Writes: take the lock (or wait for it with --lock-timeout).
-    Write(&'static str),
-    /// A read-only plan never waits for a running apply: it takes the lock only if it is free,
-    /// and only to settle intents a crash left open.
-    IfFree,
-}
-
 /// A plan with what made it, so that apply reuses the same connection and state.
 struct Planned {
     ws: Workspace,
@@ -83,48 +73,24 @@ fn plan_error(ws: Workspace, e: PlanError) -> Error {
     }
 }
 
+/// Loads, connects and plans. A writer (`lock` names its command) holds the state lock from
+/// before the state is read until the returned value is dropped; a read-only plan takes no
+/// lock and writes nothing: what an interrupted apply left is shown in the plan, and only an
+/// apply records it.
 async fn make_plan(
     ctx: &Context,
     vars: &VarArgs,
     opts: &PlanOptions,
-    locking: Locking,
+    lock: Option<&'static str>,
 ) -> Result<Planned, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
     print_warnings(&ws, &warnings, ctx.style);
     let mut store = ctx.state();
-    let lock = match locking {
-        Locking::Write(command) => Some(StateLock::take(ctx, command)?),
-        Locking::IfFree if store.path().exists() && !store.load()?.intents.is_empty() => {
-            match StateLock::take(ctx, "plan") {
-                Ok(l) => Some(l),
-                Err(_) => {
-                    eprintln!("Note: another skyform holds the state lock; intents it has open are left to it.");
-                    None
-                }
-            }
-        }
-        Locking::IfFree => None,
+    let lock = match lock {
+        Some(command) => Some(StateLock::take(ctx, command)?),
+        None => None,
     };
     let provider = connect(&ws).await?;
-    if lock.is_some() {
-        let mut adopted = crate::reconcile::reconcile(&provider, &ws, &mut store)
-            .await
-            .map_err(|e| Error::Usage(e.to_string()))?;
-        // Writers also look for anything tagged with this lineage that state lost track of.
-        if matches!(locking, Locking::Write(_)) {
-            adopted.extend(
-                crate::reconcile::adopt_tagged(&provider, &ws, &mut store)
-                    .await
-                    .map_err(|e| Error::Usage(e.to_string()))?,
-            );
-        }
-        for a in &adopted {
-            println!(
-                "Adopted {} (id {}): an interrupted apply created it but did not record it.",
-                a.addr, a.id
-            );
-        }
-    }
     let state = store.load()?;
     match crate::plan::plan(&provider, &ws, state, opts).await {
         Ok(plan) => Ok(Planned {
@@ -160,7 +126,7 @@ pub struct PlanRequest {
 pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32, Error> {
     let Planned {
         ws, plan, provider, ..
-    } = make_plan(ctx, vars, &req.opts, Locking::IfFree).await?;
+    } = make_plan(ctx, vars, &req.opts, None).await?;
     print_plan(&plan, req.format, ctx);
     if let Some(out) = &req.out {
         let saved = SavedPlan {
@@ -279,7 +245,7 @@ pub async fn apply(
         mut store,
         provider,
         _lock,
-    } = make_plan(ctx, vars, &opts, Locking::Write(command)).await?;
+    } = make_plan(ctx, vars, &opts, Some(command)).await?;
     print!("{}", render_plan(&plan, ctx.style));
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
@@ -318,6 +284,7 @@ async fn execute(
             println!("{}: {} after {secs}s{id}", op.addr, verb(op.kind, true));
         }
         Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
+        Event::Note { op, message } => println!("{}: {message}", op.addr),
     };
     let opts = crate::apply::ApplyOptions::with_parallelism(parallelism);
     let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
@@ -566,7 +533,7 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
         provider,
         _lock,
         ..
-    } = make_plan(ctx, vars, &opts, Locking::Write("refresh")).await?;
+    } = make_plan(ctx, vars, &opts, Some("refresh")).await?;
     print!("{}", render_plan(&plan, ctx.style));
     if !plan.has_effect() {
         return Ok(0);

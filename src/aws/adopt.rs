@@ -3,13 +3,15 @@
 //! `skyform:address` and `skyform:lineage` tags they were created with; IAM objects by their
 //! unique name, adopted only when they carry this lineage's tag (an object someone else made
 //! under that name is not ours). Objects that cannot carry tags are found by what identifies
-//! them: an attachment by its role and policy, an association by its subnet and table.
+//! them: an attachment by its role and policy, an association by its subnet and table, an
+//! access key by the evidence recorded before its create (the user's keys at that moment).
+//! Everything here only reads: `plan` looks, `apply` acts.
 
 use aws_sdk_ec2::types::Filter;
 
 use super::ec2_common::filter;
 use super::{aws_err, is_not_found, s, AwsProvider};
-use crate::provider::{OpContext, Provider as _, ProviderError, RefreshRequest};
+use crate::provider::{Found, Lost, OpContext, Provider as _, ProviderError, RefreshRequest};
 use crate::state::Attrs;
 
 fn ours(tags: &[(String, String)], ctx: &OpContext) -> bool {
@@ -156,56 +158,162 @@ async fn describe_tagged(
     Ok(found)
 }
 
-pub async fn find(
+/// The ids of the user's access keys, or none when the user does not exist.
+async fn access_key_ids(p: &AwsProvider, user: &str) -> Result<Vec<String>, ProviderError> {
+    match p
+        .iam
+        .list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .map_err(aws_err)
+    {
+        Ok(out) => Ok(out
+            .access_key_metadata()
+            .iter()
+            .filter_map(|k| k.access_key_id().map(String::from))
+            .collect()),
+        Err(e) if is_not_found(&e) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What to record before a create so that its object can be told from others later. An
+/// access key has no name and cannot carry tags: the keys the user already had are what
+/// prove, afterwards, which key the create made.
+pub async fn evidence(
+    p: &AwsProvider,
+    type_name: &str,
+    planned: &Attrs,
+) -> Result<Attrs, ProviderError> {
+    let mut out = Attrs::new();
+    if type_name == "aws_iam_access_key" {
+        if let Some(user) = s(planned, "user") {
+            let ids = access_key_ids(p, user).await?;
+            out.insert(EXISTING_KEYS.into(), ids.into());
+        }
+    }
+    Ok(out)
+}
+
+const EXISTING_KEYS: &str = "existing_key_ids";
+
+/// The key an interrupted `CreateAccessKey` made, if it can be proven: a key of the user that
+/// was not there before the call (the evidence) and that the state does not hold. Its secret
+/// was shown only in the lost answer, so it is useless: it is adopted to be replaced.
+async fn find_access_key(p: &AwsProvider, lost: Lost<'_>) -> Result<Found, ProviderError> {
+    let Some(user) = s(lost.planned, "user") else {
+        return Ok(Found::Nothing);
+    };
+    let unknown: Vec<String> = access_key_ids(p, user)
+        .await?
+        .into_iter()
+        .filter(|id| !lost.known_ids.contains(id))
+        .collect();
+    let Some(before) = lost.evidence.get(EXISTING_KEYS).and_then(|v| v.as_array()) else {
+        // An intent without evidence (written by an older skyform) proves nothing.
+        return Ok(if unknown.is_empty() {
+            Found::Nothing
+        } else {
+            Found::Ambiguous {
+                ids: unknown,
+                reason: format!(
+                    "an interrupted apply may have created an access key for {user}, but the user's keys were not recorded before it, so none can be proven ours"
+                ),
+            }
+        });
+    };
+    let candidates: Vec<String> = unknown
+        .into_iter()
+        .filter(|id| !before.iter().any(|b| b.as_str() == Some(id.as_str())))
+        .collect();
+    Ok(match candidates.as_slice() {
+        [] => Found::Nothing,
+        [id] => Found::Replace {
+            id: id.clone(),
+            attrs: Attrs::from_iter([
+                ("id".to_string(), id.clone().into()),
+                ("user".to_string(), user.into()),
+                ("status".to_string(), "Active".into()),
+            ]),
+            reason: "the secret of the key created by an interrupted apply was never recorded"
+                .into(),
+        },
+        many => Found::Ambiguous {
+            ids: many.to_vec(),
+            reason: format!(
+                "{} keys of {user} appeared while an interrupted apply was creating one, and nothing proves which is ours",
+                many.len()
+            ),
+        },
+    })
+}
+
+/// Adopts what a read found; nothing when nothing was.
+fn adopted(found: Option<(String, Attrs)>) -> Found {
+    found.map_or(Found::Nothing, |(id, attrs)| Found::Adopt { id, attrs })
+}
+
+/// Reads an IAM object by its unique name and adopts it when it carries this address's and
+/// lineage's tags: an object someone else made under that name is not ours.
+async fn find_named_iam(
     p: &AwsProvider,
     type_name: &str,
     planned: &Attrs,
     ctx: &OpContext,
-) -> Result<Option<(String, Attrs)>, ProviderError> {
+) -> Result<Found, ProviderError> {
+    let Some(name) = s(planned, "name") else {
+        return Ok(Found::Nothing);
+    };
+    let tags = match type_name {
+        "aws_iam_role" => p
+            .iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| o.role().map(|r| iam_pairs(r.tags()))),
+        "aws_iam_user" => p
+            .iam
+            .get_user()
+            .user_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| o.user().map(|u| iam_pairs(u.tags()))),
+        "aws_iam_instance_profile" => p
+            .iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| o.instance_profile().map(|ip| iam_pairs(ip.tags()))),
+        _ => return Ok(Found::Nothing),
+    };
+    match tags {
+        Ok(Some(tags)) if ours(&tags, ctx) => Ok(adopted(read(p, ctx, name, planned).await?)),
+        Ok(_) => Ok(Found::Nothing),
+        Err(e) if is_not_found(&e) => Ok(Found::Nothing),
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn find(
+    p: &AwsProvider,
+    type_name: &str,
+    lost: Lost<'_>,
+    ctx: &OpContext,
+) -> Result<Found, ProviderError> {
+    let planned = lost.planned;
     match type_name {
-        "aws_iam_role" => {
-            let Some(name) = s(planned, "name") else {
-                return Ok(None);
-            };
-            match p
-                .iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(aws_err)
-            {
-                Ok(out) if out.role().is_some_and(|r| ours(&iam_pairs(r.tags()), ctx)) => {
-                    read(p, ctx, name, planned).await
-                }
-                Ok(_) => Ok(None),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
-        }
-        "aws_iam_user" => {
-            let Some(name) = s(planned, "name") else {
-                return Ok(None);
-            };
-            match p
-                .iam
-                .get_user()
-                .user_name(name)
-                .send()
-                .await
-                .map_err(aws_err)
-            {
-                Ok(out) if out.user().is_some_and(|u| ours(&iam_pairs(u.tags()), ctx)) => {
-                    read(p, ctx, name, planned).await
-                }
-                Ok(_) => Ok(None),
-                Err(e) if is_not_found(&e) => Ok(None),
-                Err(e) => Err(e),
-            }
+        "aws_iam_role" | "aws_iam_user" | "aws_iam_instance_profile" => {
+            find_named_iam(p, type_name, planned, ctx).await
         }
         "aws_iam_policy" => {
             let Some(name) = s(planned, "name") else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
             let policies = p
                 .iam
@@ -222,7 +330,7 @@ pub async fn find(
                 .find(|pol| pol.policy_name() == Some(name))
                 .and_then(|pol| pol.arn().map(String::from))
             else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
             let tags = p
                 .iam
@@ -232,82 +340,36 @@ pub async fn find(
                 .await
                 .map_err(aws_err)?;
             if ours(&iam_pairs(tags.tags()), ctx) {
-                read(p, ctx, &arn, planned).await
+                Ok(adopted(read(p, ctx, &arn, planned).await?))
             } else {
-                Ok(None)
+                Ok(Found::Nothing)
             }
         }
-        // Instance profiles carry no tags here; one of this name holding the planned role is
-        // what the interrupted create made.
-        "aws_iam_instance_profile" => {
-            let Some(name) = s(planned, "name") else {
-                return Ok(None);
-            };
-            match read(p, ctx, name, planned).await? {
-                Some((id, a)) if s(&a, "role") == s(planned, "role") => Ok(Some((id, a))),
-                _ => Ok(None),
-            }
-        }
+        // Attachments carry no tags and no id of their own: the pair is the object, and
+        // attaching it again would change nothing, so an existing pair is what the create made.
         "aws_iam_role_policy_attachment" => {
             let (Some(role), Some(arn)) = (s(planned, "role"), s(planned, "policy_arn")) else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
-            read(p, ctx, &format!("{role}/{arn}"), planned).await
+            Ok(adopted(
+                read(p, ctx, &format!("{role}/{arn}"), planned).await?,
+            ))
         }
         "aws_iam_user_policy_attachment" => {
             let (Some(user), Some(arn)) = (s(planned, "user"), s(planned, "policy_arn")) else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
-            read(p, ctx, &format!("{user}/{arn}"), planned).await
+            Ok(adopted(
+                read(p, ctx, &format!("{user}/{arn}"), planned).await?,
+            ))
         }
-        // A key whose secret was never recorded is useless: delete it, and let the plan make
-        // a new one.
-        "aws_iam_access_key" => {
-            let Some(user) = s(planned, "user") else {
-                return Ok(None);
-            };
-            let keys = match p
-                .iam
-                .list_access_keys()
-                .user_name(user)
-                .send()
-                .await
-                .map_err(aws_err)
-            {
-                Ok(out) => out,
-                Err(e) if is_not_found(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let known: Vec<String> = planned
-                .get("known_ids")
-                .and_then(|v| v.as_array())
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(String::from))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for k in keys.access_key_metadata() {
-                let Some(id) = k.access_key_id() else {
-                    continue;
-                };
-                if !known.iter().any(|x| x == id) {
-                    p.iam
-                        .delete_access_key()
-                        .user_name(user)
-                        .access_key_id(id)
-                        .send()
-                        .await
-                        .map_err(aws_err)?;
-                }
-            }
-            Ok(None)
-        }
+        "aws_iam_access_key" => find_access_key(p, lost).await,
+        // A subnet has at most one route table association: the pair identifies it.
         "aws_route_table_association" => {
             let (Some(subnet), Some(table)) =
                 (s(planned, "subnet_id"), s(planned, "route_table_id"))
             else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
             let tables = p
                 .ec2
@@ -323,14 +385,14 @@ pub async fn find(
                 .find(|a| a.subnet_id() == Some(subnet) && a.route_table_id() == Some(table))
                 .and_then(|a| a.route_table_association_id().map(String::from));
             match id {
-                Some(id) => read(p, ctx, &id, planned).await,
-                None => Ok(None),
+                Some(id) => Ok(adopted(read(p, ctx, &id, planned).await?)),
+                None => Ok(Found::Nothing),
             }
         }
         // A cluster is its tagged nodes; what exists is adopted and the plan launches the rest.
         "aws_cluster" => {
             let Some(name) = s(planned, "name") else {
-                return Ok(None);
+                return Ok(Found::Nothing);
             };
             let mut prior = planned.clone();
             let owner = p.identity().await?;
@@ -338,11 +400,11 @@ pub async fn find(
                 "owner".into(),
                 serde_json::json!({"arn": owner.arn, "account": owner.account}),
             );
-            read(p, ctx, name, &prior).await
+            Ok(adopted(read(p, ctx, name, &prior).await?))
         }
         other => match describe_tagged(p, other, tag_filters(ctx)).await?.first() {
-            Some((_, id)) if !id.is_empty() => read(p, ctx, id, planned).await,
-            _ => Ok(None),
+            Some((_, id)) if !id.is_empty() => Ok(adopted(read(p, ctx, id, planned).await?)),
+            _ => Ok(Found::Nothing),
         },
     }
 }

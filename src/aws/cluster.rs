@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
-use super::{req, s, tags_of, AwsProvider};
+use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::provider::{OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
 
@@ -241,17 +241,22 @@ pub async fn create(
         true,
     )
     .await?;
-    let ids = launch_missing(p, a, &name, n, &existing, ctx).await?;
-    if s(a, "state") == Some("stopped") {
-        nodes::stop(p, &ids).await?;
-    }
-    let mut prior = a.clone();
-    prior.insert(
-        "owner".into(),
-        json!({"arn": owner.arn, "account": owner.account}),
-    );
-    let attrs = read_one(p, &name, &prior).await?;
-    Ok((name, attrs))
+    // Once a launch has been attempted, nodes may exist: any failure leaves the outcome open
+    // (a rejected first launch made nothing, and the next run's search finds just that).
+    after_made(async {
+        let ids = launch_missing(p, a, &name, n, &existing, ctx).await?;
+        if s(a, "state") == Some("stopped") {
+            nodes::stop(p, &ids).await?;
+        }
+        let mut prior = a.clone();
+        prior.insert(
+            "owner".into(),
+            json!({"arn": owner.arn, "account": owner.account}),
+        );
+        let attrs = read_one(p, &name, &prior).await?;
+        Ok((name.clone(), attrs))
+    })
+    .await
 }
 
 pub async fn update(

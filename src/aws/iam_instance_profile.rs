@@ -1,7 +1,14 @@
 //! `aws_iam_instance_profile`: the profile and the one role it carries.
+//!
+//! A create is two calls, `CreateInstanceProfile` then `AddRoleToInstanceProfile`. The first
+//! carries skyform's tags, so a profile left without its role by an interrupted apply is found
+//! by them and adopted; the plan then adds the role as an ordinary update.
 
 use super::iam_snapshot::IamSnapshot;
-use super::{aws_err, is_not_found, req, retry_propagation, s, AwsProvider};
+use super::{
+    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
+    tags_value, AwsProvider,
+};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -16,6 +23,7 @@ pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     if let Some(role) = ip.roles.first() {
         a.insert("role".into(), role.clone().into());
     }
+    a.insert("tags".into(), ip.tags.clone());
     Some(a)
 }
 
@@ -73,6 +81,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .create_instance_profile()
         .instance_profile_name(name)
         .path(s(a, "path").unwrap_or("/"))
+        .set_tags(Some(iam_tags(&tags_of(a))).filter(|t| !t.is_empty()))
         .send()
         .await
         .map_err(aws_err)?;
@@ -83,8 +92,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     result.insert("id".into(), name.into());
     result.insert("arn".into(), ip.arn().into());
     result.insert("unique_id".into(), ip.instance_profile_id().into());
+    result.insert("tags".into(), tags_value(a));
     if let Some(role) = s(a, "role") {
-        set_role(p, name, Some(role)).await?;
+        after_made(set_role(p, name, Some(role))).await?;
     }
     Ok((name.to_string(), result))
 }
@@ -101,6 +111,32 @@ pub async fn update(
         Some(r) => result.insert("role".into(), r.into()),
         None => result.remove("role"),
     };
+    sync_tags(
+        prior,
+        a,
+        &mut result,
+        |keys| async {
+            p.iam
+                .untag_instance_profile()
+                .instance_profile_name(name)
+                .set_tag_keys(Some(keys))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+        |tags| async {
+            p.iam
+                .tag_instance_profile()
+                .instance_profile_name(name)
+                .set_tags(Some(tags))
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(aws_err)
+        },
+    )
+    .await?;
     Ok(result)
 }
 

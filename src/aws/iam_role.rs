@@ -4,8 +4,8 @@ use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
 use super::{
-    aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of, tags_value,
-    AwsProvider,
+    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
+    tags_value, AwsProvider,
 };
 use crate::provider::ProviderError;
 use crate::state::Attrs;
@@ -85,7 +85,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .role()
         .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRole returned no role"))?;
     // Read-after-write: wait until the new role is visible before anything uses it.
-    retry_propagation(
+    after_made(retry_propagation(
         || async {
             p.iam
                 .get_role()
@@ -95,7 +95,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
                 .map_err(aws_err)
         },
         is_not_found,
-    )
+    ))
     .await?;
     let tags = tags_value(a);
     Ok((

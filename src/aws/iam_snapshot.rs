@@ -48,6 +48,7 @@ pub struct ProfileInfo {
     pub id: String,
     pub path: String,
     pub roles: Vec<String>,
+    pub tags: serde_json::Value,
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +201,7 @@ impl IamSnapshot {
                                 .iter()
                                 .map(|r| r.role_name().to_string())
                                 .collect(),
+                            tags: super::tags_json(ip.tags()),
                         },
                     );
                 }

@@ -2,7 +2,7 @@
 
 use super::ec2_common::{arn, filter, string_set, strings, sync_tags, tags_json, ById};
 use super::nodes::{self, client_token, describe, profile_name, Spec};
-use super::{req, s, tags_of, AwsProvider};
+use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
 
@@ -75,12 +75,15 @@ pub async fn create(
     };
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
     let id = nodes::launch(p, &spec, &token).await?;
-    nodes::wait_for(p, std::slice::from_ref(&id), &["running"]).await?;
-    let attrs = read_all(p, &[(id.clone(), a.clone())])
-        .await?
-        .remove(&id)
-        .ok_or_else(|| ProviderError::new("NotFound", format!("{id} vanished after launch")))?;
-    Ok((id, attrs))
+    after_made(async {
+        nodes::wait_for(p, std::slice::from_ref(&id), &["running"]).await?;
+        let attrs = read_all(p, &[(id.clone(), a.clone())])
+            .await?
+            .remove(&id)
+            .ok_or_else(|| ProviderError::new("NotFound", format!("{id} vanished after launch")))?;
+        Ok((id.clone(), attrs))
+    })
+    .await
 }
 
 pub async fn update(

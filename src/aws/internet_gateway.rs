@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::ResourceType;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::{aws_err, req, AwsProvider};
+use super::{after_made, aws_err, req, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -56,18 +56,21 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
             ProviderError::new("EmptyResponse", "CreateInternetGateway returned nothing")
         })?
         .to_string();
-    p.ec2
-        .attach_internet_gateway()
-        .internet_gateway_id(&id)
-        .vpc_id(vpc)
-        .send()
-        .await
-        .map_err(aws_err)?;
-    created(
-        read_all(p, std::slice::from_ref(&id)).await?,
-        &id,
-        "gateway",
-    )
+    after_made(async {
+        p.ec2
+            .attach_internet_gateway()
+            .internet_gateway_id(&id)
+            .vpc_id(vpc)
+            .send()
+            .await
+            .map_err(aws_err)?;
+        created(
+            read_all(p, std::slice::from_ref(&id)).await?,
+            &id,
+            "gateway",
+        )
+    })
+    .await
 }
 
 pub async fn update(

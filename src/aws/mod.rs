@@ -37,7 +37,9 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 pub use check::{CredentialInfo, Simulation};
 use iam_policy_attachment::Principal;
 
-use crate::provider::{Identity, OpContext, Provider, ProviderError, RefreshRequest};
+use crate::provider::{
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
+};
 use crate::state::Attrs;
 
 pub struct AwsProvider {
@@ -89,7 +91,7 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if let (Some(code), message) = (e.code(), e.message()) {
-        return ProviderError::new(code, message.unwrap_or_default());
+        return ProviderError::new(code, message.unwrap_or_default()).with_kind(kind_of(code));
     }
     let status = e.raw_response().map(|r| r.status().as_u16());
     let text = DisplayErrorContext(&e).to_string();
@@ -106,13 +108,45 @@ where
         };
     }
     if let Some(status) = status {
-        // The SDK's own text here embeds the whole raw response.
+        // The SDK's own text here embeds the whole raw response. A body nobody can read says
+        // nothing about whether the call was carried out.
         return ProviderError::new(
             "UnexpectedResponse",
             format!("AWS answered HTTP {status} with a body the SDK could not read"),
-        );
+        )
+        .with_kind(ErrorKind::Unknown);
     }
-    ProviderError::new("RequestFailed", text)
+    // No answer at all: a cut connection, a timeout, a refused connection.
+    ProviderError::new("RequestFailed", text).with_kind(ErrorKind::Unknown)
+}
+
+/// What an AWS error code says about the call's outcome. Throttling and validation errors
+/// are answered before anything is done; server errors are not proof of anything.
+fn kind_of(code: &str) -> ErrorKind {
+    match code {
+        "EntityAlreadyExists"
+        | "InvalidGroup.Duplicate"
+        | "InvalidKeyPair.Duplicate"
+        | "InvalidPlacementGroup.Duplicate"
+        | "RouteAlreadyExists"
+        | "Resource.AlreadyAssociated" => ErrorKind::AlreadyExists,
+        "InternalError"
+        | "InternalFailure"
+        | "ServiceUnavailable"
+        | "Unavailable"
+        | "RequestTimeout"
+        | "RequestTimeoutException" => ErrorKind::Unknown,
+        _ => ErrorKind::Rejected,
+    }
+}
+
+/// Runs the rest of a create whose object AWS has already made (attaching, authorizing,
+/// waiting, reading back). A failure from here on is never "nothing was made", so the engine
+/// keeps its intent open and the next run finds the object.
+pub(crate) async fn after_made<T>(
+    rest: impl Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    rest.await.map_err(ProviderError::after_partial_write)
 }
 
 /// The text of the first `<tag>` element in an XML error body.
@@ -423,13 +457,17 @@ impl Provider for AwsProvider {
         result.map(|(id, attrs)| (id, without_system_tags(attrs)))
     }
 
+    async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
+        adopt::evidence(self, type_name, planned).await
+    }
+
     async fn find(
         &self,
         type_name: &str,
-        planned: &Attrs,
+        lost: Lost<'_>,
         ctx: &OpContext,
-    ) -> Result<Option<(String, Attrs)>, ProviderError> {
-        adopt::find(self, type_name, planned, ctx).await
+    ) -> Result<Found, ProviderError> {
+        adopt::find(self, type_name, lost, ctx).await
     }
 
     async fn scan(

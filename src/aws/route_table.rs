@@ -7,7 +7,7 @@ use serde_json::json;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::{aws_err, req, AwsProvider};
+use super::{after_made, aws_err, req, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -110,14 +110,17 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .and_then(|t| t.route_table_id())
         .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRouteTable returned nothing"))?
         .to_string();
-    for (cidr, gw) in routes_of(a) {
-        add_route(p, &id, &cidr, &gw).await?;
-    }
-    created(
-        read_all(p, std::slice::from_ref(&id)).await?,
-        &id,
-        "route table",
-    )
+    after_made(async {
+        for (cidr, gw) in routes_of(a) {
+            add_route(p, &id, &cidr, &gw).await?;
+        }
+        created(
+            read_all(p, std::slice::from_ref(&id)).await?,
+            &id,
+            "route table",
+        )
+    })
+    .await
 }
 
 pub async fn update(

@@ -14,7 +14,7 @@ use super::ec2_common::{
     arn, created, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec,
     tags_json, ById,
 };
-use super::{aws_err, req, s, AwsProvider};
+use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -304,17 +304,20 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .group_id()
         .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSecurityGroup returned no id"))?
         .to_string();
-    // Start from what AWS made (its default egress rule) and move to the configuration.
-    let made = read_all(p, std::slice::from_ref(&id))
-        .await?
-        .remove(&id)
-        .unwrap_or_default();
-    sync_rules(p, &id, &made, a).await?;
-    created(
-        read_all(p, std::slice::from_ref(&id)).await?,
-        &id,
-        "security group",
-    )
+    after_made(async {
+        // Start from what AWS made (its default egress rule) and move to the configuration.
+        let made = read_all(p, std::slice::from_ref(&id))
+            .await?
+            .remove(&id)
+            .unwrap_or_default();
+        sync_rules(p, &id, &made, a).await?;
+        created(
+            read_all(p, std::slice::from_ref(&id)).await?,
+            &id,
+            "security group",
+        )
+    })
+    .await
 }
 
 pub async fn update(

@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use super::ec2_common::{
     arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::{aws_err, req, s, AwsProvider};
+use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -84,10 +84,13 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .and_then(|sn| sn.subnet_id())
         .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSubnet returned no subnet"))?
         .to_string();
-    if bool_of(a, "map_public_ip_on_launch") == Some(true) {
-        set_public(p, &id, true).await?;
-    }
-    created(read_all(p, std::slice::from_ref(&id)).await?, &id, "subnet")
+    after_made(async {
+        if bool_of(a, "map_public_ip_on_launch") == Some(true) {
+            set_public(p, &id, true).await?;
+        }
+        created(read_all(p, std::slice::from_ref(&id)).await?, &id, "subnet")
+    })
+    .await
 }
 
 pub async fn update(

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::ec2_common::{
     arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::{aws_err, req, s, AwsProvider};
+use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -177,8 +177,11 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         ("enable_dns_support".to_string(), json!(true)),
         ("enable_dns_hostnames".to_string(), json!(false)),
     ]);
-    set_dns(p, &id, a, Some(&defaults)).await?;
-    created(read_all(p, std::slice::from_ref(&id)).await?, &id, "VPC")
+    after_made(async {
+        set_dns(p, &id, a, Some(&defaults)).await?;
+        created(read_all(p, std::slice::from_ref(&id)).await?, &id, "VPC")
+    })
+    .await
 }
 
 pub async fn update(
