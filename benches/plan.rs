@@ -53,6 +53,7 @@ fn main() {
         graph,
         order,
         vars,
+        files_read: Default::default(),
     };
     let load = t.elapsed();
     let p = FakeProvider::default();

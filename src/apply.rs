@@ -348,7 +348,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                             id: id.clone(),
                             attrs: attrs.clone(),
                             deps,
-                            sensitive: Default::default(),
+                            sensitive: sensitive_inputs(ws, &ctx, &o.addr),
                         };
                         store.put(&r)?;
                         current.insert(o.addr.clone(), r);
@@ -522,24 +522,47 @@ pub fn apply_refresh<S: StateStore>(
 
 /// A resource's configuration evaluated against the values known now, as provider input.
 fn evaluate(ws: &Workspace, ctx: &crate::eval::EvalCtx, addr: &Address) -> Result<Attrs, String> {
+    match desired(ws, ctx, addr)? {
+        d if d.attrs.values().any(Value::contains_unknown) => {
+            Err("some of its values are still unknown".to_string())
+        }
+        d => Ok(d.to_attrs()),
+    }
+}
+
+/// The attributes of a resource whose value came from a sensitive input, for the state to
+/// keep masking them (`state show`, later plans) and to keep them out of plan files. Which
+/// inputs an attribute reads does not depend on what is known yet, so this holds whenever
+/// the resource was evaluated.
+fn sensitive_inputs(
+    ws: &Workspace,
+    ctx: &crate::eval::EvalCtx,
+    addr: &Address,
+) -> BTreeSet<String> {
+    desired(ws, ctx, addr)
+        .map(|d| d.sensitive)
+        .unwrap_or_default()
+}
+
+fn desired(
+    ws: &Workspace,
+    ctx: &crate::eval::EvalCtx,
+    addr: &Address,
+) -> Result<crate::plan::Desired, String> {
     let (Some(block), Some(schema)) = (
         ws.config.resources.get(addr),
         registry().resources.get(&addr.type_name),
     ) else {
         return Err("it is not in the configuration".to_string());
     };
-    match ws.eval_resource(block, schema, ctx) {
-        Ok(d) if d.attrs.values().any(Value::contains_unknown) => {
-            Err("some of its values are still unknown".to_string())
-        }
-        Ok(d) => Ok(d.to_attrs()),
-        Err(diags) => Err(diags
+    ws.eval_resource(block, schema, ctx).map_err(|diags| {
+        diags
             .0
             .iter()
             .map(|d| d.message.clone())
             .collect::<Vec<_>>()
-            .join("; ")),
-    }
+            .join("; ")
+    })
 }
 
 /// Evaluates outputs against the final values and records the known ones.

@@ -86,17 +86,18 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             parallelism,
             ..
         } => {
-            if !vars.vars.is_empty()
-                || !vars.var_files.is_empty()
-                || !targets.targets.is_empty()
-                || targets.prune_tagged
-                || !replace.is_empty()
-            {
+            if !targets.targets.is_empty() || targets.prune_tagged || !replace.is_empty() {
                 return Err(Error::Usage(
-                    "a saved plan carries its own variables and options; --var, --var-file, --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
+                    "a saved plan carries its own options; --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
                 ));
             }
-            runtime()?.block_on(workflow::apply_saved(&ctx, &file, parallelism as usize))
+            // Sensitive variables are given again: the plan file holds only their digests.
+            runtime()?.block_on(workflow::apply_saved(
+                &ctx,
+                &file,
+                &vars,
+                parallelism as usize,
+            ))
         }
         Command::Apply {
             plan_file: None,
@@ -274,6 +275,7 @@ pub fn workspace(
             graph,
             order,
             vars,
+            files_read: Default::default(),
         },
         diags,
     ))

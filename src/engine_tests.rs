@@ -11,7 +11,7 @@ use crate::plan::{plan, DriftKind, Plan, PlanOptions, Workspace};
 use crate::state::{MemoryState, StateStore as _};
 use crate::variables::{resolve, VarInputs};
 
-fn workspace(src: &str, vars: &[&str]) -> Workspace {
+pub(crate) fn workspace(src: &str, vars: &[&str]) -> Workspace {
     let (config, diags) = crate::config::load_str(&[("main.sky.hcl", src)]);
     assert!(diags.is_empty(), "{diags:?}");
     let check = crate::validate::check(&config);
@@ -29,17 +29,18 @@ fn workspace(src: &str, vars: &[&str]) -> Workspace {
         graph,
         order,
         vars,
+        files_read: Default::default(),
     }
 }
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime")
         .block_on(f)
 }
 
-fn plan_and_apply(
+pub(crate) fn plan_and_apply(
     p: &FakeProvider,
     ws: &Workspace,
     store: &mut MemoryState,

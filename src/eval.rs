@@ -4,12 +4,14 @@
 //! that exist only after apply must flow through as `Value::Unknown` (so the plan can say
 //! "(known after apply)"), and every error needs the span of the sub-expression at fault.
 //! Reading a sensitive value (a sensitive variable, an access key secret) marks the result
-//! sensitive, so the renderer can mask anything derived from it.
+//! sensitive, so the renderer can mask anything derived from it. Every file a function reads
+//! is recorded (`FilesRead`), so that a saved plan can prove at apply time that it is unchanged.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
 use hcl_edit::template::{Directive, Element, Template};
@@ -34,6 +36,28 @@ impl EvalError {
     }
 }
 
+/// The files that evaluation read, each with the SHA-256 of its content, by its path relative
+/// to the configuration directory. Clones share one record: every context made for one
+/// workspace reports into it, however many are made and dropped along the way.
+#[derive(Debug, Clone, Default)]
+pub struct FilesRead(Arc<Mutex<BTreeMap<String, String>>>);
+
+impl FilesRead {
+    /// Notes that `path` (as resolved against `base_dir`) was read with this content.
+    pub fn record(&self, base_dir: &Path, path: &Path, content: &[u8]) {
+        let key = path.strip_prefix(base_dir).unwrap_or(path);
+        let digest = crate::plan_file::sha256(content);
+        // A poisoned lock only means another thread panicked mid-insert; the map is still a map.
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key.display().to_string(), digest);
+    }
+
+    /// Every file read so far, with its content digest.
+    pub fn digests(&self) -> BTreeMap<String, String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
 /// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
 #[derive(Debug, Default)]
 pub struct EvalCtx {
@@ -43,6 +67,8 @@ pub struct EvalCtx {
     pub sensitive: BTreeSet<Vec<String>>,
     /// The directory `file()` reads relative to.
     pub base_dir: PathBuf,
+    /// Where `file()` reports what it read.
+    pub files_read: FilesRead,
     touched_sensitive: Cell<bool>,
 }
 

@@ -129,9 +129,12 @@ pub fn call(name: &str, args: Vec<Value>, ctx: &EvalCtx) -> R {
         "file" => {
             arity(a, 1, 1)?;
             let path = ctx.base_dir.join(string(&a[0], "the path")?);
-            std::fs::read_to_string(&path)
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            ctx.files_read.record(&ctx.base_dir, &path, &bytes);
+            String::from_utf8(bytes)
                 .map(Value::String)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .map_err(|_| format!("{} is not UTF-8 text", path.display()))
         }
         "format" => {
             if a.is_empty() {

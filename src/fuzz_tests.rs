@@ -28,6 +28,7 @@ fn exercise(text: &str) {
         graph,
         order,
         vars,
+        files_read: Default::default(),
     };
     let (_, more) = crate::plan::evaluate_static(&ws);
     let _ = more.render(&ws.config.sources, false);

@@ -27,7 +27,7 @@
 //! | `permissions` | least-privilege IAM policies from `schemas/permissions.json` |
 //! | `render` | Terraform's human plan format |
 //! | `render_json`, `render_markdown` | Terraform's JSON plan; the pull-request summary |
-//! | `plan_file` | saved plans: checksum, digests, fingerprints |
+//! | `plan_file` | saved plans: checksum, salted digests, fingerprints, redaction of secrets |
 //! | `fmt` | canonical layout of `*.sky.hcl` |
 //! | `apply` | the operation graph, concurrent walk, per-operation state writes |
 //! | `lock`, `reconcile` | the state lock; adopting what an interrupted apply created |
@@ -41,7 +41,8 @@
 //! | `*.sky.hcl` in the working directory | `config` |
 //! | `--var-file` files | `variables` |
 //! | `.skyform/state.db` | `sqlite_state` (resources, outputs, owner, intents, lock) |
-//! | plan files (`plan --out`) | `plan_file` |
+//! | plan files (`plan --out`, mode 0600) | `plan_file` |
+//! | files the configuration reads (`file()`) | `functions`, recorded by `eval::FilesRead` |
 //! | `~/.aws/config`, `~/.aws/credentials` | `credentials` (through aws-config's parser) |
 //! | `schemas/**/*.json` (embedded at build time) | `schema` |
 //! | `schemas/permissions.json` (embedded) | `permissions` |

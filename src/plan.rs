@@ -25,6 +25,8 @@ pub struct Workspace {
     pub graph: Graph,
     pub order: Vec<Node>,
     pub vars: Vars,
+    /// What `file()` read while evaluating this workspace; a saved plan records it.
+    pub files_read: crate::eval::FilesRead,
 }
 
 /// A resource's evaluated configuration.
@@ -49,6 +51,7 @@ impl Workspace {
     /// The evaluation context with variables, `path` and the sensitivity marks.
     pub fn base_ctx(&self) -> EvalCtx {
         let mut ctx = EvalCtx::new(self.config.dir.clone());
+        ctx.files_read = self.files_read.clone();
         ctx.set(&["var"], Value::Object(self.vars.values.clone()));
         let dir = Value::string(self.config.dir.display().to_string());
         ctx.set(
@@ -410,6 +413,20 @@ impl Plan {
     pub fn has_changes(&self) -> bool {
         self.has_resource_changes() || self.has_output_changes()
     }
+
+    /// Every attribute of a resource whose value must never be shown or saved: those its
+    /// schema marks sensitive, those the state recorded as derived from a sensitive input,
+    /// and those the planned change read from one.
+    pub fn sensitive_attrs(&self, addr: &Address) -> BTreeSet<String> {
+        let mut out = sensitive_of(addr);
+        if let Some(r) = self.state.resources.get(addr) {
+            out.extend(r.sensitive.iter().cloned());
+        }
+        for c in self.changes.iter().filter(|c| &c.addr == addr) {
+            out.extend(c.sensitive.iter().cloned());
+        }
+        out
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -765,9 +782,13 @@ async fn plan_state<P: Provider>(
                     changes,
                     before: now,
                     after,
+                    // What the state recorded as sensitive stays masked in `before`, even
+                    // when the configuration no longer reads a sensitive input there.
                     sensitive: desired
                         .sensitive
-                        .union(&sensitive_of(addr))
+                        .iter()
+                        .chain(&sensitive_of(addr))
+                        .chain(prior.iter().flat_map(|p| &p.sensitive))
                         .cloned()
                         .collect(),
                     reason,
@@ -822,7 +843,7 @@ fn deletions<'a>(
                 changes: Vec::new(),
                 before: Some(now),
                 after: BTreeMap::new(),
-                sensitive: sensitive_of(addr),
+                sensitive: sensitive_of(addr).union(&r.sensitive).cloned().collect(),
                 reason: reason.map(String::from),
                 id: Some(r.id.clone()),
             })

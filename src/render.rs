@@ -182,7 +182,7 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
     match c.action {
         Action::Create => {
             for (name, v) in &c.after {
-                if is_block_set(ty(name)) {
+                if is_block_set(ty(name)) && !c.sensitive.contains(name) {
                     for l in block_set_lines(name, &Value::Null, v, style) {
                         lines.push((String::new(), l, String::new(), String::new()));
                     }
@@ -201,7 +201,7 @@ fn resource_block(c: &ResourceChange, style: Style) -> String {
         Action::Delete => {
             for (name, v) in c.before.iter().flatten() {
                 let v = Value::from_json(v);
-                if is_block_set(ty(name)) {
+                if is_block_set(ty(name)) && !c.sensitive.contains(name) {
                     for l in block_set_lines(name, &v, &Value::Null, style) {
                         lines.push((String::new(), l, String::new(), String::new()));
                     }
@@ -343,6 +343,7 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
     for d in &plan.drift {
         let schema = registry().resources.get(&d.addr.type_name);
         let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
+        let secret = plan.sensitive_attrs(&d.addr);
         match &d.kind {
             DriftKind::Deleted => {
                 open_block(
@@ -358,7 +359,7 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
                             out,
                             "      {} {key} = {} -> null",
                             style.sym("-"),
-                            Value::from_json(v)
+                            value_text(None, &Value::from_json(v), secret.contains(key), 8)
                         );
                     }
                 }
@@ -373,7 +374,7 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
                     &d.addr,
                 );
                 for ch in changes {
-                    let sensitive = crate::plan::sensitive_of(&d.addr).contains(&ch.name);
+                    let sensitive = secret.contains(&ch.name);
                     if is_block_set(ty(&ch.name)) && !sensitive {
                         for l in block_set_lines(&ch.name, &ch.before, &ch.after, style) {
                             let _ = writeln!(out, "{l}");

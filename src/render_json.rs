@@ -197,7 +197,7 @@ pub fn plan_json(plan: &Plan) -> Json {
         .drift
         .iter()
         .map(|d| {
-            let sensitive = crate::plan::sensitive_of(&d.addr);
+            let sensitive = plan.sensitive_attrs(&d.addr);
             let mut m = identity(&d.addr);
             let (acts, after) = match (&d.kind, &d.live) {
                 (DriftKind::Deleted, _) | (_, None) => (json!(["delete"]), Json::Null),

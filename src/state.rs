@@ -134,8 +134,21 @@ pub fn renamed_deps(deps: &[Address], from: &Address, to: &Address) -> Vec<Addre
         .collect()
 }
 
-/// A random lineage id, from the OS random source (falling back to time and pid).
+/// A random lineage id.
 pub fn new_lineage() -> String {
+    let hex: String = random_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// 16 bytes from the OS random source (falling back to time and pid).
+pub fn random_bytes() -> [u8; 16] {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];
     let ok = std::fs::File::open("/dev/urandom")
@@ -148,15 +161,7 @@ pub fn new_lineage() -> String {
         let mixed = t ^ (u128::from(std::process::id()) << 64);
         bytes = mixed.to_le_bytes();
     }
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    bytes
 }
 
 /// An in-memory store, for unit tests of the engine.

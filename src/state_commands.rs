@@ -21,7 +21,12 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
         .resources
         .get(addr)
         .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
-    let sensitive = crate::plan::sensitive_of(addr);
+    // Masked: what the schema marks sensitive, and what apply recorded as derived from a
+    // sensitive input (a tag built from a `sensitive` variable).
+    let sensitive = crate::plan::sensitive_of(addr)
+        .union(&r.sensitive)
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>();
     println!(
         "# {addr}:\nresource {} {} {{",
         crate::value::quote(&addr.type_name),

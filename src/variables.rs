@@ -38,6 +38,9 @@ impl VarInputs {
 pub struct Vars {
     pub values: BTreeMap<String, Value>,
     pub sensitive: BTreeSet<String>,
+    /// The variables set by an input (`--var`, a var file or the environment) rather than by
+    /// their default: `apply PLANFILE` holds those against the values the plan was made with.
+    pub given: BTreeSet<String>,
 }
 
 /// The declared type; `None` is `any`.
@@ -94,6 +97,7 @@ fn parse_value(text: &str, ty: Option<&AttrType>) -> Result<Value, String> {
 pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut raw: BTreeMap<String, (Value, bool)> = BTreeMap::new(); // value, came as text
+    let mut given = BTreeSet::new();
     let ctx = EvalCtx::new(config.dir.clone());
     for (name, v) in &config.variables {
         if let Some(d) = &v.default {
@@ -112,6 +116,7 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
     for (name, text) in &inputs.env {
         if config.variables.contains_key(name) {
             raw.insert(name.clone(), (Value::String(text.clone()), true));
+            given.insert(name.clone());
         }
     }
     for file in &inputs.files {
@@ -119,6 +124,7 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             Ok(pairs) => {
                 for (name, val) in pairs {
                     if config.variables.contains_key(&name) {
+                        given.insert(name.clone());
                         raw.insert(name, (val, false));
                     } else {
                         diags.push(
@@ -160,8 +166,12 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             continue;
         }
         raw.insert(name.to_string(), (Value::String(text.to_string()), true));
+        given.insert(name.to_string());
     }
-    let mut vars = Vars::default();
+    let mut vars = Vars {
+        given,
+        ..Vars::default()
+    };
     for (name, v) in &config.variables {
         if v.sensitive {
             vars.sensitive.insert(name.clone());
@@ -266,6 +276,19 @@ variable "secret" { sensitive = true }
             Value::Object(BTreeMap::from([("a".into(), Value::string("b"))]))
         );
         assert!(vars.sensitive.contains("secret"));
+    }
+
+    #[test]
+    fn a_value_from_a_default_is_not_counted_as_given() {
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let inputs = VarInputs {
+            cli: vec!["n=3".into()],
+            files: vec![],
+            env: vec![("secret".into(), "s".into())],
+        };
+        let (vars, _) = resolve(&config, &inputs, false);
+        assert_eq!(vars.values["name"], Value::string("a"));
+        assert_eq!(vars.given.iter().collect::<Vec<_>>(), ["n", "secret"]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::diff::Action;
 use crate::error::Error;
 use crate::graph::Node;
 use crate::plan::{Plan, PlanError, PlanOptions, Workspace};
-use crate::plan_file::{self, SavedPlan};
+use crate::plan_file;
 use crate::provider::{Provider as _, RefreshRequest};
 use crate::render::render_plan;
 use crate::sqlite_state::SqliteState;
@@ -129,17 +129,7 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
     } = make_plan(ctx, vars, &req.opts, None).await?;
     print_plan(&plan, req.format, ctx);
     if let Some(out) = &req.out {
-        let saved = SavedPlan {
-            skyform_version: env!("CARGO_PKG_VERSION").into(),
-            config_digest: plan_file::config_digest(&ws.config, &ws.vars.values),
-            variables: ws.vars.values.clone(),
-            lineage: plan.state.lineage.clone(),
-            serial: plan.state.serial,
-            fingerprints: plan_file::fingerprints(&plan),
-            options: req.opts.clone(),
-            plan: plan.clone(),
-        };
-        plan_file::write(out, &saved)?;
+        plan_file::write(out, &plan_file::save(&ws, &plan, &req.opts))?;
         let note = format!(
             "\nSaved the plan to {}. To apply exactly this plan: skyform apply {}",
             out.display(),
@@ -400,18 +390,23 @@ fn action_name(a: Option<Action>) -> &'static str {
 }
 
 /// `apply FILE`: applies exactly the saved plan, after proving that the configuration, the
-/// state and every object the plan touches are as they were when it was made.
-pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Result<i32, Error> {
+/// files it reads, the sensitive variables (given again: the file holds only their digests),
+/// the state, every object the plan touches and the planned values are as they were when it
+/// was made.
+pub async fn apply_saved(
+    ctx: &Context,
+    file: &Path,
+    vars: &VarArgs,
+    parallelism: usize,
+) -> Result<i32, Error> {
     let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
     let _lock = StateLock::take(ctx, "apply (saved plan)")?;
-    let (mut ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
+    // Variables the plan carries need not be given again, so none is required here.
+    let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
-    ws.vars.values = saved.variables.clone();
-    if plan_file::config_digest(&ws.config, &ws.vars.values) != saved.config_digest {
-        return Err(stale(
-            "the configuration (*.sky.hcl files or variable values) changed since it was made."
-                .into(),
-        ));
+    let problems = plan_file::check_inputs(&saved, &ws.config, &mut ws.vars);
+    if !problems.is_empty() {
+        return Err(stale(problems.join("\n  ")));
     }
     let mut store = ctx.state();
     let state = store.load()?;
@@ -453,17 +448,34 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
             .get(addr)
             .cloned()
             .unwrap_or_else(|| fresh_live.get(addr).copied().flatten().cloned());
-        let fp_now = live_now
-            .as_ref()
-            .map_or_else(|| "absent".to_string(), plan_file::fingerprint);
+        let fp_now = live_now.as_ref().map_or_else(
+            || "absent".to_string(),
+            |a| plan_file::fingerprint(&saved.salt, a),
+        );
         if &fp_now != fp {
-            let lines =
-                plan_file::differences(then.get(addr).and_then(Option::as_ref), live_now.as_ref());
+            let mut lines = plan_file::differences(
+                then.get(addr).and_then(Option::as_ref),
+                live_now.as_ref(),
+                &saved.plan.sensitive_attrs(addr),
+                &saved.salt,
+            );
+            if lines.is_empty() {
+                lines.push("what it read differs".into());
+            }
             problems.push(format!(
                 "  {addr} changed in AWS:\n    {}",
                 lines.join("\n    ")
             ));
             reported.insert(addr.clone());
+        }
+    }
+    // Drift a refresh-only plan did not read is something it would not record: its actions
+    // (none) cannot show that, so it is reported here.
+    if saved.plan.refresh_only {
+        for addr in now.keys().filter(|a| !saved.fingerprints.contains_key(*a)) {
+            if reported.insert(addr.clone()) {
+                problems.push(format!("  {addr} changed in AWS since the plan was made"));
+            }
         }
     }
     let action_of =
@@ -483,16 +495,19 @@ pub async fn apply_saved(ctx: &Context, file: &Path, parallelism: usize) -> Resu
                 action_name(is),
                 action_name(was)
             ));
+            reported.insert(a.clone());
         }
     }
+    problems.extend(plan_file::planned_differences(&saved, &fresh, &reported));
+    problems.extend(plan_file::recovery_differences(&saved.plan, &fresh));
     if !problems.is_empty() {
         return Err(stale(format!(
-            "AWS no longer matches what it read:\n{}",
+            "AWS or the evaluated configuration no longer matches the plan:\n{}",
             problems.join("\n")
         )));
     }
-    let plan = saved.plan;
-    print!("{}", render_plan(&plan, ctx.style));
+    print!("{}", render_plan(&saved.plan, ctx.style));
+    let plan = plan_file::rejoin(saved.plan, fresh);
     if !plan.has_effect() {
         return Ok(0);
     }

@@ -16,11 +16,11 @@ resource "aws_iam_user" "b" {
 }
 "#;
 
-fn user_exists(moto: &Moto, name: &str) -> bool {
+pub(crate) fn user_exists(moto: &Moto, name: &str) -> bool {
     block_on(moto.iam().get_user().user_name(name).send()).is_ok()
 }
 
-fn user_tags(moto: &Moto, name: &str) -> Vec<(String, String)> {
+pub(crate) fn user_tags(moto: &Moto, name: &str) -> Vec<(String, String)> {
     let out = block_on(moto.iam().list_user_tags().user_name(name).send()).expect("tags");
     out.tags()
         .iter()
@@ -29,7 +29,7 @@ fn user_tags(moto: &Moto, name: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn plan_file(p: &Project) -> String {
+pub(crate) fn plan_file(p: &Project) -> String {
     p.path().join("reviewed.plan").display().to_string()
 }
 
