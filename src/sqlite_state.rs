@@ -55,13 +55,23 @@ const MIGRATIONS: &[&str] = &[
 pub struct SqliteState {
     path: PathBuf,
     conn: Option<Connection>,
+    /// Whether `conn` was opened read-only (by a load): a write reopens it read-write.
+    read_only: bool,
+    /// The schema version of the open database; a read-only open leaves an older one as it
+    /// is, and reads it as it is.
+    version: i64,
 }
 
 impl SqliteState {
     /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
     /// directory leaves no files behind.
     pub fn new(path: PathBuf) -> SqliteState {
-        SqliteState { path, conn: None }
+        SqliteState {
+            path,
+            conn: None,
+            read_only: false,
+            version: SCHEMA_VERSION,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -81,10 +91,17 @@ impl SqliteState {
 
     /// Opens (and with `create`, makes) the database; `None` when it does not exist.
     ///
+    /// Without `create` the database is opened read-only and never migrated: a command that
+    /// only reads leaves an older state exactly as it found it. With `create`, it is opened
+    /// read-write and migrated forward.
+    ///
     /// The directory and the file are created private (0700 and 0600) by the calls that create
     /// them, so there is no moment at which another user could open them; a database that
     /// already exists is made private too, and a failure to do so is an error.
     fn conn(&mut self, create: bool) -> Result<Option<&mut Connection>, StateError> {
+        if create && self.read_only {
+            self.conn = None;
+        }
         if self.conn.is_none() {
             let open_err = |path: &Path, e: &dyn std::fmt::Display| StateError::Open {
                 path: path.display().to_string(),
@@ -102,7 +119,14 @@ impl SqliteState {
             } else if create {
                 make_private(&self.path, 0o600).map_err(|e| open_err(&self.path, &e))?;
             }
-            let conn = Connection::open(&self.path).map_err(|e| open_err(&self.path, &e))?;
+            let flags = if create {
+                rusqlite::OpenFlags::default()
+            } else {
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            };
+            let conn = Connection::open_with_flags(&self.path, flags)
+                .map_err(|e| open_err(&self.path, &e))?;
             conn.busy_timeout(std::time::Duration::from_secs(10))
                 .map_err(|e| self.db_err(&e))?;
             let version: i64 = conn
@@ -123,10 +147,17 @@ impl SqliteState {
                     return Err(self.foreign("it has tables but no skyform schema version"));
                 }
             }
-            conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(|e| self.db_err(&e))?;
-            self.conn = Some(conn);
-            self.migrate(version)?;
+            self.read_only = !create;
+            self.version = version;
+            if create {
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(|e| self.db_err(&e))?;
+                self.conn = Some(conn);
+                self.migrate(version)?;
+                self.version = SCHEMA_VERSION;
+            } else {
+                self.conn = Some(conn);
+            }
         }
         Ok(self.conn.as_mut())
     }
@@ -265,12 +296,19 @@ fn now() -> i64 {
 impl StateStore for SqliteState {
     fn load(&mut self) -> Result<State, StateError> {
         let path = self.path.display().to_string();
-        let Some(conn) = self.conn(false)? else {
-            return Ok(State {
-                lineage: String::new(),
-                ..State::default()
-            });
+        // A writer's connection serves its loads too; otherwise a read-only one.
+        let writable = self.conn.is_some() && !self.read_only;
+        if self.conn(writable)?.is_none() {
+            return Ok(State::default());
+        }
+        let version = self.version;
+        let Some(conn) = self.conn.as_mut().filter(|_| version > 0) else {
+            // An empty file: no state yet.
+            return Ok(State::default());
         };
+        // Columns and tables a read-only open of an older schema does not have yet.
+        let sensitive_column = if version >= 3 { "sensitive" } else { "'[]'" };
+        let evidence_column = if version >= 3 { "evidence" } else { "'{}'" };
         let foreign = |e: rusqlite::Error| StateError::Foreign {
             path: path.clone(),
             message: e.to_string(),
@@ -317,9 +355,9 @@ impl StateStore for SqliteState {
         };
         {
             let mut stmt = tx
-                .prepare(
-                    "SELECT address, id, attributes, dependencies, sensitive FROM resources ORDER BY address",
-                )
+                .prepare(&format!(
+                    "SELECT address, id, attributes, dependencies, {sensitive_column} FROM resources ORDER BY address"
+                ))
                 .map_err(foreign)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -380,10 +418,13 @@ impl StateStore for SqliteState {
                 })?;
                 state.outputs.insert(name, OutputState { value, sensitive });
             }
+            if version < 2 {
+                return Ok(state);
+            }
             let mut stmt = tx
-                .prepare(
-                    "SELECT address, op, token, attributes, evidence FROM intents ORDER BY address",
-                )
+                .prepare(&format!(
+                    "SELECT address, op, token, attributes, {evidence_column} FROM intents ORDER BY address"
+                ))
                 .map_err(foreign)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -708,8 +749,21 @@ mod tests {
         )
         .unwrap();
         drop(conn);
+        let version = |path: &Path| -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        // A read leaves the old schema as it is, and reads it as it is.
         let mut s = SqliteState::new(path.clone());
+        let read = s.load().unwrap();
+        assert_eq!(read.serial, 7);
+        assert_eq!(read.intents.len(), 1);
+        assert_eq!(version(&path), 2, "a load must not migrate");
+        // The first write migrates.
         s.put(&role("b")).unwrap();
+        assert_eq!(version(&path), 3);
         let state = SqliteState::new(path).load().unwrap();
         assert_eq!((state.lineage.as_str(), state.serial), ("l-1", 8));
         let r = &state.resources[&Address::managed("aws_iam_role", "r")];

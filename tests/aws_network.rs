@@ -147,12 +147,13 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
         stderr(&out)
     );
     assert!(stdout(&out).contains("No changes."));
-    // Refresh is batched: one Describe per type, whatever the number of objects.
+    // Refresh is batched: one Describe per type, whatever the number of objects, plus one
+    // per type for the objects tagged with this state's lineage that the state may have lost.
     let calls = moto.calls.lock().expect("calls").clone();
     let count = |a: &str| calls.iter().filter(|c| c.as_str() == a).count();
-    assert_eq!(count("DescribeVpcs"), 1, "{calls:?}");
-    assert_eq!(count("DescribeSubnets"), 1, "{calls:?}");
-    assert_eq!(count("DescribeInternetGateways"), 1, "{calls:?}");
+    assert_eq!(count("DescribeVpcs"), 2, "{calls:?}");
+    assert_eq!(count("DescribeSubnets"), 2, "{calls:?}");
+    assert_eq!(count("DescribeInternetGateways"), 2, "{calls:?}");
     assert!(moto.writes().is_empty(), "{:?}", moto.writes());
 
     let out = moto.run(&p, &["destroy", "--auto-approve"]);
@@ -560,7 +561,7 @@ fn lose_from_state(p: &Project, addr: &str) {
 }
 
 #[test]
-fn objects_tagged_with_the_lineage_are_adopted_and_those_out_of_the_configuration_deleted() {
+fn objects_tagged_with_the_lineage_are_adopted_when_configured_and_the_others_kept_until_pruned() {
     let Some(moto) = Moto::start() else { return };
     let p = vpc_example();
     assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
@@ -599,8 +600,29 @@ fn objects_tagged_with_the_lineage_are_adopted_and_those_out_of_the_configuratio
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
-    assert!(text.contains("Adopted aws_security_group.nodes"), "{text}");
-    assert!(text.contains("Adopted aws_subnet.b"), "{text}");
+    assert!(
+        text.contains("aws_security_group.nodes (id sg-")
+            && text.contains("exists in AWS but not in the state: adopted"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "Tagged with this state's lineage, not in state (left alone; --prune-tagged deletes them):\n\n  aws_subnet.b (id {subnet_b})"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("aws_subnet.b will be destroyed"), "{text}");
+    let kept = block_on(
+        ec2(&moto)
+            .describe_subnets()
+            .filters(filter("subnet-id", &subnet_b))
+            .send(),
+    )
+    .expect("subnets");
+    assert_eq!(kept.subnets().len(), 1, "subnet b is left alone by default");
+    let out = moto.run(&p, &["apply", "--prune-tagged", "--auto-approve"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.contains("# aws_subnet.b will be destroyed"), "{text}");
     let groups = block_on(
         ec2(&moto)
@@ -639,7 +661,12 @@ fn objects_tagged_with_the_lineage_are_adopted_and_those_out_of_the_configuratio
     p.write("main.sky.hcl", &without_group);
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(!stdout(&out).contains("Adopted"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("Recovered from"), "{}", stdout(&out));
+    assert!(
+        !stdout(&out).contains("Tagged with this state's lineage"),
+        "{}",
+        stdout(&out)
+    );
     let groups = block_on(
         ec2(&moto)
             .describe_security_groups()
