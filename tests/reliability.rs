@@ -1,12 +1,14 @@
-//! Reliability against moto: an apply killed with SIGKILL after the k-th write converges on
-//! the next run with no duplicate and no orphan; an apply through a proxy that throttles and
-//! cuts connections converges; the state lock admits one writer and releases a dead one's.
+//! Reliability against moto: an apply killed with SIGKILL at every write of a reference run
+//! that creates every resource type (and then gives a policy a second version) converges on
+//! the next run with exactly the configured objects; an apply through a proxy that throttles
+//! and cuts connections converges; the state lock admits one writer and releases a dead one's.
 //! AWS is checked through its API.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::support::{block_on, stderr, stdout, Moto, Project};
+use crate::support::{block_on, profile_roles, stderr, stdout, Moto, Project};
 
 /// 10 roles, 5 users, 5 security groups and a 4-node cluster: 21 resources.
 fn big_config() -> String {
@@ -83,47 +85,546 @@ fn census(moto: &Moto) -> (usize, usize, usize, usize) {
     })
 }
 
-#[test]
-fn an_apply_killed_after_the_kth_write_converges_with_no_duplicate_and_no_orphan() {
-    // A full apply makes about 30 writes; kill points spread over the run.
-    let mut adopted = 0;
-    for k in [1, 5, 10, 15, 21, 27] {
-        let Some(moto) = Moto::start() else { return };
-        let p = Project::new(&[("main.sky.hcl", &big_config())]);
-        moto.faults.hold_at.store(k, Ordering::SeqCst);
-        let mut child = moto
-            .process(&p, &["apply", "--auto-approve"])
-            .spawn()
-            .expect("spawn skyform");
-        let held = moto.wait_held(&mut child, Duration::from_secs(60));
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
-        assert!(held, "k={k}: the run ended before its {k}th write");
-        moto.faults.hold_at.store(0, Ordering::SeqCst);
+/// Which apply of the reference a configuration is for: `A` creates every type, `B` then
+/// gives the policy a second version and changes a tag on the role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    A,
+    B,
+}
 
+/// Every resource type skyform manages, in a VPC of its own: the reference for kill points.
+fn every_type(stage: Stage) -> String {
+    let (action, tag) = match stage {
+        Stage::A => ("s3:GetObject", "a"),
+        Stage::B => ("s3:ListBucket", "b"),
+    };
+    format!(
+        r#"resource "aws_vpc" "net" {{
+  cidr_block = "10.70.0.0/16"
+  tags       = {{ Name = "kill-vpc" }}
+}}
+
+resource "aws_subnet" "a" {{
+  vpc_id     = aws_vpc.net.id
+  cidr_block = "10.70.1.0/24"
+  tags       = {{ Name = "kill-subnet" }}
+}}
+
+resource "aws_internet_gateway" "gw" {{
+  vpc_id = aws_vpc.net.id
+  tags   = {{ Name = "kill-igw" }}
+}}
+
+resource "aws_route_table" "out" {{
+  vpc_id = aws_vpc.net.id
+
+  route {{
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.gw.id
+  }}
+
+  tags = {{ Name = "kill-rt" }}
+}}
+
+resource "aws_route_table_association" "a" {{
+  subnet_id      = aws_subnet.a.id
+  route_table_id = aws_route_table.out.id
+}}
+
+resource "aws_security_group" "nodes" {{
+  name        = "kill-sg"
+  description = "kill-test"
+  vpc_id      = aws_vpc.net.id
+
+  ingress {{
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["10.70.0.0/16"]
+  }}
+
+  ingress {{
+    from_port = 0
+    to_port   = 0
+    protocol  = "-1"
+    self      = true
+  }}
+
+  egress {{
+    from_port   = 0
+    to_port     = 0
+    protocol    = "-1"
+    cidr_blocks = ["0.0.0.0/0"]
+  }}
+}}
+
+resource "aws_iam_role" "node" {{
+  name               = "kill-role"
+  assume_role_policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Principal = {{ Service = "ec2.amazonaws.com" }}, Action = "sts:AssumeRole" }}] }})
+  tags               = {{ stage = "{tag}" }}
+}}
+
+resource "aws_iam_policy" "node" {{
+  name   = "kill-policy"
+  policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = "{action}", Resource = "*" }}] }})
+}}
+
+resource "aws_iam_role_policy_attachment" "node" {{
+  role       = aws_iam_role.node.name
+  policy_arn = aws_iam_policy.node.arn
+}}
+
+resource "aws_iam_instance_profile" "node" {{
+  name = "kill-profile"
+  role = aws_iam_role.node.name
+}}
+
+resource "aws_iam_user" "launcher" {{
+  name = "kill-user"
+}}
+
+resource "aws_iam_access_key" "launcher" {{
+  user = aws_iam_user.launcher.name
+}}
+
+resource "aws_cluster" "c" {{
+  name                 = "kill-cluster"
+  num_nodes            = 3
+  instance_type        = "t3.micro"
+  image_id             = "ami-12c6146b"
+  subnet_id            = aws_subnet.a.id
+  security_group_ids   = [aws_security_group.nodes.id]
+  iam_instance_profile = aws_iam_instance_profile.node.name
+}}
+
+resource "aws_instance" "one" {{
+  ami                    = "ami-12c6146b"
+  instance_type          = "t3.micro"
+  subnet_id              = aws_subnet.a.id
+  vpc_security_group_ids = [aws_security_group.nodes.id]
+  tags                   = {{ Name = "kill-instance" }}
+}}
+"#
+    )
+}
+
+/// Everything in the account that is not moto's default, as the IAM and EC2 APIs report it.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Census {
+    roles: Vec<String>,
+    users: Vec<String>,
+    policies: Vec<String>,
+    profiles: Vec<String>,
+    /// The roles `kill-profile` holds.
+    profile_roles: Vec<String>,
+    /// The policies attached to `kill-role`.
+    role_policies: Vec<String>,
+    /// The `stage` tag of `kill-role`.
+    role_stage: Option<String>,
+    policy_versions: usize,
+    /// The action the default version of `kill-policy` allows.
+    policy_action: Option<String>,
+    access_keys: usize,
+    vpcs: usize,
+    subnets: usize,
+    gateways: usize,
+    /// Route tables that are not a VPC's main table, and their explicit associations.
+    route_tables: usize,
+    associations: usize,
+    groups: Vec<String>,
+    /// Instances not terminated: all, cluster nodes, and the single instance.
+    instances: usize,
+    nodes: usize,
+    singles: usize,
+}
+
+impl Census {
+    fn expected(stage: Stage) -> Census {
+        let one = |name: &str| vec![name.to_string()];
+        let (versions, action, tag) = match stage {
+            Stage::A => (1, "s3:GetObject", "a"),
+            Stage::B => (2, "s3:ListBucket", "b"),
+        };
+        Census {
+            roles: one("kill-role"),
+            users: one("kill-user"),
+            policies: one("kill-policy"),
+            profiles: one("kill-profile"),
+            profile_roles: one("kill-role"),
+            role_policies: one("kill-policy"),
+            role_stage: Some(tag.into()),
+            policy_versions: versions,
+            policy_action: Some(action.into()),
+            access_keys: 1,
+            vpcs: 1,
+            subnets: 1,
+            gateways: 1,
+            route_tables: 1,
+            associations: 1,
+            groups: one("kill-sg"),
+            instances: 4,
+            nodes: 3,
+            singles: 1,
+        }
+    }
+
+    fn take(moto: &Moto) -> Census {
+        let iam = moto.iam();
+        let ec2 = moto.ec2();
+        block_on(async {
+            let mut c = Census::default();
+            let roles = iam.list_roles().send().await.expect("roles");
+            c.roles = roles
+                .roles()
+                .iter()
+                .map(|r| r.role_name().to_string())
+                .collect();
+            let users = iam.list_users().send().await.expect("users");
+            c.users = users
+                .users()
+                .iter()
+                .map(|u| u.user_name().to_string())
+                .collect();
+            let policies = iam
+                .list_policies()
+                .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+                .send()
+                .await
+                .expect("policies");
+            c.policies = policies
+                .policies()
+                .iter()
+                .filter_map(|p| p.policy_name().map(String::from))
+                .collect();
+            let profiles = iam.list_instance_profiles().send().await.expect("profiles");
+            c.profiles = profiles
+                .instance_profiles()
+                .iter()
+                .map(|p| p.instance_profile_name().to_string())
+                .collect();
+            if c.profiles.iter().any(|p| p == "kill-profile") {
+                c.profile_roles = profile_roles(&iam, "kill-profile").await;
+            }
+            if c.roles.iter().any(|r| r == "kill-role") {
+                let attached = iam
+                    .list_attached_role_policies()
+                    .role_name("kill-role")
+                    .send()
+                    .await
+                    .expect("attached");
+                c.role_policies = attached
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_name().map(String::from))
+                    .collect();
+                let role = iam
+                    .get_role()
+                    .role_name("kill-role")
+                    .send()
+                    .await
+                    .expect("role");
+                c.role_stage = role
+                    .role()
+                    .map(|r| r.tags())
+                    .unwrap_or_default()
+                    .iter()
+                    .find(|t| t.key() == "stage")
+                    .map(|t| t.value().to_string());
+            }
+            if let Some(arn) = policies
+                .policies()
+                .iter()
+                .find(|p| p.policy_name() == Some("kill-policy"))
+                .and_then(|p| p.arn())
+            {
+                let versions = iam
+                    .list_policy_versions()
+                    .policy_arn(arn)
+                    .send()
+                    .await
+                    .expect("versions");
+                c.policy_versions = versions.versions().len();
+                let default = versions
+                    .versions()
+                    .iter()
+                    .find(|v| v.is_default_version())
+                    .and_then(|v| v.version_id())
+                    .expect("a default version");
+                let version = iam
+                    .get_policy_version()
+                    .policy_arn(arn)
+                    .version_id(default)
+                    .send()
+                    .await
+                    .expect("version");
+                let doc = version
+                    .policy_version()
+                    .and_then(|v| v.document())
+                    .unwrap_or_default();
+                c.policy_action = ["s3:GetObject", "s3:ListBucket"]
+                    .into_iter()
+                    .find(|a| doc.contains(a))
+                    .map(String::from);
+            }
+            if c.users.iter().any(|u| u == "kill-user") {
+                let keys = iam
+                    .list_access_keys()
+                    .user_name("kill-user")
+                    .send()
+                    .await
+                    .expect("keys");
+                c.access_keys = keys.access_key_metadata().len();
+            }
+
+            let vpcs = ec2.describe_vpcs().send().await.expect("vpcs");
+            let defaults: Vec<&str> = vpcs
+                .vpcs()
+                .iter()
+                .filter(|v| v.is_default() == Some(true))
+                .filter_map(|v| v.vpc_id())
+                .collect();
+            let ours = |vpc: Option<&str>| vpc.is_some_and(|v| !defaults.contains(&v));
+            c.vpcs = vpcs.vpcs().iter().filter(|v| ours(v.vpc_id())).count();
+            let subnets = ec2.describe_subnets().send().await.expect("subnets");
+            c.subnets = subnets
+                .subnets()
+                .iter()
+                .filter(|s| ours(s.vpc_id()))
+                .count();
+            let gateways = ec2
+                .describe_internet_gateways()
+                .send()
+                .await
+                .expect("gateways");
+            c.gateways = gateways
+                .internet_gateways()
+                .iter()
+                .filter(|g| !g.attachments().iter().any(|a| !ours(a.vpc_id())))
+                .count();
+            let tables = ec2.describe_route_tables().send().await.expect("tables");
+            for t in tables.route_tables().iter().filter(|t| ours(t.vpc_id())) {
+                let main = t.associations().iter().any(|a| a.main() == Some(true));
+                c.route_tables += usize::from(!main);
+                c.associations += t
+                    .associations()
+                    .iter()
+                    .filter(|a| a.main() != Some(true))
+                    .count();
+            }
+            let groups = ec2.describe_security_groups().send().await.expect("groups");
+            c.groups = groups
+                .security_groups()
+                .iter()
+                .filter(|g| ours(g.vpc_id()) && g.group_name() != Some("default"))
+                .filter_map(|g| g.group_name().map(String::from))
+                .collect();
+            let mut next = None;
+            loop {
+                let page = ec2
+                    .describe_instances()
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .expect("instances");
+                for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                    let state = i.state().and_then(|s| s.name());
+                    if state == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated) {
+                        continue;
+                    }
+                    c.instances += 1;
+                    let tag = |k: &str| {
+                        i.tags()
+                            .iter()
+                            .find(|t| t.key() == Some(k))
+                            .and_then(|t| t.value())
+                            .map(String::from)
+                    };
+                    c.nodes +=
+                        usize::from(tag("skyform:cluster").as_deref() == Some("kill-cluster"));
+                    c.singles += usize::from(tag("Name").as_deref() == Some("kill-instance"));
+                }
+                next = page.next_token().map(String::from);
+                if next.is_none() {
+                    break;
+                }
+            }
+            c
+        })
+    }
+}
+
+/// One kill point: the `k`-th write of the apply of `stage`.
+#[derive(Debug, Clone, Copy)]
+struct KillPoint {
+    stage: Stage,
+    k: usize,
+}
+
+/// Counts the writes of the reference: a clean apply of A, then of B from A's result.
+fn count_reference_writes(moto: &Moto) -> (usize, usize) {
+    let p = Project::new(&[("main.sky.hcl", &every_type(Stage::A))]);
+    let mut counts = Vec::new();
+    for stage in [Stage::A, Stage::B] {
+        p.write("main.sky.hcl", &every_type(stage));
+        moto.clear_calls();
         let out = moto.run(&p, &["apply", "--auto-approve"]);
         assert!(
             out.status.success(),
-            "k={k}: {}{}",
+            "reference apply {stage:?}: {}{}",
             stdout(&out),
             stderr(&out)
         );
-        assert_eq!(census(&moto), (10, 5, 5, 4), "k={k}: {}", stdout(&out));
-        if stdout(&out).contains("Adopted ") {
-            adopted += 1;
-        }
-        let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+        eprintln!("reference apply {stage:?} writes: {:?}", moto.writes());
+        counts.push(moto.writes().len());
         assert_eq!(
-            out.status.code(),
-            Some(0),
-            "k={k}: {}{}",
-            stdout(&out),
-            stderr(&out)
+            Census::take(moto),
+            Census::expected(stage),
+            "reference {stage:?}"
         );
-        assert!(stdout(&out).contains("No changes."));
     }
-    // The write whose answer was lost made something; the next run adopted it.
-    assert!(adopted >= 3, "adopted after {adopted} of 6 kills");
+    (counts[0], counts[1])
+}
+
+/// Kills the apply of `point.stage` at its `k`-th write on a fresh account, converges with one
+/// more apply and checks AWS; the error names k, the held action and the converge run. Ok says
+/// whether the converge run adopted something the killed run created.
+fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
+    let KillPoint { stage, k } = point;
+    moto.resume();
+    moto.reset();
+    let p = Project::new(&[("main.sky.hcl", &every_type(Stage::A))]);
+    if stage == Stage::B {
+        let out = moto.run(&p, &["apply", "--auto-approve"]);
+        if !out.status.success() {
+            return Err(format!(
+                "{stage:?} k={k}: apply A before the kill failed:\n{}{}",
+                stdout(&out),
+                stderr(&out)
+            ));
+        }
+        p.write("main.sky.hcl", &every_type(Stage::B));
+        moto.resume();
+    }
+    moto.faults.hold_at.store(k, Ordering::SeqCst);
+    let mut child = moto
+        .process(&p, &["apply", "--auto-approve"])
+        .spawn()
+        .expect("spawn skyform");
+    let held = moto.wait_held(&mut child, Duration::from_secs(60));
+    let _ = child.kill(); // SIGKILL
+    let killed = child.wait_with_output().expect("wait for skyform");
+    moto.quiesce(Duration::from_secs(30));
+    let action = moto.held_action();
+    moto.resume();
+    if !held {
+        return Err(format!(
+            "{stage:?} k={k}: the run ended before its {k}th write:\n{}{}",
+            stdout(&killed),
+            stderr(&killed)
+        ));
+    }
+    let action = action.unwrap_or_default();
+    let at = format!("{stage:?} k={k} (held {action})");
+
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    let converge = format!("{}{}", stdout(&out), stderr(&out));
+    if !out.status.success() {
+        return Err(format!("{at}: the converge apply failed:\n{converge}"));
+    }
+    let census = Census::take(moto);
+    let expected = Census::expected(stage);
+    if census != expected {
+        return Err(format!(
+            "{at}: AWS holds\n{census:#?}\nnot\n{expected:#?}\nafter the converge apply:\n{converge}"
+        ));
+    }
+    let key = stdout(&moto.run(&p, &["state", "show", "aws_iam_access_key.launcher"]));
+    let keys = block_on(moto.iam().list_access_keys().user_name("kill-user").send()).expect("keys");
+    let live = keys
+        .access_key_metadata()
+        .first()
+        .and_then(|k| k.access_key_id())
+        .unwrap_or_default();
+    if live.is_empty() || !key.contains(live) {
+        return Err(format!(
+            "{at}: the state's access key is not the user's key {live}:\n{key}\nafter:\n{converge}"
+        ));
+    }
+    let plan = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    if plan.status.code() != Some(0) || !stdout(&plan).contains("No changes.") {
+        return Err(format!(
+            "{at}: the plan after converging is not empty ({:?}):\n{}{}\nafter:\n{converge}",
+            plan.status.code(),
+            stdout(&plan),
+            stderr(&plan)
+        ));
+    }
+    Ok(converge.contains("Adopted "))
+}
+
+/// How many moto servers work through the kill points at once (the machine has 2 cores).
+const KILL_WORKERS: usize = 2;
+
+#[test]
+fn an_apply_killed_at_any_write_converges_with_exactly_the_configured_objects() {
+    let Some(first) = Moto::start() else { return };
+    let started = std::time::Instant::now();
+    let (writes_a, writes_b) = count_reference_writes(&first);
+    // At least one create per type, one launch per node, and B's new policy version.
+    assert!(
+        writes_a >= 16 && writes_b >= 1,
+        "{writes_a} + {writes_b} writes"
+    );
+    let points: Vec<KillPoint> = (1..=writes_a)
+        .map(|k| KillPoint { stage: Stage::A, k })
+        .chain((1..=writes_b).map(|k| KillPoint { stage: Stage::B, k }))
+        .collect();
+    let queue = Mutex::new(points.iter().copied());
+    let failures = Mutex::new(Vec::new());
+    let adopted = AtomicUsize::new(0);
+    let mut motos = vec![first];
+    motos.extend((1..KILL_WORKERS).filter_map(|_| Moto::start()));
+    std::thread::scope(|s| {
+        for moto in &motos {
+            s.spawn(|| loop {
+                let next = queue.lock().expect("queue").next();
+                let Some(point) = next else { break };
+                match kill_and_converge(moto, point) {
+                    Ok(true) => _ = adopted.fetch_add(1, Ordering::SeqCst),
+                    Ok(false) => {}
+                    Err(e) => failures
+                        .lock()
+                        .expect("failures")
+                        .push((point.stage, point.k, e)),
+                }
+            });
+        }
+    });
+    let mut failures = failures.into_inner().expect("failures");
+    failures.sort_by_key(|(stage, k, _)| (*stage == Stage::B, *k));
+    let refused: usize = motos
+        .iter()
+        .map(|m| m.faults.refused.load(Ordering::SeqCst))
+        .sum();
+    eprintln!(
+        "{} kill points ({writes_a} in A, {writes_b} in B) in {:?}; {refused} requests kept from moto after a kill point",
+        points.len(),
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {} kill points did not converge:\n\n{}",
+        failures.len(),
+        points.len(),
+        failures
+            .iter()
+            .map(|(_, _, e)| e.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    );
+    // The held answers were really lost: some runs left objects only adoption could find.
+    assert!(adopted.into_inner() > 0, "no converge run adopted anything");
 }
 
 #[test]
@@ -176,6 +677,8 @@ fn a_second_writer_names_the_lock_holder_and_a_killed_holders_lock_is_released()
         .spawn()
         .expect("spawn");
     assert!(moto.wait_held(&mut first, Duration::from_secs(30)));
+    // The first apply stays stuck on its held answer; the other runs may reach AWS.
+    moto.resume();
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -187,7 +690,8 @@ fn a_second_writer_names_the_lock_holder_and_a_killed_holders_lock_is_released()
 
     let _ = first.kill();
     let _ = first.wait();
-    moto.faults.hold_at.store(0, Ordering::SeqCst);
+    moto.quiesce(Duration::from_secs(30));
+    moto.resume();
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
@@ -250,4 +754,98 @@ fn sigterm_during_apply_finishes_what_is_in_flight_and_records_it() {
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(census(&moto), (10, 5, 5, 4));
+}
+
+/// An unsigned IAM query request (moto routes by the credential scope, not the signature).
+fn iam_request(query: &str) -> String {
+    let body = format!("{query}&Version=2010-05-08");
+    format!(
+        "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn send(conn: &mut std::net::TcpStream, text: &str) {
+    std::io::Write::write_all(conn, text.as_bytes()).expect("send");
+}
+
+/// The body of the next answer on `conn`, or None when the proxy closed it without one.
+fn iam_answer(conn: &std::net::TcpStream) -> Option<String> {
+    use std::io::{BufRead as _, Read as _};
+    let mut reader = std::io::BufReader::new(conn);
+    let mut len = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().expect("length");
+        }
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).expect("body");
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
+#[test]
+fn no_request_reaches_aws_after_the_kill_point_until_forwarding_resumes() {
+    let Some(moto) = Moto::start() else { return };
+    let proxy = moto.url.trim_start_matches("http://").to_string();
+    let connect = || std::net::TcpStream::connect(&proxy).expect("connect proxy");
+    // A connection of the run that will be killed, accepted before the kill point, whose
+    // request is still on its way.
+    let stale = iam_request("Action=CreateUser&UserName=raw-stale");
+    let (stale_head, stale_rest) = stale.split_at(20);
+    let mut dormant = connect();
+    send(&mut dormant, stale_head);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while moto.faults.accepted.load(Ordering::SeqCst) < 1 {
+        assert!(std::time::Instant::now() < deadline, "never accepted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    moto.faults.hold_at.store(1, Ordering::SeqCst);
+    let mut held = connect();
+    send(
+        &mut held,
+        &iam_request("Action=CreateUser&UserName=raw-held"),
+    );
+    while !moto.faults.held.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write was not held"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(moto.held_action().as_deref(), Some("CreateUser"));
+    // After the kill point a write is cut off unanswered, and so is a read.
+    for query in ["Action=CreateUser&UserName=raw-late", "Action=ListUsers"] {
+        let mut late = connect();
+        send(&mut late, &iam_request(query));
+        assert_eq!(iam_answer(&late), None, "{query}");
+    }
+
+    moto.quiesce(Duration::from_secs(10));
+    moto.resume();
+    // The killed run's last request, completed after the resume, is refused for good.
+    send(&mut dormant, stale_rest);
+    assert_eq!(iam_answer(&dormant), None);
+    // The next run is forwarded again.
+    let mut next = connect();
+    send(
+        &mut next,
+        &iam_request("Action=CreateUser&UserName=raw-next"),
+    );
+    assert!(iam_answer(&next).is_some_and(|a| a.contains("raw-next")));
+
+    let users = block_on(moto.iam().list_users().send()).expect("users");
+    let mut names: Vec<&str> = users.users().iter().map(|u| u.user_name()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["raw-held", "raw-next"]);
+    assert_eq!(moto.writes(), ["CreateUser", "CreateUser"]);
+    drop(held);
 }

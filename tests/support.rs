@@ -1,13 +1,13 @@
 //! Test support: a temporary project, the `skyform` command, a moto server per test, and a
 //! recording proxy that counts the AWS calls skyform makes (so "no write call" is checked
-//! from outside skyform).
+//! from outside skyform) and can stop the world at a chosen write, the kill point.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Project {
@@ -68,6 +68,7 @@ fn free_port() -> u16 {
 /// A moto server of its own for one test, with a recording proxy in front of it.
 pub struct Moto {
     child: Child,
+    port: u16,
     pub direct: String,
     pub url: String,
     pub calls: Arc<Mutex<Vec<String>>>,
@@ -77,12 +78,15 @@ pub struct Moto {
 /// What the proxy does to requests besides recording them.
 #[derive(Debug, Default)]
 pub struct Faults {
-    /// Hold the answer to the n-th write call (1-based; 0 = never): it reaches AWS, but the
-    /// caller never hears back, as when a process dies mid-call.
+    /// Hold the answer to the n-th write call since the last `resume` (1-based; 0 = never):
+    /// it reaches AWS, but the caller never hears back, as when a process dies mid-call.
+    /// That write is the kill point: from then on nothing more reaches AWS until `resume`.
     pub hold_at: AtomicUsize,
-    /// Set once a write's answer is being held.
+    /// Set once the held write has reached AWS and its answer is being held.
     pub held: AtomicBool,
-    writes_seen: AtomicUsize,
+    gate: Mutex<Gate>,
+    /// Signalled whenever a forward to moto finishes, for `quiesce`.
+    settled: Condvar,
     /// Per mille of requests answered with a throttling error, and of connections cut before
     /// the request is forwarded.
     pub throttle_per_mille: AtomicUsize,
@@ -91,11 +95,63 @@ pub struct Faults {
     pub unavailable_per_mille: AtomicUsize,
     /// Milliseconds each write waits before it is forwarded (a slow AWS).
     pub write_delay_ms: AtomicUsize,
-    /// Counters of what was injected.
+    /// Counters of connections accepted, of what was injected, and of requests the gate kept
+    /// from moto.
+    pub accepted: AtomicUsize,
     pub throttled: AtomicUsize,
     pub cut: AtomicUsize,
     pub unavailable: AtomicUsize,
+    pub refused: AtomicUsize,
     rng: Mutex<u64>,
+}
+
+/// Which requests may still reach moto.
+///
+/// The race this closes: the proxy serves each connection on its own thread, and a client
+/// with several calls in flight has several connections. When the k-th write was held and the
+/// test killed skyform, other threads could still be holding requests they had read but not
+/// yet forwarded (or were about to read from the dead client's socket, whose bytes outlive
+/// the process), and moto could still be working on forwards it had not answered. Those
+/// landed *after* the kill, and could land after the next run had already looked for them:
+/// the old test's k=10 failure (EntityAlreadyExists for a role that was never adopted) is
+/// that, a CreateRole of the dead run arriving between the converge run's search for the role
+/// and its own CreateRole. No real crash does that: a request reaches AWS before the process
+/// dies or never. So the decision to forward
+/// is taken under one lock together with the decision to hold: after the kill point nothing is
+/// admitted, what was admitted before it is counted until its forward ends (`quiesce` waits
+/// for that), and `resume` opens a new generation so that a connection of the killed process
+/// can never be admitted again.
+#[derive(Debug, Default)]
+struct Gate {
+    /// Bumped by `resume`; a connection may forward only in the generation it was accepted in.
+    generation: u64,
+    /// Writes admitted in this generation: the numbering `hold_at` refers to.
+    writes: usize,
+    /// Set at the kill point.
+    closed: bool,
+    /// The action held at the kill point.
+    held_action: Option<String>,
+    /// Admitted requests whose forward to moto has not finished.
+    in_flight: usize,
+}
+
+/// What the gate decided for one request.
+enum Admission {
+    /// Close the connection without forwarding.
+    Refuse,
+    /// Forward; `hold` keeps the answer from the caller.
+    Forward { hold: bool },
+}
+
+/// An admitted request's place in `Gate::in_flight`, given back however the forward ends.
+struct InFlight<'a>(&'a Faults);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut gate = self.0.gate.lock().unwrap_or_else(|e| e.into_inner());
+        gate.in_flight -= 1;
+        self.0.settled.notify_all();
+    }
 }
 
 impl Faults {
@@ -109,6 +165,29 @@ impl Faults {
         *s ^= *s >> 7;
         *s ^= *s << 17;
         (*s % 1000) as usize
+    }
+
+    fn generation(&self) -> u64 {
+        self.gate.lock().expect("gate").generation
+    }
+
+    /// Decides, atomically with every other connection, whether a request reaches moto.
+    fn admit(&self, generation: u64, action: Option<&str>) -> Admission {
+        let mut gate = self.gate.lock().expect("gate");
+        if gate.closed || gate.generation != generation {
+            return Admission::Refuse;
+        }
+        let mut hold = false;
+        if let Some(action) = action.filter(|a| is_write(a)) {
+            gate.writes += 1;
+            if gate.writes == self.hold_at.load(Ordering::SeqCst) {
+                gate.closed = true;
+                gate.held_action = Some(action.to_string());
+                hold = true;
+            }
+        }
+        gate.in_flight += 1;
+        Admission::Forward { hold }
     }
 }
 
@@ -152,13 +231,16 @@ impl Moto {
             for client in proxy.incoming().flatten() {
                 let recorded = Arc::clone(&recorded);
                 let injected = Arc::clone(&injected);
+                let generation = injected.generation();
+                injected.accepted.fetch_add(1, Ordering::SeqCst);
                 std::thread::spawn(move || {
-                    let _ = relay(client, port, &recorded, &injected);
+                    let _ = relay(client, port, generation, &recorded, &injected);
                 });
             }
         });
         Some(Moto {
             child,
+            port,
             direct,
             url,
             faults,
@@ -228,6 +310,44 @@ impl Moto {
         self.calls.lock().expect("calls").clear();
     }
 
+    /// The action whose answer was held at the kill point, if one was.
+    pub fn held_action(&self) -> Option<String> {
+        self.faults.gate.lock().expect("gate").held_action.clone()
+    }
+
+    /// Waits until no admitted request is still being forwarded to moto, so that after a
+    /// kill everything the dead process sent has either landed or never will.
+    pub fn quiesce(&self, limit: Duration) {
+        let gate = self.faults.gate.lock().expect("gate");
+        let (gate, timeout) = self
+            .faults
+            .settled
+            .wait_timeout_while(gate, limit, |g| g.in_flight > 0)
+            .expect("gate");
+        assert!(
+            !timeout.timed_out(),
+            "{} forwards still in flight after {limit:?}",
+            gate.in_flight
+        );
+    }
+
+    /// Re-opens forwarding for the next run: no hold, write numbering from 1 again, and
+    /// connections accepted before now (a killed process's) are refused for good.
+    pub fn resume(&self) {
+        let mut gate = self.faults.gate.lock().expect("gate");
+        gate.generation += 1;
+        gate.writes = 0;
+        gate.closed = false;
+        gate.held_action = None;
+        self.faults.hold_at.store(0, Ordering::SeqCst);
+        self.faults.held.store(false, Ordering::SeqCst);
+    }
+
+    /// Wipes everything moto holds (about 1 s), for a fresh account without a new server.
+    pub fn reset(&self) {
+        self.moto_api("/moto-api/reset", "application/json", "");
+    }
+
     /// An EC2 client that talks to moto directly, to check results through the AWS API.
     pub fn ec2(&self) -> aws_sdk_ec2::Client {
         let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
@@ -257,23 +377,22 @@ impl Moto {
     /// Switches moto's IAM authorization on (every request must be allowed by the caller's
     /// policies) or off.
     pub fn set_auth(&self, on: bool) {
-        let port = self
-            .direct
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse::<u16>().ok())
-            .expect("port");
         let body = if on { "0" } else { "inf" };
-        let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect moto");
+        self.moto_api("/moto-api/reset-auth", "text/plain", body);
+    }
+
+    /// POSTs to moto's own API, directly (not through the proxy), and expects 200.
+    fn moto_api(&self, path: &str, content_type: &str, body: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect moto");
         write!(
             s,
-            "POST /moto-api/reset-auth HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
         .expect("write");
         let mut answer = String::new();
         s.read_to_string(&mut answer).expect("read");
-        assert!(answer.contains("200 OK"), "reset-auth: {answer}");
+        assert!(answer.contains("200 OK"), "{path}: {answer}");
     }
 
     /// Temporary credentials for `role_arn`, from STS AssumeRole (moto returns credentials
@@ -334,10 +453,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-/// Forwards HTTP/1.1 requests one at a time, recording each query-protocol `Action`.
+/// Forwards HTTP/1.1 requests one at a time, recording each query-protocol `Action` that
+/// reaches moto. `generation` is the gate's generation when the connection was accepted.
 fn relay(
     client: TcpStream,
     port: u16,
+    generation: u64,
     calls: &Mutex<Vec<String>>,
     faults: &Faults,
 ) -> std::io::Result<()> {
@@ -404,17 +525,28 @@ fn relay(
             )?;
             continue;
         }
-        let mut hold = false;
+        if action.as_deref().is_some_and(is_write) {
+            let delay = faults.write_delay_ms.load(Ordering::SeqCst) as u64;
+            if delay > 0 {
+                std::thread::sleep(Duration::from_millis(delay));
+            }
+        }
+        // A dead client's request is still readable from its socket; it must not be sent on.
+        let admission = if peer_gone(&client) {
+            Admission::Refuse
+        } else {
+            faults.admit(generation, action.as_deref())
+        };
+        let hold = match admission {
+            Admission::Refuse => {
+                faults.refused.fetch_add(1, Ordering::SeqCst);
+                return Ok(());
+            }
+            Admission::Forward { hold } => hold,
+        };
+        let in_flight = InFlight(faults);
         if let Some(action) = &action {
             calls.lock().expect("calls").push(action.clone());
-            if is_write(action) {
-                let n = faults.writes_seen.fetch_add(1, Ordering::SeqCst) + 1;
-                hold = n == faults.hold_at.load(Ordering::SeqCst);
-                let delay = faults.write_delay_ms.load(Ordering::SeqCst) as u64;
-                if delay > 0 {
-                    std::thread::sleep(Duration::from_millis(delay));
-                }
-            }
         }
         let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
         for line in &head {
@@ -429,10 +561,11 @@ fn relay(
         upstream.write_all(&body)?;
         let mut response = Vec::new();
         upstream.read_to_end(&mut response)?;
+        drop(in_flight);
         if hold {
             // AWS acted; the caller is left waiting until it is killed.
             faults.held.store(true, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_secs(120));
+            wait_for_hangup(&mut client, Duration::from_secs(120));
             return Ok(());
         }
         client.write_all(&response)?;
@@ -445,6 +578,44 @@ fn relay(
             .contains("connection: close")
         {
             return Ok(());
+        }
+    }
+}
+
+/// Whether the client has closed its end (or reset it): a request read from such a socket
+/// was sent by a process that is no longer waiting for it.
+fn peer_gone(client: &TcpStream) -> bool {
+    if client.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let gone = match client.peek(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    client.set_nonblocking(false).is_err() || gone
+}
+
+/// Keeps a held connection open, unanswered, until the client hangs up or `limit` passes.
+fn wait_for_hangup(client: &mut TcpStream, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    if client
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .is_err()
+    {
+        return;
+    }
+    let mut sink = [0u8; 512];
+    while Instant::now() < deadline {
+        match client.read(&mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return,
         }
     }
 }
