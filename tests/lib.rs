@@ -9,4 +9,5 @@ mod config_errors;
 mod plan_secrets;
 mod reliability;
 mod review_workflow;
+mod safety;
 mod support;

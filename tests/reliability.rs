@@ -560,7 +560,7 @@ fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
             stderr(&plan)
         ));
     }
-    Ok(converge.contains("Adopted "))
+    Ok(converge.contains("Recovered from an interrupted apply"))
 }
 
 /// How many moto servers work through the kill points at once (the machine has 2 cores).

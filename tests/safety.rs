@@ -35,11 +35,9 @@ fn hand_made_key(moto: &Moto) -> String {
 /// Everything the state database holds, read row by row: equal dumps mean nothing was written.
 fn state_dump(p: &Project) -> String {
     let path = p.path().join(".skyform/state.db");
-    let conn = rusqlite::Connection::open_with_flags(
-        &path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .expect("open state");
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open state");
     let mut dump = String::new();
     for table in ["meta", "resources", "outputs", "intents", "lock"] {
         let mut stmt = conn
@@ -72,6 +70,8 @@ fn lineage(p: &Project) -> String {
 
 /// Runs an apply that is killed (SIGKILL) while the answer to its `k`-th write is held.
 fn kill_at_write(moto: &Moto, p: &Project, k: usize) {
+    // Numbering of writes starts again here.
+    moto.resume();
     moto.faults.hold_at.store(k, Ordering::SeqCst);
     let mut child = moto
         .process(p, &["apply", "--auto-approve"])
@@ -126,7 +126,11 @@ fn read_only_commands_make_no_aws_write_and_leave_the_state_as_it_was() {
             "{USER_AND_KEY}\noutput \"key\" {{\n  value = aws_iam_access_key.k.id\n}}\n\nresource \"aws_iam_user\" \"v\" {{\n  name = \"bob\"\n}}\n"
         ),
     )]);
-    assert!(moto.run(&p, &["apply", "--target", "aws_iam_user.u", "--auto-approve"])
+    assert!(moto
+        .run(
+            &p,
+            &["apply", "--target", "aws_iam_user.u", "--auto-approve"]
+        )
         .status
         .success());
     // The most dangerous state for a reader: a key create whose answer was lost, and a
@@ -140,7 +144,10 @@ fn read_only_commands_make_no_aws_write_and_leave_the_state_as_it_was() {
     let out = moto.run(&p, &["plan", "--out", &file]);
     assert!(out.status.success(), "{}", stderr(&out));
     let dump = state_dump(&p);
-    assert!(dump.contains("intents: "), "the intent is still open:\n{dump}");
+    assert!(
+        dump.contains("intents: "),
+        "the intent is still open:\n{dump}"
+    );
     moto.clear_calls();
     let commands: &[&[&str]] = &[
         &["plan"],
@@ -167,11 +174,7 @@ fn read_only_commands_make_no_aws_write_and_leave_the_state_as_it_was() {
             "{args:?}: {}",
             stderr(&out)
         );
-        assert_eq!(
-            moto.writes(),
-            Vec::<String>::new(),
-            "{args:?} wrote to AWS"
-        );
+        assert_eq!(moto.writes(), Vec::<String>::new(), "{args:?} wrote to AWS");
         assert_eq!(state_dump(&p), dump, "{args:?} changed the state");
     }
     assert_eq!(keys(&moto), keys_before, "no key was touched");
@@ -211,7 +214,10 @@ fn a_key_made_by_an_interrupted_apply_is_replaced_by_a_saved_plan_and_a_hand_mad
     let now = keys(&moto);
     assert_eq!(now.len(), 2, "{now:?}");
     assert!(now.contains(&theirs), "the hand-made key is kept");
-    assert!(!now.contains(&lost[0]), "the key with the lost secret is gone");
+    assert!(
+        !now.contains(&lost[0]),
+        "the key with the lost secret is gone"
+    );
     let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     // The new key's secret was recorded: the output of a real key.
@@ -314,8 +320,15 @@ fn a_create_conflict_with_an_object_carrying_this_states_tags_adopts_it_and_a_st
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("aws_iam_user.ours: an object by this name already existed"), "{text}");
-    assert!(stderr(&out).contains("EntityAlreadyExists"), "{}", stderr(&out));
+    assert!(
+        text.contains("aws_iam_user.ours: an object by this name already existed"),
+        "{text}"
+    );
+    assert!(
+        stderr(&out).contains("EntityAlreadyExists"),
+        "{}",
+        stderr(&out)
+    );
     let listed = stdout(&moto.run(&p, &["state", "list"]));
     assert!(listed.contains("aws_iam_user.ours"), "{listed}");
     assert!(!listed.contains("aws_iam_user.theirs"), "{listed}");
@@ -332,13 +345,15 @@ fn a_create_conflict_with_an_object_carrying_this_states_tags_adopts_it_and_a_st
 
 fn vpcs(moto: &Moto) -> Vec<String> {
     let out = block_on(
-        moto.ec2().describe_vpcs().filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("tag:Name")
-                .values("stray-test")
-                .build(),
-        )
-        .send(),
+        moto.ec2()
+            .describe_vpcs()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:Name")
+                    .values("stray-test")
+                    .build(),
+            )
+            .send(),
     )
     .expect("vpcs");
     out.vpcs()
@@ -354,8 +369,8 @@ fn vpc(name: &str, cidr: &str) -> String {
 }
 
 #[test]
-fn objects_tagged_with_this_lineage_but_not_configured_are_listed_left_alone_and_pruned_on_request(
-) {
+fn objects_tagged_with_this_lineage_but_not_configured_are_listed_left_alone_and_pruned_on_request()
+{
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", &vpc("a", "10.1.0.0/16"))]);
     assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
@@ -384,7 +399,11 @@ fn objects_tagged_with_this_lineage_but_not_configured_are_listed_left_alone_and
     assert_eq!(vpcs(&moto).len(), 2, "the stray VPC was left alone");
 
     let out = moto.run(&p, &["plan", "--prune-tagged"]);
-    assert!(stdout(&out).contains("aws_vpc.b will be destroyed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("aws_vpc.b will be destroyed"),
+        "{}",
+        stdout(&out)
+    );
     let out = moto.run(&p, &["apply", "--prune-tagged", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert_eq!(vpcs(&moto).len(), 1, "--prune-tagged deleted the stray");
@@ -414,7 +433,10 @@ fn a_copied_state_given_a_new_lineage_no_longer_sees_the_originals_tagged_object
     let out = moto.run(&copy, &["state", "new-lineage"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_ne!(lineage(&copy), old);
-    assert!(moto.run(&copy, &["apply", "--auto-approve"]).status.success());
+    assert!(moto
+        .run(&copy, &["apply", "--auto-approve"])
+        .status
+        .success());
     // The original now plans clean and lists nothing of the copy's.
     let out = moto.run(&original, &["plan", "--detailed-exitcode"]);
     let text = stdout(&out);

@@ -191,8 +191,9 @@ impl Faults {
     }
 }
 
+/// Whether an action changes something. `Simulate*` evaluates policies and changes nothing.
 fn is_write(action: &str) -> bool {
-    !["Get", "List", "Describe"]
+    !["Get", "List", "Describe", "Simulate"]
         .iter()
         .any(|p| action.starts_with(p))
 }

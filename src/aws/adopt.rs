@@ -390,10 +390,18 @@ pub async fn find(
             }
         }
         // A cluster is its tagged nodes; what exists is adopted and the plan launches the rest.
+        // Only nodes carrying this address's and lineage's tags prove the cluster ours: another
+        // environment may run a cluster of the same name.
         "aws_cluster" => {
             let Some(name) = s(planned, "name") else {
                 return Ok(Found::Nothing);
             };
+            if describe_tagged(p, type_name, tag_filters(ctx))
+                .await?
+                .is_empty()
+            {
+                return Ok(Found::Nothing);
+            }
             let mut prior = planned.clone();
             let owner = p.identity().await?;
             prior.insert(
