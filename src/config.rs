@@ -113,23 +113,33 @@ pub fn load(dir: &Path) -> Result<(Config, Diagnostics), std::io::Error> {
         ..Config::default()
     };
     let mut diags = Diagnostics::default();
-    let files = config_files(dir)?;
-    if files.is_empty() {
+    config.sources = read_sources(dir)?;
+    if config.sources.files.is_empty() {
         diags.push(Diagnostic::error(format!(
             "no *.sky.hcl files in {}",
             dir.display()
         )));
     }
-    for path in files {
-        let text = std::fs::read_to_string(&path)?;
+    for file in 0..config.sources.files.len() {
+        parse_file(&mut config, file, &mut diags);
+    }
+    Ok((config, diags))
+}
+
+/// Reads the configuration files of `dir`, each shown by its file name.
+pub fn read_sources(dir: &Path) -> std::io::Result<Sources> {
+    let mut sources = Sources::default();
+    for path in config_files(dir)? {
+        // The bare io error ("stream did not contain valid UTF-8") would not say which file.
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         let display = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let file = config.sources.add(display, path.clone(), text);
-        parse_file(&mut config, file, &mut diags);
+        sources.add(display, path, text);
     }
-    Ok((config, diags))
+    Ok(sources)
 }
 
 /// Parses configuration text directly (for unit tests and fuzzing): no files are read.
@@ -147,20 +157,26 @@ pub fn load_str(files: &[(&str, &str)]) -> (Config, Diagnostics) {
     (config, diags)
 }
 
+/// Parses the text of source `file`; a syntax error becomes a diagnostic at its place. `fmt`
+/// uses this too, so that it refuses exactly the files that loading would refuse.
+pub fn parse_body(text: &str, file: usize) -> Result<Body, Diagnostic> {
+    hcl_edit::parser::parse_body(text).map_err(|e| {
+        let loc = e.location();
+        Diagnostic::error(format!("syntax error: {}", e.message()))
+            .named(e.line().trim().to_string())
+            .at(Span {
+                file,
+                range: loc.offset()..loc.offset() + 1,
+            })
+    })
+}
+
 fn parse_file(config: &mut Config, file: usize, diags: &mut Diagnostics) {
     let text = config.sources.files[file].text.clone();
-    let body = match hcl_edit::parser::parse_body(&text) {
+    let body = match parse_body(&text, file) {
         Ok(body) => body,
-        Err(e) => {
-            let loc = e.location();
-            diags.push(
-                Diagnostic::error(format!("syntax error: {}", e.message()))
-                    .named(e.line().trim().to_string())
-                    .at(Span {
-                        file,
-                        range: loc.offset()..loc.offset() + 1,
-                    }),
-            );
+        Err(d) => {
+            diags.push(d);
             return;
         }
     };

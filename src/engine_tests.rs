@@ -59,6 +59,17 @@ pub(crate) fn plan_and_apply(
     (planned, report)
 }
 
+/// A plan against what `store` holds, with no apply.
+pub(crate) fn plan_only(
+    p: &FakeProvider,
+    ws: &Workspace,
+    store: &mut MemoryState,
+    opts: &PlanOptions,
+) -> Plan {
+    let state = store.load().expect("load");
+    run(plan(p, ws, state, opts)).expect("plan")
+}
+
 fn action(plan: &Plan, addr: &str) -> Action {
     let addr: Address = addr.parse().expect("address");
     plan.changes
@@ -114,13 +125,7 @@ fn a_first_apply_creates_in_dependency_order_and_the_next_plan_is_empty() {
     );
 
     let writes = p.writes();
-    let again = run(plan(
-        &p,
-        &ws,
-        store.load().expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let again = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert!(!again.has_changes(), "{:?}", again.changes);
     assert_eq!(p.writes(), writes, "planning must not write");
 }
@@ -153,13 +158,7 @@ fn replacing_a_resource_replaces_what_reads_it_through_a_force_new_attribute() {
     );
     assert!(last("delete aws_iam_role") < last("create aws_iam_role"));
     assert!(last("create aws_iam_role") < last("create aws_iam_role_policy_attachment"));
-    let again = run(plan(
-        &p,
-        &ws,
-        store.load().expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let again = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert!(!again.has_resource_changes());
 }
 
@@ -194,13 +193,7 @@ fn an_object_deleted_outside_skyform_is_drift_and_is_planned_for_creation() {
         .borrow_mut()
         .objects
         .remove(&("aws_iam_policy".to_string(), "p".to_string()));
-    let planned = run(plan(
-        &p,
-        &ws,
-        store.load().expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert!(matches!(planned.drift.as_slice(), [d] if matches!(d.kind, DriftKind::Deleted)));
     assert_eq!(action(&planned, "aws_iam_policy.p"), Action::Create);
 }
@@ -217,28 +210,21 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
         .to_string()
         + "output \"arn\" { value = aws_iam_role.r.arn }\n";
     let ws = workspace(&smaller, &[]);
-    let planned = run(plan(
-        &p,
-        &ws,
-        store.load().expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert_eq!(
         action(&planned, "aws_iam_instance_profile.ip"),
         Action::Delete
     );
     assert_eq!(planned.counts(), (0, 0, 1));
-    let destroy = run(plan(
+    let destroy = plan_only(
         &p,
         &ws,
-        store.load().expect("load"),
+        &mut store,
         &PlanOptions {
             destroy: true,
             ..PlanOptions::default()
         },
-    ))
-    .expect("plan");
+    );
     assert_eq!(destroy.counts(), (0, 0, 4));
     let report = run(crate::apply::apply(
         &p,
@@ -252,6 +238,31 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
     assert_eq!(report.destroyed, 4);
     assert!(store.0.resources.is_empty());
     assert_eq!(store.0.outputs, BTreeMap::new());
+}
+
+#[test]
+fn an_attribute_no_longer_set_is_cleared_by_the_update_and_the_plan_converges() {
+    // Found by the fuzzer: the fake kept tags that the configuration had dropped, so the plan
+    // asked for the same update forever.
+    let p = FakeProvider::default();
+    let mut store = MemoryState::default();
+    let tagged =
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n  tags = { Team = \"a\" }\n}\n";
+    plan_and_apply(&p, &workspace(tagged, &[]), &mut store);
+    let ws = workspace(
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n}\n",
+        &[],
+    );
+    let (planned, report) = plan_and_apply(&p, &ws, &mut store);
+    assert_eq!(action(&planned, "aws_iam_user.u"), Action::Update);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let cloud = p.cloud.borrow();
+    let user = &cloud.objects[&("aws_iam_user".to_string(), "u".to_string())];
+    assert!(!user.contains_key("tags"), "{user:?}");
+    assert_eq!(user["path"], "/", "a default is still set");
+    drop(cloud);
+    let again = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    assert!(!again.has_changes(), "{:?}", again.changes);
 }
 
 #[test]
@@ -331,13 +342,7 @@ fn review_plan() -> Plan {
         "resource \"aws_iam_access_key\" \"k\" {\n  user = \"u2\"\n}",
     );
     let ws = workspace(&changed, &["role=r2", "team=b"]);
-    run(plan(
-        &p,
-        &ws,
-        store.load().expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan")
+    plan_only(&p, &ws, &mut store, &PlanOptions::default())
 }
 
 #[test]
@@ -435,7 +440,7 @@ fn replace_forces_a_replacement_of_an_unchanged_resource() {
         replace: vec!["aws_iam_policy.p".parse().expect("addr")],
         ..PlanOptions::default()
     };
-    let planned = run(plan(&p, &ws, store.load().expect("load"), &opts)).expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &opts);
     assert_eq!(action(&planned, "aws_iam_policy.p"), Action::Replace);
     // The attachment reads the policy's ARN through a force_new attribute.
     assert_eq!(
@@ -456,7 +461,7 @@ fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
         targets: vec!["aws_iam_role.r".parse().expect("addr")],
         ..PlanOptions::default()
     };
-    let planned = run(plan(&p, &ws, store.load().expect("load"), &opts)).expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &opts);
     let deleted: Vec<String> = planned
         .changes
         .iter()

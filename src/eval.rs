@@ -155,9 +155,9 @@ impl EvalCtx {
             Expression::Parenthesis(p) => self.eval(p.inner(), locals),
             Expression::Variable(v) => self.lookup(v, locals, true),
             Expression::Conditional(c) => match self.eval(&c.cond_expr, locals)? {
-                Value::Bool(true) => self.eval(&c.true_expr, locals),
-                Value::Bool(false) => self.eval(&c.false_expr, locals),
                 Value::Unknown => Ok(Value::Unknown),
+                v if as_bool(&v) == Some(true) => self.eval(&c.true_expr, locals),
+                v if as_bool(&v) == Some(false) => self.eval(&c.false_expr, locals),
                 v => Err(EvalError::new(
                     format!("condition must be a bool, found {}", v.type_name()),
                     c.cond_expr.span(),
@@ -191,7 +191,9 @@ impl EvalCtx {
                 match (op.operator.value(), v) {
                     (_, Value::Unknown) => Ok(Value::Unknown),
                     (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
-                    (UnaryOperator::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (UnaryOperator::Not, v) if as_bool(&v).is_some() => {
+                        Ok(Value::Bool(as_bool(&v) == Some(false)))
+                    }
                     (o, v) => Err(EvalError::new(
                         format!("cannot apply {} to {}", o.as_str(), v.type_name()),
                         op.span(),
@@ -365,9 +367,11 @@ impl EvalCtx {
                 Element::Directive(d) => match d.as_ref() {
                     Directive::If(ifd) => {
                         let branch = match self.eval(&ifd.if_expr.cond_expr, locals)? {
-                            Value::Bool(true) => Some(&ifd.if_expr.template),
-                            Value::Bool(false) => ifd.else_expr.as_ref().map(|e| &e.template),
                             Value::Unknown => return Ok(Value::Unknown),
+                            v if as_bool(&v) == Some(true) => Some(&ifd.if_expr.template),
+                            v if as_bool(&v) == Some(false) => {
+                                ifd.else_expr.as_ref().map(|e| &e.template)
+                            }
                             v => {
                                 return Err(EvalError::new(
                                     format!("condition must be a bool, found {}", v.type_name()),
@@ -535,6 +539,17 @@ fn as_number(v: &Value) -> Option<f64> {
     }
 }
 
+/// A bool, or a string that HCL converts to one: a variable set with `--var flag=false` and
+/// no declared type arrives as the string "false", and must still work as a condition.
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
 fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
     use BinaryOperator as B;
     if l == Value::Unknown || r == Value::Unknown {
@@ -543,15 +558,13 @@ fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
     match op {
         B::Eq => Ok(Value::Bool(l == r)),
         B::NotEq => Ok(Value::Bool(l != r)),
-        B::And | B::Or => match (l, r) {
-            (Value::Bool(a), Value::Bool(b)) => {
-                Ok(Value::Bool(if op == B::And { a && b } else { a || b }))
-            }
-            (a, b) => Err(format!(
+        B::And | B::Or => match (as_bool(&l), as_bool(&r)) {
+            (Some(a), Some(b)) => Ok(Value::Bool(if op == B::And { a && b } else { a || b })),
+            _ => Err(format!(
                 "{} needs two bools, found {} and {}",
                 op.as_str(),
-                a.type_name(),
-                b.type_name()
+                l.type_name(),
+                r.type_name()
             )),
         },
         _ => {
@@ -819,6 +832,24 @@ mod tests {
             ])),
         );
         c
+    }
+
+    #[test]
+    fn a_true_or_false_string_works_wherever_a_bool_is_needed() {
+        let mut c = ctx();
+        // What an untyped variable holds after `--var flag=false`.
+        c.set(&["var", "flag"], Value::string("false"));
+        let eval = |s: &str| c.eval_top(&parse(s)).unwrap().0;
+        assert_eq!(eval(r#"var.flag ? "on" : "off""#), Value::string("off"));
+        assert_eq!(eval("!var.flag"), Value::Bool(true));
+        assert_eq!(eval(r#"var.flag || "true""#), Value::Bool(true));
+        assert_eq!(eval("var.flag && true"), Value::Bool(false));
+        assert_eq!(
+            eval(r#""%{ if var.flag }on%{ else }off%{ endif }""#),
+            Value::string("off")
+        );
+        assert!(c.eval_top(&parse(r#""yes" ? 1 : 2"#)).is_err());
+        assert!(c.eval_top(&parse("!var.name")).is_err());
     }
 
     #[test]

@@ -141,6 +141,16 @@ impl Provider for FakeProvider {
     ) -> Result<Attrs, ProviderError> {
         self.record("update", type_name)?;
         let mut attrs = prior.clone();
+        // `planned` leaves out what the configuration no longer sets; the AWS provider clears
+        // such attributes (removes the tags, empties the description), so the fake does too.
+        // Computed values, and optional ones AWS picks when unset, stay as they were.
+        if let Some(schema) = registry().resources.get(type_name) {
+            for (name, a) in &schema.attributes {
+                if a.settable() && a.mode != AttrMode::OptionalComputed {
+                    attrs.remove(name);
+                }
+            }
+        }
         attrs.extend(planned.clone());
         self.cloud
             .borrow_mut()

@@ -5,10 +5,12 @@
 //! one space around an attribute's `=`, the `=` of consecutive attributes aligned, no
 //! trailing whitespace, one newline at the end. Comments and heredoc bodies are kept as they
 //! are. The result must parse to the same body as the input; a file for which it would not is
-//! reported and left alone, so `fmt` can never change what a configuration means.
+//! reported and left alone, so `fmt` can never change what a configuration means. A file that
+//! does not parse at all is refused with its syntax error, and then nothing is written.
 
 use std::path::Path;
 
+use crate::diagnostic::Diagnostics;
 use crate::error::Error;
 
 /// What the lexer carries from one line to the next.
@@ -269,7 +271,7 @@ pub fn format_text(text: &str) -> String {
 }
 
 /// Whether two texts are the same configuration (hcl-rs bodies, which carry no layout).
-fn same_meaning(a: &str, b: &str) -> bool {
+pub(crate) fn same_meaning(a: &str, b: &str) -> bool {
     match (hcl::parse(a), hcl::parse(b)) {
         (Ok(x), Ok(y)) => x == y,
         _ => false,
@@ -327,37 +329,44 @@ pub fn line_diff(name: &str, old: &str, new: &str) -> String {
     out
 }
 
-/// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`.
+/// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`. A file that does not
+/// parse is refused with its syntax error before anything is written: the line-based formatter
+/// cannot tell what a broken file means, so it must not touch any of it.
 pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
-    let files = crate::config::config_files(dir)?;
+    let sources = crate::config::read_sources(dir)?;
+    let mut syntax = Diagnostics::default();
+    for (file, source) in sources.files.iter().enumerate() {
+        if let Err(d) = crate::config::parse_body(&source.text, file) {
+            syntax.push(d);
+        }
+    }
+    if syntax.has_errors() {
+        return Err(Error::Config(Box::new(sources), syntax));
+    }
     let mut unformatted = 0;
     let mut unsafe_files = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path)?;
-        let formatted = format_text(&text);
-        if formatted == text {
+    for source in &sources.files {
+        let (name, text) = (&source.display, &source.text);
+        let formatted = format_text(text);
+        if &formatted == text {
             continue;
         }
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        if !same_meaning(&text, &formatted) {
-            unsafe_files.push(name);
+        if !same_meaning(text, &formatted) {
+            unsafe_files.push(name.as_str());
             continue;
         }
         unformatted += 1;
         println!("{name}");
         if diff {
-            print!("{}", line_diff(&name, &text, &formatted));
+            print!("{}", line_diff(name, text, &formatted));
         }
         if !check {
-            std::fs::write(&path, formatted)?;
+            std::fs::write(&source.path, formatted)?;
         }
     }
     if !unsafe_files.is_empty() {
         return Err(Error::Usage(format!(
-            "could not format {} without changing its meaning (does it parse? see `skyform validate`); left unchanged",
+            "could not format {} without changing its meaning; left unchanged",
             unsafe_files.join(", ")
         )));
     }

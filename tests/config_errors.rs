@@ -227,3 +227,47 @@ fn variables_come_from_flags_files_and_the_environment() {
         stderr(&out)
     );
 }
+
+#[test]
+fn fmt_refuses_a_file_that_does_not_parse_and_writes_nothing() {
+    // Both files are badly laid out, so a formatter that went ahead would change their bytes.
+    let broken = "resource \"aws_iam_user\" \"u\"{\nname=\"x\"\n  tags = {\n    a =\n}\n";
+    let good = "resource \"aws_iam_user\" \"v\"{\nname=\"y\"\n}\n";
+    let p = Project::new(&[("broken.sky.hcl", broken), ("good.sky.hcl", good)]);
+    for args in [&["fmt"][..], &["fmt", "--check"], &["fmt", "--diff"]] {
+        let out = p.offline().args(args).output().expect("run");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("syntax error"), "{args:?}: {err}");
+        assert!(err.contains("broken.sky.hcl:4:"), "{args:?}: {err}");
+        assert!(err.contains("nothing was changed"), "{args:?}: {err}");
+        assert!(!err.contains("good.sky.hcl"), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(
+            std::fs::read(p.path().join("broken.sky.hcl")).expect("read"),
+            broken.as_bytes(),
+            "{args:?} changed the broken file"
+        );
+        assert_eq!(
+            std::fs::read(p.path().join("good.sky.hcl")).expect("read"),
+            good.as_bytes(),
+            "{args:?} wrote a file although another one was refused"
+        );
+    }
+}
+
+#[test]
+fn fmt_names_a_file_that_is_not_utf8_and_leaves_it_alone() {
+    let p = Project::new(&[]);
+    let bytes = b"resource \"aws_iam_user\" \"u\" {\n  name = \"\xff\"\n}\n";
+    std::fs::write(p.path().join("latin1.sky.hcl"), bytes).expect("write");
+    let out = p.offline().arg("fmt").output().expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("latin1.sky.hcl"), "{err}");
+    assert!(err.contains("UTF-8"), "{err}");
+    assert_eq!(
+        std::fs::read(p.path().join("latin1.sky.hcl")).expect("read"),
+        bytes
+    );
+}
