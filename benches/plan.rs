@@ -5,11 +5,11 @@
 
 use std::time::Instant;
 
-use skyform::fake::FakeProvider;
-use skyform::graph::Graph;
-use skyform::plan::{plan, PlanOptions, Workspace};
+use skyform::engine::fake::FakeProvider;
+use skyform::engine::graph::Graph;
+use skyform::engine::plan::{plan, PlanOptions, Workspace};
+use skyform::lang::variables::{resolve, VarInputs};
 use skyform::state::{MemoryState, StateStore as _};
-use skyform::variables::{resolve, VarInputs};
 
 fn peak_rss_mb() -> String {
     std::fs::read_to_string("/proc/self/status")
@@ -41,9 +41,9 @@ fn main() {
         .build()
         .expect("runtime");
     let t = Instant::now();
-    let (config, diags) = skyform::config::load_str(&[("bench.sky.hcl", &text)]);
+    let (config, diags) = skyform::lang::config::load_str(&[("bench.sky.hcl", &text)]);
     assert!(!diags.has_errors());
-    let checks = skyform::validate::check(&config);
+    let checks = skyform::lang::validate::check(&config);
     assert!(!checks.has_errors());
     let graph = Graph::build(&config);
     let (vars, _) = resolve(&config, &VarInputs::default(), true);
@@ -70,12 +70,12 @@ fn main() {
     let first_plan = t.elapsed();
     let t = Instant::now();
     let report = rt
-        .block_on(skyform::apply::apply(
+        .block_on(skyform::engine::apply::apply(
             &p,
             &ws,
             &first,
             &mut store,
-            &skyform::apply::ApplyOptions::with_parallelism(10),
+            &skyform::engine::apply::ApplyOptions::with_parallelism(10),
             &mut |_| {},
         ))
         .expect("apply");

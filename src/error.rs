@@ -1,7 +1,7 @@
 //! Operational errors and how they map to the exit code (always 1; `plan
 //! --detailed-exitcode` uses 2 for "changes", which is not an error).
 
-use crate::diagnostic::{Diagnostics, Sources};
+use crate::lang::diagnostic::{Diagnostics, Sources};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -10,7 +10,7 @@ pub enum Error {
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error("AWS: {0}")]
-    Provider(#[from] crate::provider::ProviderError),
+    Provider(#[from] crate::engine::provider::ProviderError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

@@ -25,19 +25,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 
-use crate::address::Mode;
-use crate::apply::{apply, ApplyOptions};
-use crate::diff::Action;
-use crate::engine_tests::{plan_and_apply, plan_only, run, workspace};
-use crate::fake::FakeProvider;
-use crate::fmt::{format_text, same_meaning};
-use crate::graph::Graph;
-use crate::permissions::{
+use crate::aws::permissions::{
     document, for_config, for_plan, grants, resource_block, Need, OneOrMany, Scope,
 };
-use crate::plan::{evaluate_static, plan, Plan, PlanOptions, Workspace};
+use crate::engine::apply::{apply, ApplyOptions};
+use crate::engine::diff::Action;
+use crate::engine::fake::FakeProvider;
+use crate::engine::graph::Graph;
+use crate::engine::plan::{evaluate_static, plan, Plan, PlanOptions, Workspace};
+use crate::engine::tests::{plan_and_apply, plan_only, run, workspace};
+use crate::lang::address::Mode;
+use crate::lang::fmt::{format_text, same_meaning};
+use crate::lang::variables::{resolve, VarInputs};
 use crate::state::MemoryState;
-use crate::variables::{resolve, VarInputs};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -112,7 +112,7 @@ fn check_policy(needs: &[Need]) -> Result<(), TestCaseError> {
         }
     }
     let block = resource_block("fuzz", &doc);
-    let (_, diags) = crate::config::load_str(&[("policy.sky.hcl", &block)]);
+    let (_, diags) = crate::lang::config::load_str(&[("policy.sky.hcl", &block)]);
     prop_assert!(!diags.has_errors(), "{block}");
     Ok(())
 }
@@ -883,7 +883,7 @@ fn drift(p: &FakeProvider, victim: prop::sample::Index, how: u8) {
         cloud.objects.remove(key);
         return;
     }
-    let has_tags = crate::schema::registry()
+    let has_tags = crate::lang::schema::registry()
         .resources
         .get(&key.0)
         .is_some_and(|s| s.attr("tags").is_some());
@@ -898,7 +898,7 @@ fn whole_life(g: &Generated) -> Result<bool, TestCaseError> {
     // `workspace` asserts that loading, validation, the graph and the variables found nothing:
     // the generator makes only valid configurations.
     let ws = workspace(text, &[]);
-    let (values, diags) = evaluate_static(&ws);
+    let (values, diags) = evaluate_static::<crate::aws::AwsProvider>(&ws);
     prop_assert!(
         !diags.has_errors(),
         "{}",
@@ -990,8 +990,8 @@ fn exercise(text: &str) -> Result<bool, TestCaseError> {
     if same_meaning(text, &formatted) {
         prop_assert_eq!(format_text(&formatted), formatted, "fmt is not idempotent");
     }
-    let (config, mut diags) = crate::config::load_str(&[("fuzz.sky.hcl", text)]);
-    diags.extend(crate::validate::check(&config));
+    let (config, mut diags) = crate::lang::config::load_str(&[("fuzz.sky.hcl", text)]);
+    diags.extend(crate::lang::validate::check(&config));
     let graph = Graph::build(&config);
     diags.extend(graph.cycles(&config));
     let (vars, var_diags) = resolve(&config, &VarInputs::default(), false);
@@ -1008,7 +1008,7 @@ fn exercise(text: &str) -> Result<bool, TestCaseError> {
         vars,
         files_read: Default::default(),
     };
-    let (_, more) = evaluate_static(&ws);
+    let (_, more) = evaluate_static::<crate::aws::AwsProvider>(&ws);
     let _ = more.render(&ws.config.sources, false);
     check_policy_scopes(&ws)?;
     if diags.has_errors() || more.has_errors() {

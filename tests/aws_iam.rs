@@ -32,9 +32,10 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
             .expect("role")
             .role
             .expect("role");
-        let trust =
-            skyform::policy::parse_document(role.assume_role_policy_document().unwrap_or_default())
-                .expect("trust json");
+        let trust = skyform::lang::document::parse_document(
+            role.assume_role_policy_document().unwrap_or_default(),
+        )
+        .expect("trust json");
         assert_eq!(
             trust["Statement"][0]["Principal"]["Service"],
             "ec2.amazonaws.com"
@@ -51,7 +52,7 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
             .policy_version()
             .and_then(|v| v.document())
             .expect("doc");
-        let doc = skyform::policy::parse_document(doc).expect("policy json");
+        let doc = skyform::lang::document::parse_document(doc).expect("policy json");
         assert_eq!(
             doc["Statement"][7]["Resource"],
             "arn:aws:iam::123456789012:instance-profile/skypilot-v1"
@@ -212,7 +213,7 @@ fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
                 .send()
                 .await
                 .expect("v");
-            let doc = skyform::policy::parse_document(
+            let doc = skyform::lang::document::parse_document(
                 v.policy_version()
                     .and_then(|v| v.document())
                     .unwrap_or_default(),

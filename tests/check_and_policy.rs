@@ -270,7 +270,9 @@ fn allows(doc: &serde_json::Value, action: &str, arn: &str) -> bool {
             _ => vec![],
         };
         actions(s).iter().any(|a| a == action)
-            && resources.iter().any(|r| skyform::permissions::glob(r, arn))
+            && resources
+                .iter()
+                .any(|r| skyform::aws::permissions::glob(r, arn))
     })
 }
 

@@ -521,7 +521,7 @@ fn the_ci_example_runs_only_commands_that_skyform_accepts() {
             .map(|a| a.trim_matches('"').to_string())
             .collect();
         let argv = std::iter::once("skyform".to_string()).chain(args.clone());
-        if let Err(e) = skyform::cli::Cli::try_parse_from(argv) {
+        if let Err(e) = skyform::cli::args::Cli::try_parse_from(argv) {
             panic!("`skyform {rest}` is not a valid command line: {e}");
         }
         seen.push(args.get(2).cloned().unwrap_or_default());

@@ -68,8 +68,9 @@ fn lineage(p: &Project) -> String {
     .expect("lineage")
 }
 
-/// Runs an apply that is killed (SIGKILL) while the answer to its `k`-th write is held.
-fn kill_at_write(moto: &Moto, p: &Project, k: usize) {
+/// Runs an apply that is killed (SIGKILL) while the answer to its `k`-th write is held;
+/// returns the action that was held.
+fn kill_at_write(moto: &Moto, p: &Project, k: usize) -> Option<String> {
     // Numbering of writes starts again here.
     moto.resume();
     moto.faults.hold_at.store(k, Ordering::SeqCst);
@@ -82,7 +83,9 @@ fn kill_at_write(moto: &Moto, p: &Project, k: usize) {
     let _ = child.wait();
     assert!(held, "the apply ended before its write {k}");
     moto.quiesce(Duration::from_secs(30));
+    let action = moto.held_action();
     moto.resume();
+    action
 }
 
 #[test]
@@ -126,17 +129,26 @@ fn read_only_commands_make_no_aws_write_and_leave_the_state_as_it_was() {
             "{USER_AND_KEY}\noutput \"key\" {{\n  value = aws_iam_access_key.k.id\n}}\n\nresource \"aws_iam_user\" \"v\" {{\n  name = \"bob\"\n}}\n"
         ),
     )]);
-    assert!(moto
-        .run(
-            &p,
-            &["apply", "--target", "aws_iam_user.u", "--auto-approve"]
-        )
-        .status
-        .success());
+    // Both users first, so that the key's create is the killed apply's only write.
+    let out = moto.run(
+        &p,
+        &[
+            "apply",
+            "--target",
+            "aws_iam_user.u",
+            "--target",
+            "aws_iam_user.v",
+            "--auto-approve",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     // The most dangerous state for a reader: a key create whose answer was lost, and a
     // hand-made key beside it.
     let theirs = hand_made_key(&moto);
-    kill_at_write(&moto, &p, 1);
+    assert_eq!(
+        kill_at_write(&moto, &p, 1).as_deref(),
+        Some("CreateAccessKey")
+    );
     let keys_before = keys(&moto);
     assert_eq!(keys_before.len(), 2, "the interrupted create made its key");
     assert!(keys_before.contains(&theirs));
@@ -187,7 +199,10 @@ fn a_key_made_by_an_interrupted_apply_is_replaced_by_a_saved_plan_and_a_hand_mad
     assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     let theirs = hand_made_key(&moto);
     p.write("main.sky.hcl", USER_AND_KEY);
-    kill_at_write(&moto, &p, 1);
+    assert_eq!(
+        kill_at_write(&moto, &p, 1).as_deref(),
+        Some("CreateAccessKey")
+    );
     let lost: Vec<String> = keys(&moto).into_iter().filter(|k| *k != theirs).collect();
     assert_eq!(lost.len(), 1, "the interrupted create made one key");
 
@@ -232,7 +247,10 @@ fn several_keys_that_could_be_the_lost_one_are_all_left_alone_and_named() {
     let p = Project::new(&[("main.sky.hcl", USER)]);
     assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     p.write("main.sky.hcl", USER_AND_KEY);
-    kill_at_write(&moto, &p, 1);
+    assert_eq!(
+        kill_at_write(&moto, &p, 1).as_deref(),
+        Some("CreateAccessKey")
+    );
     // Someone makes a key by hand before the next run: now two keys are unknown to the state.
     hand_made_key(&moto);
     let both = keys(&moto);
@@ -271,7 +289,10 @@ fn an_instance_profile_interrupted_between_its_two_calls_is_adopted_and_given_it
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.sky.hcl", PROFILE)]);
     // Writes: CreateRole, CreateInstanceProfile, AddRoleToInstanceProfile.
-    kill_at_write(&moto, &p, 2);
+    assert_eq!(
+        kill_at_write(&moto, &p, 2).as_deref(),
+        Some("CreateInstanceProfile")
+    );
     assert_eq!(
         block_on(profile_roles(&moto.iam(), "skypilot-v1")),
         Vec::<String>::new(),

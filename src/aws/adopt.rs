@@ -11,7 +11,9 @@ use aws_sdk_ec2::types::Filter;
 
 use super::ec2_common::filter;
 use super::{aws_err, is_not_found, s, AwsProvider};
-use crate::provider::{Found, Lost, OpContext, Provider as _, ProviderError, RefreshRequest};
+use crate::engine::provider::{
+    Found, Lost, OpContext, Provider as _, ProviderError, RefreshRequest,
+};
 use crate::state::Attrs;
 
 fn ours(tags: &[(String, String)], ctx: &OpContext) -> bool {
@@ -423,7 +425,7 @@ pub async fn scan(
     p: &AwsProvider,
     lineage: &str,
     types: &[&str],
-) -> Result<Vec<(crate::address::Address, String)>, ProviderError> {
+) -> Result<Vec<(crate::lang::address::Address, String)>, ProviderError> {
     if lineage.is_empty() {
         return Ok(Vec::new());
     }
@@ -432,7 +434,7 @@ pub async fn scan(
         let f = vec![filter("tag:skyform:lineage", &[lineage.to_string()])];
         found.extend(describe_tagged(p, t, f).await?);
     }
-    let mut out: Vec<(crate::address::Address, String)> = found
+    let mut out: Vec<(crate::lang::address::Address, String)> = found
         .into_iter()
         .filter_map(|(tags, id)| {
             let addr = tags

@@ -1,7 +1,7 @@
 //! The `aws_caller_identity` data source and the identity behind the credentials.
 
 use super::AwsProvider;
-use crate::provider::{Identity, ProviderError};
+use crate::engine::provider::{Identity, ProviderError};
 use crate::state::Attrs;
 
 pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {

@@ -8,8 +8,8 @@ use aws_credential_types::provider::ProvideCredentials as _;
 use aws_sdk_iam::error::DisplayErrorContext;
 
 use super::{aws_err, AwsProvider};
-use crate::permissions::Grant;
-use crate::provider::ProviderError;
+use crate::aws::permissions::Grant;
+use crate::engine::provider::ProviderError;
 
 /// The non-secret facts about the credentials in use.
 #[derive(Debug, Clone)]

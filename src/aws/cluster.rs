@@ -10,7 +10,7 @@ use serde_json::json;
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
 use super::{after_made, req, s, tags_of, AwsProvider};
-use crate::provider::{OpContext, Provider as _, ProviderError};
+use crate::engine::provider::{OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
 
 pub const CLUSTER_TAG: &str = "skyform:cluster";

@@ -8,7 +8,7 @@ use std::future::Future;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 
 use super::{aws_err, retry_propagation, tag_changes, tags_of, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// A Describe filter. Filters, unlike id lists, do not fail the whole call when one id is gone.

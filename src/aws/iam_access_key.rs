@@ -5,7 +5,7 @@ use aws_sdk_iam::types::StatusType;
 
 use super::iam_snapshot::IamSnapshot;
 use super::{aws_err, is_not_found, req, retry_propagation, s, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 pub fn read(snap: &IamSnapshot, id: &str, prior: &Attrs) -> Option<Attrs> {

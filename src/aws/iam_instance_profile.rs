@@ -9,7 +9,7 @@ use super::{
     after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
     tags_value, AwsProvider,
 };
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {

@@ -3,7 +3,7 @@
 
 use super::iam_snapshot::IamSnapshot;
 use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 pub fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
@@ -58,7 +58,7 @@ pub async fn update(
 ) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
     if let Some(doc) = s(a, "policy") {
-        if !s(prior, "policy").is_some_and(|old| crate::policy::equivalent(old, doc)) {
+        if !s(prior, "policy").is_some_and(|old| crate::aws::policy::equivalent(old, doc)) {
             let versions = p
                 .iam
                 .list_policy_versions()

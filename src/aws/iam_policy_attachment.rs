@@ -4,7 +4,7 @@
 
 use super::iam_snapshot::IamSnapshot;
 use super::{aws_err, is_not_found, req, retry_propagation, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// Whom the policy is attached to.

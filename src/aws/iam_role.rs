@@ -7,7 +7,7 @@ use super::{
     after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
     tags_value, AwsProvider,
 };
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// What AWS says of a role, from whichever call said it.
@@ -121,7 +121,8 @@ pub async fn update(
 ) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
     if let Some(trust) = s(a, "assume_role_policy") {
-        if !s(prior, "assume_role_policy").is_some_and(|old| crate::policy::equivalent(old, trust))
+        if !s(prior, "assume_role_policy")
+            .is_some_and(|old| crate::aws::policy::equivalent(old, trust))
         {
             p.iam
                 .update_assume_role_policy()

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use aws_sdk_iam::types::EntityType;
 
 use super::{aws_err, document, AwsProvider};
-use crate::provider::{ProviderError, RefreshRequest};
+use crate::engine::provider::{ProviderError, RefreshRequest};
 
 #[derive(Debug, Default)]
 pub struct RoleInfo {

@@ -2,7 +2,7 @@
 
 use super::iam_snapshot::IamSnapshot;
 use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {

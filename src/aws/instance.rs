@@ -3,7 +3,7 @@
 use super::ec2_common::{arn, filter, string_set, strings, sync_tags, tags_json, ById};
 use super::nodes::{self, client_token, describe, profile_name, Spec};
 use super::{after_made, req, s, tags_of, AwsProvider};
-use crate::provider::{OpContext, ProviderError};
+use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
 
 /// Every instance in state, from one DescribeInstances; `priors` supply what AWS does not

@@ -9,7 +9,9 @@
 mod adopt;
 mod caller_identity;
 mod check;
+pub mod cidr;
 mod cluster;
+pub mod credentials;
 mod ec2_common;
 mod iam_access_key;
 mod iam_instance_profile;
@@ -21,6 +23,8 @@ mod iam_user;
 mod instance;
 mod internet_gateway;
 mod nodes;
+pub mod permissions;
+pub mod policy;
 mod route_table;
 mod security_group;
 mod subnet;
@@ -37,7 +41,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 pub use check::{CredentialInfo, Simulation};
 use iam_policy_attachment::Principal;
 
-use crate::provider::{
+use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
 };
 use crate::state::Attrs;
@@ -243,7 +247,7 @@ pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
 fn with_system_tags(type_name: &str, planned: &Attrs, ctx: &OpContext) -> Attrs {
     let mut a = planned.clone();
     // Every type whose schema has tags carries skyform's in its create call.
-    let taggable = crate::schema::registry()
+    let taggable = crate::lang::schema::registry()
         .resources
         .get(type_name)
         .is_some_and(|s| s.attr("tags").is_some());
@@ -318,7 +322,7 @@ pub(crate) fn tag_changes(
 
 /// A policy document as AWS returned it, decoded to plain JSON text.
 pub(crate) fn document(text: &str) -> String {
-    crate::policy::parse_document(text).map_or_else(|| text.to_string(), |v| v.to_string())
+    crate::aws::policy::parse_document(text).map_or_else(|| text.to_string(), |v| v.to_string())
 }
 
 /// The EC2 resource types, each refreshed with one batched Describe call.
@@ -339,6 +343,23 @@ fn unsupported(type_name: &str) -> ProviderError {
 }
 
 impl Provider for AwsProvider {
+    fn check_format(format: &str, value: &str) -> Result<(), String> {
+        match format {
+            "vpc_cidr" => cidr::check_vpc_range(value).map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
+    fn same_document(kind: &str, a: &str, b: &str) -> Option<bool> {
+        (kind == "iam_policy").then(|| policy::equivalent(a, b))
+    }
+
+    fn check_plan(
+        planned: &[crate::engine::provider::Planned<'_>],
+    ) -> Vec<crate::engine::provider::Problem> {
+        cidr::check_plan(planned)
+    }
+
     async fn identity(&self) -> Result<Identity, ProviderError> {
         caller_identity::identity(self).await
     }
@@ -474,7 +495,7 @@ impl Provider for AwsProvider {
         &self,
         lineage: &str,
         types: &[&str],
-    ) -> Result<Vec<(crate::address::Address, String)>, ProviderError> {
+    ) -> Result<Vec<(crate::lang::address::Address, String)>, ProviderError> {
         adopt::scan(self, lineage, types).await
     }
 

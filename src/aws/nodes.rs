@@ -12,7 +12,7 @@ use aws_sdk_ec2::types::{
 
 use super::ec2_common::filter;
 use super::{aws_err, retry_propagation, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 
 /// What every node of a launch shares.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,7 @@ fn timeout() -> Duration {
 /// token, so a retried call cannot launch twice. `generation` changes when a node is replaced.
 pub fn client_token(lineage: &str, address: &str, index: usize, generation: usize) -> String {
     let digest =
-        crate::plan_file::sha256(format!("{lineage}/{address}/{index}/{generation}").as_bytes());
+        crate::lang::digest::sha256(format!("{lineage}/{address}/{index}/{generation}").as_bytes());
     // ClientToken allows 64 ASCII characters.
     digest[..48].to_string()
 }

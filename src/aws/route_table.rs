@@ -8,7 +8,7 @@ use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
 use super::{after_made, aws_err, req, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// A route as the schema has it.

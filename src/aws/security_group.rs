@@ -15,7 +15,7 @@ use super::ec2_common::{
     tags_json, ById,
 };
 use super::{after_made, aws_err, req, s, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// A rule in comparable form.

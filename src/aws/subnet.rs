@@ -6,7 +6,7 @@ use super::ec2_common::{
     arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
 use super::{after_made, aws_err, req, s, AwsProvider};
-use crate::provider::ProviderError;
+use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 async fn read_filtered(

@@ -1,0 +1,223 @@
+//! Command-line arguments (clap derive only; nothing below `commands` sees clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skyform",
+    version,
+    about = "Declarative plan/apply for AWS compute clusters"
+)]
+pub struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// Never colour the output (also: NO_COLOR, or a non-terminal stdout).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Wait this long (30s, 5m, 1h) for the state lock instead of stopping at once.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::state::lock::parse_duration)]
+    pub lock_timeout: Option<std::time::Duration>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct VarArgs {
+    /// Set a variable: --var NAME=VALUE (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Read variables from a file of NAME = VALUE lines, or a JSON object (repeatable).
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args, Default)]
+pub struct TargetArgs {
+    /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
+    #[arg(long = "target", value_name = "ADDRESS")]
+    pub targets: Vec<String>,
+    /// Also delete objects tagged with this state's lineage that neither the state nor the
+    /// configuration holds (by default the plan lists them and leaves them alone).
+    #[arg(long)]
+    pub prune_tagged: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the configuration without touching AWS or the state.
+    Validate {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Show what apply would change.
+    Plan {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
+        /// Exit 0 with no changes, 2 with changes, 1 on error.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Plan the destruction of everything in state.
+        #[arg(long, conflicts_with = "refresh_only")]
+        destroy: bool,
+        /// Force the replacement of this resource (repeatable).
+        #[arg(long = "replace", value_name = "ADDRESS")]
+        replace: Vec<String>,
+        /// Plan no change: show only what a refresh would record in the state.
+        #[arg(long)]
+        refresh_only: bool,
+        /// Save the plan to FILE, for `skyform apply FILE` and `skyform show FILE`.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Print Terraform's JSON plan representation instead of the human plan.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// Print a Markdown summary for a pull request instead of the human plan.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Make AWS match the configuration, or apply a saved plan exactly.
+    Apply {
+        /// A plan saved with `plan --out`: applied without a prompt, if nothing changed since.
+        #[arg(value_name = "PLANFILE")]
+        plan_file: Option<PathBuf>,
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
+        /// Force the replacement of this resource (repeatable).
+        #[arg(long = "replace", value_name = "ADDRESS")]
+        replace: Vec<String>,
+        /// Apply without asking for confirmation.
+        #[arg(long)]
+        auto_approve: bool,
+        /// How many operations may run at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
+        parallelism: u32,
+    },
+    /// Delete everything skyform created.
+    Destroy {
+        #[command(flatten)]
+        vars: VarArgs,
+        #[command(flatten)]
+        targets: TargetArgs,
+        #[arg(long)]
+        auto_approve: bool,
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
+        parallelism: u32,
+    },
+    /// Print a saved plan.
+    Show {
+        #[arg(value_name = "PLANFILE")]
+        file: PathBuf,
+        /// Terraform's JSON plan representation.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// A Markdown summary.
+        #[arg(long)]
+        markdown: bool,
+    },
+    /// Adopt an existing AWS object into the state under ADDRESS.
+    Import {
+        /// The resource's address in the configuration, e.g. aws_iam_role.r.
+        address: String,
+        /// The object's id, as `skyform schema TYPE` describes `id` (a role's name, a policy's ARN).
+        id: String,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Record in the state what AWS now says; change nothing in AWS.
+    Refresh {
+        #[command(flatten)]
+        vars: VarArgs,
+    },
+    /// Rewrite *.sky.hcl files in the canonical format.
+    Fmt {
+        /// Change nothing; exit 1 when a file is not formatted.
+        #[arg(long)]
+        check: bool,
+        /// Print the changes as a diff.
+        #[arg(long)]
+        diff: bool,
+    },
+    /// Print the dependency graph in DOT.
+    Graph,
+    /// Release a state lock left by a writer that is gone (see the lock error for its id).
+    ForceUnlock {
+        lock_id: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print outputs from the state.
+    Output {
+        name: Option<String>,
+        /// Print a string output without quotes, sensitive or not.
+        #[arg(long)]
+        raw: bool,
+        #[arg(long, conflicts_with = "raw")]
+        json: bool,
+    },
+    /// Inspect the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Show the AWS identity and credential source in use, or diagnose why there is none.
+    Check {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Also compare with the state's owner, and list (and simulate) the IAM actions the
+        /// next apply needs.
+        #[arg(short, long)]
+        verbose: bool,
+    },
+    /// Print the least-privilege IAM policy that lets this configuration be planned and applied.
+    Policy {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// What the policy must allow: plan (reads), apply (plan + create and update),
+        /// destroy (plan + delete) or all.
+        #[arg(long, default_value = "apply", value_parser = ["plan", "apply", "destroy", "all"])]
+        scope: String,
+        /// Also allow destroying (same as adding the destroy scope).
+        #[arg(long)]
+        destroy: bool,
+        /// Print a ready-to-apply `aws_iam_policy` resource of this name instead of bare JSON.
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// The 12-digit account id for the ARNs; asked of AWS (STS) when omitted.
+        #[arg(long, value_name = "ID")]
+        account: Option<String>,
+    },
+    /// Print the attribute reference of resource types, from the schemas (Markdown).
+    Schema {
+        /// A resource or data source type; all when omitted.
+        type_name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// List the addresses in state.
+    List,
+    /// Show one resource's attributes.
+    Show { address: String },
+    /// Forget resources without deleting them from AWS.
+    Rm {
+        #[arg(required = true, value_name = "ADDRESS")]
+        addresses: Vec<String>,
+    },
+    /// Rename a resource in the state (after renaming its block).
+    Mv { from: String, to: String },
+    /// Give this state a new lineage, for a state copied to start another environment: objects
+    /// tagged with the old lineage that this state does not hold are then never adopted.
+    NewLineage,
+}

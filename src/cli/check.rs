@@ -1,0 +1,234 @@
+//! `skyform check [-v]`: which AWS identity skyform would act as, where its credentials come
+//! from, and, when they do not work, a diagnosis with the fix.
+//!
+//! The order of the checks follows the guide's troubleshooting: first whether any profile or
+//! key is reachable (`credentials::analyse`, no network), then whether the chain can load it
+//! (an SSO token can be missing), then whether AWS accepts it (STS GetCallerIdentity). With
+//! `-v` it also compares the identity with the state's owner and lists, for the configuration
+//! at hand, the IAM actions the next apply needs, simulated against the caller's policies
+//! where IAM allows it. No secret is ever printed: an access key id is masked.
+
+use crate::aws::credentials::{
+    analyse, masked, no_credentials, region, Problem, ProfileKind, Snapshot, Source,
+};
+use crate::aws::permissions::{self, Grant};
+use crate::aws::{AwsProvider, AwsSettings, Simulation};
+use crate::cli::args::VarArgs;
+use crate::cli::context::{print_warnings, provider_settings, workspace, Context};
+use crate::engine::plan::Workspace;
+use crate::engine::provider::{Identity, Provider as _};
+use crate::error::Error;
+use crate::state::{State, StateStore as _};
+
+fn has_config(ctx: &Context) -> bool {
+    std::fs::read_dir(&ctx.dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .any(|e| e.file_name().to_string_lossy().ends_with(".sky.hcl"))
+        })
+        .unwrap_or(false)
+}
+
+/// Reports a diagnosis and returns the failing exit code.
+fn fail(problem: &Problem) -> Result<i32, Error> {
+    eprintln!("AWS credentials: not usable.\n\n{problem}");
+    Ok(1)
+}
+
+pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<i32, Error> {
+    // The provider block may name a profile or region; a configuration with errors must not
+    // stop a credential check, so it is then left out with a note.
+    let ws = if has_config(ctx) {
+        match workspace(&ctx.dir, vars, false) {
+            Ok((ws, warnings)) => {
+                print_warnings(&ws, &warnings, ctx.style);
+                Some(ws)
+            }
+            Err(Error::Config(..)) => {
+                eprintln!("note: the configuration has errors (see `skyform validate`); checking the credentials without it\n");
+                None
+            }
+            Err(e) => return Err(e),
+        }
+    } else {
+        None
+    };
+    let settings = match &ws {
+        Some(ws) => provider_settings(ws)?,
+        None => AwsSettings::default(),
+    };
+    let snapshot = Snapshot::load(settings.profile.clone(), settings.region.clone()).await;
+    let source = match analyse(&snapshot) {
+        Ok(s) => s,
+        Err(p) => return fail(&p),
+    };
+    let region_source = region(&snapshot);
+    if region_source.is_none() && !matches!(source, Source::InstanceMetadata { .. }) {
+        return fail(&Problem::NoRegion);
+    }
+    let provider = match AwsProvider::connect(&settings).await {
+        Ok(p) => p,
+        Err(e) if e.code == "NoRegion" => return fail(&Problem::NoRegion),
+        Err(e) => return Err(e.into()),
+    };
+    let creds = match provider.load_credentials().await {
+        Ok(c) => c,
+        Err(detail) => {
+            return fail(&match &source {
+                Source::Profile {
+                    name,
+                    kind: ProfileKind::Sso,
+                    ..
+                } => Problem::SsoLogin {
+                    profile: name.clone(),
+                    detail,
+                },
+                Source::InstanceMetadata { .. } => {
+                    no_credentials(&snapshot, snapshot.all_profiles())
+                }
+                other => Problem::NotLoaded {
+                    source: other.to_string(),
+                    detail,
+                },
+            })
+        }
+    };
+    let identity = match provider.identity().await {
+        Ok(i) => i,
+        Err(e) => {
+            return fail(&Problem::Rejected {
+                source: source.to_string(),
+                message: e.to_string(),
+            })
+        }
+    };
+    println!("{}\n", ctx.style.bold("AWS credentials work."));
+    let region_text = match &region_source {
+        Some((r, from)) => format!("{r} (from {from})"),
+        None => format!("{} (from instance metadata)", provider.region),
+    };
+    let mut rows = vec![
+        ("account", identity.account.clone()),
+        ("arn", identity.arn.clone()),
+        ("user id", identity.user_id.clone()),
+        ("region", region_text),
+        ("source", source.to_string()),
+        ("key id", masked(&creds.access_key_id)),
+    ];
+    if creds.session_token {
+        rows.push((
+            "session",
+            "temporary credentials (session token present)".into(),
+        ));
+    }
+    if let Some(exp) = creds.expiry {
+        let left = exp
+            .duration_since(std::time::SystemTime::now())
+            .map_or(0, |d| d.as_secs() / 60);
+        rows.push(("expires", format!("in {left} minutes")));
+    }
+    for (k, v) in &rows {
+        println!("  {k:<8} {v}");
+    }
+    if let Source::InstanceMetadata { unreachable } = &source {
+        if !unreachable.is_empty() {
+            println!(
+                "\nnote: these profiles exist but nothing selects them (no AWS_PROFILE, none named \"default\"): {}",
+                unreachable.join(", ")
+            );
+        }
+    }
+    if verbose {
+        verbose_report(ctx, ws.as_ref(), &provider, &identity).await?;
+    }
+    Ok(0)
+}
+
+fn load_state(ctx: &Context) -> Result<Option<State>, Error> {
+    let mut store = ctx.state();
+    if !store.path().exists() {
+        return Ok(None);
+    }
+    Ok(Some(store.load()?))
+}
+
+async fn verbose_report(
+    ctx: &Context,
+    ws: Option<&Workspace>,
+    provider: &AwsProvider,
+    identity: &Identity,
+) -> Result<(), Error> {
+    let state = load_state(ctx)?;
+    println!("\n{}", ctx.style.bold("State owner"));
+    match state.as_ref().map(|s| &s.owner) {
+        None => println!("  no state yet in {}", ctx.dir.display()),
+        Some(None) => println!(
+            "  the state has no owner recorded yet; the next apply records {}",
+            identity.arn
+        ),
+        Some(Some(o)) if o.account != identity.account => println!(
+            "  account {} ({}), NOT the current account {}: apply and destroy will refuse to write",
+            o.account, o.arn, identity.account
+        ),
+        Some(Some(o)) if o.arn != identity.arn => println!(
+            "  account {} ({}): same account, another identity; apply warns and proceeds",
+            o.account, o.arn
+        ),
+        Some(Some(o)) => println!("  account {} ({}): the current identity", o.account, o.arn),
+    }
+    let Some(ws) = ws else {
+        println!("\nNo configuration here, so no IAM actions to list.");
+        return Ok(());
+    };
+    println!("\n{}", ctx.style.bold("IAM actions the next apply needs"));
+    let needs = match crate::engine::plan::plan(
+        provider,
+        ws,
+        state.unwrap_or_default(),
+        &crate::engine::plan::PlanOptions::default(),
+    )
+    .await
+    {
+        Ok(plan) => permissions::for_plan(&plan),
+        Err(e) => {
+            println!(
+                "  (the plan failed: {e}; listing what a full apply of the configuration needs)"
+            );
+            permissions::for_config(ws, permissions::Scope::parse("apply").unwrap_or_default())
+        }
+    };
+    let grants: Vec<Grant> = permissions::grants(&needs, &identity.account)
+        .into_iter()
+        .collect();
+    if grants.is_empty() {
+        println!("  none: the configuration and AWS already agree");
+        return Ok(());
+    }
+    for g in &grants {
+        println!("  {:<36} {}", g.action, g.resource);
+    }
+    if identity.arn.ends_with(":root") {
+        println!("\nThe root user is allowed every action; nothing to simulate.");
+        return Ok(());
+    }
+    match provider.simulate(&identity.arn, &grants).await {
+        Simulation::Denied(denied) if denied.is_empty() => {
+            println!("\nSimulated with iam:SimulatePrincipalPolicy: all {} are allowed.", grants.len());
+        }
+        Simulation::Denied(denied) => {
+            println!(
+                "\nSimulated with iam:SimulatePrincipalPolicy: {} of {} are DENIED:",
+                denied.len(),
+                grants.len()
+            );
+            for g in &denied {
+                println!("  {:<36} {}", g.action, g.resource);
+            }
+            println!("`skyform policy` prints a policy that allows them.");
+        }
+        Simulation::Unavailable(reason) => println!(
+            "\nSimulation is unavailable ({reason}), so whether these are allowed was not checked.\n`skyform policy` prints them as a policy to compare with yours."
+        ),
+    }
+    Ok(())
+}

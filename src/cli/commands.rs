@@ -1,0 +1,348 @@
+//! The commands: thin adapters from parsed arguments to the core (`plan`, `apply`, state).
+//! Each returns an exit code or an `Error`; printing happens here and in `render`.
+
+use std::io::IsTerminal as _;
+
+use crate::cli::args::{Cli, Command, StateCommand, VarArgs};
+use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
+use crate::cli::{state_commands, workflow};
+use crate::engine::plan::PlanOptions;
+use crate::error::Error;
+use crate::lang::address::Address;
+use crate::render::human::Style;
+use crate::state::StateStore as _;
+
+pub fn execute(cli: Cli) -> Result<i32, Error> {
+    let dir = match &cli.chdir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "-C: {} is not a directory",
+            dir.display()
+        )));
+    }
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    let ctx = Context {
+        dir,
+        style: Style { color },
+        lock_timeout: cli.lock_timeout,
+    };
+    match cli.command {
+        Command::Validate { vars } => validate(&ctx, &vars),
+        Command::Plan {
+            vars,
+            targets,
+            detailed_exitcode,
+            destroy,
+            replace,
+            refresh_only,
+            out,
+            json,
+            markdown,
+        } => {
+            let opts = PlanOptions {
+                destroy,
+                targets: addresses(&targets.targets)?,
+                replace: addresses(&replace)?,
+                refresh_only,
+                prune_tagged: targets.prune_tagged,
+            };
+            let format = Format::of(json, markdown);
+            let request = workflow::PlanRequest {
+                opts,
+                format,
+                out,
+                detailed: detailed_exitcode,
+            };
+            runtime()?.block_on(workflow::plan(&ctx, &vars, request))
+        }
+        Command::Apply {
+            plan_file: Some(file),
+            vars,
+            targets,
+            replace,
+            parallelism,
+            ..
+        } => {
+            if !targets.targets.is_empty() || targets.prune_tagged || !replace.is_empty() {
+                return Err(Error::Usage(
+                    "a saved plan carries its own options; --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
+                ));
+            }
+            // Sensitive variables are given again: the plan file holds only their digests.
+            runtime()?.block_on(workflow::apply_saved(
+                &ctx,
+                &file,
+                &vars,
+                parallelism as usize,
+            ))
+        }
+        Command::Apply {
+            plan_file: None,
+            vars,
+            targets,
+            replace,
+            auto_approve,
+            parallelism,
+        } => {
+            let opts = PlanOptions {
+                targets: addresses(&targets.targets)?,
+                replace: addresses(&replace)?,
+                prune_tagged: targets.prune_tagged,
+                ..PlanOptions::default()
+            };
+            runtime()?.block_on(workflow::apply(
+                &ctx,
+                &vars,
+                opts,
+                auto_approve,
+                parallelism as usize,
+            ))
+        }
+        Command::Destroy {
+            vars,
+            targets,
+            auto_approve,
+            parallelism,
+        } => {
+            let opts = PlanOptions {
+                destroy: true,
+                targets: addresses(&targets.targets)?,
+                prune_tagged: targets.prune_tagged,
+                ..PlanOptions::default()
+            };
+            runtime()?.block_on(workflow::apply(
+                &ctx,
+                &vars,
+                opts,
+                auto_approve,
+                parallelism as usize,
+            ))
+        }
+        Command::Show {
+            file,
+            json,
+            markdown,
+        } => workflow::show(&ctx, &file, Format::of(json, markdown)),
+        Command::Import { address, id, vars } => {
+            let addr = address_of(&address)?;
+            runtime()?.block_on(workflow::import(&ctx, &vars, &addr, &id))
+        }
+        Command::Refresh { vars } => runtime()?.block_on(workflow::refresh(&ctx, &vars)),
+        Command::Output { name, raw, json } => output(&ctx, name.as_deref(), raw, json),
+        Command::State(StateCommand::List) => state_commands::list(&ctx),
+        Command::State(StateCommand::Show { address }) => {
+            state_commands::show(&ctx, &address_of(&address)?)
+        }
+        Command::State(StateCommand::Rm { addresses: list }) => {
+            let list = addresses(&list)?;
+            let _lock = workflow::StateLock::take(&ctx, "state rm")?;
+            state_commands::rm(&ctx, &list)
+        }
+        Command::State(StateCommand::Mv { from, to }) => {
+            let (from, to) = (address_of(&from)?, address_of(&to)?);
+            let _lock = workflow::StateLock::take(&ctx, "state mv")?;
+            state_commands::mv(&ctx, &from, &to)
+        }
+        Command::State(StateCommand::NewLineage) => {
+            let _lock = workflow::StateLock::take(&ctx, "state new-lineage")?;
+            state_commands::new_lineage(&ctx)
+        }
+        Command::Schema { type_name } => schema(type_name.as_deref()),
+        Command::Check { vars, verbose } => {
+            runtime()?.block_on(crate::cli::check::check(&ctx, &vars, verbose))
+        }
+        Command::Policy {
+            vars,
+            scope,
+            destroy,
+            name,
+            account,
+        } => runtime()?.block_on(policy(
+            &ctx,
+            &vars,
+            &scope,
+            destroy,
+            name.as_deref(),
+            account,
+        )),
+        Command::Fmt { check, diff } => crate::cli::fmt::run(&ctx.dir, check, diff),
+        Command::Graph => graph(&ctx),
+        Command::ForceUnlock { lock_id, force } => {
+            state_commands::force_unlock(&ctx, &lock_id, force)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "skyform",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
+    }
+}
+
+pub fn address_of(text: &str) -> Result<Address, Error> {
+    text.parse()
+        .map_err(|e: crate::lang::address::AddressError| Error::Usage(e.to_string()))
+}
+
+fn addresses(list: &[String]) -> Result<Vec<Address>, Error> {
+    list.iter().map(|t| address_of(t)).collect()
+}
+
+fn graph(ctx: &Context) -> Result<i32, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    print!("{}", ws.graph.to_dot());
+    Ok(0)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn validate(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let diags = crate::engine::plan::check_values::<crate::aws::AwsProvider>(&ws);
+    if diags.has_errors() {
+        return Err(Error::Config(Box::new(ws.config.sources), diags));
+    }
+    println!(
+        "Success! The configuration is valid ({} resources, {} data sources).",
+        ws.config
+            .resources
+            .keys()
+            .filter(|a| a.mode == crate::lang::address::Mode::Managed)
+            .count(),
+        ws.config
+            .resources
+            .keys()
+            .filter(|a| a.mode == crate::lang::address::Mode::Data)
+            .count()
+    );
+    Ok(0)
+}
+
+fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i32, Error> {
+    let state = ctx.state().load()?;
+    match name {
+        None if raw => Err(Error::Usage("--raw needs an output name".into())),
+        None if json => {
+            let all: serde_json::Map<String, serde_json::Value> = state
+                .outputs
+                .iter()
+                .map(|(n, o)| {
+                    (
+                        n.clone(),
+                        serde_json::json!({"value": o.value, "sensitive": o.sensitive}),
+                    )
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
+            Ok(0)
+        }
+        None => {
+            for (n, o) in &state.outputs {
+                println!("{n} = {}", shown(o));
+            }
+            Ok(0)
+        }
+        Some(n) => {
+            let o = state.outputs.get(n).ok_or_else(|| {
+                Error::Usage(format!(
+                    "no output named {n:?} in state; outputs: {}",
+                    state.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            if json {
+                println!("{}", o.value);
+            } else if raw {
+                match &o.value {
+                    serde_json::Value::String(s) => println!("{s}"),
+                    serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                        println!("{}", o.value)
+                    }
+                    _ => {
+                        return Err(Error::Usage(format!(
+                            "output {n:?} is not a string, number or bool; use --json"
+                        )))
+                    }
+                }
+            } else {
+                println!("{}", shown(o));
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn policy(
+    ctx: &Context,
+    vars: &VarArgs,
+    scope: &str,
+    destroy: bool,
+    name: Option<&str>,
+    account: Option<String>,
+) -> Result<i32, Error> {
+    let mut scope = crate::aws::permissions::Scope::parse(scope)
+        .ok_or_else(|| Error::Usage(format!("unknown scope {scope:?}")))?;
+    scope.destroy |= destroy;
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let account = match account {
+        Some(a) if a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()) => a,
+        Some(a) => {
+            return Err(Error::Usage(format!(
+                "--account must be a 12-digit AWS account id, not {a:?}"
+            )))
+        }
+        None => {
+            let provider = connect(&ws).await?;
+            crate::engine::provider::Provider::identity(&provider)
+                .await
+                .map_err(|e| {
+                    Error::Usage(format!(
+                        "cannot learn the account id from AWS ({e}); pass --account ID, or run `skyform check`"
+                    ))
+                })?
+                .account
+        }
+    };
+    let needs = crate::aws::permissions::for_config(&ws, scope);
+    let doc = crate::aws::permissions::document(&crate::aws::permissions::grants(&needs, &account));
+    match name {
+        Some(n) => print!("{}", crate::aws::permissions::resource_block(n, &doc)),
+        None => println!("{}", doc.to_pretty()),
+    }
+    Ok(0)
+}
+
+fn schema(type_name: Option<&str>) -> Result<i32, Error> {
+    let reg = crate::lang::schema::registry();
+    let mut printed = false;
+    for (kind, map) in [("resource", &reg.resources), ("data source", &reg.data)] {
+        for (name, s) in map {
+            if type_name.is_none_or(|t| t == name) {
+                println!("{}", s.to_markdown(kind));
+                printed = true;
+            }
+        }
+    }
+    if printed {
+        Ok(0)
+    } else {
+        Err(Error::Usage(format!(
+            "no resource or data source type {:?}",
+            type_name.unwrap_or_default()
+        )))
+    }
+}

@@ -1,0 +1,126 @@
+//! What every command shares: the settings (`Context`), loading the workspace, connecting to
+//! AWS, and how results are shown. The commands, the workflow, `check` and the state commands
+//! all use it; it uses none of them.
+
+use std::path::{Path, PathBuf};
+
+use crate::aws::{AwsProvider, AwsSettings};
+use crate::cli::args::VarArgs;
+use crate::engine::graph::Graph;
+use crate::engine::plan::Workspace;
+use crate::error::Error;
+use crate::lang::diagnostic::Diagnostics;
+use crate::lang::value::Value;
+use crate::lang::variables::{resolve, VarInputs};
+use crate::render::human::Style;
+use crate::state::sqlite::SqliteState;
+
+/// Settings every command shares.
+pub struct Context {
+    pub dir: PathBuf,
+    pub style: Style,
+    pub lock_timeout: Option<std::time::Duration>,
+}
+
+impl Context {
+    pub fn state(&self) -> SqliteState {
+        SqliteState::new(self.dir.join(".skyform").join("state.db"))
+    }
+}
+
+/// How a plan is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+    Markdown,
+}
+
+impl Format {
+    pub fn of(json: bool, markdown: bool) -> Format {
+        if json {
+            Format::Json
+        } else if markdown {
+            Format::Markdown
+        } else {
+            Format::Human
+        }
+    }
+}
+
+/// Loads, checks and resolves the configuration; every problem is reported at once.
+pub fn workspace(
+    dir: &Path,
+    vars: &VarArgs,
+    require_vars: bool,
+) -> Result<(Workspace, Diagnostics), Error> {
+    let (config, mut diags) = crate::lang::config::load(dir)?;
+    diags.extend(crate::lang::validate::check(&config));
+    let graph = Graph::build(&config);
+    diags.extend(graph.cycles(&config));
+    let inputs = VarInputs {
+        cli: vars.vars.clone(),
+        files: vars.var_files.clone(),
+        env: VarInputs::from_env(),
+    };
+    let (vars, var_diags) = resolve(&config, &inputs, require_vars);
+    diags.extend(var_diags);
+    if diags.has_errors() {
+        return Err(Error::Config(Box::new(config.sources), diags));
+    }
+    let order = graph.order().unwrap_or_default();
+    Ok((
+        Workspace {
+            config,
+            graph,
+            order,
+            vars,
+            files_read: Default::default(),
+        },
+        diags,
+    ))
+}
+
+pub fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
+    if !diags.is_empty() {
+        eprintln!("{}", diags.render(&ws.config.sources, style.color));
+    }
+}
+
+/// The `provider "aws"` block's settings, evaluated.
+pub fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
+    let ctx = ws.base_ctx();
+    let eval = |e: &Option<crate::lang::config::Expr>| -> Result<Option<String>, Error> {
+        let Some(e) = e else { return Ok(None) };
+        match ctx.eval_top(&e.expr) {
+            Ok((Value::Null, _)) => Ok(None),
+            Ok((v, _)) => v
+                .to_template_string()
+                .map(Some)
+                .ok_or_else(|| Error::Usage("provider settings must be strings".into())),
+            Err(err) => {
+                let d = crate::engine::plan::eval_diag(err, &e.span, "provider \"aws\"");
+                Err(Error::Config(
+                    Box::new(ws.config.sources.clone()),
+                    Diagnostics(vec![d]),
+                ))
+            }
+        }
+    };
+    Ok(AwsSettings {
+        region: eval(&ws.config.provider.region)?,
+        profile: eval(&ws.config.provider.profile)?,
+    })
+}
+
+pub async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
+    Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
+}
+
+pub fn shown(o: &crate::state::OutputState) -> String {
+    if o.sensitive {
+        "(sensitive value)".into()
+    } else {
+        Value::from_json(&o.value).to_string()
+    }
+}

@@ -1,0 +1,52 @@
+//! `skyform fmt [--check] [--diff]`: the command over a directory's files; the layout rules
+//! are `lang::fmt`.
+
+use std::path::Path;
+
+use crate::error::Error;
+use crate::lang::diagnostic::Diagnostics;
+use crate::lang::fmt::{format_text, line_diff, same_meaning};
+
+/// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`. A file that does not
+/// parse is refused with its syntax error before anything is written: the line-based formatter
+/// cannot tell what a broken file means, so it must not touch any of it.
+pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
+    let sources = crate::lang::config::read_sources(dir)?;
+    let mut syntax = Diagnostics::default();
+    for (file, source) in sources.files.iter().enumerate() {
+        if let Err(d) = crate::lang::config::parse_body(&source.text, file) {
+            syntax.push(d);
+        }
+    }
+    if syntax.has_errors() {
+        return Err(Error::Config(Box::new(sources), syntax));
+    }
+    let mut unformatted = 0;
+    let mut unsafe_files = Vec::new();
+    for source in &sources.files {
+        let (name, text) = (&source.display, &source.text);
+        let formatted = format_text(text);
+        if &formatted == text {
+            continue;
+        }
+        if !same_meaning(text, &formatted) {
+            unsafe_files.push(name.as_str());
+            continue;
+        }
+        unformatted += 1;
+        println!("{name}");
+        if diff {
+            print!("{}", line_diff(name, text, &formatted));
+        }
+        if !check {
+            std::fs::write(&source.path, formatted)?;
+        }
+    }
+    if !unsafe_files.is_empty() {
+        return Err(Error::Usage(format!(
+            "could not format {} without changing its meaning; left unchanged",
+            unsafe_files.join(", ")
+        )));
+    }
+    Ok(if check && unformatted > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,14 @@
+//! The command line: arguments (`args`), the thin adapters from arguments to the core
+//! (`commands`), what they share (`context`: settings, the workspace, the AWS connection), the sequences of the commands that read and write AWS (`workflow`: lock, plan,
+//! guard the owner, apply, report), state editing (`state_commands`), `skyform fmt` (`fmt`) and `skyform check`
+//! (`check`). All printing of results happens here.
+//!
+//! May use: every other stage. Nothing uses it but `lib.rs`.
+
+pub mod args;
+pub mod check;
+pub mod commands;
+pub mod context;
+pub mod fmt;
+pub mod state_commands;
+pub mod workflow;

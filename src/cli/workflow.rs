@@ -1,0 +1,630 @@
+//! The commands that read AWS and may write it: `plan` (and `--out`), `apply` (and `apply
+//! FILE`), `destroy`, `show FILE`, `import` and `refresh`. Each is a thin sequence over the
+//! core: load the workspace and state, plan through the provider, print, guard the owner,
+//! apply, report.
+
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use crate::aws::AwsProvider;
+use crate::cli::args::VarArgs;
+use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
+use crate::engine::apply::{check_owner, Event, OpKind, OwnerCheck};
+use crate::engine::diff::Action;
+use crate::engine::graph::Node;
+use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
+use crate::engine::plan_file;
+use crate::engine::provider::{Provider as _, RefreshRequest};
+use crate::error::Error;
+use crate::lang::address::{Address, Mode};
+use crate::render::human::render_plan;
+use crate::state::sqlite::SqliteState;
+use crate::state::{Owner, ResourceState, State, StateStore as _};
+
+/// The state lock, held while this value lives, with a heartbeat while a runtime runs.
+pub struct StateLock {
+    held: crate::state::lock::Held,
+    path: PathBuf,
+    beat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl StateLock {
+    pub fn take(ctx: &Context, command: &str) -> Result<StateLock, Error> {
+        let mut store = ctx.state();
+        let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout)
+            .map_err(|e| Error::Usage(e.to_string()))?;
+        let path = store.path().to_path_buf();
+        let beat = tokio::runtime::Handle::try_current().ok().map(|rt| {
+            let (id, path) = (held.id.clone(), path.clone());
+            rt.spawn(async move {
+                let mut s = SqliteState::new(path);
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                    let _ = s.heartbeat(&id);
+                }
+            })
+        });
+        Ok(StateLock { held, path, beat })
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        if let Some(b) = self.beat.take() {
+            b.abort();
+        }
+        self.held.release(&mut SqliteState::new(self.path.clone()));
+    }
+}
+
+/// A plan with what made it, so that apply reuses the same connection and state.
+struct Planned {
+    ws: Workspace,
+    plan: Plan,
+    store: SqliteState,
+    provider: AwsProvider,
+    _lock: Option<StateLock>,
+}
+
+fn plan_error(ws: Workspace, e: PlanError) -> Error {
+    match e {
+        PlanError::Config(d) => Error::Config(Box::new(ws.config.sources), d),
+        e => Error::Usage(e.to_string()),
+    }
+}
+
+/// Loads, connects and plans. A writer (`lock` names its command) holds the state lock from
+/// before the state is read until the returned value is dropped; a read-only plan takes no
+/// lock and writes nothing: what an interrupted apply left is shown in the plan, and only an
+/// apply records it.
+async fn make_plan(
+    ctx: &Context,
+    vars: &VarArgs,
+    opts: &PlanOptions,
+    lock: Option<&'static str>,
+) -> Result<Planned, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let mut store = ctx.state();
+    let lock = match lock {
+        Some(command) => Some(StateLock::take(ctx, command)?),
+        None => None,
+    };
+    let provider = connect(&ws).await?;
+    let state = store.load()?;
+    match crate::engine::plan::plan(&provider, &ws, state, opts).await {
+        Ok(plan) => Ok(Planned {
+            ws,
+            plan,
+            store,
+            provider,
+            _lock: lock,
+        }),
+        Err(e) => Err(plan_error(ws, e)),
+    }
+}
+
+fn print_plan(plan: &Plan, format: Format, ctx: &Context) {
+    match format {
+        Format::Human => print!("{}", render_plan(plan, ctx.style)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::render::json::plan_json(plan)).unwrap_or_default()
+        ),
+        Format::Markdown => print!("{}", crate::render::markdown::plan_markdown(plan)),
+    }
+}
+
+/// What `skyform plan` was asked for.
+pub struct PlanRequest {
+    pub opts: PlanOptions,
+    pub format: Format,
+    pub out: Option<PathBuf>,
+    pub detailed: bool,
+}
+
+pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32, Error> {
+    let Planned {
+        ws, plan, provider, ..
+    } = make_plan(ctx, vars, &req.opts, None).await?;
+    print_plan(&plan, req.format, ctx);
+    if let Some(out) = &req.out {
+        plan_file::write(out, &plan_file::save(&ws, &plan, &req.opts))?;
+        let note = format!(
+            "\nSaved the plan to {}. To apply exactly this plan: skyform apply {}",
+            out.display(),
+            out.display()
+        );
+        // Machine-readable output keeps stdout to itself.
+        if req.format == Format::Human {
+            println!("{note}");
+        } else {
+            eprintln!("{note}");
+        }
+    }
+    // Planning is a read, so it works under any identity; it says who owns what it reads.
+    if plan.state.owner.is_some() && plan.has_effect() {
+        let caller = provider.identity().await?;
+        match check_owner(&plan.state, &caller) {
+            OwnerCheck::OtherAccount(o) => {
+                eprintln!(
+                    "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
+                    o.account, o.arn, caller.arn, caller.account
+                );
+                for r in plan.state.resources.values() {
+                    if let Some(owner) = r.attrs.get("owner").and_then(|o| o.get("arn")) {
+                        eprintln!(
+                            "  {} is owned by {}",
+                            r.addr,
+                            owner.as_str().unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            OwnerCheck::SameAccount(o) => eprintln!(
+                "\nNote: the state was created by {}; you are {} in the same account.",
+                o.arn, caller.arn
+            ),
+            OwnerCheck::Same | OwnerCheck::Unowned => {}
+        }
+    }
+    Ok(if req.detailed && plan.has_effect() {
+        2
+    } else {
+        0
+    })
+}
+
+fn confirm(what: &str) -> Result<bool, Error> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{what} needs confirmation, but stdin is not a terminal; review the plan and run again with --auto-approve"
+        )));
+    }
+    print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == "yes")
+}
+
+/// The guide's owner rule, before any write: another account is refused, another identity of
+/// the same account is warned about. Returns the caller, to record as owner when there is none.
+async fn guard_owner(provider: &AwsProvider, state: &State) -> Result<(OwnerCheck, Owner), Error> {
+    let caller = provider.identity().await?;
+    let check = check_owner(state, &caller);
+    match &check {
+        OwnerCheck::OtherAccount(o) => {
+            return Err(Error::Usage(format!(
+                "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
+                o.account, o.arn, caller.arn, caller.account
+            )))
+        }
+        OwnerCheck::SameAccount(o) => eprintln!(
+            "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
+            o.arn, caller.arn
+        ),
+        OwnerCheck::Same | OwnerCheck::Unowned => {}
+    }
+    Ok((
+        check,
+        Owner {
+            account: caller.account,
+            arn: caller.arn,
+        },
+    ))
+}
+
+pub async fn apply(
+    ctx: &Context,
+    vars: &VarArgs,
+    opts: PlanOptions,
+    auto_approve: bool,
+    parallelism: usize,
+) -> Result<i32, Error> {
+    let command = if opts.destroy { "destroy" } else { "apply" };
+    // Refuse before anything is read or locked: without a terminal there is nobody to ask.
+    if !auto_approve && !std::io::stdin().is_terminal() {
+        return Err(Error::Usage(format!(
+            "{command} needs confirmation, but stdin is not a terminal; review `skyform plan` and run again with --auto-approve"
+        )));
+    }
+    let Planned {
+        ws,
+        plan,
+        mut store,
+        provider,
+        _lock,
+    } = make_plan(ctx, vars, &opts, Some(command)).await?;
+    print!("{}", render_plan(&plan, ctx.style));
+    // Another account sees none of this state's objects: its "nothing to do" would be wrong
+    // too, so the guard comes before that answer.
+    let (check, caller) = guard_owner(&provider, &plan.state).await?;
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" })? {
+        println!("\nApply cancelled.");
+        return Ok(1);
+    }
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
+}
+
+/// Runs a reviewed plan and reports: per-operation progress, failures by address, counts.
+async fn execute(
+    ctx: &Context,
+    ws: &Workspace,
+    plan: &Plan,
+    store: &mut SqliteState,
+    provider: &AwsProvider,
+    parallelism: usize,
+) -> Result<i32, Error> {
+    println!();
+    let mut on_event = |e: Event| match e {
+        Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
+        Event::Finished { op, id, secs } => {
+            let id = if op.kind == OpKind::Delete {
+                String::new()
+            } else {
+                format!(" [id={id}]")
+            };
+            println!("{}: {} after {secs}s{id}", op.addr, verb(op.kind, true));
+        }
+        Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
+        Event::Note { op, message } => println!("{}: {message}", op.addr),
+    };
+    let opts = crate::engine::apply::ApplyOptions::with_parallelism(parallelism);
+    let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
+    let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
+    watcher.abort();
+    let report = report?;
+    if !report.not_started.is_empty() {
+        eprintln!(
+            "\nInterrupted: {} operation(s) were not started ({}); everything that finished is in the state. Run apply again to continue.",
+            report.not_started.len(),
+            report
+                .not_started
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(1);
+    }
+    for (addr, err) in &report.failures {
+        eprintln!("\nError: {addr}: {err}");
+    }
+    for addr in &report.skipped {
+        eprintln!("skipped {addr}: something it depends on failed");
+    }
+    let summary = if plan.destroy {
+        format!(
+            "Destroy complete! Resources: {} destroyed.",
+            report.destroyed
+        )
+    } else {
+        format!(
+            "Apply complete! Resources: {} added, {} changed, {} destroyed.",
+            report.added, report.changed, report.destroyed
+        )
+    };
+    if report.failures.is_empty() {
+        println!("\n{}", ctx.style.bold(&summary));
+        if !plan.destroy && plan.targets.is_empty() {
+            let outputs = store.load()?.outputs;
+            if !outputs.is_empty() {
+                println!("\nOutputs:\n");
+                for (name, o) in &outputs {
+                    println!("{name} = {}", shown(o));
+                }
+            }
+        }
+        Ok(0)
+    } else {
+        eprintln!("\nApply failed: {} of the planned operations failed; state records everything that succeeded.", report.failures.len());
+        Ok(1)
+    }
+}
+
+/// The first SIGINT or SIGTERM stops new work (in-flight calls finish and are recorded); a
+/// second exits at once, which the write-ahead intents make safe too.
+async fn watch_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    async fn next_signal() {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = tokio::signal::ctrl_c() => {}
+                        _ = term.recv() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    next_signal().await;
+    cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+    eprintln!("\nInterrupt: finishing the operations in flight and starting no new ones (interrupt again to stop at once).");
+    next_signal().await;
+    eprintln!("Stopping now; the next run reconciles what was in flight.");
+    std::process::exit(130);
+}
+
+fn verb(kind: OpKind, done: bool) -> &'static str {
+    match (kind, done) {
+        (OpKind::Create, false) => "Creating",
+        (OpKind::Create, true) => "Creation complete",
+        (OpKind::Update, false) => "Modifying",
+        (OpKind::Update, true) => "Modifications complete",
+        (OpKind::Delete, false) => "Destroying",
+        (OpKind::Delete, true) => "Destruction complete",
+    }
+}
+
+fn stale(what: String) -> Error {
+    Error::Usage(format!(
+        "the saved plan is stale: {what}\nNothing was changed; make a new plan."
+    ))
+}
+
+fn action_name(a: Option<Action>) -> &'static str {
+    match a {
+        None => "absent",
+        Some(Action::NoOp) => "unchanged",
+        Some(Action::Create) => "created",
+        Some(Action::Update) => "updated",
+        Some(Action::Replace) => "replaced",
+        Some(Action::Delete) => "destroyed",
+    }
+}
+
+/// `apply FILE`: applies exactly the saved plan, after proving that the configuration, the
+/// files it reads, the sensitive variables (given again: the file holds only their digests),
+/// the state, every object the plan touches and the planned values are as they were when it
+/// was made.
+pub async fn apply_saved(
+    ctx: &Context,
+    file: &Path,
+    vars: &VarArgs,
+    parallelism: usize,
+) -> Result<i32, Error> {
+    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+    let _lock = StateLock::take(ctx, "apply (saved plan)")?;
+    // Variables the plan carries need not be given again, so none is required here.
+    let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let problems = plan_file::check_inputs(&saved, &ws.config, &mut ws.vars);
+    if !problems.is_empty() {
+        return Err(stale(problems.join("\n  ")));
+    }
+    let mut store = ctx.state();
+    let state = store.load()?;
+    // A plan made before any state existed matches a state that is still empty (taking the
+    // lock creates the database, and with it a lineage).
+    let fresh_then = saved.lineage.is_empty() && saved.serial == 0;
+    let fresh_now = state.serial == 0 && state.resources.is_empty();
+    if !(fresh_then && fresh_now)
+        && (state.lineage != saved.lineage || state.serial != saved.serial)
+    {
+        return Err(stale(format!(
+            "the state changed since it was made (serial {} then, {} now{}).",
+            saved.serial,
+            state.serial,
+            if state.lineage == saved.lineage {
+                ""
+            } else {
+                ", and it is another state"
+            }
+        )));
+    }
+    let provider = connect(&ws).await?;
+    let fresh = match crate::engine::plan::plan(&provider, &ws, state, &saved.options).await {
+        Ok(p) => p,
+        Err(e) => return Err(plan_error(ws, e)),
+    };
+    let then = plan_file::touched(&saved.plan);
+    let now = plan_file::touched(&fresh);
+    let fresh_live: std::collections::BTreeMap<&Address, Option<&crate::state::Attrs>> = fresh
+        .changes
+        .iter()
+        .map(|c| (&c.addr, c.before.as_ref()))
+        .chain(fresh.drift.iter().map(|d| (&d.addr, d.live.as_ref())))
+        .collect();
+    let mut problems = Vec::new();
+    let mut reported = std::collections::BTreeSet::new();
+    for (addr, fp) in &saved.fingerprints {
+        let live_now = now
+            .get(addr)
+            .cloned()
+            .unwrap_or_else(|| fresh_live.get(addr).copied().flatten().cloned());
+        let fp_now = live_now.as_ref().map_or_else(
+            || "absent".to_string(),
+            |a| plan_file::fingerprint(&saved.salt, a),
+        );
+        if &fp_now != fp {
+            let mut lines = plan_file::differences(
+                then.get(addr).and_then(Option::as_ref),
+                live_now.as_ref(),
+                &saved.plan.sensitive_attrs(addr),
+                &saved.salt,
+            );
+            if lines.is_empty() {
+                lines.push("what it read differs".into());
+            }
+            problems.push(format!(
+                "  {addr} changed in AWS:\n    {}",
+                lines.join("\n    ")
+            ));
+            reported.insert(addr.clone());
+        }
+    }
+    // Drift a refresh-only plan did not read is something it would not record: its actions
+    // (none) cannot show that, so it is reported here.
+    if saved.plan.refresh_only {
+        for addr in now.keys().filter(|a| !saved.fingerprints.contains_key(*a)) {
+            if reported.insert(addr.clone()) {
+                problems.push(format!("  {addr} changed in AWS since the plan was made"));
+            }
+        }
+    }
+    let action_of =
+        |p: &Plan, a: &Address| p.changes.iter().find(|c| &c.addr == a).map(|c| c.action);
+    let addrs: std::collections::BTreeSet<&Address> = saved
+        .plan
+        .changes
+        .iter()
+        .chain(fresh.changes.iter())
+        .map(|c| &c.addr)
+        .collect();
+    for a in addrs {
+        let (was, is) = (action_of(&saved.plan, a), action_of(&fresh, a));
+        if was != is && !reported.contains(a) {
+            problems.push(format!(
+                "  {a} would now be {} (the plan says {})",
+                action_name(is),
+                action_name(was)
+            ));
+            reported.insert(a.clone());
+        }
+    }
+    problems.extend(plan_file::planned_differences(&saved, &fresh, &reported));
+    problems.extend(plan_file::recovery_differences(&saved.plan, &fresh));
+    if !problems.is_empty() {
+        return Err(stale(format!(
+            "AWS or the evaluated configuration no longer matches the plan:\n{}",
+            problems.join("\n")
+        )));
+    }
+    print!("{}", render_plan(&saved.plan, ctx.style));
+    let plan = plan_file::rejoin(saved.plan, fresh);
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    let (check, caller) = guard_owner(&provider, &plan.state).await?;
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    if plan.refresh_only {
+        let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store)?;
+        println!(
+            "\n{}",
+            ctx.style.bold(&format!(
+                "Refresh complete! {updated} updated, {removed} removed from the state."
+            ))
+        );
+        return Ok(0);
+    }
+    execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
+}
+
+/// `show FILE`: a saved plan, as it was made.
+pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<i32, Error> {
+    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+    print_plan(&saved.plan, format, ctx);
+    Ok(0)
+}
+
+/// `refresh`: records what AWS now says, and changes nothing in AWS.
+pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
+    let opts = PlanOptions {
+        refresh_only: true,
+        ..PlanOptions::default()
+    };
+    // The lock is bound to a name so that it is held until the state is written.
+    let Planned {
+        plan,
+        mut store,
+        provider,
+        _lock,
+        ..
+    } = make_plan(ctx, vars, &opts, Some("refresh")).await?;
+    print!("{}", render_plan(&plan, ctx.style));
+    if !plan.has_effect() {
+        return Ok(0);
+    }
+    // Another account sees none of this state's objects; recording that would forget them all.
+    guard_owner(&provider, &plan.state).await?;
+    let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store)?;
+    println!(
+        "\n{}",
+        ctx.style.bold(&format!(
+            "Refresh complete! {updated} updated, {removed} removed from the state."
+        ))
+    );
+    Ok(0)
+}
+
+/// `import ADDRESS ID`: adopts an existing object. The next plan shows only how it differs
+/// from its configuration.
+pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> Result<i32, Error> {
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    if addr.mode != Mode::Managed || !ws.config.resources.contains_key(addr) {
+        return Err(Error::Usage(format!(
+            "import needs a resource block for {addr} in the configuration; add one, then import"
+        )));
+    }
+    if addr.type_name == "aws_iam_access_key" {
+        return Err(Error::Usage(
+            "aws_iam_access_key cannot be imported: AWS never shows a key's secret again; create a new key with skyform instead".into(),
+        ));
+    }
+    let _lock = StateLock::take(ctx, "import")?;
+    let mut store = ctx.state();
+    let state = store.load()?;
+    if state.resources.contains_key(addr) {
+        return Err(Error::Usage(format!(
+            "{addr} is already in the state; `skyform state rm {addr}` first to import another object"
+        )));
+    }
+    let provider = connect(&ws).await?;
+    let (check, caller) = guard_owner(&provider, &state).await?;
+    let found = provider
+        .refresh(&[RefreshRequest {
+            addr: addr.clone(),
+            id: id.to_string(),
+            prior: crate::state::Attrs::new(),
+        }])
+        .await?;
+    let Some(Some(attrs)) = found.into_iter().next() else {
+        return Err(Error::Usage(format!(
+            "no {} with id {id:?} exists in AWS ({}); check the id (`skyform schema {}` describes it)",
+            addr.type_name, provider.region, addr.type_name
+        )));
+    };
+    if check == OwnerCheck::Unowned {
+        store.set_owner(&caller)?;
+    }
+    let deps = ws
+        .graph
+        .resource_deps(&Node::Resource(addr.clone()))
+        .into_iter()
+        .filter(|a| a.mode == Mode::Managed)
+        .collect();
+    store.put(&ResourceState {
+        addr: addr.clone(),
+        id: id.to_string(),
+        attrs,
+        deps,
+        sensitive: Default::default(),
+    })?;
+    println!(
+        "{}",
+        ctx.style.bold(&format!(
+            "Import successful! {addr} (id {id}) is now managed by skyform."
+        ))
+    );
+    println!("Run `skyform plan` to see how it differs from the configuration.");
+    Ok(0)
+}

@@ -1,0 +1,599 @@
+//! Executing a plan: an operation graph walked concurrently, with state written the moment
+//! each operation succeeds.
+//!
+//! Every replace becomes a delete and a create; creates and updates wait for what they depend
+//! on, deletes wait for what depends on them. Up to `parallelism` operations run at once. A
+//! failure lets in-flight work finish, skips everything downstream of it, and leaves
+//! independent branches running, so the state always matches what AWS has.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::stream::{FuturesUnordered, StreamExt as _};
+
+use crate::engine::diff::Action;
+use crate::engine::graph::Node;
+use crate::engine::plan::{state_value, Plan, Workspace};
+use crate::engine::provider::{
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError,
+};
+use crate::lang::address::Address;
+use crate::lang::schema::registry;
+use crate::lang::value::Value;
+use crate::state::{
+    Attrs, Intent, OutputState, Owner, ResourceState, State, StateError, StateStore,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpKind {
+    Delete,
+    Create,
+    Update,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Op {
+    pub kind: OpKind,
+    pub addr: Address,
+}
+
+/// Progress, for the printer.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Started(Op),
+    Finished {
+        op: Op,
+        id: String,
+        secs: u64,
+    },
+    Failed {
+        op: Op,
+        error: String,
+    },
+    /// Something worth saying about an operation that went on (an adopted object).
+    Note {
+        op: Op,
+        message: String,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub added: usize,
+    pub changed: usize,
+    pub destroyed: usize,
+    pub failures: Vec<(Address, String)>,
+    pub skipped: Vec<Address>,
+    /// Operations never started because the apply was interrupted.
+    pub not_started: Vec<Address>,
+}
+
+/// How an apply runs.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// How many operations may run at once.
+    pub parallelism: usize,
+    /// Set (by a signal) to start no new operation; those in flight finish and are recorded.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl ApplyOptions {
+    pub fn with_parallelism(parallelism: usize) -> ApplyOptions {
+        ApplyOptions {
+            parallelism,
+            cancel: std::sync::Arc::default(),
+        }
+    }
+}
+
+/// How the identity running an apply relates to the state's owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerCheck {
+    /// Nobody has written this state yet; the caller becomes its owner.
+    Unowned,
+    Same,
+    /// Another user or role of the owner's account: allowed, with a warning.
+    SameAccount(Owner),
+    /// Another account: every write is refused.
+    OtherAccount(Owner),
+}
+
+/// Compares the caller with the state's owner, the guide's rule that the identity that
+/// created something owns it.
+pub fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
+    match &state.owner {
+        None => OwnerCheck::Unowned,
+        Some(o) if o.account != caller.account => OwnerCheck::OtherAccount(o.clone()),
+        Some(o) if o.arn != caller.arn => OwnerCheck::SameAccount(o.clone()),
+        Some(_) => OwnerCheck::Same,
+    }
+}
+
+/// Builds the operations of a plan and what each waits for.
+pub fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
+    let mut ops: BTreeMap<Op, BTreeSet<Op>> = BTreeMap::new();
+    let op = |kind, addr: &Address| Op {
+        kind,
+        addr: addr.clone(),
+    };
+    for c in &plan.changes {
+        match c.action {
+            Action::NoOp => {}
+            Action::Create => {
+                ops.insert(op(OpKind::Create, &c.addr), BTreeSet::new());
+            }
+            Action::Update => {
+                ops.insert(op(OpKind::Update, &c.addr), BTreeSet::new());
+            }
+            Action::Delete => {
+                ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
+            }
+            Action::Replace => {
+                ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
+                ops.insert(
+                    op(OpKind::Create, &c.addr),
+                    BTreeSet::from([op(OpKind::Delete, &c.addr)]),
+                );
+            }
+        }
+    }
+    let keys: Vec<Op> = ops.keys().cloned().collect();
+    for o in &keys {
+        match o.kind {
+            OpKind::Create | OpKind::Update => {
+                let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
+                for d in deps {
+                    for kind in [OpKind::Create, OpKind::Update] {
+                        let dep = op(kind, &d);
+                        if ops.contains_key(&dep) {
+                            ops.entry(o.clone()).or_default().insert(dep);
+                        }
+                    }
+                }
+            }
+            OpKind::Delete => {
+                // Whatever this object depended on is deleted only after it.
+                if let Some(r) = plan.state.resources.get(&o.addr) {
+                    for d in &r.deps {
+                        let dep_delete = op(OpKind::Delete, d);
+                        if let Some(waits) = ops.get_mut(&dep_delete) {
+                            waits.insert(o.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    ops
+}
+
+/// Applies a plan. Returns the report; a state write failure aborts at once (nothing more is
+/// started, since it could not be recorded).
+pub async fn apply<P: Provider, S: StateStore>(
+    provider: &P,
+    ws: &Workspace,
+    plan: &Plan,
+    store: &mut S,
+    opts: &ApplyOptions,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<ApplyReport, StateError> {
+    let parallelism = opts.parallelism;
+    let mut report = ApplyReport::default();
+    // What an interrupted apply left was shown in the plan; it is recorded before anything
+    // else, so the operations below start from the state the plan was made against.
+    plan.recovery.persist(store)?;
+    let mut pending = operations(ws, plan);
+    // The lineage exists once anything was written (the owner is recorded before an apply).
+    let lineage = match store.load()?.lineage {
+        l if l.is_empty() => plan.state.lineage.clone(),
+        l => l,
+    };
+    // Updates and deletes start from what AWS said at plan time, not from older state.
+    let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
+    for c in &plan.changes {
+        if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
+            r.attrs = live.clone();
+        }
+    }
+    // Objects that are gone from AWS and that nothing recreates leave the state now (a delete
+    // interrupted after AWS acted, or a destroy of what someone else removed).
+    for d in &plan.drift {
+        let recreated = plan
+            .changes
+            .iter()
+            .any(|c| c.addr == d.addr && matches!(c.action, Action::Create | Action::Replace));
+        if d.live.is_none() && !recreated && !plan.refresh_only {
+            store.remove(&d.addr)?;
+            current.remove(&d.addr);
+        }
+    }
+    let mut ctx = ws.base_ctx();
+    for (addr, attrs) in &plan.data {
+        if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+            ctx.set_resource(addr, state_value(schema, attrs));
+        }
+    }
+    for (addr, r) in &current {
+        if let Some(schema) = registry().resources.get(&addr.type_name) {
+            ctx.set_resource(addr, state_value(schema, &r.attrs));
+        }
+    }
+    ws.eval_all_locals(&mut ctx);
+    let mut running = FuturesUnordered::new();
+    let parallelism = parallelism.max(1);
+    // Who waits for whom, both ways, so that each completion touches only its dependents.
+    let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
+    for (o, waits) in &pending {
+        for w in waits {
+            dependents.entry(w.clone()).or_default().push(o.clone());
+        }
+    }
+    let mut ready: BTreeSet<Op> = pending
+        .iter()
+        .filter(|(_, w)| w.is_empty())
+        .map(|(o, _)| o.clone())
+        .collect();
+
+    loop {
+        // Start what is ready, unless interrupted: then only what is in flight completes.
+        let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
+        if cancelled && running.is_empty() {
+            report.not_started = pending.keys().map(|o| o.addr.clone()).collect();
+            report.not_started.dedup();
+            break;
+        }
+        let room = if cancelled {
+            0
+        } else {
+            parallelism.saturating_sub(running.len())
+        };
+        let starting: Vec<Op> = ready.iter().take(room).cloned().collect();
+        for o in starting {
+            ready.remove(&o);
+            pending.remove(&o);
+            let type_name = o.addr.type_name.clone();
+            let prior: Option<ResourceState> = current.get(&o.addr).cloned();
+            let planned = match o.kind {
+                OpKind::Delete => Ok(Attrs::new()),
+                OpKind::Create | OpKind::Update => evaluate::<P>(ws, &ctx, &o.addr)
+                    .map_err(|m| ProviderError::new("Unevaluated", m)),
+            };
+            // What will tell this create's object from others if its answer is lost. Few
+            // types need any, and those need one read.
+            let evidence = match (&planned, o.kind) {
+                (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs).await,
+                _ => Ok(Attrs::new()),
+            };
+            let (planned, evidence) = match (planned, evidence) {
+                (Ok(p), Ok(e)) => (Ok(p), e),
+                (Err(e), _) | (_, Err(e)) => (Err(e), Attrs::new()),
+            };
+            // Write-ahead: the intent is committed before the call, so a crash during it
+            // leaves a trace the next run reconciles.
+            if let Ok(attrs) = &planned {
+                store.open_intent(&Intent {
+                    addr: o.addr.clone(),
+                    op: match o.kind {
+                        OpKind::Create => "create",
+                        OpKind::Update => "update",
+                        OpKind::Delete => "delete",
+                    }
+                    .into(),
+                    token: lineage.clone(),
+                    attrs: attrs.clone(),
+                    evidence: evidence.clone(),
+                })?;
+            }
+            on_event(Event::Started(o.clone()));
+            let started = std::time::Instant::now();
+            let op_ctx = OpContext {
+                addr: o.addr.clone(),
+                lineage: lineage.clone(),
+            };
+            let known_ids: Vec<String> = current
+                .values()
+                .filter(|r| r.addr.type_name == type_name)
+                .map(|r| r.id.clone())
+                .collect();
+            running.push(async move {
+                let result: Result<Done, ProviderError> = match planned {
+                    Err(e) => Err(e),
+                    Ok(planned) => match (o.kind, prior) {
+                        (OpKind::Create, _) => {
+                            create_or_adopt(
+                                provider, &type_name, &planned, &evidence, &known_ids, &op_ctx,
+                            )
+                            .await
+                        }
+                        (OpKind::Update, Some(p)) => provider
+                            .update(&type_name, &p.id, &p.attrs, &planned, &op_ctx)
+                            .await
+                            .map(|a| Done::made(p.id.clone(), a)),
+                        (OpKind::Delete, Some(p)) => provider
+                            .delete(&type_name, &p.id, &p.attrs)
+                            .await
+                            .map(|()| Done::made(p.id.clone(), Attrs::new())),
+                        (_, None) => {
+                            Err(ProviderError::new("NotInState", "there is no prior object"))
+                        }
+                    },
+                };
+                (o, result, started.elapsed().as_secs())
+            });
+        }
+        let Some((o, result, secs)) = running.next().await else {
+            break;
+        };
+        match result {
+            Ok(Done { id, attrs, note }) => {
+                if let Some(message) = note {
+                    on_event(Event::Note {
+                        op: o.clone(),
+                        message,
+                    });
+                }
+                match o.kind {
+                    OpKind::Delete => {
+                        store.remove(&o.addr)?;
+                        current.remove(&o.addr);
+                        report.destroyed += 1;
+                    }
+                    OpKind::Create | OpKind::Update => {
+                        let deps = ws
+                            .graph
+                            .resource_deps(&Node::Resource(o.addr.clone()))
+                            .into_iter()
+                            .filter(|a| a.mode == crate::lang::address::Mode::Managed)
+                            .collect();
+                        let r = ResourceState {
+                            addr: o.addr.clone(),
+                            id: id.clone(),
+                            attrs: attrs.clone(),
+                            deps,
+                            sensitive: sensitive_inputs::<P>(ws, &ctx, &o.addr),
+                        };
+                        store.put(&r)?;
+                        current.insert(o.addr.clone(), r);
+                        if o.kind == OpKind::Create {
+                            report.added += 1;
+                        } else {
+                            report.changed += 1;
+                        }
+                        if let Some(schema) = registry().resources.get(&o.addr.type_name) {
+                            ctx.set_resource(&o.addr, state_value(schema, &attrs));
+                        }
+                        // Locals that read this resource may now be known.
+                        ws.eval_all_locals(&mut ctx);
+                    }
+                }
+                store.close_intent(&o.addr)?;
+                for d in dependents.get(&o).into_iter().flatten() {
+                    if let Some(waits) = pending.get_mut(d) {
+                        waits.remove(&o);
+                        if waits.is_empty() {
+                            ready.insert(d.clone());
+                        }
+                    }
+                }
+                on_event(Event::Finished { op: o, id, secs });
+            }
+            Err(e) => {
+                // An intent stays open only when the outcome is unknown: a create that got no
+                // answer, or failed after part of its work, may have made something the next
+                // run must find. An answered error made nothing; an update or delete needs no
+                // search, since the next refresh reads what AWS has.
+                if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
+                    store.close_intent(&o.addr)?;
+                }
+                let message = e.to_string();
+                report.failures.push((o.addr.clone(), message.clone()));
+                on_event(Event::Failed {
+                    op: o.clone(),
+                    error: message,
+                });
+                // Everything downstream can no longer run.
+                let mut doomed: Vec<Op> = dependents.get(&o).cloned().unwrap_or_default();
+                while let Some(d) = doomed.pop() {
+                    if pending.remove(&d).is_none() {
+                        continue;
+                    }
+                    ready.remove(&d);
+                    if !report.skipped.contains(&d.addr) {
+                        report.skipped.push(d.addr.clone());
+                    }
+                    doomed.extend(dependents.get(&d).cloned().unwrap_or_default());
+                }
+            }
+        }
+    }
+    // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
+    if plan.targets.is_empty() {
+        write_outputs(ws, &ctx, store, plan.destroy)?;
+    }
+    Ok(report)
+}
+
+/// What a finished operation records.
+struct Done {
+    id: String,
+    attrs: Attrs,
+    /// Said to the user (an object adopted instead of created).
+    note: Option<String>,
+}
+
+impl Done {
+    fn made(id: String, attrs: Attrs) -> Done {
+        Done {
+            id,
+            attrs,
+            note: None,
+        }
+    }
+}
+
+/// Creates an object. When AWS answers that it already exists, asks the provider whether it is
+/// one this state made (it carries this state's lineage, or matches the intent's evidence):
+/// such an object, left by an interrupted apply, is adopted and brought to the planned
+/// attributes instead of failing every later apply. Done here once, for every type.
+async fn create_or_adopt<P: Provider>(
+    provider: &P,
+    type_name: &str,
+    planned: &Attrs,
+    evidence: &Attrs,
+    known_ids: &[String],
+    ctx: &OpContext,
+) -> Result<Done, ProviderError> {
+    let conflict = match provider.create(type_name, planned, ctx).await {
+        Ok((id, attrs)) => return Ok(Done::made(id, attrs)),
+        Err(e) if e.kind == ErrorKind::AlreadyExists => e,
+        Err(e) => return Err(e),
+    };
+    let lost = Lost {
+        planned,
+        evidence,
+        known_ids,
+    };
+    let (id, live) = match provider.find(type_name, lost, ctx).await? {
+        Found::Adopt { id, attrs } => (id, attrs),
+        // Someone else's object, or one that cannot be used as it is: the conflict stands.
+        Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),
+    };
+    let Some(schema) = registry().resources.get(type_name) else {
+        return Err(conflict);
+    };
+    let desired: BTreeMap<String, Value> = planned
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+        .collect();
+    let (action, changes) = crate::engine::diff::diff::<P>(schema, Some(&live), &desired);
+    let attrs = match action {
+        Action::NoOp => live,
+        Action::Update => provider.update(type_name, &id, &live, planned, ctx).await?,
+        _ => {
+            let fixed: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.forces_replacement)
+                .map(|c| c.name.as_str())
+                .collect();
+            return Err(ProviderError::new(
+                conflict.code,
+                format!(
+                    "{}; the existing object carries this state's tags but differs in {}, which cannot change in place; run plan again to replace it",
+                    conflict.message,
+                    fixed.join(", ")
+                ),
+            ));
+        }
+    };
+    Ok(Done {
+        note: Some(format!(
+            "an object by this name already existed ({}), made by an interrupted apply of this state: adopted {id}",
+            conflict.code
+        )),
+        id,
+        attrs,
+    })
+}
+
+/// Records a refresh-only plan: what AWS now says replaces what state held, and objects that
+/// are gone are forgotten. Nothing is written to AWS. Returns (updated, removed).
+pub fn apply_refresh<S: StateStore>(
+    plan: &Plan,
+    store: &mut S,
+) -> Result<(usize, usize), StateError> {
+    plan.recovery.persist(store)?;
+    let (mut updated, mut removed) = (0, 0);
+    for d in &plan.drift {
+        match (&d.live, plan.state.resources.get(&d.addr)) {
+            (None, _) => {
+                store.remove(&d.addr)?;
+                removed += 1;
+            }
+            (Some(live), Some(prior)) => {
+                store.put(&ResourceState {
+                    attrs: live.clone(),
+                    ..prior.clone()
+                })?;
+                updated += 1;
+            }
+            (Some(_), None) => {}
+        }
+    }
+    Ok((updated, removed))
+}
+
+/// A resource's configuration evaluated against the values known now, as provider input.
+fn evaluate<P: Provider>(
+    ws: &Workspace,
+    ctx: &crate::lang::eval::EvalCtx,
+    addr: &Address,
+) -> Result<Attrs, String> {
+    match desired::<P>(ws, ctx, addr)? {
+        d if d.attrs.values().any(Value::contains_unknown) => {
+            Err("some of its values are still unknown".to_string())
+        }
+        d => Ok(d.to_attrs()),
+    }
+}
+
+/// The attributes of a resource whose value came from a sensitive input, for the state to
+/// keep masking them (`state show`, later plans) and to keep them out of plan files. Which
+/// inputs an attribute reads does not depend on what is known yet, so this holds whenever
+/// the resource was evaluated.
+fn sensitive_inputs<P: Provider>(
+    ws: &Workspace,
+    ctx: &crate::lang::eval::EvalCtx,
+    addr: &Address,
+) -> BTreeSet<String> {
+    desired::<P>(ws, ctx, addr)
+        .map(|d| d.sensitive)
+        .unwrap_or_default()
+}
+
+fn desired<P: Provider>(
+    ws: &Workspace,
+    ctx: &crate::lang::eval::EvalCtx,
+    addr: &Address,
+) -> Result<crate::engine::plan::Desired, String> {
+    let (Some(block), Some(schema)) = (
+        ws.config.resources.get(addr),
+        registry().resources.get(&addr.type_name),
+    ) else {
+        return Err("it is not in the configuration".to_string());
+    };
+    ws.eval_resource::<P>(block, schema, ctx).map_err(|diags| {
+        diags
+            .0
+            .iter()
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
+/// Evaluates outputs against the final values and records the known ones.
+fn write_outputs<S: StateStore>(
+    ws: &Workspace,
+    ctx: &crate::lang::eval::EvalCtx,
+    store: &mut S,
+    destroy: bool,
+) -> Result<(), StateError> {
+    let mut outputs = BTreeMap::new();
+    if !destroy {
+        for (name, o) in &ws.config.outputs {
+            let Some(expr) = &o.value else { continue };
+            if let Ok((v, _)) = ctx.eval_top(&expr.expr) {
+                if !v.contains_unknown() {
+                    outputs.insert(
+                        name.clone(),
+                        OutputState {
+                            value: v.to_json(),
+                            sensitive: o.sensitive,
+                        },
+                    );
+                }
+            }
+        }
+    }
+    store.set_outputs(&outputs)?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! An in-memory cloud for unit tests of the engine: it behaves like a provider (ids, computed
+//! attributes, objects that can vanish or change out of band) and can be told to fail.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::engine::provider::{
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
+};
+use crate::lang::address::Address;
+use crate::lang::schema::{registry, AttrMode};
+use crate::state::Attrs;
+
+#[derive(Debug, Default)]
+pub struct FakeCloud {
+    pub objects: BTreeMap<(String, String), Attrs>,
+    pub next_id: u64,
+    /// Every call, as `op type`.
+    pub calls: Vec<String>,
+    /// `op type` pairs that fail.
+    pub fail: BTreeSet<String>,
+    /// `op type` pairs that are carried out but whose answer is lost (a cut connection).
+    pub lose_answer: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeProvider {
+    pub cloud: RefCell<FakeCloud>,
+}
+
+impl FakeProvider {
+    fn record(&self, op: &str, type_name: &str) -> Result<(), ProviderError> {
+        let key = format!("{op} {type_name}");
+        let mut cloud = self.cloud.borrow_mut();
+        cloud.calls.push(key.clone());
+        if cloud.fail.contains(&key) {
+            return Err(ProviderError::new("Injected", format!("{key} failed")));
+        }
+        Ok(())
+    }
+
+    pub fn writes(&self) -> usize {
+        self.cloud
+            .borrow()
+            .calls
+            .iter()
+            .filter(|c| {
+                !c.starts_with("refresh") && !c.starts_with("read") && !c.starts_with("find")
+            })
+            .count()
+    }
+}
+
+impl Provider for FakeProvider {
+    async fn identity(&self) -> Result<Identity, ProviderError> {
+        Ok(Identity {
+            account: "123456789012".into(),
+            arn: "arn:aws:iam::123456789012:user/fake".into(),
+            user_id: "AIDAFAKE".into(),
+        })
+    }
+
+    async fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError> {
+        self.record("refresh", "all")?;
+        let cloud = self.cloud.borrow();
+        Ok(requests
+            .iter()
+            .map(|r| {
+                cloud
+                    .objects
+                    .get(&(r.addr.type_name.clone(), r.id.clone()))
+                    .cloned()
+            })
+            .collect())
+    }
+
+    async fn read_data(&self, type_name: &str, _args: &Attrs) -> Result<Attrs, ProviderError> {
+        self.record("read", type_name)?;
+        let mut a = Attrs::new();
+        a.insert("account_id".into(), "123456789012".into());
+        a.insert("arn".into(), "arn:aws:iam::123456789012:user/fake".into());
+        a.insert("user_id".into(), "AIDAFAKE".into());
+        a.insert("id".into(), "123456789012".into());
+        Ok(a)
+    }
+
+    async fn create(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        _ctx: &OpContext,
+    ) -> Result<(String, Attrs), ProviderError> {
+        self.record("create", type_name)?;
+        let mut cloud = self.cloud.borrow_mut();
+        cloud.next_id += 1;
+        let n = cloud.next_id;
+        let mut attrs = planned.clone();
+        let id = planned
+            .get("name")
+            .and_then(|v| v.as_str())
+            .map_or_else(|| format!("{type_name}-{n}"), String::from);
+        if cloud
+            .objects
+            .contains_key(&(type_name.to_string(), id.clone()))
+        {
+            return Err(
+                ProviderError::new("EntityAlreadyExists", format!("{id} already exists"))
+                    .with_kind(ErrorKind::AlreadyExists),
+            );
+        }
+        if let Some(schema) = registry().resources.get(type_name) {
+            for (name, a) in &schema.attributes {
+                if a.mode == AttrMode::Computed {
+                    attrs.insert(name.clone(), format!("fake:{type_name}:{name}:{n}").into());
+                }
+            }
+        }
+        attrs.insert("id".into(), id.clone().into());
+        cloud
+            .objects
+            .insert((type_name.to_string(), id.clone()), attrs.clone());
+        if cloud.lose_answer.contains(&format!("create {type_name}")) {
+            return Err(
+                ProviderError::new("RequestFailed", "the connection was cut")
+                    .with_kind(ErrorKind::Unknown),
+            );
+        }
+        Ok((id, attrs))
+    }
+
+    async fn update(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        planned: &Attrs,
+        _ctx: &OpContext,
+    ) -> Result<Attrs, ProviderError> {
+        self.record("update", type_name)?;
+        let mut attrs = prior.clone();
+        // `planned` leaves out what the configuration no longer sets; the AWS provider clears
+        // such attributes (removes the tags, empties the description), so the fake does too.
+        // Computed values, and optional ones AWS picks when unset, stay as they were.
+        if let Some(schema) = registry().resources.get(type_name) {
+            for (name, a) in &schema.attributes {
+                if a.settable() && a.mode != AttrMode::OptionalComputed {
+                    attrs.remove(name);
+                }
+            }
+        }
+        attrs.extend(planned.clone());
+        self.cloud
+            .borrow_mut()
+            .objects
+            .insert((type_name.to_string(), id.to_string()), attrs.clone());
+        Ok(attrs)
+    }
+
+    async fn delete(&self, type_name: &str, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+        self.record("delete", type_name)?;
+        self.cloud
+            .borrow_mut()
+            .objects
+            .remove(&(type_name.to_string(), id.to_string()));
+        Ok(())
+    }
+
+    /// The fake keeps no tags; everything it made is found through intents.
+    async fn scan(
+        &self,
+        _lineage: &str,
+        _types: &[&str],
+    ) -> Result<Vec<(Address, String)>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    /// The fake names objects by their `name`, so a lost create is found by it.
+    async fn find(
+        &self,
+        type_name: &str,
+        lost: Lost<'_>,
+        _ctx: &OpContext,
+    ) -> Result<Found, ProviderError> {
+        self.record("find", type_name)?;
+        let Some(name) = lost.planned.get("name").and_then(|v| v.as_str()) else {
+            return Ok(Found::Nothing);
+        };
+        Ok(self
+            .cloud
+            .borrow()
+            .objects
+            .get(&(type_name.to_string(), name.to_string()))
+            .map_or(Found::Nothing, |a| Found::Adopt {
+                id: name.to_string(),
+                attrs: a.clone(),
+            }))
+    }
+}

@@ -1,0 +1,20 @@
+//! The engine: from a loaded configuration and a state to a plan, and from a plan to a new
+//! state, reaching the cloud only through the `provider::Provider` trait.
+//!
+//! Owns the dependency graph (`graph`), the pure per-resource decision (`diff`), refresh and
+//! planning (`plan`), recovery from interrupted applies (`reconcile`), the concurrent apply
+//! walk (`apply`), saved plan files (`plan_file`: they serialize a `Plan`, so they live here
+//! rather than in `state`), and an in-memory cloud for tests (`fake`).
+//!
+//! May use: `lang` and `state`. Never `aws`, `render` or `cli`.
+
+pub mod apply;
+pub mod diff;
+pub mod fake;
+pub mod graph;
+pub mod plan;
+pub mod plan_file;
+pub mod provider;
+pub mod reconcile;
+#[cfg(test)]
+pub(crate) mod tests;

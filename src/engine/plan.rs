@@ -1,0 +1,919 @@
+//! Planning: refresh what state knows, evaluate the configuration in dependency order, and
+//! decide an action for every resource.
+//!
+//! The only I/O is through the `Provider` (one batched refresh, one read per data source);
+//! everything else is the pure pieces: `eval`, `diff`, `graph`. The same `Workspace` helpers
+//! evaluate a resource again at apply time, once the values it waited for are known.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::engine::diff::{diff, Action, AttrChange};
+use crate::engine::graph::{Graph, Node};
+use crate::engine::provider::{Planned, Problem, Provider, ProviderError, RefreshRequest};
+use crate::lang::address::{Address, Mode};
+use crate::lang::config::{Config, ResourceBlock};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::lang::eval::{references, EvalCtx, RefTarget};
+use crate::lang::schema::{registry, AttrMode, Schema};
+use crate::lang::value::Value;
+use crate::lang::variables::Vars;
+use crate::state::{Attrs, State};
+
+/// A validated configuration with its graph and variables: everything needed to evaluate.
+pub struct Workspace {
+    pub config: Config,
+    pub graph: Graph,
+    pub order: Vec<Node>,
+    pub vars: Vars,
+    /// What `file()` read while evaluating this workspace; a saved plan records it.
+    pub files_read: crate::lang::functions::FilesRead,
+}
+
+/// A resource's evaluated configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    pub attrs: BTreeMap<String, Value>,
+    pub sensitive: BTreeSet<String>,
+}
+
+impl Desired {
+    /// The known, non-null values as JSON, the form providers take.
+    pub fn to_attrs(&self) -> Attrs {
+        self.attrs
+            .iter()
+            .filter(|(_, v)| !v.is_null() && !v.contains_unknown())
+            .map(|(k, v)| (k.clone(), v.to_json()))
+            .collect()
+    }
+}
+
+impl Workspace {
+    /// The evaluation context with variables, `path` and the sensitivity marks.
+    pub fn base_ctx(&self) -> EvalCtx {
+        let mut ctx = EvalCtx::new(self.config.dir.clone());
+        ctx.files.read = self.files_read.clone();
+        ctx.set(&["var"], Value::Object(self.vars.values.clone()));
+        let dir = Value::string(self.config.dir.display().to_string());
+        ctx.set(
+            &["path"],
+            Value::Object(BTreeMap::from([
+                ("module".into(), dir.clone()),
+                ("root".into(), dir.clone()),
+                ("cwd".into(), dir),
+            ])),
+        );
+        for name in &self.vars.sensitive {
+            ctx.sensitive.insert(vec!["var".into(), name.clone()]);
+        }
+        for addr in self.config.resources.keys() {
+            if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+                for (attr, a) in &schema.attributes {
+                    if a.sensitive {
+                        let mut path = if addr.mode == Mode::Data {
+                            vec!["data".to_string()]
+                        } else {
+                            vec![]
+                        };
+                        path.extend([addr.type_name.clone(), addr.name.clone(), attr.clone()]);
+                        ctx.sensitive.insert(path);
+                    }
+                }
+            }
+        }
+        ctx
+    }
+
+    /// Evaluates one local into the context.
+    pub fn eval_local(&self, name: &str, ctx: &mut EvalCtx, diags: &mut Diagnostics) {
+        let Some(l) = self.config.locals.get(name) else {
+            return;
+        };
+        match ctx.eval_top(&l.value.expr) {
+            Ok((v, _)) => ctx.set(&["local", name], v),
+            Err(e) => {
+                diags.push(eval_diag(e, &l.value.span, &format!("local.{name}")));
+                ctx.set(&["local", name], Value::Unknown);
+            }
+        }
+    }
+
+    /// Re-evaluates every local in order (at apply time, after a resource became known).
+    pub fn eval_all_locals(&self, ctx: &mut EvalCtx) {
+        let mut ignored = Diagnostics::default();
+        for node in &self.order {
+            if let Node::Local(n) = node {
+                self.eval_local(n, ctx, &mut ignored);
+            }
+        }
+    }
+
+    /// Evaluates a resource block against its schema: types converted, defaults applied,
+    /// allowed values checked.
+    pub fn eval_resource<P: Provider>(
+        &self,
+        block: &ResourceBlock,
+        schema: &Schema,
+        ctx: &EvalCtx,
+    ) -> Result<Desired, Diagnostics> {
+        let mut diags = Diagnostics::default();
+        let mut out = Desired::default();
+        for (name, a) in &schema.attributes {
+            if !a.settable() {
+                continue;
+            }
+            if a.sensitive {
+                out.sensitive.insert(name.clone());
+            }
+            let Some(expr) = block.attrs.get(name) else {
+                out.attrs
+                    .insert(name.clone(), a.default.clone().unwrap_or(Value::Null));
+                continue;
+            };
+            let owner = format!("{}.{name}", block.addr);
+            let value = match ctx.eval_top(&expr.value.expr) {
+                Ok((v, sensitive)) => {
+                    if sensitive {
+                        out.sensitive.insert(name.clone());
+                    }
+                    v
+                }
+                Err(e) => {
+                    diags.push(eval_diag(e, &expr.value.span, &owner));
+                    continue;
+                }
+            };
+            let value = match a.ty.conform(value) {
+                Ok(v) => v,
+                Err(m) => {
+                    diags.push(
+                        Diagnostic::error(format!("wrong type for {owner}: {m}"))
+                            .named(name.clone())
+                            .at(expr.value.span.clone()),
+                    );
+                    continue;
+                }
+            };
+            if let (Some(format), Value::String(s)) = (a.format.as_deref(), &value) {
+                if let Err(m) = P::check_format(format, s) {
+                    diags.push(
+                        Diagnostic::error(format!("invalid {owner}: {m}"))
+                            .named(name.clone())
+                            .at(expr.value.span.clone()),
+                    );
+                    continue;
+                }
+            }
+            if let (Some(allowed), Value::String(s)) = (&a.enum_values, &value) {
+                if !allowed.contains(s) {
+                    diags.push(
+                        Diagnostic::error(format!(
+                            "{owner} must be one of {}, not {s:?}",
+                            allowed.join(", ")
+                        ))
+                        .named(name.clone())
+                        .at(expr.value.span.clone()),
+                    );
+                    continue;
+                }
+            }
+            let value = if value.is_null() {
+                a.default.clone().unwrap_or(Value::Null)
+            } else {
+                value
+            };
+            out.attrs.insert(name.clone(), value);
+        }
+        if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// Which resources each attribute of a block reads, for the replacement cascade.
+    fn attr_refs(block: &ResourceBlock) -> BTreeMap<String, BTreeSet<Address>> {
+        block
+            .attrs
+            .iter()
+            .map(|(name, a)| {
+                let refs = references(&a.value.expr)
+                    .0
+                    .into_iter()
+                    .filter_map(|r| match r.target {
+                        RefTarget::Resource(addr) => Some(addr),
+                        _ => None,
+                    })
+                    .collect();
+                (name.clone(), refs)
+            })
+            .collect()
+    }
+}
+
+/// The object value of a resource, as other expressions see it: every schema attribute, with
+/// computed ones taken from `live` or unknown.
+pub fn resource_value(
+    schema: &Schema,
+    desired: &BTreeMap<String, Value>,
+    live: Option<&Attrs>,
+) -> Value {
+    let mut obj = BTreeMap::new();
+    for (name, a) in &schema.attributes {
+        let v = match (a.mode, desired.get(name), live) {
+            (AttrMode::Computed, _, Some(live))
+            | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
+                live.get(name).map_or(Value::Null, Value::from_json)
+            }
+            (AttrMode::Computed, _, None) => Value::Unknown,
+            (_, Some(v), _) => v.clone(),
+            (_, None, _) => Value::Null,
+        };
+        obj.insert(name.clone(), v);
+    }
+    Value::Object(obj)
+}
+
+/// A value read from state or AWS, as expressions see it.
+pub fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
+    let mut obj = BTreeMap::new();
+    for name in schema.attributes.keys() {
+        obj.insert(
+            name.clone(),
+            attrs.get(name).map_or(Value::Null, Value::from_json),
+        );
+    }
+    Value::Object(obj)
+}
+
+/// The entry the provider's plan-time checks see for one resource or data source.
+fn planned(block: &ResourceBlock, attrs: BTreeMap<String, Value>) -> Planned<'_> {
+    Planned {
+        addr: &block.addr,
+        attrs: std::borrow::Cow::Owned(attrs),
+        refs: Workspace::attr_refs(block),
+    }
+}
+
+/// A provider rule broken, as a diagnostic at the attribute's value (or the block).
+fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
+    let block = ws.config.resources.get(&p.addr);
+    let span = block.and_then(|b| {
+        p.attr
+            .as_ref()
+            .and_then(|a| b.attrs.get(a))
+            .map(|a| a.value.span.clone())
+            .or_else(|| Some(b.span.clone()))
+    });
+    let d = Diagnostic::error(p.message).named(p.attr.unwrap_or_else(|| p.addr.to_string()));
+    match span {
+        Some(s) => d.at(s),
+        None => d,
+    }
+}
+
+pub fn eval_diag(e: crate::lang::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
+    let span = Span {
+        file: outer.file,
+        range: e.range.unwrap_or_else(|| outer.range.clone()),
+    };
+    Diagnostic::error(format!("in {name}: {}", e.message))
+        .named(name)
+        .at(span)
+}
+
+/// The planned change of one resource.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ResourceChange {
+    pub addr: Address,
+    pub action: Action,
+    /// The attributes that change (for update and replace).
+    pub changes: Vec<AttrChange>,
+    /// The refreshed live attributes, when the object exists.
+    pub before: Option<Attrs>,
+    /// The planned object: settable values and computed ones (unknown when not yet known).
+    pub after: BTreeMap<String, Value>,
+    pub sensitive: BTreeSet<String>,
+    /// Why an action was forced ("aws_iam_role.r is replaced").
+    pub reason: Option<String>,
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub enum DriftKind {
+    Deleted,
+    Changed(Vec<AttrChange>),
+}
+
+/// A change made outside skyform since the last apply.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Drift {
+    pub addr: Address,
+    pub kind: DriftKind,
+    pub prior: Attrs,
+    /// What AWS says now (`None` when the object is gone): what a refresh records.
+    #[serde(default)]
+    pub live: Option<Attrs>,
+}
+
+/// What to plan: everything (the default), a destroy, part of the world, or only a refresh.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanOptions {
+    pub destroy: bool,
+    /// Limit the plan to these resources and what they depend on (what depends on them, for
+    /// a destroy).
+    pub targets: Vec<Address>,
+    /// Replace these even though nothing forces it.
+    pub replace: Vec<Address>,
+    /// Plan no change; only record what AWS now says.
+    pub refresh_only: bool,
+    /// Delete objects tagged with this state's lineage that neither state nor configuration
+    /// holds (by default they are listed and left alone).
+    #[serde(default)]
+    pub prune_tagged: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct OutputChange {
+    pub name: String,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<Value>,
+    pub sensitive: bool,
+}
+
+/// A complete plan.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Plan {
+    /// Every resource in configuration or state, in address order (no-ops included).
+    pub changes: Vec<ResourceChange>,
+    pub drift: Vec<Drift>,
+    pub outputs: Vec<OutputChange>,
+    /// The state the plan was made against.
+    pub state: State,
+    /// Data source results.
+    pub data: BTreeMap<Address, Attrs>,
+    pub destroy: bool,
+    /// The `--target` addresses: a non-empty list means the plan is partial.
+    #[serde(default)]
+    pub targets: Vec<Address>,
+    #[serde(default)]
+    pub refresh_only: bool,
+    /// What an interrupted apply left, found without writing; apply records it first.
+    #[serde(default)]
+    pub recovery: crate::engine::reconcile::Recovery,
+}
+
+impl Plan {
+    /// (to add, to change, to destroy), as Terraform counts them.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for ch in &self.changes {
+            match ch.action {
+                Action::Create => c.0 += 1,
+                Action::Update => c.1 += 1,
+                Action::Replace => {
+                    c.0 += 1;
+                    c.2 += 1;
+                }
+                Action::Delete => c.2 += 1,
+                Action::NoOp => {}
+            }
+        }
+        c
+    }
+
+    pub fn has_resource_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != Action::NoOp)
+    }
+
+    /// Whether applying the plan would write anything: changes, or for a refresh-only plan,
+    /// drift to record.
+    pub fn has_effect(&self) -> bool {
+        let recovered = !self.recovery.adopted.is_empty() || !self.recovery.settled.is_empty();
+        recovered
+            || if self.refresh_only {
+                !self.drift.is_empty()
+            } else {
+                self.has_changes()
+            }
+    }
+
+    pub fn has_output_changes(&self) -> bool {
+        self.outputs.iter().any(|o| match (&o.before, &o.after) {
+            (None, None) => false,
+            (Some(b), Some(a)) => a.contains_unknown() || &a.to_json() != b,
+            _ => true,
+        })
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.has_resource_changes() || self.has_output_changes()
+    }
+
+    /// Every attribute of a resource whose value must never be shown or saved: those its
+    /// schema marks sensitive, those the state recorded as derived from a sensitive input,
+    /// and those the planned change read from one.
+    pub fn sensitive_attrs(&self, addr: &Address) -> BTreeSet<String> {
+        let mut out = sensitive_of(addr);
+        if let Some(r) = self.state.resources.get(addr) {
+            out.extend(r.sensitive.iter().cloned());
+        }
+        for c in self.changes.iter().filter(|c| &c.addr == addr) {
+            out.extend(c.sensitive.iter().cloned());
+        }
+        out
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("the configuration could not be evaluated")]
+    Config(Diagnostics),
+    #[error("refreshing state from AWS failed: {0}")]
+    Refresh(ProviderError),
+    #[error("reading {addr} failed: {err}")]
+    Data { addr: Address, err: ProviderError },
+    #[error("{0}")]
+    Option(String),
+    #[error(transparent)]
+    Recover(#[from] crate::engine::reconcile::ReconcileError),
+}
+
+/// Reads every resource in state from the cloud, in one batched provider call.
+pub async fn refresh<P: Provider>(
+    provider: &P,
+    state: &State,
+) -> Result<BTreeMap<Address, Option<Attrs>>, ProviderError> {
+    let requests: Vec<RefreshRequest> = state
+        .resources
+        .values()
+        .map(|r| RefreshRequest {
+            addr: r.addr.clone(),
+            id: r.id.clone(),
+            prior: r.attrs.clone(),
+        })
+        .collect();
+    if requests.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let live = provider.refresh(&requests).await?;
+    Ok(requests.into_iter().map(|r| r.addr).zip(live).collect())
+}
+
+/// Compares state with what AWS now says.
+fn drift_of<P: Provider>(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift> {
+    let mut out = Vec::new();
+    for (addr, r) in &state.resources {
+        let Some(schema) = registry().resources.get(&addr.type_name) else {
+            continue;
+        };
+        match live.get(addr) {
+            Some(None) => out.push(Drift {
+                addr: addr.clone(),
+                kind: DriftKind::Deleted,
+                prior: r.attrs.clone(),
+                live: None,
+            }),
+            Some(Some(now)) => {
+                let prior: BTreeMap<String, Value> = r
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect();
+                let (_, changes) = diff::<P>(schema, Some(now), &prior);
+                if !changes.is_empty() {
+                    // Report as "was X, is now Y": before is the state's value.
+                    let changes = changes
+                        .into_iter()
+                        .map(|c| AttrChange {
+                            before: c.after,
+                            after: c.before,
+                            ..c
+                        })
+                        .collect();
+                    out.push(Drift {
+                        addr: addr.clone(),
+                        kind: DriftKind::Changed(changes),
+                        prior: r.attrs.clone(),
+                        live: Some(now.clone()),
+                    });
+                }
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// The resources a partial plan covers: the targets and, transitively, what they depend on
+/// (for a destroy: what depends on them). `None` when the plan is whole.
+fn selection(
+    ws: &Workspace,
+    state: &State,
+    opts: &PlanOptions,
+) -> Result<Option<BTreeSet<Address>>, String> {
+    if opts.targets.is_empty() {
+        return Ok(None);
+    }
+    for t in &opts.targets {
+        if !ws.config.resources.contains_key(t) && !state.resources.contains_key(t) {
+            return Err(format!(
+                "--target {t}: no such resource in the configuration or the state"
+            ));
+        }
+    }
+    let mut selected: BTreeSet<Address> = opts.targets.iter().cloned().collect();
+    let mut stack: Vec<Address> = opts.targets.clone();
+    while let Some(a) = stack.pop() {
+        let next: Vec<Address> = if opts.destroy {
+            let mut dependents: Vec<Address> = state
+                .resources
+                .values()
+                .filter(|r| r.deps.contains(&a))
+                .map(|r| r.addr.clone())
+                .collect();
+            dependents.extend(
+                ws.config
+                    .resources
+                    .keys()
+                    .filter(|r| {
+                        ws.graph
+                            .resource_deps(&Node::Resource((*r).clone()))
+                            .contains(&a)
+                    })
+                    .cloned(),
+            );
+            dependents
+        } else {
+            ws.graph
+                .resource_deps(&Node::Resource(a.clone()))
+                .into_iter()
+                .collect()
+        };
+        for n in next {
+            if selected.insert(n.clone()) {
+                stack.push(n);
+            }
+        }
+    }
+    Ok(Some(selected))
+}
+
+/// Makes a plan: refresh, drift, then an action per resource, as `opts` asks.
+/// Plans against `state` as it will be once what an interrupted apply left is recovered: the
+/// recovery is worked out (reading only), applied in memory, and carried in the plan, which
+/// apply records before anything else.
+pub async fn plan<P: Provider>(
+    provider: &P,
+    ws: &Workspace,
+    state: State,
+    opts: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let recovery = crate::engine::reconcile::recover(
+        provider,
+        &ws.config,
+        &ws.graph,
+        &state,
+        opts.prune_tagged,
+    )
+    .await?;
+    let state = recovery.applied_to(state);
+    let mut plan = plan_state(provider, ws, state, opts, &recovery.replace).await?;
+    plan.recovery = recovery;
+    Ok(plan)
+}
+
+/// Plans against `state` as it is. `forced` names resources to replace, with the reason.
+async fn plan_state<P: Provider>(
+    provider: &P,
+    ws: &Workspace,
+    state: State,
+    opts: &PlanOptions,
+    forced: &BTreeMap<Address, String>,
+) -> Result<Plan, PlanError> {
+    let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
+    for r in &opts.replace {
+        if r.mode != Mode::Managed || !ws.config.resources.contains_key(r) {
+            return Err(PlanError::Option(format!(
+                "--replace {r}: no such resource in the configuration"
+            )));
+        }
+    }
+    let live = refresh(provider, &state)
+        .await
+        .map_err(PlanError::Refresh)?;
+    let drift = drift_of::<P>(&state, &live);
+    let mut plan = Plan {
+        drift,
+        destroy: opts.destroy,
+        targets: opts.targets.clone(),
+        refresh_only: opts.refresh_only,
+        ..Plan::default()
+    };
+    if opts.refresh_only {
+        plan.state = state;
+        return Ok(plan);
+    }
+    let in_scope = |a: &Address| selected.as_ref().is_none_or(|s| s.contains(a));
+    let mut diags = Diagnostics::default();
+    let mut ctx = ws.base_ctx();
+    let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
+    // What the provider's plan-time checks look at, in plan order.
+    let mut checked: Vec<Planned<'_>> = Vec::new();
+
+    if opts.destroy {
+        plan.changes
+            .extend(deletions(&state, &live, in_scope, None));
+        if selected.is_some() {
+            plan.state = state;
+            return Ok(plan);
+        }
+        for (name, o) in &state.outputs {
+            plan.outputs.push(OutputChange {
+                name: name.clone(),
+                before: Some(o.value.clone()),
+                after: None,
+                sensitive: o.sensitive,
+            });
+        }
+        plan.state = state;
+        return Ok(plan);
+    }
+
+    for node in &ws.order {
+        match node {
+            Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
+            // A partial plan leaves outputs alone: what they read may not be planned.
+            Node::Output(_) if selected.is_some() => {}
+            Node::Output(name) => {
+                let Some(o) = ws.config.outputs.get(name) else {
+                    continue;
+                };
+                let Some(expr) = &o.value else { continue };
+                match ctx.eval_top(&expr.expr) {
+                    Ok((v, sensitive)) => {
+                        if sensitive && !o.sensitive {
+                            diags.push(
+                                Diagnostic::error(format!("output {name:?} reads a sensitive value; mark it sensitive = true"))
+                                    .named(format!("output.{name}"))
+                                    .at(o.span.clone()),
+                            );
+                        }
+                        plan.outputs.push(OutputChange {
+                            name: name.clone(),
+                            before: state.outputs.get(name).map(|s| s.value.clone()),
+                            after: Some(v),
+                            sensitive: o.sensitive,
+                        });
+                    }
+                    Err(e) => diags.push(eval_diag(e, &expr.span, &format!("output.{name}"))),
+                }
+            }
+            Node::Resource(addr) => {
+                let Some(block) = ws.config.resources.get(addr) else {
+                    continue;
+                };
+                let Some(schema) = registry().get(addr.mode, &addr.type_name) else {
+                    continue;
+                };
+                if !in_scope(addr) {
+                    // Outside the targets: seen as AWS has it, and left alone.
+                    let known = live.get(addr).cloned().flatten();
+                    ctx.set_resource(
+                        addr,
+                        match &known {
+                            Some(attrs) => state_value(schema, attrs),
+                            None => resource_value(schema, &BTreeMap::new(), None),
+                        },
+                    );
+                    continue;
+                }
+                let desired = match ws.eval_resource::<P>(block, schema, &ctx) {
+                    Ok(d) => d,
+                    Err(d) => {
+                        diags.extend(d);
+                        ctx.set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+                        continue;
+                    }
+                };
+                if addr.mode == Mode::Data {
+                    if desired.attrs.values().any(Value::contains_unknown) {
+                        diags.push(
+                            Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
+                                .named(addr.to_string())
+                                .at(block.span.clone()),
+                        );
+                        ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
+                        continue;
+                    }
+                    let result = provider
+                        .read_data(&addr.type_name, &desired.to_attrs())
+                        .await;
+                    let attrs = result.map_err(|err| PlanError::Data {
+                        addr: addr.clone(),
+                        err,
+                    })?;
+                    ctx.set_resource(addr, state_value(schema, &attrs));
+                    let read = attrs
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                        .collect();
+                    checked.push(planned(block, read));
+                    plan.data.insert(addr.clone(), attrs);
+                    continue;
+                }
+                checked.push(planned(block, desired.attrs.clone()));
+                let prior = state.resources.get(addr);
+                let now = live.get(addr).cloned().flatten();
+                let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
+                let mut reason = None;
+                if opts.replace.contains(addr) && now.is_some() && action != Action::Replace {
+                    action = Action::Replace;
+                    reason = Some("replacement was requested with --replace".into());
+                }
+                if let Some(why) = forced.get(addr).filter(|_| now.is_some()) {
+                    action = Action::Replace;
+                    reason = Some(why.clone());
+                }
+                // The replacement cascade: what reads a replaced resource must follow it.
+                if matches!(action, Action::NoOp | Action::Update) {
+                    for (attr, targets) in Workspace::attr_refs(block) {
+                        let Some(replaced) = targets
+                            .iter()
+                            .find(|t| actions.get(*t) == Some(&Action::Replace))
+                        else {
+                            continue;
+                        };
+                        let Some(a) = schema.attr(&attr) else {
+                            continue;
+                        };
+                        let value = desired.attrs.get(&attr).cloned().unwrap_or(Value::Null);
+                        if !changes.iter().any(|c| c.name == attr) {
+                            let before = now
+                                .as_ref()
+                                .and_then(|n| n.get(&attr))
+                                .map_or(Value::Null, Value::from_json);
+                            changes.push(AttrChange {
+                                name: attr.clone(),
+                                before,
+                                after: value,
+                                forces_replacement: a.force_new,
+                            });
+                        }
+                        if a.force_new {
+                            action = Action::Replace;
+                        } else if action == Action::NoOp {
+                            action = Action::Update;
+                        }
+                        reason = Some(format!("{replaced} is replaced"));
+                    }
+                    changes.sort_by(|a, b| a.name.cmp(&b.name));
+                }
+                let computed_from = if matches!(action, Action::NoOp | Action::Update) {
+                    now.as_ref()
+                } else {
+                    None
+                };
+                let value = resource_value(schema, &desired.attrs, computed_from);
+                ctx.set_resource(addr, value.clone());
+                let Value::Object(after) = value else {
+                    continue;
+                };
+                actions.insert(addr.clone(), action);
+                plan.changes.push(ResourceChange {
+                    addr: addr.clone(),
+                    action,
+                    changes,
+                    before: now,
+                    after,
+                    // What the state recorded as sensitive stays masked in `before`, even
+                    // when the configuration no longer reads a sensitive input there.
+                    sensitive: desired
+                        .sensitive
+                        .iter()
+                        .chain(&sensitive_of(addr))
+                        .chain(prior.iter().flat_map(|p| &p.sensitive))
+                        .cloned()
+                        .collect(),
+                    reason,
+                    id: prior.map(|p| p.id.clone()),
+                });
+            }
+        }
+    }
+    // Objects in state that the configuration no longer declares.
+    let orphan = |a: &Address| !ws.config.resources.contains_key(a) && in_scope(a);
+    plan.changes.extend(deletions(
+        &state,
+        &live,
+        orphan,
+        Some("it is no longer in the configuration"),
+    ));
+    for (name, o) in &state.outputs {
+        if selected.is_none() && !ws.config.outputs.contains_key(name) {
+            plan.outputs.push(OutputChange {
+                name: name.clone(),
+                before: Some(o.value.clone()),
+                after: None,
+                sensitive: o.sensitive,
+            });
+        }
+    }
+    for p in P::check_plan(&checked) {
+        diags.push(problem_diag(ws, p));
+    }
+    if diags.has_errors() {
+        return Err(PlanError::Config(diags));
+    }
+    plan.changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+    plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
+    plan.state = state;
+    Ok(plan)
+}
+
+/// Delete changes for the resources in state that `select` picks and that still exist.
+fn deletions<'a>(
+    state: &'a State,
+    live: &'a BTreeMap<Address, Option<Attrs>>,
+    select: impl Fn(&Address) -> bool + 'a,
+    reason: Option<&'a str>,
+) -> impl Iterator<Item = ResourceChange> + 'a {
+    state
+        .resources
+        .iter()
+        .filter(move |(a, _)| select(a))
+        .filter_map(move |(addr, r)| {
+            let now = live.get(addr).cloned().flatten()?;
+            Some(ResourceChange {
+                addr: addr.clone(),
+                action: Action::Delete,
+                changes: Vec::new(),
+                before: Some(now),
+                after: BTreeMap::new(),
+                sensitive: sensitive_of(addr).union(&r.sensitive).cloned().collect(),
+                reason: reason.map(String::from),
+                id: Some(r.id.clone()),
+            })
+        })
+}
+
+/// The schema-sensitive attributes of a resource type.
+pub fn sensitive_of(addr: &Address) -> BTreeSet<String> {
+    registry()
+        .get(addr.mode, &addr.type_name)
+        .map(|s| {
+            s.attributes
+                .iter()
+                .filter(|(_, a)| a.sensitive)
+                .map(|(n, _)| n.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Evaluates the whole configuration with every computed value unknown and no AWS calls, for
+/// `skyform validate`: finds type errors and bad values wherever they are knowable.
+pub fn check_values<P: Provider>(ws: &Workspace) -> Diagnostics {
+    evaluate_static::<P>(ws).1
+}
+
+/// Evaluates the whole configuration without AWS or state: every value that depends on
+/// something computed is unknown. `validate` uses the diagnostics; `skyform policy` the values.
+pub fn evaluate_static<P: Provider>(ws: &Workspace) -> (BTreeMap<Address, Desired>, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut values = BTreeMap::new();
+    let mut ctx = ws.base_ctx();
+    let mut checked: Vec<Planned<'_>> = Vec::new();
+    for node in &ws.order {
+        match node {
+            Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
+            Node::Output(name) => {
+                if let Some(expr) = ws.config.outputs.get(name).and_then(|o| o.value.as_ref()) {
+                    if let Err(e) = ctx.eval_top(&expr.expr) {
+                        diags.push(eval_diag(e, &expr.span, &format!("output.{name}")));
+                    }
+                }
+            }
+            Node::Resource(addr) => {
+                let (Some(block), Some(schema)) = (
+                    ws.config.resources.get(addr),
+                    registry().get(addr.mode, &addr.type_name),
+                ) else {
+                    continue;
+                };
+                let desired = ws
+                    .eval_resource::<P>(block, schema, &ctx)
+                    .unwrap_or_else(|d| {
+                        diags.extend(d);
+                        Desired::default()
+                    });
+                checked.push(planned(block, desired.attrs.clone()));
+                ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
+                values.insert(addr.clone(), desired);
+            }
+        }
+    }
+    for p in P::check_plan(&checked) {
+        diags.push(problem_diag(ws, p));
+    }
+    (values, diags)
+}

@@ -1,0 +1,209 @@
+//! The seam between the engine and the cloud.
+//!
+//! The planner and the apply walk reach AWS only through `Provider`. Reads are batched: the
+//! engine hands over every resource in state at once, and the implementation groups them by
+//! service (one `GetAccountAuthorizationDetails` for all of IAM, for example). `AwsProvider`
+//! (in `aws/`) is the real implementation; `FakeProvider` (in `fake.rs`) is an in-memory cloud
+//! for unit tests.
+
+use crate::lang::address::Address;
+use crate::lang::value::Value;
+use crate::state::Attrs;
+
+/// Who the credentials belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+/// One resource to re-read.
+#[derive(Debug, Clone)]
+pub struct RefreshRequest {
+    pub addr: Address,
+    pub id: String,
+    /// The attributes in state; values AWS never returns again (an access key's secret) are
+    /// carried over from here.
+    pub prior: Attrs,
+}
+
+/// Who is asking for a write: the resource's address and the state's lineage. Providers use
+/// them for idempotency tokens (a retried launch must not launch twice).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpContext {
+    pub addr: Address,
+    pub lineage: String,
+}
+
+/// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
+/// open only when the outcome is unknown: an answered error changed nothing, so there is
+/// nothing to look for later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The cloud answered with an error: the call changed nothing.
+    Rejected,
+    /// The cloud answered that the object already exists: this call made nothing, but an
+    /// object by that name or key is there (perhaps one an interrupted apply made).
+    AlreadyExists,
+    /// No answer, a cut connection, a timeout, a server error, or a failure after part of a
+    /// multi-call create: something may have been made.
+    Unknown,
+}
+
+/// A failed cloud call, with AWS's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProviderError {
+    pub code: String,
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+impl ProviderError {
+    /// An answered error: nothing was changed.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
+        ProviderError {
+            code: code.into(),
+            message: message.into(),
+            kind: ErrorKind::Rejected,
+        }
+    }
+
+    pub fn with_kind(mut self, kind: ErrorKind) -> ProviderError {
+        self.kind = kind;
+        self
+    }
+
+    /// The same error, raised after an earlier call of the same operation already changed
+    /// something (the second call of a two-call create): the outcome is no longer "nothing".
+    #[must_use]
+    pub fn after_partial_write(self) -> ProviderError {
+        self.with_kind(ErrorKind::Unknown)
+    }
+}
+
+/// What a create that was interrupted, or that conflicted with an existing object, may have
+/// left: the engine asks the provider to look, and acts on the answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Found {
+    /// Nothing this state made.
+    Nothing,
+    /// This object is what the create made: record it.
+    Adopt { id: String, attrs: Attrs },
+    /// This object is what the create made, but it cannot be used as it is (an access key
+    /// whose secret was never recorded): record it and plan its replacement, for this reason.
+    Replace {
+        id: String,
+        attrs: Attrs,
+        reason: String,
+    },
+    /// Several objects could be it and nothing proves which: touch none, and say so.
+    Ambiguous { ids: Vec<String>, reason: String },
+}
+
+/// What the engine knows about a create whose outcome it never heard.
+#[derive(Debug, Clone, Copy)]
+pub struct Lost<'a> {
+    /// The attributes the create was called with.
+    pub planned: &'a Attrs,
+    /// What `Provider::evidence` recorded before the call.
+    pub evidence: &'a Attrs,
+    /// The ids of this type that the state already holds: never candidates.
+    pub known_ids: &'a [String],
+}
+
+/// One resource (or data source) as a plan meets it, for the provider's plan-time checks.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub addr: &'a Address,
+    /// The evaluated attributes (unknown where not known yet); a data source's results.
+    pub attrs: std::borrow::Cow<'a, std::collections::BTreeMap<String, Value>>,
+    /// For each attribute, the resources and data sources its expression refers to.
+    pub refs: std::collections::BTreeMap<String, std::collections::BTreeSet<Address>>,
+}
+
+/// A provider rule that a planned resource breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub addr: Address,
+    /// The attribute at fault, where one is.
+    pub attr: Option<String>,
+    pub message: String,
+}
+
+/// What the engine needs from a cloud. Every method takes the schema's attribute names and
+/// returns them, with `id` and computed attributes filled in.
+///
+/// Besides the calls, a provider has rules that need no connection, so that `validate` can
+/// apply them too: attribute formats its schemas name (`check_format`), the kinds of document
+/// they hold (`same_document`), and checks across resources (`check_plan`, like Terraform's
+/// CustomizeDiff). The engine knows the rules only through these.
+#[allow(async_fn_in_trait)] // the engine is generic over P and never needs Send futures
+pub trait Provider {
+    /// Checks a value of an attribute whose schema names a `format`; `Err` says what is wrong.
+    fn check_format(format: &str, value: &str) -> Result<(), String> {
+        let _ = (format, value);
+        Ok(())
+    }
+    /// Whether two documents of a schema `kind` mean the same; `None` for a kind the provider
+    /// has no rule for (they are then compared as JSON).
+    fn same_document(kind: &str, a: &str, b: &str) -> Option<bool> {
+        let _ = (kind, a, b);
+        None
+    }
+    /// Checks across the planned resources, in plan order (a subnet's range inside its VPC's).
+    fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
+        let _ = planned;
+        Vec::new()
+    }
+    async fn identity(&self) -> Result<Identity, ProviderError>;
+    /// Re-reads resources; `None` in the answer means the object no longer exists.
+    async fn refresh(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError>;
+    async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError>;
+    /// Creates an object; returns its id and attributes.
+    async fn create(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(String, Attrs), ProviderError>;
+    async fn update(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<Attrs, ProviderError>;
+    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    /// Records, before a create, what will tell its object from others afterwards (for an
+    /// access key, the keys the user already has). Read-only. Most types need nothing.
+    async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
+        let _ = (type_name, planned);
+        Ok(Attrs::new())
+    }
+    /// Looks for an object that a create with these attributes, by this address and lineage,
+    /// may have made without its outcome being recorded (a crash, or a conflict on create): by
+    /// its skyform tags, its unique name, or for objects that carry neither by what identifies
+    /// them and the evidence recorded before the call. Read-only: it never writes, so `plan`
+    /// can call it. It may answer only what it can prove this state made.
+    async fn find(
+        &self,
+        type_name: &str,
+        lost: Lost<'_>,
+        ctx: &OpContext,
+    ) -> Result<Found, ProviderError>;
+    /// Every object that carries this lineage's `skyform:lineage` tag, as (the address in its
+    /// `skyform:address` tag, id): what this state created, recorded or not.
+    /// Only `types` are looked at, so a configuration is never asked for permissions it does
+    /// not otherwise need.
+    async fn scan(
+        &self,
+        lineage: &str,
+        types: &[&str],
+    ) -> Result<Vec<(Address, String)>, ProviderError>;
+}

@@ -1,0 +1,688 @@
+//! Loading `*.sky.hcl` files into typed blocks, with a span on everything a diagnostic can name.
+//!
+//! This is the only module that reads configuration files. Expressions are kept as hcl-edit
+//! syntax trees (not evaluated here): evaluation needs values that only the planner has.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use hcl_edit::expr::Expression;
+use hcl_edit::structure::{Block, BlockLabel, Body};
+use hcl_edit::Span as _;
+
+use crate::lang::address::{Address, Mode};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics, Sources, Span};
+
+/// An expression and where it is.
+#[derive(Debug, Clone)]
+pub struct Expr {
+    pub expr: Expression,
+    pub span: Span,
+}
+
+/// `name = expr` inside a block.
+#[derive(Debug, Clone)]
+pub struct AttrExpr {
+    pub name: String,
+    pub name_span: Span,
+    pub value: Expr,
+}
+
+/// `provider "aws" { ... }`.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderBlock {
+    pub region: Option<Expr>,
+    pub profile: Option<Expr>,
+}
+
+/// `variable "x" { ... }`.
+#[derive(Debug, Clone)]
+pub struct VariableBlock {
+    pub name: String,
+    pub span: Span,
+    pub type_constraint: Option<Expr>,
+    pub default: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+}
+
+/// `resource "T" "n" { ... }` or `data "T" "n" { ... }`.
+#[derive(Debug, Clone)]
+pub struct ResourceBlock {
+    pub addr: Address,
+    /// The span of the block header's labels.
+    pub span: Span,
+    pub type_span: Span,
+    pub attrs: BTreeMap<String, AttrExpr>,
+    pub depends_on: Vec<(String, Span)>,
+}
+
+/// `output "x" { ... }`.
+#[derive(Debug, Clone)]
+pub struct OutputBlock {
+    pub name: String,
+    pub span: Span,
+    pub value: Option<Expr>,
+    pub description: Option<String>,
+    pub sensitive: bool,
+}
+
+/// Everything declared in the working directory.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub dir: PathBuf,
+    pub sources: Sources,
+    pub provider: ProviderBlock,
+    pub variables: BTreeMap<String, VariableBlock>,
+    pub locals: BTreeMap<String, AttrExpr>,
+    pub resources: BTreeMap<Address, ResourceBlock>,
+    pub outputs: BTreeMap<String, OutputBlock>,
+}
+
+/// Meta-arguments that belong to a later version; they are refused clearly instead of being
+/// mistaken for unknown attributes.
+const RESERVED_META: &[&str] = &[
+    "count",
+    "for_each",
+    "lifecycle",
+    "provider",
+    "provisioner",
+    "connection",
+];
+
+/// The configuration files of a directory, sorted so that every run sees them in one order.
+pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".sky.hcl"))
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Loads and parses every `*.sky.hcl` file in `dir`. Problems are collected, never thrown.
+pub fn load(dir: &Path) -> Result<(Config, Diagnostics), std::io::Error> {
+    let mut config = Config {
+        dir: dir.to_path_buf(),
+        ..Config::default()
+    };
+    let mut diags = Diagnostics::default();
+    config.sources = read_sources(dir)?;
+    if config.sources.files.is_empty() {
+        diags.push(Diagnostic::error(format!(
+            "no *.sky.hcl files in {}",
+            dir.display()
+        )));
+    }
+    for file in 0..config.sources.files.len() {
+        parse_file(&mut config, file, &mut diags);
+    }
+    Ok((config, diags))
+}
+
+/// Reads the configuration files of `dir`, each shown by its file name.
+pub fn read_sources(dir: &Path) -> std::io::Result<Sources> {
+    let mut sources = Sources::default();
+    for path in config_files(dir)? {
+        // The bare io error ("stream did not contain valid UTF-8") would not say which file.
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        let display = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        sources.add(display, path, text);
+    }
+    Ok(sources)
+}
+
+/// Parses configuration text directly (for unit tests and fuzzing): no files are read.
+pub fn load_str(files: &[(&str, &str)]) -> (Config, Diagnostics) {
+    let mut config = Config::default();
+    let mut diags = Diagnostics::default();
+    for (name, text) in files {
+        let file = config.sources.add(
+            (*name).to_string(),
+            PathBuf::from(name),
+            (*text).to_string(),
+        );
+        parse_file(&mut config, file, &mut diags);
+    }
+    (config, diags)
+}
+
+/// Parses the text of source `file`; a syntax error becomes a diagnostic at its place. `fmt`
+/// uses this too, so that it refuses exactly the files that loading would refuse.
+pub fn parse_body(text: &str, file: usize) -> Result<Body, Diagnostic> {
+    hcl_edit::parser::parse_body(text).map_err(|e| {
+        let loc = e.location();
+        Diagnostic::error(format!("syntax error: {}", e.message()))
+            .named(e.line().trim().to_string())
+            .at(Span {
+                file,
+                range: loc.offset()..loc.offset() + 1,
+            })
+    })
+}
+
+fn parse_file(config: &mut Config, file: usize, diags: &mut Diagnostics) {
+    let text = config.sources.files[file].text.clone();
+    let body = match parse_body(&text, file) {
+        Ok(body) => body,
+        Err(d) => {
+            diags.push(d);
+            return;
+        }
+    };
+    let mut p = Parser {
+        config,
+        file,
+        diags,
+    };
+    p.body(&body);
+}
+
+struct Parser<'a> {
+    config: &'a mut Config,
+    file: usize,
+    diags: &'a mut Diagnostics,
+}
+
+impl Parser<'_> {
+    fn span(&self, range: Option<std::ops::Range<usize>>) -> Span {
+        Span::new(self.file, range)
+    }
+
+    fn expr(&self, expr: &Expression) -> Expr {
+        Expr {
+            expr: expr.clone(),
+            span: self.span(expr.span()),
+        }
+    }
+
+    fn body(&mut self, body: &Body) {
+        for attr in body.attributes() {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "unexpected attribute {:?} at the top level; only blocks belong here",
+                    attr.key.as_str()
+                ))
+                .named(attr.key.as_str())
+                .at(self.span(attr.key.span())),
+            );
+        }
+        for block in body.blocks() {
+            let ident = block.ident.as_str();
+            match ident {
+                "provider" => self.provider(block),
+                "variable" => self.variable(block),
+                "locals" => self.locals(block),
+                "resource" => self.resource(block, Mode::Managed),
+                "data" => self.resource(block, Mode::Data),
+                "output" => self.output(block),
+                "terraform" => {} // Accepted and ignored, so that existing files load unchanged.
+                other => {
+                    let mut d = Diagnostic::error(format!("unknown block type {other:?}"))
+                        .named(other)
+                        .at(self.span(block.ident.span()));
+                    if let Some(s) = crate::lang::diagnostic::did_you_mean(
+                        other,
+                        [
+                            "provider", "variable", "locals", "resource", "data", "output",
+                        ],
+                    ) {
+                        d = d.note(format!("did you mean {s:?}?"));
+                    }
+                    self.diags.push(d);
+                }
+            }
+        }
+    }
+
+    /// Checks a block's label count and returns the labels.
+    fn labels<'b>(
+        &mut self,
+        block: &'b Block,
+        n: usize,
+        what: &str,
+    ) -> Option<Vec<(&'b str, Span)>> {
+        if block.labels.len() != n {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "a {} block takes {n} label(s) ({what}), found {}",
+                    block.ident.as_str(),
+                    block.labels.len()
+                ))
+                .named(block.ident.as_str())
+                .at(self.span(block.ident.span())),
+            );
+            return None;
+        }
+        Some(
+            block
+                .labels
+                .iter()
+                .map(|l| (l.as_str(), self.span(label_span(l))))
+                .collect(),
+        )
+    }
+
+    fn no_nested_blocks(&mut self, block: &Block, owner: &str) {
+        for nested in block.body.blocks() {
+            let name = nested.ident.as_str();
+            let msg = if RESERVED_META.contains(&name) {
+                format!("{name:?} blocks are not supported yet, in {owner}")
+            } else {
+                format!("unexpected block {name:?} in {owner}")
+            };
+            self.diags.push(
+                Diagnostic::error(msg)
+                    .named(name)
+                    .at(self.span(nested.ident.span())),
+            );
+        }
+    }
+
+    fn literal_string(
+        &mut self,
+        attr: &hcl_edit::structure::Attribute,
+        owner: &str,
+    ) -> Option<String> {
+        match &attr.value {
+            Expression::String(s) => Some(s.value().clone()),
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "{} in {owner} must be a literal string",
+                        attr.key.as_str()
+                    ))
+                    .named(attr.key.as_str())
+                    .at(self.span(attr.value.span())),
+                );
+                None
+            }
+        }
+    }
+
+    fn literal_bool(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str) -> bool {
+        if let Expression::Bool(b) = &attr.value {
+            return *b.value();
+        }
+        self.diags.push(
+            Diagnostic::error(format!(
+                "{} in {owner} must be true or false",
+                attr.key.as_str()
+            ))
+            .named(attr.key.as_str())
+            .at(self.span(attr.value.span())),
+        );
+        false
+    }
+
+    fn unknown_attr(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str, known: &[&str]) {
+        let key = attr.key.as_str();
+        let mut d = Diagnostic::error(format!("unknown attribute {key:?} in {owner}"))
+            .named(key)
+            .at(self.span(attr.key.span()));
+        if let Some(s) = crate::lang::diagnostic::did_you_mean(key, known.iter().copied()) {
+            d = d.note(format!("did you mean {s:?}?"));
+        }
+        self.diags.push(d);
+    }
+
+    fn provider(&mut self, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the provider name") else {
+            return;
+        };
+        let (name, span) = &labels[0];
+        if *name != "aws" {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "unknown provider {name:?}; skyform manages AWS only"
+                ))
+                .named(*name)
+                .at(span.clone()),
+            );
+            return;
+        }
+        self.no_nested_blocks(block, "provider \"aws\"");
+        for attr in block.body.attributes() {
+            match attr.key.as_str() {
+                "region" => self.config.provider.region = Some(self.expr(&attr.value)),
+                "profile" => self.config.provider.profile = Some(self.expr(&attr.value)),
+                _ => self.unknown_attr(attr, "provider \"aws\"", &["region", "profile"]),
+            }
+        }
+    }
+
+    fn variable(&mut self, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the variable name") else {
+            return;
+        };
+        let (name, span) = labels[0].clone();
+        let owner = format!("variable {name:?}");
+        self.no_nested_blocks(block, &owner);
+        let mut var = VariableBlock {
+            name: name.to_string(),
+            span: span.clone(),
+            type_constraint: None,
+            default: None,
+            description: None,
+            sensitive: false,
+        };
+        for attr in block.body.attributes() {
+            match attr.key.as_str() {
+                "type" => var.type_constraint = Some(self.expr(&attr.value)),
+                "default" => var.default = Some(self.expr(&attr.value)),
+                "description" => var.description = self.literal_string(attr, &owner),
+                "sensitive" => var.sensitive = self.literal_bool(attr, &owner),
+                "nullable" => {}
+                _ => self.unknown_attr(
+                    attr,
+                    &owner,
+                    &["type", "default", "description", "sensitive"],
+                ),
+            }
+        }
+        if let Some(prev) = self.config.variables.get(name) {
+            let first = self.config.sources.location(&prev.span);
+            self.diags
+                .push(duplicate(&format!("var.{name}"), span, &first));
+        } else {
+            self.config.variables.insert(name.to_string(), var);
+        }
+    }
+
+    fn locals(&mut self, block: &Block) {
+        if !block.labels.is_empty() {
+            self.diags.push(
+                Diagnostic::error("a locals block takes no labels")
+                    .named("locals")
+                    .at(self.span(block.ident.span())),
+            );
+        }
+        self.no_nested_blocks(block, "locals");
+        for attr in block.body.attributes() {
+            let name = attr.key.as_str().to_string();
+            let name_span = self.span(attr.key.span());
+            if let Some(prev) = self.config.locals.get(&name) {
+                let first = self.config.sources.location(&prev.name_span);
+                self.diags
+                    .push(duplicate(&format!("local.{name}"), name_span, &first));
+                continue;
+            }
+            let value = self.expr(&attr.value);
+            self.config.locals.insert(
+                name.clone(),
+                AttrExpr {
+                    name,
+                    name_span,
+                    value,
+                },
+            );
+        }
+    }
+
+    fn resource(&mut self, block: &Block, mode: Mode) {
+        let what = if mode == Mode::Data {
+            "the data source type and name"
+        } else {
+            "the resource type and name"
+        };
+        let Some(labels) = self.labels(block, 2, what) else {
+            return;
+        };
+        let (type_name, type_span) = labels[0].clone();
+        let (name, name_span) = labels[1].clone();
+        let addr = match mode {
+            Mode::Managed => Address::managed(type_name, name),
+            Mode::Data => Address::data(type_name, name),
+        };
+        let span = Span {
+            file: self.file,
+            range: type_span.range.start..name_span.range.end,
+        };
+        let owner = addr.to_string();
+        let schema = crate::lang::schema::registry().get(mode, &addr.type_name);
+        let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
+        for inner in block.body.blocks() {
+            let name = inner.ident.as_str();
+            let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
+            if !is_block || !inner.labels.is_empty() {
+                let msg = if RESERVED_META.contains(&name) {
+                    format!("{name:?} blocks are not supported yet, in {owner}")
+                } else if is_block {
+                    format!("a {name:?} block takes no labels, in {owner}")
+                } else {
+                    format!("unexpected block {name:?} in {owner}")
+                };
+                self.diags.push(
+                    Diagnostic::error(msg)
+                        .named(name)
+                        .at(self.span(inner.ident.span())),
+                );
+                continue;
+            }
+            for deeper in inner.body.blocks() {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "unexpected block {:?} inside {name}, in {owner}",
+                        deeper.ident.as_str()
+                    ))
+                    .named(deeper.ident.as_str())
+                    .at(self.span(deeper.ident.span())),
+                );
+            }
+            // A nested block is the object of its attributes; all blocks of one name are a list.
+            let mut object = hcl_edit::expr::Object::new();
+            for a in inner.body.attributes() {
+                object.insert(
+                    hcl_edit::expr::ObjectKey::Ident(a.key.clone()),
+                    hcl_edit::expr::ObjectValue::new(a.value.clone()),
+                );
+            }
+            let span = self.span(inner.ident.span());
+            nested
+                .entry(name.to_string())
+                .or_insert_with(|| (Vec::new(), span))
+                .0
+                .push(Expression::Object(object));
+        }
+        let mut res = ResourceBlock {
+            addr: addr.clone(),
+            span: span.clone(),
+            type_span,
+            attrs: BTreeMap::new(),
+            depends_on: Vec::new(),
+        };
+        for attr in block.body.attributes() {
+            let key = attr.key.as_str();
+            if key == "depends_on" {
+                self.depends_on(attr, &mut res);
+                continue;
+            }
+            if RESERVED_META.contains(&key) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "the {key:?} meta-argument is not supported yet, in {owner}"
+                    ))
+                    .named(key)
+                    .at(self.span(attr.key.span())),
+                );
+                continue;
+            }
+            if nested.contains_key(key) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "{key} is given both as an attribute and as blocks, in {owner}"
+                    ))
+                    .named(key)
+                    .at(self.span(attr.key.span())),
+                );
+                continue;
+            }
+            res.attrs.insert(
+                key.to_string(),
+                AttrExpr {
+                    name: key.to_string(),
+                    name_span: self.span(attr.key.span()),
+                    value: self.expr(&attr.value),
+                },
+            );
+        }
+        for (key, (items, span)) in nested {
+            res.attrs.insert(
+                key.clone(),
+                AttrExpr {
+                    name: key,
+                    name_span: span.clone(),
+                    value: Expr {
+                        expr: Expression::Array(hcl_edit::expr::Array::from(items)),
+                        span,
+                    },
+                },
+            );
+        }
+        if let Some(prev) = self.config.resources.get(&addr) {
+            let first = self.config.sources.location(&prev.span);
+            self.diags.push(duplicate(&owner, span, &first));
+        } else {
+            self.config.resources.insert(addr, res);
+        }
+    }
+
+    fn depends_on(&mut self, attr: &hcl_edit::structure::Attribute, res: &mut ResourceBlock) {
+        let Expression::Array(items) = &attr.value else {
+            self.diags.push(
+                Diagnostic::error("depends_on must be a list of resource addresses")
+                    .named("depends_on")
+                    .at(self.span(attr.value.span())),
+            );
+            return;
+        };
+        for item in items.iter() {
+            let text = crate::lang::eval::traversal_text(item);
+            match text {
+                Some(t) => res.depends_on.push((t, self.span(item.span()))),
+                None => self.diags.push(
+                    Diagnostic::error(
+                        "depends_on entries must be references such as aws_iam_role.r",
+                    )
+                    .named("depends_on")
+                    .at(self.span(item.span())),
+                ),
+            }
+        }
+    }
+
+    fn output(&mut self, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the output name") else {
+            return;
+        };
+        let (name, span) = labels[0].clone();
+        let owner = format!("output {name:?}");
+        self.no_nested_blocks(block, &owner);
+        let mut out = OutputBlock {
+            name: name.to_string(),
+            span: span.clone(),
+            value: None,
+            description: None,
+            sensitive: false,
+        };
+        for attr in block.body.attributes() {
+            match attr.key.as_str() {
+                "value" => out.value = Some(self.expr(&attr.value)),
+                "description" => out.description = self.literal_string(attr, &owner),
+                "sensitive" => out.sensitive = self.literal_bool(attr, &owner),
+                "depends_on" => {}
+                _ => self.unknown_attr(attr, &owner, &["value", "description", "sensitive"]),
+            }
+        }
+        if out.value.is_none() {
+            self.diags.push(
+                Diagnostic::error(format!("{owner} has no value"))
+                    .named(name)
+                    .at(span.clone()),
+            );
+        }
+        if let Some(prev) = self.config.outputs.get(name) {
+            let first = self.config.sources.location(&prev.span);
+            self.diags
+                .push(duplicate(&format!("output.{name}"), span, &first));
+        } else {
+            self.config.outputs.insert(name.to_string(), out);
+        }
+    }
+}
+
+fn label_span(label: &BlockLabel) -> Option<std::ops::Range<usize>> {
+    match label {
+        BlockLabel::Ident(i) => i.span(),
+        BlockLabel::String(s) => s.span(),
+    }
+}
+
+fn duplicate(name: &str, span: Span, first: &str) -> Diagnostic {
+    Diagnostic::error(format!("duplicate {name}"))
+        .named(name)
+        .at(span)
+        .note(format!("first declared at {first}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_of_every_kind_are_loaded() {
+        let (config, diags) = load_str(&[(
+            "main.sky.hcl",
+            r#"
+provider "aws" { region = "us-east-1" }
+variable "env" { default = "dev" }
+locals { prefix = "sky" }
+data "aws_caller_identity" "current" {}
+resource "aws_iam_role" "r" {
+  name = "x"
+  assume_role_policy = "{}"
+  depends_on = [data.aws_caller_identity.current]
+}
+output "arn" { value = aws_iam_role.r.arn }
+"#,
+        )]);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(config.provider.region.is_some());
+        assert_eq!(config.variables.len(), 1);
+        assert_eq!(config.locals.len(), 1);
+        assert_eq!(config.resources.len(), 2);
+        let r = &config.resources[&Address::managed("aws_iam_role", "r")];
+        assert_eq!(r.depends_on[0].0, "data.aws_caller_identity.current");
+        assert_eq!(config.outputs.len(), 1);
+    }
+
+    #[test]
+    fn a_syntax_error_has_a_location() {
+        let (config, diags) = load_str(&[("bad.sky.hcl", "resource \"a\" \"b\" {\n  x = \n}\n")]);
+        assert_eq!(diags.errors(), 1);
+        let span = diags.0[0].span.clone().unwrap();
+        assert!(
+            config.sources.location(&span).starts_with("bad.sky.hcl:"),
+            "{diags:?}"
+        );
+    }
+
+    #[test]
+    fn duplicates_across_files_name_the_first_declaration() {
+        let block = "resource \"aws_iam_user\" \"u\" { name = \"a\" }\n";
+        let (_, diags) = load_str(&[("a.sky.hcl", block), ("b.sky.hcl", block)]);
+        assert_eq!(diags.errors(), 1);
+        assert!(diags.0[0].message.contains("duplicate aws_iam_user.u"));
+        assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"));
+    }
+}

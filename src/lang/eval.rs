@@ -1,0 +1,915 @@
+//! Expression evaluation and reference discovery over hcl-edit syntax trees.
+//!
+//! skyform evaluates expressions itself instead of using `hcl::eval`, for two reasons: values
+//! that exist only after apply must flow through as `Value::Unknown` (so the plan can say
+//! "(known after apply)"), and every error needs the span of the sub-expression at fault.
+//! Reading a sensitive value (a sensitive variable, an access key secret) marks the result
+//! sensitive, so the renderer can mask anything derived from it. Every file a function reads
+//! is recorded (`FilesRead`), so that a saved plan can prove at apply time that it is unchanged.
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, UnaryOperator};
+use hcl_edit::template::{Directive, Element, Template};
+use hcl_edit::Span as _;
+
+use crate::lang::address::Address;
+use crate::lang::functions::{Files, FilesRead};
+use crate::lang::value::Value;
+
+/// An evaluation failure at a place in the source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalError {
+    pub message: String,
+    pub range: Option<Range<usize>>,
+}
+
+impl EvalError {
+    fn new(message: impl Into<String>, range: Option<Range<usize>>) -> EvalError {
+        EvalError {
+            message: message.into(),
+            range,
+        }
+    }
+}
+
+/// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
+#[derive(Debug, Default)]
+pub struct EvalCtx {
+    pub roots: BTreeMap<String, Value>,
+    /// Paths (`["var", "password"]`, `["aws_iam_access_key", "k", "secret"]`) whose values are
+    /// sensitive, and so is anything computed from them.
+    pub sensitive: BTreeSet<Vec<String>>,
+    /// The configuration's files, for `file()` and its kin.
+    pub files: Files,
+    touched_sensitive: Cell<bool>,
+}
+
+impl EvalCtx {
+    pub fn new(base_dir: PathBuf) -> EvalCtx {
+        EvalCtx {
+            files: Files {
+                base_dir,
+                read: FilesRead::default(),
+            },
+            ..EvalCtx::default()
+        }
+    }
+
+    /// Sets `root.key` (for `var.x`) or `root.key.name` (for `data.T.n`) in the context.
+    pub fn set(&mut self, path: &[&str], value: Value) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        let mut slot = self
+            .roots
+            .entry((*first).to_string())
+            .or_insert_with(|| Value::Object(BTreeMap::new()));
+        for key in rest {
+            if !matches!(slot, Value::Object(_)) {
+                *slot = Value::Object(BTreeMap::new());
+            }
+            let Value::Object(map) = slot else { return };
+            slot = map.entry((*key).to_string()).or_insert(Value::Null);
+        }
+        *slot = value;
+    }
+
+    /// Stores a resource's value under its address.
+    pub fn set_resource(&mut self, addr: &Address, value: Value) {
+        match addr.mode {
+            crate::lang::address::Mode::Managed => self.set(&[&addr.type_name, &addr.name], value),
+            crate::lang::address::Mode::Data => {
+                self.set(&["data", &addr.type_name, &addr.name], value)
+            }
+        }
+    }
+
+    /// Evaluates an expression and reports whether it read anything sensitive.
+    pub fn eval_top(&self, expr: &Expression) -> Result<(Value, bool), EvalError> {
+        self.touched_sensitive.set(false);
+        let v = self.eval(expr, &mut Vec::new())?;
+        Ok((v, self.touched_sensitive.get()))
+    }
+
+    fn eval(
+        &self,
+        expr: &Expression,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        match expr {
+            Expression::Null(_) => Ok(Value::Null),
+            Expression::Bool(b) => Ok(Value::Bool(*b.value())),
+            Expression::Number(n) => Ok(Value::Number(n.value().as_f64().unwrap_or(0.0))),
+            Expression::String(s) => Ok(Value::String(s.value().clone())),
+            Expression::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    out.push(self.eval(item, locals)?);
+                }
+                Ok(Value::List(out))
+            }
+            Expression::Object(obj) => {
+                let mut out = BTreeMap::new();
+                for (key, value) in obj.iter() {
+                    let k = match key {
+                        ObjectKey::Ident(i) => i.as_str().to_string(),
+                        ObjectKey::Expression(e) => match self.eval(e, locals)? {
+                            Value::Unknown => return Ok(Value::Unknown),
+                            v => v.to_template_string().ok_or_else(|| {
+                                EvalError::new(
+                                    format!("object key must be a string, found {}", v.type_name()),
+                                    e.span(),
+                                )
+                            })?,
+                        },
+                    };
+                    out.insert(k, self.eval(value.expr(), locals)?);
+                }
+                Ok(Value::Object(out))
+            }
+            Expression::StringTemplate(t) => self.template(t, locals),
+            Expression::HeredocTemplate(h) => self.template(&h.template, locals),
+            Expression::Parenthesis(p) => self.eval(p.inner(), locals),
+            Expression::Variable(v) => self.lookup(v, locals, true),
+            Expression::Conditional(c) => match self.eval(&c.cond_expr, locals)? {
+                Value::Unknown => Ok(Value::Unknown),
+                v if as_bool(&v) == Some(true) => self.eval(&c.true_expr, locals),
+                v if as_bool(&v) == Some(false) => self.eval(&c.false_expr, locals),
+                v => Err(EvalError::new(
+                    format!("condition must be a bool, found {}", v.type_name()),
+                    c.cond_expr.span(),
+                )),
+            },
+            Expression::FuncCall(call) => {
+                let name = call.name.name.as_str();
+                let mut args = Vec::with_capacity(call.args.len());
+                for a in call.args.iter() {
+                    args.push(self.eval(a, locals)?);
+                }
+                if call.args.expand_final() {
+                    match args.pop() {
+                        Some(Value::List(items)) => args.extend(items),
+                        Some(Value::Unknown) => return Ok(Value::Unknown),
+                        Some(v) => {
+                            return Err(EvalError::new(
+                                format!("cannot expand a {} with ...", v.type_name()),
+                                call.span(),
+                            ))
+                        }
+                        None => {}
+                    }
+                }
+                crate::lang::functions::call(name, args, &self.files)
+                    .map_err(|m| EvalError::new(format!("{name}(): {m}"), call.span()))
+            }
+            Expression::Traversal(t) => self.traversal(t, locals),
+            Expression::UnaryOp(op) => {
+                let v = self.eval(&op.expr, locals)?;
+                match (op.operator.value(), v) {
+                    (_, Value::Unknown) => Ok(Value::Unknown),
+                    (UnaryOperator::Neg, Value::Number(n)) => Ok(Value::Number(-n)),
+                    (UnaryOperator::Not, v) if as_bool(&v).is_some() => {
+                        Ok(Value::Bool(as_bool(&v) == Some(false)))
+                    }
+                    (o, v) => Err(EvalError::new(
+                        format!("cannot apply {} to {}", o.as_str(), v.type_name()),
+                        op.span(),
+                    )),
+                }
+            }
+            Expression::BinaryOp(op) => {
+                let l = self.eval(&op.lhs_expr, locals)?;
+                let r = self.eval(&op.rhs_expr, locals)?;
+                binary(*op.operator.value(), l, r).map_err(|m| EvalError::new(m, op.span()))
+            }
+            Expression::ForExpr(f) => self.for_expr(f, locals),
+        }
+    }
+
+    /// Reads a root name; `whole` is false when a traversal reads only part of it, and the
+    /// traversal then judges sensitivity by the full path.
+    fn lookup(
+        &self,
+        v: &hcl_edit::Decorated<hcl_edit::Ident>,
+        locals: &[(String, Value)],
+        whole: bool,
+    ) -> Result<Value, EvalError> {
+        let name = v.as_str();
+        if let Some((_, value)) = locals.iter().rev().find(|(n, _)| n == name) {
+            return Ok(value.clone());
+        }
+        if whole {
+            self.note_sensitive(&[name.to_string()]);
+        }
+        self.roots
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EvalError::new(format!("undefined reference {name:?}"), v.span()))
+    }
+
+    fn note_sensitive(&self, path: &[String]) {
+        if self
+            .sensitive
+            .iter()
+            .any(|p| path.starts_with(p) || p.starts_with(path))
+        {
+            self.touched_sensitive.set(true);
+        }
+    }
+
+    fn traversal(
+        &self,
+        t: &hcl_edit::expr::Traversal,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        // The path of plain attribute names from the root, for sensitivity checks.
+        if let Expression::Variable(root) = &t.expr {
+            let mut path = vec![root.as_str().to_string()];
+            for op in &t.operators {
+                match op.value() {
+                    TraversalOperator::GetAttr(name) => path.push(name.as_str().to_string()),
+                    _ => break,
+                }
+            }
+            self.note_sensitive(&path);
+        }
+        let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+        // A root from the context is walked by reference through its leading attribute names,
+        // and only what is reached is cloned: cloning the root first would copy every resource
+        // of the type on every reference.
+        if let Expression::Variable(root) = &t.expr {
+            let shadowed = locals.iter().any(|(n, _)| n == root.as_str());
+            if let (false, Some(mut at)) = (shadowed, self.roots.get(root.as_str())) {
+                let mut used = 0;
+                for op in &ops {
+                    let (TraversalOperator::GetAttr(name), Value::Object(map)) = (op, at) else {
+                        break;
+                    };
+                    let Some(next) = map.get(name.as_str()) else {
+                        break;
+                    };
+                    at = next;
+                    used += 1;
+                }
+                return self.apply_ops(at.clone(), &ops[used..], locals, t);
+            }
+        }
+        let value = match &t.expr {
+            Expression::Variable(root) => self.lookup(root, locals, false)?,
+            other => self.eval(other, locals)?,
+        };
+        self.apply_ops(value, &ops, locals, t)
+    }
+
+    fn apply_ops(
+        &self,
+        mut value: Value,
+        ops: &[&TraversalOperator],
+        locals: &mut Vec<(String, Value)>,
+        t: &hcl_edit::expr::Traversal,
+    ) -> Result<Value, EvalError> {
+        for (i, op) in ops.iter().enumerate() {
+            if value == Value::Unknown {
+                return Ok(Value::Unknown);
+            }
+            value = match op {
+                TraversalOperator::GetAttr(name) => match value {
+                    Value::Object(mut map) => map.remove(name.as_str()).ok_or_else(|| {
+                        EvalError::new(
+                            format!("no attribute {:?} here", name.as_str()),
+                            name.span().or_else(|| t.span()),
+                        )
+                    })?,
+                    Value::Null => {
+                        return Err(EvalError::new(
+                            format!("attribute {:?} of a null value", name.as_str()),
+                            t.span(),
+                        ))
+                    }
+                    v => {
+                        return Err(EvalError::new(
+                            format!(
+                                "cannot read attribute {:?} of a {}",
+                                name.as_str(),
+                                v.type_name()
+                            ),
+                            t.span(),
+                        ))
+                    }
+                },
+                TraversalOperator::Index(e) => {
+                    let key = self.eval(e, locals)?;
+                    index(value, &key).map_err(|m| EvalError::new(m, e.span()))?
+                }
+                TraversalOperator::LegacyIndex(n) => {
+                    index(value, &Value::Number(*n.value() as f64))
+                        .map_err(|m| EvalError::new(m, t.span()))?
+                }
+                TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
+                    let items = match value {
+                        Value::List(items) => items,
+                        Value::Null => Vec::new(),
+                        v => vec![v],
+                    };
+                    let rest = &ops[i + 1..];
+                    let mut out = Vec::with_capacity(items.len());
+                    for item in items {
+                        out.push(self.apply_ops(item, rest, locals, t)?);
+                    }
+                    return Ok(Value::List(out));
+                }
+            };
+        }
+        Ok(value)
+    }
+
+    fn template(
+        &self,
+        t: &Template,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        let mut out = String::new();
+        for element in t.iter() {
+            match element {
+                Element::Literal(s) => out.push_str(s.value()),
+                Element::Interpolation(i) => match self.eval(&i.expr, locals)? {
+                    Value::Unknown => return Ok(Value::Unknown),
+                    v => out.push_str(&v.to_template_string().ok_or_else(|| {
+                        EvalError::new(
+                            format!("cannot interpolate a {} into a string", v.type_name()),
+                            i.expr.span(),
+                        )
+                    })?),
+                },
+                Element::Directive(d) => match d.as_ref() {
+                    Directive::If(ifd) => {
+                        let branch = match self.eval(&ifd.if_expr.cond_expr, locals)? {
+                            Value::Unknown => return Ok(Value::Unknown),
+                            v if as_bool(&v) == Some(true) => Some(&ifd.if_expr.template),
+                            v if as_bool(&v) == Some(false) => {
+                                ifd.else_expr.as_ref().map(|e| &e.template)
+                            }
+                            v => {
+                                return Err(EvalError::new(
+                                    format!("condition must be a bool, found {}", v.type_name()),
+                                    ifd.if_expr.cond_expr.span(),
+                                ))
+                            }
+                        };
+                        if let Some(b) = branch {
+                            match self.template(b, locals)? {
+                                Value::String(s) => out.push_str(&s),
+                                _ => return Ok(Value::Unknown),
+                            }
+                        }
+                    }
+                    Directive::For(ford) => {
+                        let f = &ford.for_expr;
+                        let coll = self.eval(&f.collection_expr, locals)?;
+                        for (k, v) in iterate(coll, f.collection_expr.span())?.unwrap_or_default() {
+                            let n = locals.len();
+                            if let Some(kv) = &f.key_var {
+                                locals.push((kv.as_str().to_string(), k));
+                            }
+                            locals.push((f.value_var.as_str().to_string(), v));
+                            let r = self.template(&f.template, locals);
+                            locals.truncate(n);
+                            match r? {
+                                Value::String(s) => out.push_str(&s),
+                                _ => return Ok(Value::Unknown),
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        Ok(Value::String(out))
+    }
+
+    fn for_expr(
+        &self,
+        f: &hcl_edit::expr::ForExpr,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        let coll = self.eval(&f.intro.collection_expr, locals)?;
+        let Some(pairs) = iterate(coll, f.intro.collection_expr.span())? else {
+            return Ok(Value::Unknown);
+        };
+        let mut list = Vec::new();
+        let mut map: BTreeMap<String, Value> = BTreeMap::new();
+        for (k, v) in pairs {
+            let n = locals.len();
+            if let Some(kv) = &f.intro.key_var {
+                locals.push((kv.as_str().to_string(), k));
+            }
+            locals.push((f.intro.value_var.as_str().to_string(), v));
+            let result = (|| {
+                if let Some(cond) = &f.cond {
+                    match self.eval(&cond.expr, locals)? {
+                        Value::Bool(true) => {}
+                        Value::Bool(false) => return Ok(None),
+                        Value::Unknown => return Ok(Some((None, Value::Unknown))),
+                        v => {
+                            return Err(EvalError::new(
+                                format!("for condition must be a bool, found {}", v.type_name()),
+                                cond.expr.span(),
+                            ))
+                        }
+                    }
+                }
+                let key = match &f.key_expr {
+                    Some(ke) => Some(self.eval(ke, locals)?),
+                    None => None,
+                };
+                Ok(Some((key, self.eval(&f.value_expr, locals)?)))
+            })();
+            locals.truncate(n);
+            match result? {
+                None => {}
+                Some((None, v)) => list.push(v),
+                Some((Some(key), v)) => {
+                    let Some(key) = key.to_template_string() else {
+                        return Ok(Value::Unknown);
+                    };
+                    if f.grouping {
+                        if let Value::List(items) =
+                            map.entry(key).or_insert_with(|| Value::List(Vec::new()))
+                        {
+                            items.push(v);
+                        }
+                    } else if map.insert(key.clone(), v).is_some() {
+                        return Err(EvalError::new(
+                            format!("duplicate key {key:?} in for expression; use ... to group"),
+                            f.key_expr.as_ref().and_then(|e| e.span()),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(if f.key_expr.is_some() {
+            Value::Object(map)
+        } else {
+            Value::List(list)
+        })
+    }
+}
+
+/// The (key, value) pairs of a collection, or `None` when it is unknown.
+fn iterate(
+    coll: Value,
+    range: Option<Range<usize>>,
+) -> Result<Option<Vec<(Value, Value)>>, EvalError> {
+    Ok(Some(match coll {
+        Value::List(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (Value::Number(i as f64), v))
+            .collect(),
+        Value::Object(map) => map
+            .into_iter()
+            .map(|(k, v)| (Value::String(k), v))
+            .collect(),
+        Value::Unknown => return Ok(None),
+        v => {
+            return Err(EvalError::new(
+                format!("cannot iterate over a {}", v.type_name()),
+                range,
+            ))
+        }
+    }))
+}
+
+fn index(value: Value, key: &Value) -> Result<Value, String> {
+    match (value, key) {
+        (_, Value::Unknown) | (Value::Unknown, _) => Ok(Value::Unknown),
+        (Value::List(items), Value::Number(n)) => {
+            let len = items.len();
+            if *n < 0.0 || n.fract() != 0.0 {
+                return Err(format!("invalid index {n}"));
+            }
+            items
+                .into_iter()
+                .nth(*n as usize)
+                .ok_or_else(|| format!("index {n} out of range for a list of {len}"))
+        }
+        (Value::Object(mut map), k) => {
+            let k = k.to_template_string().ok_or("object keys are strings")?;
+            map.remove(&k)
+                .ok_or_else(|| format!("no key {k:?} in this map"))
+        }
+        (Value::List(items), Value::String(s)) => match s.parse::<usize>() {
+            Ok(i) => items
+                .into_iter()
+                .nth(i)
+                .ok_or_else(|| format!("index {i} out of range")),
+            Err(_) => Err(format!("a list index must be a number, found {s:?}")),
+        },
+        (v, _) => Err(format!("cannot index a {}", v.type_name())),
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => Some(*n),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A bool, or a string that HCL converts to one: a variable set with `--var flag=false` and
+/// no declared type arrives as the string "false", and must still work as a condition.
+fn as_bool(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
+    }
+}
+
+fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
+    use BinaryOperator as B;
+    if l == Value::Unknown || r == Value::Unknown {
+        return Ok(Value::Unknown);
+    }
+    match op {
+        B::Eq => Ok(Value::Bool(l == r)),
+        B::NotEq => Ok(Value::Bool(l != r)),
+        B::And | B::Or => match (as_bool(&l), as_bool(&r)) {
+            (Some(a), Some(b)) => Ok(Value::Bool(if op == B::And { a && b } else { a || b })),
+            _ => Err(format!(
+                "{} needs two bools, found {} and {}",
+                op.as_str(),
+                l.type_name(),
+                r.type_name()
+            )),
+        },
+        _ => {
+            let (Some(a), Some(b)) = (as_number(&l), as_number(&r)) else {
+                return Err(format!(
+                    "{} needs two numbers, found {} and {}",
+                    op.as_str(),
+                    l.type_name(),
+                    r.type_name()
+                ));
+            };
+            Ok(match op {
+                B::Plus => Value::Number(a + b),
+                B::Minus => Value::Number(a - b),
+                B::Mul => Value::Number(a * b),
+                B::Div if b == 0.0 => return Err("division by zero".into()),
+                B::Div => Value::Number(a / b),
+                B::Mod if b == 0.0 => return Err("modulo by zero".into()),
+                B::Mod => Value::Number(a % b),
+                B::Less => Value::Bool(a < b),
+                B::LessEq => Value::Bool(a <= b),
+                B::Greater => Value::Bool(a > b),
+                B::GreaterEq => Value::Bool(a >= b),
+                _ => return Err(format!("unsupported operator {}", op.as_str())),
+            })
+        }
+    }
+}
+
+/// What a reference points at.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RefTarget {
+    Var(String),
+    Local(String),
+    Resource(Address),
+    Path,
+    /// A name that is none of the above (reported as undefined).
+    Unknown(String),
+}
+
+/// One reference found in an expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    pub target: RefTarget,
+    /// The attribute read from a resource, if any (`arn` in `aws_iam_role.r.arn`).
+    pub attr: Option<String>,
+    pub text: String,
+    pub range: Option<Range<usize>>,
+}
+
+/// A function call found in an expression.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncUse {
+    pub name: String,
+    pub range: Option<Range<usize>>,
+}
+
+/// Collects the references and function calls of an expression, skipping names bound by
+/// `for` expressions.
+pub fn references(expr: &Expression) -> (Vec<Reference>, Vec<FuncUse>) {
+    let mut w = Walker::default();
+    w.expr(expr);
+    (w.refs, w.funcs)
+}
+
+#[derive(Default)]
+struct Walker {
+    bound: Vec<String>,
+    refs: Vec<Reference>,
+    funcs: Vec<FuncUse>,
+}
+
+impl Walker {
+    fn expr(&mut self, expr: &Expression) {
+        match expr {
+            Expression::Null(_)
+            | Expression::Bool(_)
+            | Expression::Number(_)
+            | Expression::String(_) => {}
+            Expression::Array(items) => items.iter().for_each(|i| self.expr(i)),
+            Expression::Object(obj) => {
+                for (k, v) in obj.iter() {
+                    if let ObjectKey::Expression(e) = k {
+                        // `{ (local.k) = v }` and bare identifiers as keys: only the
+                        // parenthesised form is a reference.
+                        if !matches!(e, Expression::Variable(_)) {
+                            self.expr(e);
+                        }
+                    }
+                    self.expr(v.expr());
+                }
+            }
+            Expression::StringTemplate(t) => self.template(t),
+            Expression::HeredocTemplate(h) => self.template(&h.template),
+            Expression::Parenthesis(p) => self.expr(p.inner()),
+            Expression::Variable(v) => {
+                let name = v.as_str();
+                if !self.bound.iter().any(|b| b == name) {
+                    self.refs.push(Reference {
+                        target: RefTarget::Unknown(name.to_string()),
+                        attr: None,
+                        text: name.to_string(),
+                        range: v.span(),
+                    });
+                }
+            }
+            Expression::Conditional(c) => {
+                self.expr(&c.cond_expr);
+                self.expr(&c.true_expr);
+                self.expr(&c.false_expr);
+            }
+            Expression::FuncCall(call) => {
+                self.funcs.push(FuncUse {
+                    name: call.name.name.as_str().to_string(),
+                    range: call.name.name.span(),
+                });
+                call.args.iter().for_each(|a| self.expr(a));
+            }
+            Expression::Traversal(t) => self.traversal(t),
+            Expression::UnaryOp(op) => self.expr(&op.expr),
+            Expression::BinaryOp(op) => {
+                self.expr(&op.lhs_expr);
+                self.expr(&op.rhs_expr);
+            }
+            Expression::ForExpr(f) => {
+                self.expr(&f.intro.collection_expr);
+                let n = self.bound.len();
+                if let Some(k) = &f.intro.key_var {
+                    self.bound.push(k.as_str().to_string());
+                }
+                self.bound.push(f.intro.value_var.as_str().to_string());
+                if let Some(k) = &f.key_expr {
+                    self.expr(k);
+                }
+                self.expr(&f.value_expr);
+                if let Some(c) = &f.cond {
+                    self.expr(&c.expr);
+                }
+                self.bound.truncate(n);
+            }
+        }
+    }
+
+    fn template(&mut self, t: &Template) {
+        for element in t.iter() {
+            match element {
+                Element::Literal(_) => {}
+                Element::Interpolation(i) => self.expr(&i.expr),
+                Element::Directive(d) => match d.as_ref() {
+                    Directive::If(ifd) => {
+                        self.expr(&ifd.if_expr.cond_expr);
+                        self.template(&ifd.if_expr.template);
+                        if let Some(e) = &ifd.else_expr {
+                            self.template(&e.template);
+                        }
+                    }
+                    Directive::For(ford) => {
+                        let f = &ford.for_expr;
+                        self.expr(&f.collection_expr);
+                        let n = self.bound.len();
+                        if let Some(k) = &f.key_var {
+                            self.bound.push(k.as_str().to_string());
+                        }
+                        self.bound.push(f.value_var.as_str().to_string());
+                        self.template(&f.template);
+                        self.bound.truncate(n);
+                    }
+                },
+            }
+        }
+    }
+
+    fn traversal(&mut self, t: &hcl_edit::expr::Traversal) {
+        for op in &t.operators {
+            if let TraversalOperator::Index(e) = op.value() {
+                self.expr(e);
+            }
+        }
+        let Expression::Variable(root) = &t.expr else {
+            self.expr(&t.expr);
+            return;
+        };
+        let root_name = root.as_str();
+        if self.bound.iter().any(|b| b == root_name) {
+            return;
+        }
+        let names: Vec<&str> = t
+            .operators
+            .iter()
+            .map_while(|o| match o.value() {
+                TraversalOperator::GetAttr(n) => Some(n.as_str()),
+                _ => None,
+            })
+            .collect();
+        let range = t.span();
+        let (target, attr, used) = match (root_name, names.as_slice()) {
+            ("var", [name, ..]) => (RefTarget::Var((*name).to_string()), None, 1),
+            ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
+            ("path", _) => (RefTarget::Path, None, names.len().min(1)),
+            ("data", [t, n, rest @ ..]) => (
+                RefTarget::Resource(Address::data(*t, *n)),
+                rest.first().map(|s| (*s).to_string()),
+                2,
+            ),
+            ("var" | "local" | "data", _) => {
+                (RefTarget::Unknown(root_name.to_string()), None, names.len())
+            }
+            (_, [n, rest @ ..]) => (
+                RefTarget::Resource(Address::managed(root_name, *n)),
+                rest.first().map(|s| (*s).to_string()),
+                1,
+            ),
+            (_, []) => (RefTarget::Unknown(root_name.to_string()), None, 0),
+        };
+        let mut text = root_name.to_string();
+        for n in names.iter().take(used + usize::from(attr.is_some())) {
+            text.push('.');
+            text.push_str(n);
+        }
+        self.refs.push(Reference {
+            target,
+            attr,
+            text,
+            range,
+        });
+    }
+}
+
+/// `aws_iam_role.r` or `data.T.n` as text, for `depends_on` entries.
+pub fn traversal_text(expr: &Expression) -> Option<String> {
+    let Expression::Traversal(t) = expr else {
+        return None;
+    };
+    let Expression::Variable(root) = &t.expr else {
+        return None;
+    };
+    let mut text = root.as_str().to_string();
+    for op in &t.operators {
+        let TraversalOperator::GetAttr(n) = op.value() else {
+            return None;
+        };
+        text.push('.');
+        text.push_str(n.as_str());
+    }
+    Some(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Expression {
+        hcl_edit::parser::parse_expr(s).unwrap()
+    }
+
+    fn ctx() -> EvalCtx {
+        let mut c = EvalCtx::new(PathBuf::from("."));
+        c.set(&["var", "name"], Value::string("sky"));
+        c.set(&["var", "n"], Value::Number(3.0));
+        c.set(
+            &["aws_iam_role", "r"],
+            Value::Object(BTreeMap::from([
+                ("arn".into(), Value::Unknown),
+                ("name".into(), Value::string("r1")),
+            ])),
+        );
+        c
+    }
+
+    #[test]
+    fn a_true_or_false_string_works_wherever_a_bool_is_needed() {
+        let mut c = ctx();
+        // What an untyped variable holds after `--var flag=false`.
+        c.set(&["var", "flag"], Value::string("false"));
+        let eval = |s: &str| c.eval_top(&parse(s)).unwrap().0;
+        assert_eq!(eval(r#"var.flag ? "on" : "off""#), Value::string("off"));
+        assert_eq!(eval("!var.flag"), Value::Bool(true));
+        assert_eq!(eval(r#"var.flag || "true""#), Value::Bool(true));
+        assert_eq!(eval("var.flag && true"), Value::Bool(false));
+        assert_eq!(
+            eval(r#""%{ if var.flag }on%{ else }off%{ endif }""#),
+            Value::string("off")
+        );
+        assert!(c.eval_top(&parse(r#""yes" ? 1 : 2"#)).is_err());
+        assert!(c.eval_top(&parse("!var.name")).is_err());
+    }
+
+    #[test]
+    fn templates_interpolate_and_unknowns_propagate() {
+        let c = ctx();
+        assert_eq!(
+            c.eval_top(&parse(r#""${var.name}-${var.n}""#)).unwrap().0,
+            Value::string("sky-3")
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#""x-${aws_iam_role.r.arn}""#))
+                .unwrap()
+                .0,
+            Value::Unknown
+        );
+        assert_eq!(
+            c.eval_top(&parse("aws_iam_role.r.name")).unwrap().0,
+            Value::string("r1")
+        );
+    }
+
+    #[test]
+    fn operators_conditionals_and_for_expressions_evaluate() {
+        let c = ctx();
+        assert_eq!(
+            c.eval_top(&parse("var.n * 2 + 1")).unwrap().0,
+            Value::Number(7.0)
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#"var.n > 2 ? "big" : "small""#))
+                .unwrap()
+                .0,
+            Value::string("big")
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#"[for s in ["a", "b"] : upper(s) if s != "b"]"#))
+                .unwrap()
+                .0,
+            Value::List(vec![Value::string("A")])
+        );
+        assert_eq!(
+            c.eval_top(&parse(r#"{for k, v in {a = 1} : k => v + 1}"#))
+                .unwrap()
+                .0,
+            Value::Object(BTreeMap::from([("a".into(), Value::Number(2.0))]))
+        );
+    }
+
+    #[test]
+    fn reading_a_sensitive_variable_marks_the_result() {
+        let mut c = ctx();
+        c.sensitive.insert(vec!["var".into(), "name".into()]);
+        assert!(c.eval_top(&parse(r#""${var.name}!""#)).unwrap().1);
+        assert!(!c.eval_top(&parse("var.n")).unwrap().1);
+    }
+
+    #[test]
+    fn references_are_found_and_for_variables_are_not_references() {
+        let (refs, funcs) = references(&parse(
+            r#"[for x in var.list : "${x}-${aws_iam_role.r.arn}-${data.aws_caller_identity.me.account_id}"]"#,
+        ));
+        let targets: Vec<_> = refs.iter().map(|r| r.text.clone()).collect();
+        assert_eq!(
+            targets,
+            [
+                "var.list",
+                "aws_iam_role.r.arn",
+                "data.aws_caller_identity.me.account_id"
+            ]
+        );
+        assert_eq!(refs[1].attr.as_deref(), Some("arn"));
+        assert!(funcs.is_empty());
+    }
+
+    #[test]
+    fn errors_carry_the_span_of_the_failing_expression() {
+        let c = ctx();
+        let err = c.eval_top(&parse("var.n + {}")).unwrap_err();
+        assert!(err.message.contains("two numbers"), "{err:?}");
+        assert!(err.range.is_some());
+    }
+}

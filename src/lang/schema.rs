@@ -1,0 +1,519 @@
+//! Resource and data source schemas, loaded from `schemas/*.json` (embedded in the binary).
+//!
+//! The schema files are the only place attributes are defined. From them come validation (an
+//! unknown or missing attribute, a wrong type), the diff (a changed `force_new` attribute means
+//! replacement; `json` attributes compare semantically), rendering (computed attributes show as
+//! "(known after apply)", sensitive ones are masked) and the `skyform schema` reference.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::lang::value::Value;
+
+/// Every schema file, embedded. A test checks that this list and `schemas/` agree.
+const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "aws_cluster",
+        include_str!("../../schemas/aws_cluster.json"),
+    ),
+    (
+        "aws_iam_access_key",
+        include_str!("../../schemas/aws_iam_access_key.json"),
+    ),
+    (
+        "aws_iam_instance_profile",
+        include_str!("../../schemas/aws_iam_instance_profile.json"),
+    ),
+    (
+        "aws_iam_policy",
+        include_str!("../../schemas/aws_iam_policy.json"),
+    ),
+    (
+        "aws_iam_role",
+        include_str!("../../schemas/aws_iam_role.json"),
+    ),
+    (
+        "aws_iam_role_policy_attachment",
+        include_str!("../../schemas/aws_iam_role_policy_attachment.json"),
+    ),
+    (
+        "aws_iam_user",
+        include_str!("../../schemas/aws_iam_user.json"),
+    ),
+    (
+        "aws_iam_user_policy_attachment",
+        include_str!("../../schemas/aws_iam_user_policy_attachment.json"),
+    ),
+    (
+        "aws_instance",
+        include_str!("../../schemas/aws_instance.json"),
+    ),
+    (
+        "aws_internet_gateway",
+        include_str!("../../schemas/aws_internet_gateway.json"),
+    ),
+    (
+        "aws_route_table",
+        include_str!("../../schemas/aws_route_table.json"),
+    ),
+    (
+        "aws_route_table_association",
+        include_str!("../../schemas/aws_route_table_association.json"),
+    ),
+    (
+        "aws_security_group",
+        include_str!("../../schemas/aws_security_group.json"),
+    ),
+    ("aws_subnet", include_str!("../../schemas/aws_subnet.json")),
+    ("aws_vpc", include_str!("../../schemas/aws_vpc.json")),
+];
+
+const DATA_SCHEMAS: &[(&str, &str)] = &[
+    (
+        "aws_availability_zones",
+        include_str!("../../schemas/data/aws_availability_zones.json"),
+    ),
+    (
+        "aws_caller_identity",
+        include_str!("../../schemas/data/aws_caller_identity.json"),
+    ),
+    (
+        "aws_subnets",
+        include_str!("../../schemas/data/aws_subnets.json"),
+    ),
+    ("aws_vpc", include_str!("../../schemas/data/aws_vpc.json")),
+];
+
+/// The type of an attribute.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttrType {
+    String,
+    Number,
+    Bool,
+    /// A string holding a JSON document (an IAM policy), compared semantically.
+    Json,
+    List(Box<AttrType>),
+    Set(Box<AttrType>),
+    Map(Box<AttrType>),
+    /// The object a nested block (`ingress { ... }`) stands for: its fields, each with a type,
+    /// whether it must be given, and a default.
+    Object(BTreeMap<String, Field>),
+}
+
+/// A field of a nested block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Field {
+    pub ty: AttrType,
+    pub required: bool,
+    pub default: Option<Value>,
+    pub description: String,
+}
+
+impl AttrType {
+    pub fn parse(s: &str) -> Option<AttrType> {
+        let s = s.trim();
+        let inner = |prefix: &str| {
+            s.strip_prefix(prefix)
+                .and_then(|r| r.strip_suffix(')'))
+                .and_then(AttrType::parse)
+        };
+        Some(match s {
+            "string" => AttrType::String,
+            "number" => AttrType::Number,
+            "bool" => AttrType::Bool,
+            "json" => AttrType::Json,
+            _ if s.starts_with("list(") => AttrType::List(Box::new(inner("list(")?)),
+            _ if s.starts_with("set(") => AttrType::Set(Box::new(inner("set(")?)),
+            _ if s.starts_with("map(") => AttrType::Map(Box::new(inner("map(")?)),
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            AttrType::String => "string".into(),
+            AttrType::Number => "number".into(),
+            AttrType::Bool => "bool".into(),
+            AttrType::Json => "json".into(),
+            AttrType::List(t) => format!("list({})", t.name()),
+            AttrType::Set(t) => format!("set({})", t.name()),
+            AttrType::Map(t) => format!("map({})", t.name()),
+            AttrType::Object(_) => "object".into(),
+        }
+    }
+
+    /// Converts a value to this type the way HCL does (a number where a string is expected
+    /// becomes a string), or says why it cannot. Unknowns pass through.
+    pub fn conform(&self, value: Value) -> Result<Value, String> {
+        let mismatch = |v: &Value| format!("expected {}, found {}", self.name(), v.type_name());
+        match (self, value) {
+            (_, Value::Unknown) => Ok(Value::Unknown),
+            (_, Value::Null) => Ok(Value::Null),
+            (AttrType::String, v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
+                Ok(Value::String(v.to_template_string().unwrap_or_default()))
+            }
+            (AttrType::Json, Value::String(s)) => {
+                match serde_json::from_str::<serde_json::Value>(&s) {
+                    Ok(_) => Ok(Value::String(s)),
+                    Err(e) => Err(format!("not a valid JSON document: {e}")),
+                }
+            }
+            (AttrType::Number, Value::Number(n)) => Ok(Value::Number(n)),
+            (AttrType::Number, Value::String(s)) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Number)
+                .map_err(|_| format!("expected number, found string {s:?}")),
+            (AttrType::Bool, Value::Bool(b)) => Ok(Value::Bool(b)),
+            (AttrType::Bool, Value::String(s)) if s == "true" || s == "false" => {
+                Ok(Value::Bool(s == "true"))
+            }
+            (AttrType::List(t), Value::List(items)) => items
+                .into_iter()
+                .map(|i| t.conform(i))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
+            (AttrType::Set(t), Value::List(items)) => {
+                let mut items = items
+                    .into_iter()
+                    .map(|i| t.conform(i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                crate::lang::functions::sort_set(&mut items);
+                Ok(Value::List(items))
+            }
+            (AttrType::Object(fields), Value::Object(mut map)) => {
+                let mut out = BTreeMap::new();
+                if let Some(extra) = map.keys().find(|k| !fields.contains_key(*k)) {
+                    return Err(format!(
+                        "unexpected attribute {extra:?}; expected one of {}",
+                        fields.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+                for (name, f) in fields {
+                    let v = map.remove(name).unwrap_or(Value::Null);
+                    let v = f.ty.conform(v).map_err(|e| format!("{name}: {e}"))?;
+                    let v = match v {
+                        Value::Null if f.required => {
+                            return Err(format!("the attribute {name:?} is required"))
+                        }
+                        Value::Null => f.default.clone().unwrap_or(Value::Null),
+                        v => v,
+                    };
+                    out.insert(name.clone(), v);
+                }
+                Ok(Value::Object(out))
+            }
+            (AttrType::Map(t), Value::Object(map)) => map
+                .into_iter()
+                .map(|(k, v)| t.conform(v).map(|v| (k, v)))
+                .collect::<Result<BTreeMap<_, _>, _>>()
+                .map(Value::Object),
+            (_, v) => Err(mismatch(&v)),
+        }
+    }
+}
+
+/// How an attribute gets its value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttrMode {
+    Required,
+    Optional,
+    Computed,
+    /// Set by the user or, when absent, by AWS.
+    OptionalComputed,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAttr {
+    #[serde(rename = "type")]
+    type_name: String,
+    mode: AttrMode,
+    #[serde(default)]
+    force_new: bool,
+    #[serde(default)]
+    sensitive: bool,
+    default: Option<serde_json::Value>,
+    #[serde(rename = "enum")]
+    enum_values: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+    /// The fields of a nested block; the attribute's type is then `set(object)`.
+    block: Option<BTreeMap<String, RawField>>,
+    /// A check on the value's form, named here and carried out by the provider's
+    /// `check_format` (for AWS, `vpc_cidr`: an IPv4 network, /16 to /28).
+    format: Option<String>,
+    /// What a `json` attribute holds (`iam_policy`): the provider compares documents of a kind
+    /// it knows semantically, and the others as JSON.
+    kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawField {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    required: bool,
+    default: Option<serde_json::Value>,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSchema {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(default)]
+    description: String,
+    attributes: BTreeMap<String, RawAttr>,
+}
+
+/// One attribute of a schema.
+#[derive(Debug, Clone)]
+pub struct Attr {
+    pub ty: AttrType,
+    pub mode: AttrMode,
+    pub force_new: bool,
+    pub sensitive: bool,
+    pub default: Option<Value>,
+    pub enum_values: Option<Vec<String>>,
+    pub description: String,
+    /// Written as nested blocks (`ingress { ... }`), not as `name = value`.
+    pub block: bool,
+    pub format: Option<String>,
+    /// For a `json` attribute, what kind of document it holds.
+    pub kind: Option<String>,
+}
+
+impl Attr {
+    /// Whether the user may set it in configuration.
+    pub fn settable(&self) -> bool {
+        self.mode != AttrMode::Computed
+    }
+}
+
+/// The schema of one resource or data source type.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub type_name: String,
+    pub description: String,
+    pub attributes: BTreeMap<String, Attr>,
+}
+
+impl Schema {
+    fn parse(text: &str) -> Result<Schema, String> {
+        let raw: RawSchema = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        let mut attributes = BTreeMap::new();
+        for (name, a) in raw.attributes {
+            let ty = match &a.block {
+                Some(fields) if a.type_name == "set(object)" => {
+                    let mut out = BTreeMap::new();
+                    for (f, raw) in fields {
+                        let ty = AttrType::parse(&raw.type_name)
+                            .ok_or_else(|| format!("{name}.{f}: unknown type {}", raw.type_name))?;
+                        out.insert(
+                            f.clone(),
+                            Field {
+                                ty,
+                                required: raw.required,
+                                default: raw.default.as_ref().map(Value::from_json),
+                                description: raw.description.clone(),
+                            },
+                        );
+                    }
+                    AttrType::Set(Box::new(AttrType::Object(out)))
+                }
+                Some(_) => return Err(format!("{name}: a block attribute has type set(object)")),
+                None => AttrType::parse(&a.type_name)
+                    .ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?,
+            };
+            let default = a.default.as_ref().map(Value::from_json);
+            attributes.insert(
+                name,
+                Attr {
+                    ty,
+                    mode: a.mode,
+                    force_new: a.force_new,
+                    sensitive: a.sensitive,
+                    default,
+                    enum_values: a.enum_values,
+                    description: a.description,
+                    block: a.block.is_some(),
+                    format: a.format.clone(),
+                    kind: a.kind.clone(),
+                },
+            );
+        }
+        Ok(Schema {
+            type_name: raw.type_name,
+            description: raw.description,
+            attributes,
+        })
+    }
+
+    pub fn attr(&self, name: &str) -> Option<&Attr> {
+        self.attributes.get(name)
+    }
+
+    pub fn settable_names(&self) -> impl Iterator<Item = &str> {
+        self.attributes
+            .iter()
+            .filter(|(_, a)| a.settable())
+            .map(|(n, _)| n.as_str())
+    }
+
+    /// A Markdown reference table of the attributes.
+    pub fn to_markdown(&self, kind: &str) -> String {
+        let mut out = format!("## {kind} `{}`\n\n{}\n\n", self.type_name, self.description);
+        out.push_str(
+            "| attribute | type | mode | force_new | sensitive | default | description |\n",
+        );
+        out.push_str("|---|---|---|---|---|---|---|\n");
+        for (name, a) in &self.attributes {
+            let mode = match a.mode {
+                AttrMode::Required => "required",
+                AttrMode::Optional => "optional",
+                AttrMode::Computed => "computed",
+                AttrMode::OptionalComputed => "optional, computed",
+            };
+            let default = a
+                .default
+                .as_ref()
+                .map_or(String::new(), |d| format!("`{d}`"));
+            out.push_str(&format!(
+                "| `{name}` | {} | {mode} | {} | {} | {default} | {} |\n",
+                a.ty.name(),
+                if a.force_new { "yes" } else { "" },
+                if a.sensitive { "yes" } else { "" },
+                a.description
+            ));
+        }
+        for (name, a) in &self.attributes {
+            let AttrType::Set(inner) = &a.ty else {
+                continue;
+            };
+            let AttrType::Object(fields) = inner.as_ref() else {
+                continue;
+            };
+            out.push_str(&format!(
+                "\n`{name} {{ ... }}` blocks (any number, compared as a set):\n\n| field | type | required | default | description |\n|---|---|---|---|---|\n"
+            ));
+            for (f, field) in fields {
+                let default = field
+                    .default
+                    .as_ref()
+                    .map_or(String::new(), |d| format!("`{d}`"));
+                out.push_str(&format!(
+                    "| `{f}` | {} | {} | {default} | {} |\n",
+                    field.ty.name(),
+                    if field.required { "yes" } else { "" },
+                    field.description
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// All schemas, parsed once.
+pub struct Registry {
+    pub resources: BTreeMap<String, Schema>,
+    pub data: BTreeMap<String, Schema>,
+}
+
+fn parse_all(list: &[(&str, &str)]) -> BTreeMap<String, Schema> {
+    list.iter()
+        .map(|(name, text)| {
+            // The schema files ship inside the binary and are checked by a unit test, so a
+            // failure here is a build defect, not bad input.
+            let schema = Schema::parse(text)
+                .unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
+            ((*name).to_string(), schema)
+        })
+        .collect()
+}
+
+pub fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(|| Registry {
+        resources: parse_all(RESOURCE_SCHEMAS),
+        data: parse_all(DATA_SCHEMAS),
+    })
+}
+
+impl Registry {
+    pub fn get(&self, mode: crate::lang::address::Mode, type_name: &str) -> Option<&Schema> {
+        match mode {
+            crate::lang::address::Mode::Managed => self.resources.get(type_name),
+            crate::lang::address::Mode::Data => self.data.get(type_name),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_schema_parses_and_names_its_own_type() {
+        let reg = registry();
+        for (name, s) in reg.resources.iter().chain(reg.data.iter()) {
+            assert_eq!(&s.type_name, name);
+            for (attr, a) in &s.attributes {
+                assert!(
+                    !(a.mode == AttrMode::Computed && a.default.is_some()),
+                    "{name}.{attr}"
+                );
+                assert!(
+                    !a.description.is_empty(),
+                    "{name}.{attr} has no description"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_embedded_list_matches_the_schemas_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let names = |d: std::path::PathBuf| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .filter_map(|e| {
+                    e.ok()?
+                        .file_name()
+                        .to_str()?
+                        .strip_suffix(".json")
+                        .map(String::from)
+                })
+                // The permission table lives beside the schemas but is not one.
+                .filter(|n| n != "permissions")
+                .collect();
+            v.sort();
+            v
+        };
+        let embedded: Vec<String> = RESOURCE_SCHEMAS
+            .iter()
+            .map(|(n, _)| (*n).to_string())
+            .collect();
+        assert_eq!(names(dir.clone()), embedded);
+        let embedded: Vec<String> = DATA_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
+        assert_eq!(names(dir.join("data")), embedded);
+    }
+
+    #[test]
+    fn conform_converts_primitives_and_rejects_mismatches() {
+        assert_eq!(
+            AttrType::String.conform(Value::Number(3.0)),
+            Ok(Value::string("3"))
+        );
+        assert!(AttrType::Number.conform(Value::List(vec![])).is_err());
+        assert!(AttrType::Json.conform(Value::string("{not json")).is_err());
+        let map = AttrType::parse("map(string)").unwrap();
+        assert!(map.conform(Value::string("x")).is_err());
+    }
+}

@@ -1,0 +1,230 @@
+//! Static checks of a loaded configuration against the schemas: types, attributes, references
+//! and functions. Nothing here evaluates an expression; value and type errors are found when the
+//! planner (or `skyform validate`) evaluates with unknowns.
+
+use crate::lang::address::Mode;
+use crate::lang::config::{Config, Expr};
+use crate::lang::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::lang::eval::{references, RefTarget};
+use crate::lang::schema::registry;
+
+pub fn check(config: &Config) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    let reg = registry();
+    for (addr, block) in &config.resources {
+        let Some(schema) = reg.get(addr.mode, &addr.type_name) else {
+            let kind = if addr.mode == Mode::Data {
+                "data source"
+            } else {
+                "resource"
+            };
+            let known: Vec<&str> = match addr.mode {
+                Mode::Managed => reg.resources.keys().map(String::as_str).collect(),
+                Mode::Data => reg.data.keys().map(String::as_str).collect(),
+            };
+            let mut d = Diagnostic::error(format!("unknown {kind} type {:?}", addr.type_name))
+                .named(addr.type_name.clone())
+                .at(block.type_span.clone());
+            if let Some(s) = did_you_mean(&addr.type_name, known) {
+                d = d.note(format!("did you mean {s:?}?"));
+            }
+            diags.push(d);
+            continue;
+        };
+        for (name, attr) in &block.attrs {
+            match schema.attr(name) {
+                None => {
+                    let mut d = Diagnostic::error(format!("unknown attribute {name:?} in {addr}"))
+                        .named(name.clone())
+                        .at(attr.name_span.clone());
+                    if let Some(s) = did_you_mean(name, schema.settable_names()) {
+                        d = d.note(format!("did you mean {s:?}?"));
+                    }
+                    diags.push(d);
+                }
+                Some(a) if !a.settable() => diags.push(
+                    Diagnostic::error(format!(
+                        "{name:?} in {addr} is computed by AWS and cannot be set"
+                    ))
+                    .named(name.clone())
+                    .at(attr.name_span.clone()),
+                ),
+                Some(_) => {}
+            }
+        }
+        for (name, a) in &schema.attributes {
+            if a.mode == crate::lang::schema::AttrMode::Required && !block.attrs.contains_key(name)
+            {
+                diags.push(
+                    Diagnostic::error(format!("{addr} is missing the required attribute {name:?}"))
+                        .named(name.clone())
+                        .at(block.span.clone()),
+                );
+            }
+        }
+        for (text, span) in &block.depends_on {
+            match text.parse::<crate::lang::address::Address>() {
+                Ok(dep) if config.resources.contains_key(&dep) => {}
+                _ => diags.push(
+                    Diagnostic::error(format!(
+                        "depends_on in {addr} names {text}, which is not declared"
+                    ))
+                    .named(text.clone())
+                    .at(span.clone()),
+                ),
+            }
+        }
+        for attr in block.attrs.values() {
+            check_expr(config, &attr.value, &mut diags);
+        }
+    }
+    for l in config.locals.values() {
+        check_expr(config, &l.value, &mut diags);
+    }
+    for o in config.outputs.values() {
+        if let Some(v) = &o.value {
+            check_expr(config, v, &mut diags);
+        }
+    }
+    for e in [&config.provider.region, &config.provider.profile]
+        .into_iter()
+        .flatten()
+    {
+        check_expr(config, e, &mut diags);
+    }
+    for v in config.variables.values() {
+        if let Some(d) = &v.default {
+            let (refs, _) = references(&d.expr);
+            if let Some(r) = refs.first() {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "the default of var.{} must be a constant, but it reads {}",
+                        v.name, r.text
+                    ))
+                    .named(r.text.clone())
+                    .at(sub_span(d, r.range.clone())),
+                );
+            }
+        }
+    }
+    diags
+}
+
+fn sub_span(e: &Expr, range: Option<std::ops::Range<usize>>) -> Span {
+    Span {
+        file: e.span.file,
+        range: range.unwrap_or_else(|| e.span.range.clone()),
+    }
+}
+
+fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
+    let (refs, funcs) = references(&e.expr);
+    for r in refs {
+        let span = sub_span(e, r.range.clone());
+        let problem = match &r.target {
+            RefTarget::Var(n) if !config.variables.contains_key(n) => Some((
+                format!("undefined variable var.{n}"),
+                did_you_mean(n, config.variables.keys().map(String::as_str))
+                    .map(|s| format!("var.{s}")),
+            )),
+            RefTarget::Local(n) if !config.locals.contains_key(n) => Some((
+                format!("undefined local value local.{n}"),
+                did_you_mean(n, config.locals.keys().map(String::as_str))
+                    .map(|s| format!("local.{s}")),
+            )),
+            RefTarget::Resource(a) if !config.resources.contains_key(a) => {
+                let names: Vec<String> = config.resources.keys().map(ToString::to_string).collect();
+                Some((
+                    format!("undefined reference to {a}"),
+                    did_you_mean(&a.to_string(), names.iter().map(String::as_str))
+                        .map(String::from),
+                ))
+            }
+            RefTarget::Resource(a) => match (&r.attr, registry().get(a.mode, &a.type_name)) {
+                (Some(attr), Some(schema)) if schema.attr(attr).is_none() => Some((
+                    format!("{a} has no attribute {attr:?}"),
+                    did_you_mean(attr, schema.attributes.keys().map(String::as_str))
+                        .map(|s| format!("{a}.{s}")),
+                )),
+                _ => None,
+            },
+            RefTarget::Unknown(_) => Some((format!("undefined reference {}", r.text), None)),
+            _ => None,
+        };
+        if let Some((msg, hint)) = problem {
+            let mut d = Diagnostic::error(msg).named(r.text.clone()).at(span);
+            if let Some(h) = hint {
+                d = d.note(format!("did you mean {h}?"));
+            }
+            diags.push(d);
+        }
+    }
+    for f in funcs {
+        if !crate::lang::functions::NAMES.contains(&f.name.as_str()) {
+            let mut d = Diagnostic::error(format!("undefined function {}()", f.name))
+                .named(f.name.clone())
+                .at(sub_span(e, f.range));
+            if let Some(s) = did_you_mean(&f.name, crate::lang::functions::NAMES.iter().copied()) {
+                d = d.note(format!("did you mean {s}()?"));
+            }
+            diags.push(d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::config::load_str;
+
+    fn errors(src: &str) -> Vec<String> {
+        let (config, mut diags) = load_str(&[("m.sky.hcl", src)]);
+        diags.extend(check(&config));
+        diags
+            .0
+            .iter()
+            .map(|d| format!("{} [{}]", d.message, d.name.clone().unwrap_or_default()))
+            .collect()
+    }
+
+    #[test]
+    fn unknown_types_and_attributes_get_hints() {
+        let e = errors("resource \"aws_iam_rol\" \"r\" {}\nresource \"aws_iam_user\" \"u\" {\n  nmae = \"x\"\n}\n");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("unknown resource type \"aws_iam_rol\"")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.contains("unknown attribute \"nmae\"")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.contains("missing the required attribute \"name\"")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn undefined_references_variables_and_functions_are_all_reported() {
+        let e = errors(
+            "resource \"aws_iam_user\" \"u\" {\n  name = \"${var.nope}-${local.x}-${aws_iam_role.gone.arn}-${nofunc(1)}\"\n}\n",
+        );
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].contains("undefined variable var.nope"));
+        assert!(e[1].contains("undefined local value local.x"));
+        assert!(e[2].contains("undefined reference to aws_iam_role.gone"));
+        assert!(e[3].contains("undefined function nofunc()"));
+    }
+
+    #[test]
+    fn a_computed_attribute_cannot_be_set() {
+        let e = errors("resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n  arn = \"x\"\n}\n");
+        assert!(
+            e.iter()
+                .any(|m| m.contains("\"arn\" in aws_iam_user.u is computed")),
+            "{e:?}"
+        );
+    }
+}

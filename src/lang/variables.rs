@@ -1,0 +1,315 @@
+//! Input variables: `--var NAME=VALUE`, `--var-file FILE`, `SKYFORM_VAR_<name>` and defaults.
+//!
+//! Precedence follows Terraform: defaults, then the environment, then var files, then `--var`
+//! flags in the order given. Values are converted to the declared type; a string from the
+//! command line or the environment is parsed as an HCL expression when the type is a
+//! collection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use hcl_edit::expr::Expression;
+
+use crate::lang::config::Config;
+use crate::lang::diagnostic::{Diagnostic, Diagnostics};
+use crate::lang::eval::EvalCtx;
+use crate::lang::schema::AttrType;
+use crate::lang::value::Value;
+
+/// Where variable values come from.
+#[derive(Debug, Clone, Default)]
+pub struct VarInputs {
+    pub cli: Vec<String>,
+    pub files: Vec<PathBuf>,
+    /// `SKYFORM_VAR_<name>` pairs from the environment.
+    pub env: Vec<(String, String)>,
+}
+
+impl VarInputs {
+    pub fn from_env() -> Vec<(String, String)> {
+        std::env::vars()
+            .filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v)))
+            .collect()
+    }
+}
+
+/// The resolved variables, and which of them are sensitive.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    pub values: BTreeMap<String, Value>,
+    pub sensitive: BTreeSet<String>,
+    /// The variables set by an input (`--var`, a var file or the environment) rather than by
+    /// their default: `apply PLANFILE` holds those against the values the plan was made with.
+    pub given: BTreeSet<String>,
+}
+
+/// The declared type; `None` is `any`.
+fn declared_type(config: &Config, name: &str, diags: &mut Diagnostics) -> Option<AttrType> {
+    let v = config.variables.get(name)?;
+    let e = v.type_constraint.as_ref()?;
+    let text = type_text(&e.expr)?;
+    if text == "any" || text.starts_with("object(") || text.starts_with("tuple(") {
+        return None;
+    }
+    let t = AttrType::parse(&text);
+    if t.is_none() || text == "json" {
+        diags.push(
+            Diagnostic::error(format!("unknown type {text} for var.{name}"))
+                .named(text)
+                .at(e.span.clone()),
+        );
+        return None;
+    }
+    t
+}
+
+fn type_text(e: &Expression) -> Option<String> {
+    match e {
+        Expression::Variable(v) => Some(v.as_str().to_string()),
+        Expression::FuncCall(f) => {
+            let args: Vec<String> = f.args.iter().filter_map(type_text).collect();
+            Some(format!("{}({})", f.name.name.as_str(), args.join(",")))
+        }
+        Expression::Object(_) => Some("{...}".into()),
+        _ => None,
+    }
+}
+
+fn parse_value(text: &str, ty: Option<&AttrType>) -> Result<Value, String> {
+    let complex = match ty {
+        None => false,
+        Some(AttrType::List(_) | AttrType::Set(_) | AttrType::Map(_)) => true,
+        Some(_) => false,
+    };
+    if !complex {
+        return Ok(Value::String(text.to_string()));
+    }
+    let expr = hcl_edit::parser::parse_expr(text)
+        .map_err(|e| format!("not a valid HCL value: {}", e.message()))?;
+    EvalCtx::default()
+        .eval_top(&expr)
+        .map(|(v, _)| v)
+        .map_err(|e| e.message)
+}
+
+/// Resolves every declared variable. With `require_all`, a variable without any value is an
+/// error; otherwise (for `validate`) it is unknown.
+pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars, Diagnostics) {
+    let mut diags = Diagnostics::default();
+    let mut raw: BTreeMap<String, (Value, bool)> = BTreeMap::new(); // value, came as text
+    let mut given = BTreeSet::new();
+    let ctx = EvalCtx::new(config.dir.clone());
+    for (name, v) in &config.variables {
+        if let Some(d) = &v.default {
+            match ctx.eval_top(&d.expr) {
+                Ok((val, _)) => {
+                    raw.insert(name.clone(), (val, false));
+                }
+                Err(e) => diags.push(
+                    Diagnostic::error(e.message)
+                        .named(format!("var.{name}"))
+                        .at(d.span.clone()),
+                ),
+            }
+        }
+    }
+    for (name, text) in &inputs.env {
+        if config.variables.contains_key(name) {
+            raw.insert(name.clone(), (Value::String(text.clone()), true));
+            given.insert(name.clone());
+        }
+    }
+    for file in &inputs.files {
+        match read_var_file(file) {
+            Ok(pairs) => {
+                for (name, val) in pairs {
+                    if config.variables.contains_key(&name) {
+                        given.insert(name.clone());
+                        raw.insert(name, (val, false));
+                    } else {
+                        diags.push(
+                            Diagnostic::warning(format!(
+                                "{} sets var.{name}, which is not declared",
+                                file.display()
+                            ))
+                            .named(name),
+                        );
+                    }
+                }
+            }
+            Err(e) => diags.push(
+                Diagnostic::error(format!(
+                    "cannot use the variables file {}: {e}",
+                    file.display()
+                ))
+                .named(file.display().to_string()),
+            ),
+        }
+    }
+    for arg in &inputs.cli {
+        let Some((name, text)) = arg.split_once('=') else {
+            diags.push(
+                Diagnostic::error(format!("--var {arg:?} must have the form NAME=VALUE"))
+                    .named(arg.clone()),
+            );
+            continue;
+        };
+        if !config.variables.contains_key(name) {
+            let mut d = Diagnostic::error(format!("--var sets var.{name}, which is not declared"))
+                .named(name);
+            if let Some(s) = crate::lang::diagnostic::did_you_mean(
+                name,
+                config.variables.keys().map(String::as_str),
+            ) {
+                d = d.note(format!("did you mean {s:?}?"));
+            }
+            diags.push(d);
+            continue;
+        }
+        raw.insert(name.to_string(), (Value::String(text.to_string()), true));
+        given.insert(name.to_string());
+    }
+    let mut vars = Vars {
+        given,
+        ..Vars::default()
+    };
+    for (name, v) in &config.variables {
+        if v.sensitive {
+            vars.sensitive.insert(name.clone());
+        }
+        let ty = declared_type(config, name, &mut diags);
+        let value = match raw.remove(name) {
+            Some((Value::String(text), true)) => match parse_value(&text, ty.as_ref()) {
+                Ok(val) => val,
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for var.{name}: {e}"))
+                            .named(format!("var.{name}"))
+                            .at(v.span.clone()),
+                    );
+                    continue;
+                }
+            },
+            Some((val, _)) => val,
+            None if require_all => {
+                diags.push(
+                    Diagnostic::error(format!("no value for the required variable var.{name}"))
+                        .named(format!("var.{name}"))
+                        .at(v.span.clone())
+                        .note(format!(
+                            "set it with --var {name}=VALUE, a --var-file, or SKYFORM_VAR_{name}"
+                        )),
+                );
+                continue;
+            }
+            None => Value::Unknown,
+        };
+        let value = match &ty {
+            Some(t) => match t.conform(value) {
+                Ok(val) => val,
+                Err(e) => {
+                    diags.push(
+                        Diagnostic::error(format!("invalid value for var.{name}: {e}"))
+                            .named(format!("var.{name}"))
+                            .at(v.span.clone()),
+                    );
+                    continue;
+                }
+            },
+            None => value,
+        };
+        vars.values.insert(name.clone(), value);
+    }
+    (vars, diags)
+}
+
+/// A `.json` object, or an HCL file of `name = value` lines.
+fn read_var_file(path: &std::path::Path) -> Result<Vec<(String, Value)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    if path.extension().is_some_and(|e| e == "json") {
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+        let serde_json::Value::Object(map) = json else {
+            return Err("a JSON variables file must hold an object".into());
+        };
+        return Ok(map
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect());
+    }
+    let body = hcl_edit::parser::parse_body(&text).map_err(|e| e.to_string())?;
+    let ctx = EvalCtx::default();
+    let mut out = Vec::new();
+    for attr in body.attributes() {
+        let (v, _) = ctx
+            .eval_top(&attr.value)
+            .map_err(|e| format!("{}: {}", attr.key.as_str(), e.message))?;
+        out.push((attr.key.as_str().to_string(), v));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lang::config::load_str;
+
+    const SRC: &str = r#"
+variable "name" { default = "a" }
+variable "n" { type = number }
+variable "tags" { type = map(string) }
+variable "secret" { sensitive = true }
+"#;
+
+    #[test]
+    fn cli_overrides_env_and_values_take_their_declared_type() {
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let inputs = VarInputs {
+            cli: vec!["n=3".into(), "tags={a = \"b\"}".into(), "name=cli".into()],
+            files: vec![],
+            env: vec![("name".into(), "env".into()), ("secret".into(), "s".into())],
+        };
+        let (vars, diags) = resolve(&config, &inputs, true);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(vars.values["name"], Value::string("cli"));
+        assert_eq!(vars.values["n"], Value::Number(3.0));
+        assert_eq!(
+            vars.values["tags"],
+            Value::Object(BTreeMap::from([("a".into(), Value::string("b"))]))
+        );
+        assert!(vars.sensitive.contains("secret"));
+    }
+
+    #[test]
+    fn a_value_from_a_default_is_not_counted_as_given() {
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let inputs = VarInputs {
+            cli: vec!["n=3".into()],
+            files: vec![],
+            env: vec![("secret".into(), "s".into())],
+        };
+        let (vars, _) = resolve(&config, &inputs, false);
+        assert_eq!(vars.values["name"], Value::string("a"));
+        assert_eq!(vars.given.iter().collect::<Vec<_>>(), ["n", "secret"]);
+    }
+
+    #[test]
+    fn missing_and_mistyped_values_are_errors() {
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let inputs = VarInputs {
+            cli: vec!["n=abc".into(), "nope=1".into()],
+            ..VarInputs::default()
+        };
+        let (_, diags) = resolve(&config, &inputs, true);
+        let msgs: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+        assert!(msgs.iter().any(|m| m.contains("var.nope")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.contains("invalid value for var.n")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.contains("required variable var.tags")),
+            "{msgs:?}"
+        );
+    }
+}

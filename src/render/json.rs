@@ -1,0 +1,278 @@
+//! Terraform's JSON plan representation (`terraform show -json`), so that existing plan
+//! tooling can read skyform's plans: `format_version`, `resource_changes[]` with
+//! `change.actions`, `before`, `after`, `after_unknown`, `resource_drift[]`, `output_changes`
+//! and `planned_values`.
+//!
+//! One difference is deliberate: Terraform prints sensitive values in clear text and only
+//! marks them in `before_sensitive`/`after_sensitive`; skyform marks them the same way and
+//! writes `null` in their place, since plans are posted on pull requests.
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::engine::diff::Action;
+use crate::engine::plan::{DriftKind, Plan, ResourceChange};
+use crate::lang::address::{Address, InstanceKey, Mode};
+use crate::lang::value::Value;
+use crate::state::Attrs;
+
+const PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
+
+fn actions(a: Action) -> Json {
+    match a {
+        Action::NoOp => json!(["no-op"]),
+        Action::Create => json!(["create"]),
+        Action::Update => json!(["update"]),
+        // skyform replaces by deleting first: IAM names are unique.
+        Action::Replace => json!(["delete", "create"]),
+        Action::Delete => json!(["delete"]),
+    }
+}
+
+/// The address fields every resource object carries.
+fn identity(addr: &Address) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("address".into(), addr.to_string().into());
+    m.insert(
+        "mode".into(),
+        match addr.mode {
+            Mode::Managed => "managed",
+            Mode::Data => "data",
+        }
+        .into(),
+    );
+    m.insert("type".into(), addr.type_name.clone().into());
+    m.insert("name".into(), addr.name.clone().into());
+    match &addr.key {
+        Some(InstanceKey::Int(i)) => {
+            m.insert("index".into(), (*i).into());
+        }
+        Some(InstanceKey::Str(s)) => {
+            m.insert("index".into(), s.clone().into());
+        }
+        None => {}
+    }
+    m.insert("provider_name".into(), PROVIDER.into());
+    m
+}
+
+fn redacted_attrs(attrs: &Attrs, sensitive: &std::collections::BTreeSet<String>) -> Json {
+    Json::Object(
+        attrs
+            .iter()
+            .map(|(k, v)| {
+                let v = if sensitive.contains(k) {
+                    Json::Null
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+/// Known values as JSON, with unknown parts left out (Terraform's `after`).
+fn known(v: &Value) -> Json {
+    match v {
+        Value::Unknown => Json::Null,
+        Value::List(items) => Json::Array(items.iter().map(known).collect()),
+        Value::Object(m) => Json::Object(
+            m.iter()
+                .filter(|(_, v)| !matches!(v, Value::Unknown))
+                .map(|(k, v)| (k.clone(), known(v)))
+                .collect(),
+        ),
+        other => other.to_json(),
+    }
+}
+
+/// Terraform's `after_unknown`: `true` where a value is unknown, mirrored into collections.
+fn unknown_marks(v: &Value) -> Option<Json> {
+    match v {
+        Value::Unknown => Some(Json::Bool(true)),
+        Value::List(items) if v.contains_unknown() => Some(Json::Array(
+            items
+                .iter()
+                .map(|i| unknown_marks(i).unwrap_or(Json::Bool(false)))
+                .collect(),
+        )),
+        Value::Object(m) if v.contains_unknown() => Some(Json::Object(
+            m.iter()
+                .filter_map(|(k, v)| unknown_marks(v).map(|u| (k.clone(), u)))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+fn sensitive_marks(names: &std::collections::BTreeSet<String>) -> Json {
+    if names.is_empty() {
+        return json!({});
+    }
+    Json::Object(
+        names
+            .iter()
+            .map(|n| (n.clone(), Json::Bool(true)))
+            .collect(),
+    )
+}
+
+fn after_of(c: &ResourceChange) -> Json {
+    if c.action == Action::Delete {
+        return Json::Null;
+    }
+    Json::Object(
+        c.after
+            .iter()
+            .filter(|(_, v)| !matches!(v, Value::Unknown))
+            .map(|(k, v)| {
+                let v = if c.sensitive.contains(k) {
+                    Json::Null
+                } else {
+                    known(v)
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+fn resource_change(c: &ResourceChange) -> Json {
+    let mut m = identity(&c.addr);
+    let after_unknown = if c.action == Action::Delete {
+        json!({})
+    } else {
+        Json::Object(
+            c.after
+                .iter()
+                .filter_map(|(k, v)| unknown_marks(v).map(|u| (k.clone(), u)))
+                .collect(),
+        )
+    };
+    let mut change = Map::new();
+    change.insert("actions".into(), actions(c.action));
+    change.insert(
+        "before".into(),
+        c.before
+            .as_ref()
+            .map_or(Json::Null, |b| redacted_attrs(b, &c.sensitive)),
+    );
+    change.insert("after".into(), after_of(c));
+    change.insert("after_unknown".into(), after_unknown);
+    change.insert("before_sensitive".into(), sensitive_marks(&c.sensitive));
+    change.insert(
+        "after_sensitive".into(),
+        if c.action == Action::Delete {
+            Json::Bool(false)
+        } else {
+            sensitive_marks(&c.sensitive)
+        },
+    );
+    if c.action == Action::Replace {
+        let paths: Vec<Json> = c
+            .changes
+            .iter()
+            .filter(|ch| ch.forces_replacement)
+            .map(|ch| json!([ch.name]))
+            .collect();
+        change.insert("replace_paths".into(), Json::Array(paths));
+    }
+    m.insert("change".into(), Json::Object(change));
+    let reason = match (c.action, c.reason.as_deref()) {
+        (Action::Replace, Some(r)) if r.contains("--replace") => Some("replace_by_request"),
+        (Action::Replace, _) => Some("replace_because_cannot_update"),
+        (Action::Delete, Some(_)) => Some("delete_because_no_resource_config"),
+        _ => None,
+    };
+    if let Some(r) = reason {
+        m.insert("action_reason".into(), r.into());
+    }
+    Json::Object(m)
+}
+
+/// The whole JSON plan.
+pub fn plan_json(plan: &Plan) -> Json {
+    let resource_changes: Vec<Json> = plan.changes.iter().map(resource_change).collect();
+    let resource_drift: Vec<Json> = plan
+        .drift
+        .iter()
+        .map(|d| {
+            let sensitive = plan.sensitive_attrs(&d.addr);
+            let mut m = identity(&d.addr);
+            let (acts, after) = match (&d.kind, &d.live) {
+                (DriftKind::Deleted, _) | (_, None) => (json!(["delete"]), Json::Null),
+                (DriftKind::Changed(_), Some(live)) => {
+                    (json!(["update"]), redacted_attrs(live, &sensitive))
+                }
+            };
+            m.insert(
+                "change".into(),
+                json!({
+                    "actions": acts,
+                    "before": redacted_attrs(&d.prior, &sensitive),
+                    "after": after,
+                    "before_sensitive": sensitive_marks(&sensitive),
+                    "after_sensitive": sensitive_marks(&sensitive),
+                }),
+            );
+            Json::Object(m)
+        })
+        .collect();
+    let output_changes: Map<String, Json> = plan
+        .outputs
+        .iter()
+        .map(|o| {
+            let before = match (&o.before, o.sensitive) {
+                (Some(_), true) | (None, _) => Json::Null,
+                (Some(b), false) => b.clone(),
+            };
+            let after = match (&o.after, o.sensitive) {
+                (Some(_), true) | (None, _) => Json::Null,
+                (Some(a), false) => known(a),
+            };
+            let acts = match (&o.before, &o.after) {
+                (None, Some(_)) => json!(["create"]),
+                (Some(_), None) => json!(["delete"]),
+                (Some(b), Some(a)) if a.contains_unknown() || &a.to_json() != b => {
+                    json!(["update"])
+                }
+                _ => json!(["no-op"]),
+            };
+            let unknown = o.after.as_ref().is_some_and(Value::contains_unknown);
+            (
+                o.name.clone(),
+                json!({
+                    "actions": acts,
+                    "before": before,
+                    "after": after,
+                    "after_unknown": unknown,
+                    "before_sensitive": o.sensitive,
+                    "after_sensitive": o.sensitive,
+                }),
+            )
+        })
+        .collect();
+    let planned: Vec<Json> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Delete)
+        .map(|c| {
+            let mut m = identity(&c.addr);
+            m.insert("schema_version".into(), 0.into());
+            m.insert("values".into(), after_of(c));
+            m.insert("sensitive_values".into(), sensitive_marks(&c.sensitive));
+            Json::Object(m)
+        })
+        .collect();
+    json!({
+        "format_version": "1.2",
+        "skyform_version": env!("CARGO_PKG_VERSION"),
+        "applyable": plan.has_effect(),
+        "complete": plan.targets.is_empty(),
+        "errored": false,
+        "planned_values": {"root_module": {"resources": planned}},
+        "resource_drift": resource_drift,
+        "resource_changes": resource_changes,
+        "output_changes": output_changes,
+    })
+}

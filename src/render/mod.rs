@@ -1,0 +1,8 @@
+//! Views of a plan: Terraform's human format (`human`), Terraform's JSON plan representation
+//! (`json`), and the pull-request summary (`markdown`). Pure functions from a `Plan` to text.
+//!
+//! May use: `engine`, `state` and `lang`. Never `aws` or `cli`.
+
+pub mod human;
+pub mod json;
+pub mod markdown;

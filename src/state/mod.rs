@@ -1,0 +1,247 @@
+//! The state: what skyform created, keyed by address, with a lineage and a serial.
+//!
+//! Owns the model (`State`, `ResourceState`, intents, the owner, lock holders), the small
+//! `StateStore` trait, and its implementations: SQLite on disk (`sqlite`) and memory
+//! (`MemoryState`, for tests), plus the lock protocol on top of the trait (`lock`). A remote
+//! store (S3 with a conditional-write lock) implements the same trait without touching the
+//! engine. Every write is one committed transaction that bumps the serial: an apply records
+//! each create, update and delete the moment it succeeds, never only at the end.
+//!
+//! May use: `lang`. The engine and the command line use it.
+
+pub mod lock;
+pub mod sqlite;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::lang::address::Address;
+
+pub type Attrs = serde_json::Map<String, serde_json::Value>;
+
+/// One managed resource as last seen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceState {
+    pub addr: Address,
+    pub id: String,
+    pub attrs: Attrs,
+    /// What it depended on when it was written; deletes run in reverse of this.
+    pub deps: Vec<Address>,
+    /// Attributes whose value came from a sensitive input (a `sensitive` variable, or another
+    /// sensitive value), as Terraform's `sensitive_attributes`: shown masked, never saved in a
+    /// plan file. Schema-sensitive attributes are masked whether listed here or not.
+    #[serde(default)]
+    pub sensitive: std::collections::BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputState {
+    pub value: serde_json::Value,
+    pub sensitive: bool,
+}
+
+/// The AWS identity that first wrote the state. Writes from another account are refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub account: String,
+    pub arn: String,
+}
+
+/// A write-ahead record of a create (or update, or delete) whose outcome is not recorded yet.
+/// It is written, in its own committed transaction, before the call; the outcome clears it. An
+/// intent left open by a crash is reconciled on the next run: the object is looked for (by its
+/// tags, or for IAM by its unique name) and adopted when it exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Intent {
+    pub addr: Address,
+    pub op: String,
+    pub token: String,
+    /// The attributes the call was made with (names to look the object up by).
+    pub attrs: Attrs,
+    /// What the provider recorded before the call to tell its own object from others later
+    /// (for an access key: the ids of the keys the user already had).
+    #[serde(default)]
+    pub evidence: Attrs,
+}
+
+/// Who holds a state's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub command: String,
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    pub lineage: String,
+    pub serial: u64,
+    pub owner: Option<Owner>,
+    pub resources: BTreeMap<Address, ResourceState>,
+    pub outputs: BTreeMap<String, OutputState>,
+    #[serde(default)]
+    pub intents: BTreeMap<Address, Intent>,
+    /// Objects `state rm` handed off, as `type/id`: never adopted again by their tags.
+    #[serde(default)]
+    pub forgotten: std::collections::BTreeSet<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot open the state at {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("the state at {path} is not a skyform state ({message}); it was left untouched")]
+    Foreign { path: String, message: String },
+    #[error("the state at {path} has schema version {found}, newer than this skyform understands ({supported}); upgrade skyform")]
+    TooNew {
+        path: String,
+        found: i64,
+        supported: i64,
+    },
+    #[error("state database error: {0}")]
+    Db(String),
+}
+
+/// Reading and writing state. Each write is durable when it returns.
+pub trait StateStore {
+    fn load(&mut self) -> Result<State, StateError>;
+    /// Records a resource (insert or replace); returns the new serial.
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError>;
+    /// Forgets a resource; returns the new serial.
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
+    /// Forgets a resource that stays in AWS on purpose (`state rm`): it is remembered as handed
+    /// off, so that its skyform tags never bring it back. Returns the new serial.
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError>;
+    /// Replaces all outputs; returns the new serial.
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
+    /// Records the owning identity; returns the new serial.
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
+    /// Replaces the lineage (`state new-lineage`); returns the new serial.
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError>;
+    /// Renames a resource, and every dependency on it, in one write; returns the new serial.
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
+    /// Records an intent before its call (no serial change: intents are bookkeeping).
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError>;
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
+    /// Takes the lock, or says who holds it.
+    fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
+    /// Releases the lock with this id; false when it was not held under that id.
+    fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
+    fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
+}
+
+/// Dependency lists after a rename.
+pub fn renamed_deps(deps: &[Address], from: &Address, to: &Address) -> Vec<Address> {
+    deps.iter()
+        .map(|d| if d == from { to.clone() } else { d.clone() })
+        .collect()
+}
+
+/// A random lineage id.
+pub fn new_lineage() -> String {
+    let hex: String = random_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// 16 bytes from the OS random source (falling back to time and pid).
+pub fn random_bytes() -> [u8; 16] {
+    use std::io::Read as _;
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_ok();
+    if !ok {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mixed = t ^ (u128::from(std::process::id()) << 64);
+        bytes = mixed.to_le_bytes();
+    }
+    bytes
+}
+
+/// An in-memory store, for unit tests of the engine.
+#[derive(Debug, Default)]
+pub struct MemoryState(pub State);
+
+impl StateStore for MemoryState {
+    fn load(&mut self) -> Result<State, StateError> {
+        if self.0.lineage.is_empty() {
+            self.0.lineage = new_lineage();
+        }
+        Ok(self.0.clone())
+    }
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        self.0.resources.insert(r.addr.clone(), r.clone());
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+        self.0.resources.remove(addr);
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
+        self.0.outputs = outputs.clone();
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+        self.0.owner = Some(owner.clone());
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+        self.0.lineage = lineage.to_string();
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+        self.0.intents.insert(intent.addr.clone(), intent.clone());
+        Ok(())
+    }
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+        if let Some(r) = self.0.resources.remove(addr) {
+            self.0
+                .forgotten
+                .insert(format!("{}/{}", addr.type_name, r.id));
+        }
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+        self.0.intents.remove(addr);
+        Ok(())
+    }
+    fn try_lock(&mut self, _me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        Ok(None)
+    }
+    fn unlock(&mut self, _id: &str) -> Result<bool, StateError> {
+        Ok(true)
+    }
+    fn heartbeat(&mut self, _id: &str) -> Result<(), StateError> {
+        Ok(())
+    }
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+        if let Some(mut r) = self.0.resources.remove(from) {
+            r.addr = to.clone();
+            self.0.resources.insert(to.clone(), r);
+        }
+        for r in self.0.resources.values_mut() {
+            r.deps = renamed_deps(&r.deps, from, to);
+        }
+        self.0.serial += 1;
+        Ok(self.0.serial)
+    }
+}

@@ -1,0 +1,786 @@
+//! The local state store: SQLite at `.skyform/state.db` (directory 0700, file 0600), in WAL
+//! mode so that a reader never sees a half-written state.
+//!
+//! The schema is versioned with `PRAGMA user_version` and migrated forward; a database with a
+//! newer version, or one that is not a skyform state at all, is refused and never overwritten.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::lang::address::Address;
+use crate::state::{
+    new_lineage, Intent, LockInfo, OutputState, Owner, ResourceState, State, StateError, StateStore,
+};
+
+/// The schema version this build writes.
+const SCHEMA_VERSION: i64 = 3;
+
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+     CREATE TABLE resources (
+         address TEXT PRIMARY KEY,
+         type TEXT NOT NULL,
+         id TEXT NOT NULL,
+         attributes TEXT NOT NULL,
+         dependencies TEXT NOT NULL,
+         updated_at INTEGER NOT NULL
+     );
+     CREATE TABLE outputs (name TEXT PRIMARY KEY, value TEXT NOT NULL, sensitive INTEGER NOT NULL);",
+    // 1 -> 2: write-ahead intents and the lock.
+    "CREATE TABLE intents (
+         address TEXT PRIMARY KEY,
+         op TEXT NOT NULL,
+         token TEXT NOT NULL,
+         attributes TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE TABLE lock (
+         one INTEGER PRIMARY KEY CHECK (one = 1),
+         lock_id TEXT NOT NULL,
+         host TEXT NOT NULL,
+         pid INTEGER NOT NULL,
+         command TEXT NOT NULL,
+         started_at INTEGER NOT NULL,
+         heartbeat_at INTEGER NOT NULL
+     );",
+    // 2 -> 3: which attributes came from sensitive inputs; what a provider recorded before a
+    // create to recognise its own object afterwards.
+    "ALTER TABLE resources ADD COLUMN sensitive TEXT NOT NULL DEFAULT '[]';
+     ALTER TABLE intents ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';",
+];
+
+pub struct SqliteState {
+    path: PathBuf,
+    conn: Option<Connection>,
+    /// Whether `conn` was opened read-only (by a load): a write reopens it read-write.
+    read_only: bool,
+    /// The schema version of the open database; a read-only open leaves an older one as it
+    /// is, and reads it as it is.
+    version: i64,
+}
+
+impl SqliteState {
+    /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
+    /// directory leaves no files behind.
+    pub fn new(path: PathBuf) -> SqliteState {
+        SqliteState {
+            path,
+            conn: None,
+            read_only: false,
+            version: SCHEMA_VERSION,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self, e: &rusqlite::Error) -> StateError {
+        StateError::Db(format!("{}: {e}", self.path.display()))
+    }
+
+    fn foreign(&self, message: impl Into<String>) -> StateError {
+        StateError::Foreign {
+            path: self.path.display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// Opens (and with `create`, makes) the database; `None` when it does not exist.
+    ///
+    /// Without `create` the database is opened read-only and never migrated: a command that
+    /// only reads leaves an older state exactly as it found it. With `create`, it is opened
+    /// read-write and migrated forward.
+    ///
+    /// The directory and the file are created private (0700 and 0600) by the calls that create
+    /// them, so there is no moment at which another user could open them; a database that
+    /// already exists is made private too, and a failure to do so is an error.
+    fn conn(&mut self, create: bool) -> Result<Option<&mut Connection>, StateError> {
+        if create && self.read_only {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let open_err = |path: &Path, e: &dyn std::fmt::Display| StateError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            };
+            let existed = self.path.exists();
+            if !existed {
+                if !create {
+                    return Ok(None);
+                }
+                if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    create_private_dir(dir).map_err(|e| open_err(dir, &e))?;
+                }
+                create_private_file(&self.path).map_err(|e| open_err(&self.path, &e))?;
+            } else if create {
+                make_private(&self.path, 0o600).map_err(|e| open_err(&self.path, &e))?;
+            }
+            let flags = if create {
+                rusqlite::OpenFlags::default()
+            } else {
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            };
+            let conn = Connection::open_with_flags(&self.path, flags)
+                .map_err(|e| open_err(&self.path, &e))?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))
+                .map_err(|e| self.db_err(&e))?;
+            let version: i64 = conn
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(|e| self.foreign(e.to_string()))?;
+            if version > SCHEMA_VERSION {
+                return Err(StateError::TooNew {
+                    path: self.path.display().to_string(),
+                    found: version,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            if version == 0 && existed {
+                let tables: i64 = conn
+                    .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+                    .map_err(|e| self.foreign(e.to_string()))?;
+                if tables > 0 {
+                    return Err(self.foreign("it has tables but no skyform schema version"));
+                }
+            }
+            self.read_only = !create;
+            self.version = version;
+            if create {
+                conn.pragma_update(None, "journal_mode", "WAL")
+                    .map_err(|e| self.db_err(&e))?;
+                self.conn = Some(conn);
+                self.migrate(version)?;
+                self.version = SCHEMA_VERSION;
+            } else {
+                self.conn = Some(conn);
+            }
+        }
+        Ok(self.conn.as_mut())
+    }
+
+    fn migrate(&mut self, from: i64) -> Result<(), StateError> {
+        let path = self.path.display().to_string();
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(from).unwrap_or(0))
+        {
+            let tx = conn
+                .transaction()
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.execute_batch(sql)
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            if i == 0 {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('lineage', ?1), ('serial', '0')",
+                    params![new_lineage()],
+                )
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            }
+            tx.pragma_update(None, "user_version", i as i64 + 1)
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.commit()
+                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Runs one write in its own transaction, without touching the serial (intents, the lock).
+    fn bookkeeping<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StateError> {
+        let path = self.path.display().to_string();
+        let err = |e: rusqlite::Error| StateError::Db(format!("{path}: {e}"));
+        let Some(conn) = self.conn(true)? else {
+            return Err(StateError::Db(format!("{path}: cannot create")));
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let out = f(&tx).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    /// Runs one write in a transaction that also bumps the serial.
+    fn write(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<u64, StateError> {
+        let path = self.path.display().to_string();
+        let err = |e: rusqlite::Error| StateError::Db(format!("{path}: {e}"));
+        let Some(conn) = self.conn(true)? else {
+            return Err(StateError::Db(format!("{path}: cannot create")));
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(err)?;
+        f(&tx).map_err(err)?;
+        let serial: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        let serial = serial.parse::<u64>().unwrap_or(0) + 1;
+        tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'serial'",
+            params![serial.to_string()],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(serial)
+    }
+}
+
+/// Creates `dir` (and its parents) with mode 0700 from the start; an existing one is made
+/// 0700 when it is not.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
+    make_private(dir, 0o700)
+}
+
+/// Creates the empty database file with mode 0600 (`O_CREAT | O_EXCL`), before SQLite opens
+/// it. SQLite gives its `-wal` and `-shm` files the database file's mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it first: it is made private below like any existing one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => make_private(path, 0o600),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets `mode` unless it is already set; a failure is an error, never ignored.
+#[cfg(unix)]
+fn make_private(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if current & !mode == 0 {
+        return Ok(());
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot make it private (mode {mode:o}): {e}"),
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn make_private(_: &Path, _: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl StateStore for SqliteState {
+    fn load(&mut self) -> Result<State, StateError> {
+        let path = self.path.display().to_string();
+        // A writer's connection serves its loads too; otherwise a read-only one.
+        let writable = self.conn.is_some() && !self.read_only;
+        if self.conn(writable)?.is_none() {
+            return Ok(State::default());
+        }
+        let version = self.version;
+        let Some(conn) = self.conn.as_mut().filter(|_| version > 0) else {
+            // An empty file: no state yet.
+            return Ok(State::default());
+        };
+        // Columns and tables a read-only open of an older schema does not have yet.
+        let sensitive_column = if version >= 3 { "sensitive" } else { "'[]'" };
+        let evidence_column = if version >= 3 { "evidence" } else { "'{}'" };
+        let foreign = |e: rusqlite::Error| StateError::Foreign {
+            path: path.clone(),
+            message: e.to_string(),
+        };
+        let tx = conn.transaction().map_err(foreign)?;
+        let lineage: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'lineage'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(foreign)?;
+        let Some(lineage) = lineage else {
+            return Err(StateError::Foreign {
+                path,
+                message: "it has no lineage".into(),
+            });
+        };
+        let serial: String = tx
+            .query_row("SELECT value FROM meta WHERE key = 'serial'", [], |r| {
+                r.get(0)
+            })
+            .map_err(foreign)?;
+        let meta = |key: &str| -> Result<Option<String>, StateError> {
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .map_err(|e| StateError::Foreign {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
+        };
+        let forgotten = meta("forgotten")?
+            .and_then(|f| serde_json::from_str(&f).ok())
+            .unwrap_or_default();
+        let owner = match (meta("owner_account")?, meta("owner_arn")?) {
+            (Some(account), Some(arn)) => Some(Owner { account, arn }),
+            _ => None,
+        };
+        let mut state = State {
+            lineage,
+            serial: serial.parse().unwrap_or(0),
+            owner,
+            forgotten,
+            ..State::default()
+        };
+        {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT address, id, attributes, dependencies, {sensitive_column} FROM resources ORDER BY address"
+                ))
+                .map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(foreign)?;
+            for row in rows {
+                let (address, id, attrs, deps, sensitive) = row.map_err(foreign)?;
+                let bad = |what: &str| StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("resource {address:?} has invalid {what}"),
+                };
+                let addr: Address = address.parse().map_err(|_| bad("address"))?;
+                let attrs = serde_json::from_str(&attrs).map_err(|_| bad("attributes"))?;
+                let deps: Vec<String> =
+                    serde_json::from_str(&deps).map_err(|_| bad("dependencies"))?;
+                let deps = deps
+                    .iter()
+                    .map(|d| d.parse())
+                    .collect::<Result<Vec<Address>, _>>()
+                    .map_err(|_| bad("dependencies"))?;
+                let sensitive =
+                    serde_json::from_str(&sensitive).map_err(|_| bad("sensitive attributes"))?;
+                state.resources.insert(
+                    addr.clone(),
+                    ResourceState {
+                        addr,
+                        id,
+                        attrs,
+                        deps,
+                        sensitive,
+                    },
+                );
+            }
+            let mut stmt = tx
+                .prepare("SELECT name, value, sensitive FROM outputs ORDER BY name")
+                .map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                })
+                .map_err(foreign)?;
+            for row in rows {
+                let (name, value, sensitive) = row.map_err(foreign)?;
+                let value = serde_json::from_str(&value).map_err(|_| StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("output {name:?} is not JSON"),
+                })?;
+                state.outputs.insert(name, OutputState { value, sensitive });
+            }
+            if version < 2 {
+                return Ok(state);
+            }
+            let mut stmt = tx
+                .prepare(&format!(
+                    "SELECT address, op, token, attributes, {evidence_column} FROM intents ORDER BY address"
+                ))
+                .map_err(foreign)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                    ))
+                })
+                .map_err(foreign)?;
+            for row in rows {
+                let (address, op, token, attrs, evidence) = row.map_err(foreign)?;
+                let bad = || StateError::Foreign {
+                    path: path.clone(),
+                    message: format!("intent {address:?} is invalid"),
+                };
+                let addr: Address = address.parse().map_err(|_| bad())?;
+                let attrs = serde_json::from_str(&attrs).map_err(|_| bad())?;
+                let evidence = serde_json::from_str(&evidence).map_err(|_| bad())?;
+                state.intents.insert(
+                    addr.clone(),
+                    Intent {
+                        addr,
+                        op,
+                        token,
+                        attrs,
+                        evidence,
+                    },
+                );
+            }
+        }
+        Ok(state)
+    }
+
+    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        let attrs = serde_json::Value::Object(r.attrs.clone()).to_string();
+        let deps =
+            serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
+        let sensitive = serde_json::to_string(&r.sensitive).unwrap_or_else(|_| "[]".into());
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6, sensitive = ?7",
+                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now(), sensitive],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM resources WHERE address = ?1",
+                params![addr.to_string()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM outputs", [])?;
+            for (name, o) in outputs {
+                tx.execute(
+                    "INSERT INTO outputs (name, value, sensitive) VALUES (?1, ?2, ?3)",
+                    params![name, o.value.to_string(), o.sensitive],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+        let (from_text, to_text) = (from.to_string(), to.to_string());
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE resources SET address = ?2 WHERE address = ?1",
+                params![from_text, to_text],
+            )?;
+            let rows: Vec<(String, String)> = {
+                let mut stmt = tx.prepare("SELECT address, dependencies FROM resources")?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for (address, deps) in rows {
+                let list: Vec<String> = serde_json::from_str(&deps).unwrap_or_default();
+                if list.contains(&from_text) {
+                    let list: Vec<&String> = list
+                        .iter()
+                        .map(|d| if d == &from_text { &to_text } else { d })
+                        .collect();
+                    let text = serde_json::to_string(&list).unwrap_or_else(|_| "[]".into());
+                    tx.execute(
+                        "UPDATE resources SET dependencies = ?2 WHERE address = ?1",
+                        params![address, text],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+        let address = addr.to_string();
+        let type_name = addr.type_name.clone();
+        self.write(|tx| {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM resources WHERE address = ?1",
+                    params![address],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let mut forgotten: std::collections::BTreeSet<String> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'forgotten'", [], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+                .and_then(|f| serde_json::from_str(&f).ok())
+                .unwrap_or_default();
+            if let Some(id) = id {
+                forgotten.insert(format!("{type_name}/{id}"));
+            }
+            let text = serde_json::to_string(&forgotten).unwrap_or_else(|_| "[]".into());
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('forgotten', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![text],
+            )?;
+            tx.execute("DELETE FROM resources WHERE address = ?1", params![address])?;
+            Ok(())
+        })
+    }
+
+    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+        let attrs = serde_json::Value::Object(intent.attrs.clone()).to_string();
+        let evidence = serde_json::Value::Object(intent.evidence.clone()).to_string();
+        let (addr, op, token) = (
+            intent.addr.to_string(),
+            intent.op.clone(),
+            intent.token.clone(),
+        );
+        self.bookkeeping(|tx| {
+            tx.execute(
+                "INSERT INTO intents (address, op, token, attributes, created_at, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5, evidence = ?6",
+                params![addr, op, token, attrs, now(), evidence],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+        let addr = addr.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute("DELETE FROM intents WHERE address = ?1", params![addr])
+                .map(|_| ())
+        })
+    }
+
+    fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        let me = me.clone();
+        self.bookkeeping(|tx| {
+            let holder = tx
+                .query_row(
+                    "SELECT lock_id, host, pid, command, started_at, heartbeat_at FROM lock WHERE one = 1",
+                    [],
+                    |r| {
+                        Ok(LockInfo {
+                            id: r.get(0)?,
+                            host: r.get(1)?,
+                            pid: r.get(2)?,
+                            command: r.get(3)?,
+                            started_at: r.get(4)?,
+                            heartbeat_at: r.get(5)?,
+                        })
+                    },
+                )
+                .optional()?;
+            if let Some(h) = holder {
+                return Ok(Some(h));
+            }
+            tx.execute(
+                "INSERT INTO lock (one, lock_id, host, pid, command, started_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
+                params![me.id, me.host, me.pid, me.command, me.started_at, me.heartbeat_at],
+            )?;
+            Ok(None)
+        })
+    }
+
+    fn unlock(&mut self, id: &str) -> Result<bool, StateError> {
+        if !self.path.exists() {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute("DELETE FROM lock WHERE lock_id = ?1", params![id])
+                .map(|n| n > 0)
+        })
+    }
+
+    fn heartbeat(&mut self, id: &str) -> Result<(), StateError> {
+        let id = id.to_string();
+        self.bookkeeping(|tx| {
+            tx.execute(
+                "UPDATE lock SET heartbeat_at = ?2 WHERE lock_id = ?1",
+                params![id, now()],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'lineage'",
+                params![lineage],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('owner_account', ?1), ('owner_arn', ?2)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![owner.account, owner.arn],
+            )
+            .map(|_| ())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn role(name: &str) -> ResourceState {
+        let mut attrs = crate::state::Attrs::new();
+        attrs.insert("name".into(), name.into());
+        ResourceState {
+            addr: Address::managed("aws_iam_role", name),
+            id: name.into(),
+            attrs,
+            deps: vec![],
+            sensitive: Default::default(),
+        }
+    }
+
+    #[test]
+    fn writes_are_durable_and_bump_the_serial() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".skyform/state.db");
+        let mut s = SqliteState::new(path.clone());
+        assert_eq!(s.load().unwrap().resources.len(), 0);
+        assert!(!path.exists(), "loading must not create the database");
+        assert_eq!(s.put(&role("a")).unwrap(), 1);
+        assert_eq!(s.put(&role("b")).unwrap(), 2);
+        assert_eq!(s.remove(&Address::managed("aws_iam_role", "a")).unwrap(), 3);
+        let mut again = SqliteState::new(path.clone());
+        let state = again.load().unwrap();
+        assert_eq!(state.serial, 3);
+        assert_eq!(
+            state
+                .resources
+                .keys()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["aws_iam_role.b"]
+        );
+        assert!(!state.lineage.is_empty());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+            assert_eq!(
+                std::fs::metadata(path.parent().unwrap())
+                    .unwrap()
+                    .permissions()
+                    .mode()
+                    & 0o777,
+                0o700
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        std::fs::write(&path, b"this is not sqlite at all, just some bytes......").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let err = SqliteState::new(path.clone()).load().unwrap_err();
+        assert!(
+            matches!(err, StateError::Foreign { .. } | StateError::Db(_)),
+            "{err}"
+        );
+        assert!(SqliteState::new(path.clone()).put(&role("a")).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_version_2_state_migrates_to_version_3_keeping_its_resources_and_intents() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '7');
+             INSERT INTO resources VALUES ('aws_iam_role.r', 'aws_iam_role', 'r', '{\"name\":\"r\"}', '[]', 0);
+             INSERT INTO intents VALUES ('aws_iam_user.u', 'create', 'l-1', '{\"name\":\"u\"}', 0);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+        drop(conn);
+        let version = |path: &Path| -> i64 {
+            Connection::open(path)
+                .unwrap()
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .unwrap()
+        };
+        // A read leaves the old schema as it is, and reads it as it is.
+        let mut s = SqliteState::new(path.clone());
+        let read = s.load().unwrap();
+        assert_eq!(read.serial, 7);
+        assert_eq!(read.intents.len(), 1);
+        assert_eq!(version(&path), 2, "a load must not migrate");
+        // The first write migrates.
+        s.put(&role("b")).unwrap();
+        assert_eq!(version(&path), 3);
+        let state = SqliteState::new(path).load().unwrap();
+        assert_eq!((state.lineage.as_str(), state.serial), ("l-1", 8));
+        let r = &state.resources[&Address::managed("aws_iam_role", "r")];
+        assert!(r.sensitive.is_empty());
+        let intent = &state.intents[&Address::managed("aws_iam_user", "u")];
+        assert!(intent.evidence.is_empty());
+        assert_eq!(intent.attrs["name"], "u");
+    }
+
+    #[test]
+    fn a_newer_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let err = SqliteState::new(path).load().unwrap_err();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+}
