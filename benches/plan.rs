@@ -41,7 +41,10 @@ fn main() {
         .build()
         .expect("runtime");
     let t = Instant::now();
-    let (config, diags) = skyform::lang::config::load_str(&[("bench.sky.hcl", &text)]);
+    let (config, diags) = skyform::lang::config::load_str(
+        &[("bench.sky.hcl", &text)],
+        skyform::aws::schemas::registry(),
+    );
     assert!(!diags.has_errors());
     let checks = skyform::lang::validate::check(&config);
     assert!(!checks.has_errors());
@@ -56,7 +59,7 @@ fn main() {
         files_read: Default::default(),
     };
     let load = t.elapsed();
-    let p = FakeProvider::default();
+    let p = FakeProvider::<skyform::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     let t = Instant::now();
     let first = rt

@@ -3,7 +3,7 @@
 //! Generated configurations are valid by construction: IAM and network resources that refer
 //! to each other, variables with defaults, locals, outputs, functions, for-expressions,
 //! conditionals, template directives, heredocs and nested blocks, laid out untidily. They go the
-//! whole way: load, validate, graph, static evaluation, plan and apply against `FakeProvider`,
+//! whole way: load, validate, graph, static evaluation, plan and apply against `FakeProvider<crate::aws::AwsProvider>`,
 //! a second plan that must be empty, a change made outside skyform planned away, new variable
 //! values planned, applied and converged the same way, a destroy that leaves the fake cloud
 //! empty, `fmt` (same meaning, idempotent) and the policy builder (every action
@@ -112,7 +112,10 @@ fn check_policy(needs: &[Need]) -> Result<(), TestCaseError> {
         }
     }
     let block = resource_block("fuzz", &doc);
-    let (_, diags) = crate::lang::config::load_str(&[("policy.sky.hcl", &block)]);
+    let (_, diags) = crate::lang::config::load_str(
+        &[("policy.sky.hcl", &block)],
+        crate::aws::schemas::registry(),
+    );
     prop_assert!(!diags.has_errors(), "{block}");
     Ok(())
 }
@@ -138,7 +141,7 @@ fn check_fmt(text: &str) -> Result<(), TestCaseError> {
 
 /// A plan of the unchanged configuration is empty (outputs included) and writes nothing.
 fn check_converged(
-    p: &FakeProvider,
+    p: &FakeProvider<crate::aws::AwsProvider>,
     ws: &Workspace,
     store: &mut MemoryState,
 ) -> Result<(), TestCaseError> {
@@ -872,7 +875,7 @@ struct Generated {
 }
 
 /// Changes one object in the fake cloud behind skyform's back.
-fn drift(p: &FakeProvider, victim: prop::sample::Index, how: u8) {
+fn drift(p: &FakeProvider<crate::aws::AwsProvider>, victim: prop::sample::Index, how: u8) {
     let mut cloud = p.cloud.borrow_mut();
     let keys: Vec<(String, String)> = cloud.objects.keys().cloned().collect();
     if keys.is_empty() || how == 0 {
@@ -883,7 +886,7 @@ fn drift(p: &FakeProvider, victim: prop::sample::Index, how: u8) {
         cloud.objects.remove(key);
         return;
     }
-    let has_tags = crate::lang::schema::registry()
+    let has_tags = crate::aws::schemas::registry()
         .resources
         .get(&key.0)
         .is_some_and(|s| s.attr("tags").is_some());
@@ -913,7 +916,7 @@ fn whole_life(g: &Generated) -> Result<bool, TestCaseError> {
         .filter(|a| a.mode == Mode::Managed)
         .count();
 
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     let (first, report) = plan_and_apply(&p, &ws, &mut store);
     prop_assert_eq!(first.changes.len(), managed);
@@ -990,7 +993,8 @@ fn exercise(text: &str) -> Result<bool, TestCaseError> {
     if same_meaning(text, &formatted) {
         prop_assert_eq!(format_text(&formatted), formatted, "fmt is not idempotent");
     }
-    let (config, mut diags) = crate::lang::config::load_str(&[("fuzz.sky.hcl", text)]);
+    let (config, mut diags) =
+        crate::lang::config::load_str(&[("fuzz.sky.hcl", text)], crate::aws::schemas::registry());
     diags.extend(crate::lang::validate::check(&config));
     let graph = Graph::build(&config);
     diags.extend(graph.cycles(&config));
@@ -1014,7 +1018,7 @@ fn exercise(text: &str) -> Result<bool, TestCaseError> {
     if diags.has_errors() || more.has_errors() {
         return Ok(false);
     }
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let Ok(planned) = run(plan(
         &p,
         &ws,

@@ -408,7 +408,7 @@ pub async fn find(
             let owner = p.identity().await?;
             prior.insert(
                 "owner".into(),
-                serde_json::json!({"arn": owner.arn, "account": owner.account}),
+                serde_json::json!({"arn": owner.principal, "account": owner.tenant}),
             );
             Ok(adopted(read(p, ctx, name, &prior).await?))
         }

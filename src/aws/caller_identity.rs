@@ -4,22 +4,39 @@ use super::AwsProvider;
 use crate::engine::provider::{Identity, ProviderError};
 use crate::state::Attrs;
 
-pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
+/// What STS says of the credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    pub arn: String,
+    pub user_id: String,
+}
+
+pub async fn caller(p: &AwsProvider) -> Result<Caller, ProviderError> {
     let out = p
         .sts
         .get_caller_identity()
         .send()
         .await
         .map_err(super::aws_err)?;
-    Ok(Identity {
+    Ok(Caller {
         account: out.account().unwrap_or_default().to_string(),
         arn: out.arn().unwrap_or_default().to_string(),
         user_id: out.user_id().unwrap_or_default().to_string(),
     })
 }
 
+/// The engine's view: the ARN is the principal, the account its tenant.
+pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
+    let c = caller(p).await?;
+    Ok(Identity {
+        tenant: c.account,
+        principal: c.arn,
+    })
+}
+
 pub async fn read(p: &AwsProvider) -> Result<Attrs, ProviderError> {
-    let id = identity(p).await?;
+    let id = caller(p).await?;
     let mut a = Attrs::new();
     a.insert("account_id".into(), id.account.clone().into());
     a.insert("id".into(), id.account.into());

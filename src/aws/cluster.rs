@@ -251,7 +251,7 @@ pub async fn create(
         let mut prior = a.clone();
         prior.insert(
             "owner".into(),
-            json!({"arn": owner.arn, "account": owner.account}),
+            json!({"arn": owner.principal, "account": owner.tenant}),
         );
         let attrs = read_one(p, &name, &prior).await?;
         Ok((name.clone(), attrs))

@@ -7,7 +7,7 @@
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
 mod adopt;
-mod caller_identity;
+pub mod caller_identity;
 mod check;
 pub mod cidr;
 mod cluster;
@@ -26,6 +26,7 @@ mod nodes;
 pub mod permissions;
 pub mod policy;
 mod route_table;
+pub mod schemas;
 mod security_group;
 mod subnet;
 mod vpc;
@@ -42,7 +43,7 @@ pub use check::{CredentialInfo, Simulation};
 use iam_policy_attachment::Principal;
 
 use crate::engine::provider::{
-    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
 };
 use crate::state::Attrs;
 
@@ -62,6 +63,12 @@ pub struct AwsSettings {
 }
 
 impl AwsProvider {
+    /// The account, ARN and user id behind the credentials (`skyform check` shows them all;
+    /// the engine sees only `Provider::identity`).
+    pub async fn caller(&self) -> Result<caller_identity::Caller, ProviderError> {
+        caller_identity::caller(self).await
+    }
+
     pub async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(8));
@@ -247,7 +254,7 @@ pub(crate) fn tags_json(tags: &[aws_sdk_iam::types::Tag]) -> serde_json::Value {
 fn with_system_tags(type_name: &str, planned: &Attrs, ctx: &OpContext) -> Attrs {
     let mut a = planned.clone();
     // Every type whose schema has tags carries skyform's in its create call.
-    let taggable = crate::lang::schema::registry()
+    let taggable = schemas::registry()
         .resources
         .get(type_name)
         .is_some_and(|s| s.attr("tags").is_some());
@@ -342,7 +349,11 @@ fn unsupported(type_name: &str) -> ProviderError {
     )
 }
 
-impl Provider for AwsProvider {
+impl Rules for AwsProvider {
+    fn schemas() -> &'static crate::lang::schema::Registry {
+        schemas::registry()
+    }
+
     fn check_format(format: &str, value: &str) -> Result<(), String> {
         match format {
             "vpc_cidr" => cidr::check_vpc_range(value).map(|_| ()),
@@ -359,7 +370,9 @@ impl Provider for AwsProvider {
     ) -> Vec<crate::engine::provider::Problem> {
         cidr::check_plan(planned)
     }
+}
 
+impl Provider for AwsProvider {
     async fn identity(&self) -> Result<Identity, ProviderError> {
         caller_identity::identity(self).await
     }

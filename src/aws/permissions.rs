@@ -509,7 +509,7 @@ pub fn resource_block(name: &str, doc: &Document) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lang::schema::registry;
+    use crate::aws::schemas::registry;
 
     fn need(addr: &str, attrs: &[(&str, Value)], ops: &[Operation]) -> Need {
         Need {
@@ -695,7 +695,8 @@ mod tests {
             resource: "*".into(),
         }]));
         let text = resource_block("skyform-operator", &doc);
-        let (config, diags) = crate::lang::config::load_str(&[("p.sky.hcl", &text)]);
+        let (config, diags) =
+            crate::lang::config::load_str(&[("p.sky.hcl", &text)], crate::aws::schemas::registry());
         assert!(!diags.has_errors(), "{text}");
         let block = config.resources.values().next().unwrap();
         assert_eq!(block.addr.to_string(), "aws_iam_policy.skyform-operator");

@@ -16,7 +16,7 @@ use crate::aws::{AwsProvider, AwsSettings, Simulation};
 use crate::cli::args::VarArgs;
 use crate::cli::context::{print_warnings, provider_settings, workspace, Context};
 use crate::engine::plan::Workspace;
-use crate::engine::provider::{Identity, Provider as _};
+use crate::engine::provider::Identity;
 use crate::error::Error;
 use crate::state::{State, StateStore as _};
 
@@ -93,8 +93,9 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<i32, 
             })
         }
     };
-    let identity = match provider.identity().await {
-        Ok(i) => i,
+    // The AWS view (with the user id); `identity` is the engine's view of the same caller.
+    let caller = match provider.caller().await {
+        Ok(c) => c,
         Err(e) => {
             return fail(&Problem::Rejected {
                 source: source.to_string(),
@@ -102,15 +103,19 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<i32, 
             })
         }
     };
+    let identity = Identity {
+        tenant: caller.account.clone(),
+        principal: caller.arn.clone(),
+    };
     println!("{}\n", ctx.style.bold("AWS credentials work."));
     let region_text = match &region_source {
         Some((r, from)) => format!("{r} (from {from})"),
         None => format!("{} (from instance metadata)", provider.region),
     };
     let mut rows = vec![
-        ("account", identity.account.clone()),
-        ("arn", identity.arn.clone()),
-        ("user id", identity.user_id.clone()),
+        ("account", caller.account.clone()),
+        ("arn", caller.arn.clone()),
+        ("user id", caller.user_id.clone()),
         ("region", region_text),
         ("source", source.to_string()),
         ("key id", masked(&creds.access_key_id)),
@@ -164,17 +169,20 @@ async fn verbose_report(
         None => println!("  no state yet in {}", ctx.dir.display()),
         Some(None) => println!(
             "  the state has no owner recorded yet; the next apply records {}",
-            identity.arn
+            identity.principal
         ),
-        Some(Some(o)) if o.account != identity.account => println!(
+        Some(Some(o)) if o.tenant != identity.tenant => println!(
             "  account {} ({}), NOT the current account {}: apply and destroy will refuse to write",
-            o.account, o.arn, identity.account
+            o.tenant, o.principal, identity.tenant
         ),
-        Some(Some(o)) if o.arn != identity.arn => println!(
+        Some(Some(o)) if o.principal != identity.principal => println!(
             "  account {} ({}): same account, another identity; apply warns and proceeds",
-            o.account, o.arn
+            o.tenant, o.principal
         ),
-        Some(Some(o)) => println!("  account {} ({}): the current identity", o.account, o.arn),
+        Some(Some(o)) => println!(
+            "  account {} ({}): the current identity",
+            o.tenant, o.principal
+        ),
     }
     let Some(ws) = ws else {
         println!("\nNo configuration here, so no IAM actions to list.");
@@ -197,7 +205,7 @@ async fn verbose_report(
             permissions::for_config(ws, permissions::Scope::parse("apply").unwrap_or_default())
         }
     };
-    let grants: Vec<Grant> = permissions::grants(&needs, &identity.account)
+    let grants: Vec<Grant> = permissions::grants(&needs, &identity.tenant)
         .into_iter()
         .collect();
     if grants.is_empty() {
@@ -207,11 +215,11 @@ async fn verbose_report(
     for g in &grants {
         println!("  {:<36} {}", g.action, g.resource);
     }
-    if identity.arn.ends_with(":root") {
+    if identity.principal.ends_with(":root") {
         println!("\nThe root user is allowed every action; nothing to simulate.");
         return Ok(());
     }
-    match provider.simulate(&identity.arn, &grants).await {
+    match provider.simulate(&identity.principal, &grants).await {
         Simulation::Denied(denied) if denied.is_empty() => {
             println!("\nSimulated with iam:SimulatePrincipalPolicy: all {} are allowed.", grants.len());
         }

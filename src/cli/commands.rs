@@ -314,7 +314,7 @@ async fn policy(
                         "cannot learn the account id from AWS ({e}); pass --account ID, or run `skyform check`"
                     ))
                 })?
-                .account
+                .tenant
         }
     };
     let needs = crate::aws::permissions::for_config(&ws, scope);
@@ -327,7 +327,7 @@ async fn policy(
 }
 
 fn schema(type_name: Option<&str>) -> Result<i32, Error> {
-    let reg = crate::lang::schema::registry();
+    let reg = crate::aws::schemas::registry();
     let mut printed = false;
     for (kind, map) in [("resource", &reg.resources), ("data source", &reg.data)] {
         for (name, s) in map {

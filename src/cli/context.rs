@@ -8,6 +8,7 @@ use crate::aws::{AwsProvider, AwsSettings};
 use crate::cli::args::VarArgs;
 use crate::engine::graph::Graph;
 use crate::engine::plan::Workspace;
+use crate::engine::provider::Rules as _;
 use crate::error::Error;
 use crate::lang::diagnostic::Diagnostics;
 use crate::lang::value::Value;
@@ -54,7 +55,7 @@ pub fn workspace(
     vars: &VarArgs,
     require_vars: bool,
 ) -> Result<(Workspace, Diagnostics), Error> {
-    let (config, mut diags) = crate::lang::config::load(dir)?;
+    let (config, mut diags) = crate::lang::config::load(dir, AwsProvider::schemas())?;
     diags.extend(crate::lang::validate::check(&config));
     let graph = Graph::build(&config);
     diags.extend(graph.cycles(&config));

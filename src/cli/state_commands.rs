@@ -23,7 +23,7 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
         .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
     // Masked: what the schema marks sensitive, and what apply recorded as derived from a
     // sensitive input (a tag built from a `sensitive` variable).
-    let sensitive = crate::engine::plan::sensitive_of(addr)
+    let sensitive = crate::engine::plan::sensitive_of(crate::aws::schemas::registry(), addr)
         .union(&r.sensitive)
         .cloned()
         .collect::<std::collections::BTreeSet<_>>();

@@ -17,6 +17,7 @@ use crate::engine::plan_file;
 use crate::engine::provider::{Provider as _, RefreshRequest};
 use crate::error::Error;
 use crate::lang::address::{Address, Mode};
+use crate::lang::schema::Registry;
 use crate::render::human::render_plan;
 use crate::state::sqlite::SqliteState;
 use crate::state::{Owner, ResourceState, State, StateStore as _};
@@ -104,14 +105,15 @@ async fn make_plan(
     }
 }
 
-fn print_plan(plan: &Plan, format: Format, ctx: &Context) {
+fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
     match format {
-        Format::Human => print!("{}", render_plan(plan, ctx.style)),
+        Format::Human => print!("{}", render_plan(plan, schemas, ctx.style)),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&crate::render::json::plan_json(plan)).unwrap_or_default()
+            serde_json::to_string_pretty(&crate::render::json::plan_json(plan, schemas))
+                .unwrap_or_default()
         ),
-        Format::Markdown => print!("{}", crate::render::markdown::plan_markdown(plan)),
+        Format::Markdown => print!("{}", crate::render::markdown::plan_markdown(plan, schemas)),
     }
 }
 
@@ -127,7 +129,7 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
     let Planned {
         ws, plan, provider, ..
     } = make_plan(ctx, vars, &req.opts, None).await?;
-    print_plan(&plan, req.format, ctx);
+    print_plan(&plan, ws.config.schemas, req.format, ctx);
     if let Some(out) = &req.out {
         plan_file::write(out, &plan_file::save(&ws, &plan, &req.opts))?;
         let note = format!(
@@ -149,7 +151,7 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
             OwnerCheck::OtherAccount(o) => {
                 eprintln!(
                     "\nWarning: the state belongs to account {} ({}); you are {} in account {}. Apply will refuse to write.",
-                    o.account, o.arn, caller.arn, caller.account
+                    o.tenant, o.principal, caller.principal, caller.tenant
                 );
                 for r in plan.state.resources.values() {
                     if let Some(owner) = r.attrs.get("owner").and_then(|o| o.get("arn")) {
@@ -163,7 +165,7 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
             }
             OwnerCheck::SameAccount(o) => eprintln!(
                 "\nNote: the state was created by {}; you are {} in the same account.",
-                o.arn, caller.arn
+                o.principal, caller.principal
             ),
             OwnerCheck::Same | OwnerCheck::Unowned => {}
         }
@@ -197,20 +199,20 @@ async fn guard_owner(provider: &AwsProvider, state: &State) -> Result<(OwnerChec
         OwnerCheck::OtherAccount(o) => {
             return Err(Error::Usage(format!(
                 "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
-                o.account, o.arn, caller.arn, caller.account
+                o.tenant, o.principal, caller.principal, caller.tenant
             )))
         }
         OwnerCheck::SameAccount(o) => eprintln!(
             "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
-            o.arn, caller.arn
+            o.principal, caller.principal
         ),
         OwnerCheck::Same | OwnerCheck::Unowned => {}
     }
     Ok((
         check,
         Owner {
-            account: caller.account,
-            arn: caller.arn,
+            tenant: caller.tenant,
+            principal: caller.principal,
         },
     ))
 }
@@ -236,7 +238,7 @@ pub async fn apply(
         provider,
         _lock,
     } = make_plan(ctx, vars, &opts, Some(command)).await?;
-    print!("{}", render_plan(&plan, ctx.style));
+    print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
     let (check, caller) = guard_owner(&provider, &plan.state).await?;
@@ -456,7 +458,7 @@ pub async fn apply_saved(
             let mut lines = plan_file::differences(
                 then.get(addr).and_then(Option::as_ref),
                 live_now.as_ref(),
-                &saved.plan.sensitive_attrs(addr),
+                &saved.plan.sensitive_attrs(ws.config.schemas, addr),
                 &saved.salt,
             );
             if lines.is_empty() {
@@ -498,7 +500,12 @@ pub async fn apply_saved(
             reported.insert(a.clone());
         }
     }
-    problems.extend(plan_file::planned_differences(&saved, &fresh, &reported));
+    problems.extend(plan_file::planned_differences(
+        ws.config.schemas,
+        &saved,
+        &fresh,
+        &reported,
+    ));
     problems.extend(plan_file::recovery_differences(&saved.plan, &fresh));
     if !problems.is_empty() {
         return Err(stale(format!(
@@ -506,7 +513,7 @@ pub async fn apply_saved(
             problems.join("\n")
         )));
     }
-    print!("{}", render_plan(&saved.plan, ctx.style));
+    print!("{}", render_plan(&saved.plan, ws.config.schemas, ctx.style));
     let plan = plan_file::rejoin(saved.plan, fresh);
     if !plan.has_effect() {
         return Ok(0);
@@ -531,7 +538,8 @@ pub async fn apply_saved(
 /// `show FILE`: a saved plan, as it was made.
 pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<i32, Error> {
     let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
-    print_plan(&saved.plan, format, ctx);
+    // A plan file is shown without loading the configuration: with the provider's schemas.
+    print_plan(&saved.plan, crate::aws::schemas::registry(), format, ctx);
     Ok(0)
 }
 
@@ -543,13 +551,13 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
     };
     // The lock is bound to a name so that it is held until the state is written.
     let Planned {
+        ws,
         plan,
         mut store,
         provider,
         _lock,
-        ..
     } = make_plan(ctx, vars, &opts, Some("refresh")).await?;
-    print!("{}", render_plan(&plan, ctx.style));
+    print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
     if !plan.has_effect() {
         return Ok(0);
     }

@@ -17,7 +17,6 @@ use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError,
 };
 use crate::lang::address::Address;
-use crate::lang::schema::registry;
 use crate::lang::value::Value;
 use crate::state::{
     Attrs, Intent, OutputState, Owner, ResourceState, State, StateError, StateStore,
@@ -102,8 +101,8 @@ pub enum OwnerCheck {
 pub fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
     match &state.owner {
         None => OwnerCheck::Unowned,
-        Some(o) if o.account != caller.account => OwnerCheck::OtherAccount(o.clone()),
-        Some(o) if o.arn != caller.arn => OwnerCheck::SameAccount(o.clone()),
+        Some(o) if o.tenant != caller.tenant => OwnerCheck::OtherAccount(o.clone()),
+        Some(o) if o.principal != caller.principal => OwnerCheck::SameAccount(o.clone()),
         Some(_) => OwnerCheck::Same,
     }
 }
@@ -208,12 +207,12 @@ pub async fn apply<P: Provider, S: StateStore>(
     }
     let mut ctx = ws.base_ctx();
     for (addr, attrs) in &plan.data {
-        if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+        if let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) {
             ctx.set_resource(addr, state_value(schema, attrs));
         }
     }
     for (addr, r) in &current {
-        if let Some(schema) = registry().resources.get(&addr.type_name) {
+        if let Some(schema) = ws.config.schemas.resources.get(&addr.type_name) {
             ctx.set_resource(addr, state_value(schema, &r.attrs));
         }
     }
@@ -358,7 +357,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                         } else {
                             report.changed += 1;
                         }
-                        if let Some(schema) = registry().resources.get(&o.addr.type_name) {
+                        if let Some(schema) = ws.config.schemas.resources.get(&o.addr.type_name) {
                             ctx.set_resource(&o.addr, state_value(schema, &attrs));
                         }
                         // Locals that read this resource may now be known.
@@ -457,7 +456,7 @@ async fn create_or_adopt<P: Provider>(
         // Someone else's object, or one that cannot be used as it is: the conflict stands.
         Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),
     };
-    let Some(schema) = registry().resources.get(type_name) else {
+    let Some(schema) = P::schemas().resources.get(type_name) else {
         return Err(conflict);
     };
     let desired: BTreeMap<String, Value> = planned
@@ -556,7 +555,7 @@ fn desired<P: Provider>(
 ) -> Result<crate::engine::plan::Desired, String> {
     let (Some(block), Some(schema)) = (
         ws.config.resources.get(addr),
-        registry().resources.get(&addr.type_name),
+        ws.config.schemas.resources.get(&addr.type_name),
     ) else {
         return Err("it is not in the configuration".to_string());
     };

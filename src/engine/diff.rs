@@ -106,8 +106,8 @@ pub fn diff<P: Provider>(
 mod tests {
     use super::*;
     // The AWS provider's rules: these tests use its schemas and its policy documents.
+    use crate::aws::schemas::registry;
     use crate::aws::AwsProvider as Aws;
-    use crate::lang::schema::registry;
 
     fn attrs(pairs: &[(&str, serde_json::Value)]) -> Attrs {
         pairs

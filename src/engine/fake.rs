@@ -5,10 +5,10 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::provider::{
-    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest,
+    ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
 };
 use crate::lang::address::Address;
-use crate::lang::schema::{registry, AttrMode};
+use crate::lang::schema::{AttrMode, Registry};
 use crate::state::Attrs;
 
 #[derive(Debug, Default)]
@@ -23,12 +23,42 @@ pub struct FakeCloud {
     pub lose_answer: BTreeSet<String>,
 }
 
-#[derive(Debug, Default)]
-pub struct FakeProvider {
+/// An in-memory cloud for the resource types of `R`, following `R`'s rules: the engine's tests
+/// run real configurations of a real provider's types (`FakeProvider<AwsProvider>`) or of a
+/// provider of their own, with no network.
+#[derive(Debug)]
+pub struct FakeProvider<R> {
     pub cloud: RefCell<FakeCloud>,
+    rules: std::marker::PhantomData<R>,
 }
 
-impl FakeProvider {
+impl<R> Default for FakeProvider<R> {
+    fn default() -> Self {
+        FakeProvider {
+            cloud: RefCell::default(),
+            rules: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Rules> Rules for FakeProvider<R> {
+    fn schemas() -> &'static Registry {
+        R::schemas()
+    }
+    fn check_format(format: &str, value: &str) -> Result<(), String> {
+        R::check_format(format, value)
+    }
+    fn same_document(kind: &str, a: &str, b: &str) -> Option<bool> {
+        R::same_document(kind, a, b)
+    }
+    fn check_plan(
+        planned: &[crate::engine::provider::Planned<'_>],
+    ) -> Vec<crate::engine::provider::Problem> {
+        R::check_plan(planned)
+    }
+}
+
+impl<R> FakeProvider<R> {
     fn record(&self, op: &str, type_name: &str) -> Result<(), ProviderError> {
         let key = format!("{op} {type_name}");
         let mut cloud = self.cloud.borrow_mut();
@@ -51,12 +81,11 @@ impl FakeProvider {
     }
 }
 
-impl Provider for FakeProvider {
+impl<R: Rules> Provider for FakeProvider<R> {
     async fn identity(&self) -> Result<Identity, ProviderError> {
         Ok(Identity {
-            account: "123456789012".into(),
-            arn: "arn:aws:iam::123456789012:user/fake".into(),
-            user_id: "AIDAFAKE".into(),
+            tenant: "123456789012".into(),
+            principal: "arn:aws:iam::123456789012:user/fake".into(),
         })
     }
 
@@ -111,7 +140,7 @@ impl Provider for FakeProvider {
                     .with_kind(ErrorKind::AlreadyExists),
             );
         }
-        if let Some(schema) = registry().resources.get(type_name) {
+        if let Some(schema) = R::schemas().resources.get(type_name) {
             for (name, a) in &schema.attributes {
                 if a.mode == AttrMode::Computed {
                     attrs.insert(name.clone(), format!("fake:{type_name}:{name}:{n}").into());
@@ -144,7 +173,7 @@ impl Provider for FakeProvider {
         // `planned` leaves out what the configuration no longer sets; the AWS provider clears
         // such attributes (removes the tags, empties the description), so the fake does too.
         // Computed values, and optional ones AWS picks when unset, stay as they were.
-        if let Some(schema) = registry().resources.get(type_name) {
+        if let Some(schema) = R::schemas().resources.get(type_name) {
             for (name, a) in &schema.attributes {
                 if a.settable() && a.mode != AttrMode::OptionalComputed {
                     attrs.remove(name);

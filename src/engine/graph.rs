@@ -247,9 +247,10 @@ mod tests {
 
     #[test]
     fn references_and_depends_on_become_edges_in_order() {
-        let (config, diags) = load_str(&[(
-            "m.sky.hcl",
-            r#"
+        let (config, diags) = load_str(
+            &[(
+                "m.sky.hcl",
+                r#"
 resource "aws_iam_role" "r" { name = "r" }
 locals { role = aws_iam_role.r.name }
 resource "aws_iam_instance_profile" "p" {
@@ -261,7 +262,9 @@ resource "aws_iam_user" "u" {
   depends_on = [aws_iam_instance_profile.p]
 }
 "#,
-        )]);
+            )],
+            crate::aws::schemas::registry(),
+        );
         assert!(diags.is_empty(), "{diags:?}");
         let g = Graph::build(&config);
         let order: Vec<String> = g.order().unwrap().iter().map(ToString::to_string).collect();
@@ -281,14 +284,17 @@ resource "aws_iam_user" "u" {
 
     #[test]
     fn a_cycle_lists_every_member() {
-        let (config, _) = load_str(&[(
-            "m.sky.hcl",
-            r#"
+        let (config, _) = load_str(
+            &[(
+                "m.sky.hcl",
+                r#"
 resource "aws_iam_user" "a" { name = aws_iam_user.c.name }
 resource "aws_iam_user" "b" { name = aws_iam_user.a.name }
 resource "aws_iam_user" "c" { name = aws_iam_user.b.name }
 "#,
-        )]);
+            )],
+            crate::aws::schemas::registry(),
+        );
         let g = Graph::build(&config);
         assert!(g.order().is_none());
         let d = g.cycles(&config);

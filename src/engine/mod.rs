@@ -18,3 +18,5 @@ pub mod provider;
 pub mod reconcile;
 #[cfg(test)]
 pub(crate) mod tests;
+#[cfg(test)]
+mod tiny_provider_tests;

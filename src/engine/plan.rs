@@ -14,7 +14,7 @@ use crate::lang::address::{Address, Mode};
 use crate::lang::config::{Config, ResourceBlock};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::lang::eval::{references, EvalCtx, RefTarget};
-use crate::lang::schema::{registry, AttrMode, Schema};
+use crate::lang::schema::{AttrMode, Registry, Schema};
 use crate::lang::value::Value;
 use crate::lang::variables::Vars;
 use crate::state::{Attrs, State};
@@ -66,7 +66,7 @@ impl Workspace {
             ctx.sensitive.insert(vec!["var".into(), name.clone()]);
         }
         for addr in self.config.resources.keys() {
-            if let Some(schema) = registry().get(addr.mode, &addr.type_name) {
+            if let Some(schema) = self.config.schemas.get(addr.mode, &addr.type_name) {
                 for (attr, a) in &schema.attributes {
                     if a.sensitive {
                         let mut path = if addr.mode == Mode::Data {
@@ -412,8 +412,8 @@ impl Plan {
     /// Every attribute of a resource whose value must never be shown or saved: those its
     /// schema marks sensitive, those the state recorded as derived from a sensitive input,
     /// and those the planned change read from one.
-    pub fn sensitive_attrs(&self, addr: &Address) -> BTreeSet<String> {
-        let mut out = sensitive_of(addr);
+    pub fn sensitive_attrs(&self, schemas: &Registry, addr: &Address) -> BTreeSet<String> {
+        let mut out = sensitive_of(schemas, addr);
         if let Some(r) = self.state.resources.get(addr) {
             out.extend(r.sensitive.iter().cloned());
         }
@@ -463,7 +463,7 @@ pub async fn refresh<P: Provider>(
 fn drift_of<P: Provider>(state: &State, live: &BTreeMap<Address, Option<Attrs>>) -> Vec<Drift> {
     let mut out = Vec::new();
     for (addr, r) in &state.resources {
-        let Some(schema) = registry().resources.get(&addr.type_name) else {
+        let Some(schema) = P::schemas().resources.get(&addr.type_name) else {
             continue;
         };
         match live.get(addr) {
@@ -622,7 +622,7 @@ async fn plan_state<P: Provider>(
 
     if opts.destroy {
         plan.changes
-            .extend(deletions(&state, &live, in_scope, None));
+            .extend(deletions(ws.config.schemas, &state, &live, in_scope, None));
         if selected.is_some() {
             plan.state = state;
             return Ok(plan);
@@ -672,7 +672,7 @@ async fn plan_state<P: Provider>(
                 let Some(block) = ws.config.resources.get(addr) else {
                     continue;
                 };
-                let Some(schema) = registry().get(addr.mode, &addr.type_name) else {
+                let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) else {
                     continue;
                 };
                 if !in_scope(addr) {
@@ -790,7 +790,7 @@ async fn plan_state<P: Provider>(
                     sensitive: desired
                         .sensitive
                         .iter()
-                        .chain(&sensitive_of(addr))
+                        .chain(&sensitive_of(ws.config.schemas, addr))
                         .chain(prior.iter().flat_map(|p| &p.sensitive))
                         .cloned()
                         .collect(),
@@ -803,6 +803,7 @@ async fn plan_state<P: Provider>(
     // Objects in state that the configuration no longer declares.
     let orphan = |a: &Address| !ws.config.resources.contains_key(a) && in_scope(a);
     plan.changes.extend(deletions(
+        ws.config.schemas,
         &state,
         &live,
         orphan,
@@ -832,6 +833,7 @@ async fn plan_state<P: Provider>(
 
 /// Delete changes for the resources in state that `select` picks and that still exist.
 fn deletions<'a>(
+    schemas: &'a Registry,
     state: &'a State,
     live: &'a BTreeMap<Address, Option<Attrs>>,
     select: impl Fn(&Address) -> bool + 'a,
@@ -849,7 +851,10 @@ fn deletions<'a>(
                 changes: Vec::new(),
                 before: Some(now),
                 after: BTreeMap::new(),
-                sensitive: sensitive_of(addr).union(&r.sensitive).cloned().collect(),
+                sensitive: sensitive_of(schemas, addr)
+                    .union(&r.sensitive)
+                    .cloned()
+                    .collect(),
                 reason: reason.map(String::from),
                 id: Some(r.id.clone()),
             })
@@ -857,8 +862,8 @@ fn deletions<'a>(
 }
 
 /// The schema-sensitive attributes of a resource type.
-pub fn sensitive_of(addr: &Address) -> BTreeSet<String> {
-    registry()
+pub fn sensitive_of(schemas: &Registry, addr: &Address) -> BTreeSet<String> {
+    schemas
         .get(addr.mode, &addr.type_name)
         .map(|s| {
             s.attributes
@@ -896,7 +901,7 @@ pub fn evaluate_static<P: Provider>(ws: &Workspace) -> (BTreeMap<Address, Desire
             Node::Resource(addr) => {
                 let (Some(block), Some(schema)) = (
                     ws.config.resources.get(addr),
-                    registry().get(addr.mode, &addr.type_name),
+                    ws.config.schemas.get(addr.mode, &addr.type_name),
                 ) else {
                     continue;
                 };

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::lang::digest::{hex, sha256};
+use crate::lang::schema::Registry;
 
 use crate::engine::diff::{Action, AttrChange};
 use crate::engine::plan::{DriftKind, Plan, PlanOptions, Workspace};
@@ -126,10 +127,10 @@ fn redact_changes(salt: &str, changes: &mut [AttrChange], names: &BTreeSet<Strin
 /// made against (attributes, intents, outputs) and in what recovery adopts, in each change's `before`, `after` and
 /// attribute changes, in drift, in data source results and in outputs. Every redacted
 /// attribute is listed in its change's `sensitive`, so that every renderer masks it.
-pub fn redact(plan: &Plan, salt: &str) -> Plan {
+pub fn redact(plan: &Plan, schemas: &Registry, salt: &str) -> Plan {
     let mut out = plan.clone();
     for c in &mut out.changes {
-        let names = plan.sensitive_attrs(&c.addr);
+        let names = plan.sensitive_attrs(schemas, &c.addr);
         if let Some(before) = &mut c.before {
             redact_attrs(salt, before, &names);
         }
@@ -142,7 +143,7 @@ pub fn redact(plan: &Plan, salt: &str) -> Plan {
         c.sensitive.extend(names);
     }
     for d in &mut out.drift {
-        let names = plan.sensitive_attrs(&d.addr);
+        let names = plan.sensitive_attrs(schemas, &d.addr);
         redact_attrs(salt, &mut d.prior, &names);
         if let Some(live) = &mut d.live {
             redact_attrs(salt, live, &names);
@@ -152,23 +153,23 @@ pub fn redact(plan: &Plan, salt: &str) -> Plan {
         }
     }
     for (addr, attrs) in &mut out.data {
-        redact_attrs(salt, attrs, &plan.sensitive_attrs(addr));
+        redact_attrs(salt, attrs, &plan.sensitive_attrs(schemas, addr));
     }
     for o in out.outputs.iter_mut().filter(|o| o.sensitive) {
         o.before = o.before.as_ref().map(|b| redact_json(salt, b));
         o.after = o.after.as_ref().map(|a| redact_value(salt, a));
     }
     for (addr, r) in &mut out.state.resources {
-        redact_attrs(salt, &mut r.attrs, &plan.sensitive_attrs(addr));
+        redact_attrs(salt, &mut r.attrs, &plan.sensitive_attrs(schemas, addr));
     }
     for (addr, i) in &mut out.state.intents {
-        redact_attrs(salt, &mut i.attrs, &plan.sensitive_attrs(addr));
+        redact_attrs(salt, &mut i.attrs, &plan.sensitive_attrs(schemas, addr));
     }
     for o in out.state.outputs.values_mut().filter(|o| o.sensitive) {
         o.value = redact_json(salt, &o.value);
     }
     for r in &mut out.recovery.adopted {
-        redact_attrs(salt, &mut r.attrs, &plan.sensitive_attrs(&r.addr));
+        redact_attrs(salt, &mut r.attrs, &plan.sensitive_attrs(schemas, &r.addr));
     }
     out
 }
@@ -201,7 +202,7 @@ pub fn save(ws: &Workspace, plan: &Plan, options: &PlanOptions) -> SavedPlan {
         serial: plan.state.serial,
         fingerprints: fingerprints(plan, &salt),
         options: options.clone(),
-        plan: redact(plan, &salt),
+        plan: redact(plan, ws.config.schemas, &salt),
         salt,
     }
 }
@@ -439,6 +440,7 @@ pub fn differences(
 /// holds, for each resource the plan changes (except those in `skip`, already reported) and
 /// each output. Sensitive values are compared by their salted digests and never shown.
 pub fn planned_differences(
+    schemas: &Registry,
     saved: &SavedPlan,
     fresh: &Plan,
     skip: &BTreeSet<Address>,
@@ -480,7 +482,7 @@ pub fn planned_differences(
             continue;
         };
         let secret: BTreeSet<String> = fresh
-            .sensitive_attrs(&f.addr)
+            .sensitive_attrs(schemas, &f.addr)
             .union(&c.sensitive)
             .cloned()
             .collect();
@@ -700,11 +702,13 @@ output "secret" {
         // What was redacted is still masked by every renderer.
         let human = crate::render::human::render_plan(
             &back.plan,
+            crate::aws::schemas::registry(),
             crate::render::human::Style { color: false },
         );
         assert!(!human.contains(REDACTED), "{human}");
         assert!(human.contains("(sensitive value)"), "{human}");
-        let json = crate::render::json::plan_json(&back.plan).to_string();
+        let json =
+            crate::render::json::plan_json(&back.plan, crate::aws::schemas::registry()).to_string();
         assert!(!json.contains(REDACTED), "{json}");
     }
 

@@ -7,15 +7,18 @@
 //! for unit tests.
 
 use crate::lang::address::Address;
+use crate::lang::schema::Registry;
 use crate::lang::value::Value;
 use crate::state::Attrs;
 
-/// Who the credentials belong to.
+/// Who the credentials belong to, as the engine sees it: an opaque principal within a
+/// tenant (for AWS, an ARN within an account). The engine only compares them; the provider
+/// and the command line say what they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
-    pub account: String,
-    pub arn: String,
-    pub user_id: String,
+    /// Where the principal lives; another tenant's objects are never written.
+    pub tenant: String,
+    pub principal: String,
 }
 
 /// One resource to re-read.
@@ -132,15 +135,14 @@ pub struct Problem {
     pub message: String,
 }
 
-/// What the engine needs from a cloud. Every method takes the schema's attribute names and
-/// returns them, with `id` and computed attributes filled in.
-///
-/// Besides the calls, a provider has rules that need no connection, so that `validate` can
-/// apply them too: attribute formats its schemas name (`check_format`), the kinds of document
-/// they hold (`same_document`), and checks across resources (`check_plan`, like Terraform's
-/// CustomizeDiff). The engine knows the rules only through these.
-#[allow(async_fn_in_trait)] // the engine is generic over P and never needs Send futures
-pub trait Provider {
+/// A provider's rules that need no connection, so that `validate` can apply them too: its
+/// schemas (the resource types it offers), attribute formats its schemas name
+/// (`check_format`), the kinds of document they hold (`same_document`), and checks across
+/// resources (`check_plan`, like Terraform's CustomizeDiff). The engine knows the rules only
+/// through these.
+pub trait Rules {
+    /// Every resource and data source type, with its attributes.
+    fn schemas() -> &'static Registry;
     /// Checks a value of an attribute whose schema names a `format`; `Err` says what is wrong.
     fn check_format(format: &str, value: &str) -> Result<(), String> {
         let _ = (format, value);
@@ -157,6 +159,14 @@ pub trait Provider {
         let _ = planned;
         Vec::new()
     }
+}
+
+/// What the engine needs from a cloud. Every method takes the schema's attribute names and
+/// returns them, with `id` and computed attributes filled in.
+///
+/// Besides the calls, a provider has its `Rules`.
+#[allow(async_fn_in_trait)] // the engine is generic over P and never needs Send futures
+pub trait Provider: Rules {
     async fn identity(&self) -> Result<Identity, ProviderError>;
     /// Re-reads resources; `None` in the answer means the object no longer exists.
     async fn refresh(

@@ -1,5 +1,6 @@
-//! Unit tests of the engine (plan and apply) against the in-memory `FakeProvider`: no AWS,
-//! no files, exact control over the cloud's behaviour.
+//! Unit tests of the engine (plan and apply) against the in-memory fake cloud with the AWS
+//! provider's schemas and rules (`FakeProvider<AwsProvider>`): no network, no files, exact
+//! control over the cloud's behaviour.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +13,16 @@ use crate::lang::variables::{resolve, VarInputs};
 use crate::state::{MemoryState, StateStore as _};
 
 pub(crate) fn workspace(src: &str, vars: &[&str]) -> Workspace {
-    let (config, diags) = crate::lang::config::load_str(&[("main.sky.hcl", src)]);
+    workspace_of(crate::aws::schemas::registry(), src, vars)
+}
+
+/// A workspace of `src` loaded against `schemas`, which must be valid.
+pub(crate) fn workspace_of(
+    schemas: &'static crate::lang::schema::Registry,
+    src: &str,
+    vars: &[&str],
+) -> Workspace {
+    let (config, diags) = crate::lang::config::load_str(&[("main.sky.hcl", src)], schemas);
     assert!(diags.is_empty(), "{diags:?}");
     let check = crate::lang::validate::check(&config);
     assert!(check.is_empty(), "{check:?}");
@@ -41,7 +51,7 @@ pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
 }
 
 pub(crate) fn plan_and_apply(
-    p: &FakeProvider,
+    p: &FakeProvider<crate::aws::AwsProvider>,
     ws: &Workspace,
     store: &mut MemoryState,
 ) -> (Plan, crate::engine::apply::ApplyReport) {
@@ -61,7 +71,7 @@ pub(crate) fn plan_and_apply(
 
 /// A plan against what `store` holds, with no apply.
 pub(crate) fn plan_only(
-    p: &FakeProvider,
+    p: &FakeProvider<crate::aws::AwsProvider>,
     ws: &Workspace,
     store: &mut MemoryState,
     opts: &PlanOptions,
@@ -101,7 +111,7 @@ output "arn" { value = aws_iam_role.r.arn }
 
 #[test]
 fn a_first_apply_creates_in_dependency_order_and_the_next_plan_is_empty() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
     let (first, report) = plan_and_apply(&p, &ws, &mut store);
@@ -132,7 +142,7 @@ fn a_first_apply_creates_in_dependency_order_and_the_next_plan_is_empty() {
 
 #[test]
 fn replacing_a_resource_replaces_what_reads_it_through_a_force_new_attribute() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     plan_and_apply(&p, &workspace(SRC, &[]), &mut store);
     let ws = workspace(SRC, &["role=r2"]);
@@ -164,7 +174,7 @@ fn replacing_a_resource_replaces_what_reads_it_through_a_force_new_attribute() {
 
 #[test]
 fn a_failure_skips_dependents_and_keeps_independent_work() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     p.cloud
         .borrow_mut()
         .fail
@@ -185,7 +195,7 @@ fn a_failure_skips_dependents_and_keeps_independent_work() {
 
 #[test]
 fn an_object_deleted_outside_skyform_is_drift_and_is_planned_for_creation() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
     plan_and_apply(&p, &ws, &mut store);
@@ -200,7 +210,7 @@ fn an_object_deleted_outside_skyform_is_drift_and_is_planned_for_creation() {
 
 #[test]
 fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     plan_and_apply(&p, &workspace(SRC, &[]), &mut store);
     let smaller = SRC
@@ -244,7 +254,7 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
 fn an_attribute_no_longer_set_is_cleared_by_the_update_and_the_plan_converges() {
     // Found by the fuzzer: the fake kept tags that the configuration had dropped, so the plan
     // asked for the same update forever.
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     let tagged =
         "resource \"aws_iam_user\" \"u\" {\n  name = \"u\"\n  tags = { Team = \"a\" }\n}\n";
@@ -271,20 +281,19 @@ fn the_owner_check_refuses_only_another_account() {
     use crate::engine::provider::Identity;
     use crate::state::{Owner, State};
     let me = Identity {
-        account: "111111111111".into(),
-        arn: "arn:aws:iam::111111111111:user/a".into(),
-        user_id: "A".into(),
+        tenant: "111111111111".into(),
+        principal: "arn:aws:iam::111111111111:user/a".into(),
     };
-    let owned_by = |account: &str, arn: &str| State {
+    let owned_by = |tenant: &str, principal: &str| State {
         owner: Some(Owner {
-            account: account.into(),
-            arn: arn.into(),
+            tenant: tenant.into(),
+            principal: principal.into(),
         }),
         ..State::default()
     };
     assert_eq!(check_owner(&State::default(), &me), OwnerCheck::Unowned);
     assert_eq!(
-        check_owner(&owned_by("111111111111", &me.arn), &me),
+        check_owner(&owned_by("111111111111", &me.principal), &me),
         OwnerCheck::Same
     );
     assert!(matches!(
@@ -329,7 +338,7 @@ resource "aws_iam_user" "u" {
 /// A plan with every kind of change and some drift: the replaced role (and its attachment),
 /// an updated policy, a deleted user, a created access key, and an out-of-band edit.
 fn review_plan() -> Plan {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     plan_and_apply(&p, &workspace(REVIEW_SRC, &[]), &mut store);
     p.cloud
@@ -349,13 +358,16 @@ fn review_plan() -> Plan {
 fn the_markdown_plan_calls_out_destruction_first_and_folds_the_full_plan() {
     let plan = review_plan();
     assert!(!plan.drift.is_empty(), "the out-of-band edit is drift");
-    insta::assert_snapshot!(crate::render::markdown::plan_markdown(&plan));
+    insta::assert_snapshot!(crate::render::markdown::plan_markdown(
+        &plan,
+        crate::aws::schemas::registry()
+    ));
 }
 
 #[test]
 fn the_json_plan_uses_terraforms_actions_and_redacts_sensitive_values() {
     let plan = review_plan();
-    let json = crate::render::json::plan_json(&plan);
+    let json = crate::render::json::plan_json(&plan, crate::aws::schemas::registry());
     let actions = |addr: &str| {
         json["resource_changes"]
             .as_array()
@@ -391,7 +403,7 @@ fn the_json_plan_uses_terraforms_actions_and_redacts_sensitive_values() {
 
 #[test]
 fn a_target_plans_only_it_and_what_it_depends_on() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let opts = PlanOptions {
         targets: vec!["aws_iam_role_policy_attachment.a".parse().expect("addr")],
@@ -432,7 +444,7 @@ fn a_target_plans_only_it_and_what_it_depends_on() {
 
 #[test]
 fn replace_forces_a_replacement_of_an_unchanged_resource() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
     plan_and_apply(&p, &ws, &mut store);
@@ -452,7 +464,7 @@ fn replace_forces_a_replacement_of_an_unchanged_resource() {
 
 #[test]
 fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
     plan_and_apply(&p, &ws, &mut store);
@@ -499,13 +511,15 @@ fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
 #[test]
 fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     use crate::engine::provider::{OpContext, Provider as _};
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
     let lineage = store.load().expect("load").lineage;
     let addr = Address::managed("aws_iam_role", "r");
     // What the apply would have sent: the block evaluated, defaults included.
-    let attrs = crate::engine::plan::evaluate_static::<FakeProvider>(&ws).0[&addr].to_attrs();
+    let attrs = crate::engine::plan::evaluate_static::<FakeProvider<crate::aws::AwsProvider>>(&ws)
+        .0[&addr]
+        .to_attrs();
     // The create happened on the cloud, and the process died before recording it.
     store
         .open_intent(&crate::state::Intent {
@@ -545,7 +559,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         "adopted, not created again"
     );
     assert!(planned.has_effect(), "the recovery is something to apply");
-    let creates = |p: &FakeProvider| {
+    let creates = |p: &FakeProvider<crate::aws::AwsProvider>| {
         p.cloud
             .borrow()
             .calls
@@ -571,7 +585,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
 
 /// Applies a plan of `src` against `store`, returning the report.
 fn apply_src(
-    p: &FakeProvider,
+    p: &FakeProvider<crate::aws::AwsProvider>,
     src: &str,
     store: &mut MemoryState,
 ) -> crate::engine::apply::ApplyReport {
@@ -598,7 +612,7 @@ const ONE_USER: &str = "resource \"aws_iam_user\" \"u\" {\n  name = \"u1\"\n}\n"
 
 #[test]
 fn a_create_that_aws_answers_with_an_error_closes_its_intent() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     p.cloud
         .borrow_mut()
         .fail
@@ -614,7 +628,7 @@ fn a_create_that_aws_answers_with_an_error_closes_its_intent() {
 
 #[test]
 fn a_create_whose_answer_is_lost_keeps_its_intent_and_the_next_plan_adopts_the_object() {
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     p.cloud
         .borrow_mut()
         .lose_answer
@@ -639,13 +653,15 @@ fn a_create_whose_answer_is_lost_keeps_its_intent_and_the_next_plan_adopts_the_o
 #[test]
 fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     use crate::engine::provider::{OpContext, Provider as _};
-    let p = FakeProvider::default();
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
     let lineage = store.load().expect("load").lineage;
     // An earlier, interrupted run made the user, and its intent was lost with it.
     let addr = Address::managed("aws_iam_user", "u");
     let ws = workspace(ONE_USER, &[]);
-    let attrs = crate::engine::plan::evaluate_static::<FakeProvider>(&ws).0[&addr].to_attrs();
+    let attrs = crate::engine::plan::evaluate_static::<FakeProvider<crate::aws::AwsProvider>>(&ws)
+        .0[&addr]
+        .to_attrs();
     run(p.create(
         "aws_iam_user",
         &attrs,

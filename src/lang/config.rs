@@ -3,6 +3,7 @@
 //! This is the only module that reads configuration files. Expressions are kept as hcl-edit
 //! syntax trees (not evaluated here): evaluation needs values that only the planner has.
 
+use crate::lang::schema::Registry;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -70,6 +71,8 @@ pub struct OutputBlock {
 /// Everything declared in the working directory.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The resource types the configuration was loaded against: its provider's schemas.
+    pub schemas: &'static Registry,
     pub dir: PathBuf,
     pub sources: Sources,
     pub provider: ProviderBlock,
@@ -107,8 +110,12 @@ pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads and parses every `*.sky.hcl` file in `dir`. Problems are collected, never thrown.
-pub fn load(dir: &Path) -> Result<(Config, Diagnostics), std::io::Error> {
+pub fn load(
+    dir: &Path,
+    schemas: &'static Registry,
+) -> Result<(Config, Diagnostics), std::io::Error> {
     let mut config = Config {
+        schemas,
         dir: dir.to_path_buf(),
         ..Config::default()
     };
@@ -143,8 +150,11 @@ pub fn read_sources(dir: &Path) -> std::io::Result<Sources> {
 }
 
 /// Parses configuration text directly (for unit tests and fuzzing): no files are read.
-pub fn load_str(files: &[(&str, &str)]) -> (Config, Diagnostics) {
-    let mut config = Config::default();
+pub fn load_str(files: &[(&str, &str)], schemas: &'static Registry) -> (Config, Diagnostics) {
+    let mut config = Config {
+        schemas,
+        ..Config::default()
+    };
     let mut diags = Diagnostics::default();
     for (name, text) in files {
         let file = config.sources.add(
@@ -449,7 +459,7 @@ impl Parser<'_> {
             range: type_span.range.start..name_span.range.end,
         };
         let owner = addr.to_string();
-        let schema = crate::lang::schema::registry().get(mode, &addr.type_name);
+        let schema = self.config.schemas.get(mode, &addr.type_name);
         let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
@@ -641,9 +651,10 @@ mod tests {
 
     #[test]
     fn blocks_of_every_kind_are_loaded() {
-        let (config, diags) = load_str(&[(
-            "main.sky.hcl",
-            r#"
+        let (config, diags) = load_str(
+            &[(
+                "main.sky.hcl",
+                r#"
 provider "aws" { region = "us-east-1" }
 variable "env" { default = "dev" }
 locals { prefix = "sky" }
@@ -655,7 +666,9 @@ resource "aws_iam_role" "r" {
 }
 output "arn" { value = aws_iam_role.r.arn }
 "#,
-        )]);
+            )],
+            crate::aws::schemas::registry(),
+        );
         assert!(diags.is_empty(), "{diags:?}");
         assert!(config.provider.region.is_some());
         assert_eq!(config.variables.len(), 1);
@@ -668,7 +681,10 @@ output "arn" { value = aws_iam_role.r.arn }
 
     #[test]
     fn a_syntax_error_has_a_location() {
-        let (config, diags) = load_str(&[("bad.sky.hcl", "resource \"a\" \"b\" {\n  x = \n}\n")]);
+        let (config, diags) = load_str(
+            &[("bad.sky.hcl", "resource \"a\" \"b\" {\n  x = \n}\n")],
+            crate::aws::schemas::registry(),
+        );
         assert_eq!(diags.errors(), 1);
         let span = diags.0[0].span.clone().unwrap();
         assert!(
@@ -680,7 +696,10 @@ output "arn" { value = aws_iam_role.r.arn }
     #[test]
     fn duplicates_across_files_name_the_first_declaration() {
         let block = "resource \"aws_iam_user\" \"u\" { name = \"a\" }\n";
-        let (_, diags) = load_str(&[("a.sky.hcl", block), ("b.sky.hcl", block)]);
+        let (_, diags) = load_str(
+            &[("a.sky.hcl", block), ("b.sky.hcl", block)],
+            crate::aws::schemas::registry(),
+        );
         assert_eq!(diags.errors(), 1);
         assert!(diags.0[0].message.contains("duplicate aws_iam_user.u"));
         assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"));

@@ -1,4 +1,6 @@
-//! Resource and data source schemas, loaded from `schemas/*.json` (embedded in the binary).
+//! Resource and data source schemas: the JSON form a provider's schema files are written in,
+//! and the parsed `Registry` a provider hands the engine (`Rules::schemas`). The AWS schemas
+//! are `schemas/*.json`, embedded by `aws::schemas`.
 //!
 //! The schema files are the only place attributes are defined. From them come validation (an
 //! unknown or missing attribute, a wrong type), the diff (a changed `force_new` attribute means
@@ -6,87 +8,11 @@
 //! "(known after apply)", sensitive ones are masked) and the `skyform schema` reference.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 
 use crate::lang::value::Value;
 
-/// Every schema file, embedded. A test checks that this list and `schemas/` agree.
-const RESOURCE_SCHEMAS: &[(&str, &str)] = &[
-    (
-        "aws_cluster",
-        include_str!("../../schemas/aws_cluster.json"),
-    ),
-    (
-        "aws_iam_access_key",
-        include_str!("../../schemas/aws_iam_access_key.json"),
-    ),
-    (
-        "aws_iam_instance_profile",
-        include_str!("../../schemas/aws_iam_instance_profile.json"),
-    ),
-    (
-        "aws_iam_policy",
-        include_str!("../../schemas/aws_iam_policy.json"),
-    ),
-    (
-        "aws_iam_role",
-        include_str!("../../schemas/aws_iam_role.json"),
-    ),
-    (
-        "aws_iam_role_policy_attachment",
-        include_str!("../../schemas/aws_iam_role_policy_attachment.json"),
-    ),
-    (
-        "aws_iam_user",
-        include_str!("../../schemas/aws_iam_user.json"),
-    ),
-    (
-        "aws_iam_user_policy_attachment",
-        include_str!("../../schemas/aws_iam_user_policy_attachment.json"),
-    ),
-    (
-        "aws_instance",
-        include_str!("../../schemas/aws_instance.json"),
-    ),
-    (
-        "aws_internet_gateway",
-        include_str!("../../schemas/aws_internet_gateway.json"),
-    ),
-    (
-        "aws_route_table",
-        include_str!("../../schemas/aws_route_table.json"),
-    ),
-    (
-        "aws_route_table_association",
-        include_str!("../../schemas/aws_route_table_association.json"),
-    ),
-    (
-        "aws_security_group",
-        include_str!("../../schemas/aws_security_group.json"),
-    ),
-    ("aws_subnet", include_str!("../../schemas/aws_subnet.json")),
-    ("aws_vpc", include_str!("../../schemas/aws_vpc.json")),
-];
-
-const DATA_SCHEMAS: &[(&str, &str)] = &[
-    (
-        "aws_availability_zones",
-        include_str!("../../schemas/data/aws_availability_zones.json"),
-    ),
-    (
-        "aws_caller_identity",
-        include_str!("../../schemas/data/aws_caller_identity.json"),
-    ),
-    (
-        "aws_subnets",
-        include_str!("../../schemas/data/aws_subnets.json"),
-    ),
-    ("aws_vpc", include_str!("../../schemas/data/aws_vpc.json")),
-];
-
-/// The type of an attribute.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrType {
     String,
@@ -420,30 +346,43 @@ impl Schema {
     }
 }
 
-/// All schemas, parsed once.
+/// All schemas of one provider, parsed once.
+#[derive(Debug, Default)]
 pub struct Registry {
     pub resources: BTreeMap<String, Schema>,
     pub data: BTreeMap<String, Schema>,
 }
 
-fn parse_all(list: &[(&str, &str)]) -> BTreeMap<String, Schema> {
-    list.iter()
-        .map(|(name, text)| {
-            // The schema files ship inside the binary and are checked by a unit test, so a
-            // failure here is a build defect, not bad input.
-            let schema = Schema::parse(text)
-                .unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
-            ((*name).to_string(), schema)
-        })
-        .collect()
+/// No resource type at all: what a configuration that was loaded against no provider knows.
+static EMPTY: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(Registry::default);
+
+impl Default for &'static Registry {
+    fn default() -> Self {
+        &EMPTY
+    }
 }
 
-pub fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
-        resources: parse_all(RESOURCE_SCHEMAS),
-        data: parse_all(DATA_SCHEMAS),
-    })
+impl Registry {
+    /// Parses a provider's schemas, given as (type name, JSON text) pairs.
+    ///
+    /// # Panics
+    /// When a schema is invalid: providers embed their schema files in the binary, and a test
+    /// of each provider parses them all, so a failure here is a build defect, not bad input.
+    pub fn parse(resources: &[(&str, &str)], data: &[(&str, &str)]) -> Registry {
+        let parse_all = |list: &[(&str, &str)]| -> BTreeMap<String, Schema> {
+            list.iter()
+                .map(|(name, text)| {
+                    let schema = Schema::parse(text)
+                        .unwrap_or_else(|e| panic!("embedded schema {name} is invalid: {e}"));
+                    ((*name).to_string(), schema)
+                })
+                .collect()
+        };
+        Registry {
+            resources: parse_all(resources),
+            data: parse_all(data),
+        }
+    }
 }
 
 impl Registry {
@@ -458,52 +397,6 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_embedded_schema_parses_and_names_its_own_type() {
-        let reg = registry();
-        for (name, s) in reg.resources.iter().chain(reg.data.iter()) {
-            assert_eq!(&s.type_name, name);
-            for (attr, a) in &s.attributes {
-                assert!(
-                    !(a.mode == AttrMode::Computed && a.default.is_some()),
-                    "{name}.{attr}"
-                );
-                assert!(
-                    !a.description.is_empty(),
-                    "{name}.{attr} has no description"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn the_embedded_list_matches_the_schemas_directory() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-        let names = |d: std::path::PathBuf| -> Vec<String> {
-            let mut v: Vec<String> = std::fs::read_dir(d)
-                .unwrap()
-                .filter_map(|e| {
-                    e.ok()?
-                        .file_name()
-                        .to_str()?
-                        .strip_suffix(".json")
-                        .map(String::from)
-                })
-                // The permission table lives beside the schemas but is not one.
-                .filter(|n| n != "permissions")
-                .collect();
-            v.sort();
-            v
-        };
-        let embedded: Vec<String> = RESOURCE_SCHEMAS
-            .iter()
-            .map(|(n, _)| (*n).to_string())
-            .collect();
-        assert_eq!(names(dir.clone()), embedded);
-        let embedded: Vec<String> = DATA_SCHEMAS.iter().map(|(n, _)| (*n).to_string()).collect();
-        assert_eq!(names(dir.join("data")), embedded);
-    }
 
     #[test]
     fn conform_converts_primitives_and_rejects_mismatches() {

@@ -6,11 +6,10 @@ use crate::lang::address::Mode;
 use crate::lang::config::{Config, Expr};
 use crate::lang::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::lang::eval::{references, RefTarget};
-use crate::lang::schema::registry;
 
 pub fn check(config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    let reg = registry();
+    let reg = config.schemas;
     for (addr, block) in &config.resources {
         let Some(schema) = reg.get(addr.mode, &addr.type_name) else {
             let kind = if addr.mode == Mode::Data {
@@ -140,7 +139,7 @@ fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
                         .map(String::from),
                 ))
             }
-            RefTarget::Resource(a) => match (&r.attr, registry().get(a.mode, &a.type_name)) {
+            RefTarget::Resource(a) => match (&r.attr, config.schemas.get(a.mode, &a.type_name)) {
                 (Some(attr), Some(schema)) if schema.attr(attr).is_none() => Some((
                     format!("{a} has no attribute {attr:?}"),
                     did_you_mean(attr, schema.attributes.keys().map(String::as_str))
@@ -178,7 +177,7 @@ mod tests {
     use crate::lang::config::load_str;
 
     fn errors(src: &str) -> Vec<String> {
-        let (config, mut diags) = load_str(&[("m.sky.hcl", src)]);
+        let (config, mut diags) = load_str(&[("m.sky.hcl", src)], crate::aws::schemas::registry());
         diags.extend(check(&config));
         diags
             .0

@@ -262,7 +262,7 @@ variable "secret" { sensitive = true }
 
     #[test]
     fn cli_overrides_env_and_values_take_their_declared_type() {
-        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)], crate::aws::schemas::registry());
         let inputs = VarInputs {
             cli: vec!["n=3".into(), "tags={a = \"b\"}".into(), "name=cli".into()],
             files: vec![],
@@ -281,7 +281,7 @@ variable "secret" { sensitive = true }
 
     #[test]
     fn a_value_from_a_default_is_not_counted_as_given() {
-        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)], crate::aws::schemas::registry());
         let inputs = VarInputs {
             cli: vec!["n=3".into()],
             files: vec![],
@@ -294,7 +294,7 @@ variable "secret" { sensitive = true }
 
     #[test]
     fn missing_and_mistyped_values_are_errors() {
-        let (config, _) = load_str(&[("v.sky.hcl", SRC)]);
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)], crate::aws::schemas::registry());
         let inputs = VarInputs {
             cli: vec!["n=abc".into(), "nope=1".into()],
             ..VarInputs::default()

@@ -9,7 +9,7 @@ use owo_colors::OwoColorize;
 
 use crate::engine::diff::Action;
 use crate::engine::plan::{DriftKind, Plan, ResourceChange};
-use crate::lang::schema::{registry, AttrType};
+use crate::lang::schema::{AttrType, Registry};
 use crate::lang::value::{quote, Value};
 
 /// Colouring on or off, chosen once by the command layer.
@@ -166,8 +166,8 @@ fn block_set_lines(name: &str, before: &Value, after: &Value, style: Style) -> V
     out
 }
 
-fn resource_block(c: &ResourceChange, style: Style) -> String {
-    let schema = registry().get(c.addr.mode, &c.addr.type_name);
+fn resource_block(c: &ResourceChange, schemas: &Registry, style: Style) -> String {
+    let schema = schemas.get(c.addr.mode, &c.addr.type_name);
     let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
     let sym = match c.action {
         Action::Create => "+",
@@ -329,7 +329,7 @@ fn pad_sym(style: Style, sym: &str) -> String {
 }
 
 /// The drift section: what changed outside skyform since the last apply.
-pub fn render_drift(plan: &Plan, style: Style) -> String {
+pub fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> String {
     if plan.drift.is_empty() {
         return String::new();
     }
@@ -341,9 +341,9 @@ pub fn render_drift(plan: &Plan, style: Style) -> String {
     );
     out.push_str("skyform detected the following changes made outside of skyform since the last \"skyform apply\":\n\n");
     for d in &plan.drift {
-        let schema = registry().resources.get(&d.addr.type_name);
+        let schema = schemas.resources.get(&d.addr.type_name);
         let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
-        let secret = plan.sensitive_attrs(&d.addr);
+        let secret = plan.sensitive_attrs(schemas, &d.addr);
         match &d.kind {
             DriftKind::Deleted => {
                 open_block(
@@ -461,10 +461,10 @@ fn render_recovery(plan: &Plan, style: Style) -> String {
 }
 
 /// The whole human plan.
-pub fn render_plan(plan: &Plan, style: Style) -> String {
+pub fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
     let mut out = targeting_warning(plan, style);
     out.push_str(&render_recovery(plan, style));
-    out.push_str(&render_drift(plan, style));
+    out.push_str(&render_drift(plan, schemas, style));
     if plan.refresh_only {
         if plan.drift.is_empty() {
             out.push_str("\nNo changes. The state matches AWS; a refresh would record nothing.\n");
@@ -503,7 +503,7 @@ pub fn render_plan(plan: &Plan, style: Style) -> String {
         }
         out.push('\n');
         for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
-            out.push_str(&resource_block(c, style));
+            out.push_str(&resource_block(c, schemas, style));
             out.push('\n');
         }
         let (add, change, destroy) = plan.counts();

@@ -191,13 +191,13 @@ fn resource_change(c: &ResourceChange) -> Json {
 }
 
 /// The whole JSON plan.
-pub fn plan_json(plan: &Plan) -> Json {
+pub fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
     let resource_changes: Vec<Json> = plan.changes.iter().map(resource_change).collect();
     let resource_drift: Vec<Json> = plan
         .drift
         .iter()
         .map(|d| {
-            let sensitive = plan.sensitive_attrs(&d.addr);
+            let sensitive = plan.sensitive_attrs(schemas, &d.addr);
             let mut m = identity(&d.addr);
             let (acts, after) = match (&d.kind, &d.live) {
                 (DriftKind::Deleted, _) | (_, None) => (json!(["delete"]), Json::Null),

@@ -23,7 +23,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn plan_markdown(plan: &Plan) -> String {
+pub fn plan_markdown(plan: &Plan, schemas: &crate::lang::schema::Registry) -> String {
     let mut out = String::new();
     let (add, change, destroy) = plan.counts();
     let title = if plan.refresh_only {
@@ -122,7 +122,7 @@ pub fn plan_markdown(plan: &Plan) -> String {
         }
         out.push('\n');
     }
-    let full = render_plan(plan, Style { color: false });
+    let full = render_plan(plan, schemas, Style { color: false });
     out.push_str("<details><summary>Full plan</summary>\n\n```\n");
     out.push_str(full.trim_matches('\n'));
     out.push_str("\n```\n\n</details>\n");

@@ -41,11 +41,14 @@ pub struct OutputState {
     pub sensitive: bool,
 }
 
-/// The AWS identity that first wrote the state. Writes from another account are refused.
+/// The identity that first wrote the state (see `engine::provider::Identity`). Writes from
+/// another tenant are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
-    pub account: String,
-    pub arn: String,
+    #[serde(alias = "account")]
+    pub tenant: String,
+    #[serde(alias = "arn")]
+    pub principal: String,
 }
 
 /// A write-ahead record of a create (or update, or delete) whose outcome is not recorded yet.

@@ -343,7 +343,7 @@ impl StateStore for SqliteState {
             .and_then(|f| serde_json::from_str(&f).ok())
             .unwrap_or_default();
         let owner = match (meta("owner_account")?, meta("owner_arn")?) {
-            (Some(account), Some(arn)) => Some(Owner { account, arn }),
+            (Some(tenant), Some(principal)) => Some(Owner { tenant, principal }),
             _ => None,
         };
         let mut state = State {
@@ -655,7 +655,7 @@ impl StateStore for SqliteState {
             tx.execute(
                 "INSERT INTO meta (key, value) VALUES ('owner_account', ?1), ('owner_arn', ?2)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                params![owner.account, owner.arn],
+                params![owner.tenant, owner.principal],
             )
             .map(|_| ())
         })
