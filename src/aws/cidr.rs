@@ -4,18 +4,19 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
+use ipnet::Ipv4Net;
+
 use crate::engine::provider::{Planned, Problem};
 use crate::lang::address::{Address, Mode};
 use crate::lang::value::Value;
 
-/// A parsed `a.b.c.d/n`.
+/// A parsed `a.b.c.d/n` that is a network address (its host bits are zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub network: u32,
-    pub len: u8,
-}
+pub struct Cidr(Ipv4Net);
 
 impl Cidr {
+    /// Parses with skyform's own messages (they say what to write instead); ipnet does the
+    /// arithmetic.
     pub fn parse(text: &str) -> Result<Cidr, String> {
         let (addr, len) = text
             .split_once('/')
@@ -23,37 +24,34 @@ impl Cidr {
         let addr: Ipv4Addr = addr
             .parse()
             .map_err(|_| format!("{text:?} does not start with an IPv4 address"))?;
-        let len: u8 = len
+        let net = len
             .parse()
             .ok()
-            .filter(|l| *l <= 32)
+            .and_then(|len| Ipv4Net::new(addr, len).ok())
             .ok_or_else(|| format!("{text:?} has no prefix length from 0 to 32"))?;
-        let network = u32::from(addr);
-        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-        if network & !mask != 0 {
+        if net.trunc() != net {
             return Err(format!(
-                "{text:?} is not a network address; did you mean {}/{len}?",
-                Ipv4Addr::from(network & mask)
+                "{text:?} is not a network address; did you mean {}?",
+                net.trunc()
             ));
         }
-        Ok(Cidr { network, len })
+        Ok(Cidr(net))
+    }
+
+    pub fn prefix_len(&self) -> u8 {
+        self.0.prefix_len()
     }
 
     /// Whether `inner` lies within `self`.
     pub fn contains(&self, inner: &Cidr) -> bool {
-        let mask = if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - self.len)
-        };
-        inner.len >= self.len && inner.network & mask == self.network
+        self.0.contains(&inner.0)
     }
 }
 
 /// Checks a VPC or subnet range: a network address, /16 to /28 as AWS requires.
 pub fn check_vpc_range(text: &str) -> Result<Cidr, String> {
     let c = Cidr::parse(text)?;
-    if !(16..=28).contains(&c.len) {
+    if !(16..=28).contains(&c.prefix_len()) {
         return Err(format!(
             "{text:?}: AWS allows VPC and subnet blocks from /16 to /28"
         ));

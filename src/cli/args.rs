@@ -18,7 +18,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_color: bool,
     /// Wait this long (30s, 5m, 1h) for the state lock instead of stopping at once.
-    #[arg(long, global = true, value_name = "DURATION", value_parser = crate::state::lock::parse_duration)]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Command,
@@ -202,6 +202,8 @@ pub enum Command {
         /// A resource or data source type; all when omitted.
         type_name: Option<String>,
     },
+    /// Print the reference of the built-in functions (Markdown).
+    Functions,
 }
 
 #[derive(Debug, Subcommand)]
@@ -220,4 +222,37 @@ pub enum StateCommand {
     /// Give this state a new lineage, for a state copied to start another environment: objects
     /// tagged with the old lineage that this state does not hold are then never adopted.
     NewLineage,
+}
+
+/// `--lock-timeout`: plain seconds, or a duration as humantime reads it (`30s`, `5m`, `1h`,
+/// `1h 30m`). humantime is the well-kept parser of these spellings; plain seconds are
+/// skyform's own, kept for scripts that pass a number.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        return t
+            .parse()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| format!("{text:?} is not a duration such as 30s, 5m or 1h"));
+    }
+    humantime::parse_duration(t)
+        .map_err(|_| format!("{text:?} is not a duration such as 30s, 5m or 1h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_parse_in_seconds_or_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            parse_duration("soon"),
+            Err("\"soon\" is not a duration such as 30s, 5m or 1h".into())
+        );
+    }
 }

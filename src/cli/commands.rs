@@ -152,6 +152,10 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
             state_commands::new_lineage(&ctx)
         }
         Command::Schema { type_name } => schema(type_name.as_deref()),
+        Command::Functions => {
+            print!("{}", crate::lang::functions::reference_markdown());
+            Ok(0)
+        }
         Command::Check { vars, verbose } => {
             runtime()?.block_on(crate::cli::check::check(&ctx, &vars, verbose))
         }

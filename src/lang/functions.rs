@@ -6,64 +6,13 @@
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
 use crate::lang::value::{format_number, Value};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// Every function name, for the "undefined function" check.
-pub const NAMES: &[&str] = &[
-    "abs",
-    "cidrsubnet",
-    "coalesce",
-    "concat",
-    "contains",
-    "distinct",
-    "element",
-    "endswith",
-    "file",
-    "flatten",
-    "format",
-    "join",
-    "jsondecode",
-    "jsonencode",
-    "keys",
-    "length",
-    "lookup",
-    "lower",
-    "max",
-    "merge",
-    "min",
-    "replace",
-    "sort",
-    "split",
-    "startswith",
-    "substr",
-    "title",
-    "tolist",
-    "tomap",
-    "tonumber",
-    "toset",
-    "tostring",
-    "trim",
-    "trimprefix",
-    "trimspace",
-    "trimsuffix",
-    "upper",
-    "values",
-];
-
 type R = Result<Value, String>;
-
-fn arity(args: &[Value], min: usize, max: usize) -> Result<(), String> {
-    if args.len() < min || args.len() > max {
-        return Err(if min == max {
-            format!("takes {min} argument(s), got {}", args.len())
-        } else {
-            format!("takes {min} to {max} arguments, got {}", args.len())
-        });
-    }
-    Ok(())
-}
 
 fn string(v: &Value, what: &str) -> Result<String, String> {
     match v {
@@ -140,289 +89,630 @@ pub struct Files {
     pub read: FilesRead,
 }
 
+/// One built-in function: its name, how many arguments it takes, what it does, and its
+/// implementation. `skyform functions` and the README's list come from this table.
+pub struct Function {
+    pub name: &'static str,
+    pub min_args: usize,
+    /// `None`: any number from `min_args` up.
+    pub max_args: Option<usize>,
+    pub doc: &'static str,
+    call: fn(&str, &[Value], &Files) -> R,
+}
+
+/// Every built-in function, in name order.
+pub const FUNCTIONS: &[Function] = &[
+    Function {
+        name: "abs",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The absolute value of a number.",
+        call: f_abs,
+    },
+    Function {
+        name: "cidrsubnet",
+        min_args: 3,
+        max_args: Some(3),
+        doc: "A subnet of an IPv4 or IPv6 prefix: `cidrsubnet(prefix, newbits, netnum)`.",
+        call: f_cidrsubnet,
+    },
+    Function {
+        name: "coalesce",
+        min_args: 0,
+        max_args: None,
+        doc: "The first argument that is neither null nor an empty string.",
+        call: f_coalesce,
+    },
+    Function {
+        name: "concat",
+        min_args: 0,
+        max_args: None,
+        doc: "The lists given, joined into one list.",
+        call: f_concat,
+    },
+    Function {
+        name: "contains",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "Whether a list holds a value.",
+        call: f_contains,
+    },
+    Function {
+        name: "distinct",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list without its repeated elements, in first-seen order.",
+        call: f_distinct,
+    },
+    Function {
+        name: "element",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The element at an index of a list, wrapping around past its end.",
+        call: f_element,
+    },
+    Function {
+        name: "endswith",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "Whether a string ends with a suffix.",
+        call: f_starts_or_ends_with,
+    },
+    Function {
+        name: "file",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The text of a file, relative to the configuration directory (recorded for saved plans).",
+        call: f_file,
+    },
+    Function {
+        name: "flatten",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list of lists (to any depth) as one flat list.",
+        call: f_flatten,
+    },
+    Function {
+        name: "format",
+        min_args: 0,
+        max_args: None,
+        doc: "A string from a Go-style format (`%s %d %f %t %q %v %%`) and values.",
+        call: f_format,
+    },
+    Function {
+        name: "join",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The strings of a list joined with a separator.",
+        call: f_join,
+    },
+    Function {
+        name: "jsondecode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The value a JSON string encodes.",
+        call: f_jsondecode,
+    },
+    Function {
+        name: "jsonencode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as a JSON string.",
+        call: f_jsonencode,
+    },
+    Function {
+        name: "keys",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The keys of a map, sorted.",
+        call: f_keys,
+    },
+    Function {
+        name: "length",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The number of elements of a list or map, or of characters of a string.",
+        call: f_length,
+    },
+    Function {
+        name: "lookup",
+        min_args: 2,
+        max_args: Some(3),
+        doc: "The value of a key in a map, or a default when the key is absent.",
+        call: f_lookup,
+    },
+    Function {
+        name: "lower",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string in lower case.",
+        call: f_lower,
+    },
+    Function {
+        name: "max",
+        min_args: 0,
+        max_args: None,
+        doc: "The largest of the numbers given.",
+        call: f_max_or_min,
+    },
+    Function {
+        name: "merge",
+        min_args: 0,
+        max_args: None,
+        doc: "The maps given, merged; later keys win.",
+        call: f_merge,
+    },
+    Function {
+        name: "min",
+        min_args: 0,
+        max_args: None,
+        doc: "The smallest of the numbers given.",
+        call: f_max_or_min,
+    },
+    Function {
+        name: "replace",
+        min_args: 3,
+        max_args: Some(3),
+        doc: "A string with every occurrence of a substring replaced.",
+        call: f_replace,
+    },
+    Function {
+        name: "sort",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list of strings, sorted.",
+        call: f_sort,
+    },
+    Function {
+        name: "split",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A string split at a separator into a list.",
+        call: f_split,
+    },
+    Function {
+        name: "startswith",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "Whether a string starts with a prefix.",
+        call: f_starts_or_ends_with,
+    },
+    Function {
+        name: "substr",
+        min_args: 3,
+        max_args: Some(3),
+        doc: "Part of a string, by offset (negative counts from the end) and length (-1: to the end).",
+        call: f_substr,
+    },
+    Function {
+        name: "title",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string with the first letter of each word in upper case.",
+        call: f_title,
+    },
+    Function {
+        name: "tolist",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as a list.",
+        call: f_tolist,
+    },
+    Function {
+        name: "tomap",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as a map.",
+        call: f_tomap,
+    },
+    Function {
+        name: "tonumber",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as a number.",
+        call: f_tonumber,
+    },
+    Function {
+        name: "toset",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list as a set: sorted, without repeated elements.",
+        call: f_toset,
+    },
+    Function {
+        name: "tostring",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as a string.",
+        call: f_tostring,
+    },
+    Function {
+        name: "trim",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A string without the given characters at either end.",
+        call: f_trim_family,
+    },
+    Function {
+        name: "trimprefix",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A string without a prefix, when it has it.",
+        call: f_trim_family,
+    },
+    Function {
+        name: "trimspace",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string without white space at either end.",
+        call: f_trimspace,
+    },
+    Function {
+        name: "trimsuffix",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A string without a suffix, when it has it.",
+        call: f_trim_family,
+    },
+    Function {
+        name: "upper",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string in upper case.",
+        call: f_upper,
+    },
+    Function {
+        name: "values",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The values of a map, in key order.",
+        call: f_values,
+    },
+];
+
+impl Function {
+    /// How many arguments, for the reference: `1`, `2–3`, `1 or more`.
+    fn arguments(&self) -> String {
+        match self.max_args {
+            Some(max) if max == self.min_args => max.to_string(),
+            Some(max) => format!("{}–{max}", self.min_args),
+            None => format!("{} or more", self.min_args),
+        }
+    }
+}
+
+/// The reference of every function, as a Markdown table: `skyform functions` prints it, and
+/// the README holds it (a test keeps the two equal).
+pub fn reference_markdown() -> String {
+    let mut out = String::from("| function | arguments | result |\n|---|---|---|\n");
+    for f in FUNCTIONS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            f.name,
+            f.arguments(),
+            f.doc
+        ));
+    }
+    out
+}
+
+/// The function named `name`.
+pub fn lookup(name: &str) -> Option<&'static Function> {
+    FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// Calls a function: an unknown argument makes the result unknown, and the argument count is
+/// checked against the table before the function runs.
 pub fn call(name: &str, args: Vec<Value>, files: &Files) -> R {
     if args.iter().any(Value::contains_unknown) {
         return Ok(Value::Unknown);
     }
-    let a = &args;
-    match name {
-        "jsonencode" => {
-            arity(a, 1, 1)?;
-            serde_json::to_string(&a[0].to_json())
-                .map(Value::String)
-                .map_err(|e| e.to_string())
-        }
-        "jsondecode" => {
-            arity(a, 1, 1)?;
-            let s = string(&a[0], "the argument")?;
-            serde_json::from_str::<serde_json::Value>(&s)
-                .map(|j| Value::from_json(&j))
-                .map_err(|e| format!("invalid JSON: {e}"))
-        }
-        "file" => {
-            arity(a, 1, 1)?;
-            let path = files.base_dir.join(string(&a[0], "the path")?);
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            files.read.record(&files.base_dir, &path, &bytes);
-            String::from_utf8(bytes)
-                .map(Value::String)
-                .map_err(|_| format!("{} is not UTF-8 text", path.display()))
-        }
-        "format" => {
-            if a.is_empty() {
-                return Err("takes a format string and its values".into());
+    let f = lookup(name).ok_or_else(|| format!("there is no function named {name:?}"))?;
+    let given = args.len();
+    let too_many = f.max_args.is_some_and(|max| given > max);
+    if given < f.min_args || too_many {
+        return Err(match f.max_args {
+            Some(max) if max == f.min_args => {
+                format!("takes {max} argument(s), got {given}")
             }
-            format(&string(&a[0], "the format")?, &a[1..]).map(Value::String)
-        }
-        "join" => {
-            arity(a, 2, 2)?;
-            let sep = string(&a[0], "the separator")?;
-            let parts = list(&a[1], "the list")?
-                .iter()
-                .map(|v| string(v, "each element"))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(Value::String(parts.join(&sep)))
-        }
-        "split" => {
-            arity(a, 2, 2)?;
-            let sep = string(&a[0], "the separator")?;
-            let s = string(&a[1], "the string")?;
-            if sep.is_empty() {
-                return Err("the separator must not be empty".into());
-            }
-            Ok(Value::List(
-                s.split(sep.as_str()).map(Value::string).collect(),
-            ))
-        }
-        "lower" => one_string(a, |s| s.to_lowercase()),
-        "upper" => one_string(a, |s| s.to_uppercase()),
-        "trimspace" => one_string(a, |s| s.trim().to_string()),
-        "title" => one_string(a, |s| {
-            s.split(' ')
-                .map(|w| {
-                    let mut c = w.chars();
-                    c.next().map_or(String::new(), |f| {
-                        f.to_uppercase().collect::<String>() + c.as_str()
-                    })
+            Some(max) => format!("takes {} to {max} arguments, got {given}", f.min_args),
+            None => format!("takes at least {} argument(s), got {given}", f.min_args),
+        });
+    }
+    (f.call)(name, &args, files)
+}
+
+// The implementations, one per function (a few share one), named `f_` and the function.
+
+fn f_jsonencode(_name: &str, a: &[Value], _files: &Files) -> R {
+    serde_json::to_string(&a[0].to_json())
+        .map(Value::String)
+        .map_err(|e| e.to_string())
+}
+
+fn f_jsondecode(_name: &str, a: &[Value], _files: &Files) -> R {
+    let s = string(&a[0], "the argument")?;
+    serde_json::from_str::<serde_json::Value>(&s)
+        .map(|j| Value::from_json(&j))
+        .map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn f_file(_name: &str, a: &[Value], files: &Files) -> R {
+    let path = files.base_dir.join(string(&a[0], "the path")?);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    files.read.record(&files.base_dir, &path, &bytes);
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+fn f_format(_name: &str, a: &[Value], _files: &Files) -> R {
+    if a.is_empty() {
+        return Err("takes a format string and its values".into());
+    }
+    format(&string(&a[0], "the format")?, &a[1..]).map(Value::String)
+}
+
+fn f_join(_name: &str, a: &[Value], _files: &Files) -> R {
+    let sep = string(&a[0], "the separator")?;
+    let parts = list(&a[1], "the list")?
+        .iter()
+        .map(|v| string(v, "each element"))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Value::String(parts.join(&sep)))
+}
+
+fn f_split(_name: &str, a: &[Value], _files: &Files) -> R {
+    let sep = string(&a[0], "the separator")?;
+    let s = string(&a[1], "the string")?;
+    if sep.is_empty() {
+        return Err("the separator must not be empty".into());
+    }
+    Ok(Value::List(
+        s.split(sep.as_str()).map(Value::string).collect(),
+    ))
+}
+
+fn f_lower(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| s.to_lowercase())
+}
+
+fn f_upper(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| s.to_uppercase())
+}
+
+fn f_trimspace(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| s.trim().to_string())
+}
+
+fn f_title(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| {
+        s.split(' ')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next().map_or(String::new(), |f| {
+                    f.to_uppercase().collect::<String>() + c.as_str()
                 })
-                .collect::<Vec<_>>()
-                .join(" ")
-        }),
-        "replace" => {
-            arity(a, 3, 3)?;
-            let (s, from, to) = (
-                string(&a[0], "the string")?,
-                string(&a[1], "the search")?,
-                string(&a[2], "the replacement")?,
-            );
-            if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
-                return Err("regular expressions are not supported; give a plain substring".into());
-            }
-            Ok(Value::String(s.replace(&from, &to)))
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+fn f_replace(_name: &str, a: &[Value], _files: &Files) -> R {
+    let (s, from, to) = (
+        string(&a[0], "the string")?,
+        string(&a[1], "the search")?,
+        string(&a[2], "the replacement")?,
+    );
+    if from.len() > 1 && from.starts_with('/') && from.ends_with('/') {
+        return Err("regular expressions are not supported; give a plain substring".into());
+    }
+    Ok(Value::String(s.replace(&from, &to)))
+}
+
+fn f_trim_family(name: &str, a: &[Value], _files: &Files) -> R {
+    let (s, t) = (
+        string(&a[0], "the string")?,
+        string(&a[1], "the second argument")?,
+    );
+    Ok(Value::String(match name {
+        "trimprefix" => s.strip_prefix(t.as_str()).unwrap_or(&s).to_string(),
+        "trimsuffix" => s.strip_suffix(t.as_str()).unwrap_or(&s).to_string(),
+        _ => s.trim_matches(|c| t.contains(c)).to_string(),
+    }))
+}
+
+fn f_starts_or_ends_with(name: &str, a: &[Value], _files: &Files) -> R {
+    let (s, p) = (string(&a[0], "the string")?, string(&a[1], "the affix")?);
+    Ok(Value::Bool(if name == "startswith" {
+        s.starts_with(&p)
+    } else {
+        s.ends_with(&p)
+    }))
+}
+
+fn f_substr(_name: &str, a: &[Value], _files: &Files) -> R {
+    let s: Vec<char> = string(&a[0], "the string")?.chars().collect();
+    let off = number(&a[1], "the offset")? as i64;
+    let len = number(&a[2], "the length")? as i64;
+    let start = if off < 0 {
+        (s.len() as i64 + off).max(0)
+    } else {
+        off.min(s.len() as i64)
+    } as usize;
+    let end = if len < 0 {
+        s.len()
+    } else {
+        (start + len as usize).min(s.len())
+    };
+    Ok(Value::String(s[start..end].iter().collect()))
+}
+
+fn f_merge(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out = BTreeMap::new();
+    for v in a {
+        if !v.is_null() {
+            out.extend(object(v, "each argument")?);
         }
-        "trim" | "trimprefix" | "trimsuffix" => {
-            arity(a, 2, 2)?;
-            let (s, t) = (
-                string(&a[0], "the string")?,
-                string(&a[1], "the second argument")?,
-            );
-            Ok(Value::String(match name {
-                "trimprefix" => s.strip_prefix(t.as_str()).unwrap_or(&s).to_string(),
-                "trimsuffix" => s.strip_suffix(t.as_str()).unwrap_or(&s).to_string(),
-                _ => s.trim_matches(|c| t.contains(c)).to_string(),
-            }))
-        }
-        "startswith" | "endswith" => {
-            arity(a, 2, 2)?;
-            let (s, p) = (string(&a[0], "the string")?, string(&a[1], "the affix")?);
-            Ok(Value::Bool(if name == "startswith" {
-                s.starts_with(&p)
-            } else {
-                s.ends_with(&p)
-            }))
-        }
-        "substr" => {
-            arity(a, 3, 3)?;
-            let s: Vec<char> = string(&a[0], "the string")?.chars().collect();
-            let off = number(&a[1], "the offset")? as i64;
-            let len = number(&a[2], "the length")? as i64;
-            let start = if off < 0 {
-                (s.len() as i64 + off).max(0)
-            } else {
-                off.min(s.len() as i64)
-            } as usize;
-            let end = if len < 0 {
-                s.len()
-            } else {
-                (start + len as usize).min(s.len())
-            };
-            Ok(Value::String(s[start..end].iter().collect()))
-        }
-        "merge" => {
-            let mut out = BTreeMap::new();
-            for v in a {
-                if !v.is_null() {
-                    out.extend(object(v, "each argument")?);
-                }
-            }
-            Ok(Value::Object(out))
-        }
-        "concat" => {
-            let mut out = Vec::new();
-            for v in a {
-                out.extend(list(v, "each argument")?);
-            }
-            Ok(Value::List(out))
-        }
-        "flatten" => {
-            arity(a, 1, 1)?;
-            fn flat(v: Vec<Value>, out: &mut Vec<Value>) {
-                for i in v {
-                    match i {
-                        Value::List(inner) => flat(inner, out),
-                        other => out.push(other),
-                    }
-                }
-            }
-            let mut out = Vec::new();
-            flat(list(&a[0], "the argument")?, &mut out);
-            Ok(Value::List(out))
-        }
-        "length" => {
-            arity(a, 1, 1)?;
-            Ok(Value::Number(match &a[0] {
-                Value::List(i) => i.len(),
-                Value::Object(m) => m.len(),
-                Value::String(s) => s.chars().count(),
-                v => return Err(format!("cannot take the length of a {}", v.type_name())),
-            } as f64))
-        }
-        "lookup" => {
-            arity(a, 2, 3)?;
-            let m = object(&a[0], "the first argument")?;
-            let k = string(&a[1], "the key")?;
-            match (m.get(&k), a.get(2)) {
-                (Some(v), _) => Ok(v.clone()),
-                (None, Some(d)) => Ok(d.clone()),
-                (None, None) => Err(format!("no key {k:?} and no default")),
+    }
+    Ok(Value::Object(out))
+}
+
+fn f_concat(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out = Vec::new();
+    for v in a {
+        out.extend(list(v, "each argument")?);
+    }
+    Ok(Value::List(out))
+}
+
+fn f_flatten(_name: &str, a: &[Value], _files: &Files) -> R {
+    fn flat(v: Vec<Value>, out: &mut Vec<Value>) {
+        for i in v {
+            match i {
+                Value::List(inner) => flat(inner, out),
+                other => out.push(other),
             }
         }
-        "keys" => {
-            arity(a, 1, 1)?;
-            Ok(Value::List(
-                object(&a[0], "the argument")?
-                    .into_keys()
-                    .map(Value::String)
-                    .collect(),
-            ))
-        }
-        "values" => {
-            arity(a, 1, 1)?;
-            Ok(Value::List(
-                object(&a[0], "the argument")?.into_values().collect(),
-            ))
-        }
-        "contains" => {
-            arity(a, 2, 2)?;
-            Ok(Value::Bool(
-                list(&a[0], "the first argument")?.contains(&a[1]),
-            ))
-        }
-        "element" => {
-            arity(a, 2, 2)?;
-            let l = list(&a[0], "the first argument")?;
-            if l.is_empty() {
-                return Err("cannot take an element of an empty list".into());
-            }
-            let i = number(&a[1], "the index")?;
-            if i < 0.0 {
-                return Err("the index must not be negative".into());
-            }
-            Ok(l[(i as usize) % l.len()].clone())
-        }
-        "coalesce" => a
-            .iter()
-            .find(|v| !v.is_null() && *v != &Value::string(""))
-            .cloned()
-            .ok_or_else(|| "no non-null, non-empty argument".into()),
-        "distinct" => {
-            arity(a, 1, 1)?;
-            let mut out: Vec<Value> = Vec::new();
-            for v in list(&a[0], "the argument")? {
-                if !out.contains(&v) {
-                    out.push(v);
-                }
-            }
-            Ok(Value::List(out))
-        }
-        "sort" => {
-            arity(a, 1, 1)?;
-            let mut s = list(&a[0], "the argument")?
-                .iter()
-                .map(|v| string(v, "each element"))
-                .collect::<Result<Vec<_>, _>>()?;
-            s.sort();
-            Ok(Value::List(s.into_iter().map(Value::String).collect()))
-        }
-        "toset" => {
-            arity(a, 1, 1)?;
-            let mut items = list(&a[0], "the argument")?;
-            sort_set(&mut items);
-            Ok(Value::List(items))
-        }
-        "tolist" => {
-            arity(a, 1, 1)?;
-            list(&a[0], "the argument").map(Value::List)
-        }
-        "tomap" => {
-            arity(a, 1, 1)?;
-            object(&a[0], "the argument").map(Value::Object)
-        }
-        "tostring" => {
-            arity(a, 1, 1)?;
-            if a[0].is_null() {
-                return Ok(Value::Null);
-            }
-            string(&a[0], "the argument").map(Value::String)
-        }
-        "tonumber" => {
-            arity(a, 1, 1)?;
-            if a[0].is_null() {
-                return Ok(Value::Null);
-            }
-            number(&a[0], "the argument").map(Value::Number)
-        }
-        "abs" => {
-            arity(a, 1, 1)?;
-            Ok(Value::Number(number(&a[0], "the argument")?.abs()))
-        }
-        "max" | "min" => {
-            let ns = a
-                .iter()
-                .map(|v| number(v, "each argument"))
-                .collect::<Result<Vec<_>, _>>()?;
-            let f = if name == "max" { f64::max } else { f64::min };
-            ns.into_iter()
-                .reduce(f)
-                .map(Value::Number)
-                .ok_or_else(|| "takes at least one number".into())
-        }
-        "cidrsubnet" => {
-            arity(a, 3, 3)?;
-            cidrsubnet(
-                &string(&a[0], "the prefix")?,
-                number(&a[1], "newbits")?,
-                number(&a[2], "netnum")?,
-            )
-            .map(Value::String)
-        }
-        other => Err(format!("there is no function named {other:?}")),
+    }
+    let mut out = Vec::new();
+    flat(list(&a[0], "the argument")?, &mut out);
+    Ok(Value::List(out))
+}
+
+fn f_length(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::Number(match &a[0] {
+        Value::List(i) => i.len(),
+        Value::Object(m) => m.len(),
+        Value::String(s) => s.chars().count(),
+        v => return Err(format!("cannot take the length of a {}", v.type_name())),
+    } as f64))
+}
+
+fn f_lookup(_name: &str, a: &[Value], _files: &Files) -> R {
+    let m = object(&a[0], "the first argument")?;
+    let k = string(&a[1], "the key")?;
+    match (m.get(&k), a.get(2)) {
+        (Some(v), _) => Ok(v.clone()),
+        (None, Some(d)) => Ok(d.clone()),
+        (None, None) => Err(format!("no key {k:?} and no default")),
     }
 }
 
+fn f_keys(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::List(
+        object(&a[0], "the argument")?
+            .into_keys()
+            .map(Value::String)
+            .collect(),
+    ))
+}
+
+fn f_values(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::List(
+        object(&a[0], "the argument")?.into_values().collect(),
+    ))
+}
+
+fn f_contains(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::Bool(
+        list(&a[0], "the first argument")?.contains(&a[1]),
+    ))
+}
+
+fn f_element(_name: &str, a: &[Value], _files: &Files) -> R {
+    let l = list(&a[0], "the first argument")?;
+    if l.is_empty() {
+        return Err("cannot take an element of an empty list".into());
+    }
+    let i = number(&a[1], "the index")?;
+    if i < 0.0 {
+        return Err("the index must not be negative".into());
+    }
+    Ok(l[(i as usize) % l.len()].clone())
+}
+
+fn f_coalesce(_name: &str, a: &[Value], _files: &Files) -> R {
+    a.iter()
+        .find(|v| !v.is_null() && *v != &Value::string(""))
+        .cloned()
+        .ok_or_else(|| "no non-null, non-empty argument".into())
+}
+
+fn f_distinct(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out: Vec<Value> = Vec::new();
+    for v in list(&a[0], "the argument")? {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    Ok(Value::List(out))
+}
+
+fn f_sort(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut s = list(&a[0], "the argument")?
+        .iter()
+        .map(|v| string(v, "each element"))
+        .collect::<Result<Vec<_>, _>>()?;
+    s.sort();
+    Ok(Value::List(s.into_iter().map(Value::String).collect()))
+}
+
+fn f_toset(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut items = list(&a[0], "the argument")?;
+    sort_set(&mut items);
+    Ok(Value::List(items))
+}
+
+fn f_tolist(_name: &str, a: &[Value], _files: &Files) -> R {
+    list(&a[0], "the argument").map(Value::List)
+}
+
+fn f_tomap(_name: &str, a: &[Value], _files: &Files) -> R {
+    object(&a[0], "the argument").map(Value::Object)
+}
+
+fn f_tostring(_name: &str, a: &[Value], _files: &Files) -> R {
+    if a[0].is_null() {
+        return Ok(Value::Null);
+    }
+    string(&a[0], "the argument").map(Value::String)
+}
+
+fn f_tonumber(_name: &str, a: &[Value], _files: &Files) -> R {
+    if a[0].is_null() {
+        return Ok(Value::Null);
+    }
+    number(&a[0], "the argument").map(Value::Number)
+}
+
+fn f_abs(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::Number(number(&a[0], "the argument")?.abs()))
+}
+
+fn f_max_or_min(name: &str, a: &[Value], _files: &Files) -> R {
+    let ns = a
+        .iter()
+        .map(|v| number(v, "each argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let f = if name == "max" { f64::max } else { f64::min };
+    ns.into_iter()
+        .reduce(f)
+        .map(Value::Number)
+        .ok_or_else(|| "takes at least one number".into())
+}
+
+fn f_cidrsubnet(_name: &str, a: &[Value], _files: &Files) -> R {
+    cidrsubnet(
+        &string(&a[0], "the prefix")?,
+        number(&a[1], "newbits")?,
+        number(&a[2], "netnum")?,
+    )
+    .map(Value::String)
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
-    arity(a, 1, 1)?;
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
 
@@ -491,49 +781,80 @@ fn format(spec: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
-/// Terraform's `cidrsubnet`, for IPv4 and IPv6 prefixes.
+/// Terraform's `cidrsubnet`: the `netnum`-th subnet of `prefix` that is `newbits` longer, for
+/// IPv4 and IPv6 alike. Host bits set in `prefix` are ignored, as Terraform does. ipnet parses
+/// and truncates; the subnet is the network address with `netnum` in the new bits.
 pub fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, String> {
-    let (addr, len) = prefix
-        .split_once('/')
-        .ok_or_else(|| format!("{prefix:?} is not a CIDR prefix"))?;
-    let len: u32 = len
+    let net: IpNet = prefix
         .parse()
-        .map_err(|_| format!("{prefix:?} has an invalid prefix length"))?;
+        .map_err(|_| format!("{prefix:?} is not a CIDR prefix such as 10.0.0.0/16"))?;
     if newbits < 0.0 || newbits.fract() != 0.0 || netnum < 0.0 || netnum.fract() != 0.0 {
         return Err("newbits and netnum must be whole, non-negative numbers".into());
     }
     let (newbits, netnum) = (newbits as u32, netnum as u128);
-    let (bits, base): (u32, u128) = if let Ok(v4) = addr.parse::<Ipv4Addr>() {
-        (32, u128::from(u32::from(v4)))
-    } else if let Ok(v6) = addr.parse::<Ipv6Addr>() {
-        (128, u128::from(v6))
-    } else {
-        return Err(format!("{addr:?} is not an IP address"));
-    };
+    let (len, max) = (u32::from(net.prefix_len()), u32::from(net.max_prefix_len()));
     let newlen = len + newbits;
-    if len > bits || newlen > bits {
+    if newlen > max {
         return Err(format!("cannot extend a /{len} prefix by {newbits} bits"));
     }
     if newbits < 128 && netnum >= (1u128 << newbits) {
         return Err(format!("netnum {netnum} does not fit in {newbits} bits"));
     }
-    let host_bits = bits - newlen;
-    let mask = if len == 0 {
-        0
-    } else {
-        (!0u128 << (bits - len)) & if bits == 32 { 0xffff_ffff } else { !0 }
+    let offset = netnum.checked_shl(max - newlen).unwrap_or(0);
+    // `newlen` is at most the family's maximum, checked above, so `new` cannot fail.
+    let subnet = match net.trunc() {
+        IpNet::V4(n) => {
+            let base = u128::from(u32::from(n.network()));
+            let addr = Ipv4Addr::from(u32::try_from(base | offset).unwrap_or(u32::MAX));
+            Ipv4Net::new(addr, newlen as u8).map(IpNet::V4)
+        }
+        IpNet::V6(n) => {
+            let addr = Ipv6Addr::from(u128::from(n.network()) | offset);
+            Ipv6Net::new(addr, newlen as u8).map(IpNet::V6)
+        }
     };
-    let network = (base & mask) | netnum.checked_shl(host_bits).unwrap_or(0);
-    Ok(if bits == 32 {
-        format!("{}/{newlen}", Ipv4Addr::from(network as u32))
-    } else {
-        format!("{}/{newlen}", Ipv6Addr::from(network))
-    })
+    subnet
+        .map(|s| s.to_string())
+        .map_err(|e| format!("cannot extend a /{len} prefix by {newbits} bits: {e}"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_in_name_order_and_the_readme_lists_exactly_its_functions() {
+        let names: Vec<&str> = FUNCTIONS.iter().map(|f| f.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted, "FUNCTIONS is sorted and has no duplicate");
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"),
+        )
+        .unwrap();
+        let start = readme.find("<!-- functions:begin -->\n").unwrap() + 25;
+        let end = readme.find("<!-- functions:end -->").unwrap();
+        assert_eq!(
+            &readme[start..end],
+            reference_markdown(),
+            "README's function table is `skyform functions`' output"
+        );
+    }
+
+    #[test]
+    fn a_wrong_number_of_arguments_is_refused_before_the_function_runs() {
+        let files = Files::default();
+        assert_eq!(
+            call("upper", vec![], &files),
+            Err("takes 1 argument(s), got 0".into())
+        );
+        assert_eq!(
+            call("lookup", vec![Value::Null], &files),
+            Err("takes 2 to 3 arguments, got 1".into())
+        );
+        assert!(call("nope", vec![], &files).is_err());
+    }
 
     fn c(name: &str, args: Vec<Value>) -> R {
         call(name, args, &Files::default())

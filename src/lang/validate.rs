@@ -159,11 +159,14 @@ fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
         }
     }
     for f in funcs {
-        if !crate::lang::functions::NAMES.contains(&f.name.as_str()) {
+        if crate::lang::functions::lookup(&f.name).is_none() {
             let mut d = Diagnostic::error(format!("undefined function {}()", f.name))
                 .named(f.name.clone())
                 .at(sub_span(e, f.range));
-            if let Some(s) = did_you_mean(&f.name, crate::lang::functions::NAMES.iter().copied()) {
+            if let Some(s) = did_you_mean(
+                &f.name,
+                crate::lang::functions::FUNCTIONS.iter().map(|f| f.name),
+            ) {
                 d = d.note(format!("did you mean {s}()?"));
             }
             diags.push(d);
