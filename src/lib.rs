@@ -51,36 +51,30 @@ pub mod lang;
 pub mod render;
 pub mod state;
 
-/// Runs the command line and returns the exit code.
+/// Runs the command line and returns the exit code (the table is `error::exit_code`).
 pub fn run() -> i32 {
     use clap::Parser as _;
     let cli = match cli::args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            // Help and version are not errors; every usage error exits 1.
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => 1,
-            };
+            return error::unparsed_exit_code(e.kind());
         }
     };
     let color = !cli.no_color
         && std::env::var_os("NO_COLOR").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    match cli::commands::execute(cli) {
-        Ok(code) => code,
-        Err(error::Error::Config(sources, diags)) => {
-            eprintln!("{}", diags.render(&sources, color));
+    let result = cli::commands::execute(cli);
+    match &result {
+        Ok(_) => {}
+        Err(error::Error::Config(e)) => {
+            eprintln!("{}", e.diagnostics.render(&e.sources, color));
             eprintln!(
                 "{} error(s) in the configuration; nothing was changed.",
-                diags.errors()
+                e.diagnostics.errors()
             );
-            1
         }
-        Err(e) => {
-            eprintln!("Error: {e}");
-            1
-        }
+        Err(e) => eprintln!("Error: {e}"),
     }
+    error::exit_code(&result)
 }

@@ -17,7 +17,7 @@ use crate::cli::args::VarArgs;
 use crate::cli::context::{print_warnings, provider_settings, workspace, Context};
 use crate::engine::plan::Workspace;
 use crate::engine::provider::Identity;
-use crate::error::Error;
+use crate::error::{Error, Outcome};
 use crate::state::{State, StateStore as _};
 
 fn has_config(ctx: &Context) -> bool {
@@ -29,13 +29,13 @@ fn has_config(ctx: &Context) -> bool {
         .unwrap_or(false)
 }
 
-/// Reports a diagnosis and returns the failing exit code.
-fn fail(problem: &Problem) -> Result<i32, Error> {
+/// Reports a diagnosis; the command has failed, in its own words.
+fn fail(problem: &Problem) -> Result<Outcome, Error> {
     eprintln!("AWS credentials: not usable.\n\n{problem}");
-    Ok(1)
+    Ok(Outcome::Failed)
 }
 
-pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<i32, Error> {
+pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outcome, Error> {
     // The provider block may name a profile or region; a configuration with errors must not
     // stop a credential check, so it is then left out with a note.
     let ws = if has_config(ctx) {
@@ -146,7 +146,7 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<i32, 
     if verbose {
         verbose_report(ctx, ws.as_ref(), &provider, &identity).await?;
     }
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 fn load_state(ctx: &Context) -> Result<Option<State>, Error> {

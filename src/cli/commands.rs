@@ -1,5 +1,6 @@
 //! The commands: thin adapters from parsed arguments to the core (`plan`, `apply`, state).
-//! Each returns an exit code or an `Error`; printing happens here and in `render`.
+//! Each returns an `Outcome` or an `Error` (`error::exit_code` turns either into the exit
+//! code); printing happens here and in `render`.
 
 use std::io::IsTerminal as _;
 
@@ -7,12 +8,12 @@ use crate::cli::args::{Cli, Command, StateCommand, VarArgs};
 use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
 use crate::cli::{state_commands, workflow};
 use crate::engine::plan::PlanOptions;
-use crate::error::Error;
+use crate::error::{ConfigError, Error, Outcome, OutputError};
 use crate::lang::address::Address;
 use crate::render::human::Style;
 use crate::state::StateStore as _;
 
-pub fn execute(cli: Cli) -> Result<i32, Error> {
+pub fn execute(cli: Cli) -> Result<Outcome, Error> {
     let dir = match &cli.chdir {
         Some(d) => d.clone(),
         None => std::env::current_dir()?,
@@ -154,7 +155,7 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Functions => {
             print!("{}", crate::lang::functions::reference_markdown());
-            Ok(0)
+            Ok(Outcome::Done)
         }
         Command::Check { vars, verbose } => {
             runtime()?.block_on(crate::cli::check::check(&ctx, &vars, verbose))
@@ -186,25 +187,24 @@ pub fn execute(cli: Cli) -> Result<i32, Error> {
                 "skyform",
                 &mut std::io::stdout(),
             );
-            Ok(0)
+            Ok(Outcome::Done)
         }
     }
 }
 
 pub fn address_of(text: &str) -> Result<Address, Error> {
-    text.parse()
-        .map_err(|e: crate::lang::address::AddressError| Error::Usage(e.to_string()))
+    Ok(text.parse()?)
 }
 
 fn addresses(list: &[String]) -> Result<Vec<Address>, Error> {
     list.iter().map(|t| address_of(t)).collect()
 }
 
-fn graph(ctx: &Context) -> Result<i32, Error> {
+fn graph(ctx: &Context) -> Result<Outcome, Error> {
     let (ws, warnings) = workspace(&ctx.dir, &VarArgs::default(), false)?;
     print_warnings(&ws, &warnings, ctx.style);
     print!("{}", ws.graph.to_dot());
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
@@ -213,12 +213,12 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .build()?)
 }
 
-fn validate(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
+fn validate(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
     let diags = crate::engine::plan::check_values::<crate::aws::AwsProvider>(&ws);
     if diags.has_errors() {
-        return Err(Error::Config(Box::new(ws.config.sources), diags));
+        return Err(ConfigError::new(ws.config.sources, diags).into());
     }
     println!(
         "Success! The configuration is valid ({} resources, {} data sources).",
@@ -233,10 +233,10 @@ fn validate(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
             .filter(|a| a.mode == crate::lang::address::Mode::Data)
             .count()
     );
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
-fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i32, Error> {
+fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<Outcome, Error> {
     let state = ctx.state().load()?;
     match name {
         None if raw => Err(Error::Usage("--raw needs an output name".into())),
@@ -252,20 +252,18 @@ fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i3
                 })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&all).unwrap_or_default());
-            Ok(0)
+            Ok(Outcome::Done)
         }
         None => {
             for (n, o) in &state.outputs {
                 println!("{n} = {}", shown(o));
             }
-            Ok(0)
+            Ok(Outcome::Done)
         }
         Some(n) => {
-            let o = state.outputs.get(n).ok_or_else(|| {
-                Error::Usage(format!(
-                    "no output named {n:?} in state; outputs: {}",
-                    state.outputs.keys().cloned().collect::<Vec<_>>().join(", ")
-                ))
+            let o = state.outputs.get(n).ok_or_else(|| OutputError::Unknown {
+                name: n.to_string(),
+                available: state.outputs.keys().cloned().collect(),
             })?;
             if json {
                 println!("{}", o.value);
@@ -275,16 +273,12 @@ fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<i3
                     serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
                         println!("{}", o.value)
                     }
-                    _ => {
-                        return Err(Error::Usage(format!(
-                            "output {n:?} is not a string, number or bool; use --json"
-                        )))
-                    }
+                    _ => return Err(OutputError::NotScalar(n.to_string()).into()),
                 }
             } else {
                 println!("{}", shown(o));
             }
-            Ok(0)
+            Ok(Outcome::Done)
         }
     }
 }
@@ -296,7 +290,7 @@ async fn policy(
     destroy: bool,
     name: Option<&str>,
     account: Option<String>,
-) -> Result<i32, Error> {
+) -> Result<Outcome, Error> {
     let mut scope = crate::aws::permissions::Scope::parse(scope)
         .ok_or_else(|| Error::Usage(format!("unknown scope {scope:?}")))?;
     scope.destroy |= destroy;
@@ -313,11 +307,7 @@ async fn policy(
             let provider = connect(&ws).await?;
             crate::engine::provider::Provider::identity(&provider)
                 .await
-                .map_err(|e| {
-                    Error::Usage(format!(
-                        "cannot learn the account id from AWS ({e}); pass --account ID, or run `skyform check`"
-                    ))
-                })?
+                .map_err(Error::AccountUnknown)?
                 .tenant
         }
     };
@@ -327,10 +317,10 @@ async fn policy(
         Some(n) => print!("{}", crate::aws::permissions::resource_block(n, &doc)),
         None => println!("{}", doc.to_pretty()),
     }
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
-fn schema(type_name: Option<&str>) -> Result<i32, Error> {
+fn schema(type_name: Option<&str>) -> Result<Outcome, Error> {
     let reg = crate::aws::schemas::registry();
     let mut printed = false;
     for (kind, map) in [("resource", &reg.resources), ("data source", &reg.data)] {
@@ -342,11 +332,10 @@ fn schema(type_name: Option<&str>) -> Result<i32, Error> {
         }
     }
     if printed {
-        Ok(0)
+        Ok(Outcome::Done)
     } else {
-        Err(Error::Usage(format!(
-            "no resource or data source type {:?}",
-            type_name.unwrap_or_default()
-        )))
+        Err(Error::UnknownType(
+            type_name.unwrap_or_default().to_string(),
+        ))
     }
 }

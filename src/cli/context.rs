@@ -9,7 +9,7 @@ use crate::cli::args::VarArgs;
 use crate::engine::graph::Graph;
 use crate::engine::plan::Workspace;
 use crate::engine::provider::Rules as _;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::lang::diagnostic::Diagnostics;
 use crate::lang::value::Value;
 use crate::lang::variables::{resolve, VarInputs};
@@ -67,7 +67,7 @@ pub fn workspace(
     let (vars, var_diags) = resolve(&config, &inputs, require_vars);
     diags.extend(var_diags);
     if diags.has_errors() {
-        return Err(Error::Config(Box::new(config.sources), diags));
+        return Err(ConfigError::new(config.sources, diags).into());
     }
     let order = graph.order().unwrap_or_default();
     Ok((
@@ -98,13 +98,10 @@ pub fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
             Ok((v, _)) => v
                 .to_template_string()
                 .map(Some)
-                .ok_or_else(|| Error::Usage("provider settings must be strings".into())),
+                .ok_or(Error::ProviderSetting),
             Err(err) => {
                 let d = crate::engine::plan::eval_diag(err, &e.span, "provider \"aws\"");
-                Err(Error::Config(
-                    Box::new(ws.config.sources.clone()),
-                    Diagnostics(vec![d]),
-                ))
+                Err(ConfigError::new(ws.config.sources.clone(), Diagnostics(vec![d])).into())
             }
         }
     };

@@ -3,14 +3,14 @@
 
 use std::path::Path;
 
-use crate::error::Error;
+use crate::error::{ConfigError, Error, Outcome};
 use crate::lang::diagnostic::Diagnostics;
 use crate::lang::fmt::{format_text, line_diff, same_meaning};
 
 /// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`. A file that does not
 /// parse is refused with its syntax error before anything is written: the line-based formatter
 /// cannot tell what a broken file means, so it must not touch any of it.
-pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
+pub fn run(dir: &Path, check: bool, diff: bool) -> Result<Outcome, Error> {
     let sources = crate::lang::config::read_sources(dir)?;
     let mut syntax = Diagnostics::default();
     for (file, source) in sources.files.iter().enumerate() {
@@ -19,7 +19,7 @@ pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
         }
     }
     if syntax.has_errors() {
-        return Err(Error::Config(Box::new(sources), syntax));
+        return Err(ConfigError::new(sources, syntax).into());
     }
     let mut unformatted = 0;
     let mut unsafe_files = Vec::new();
@@ -30,7 +30,7 @@ pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
             continue;
         }
         if !same_meaning(text, &formatted) {
-            unsafe_files.push(name.as_str());
+            unsafe_files.push(name.clone());
             continue;
         }
         unformatted += 1;
@@ -43,10 +43,12 @@ pub fn run(dir: &Path, check: bool, diff: bool) -> Result<i32, Error> {
         }
     }
     if !unsafe_files.is_empty() {
-        return Err(Error::Usage(format!(
-            "could not format {} without changing its meaning; left unchanged",
-            unsafe_files.join(", ")
-        )));
+        return Err(Error::Unformattable(unsafe_files));
     }
-    Ok(if check && unformatted > 0 { 1 } else { 0 })
+    // A file `--check` would change is the failure it exists to report.
+    Ok(if check && unformatted > 0 {
+        Outcome::Failed
+    } else {
+        Outcome::Done
+    })
 }

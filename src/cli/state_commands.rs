@@ -3,24 +3,24 @@
 //! is refused as stale.
 
 use crate::cli::context::Context;
-use crate::error::Error;
+use crate::error::{Error, Outcome, StateEditError};
 use crate::lang::address::Address;
 use crate::lang::value::Value;
 use crate::state::StateStore as _;
 
-pub fn list(ctx: &Context) -> Result<i32, Error> {
+pub fn list(ctx: &Context) -> Result<Outcome, Error> {
     for addr in ctx.state().load()?.resources.keys() {
         println!("{addr}");
     }
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
-pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
+pub fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
     let state = ctx.state().load()?;
     let r = state
         .resources
         .get(addr)
-        .ok_or_else(|| Error::Usage(format!("{addr} is not in the state")))?;
+        .ok_or_else(|| StateEditError::NotInState(addr.clone()))?;
     // Masked: what the schema marks sensitive, and what apply recorded as derived from a
     // sensitive input (a tag built from a `sensitive` variable).
     let sensitive = crate::engine::plan::sensitive_of(crate::aws::schemas::registry(), addr)
@@ -42,17 +42,18 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
         println!("    {k:width$} = {text}");
     }
     println!("}}");
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// `force-unlock LOCK_ID`: releases a lock whose holder is gone.
-pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> {
+pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Error> {
     use std::io::{BufRead as _, IsTerminal as _, Write as _};
     if !force {
         if !std::io::stdin().is_terminal() {
-            return Err(Error::Usage(
-                "force-unlock needs confirmation, but stdin is not a terminal; run again with --force".into(),
-            ));
+            return Err(Error::Unconfirmed {
+                command: "force-unlock",
+                advice: "run again with --force",
+            });
         }
         print!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ");
         std::io::stdout().flush()?;
@@ -60,76 +61,68 @@ pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> 
         std::io::stdin().lock().read_line(&mut line)?;
         if line.trim() != "yes" {
             println!("Nothing was released.");
-            return Ok(1);
+            return Ok(Outcome::Failed);
         }
     }
     if ctx.state().unlock(id)? {
         println!("Released lock {id}.");
-        Ok(0)
+        Ok(Outcome::Done)
     } else {
-        Err(Error::Usage(format!(
-            "no lock with id {id} holds this state"
-        )))
+        Err(StateEditError::NoSuchLock(id.to_string()).into())
     }
 }
 
 /// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
-pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
+pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load()?;
-    let missing: Vec<String> = addrs
+    let missing: Vec<Address> = addrs
         .iter()
         .filter(|a| !state.resources.contains_key(*a))
-        .map(ToString::to_string)
+        .cloned()
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Usage(format!(
-            "not in the state: {}; nothing was removed",
-            missing.join(", ")
-        )));
+        return Err(StateEditError::NoneRemoved(missing).into());
     }
     for a in addrs {
         store.forget(a)?;
         println!("Removed {a} from the state (the object itself is still in AWS).");
     }
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// Renames a resource in the state, for a block that was renamed in the configuration.
-pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
+pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load()?;
     if !state.resources.contains_key(from) {
-        return Err(Error::Usage(format!("{from} is not in the state")));
+        return Err(StateEditError::NotInState(from.clone()).into());
     }
     if state.resources.contains_key(to) {
-        return Err(Error::Usage(format!("{to} is already in the state")));
+        return Err(StateEditError::AlreadyInState(to.clone()).into());
     }
     if from.mode != to.mode || from.type_name != to.type_name {
-        return Err(Error::Usage(format!(
-            "cannot move {from} to {to}: a resource keeps its type"
-        )));
+        return Err(StateEditError::TypeChange {
+            from: from.clone(),
+            to: to.clone(),
+        }
+        .into());
     }
     store.rename(from, to)?;
     println!("Moved {from} to {to}.");
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// Gives the state a fresh lineage. Refused while intents are open: they were written under
 /// the old lineage, and only that lineage's tags can prove what their creates made.
-pub fn new_lineage(ctx: &Context) -> Result<i32, Error> {
+pub fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load()?;
     if state.lineage.is_empty() {
-        return Err(Error::Usage(
-            "there is no state here yet; a new state gets a fresh lineage of its own".into(),
-        ));
+        return Err(StateEditError::NoState.into());
     }
     if !state.intents.is_empty() {
-        return Err(Error::Usage(format!(
-            "the state has {} operation(s) an interrupted apply left open; run `skyform apply` to settle them first",
-            state.intents.len()
-        )));
+        return Err(StateEditError::OpenIntents(state.intents.len()).into());
     }
     let lineage = crate::state::new_lineage();
     store.set_lineage(&lineage)?;
@@ -137,5 +130,5 @@ pub fn new_lineage(ctx: &Context) -> Result<i32, Error> {
         "The state's lineage is now {lineage} (it was {}). Objects created from now on carry the new lineage; objects tagged with the old one are no longer adopted by this state.",
         state.lineage
     );
-    Ok(0)
+    Ok(Outcome::Done)
 }

@@ -15,7 +15,7 @@ use crate::engine::graph::Node;
 use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
 use crate::engine::plan_file;
 use crate::engine::provider::{Provider as _, RefreshRequest};
-use crate::error::Error;
+use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan};
 use crate::lang::address::{Address, Mode};
 use crate::lang::schema::Registry;
 use crate::render::human::render_plan;
@@ -32,8 +32,7 @@ pub struct StateLock {
 impl StateLock {
     pub fn take(ctx: &Context, command: &str) -> Result<StateLock, Error> {
         let mut store = ctx.state();
-        let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+        let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout)?;
         let path = store.path().to_path_buf();
         let beat = tokio::runtime::Handle::try_current().ok().map(|rt| {
             let (id, path) = (held.id.clone(), path.clone());
@@ -69,8 +68,8 @@ struct Planned {
 
 fn plan_error(ws: Workspace, e: PlanError) -> Error {
     match e {
-        PlanError::Config(d) => Error::Config(Box::new(ws.config.sources), d),
-        e => Error::Usage(e.to_string()),
+        PlanError::Config(d) => ConfigError::new(ws.config.sources, d).into(),
+        e => Error::Plan(e),
     }
 }
 
@@ -125,7 +124,7 @@ pub struct PlanRequest {
     pub detailed: bool,
 }
 
-pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32, Error> {
+pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<Outcome, Error> {
     let Planned {
         ws, plan, provider, ..
     } = make_plan(ctx, vars, &req.opts, None).await?;
@@ -171,17 +170,18 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<i32
         }
     }
     Ok(if req.detailed && plan.has_effect() {
-        2
+        Outcome::Changes
     } else {
-        0
+        Outcome::Done
     })
 }
 
-fn confirm(what: &str) -> Result<bool, Error> {
+fn confirm(command: &'static str) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "{what} needs confirmation, but stdin is not a terminal; review the plan and run again with --auto-approve"
-        )));
+        return Err(Error::Unconfirmed {
+            command,
+            advice: "review the plan and run again with --auto-approve",
+        });
     }
     print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
     std::io::stdout().flush()?;
@@ -197,10 +197,12 @@ async fn guard_owner(provider: &AwsProvider, state: &State) -> Result<(OwnerChec
     let check = check_owner(state, &caller);
     match &check {
         OwnerCheck::OtherAccount(o) => {
-            return Err(Error::Usage(format!(
-                "refusing to write: this state belongs to AWS account {} ({}), but the credentials are {} in account {}. Use the owner's credentials (see `skyform check -v`).",
-                o.tenant, o.principal, caller.principal, caller.tenant
-            )))
+            return Err(Error::OtherOwner {
+                owner_account: o.tenant.clone(),
+                owner_arn: o.principal.clone(),
+                caller_account: caller.tenant,
+                caller_arn: caller.principal,
+            })
         }
         OwnerCheck::SameAccount(o) => eprintln!(
             "Warning: the state was created by {}; you are {} in the same account. Proceeding.",
@@ -223,13 +225,14 @@ pub async fn apply(
     opts: PlanOptions,
     auto_approve: bool,
     parallelism: usize,
-) -> Result<i32, Error> {
+) -> Result<Outcome, Error> {
     let command = if opts.destroy { "destroy" } else { "apply" };
     // Refuse before anything is read or locked: without a terminal there is nobody to ask.
     if !auto_approve && !std::io::stdin().is_terminal() {
-        return Err(Error::Usage(format!(
-            "{command} needs confirmation, but stdin is not a terminal; review `skyform plan` and run again with --auto-approve"
-        )));
+        return Err(Error::Unconfirmed {
+            command,
+            advice: "review `skyform plan` and run again with --auto-approve",
+        });
     }
     let Planned {
         ws,
@@ -243,11 +246,11 @@ pub async fn apply(
     // too, so the guard comes before that answer.
     let (check, caller) = guard_owner(&provider, &plan.state).await?;
     if !plan.has_effect() {
-        return Ok(0);
+        return Ok(Outcome::Done);
     }
     if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" })? {
         println!("\nApply cancelled.");
-        return Ok(1);
+        return Ok(Outcome::Failed);
     }
     if check == OwnerCheck::Unowned {
         store.set_owner(&caller)?;
@@ -263,7 +266,7 @@ async fn execute(
     store: &mut SqliteState,
     provider: &AwsProvider,
     parallelism: usize,
-) -> Result<i32, Error> {
+) -> Result<Outcome, Error> {
     println!();
     let mut on_event = |e: Event| match e {
         Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
@@ -294,7 +297,7 @@ async fn execute(
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        return Ok(1);
+        return Ok(Outcome::Failed);
     }
     for (addr, err) in &report.failures {
         eprintln!("\nError: {addr}: {err}");
@@ -324,10 +327,10 @@ async fn execute(
                 }
             }
         }
-        Ok(0)
+        Ok(Outcome::Done)
     } else {
         eprintln!("\nApply failed: {} of the planned operations failed; state records everything that succeeded.", report.failures.len());
-        Ok(1)
+        Ok(Outcome::Failed)
     }
 }
 
@@ -360,7 +363,7 @@ async fn watch_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     eprintln!("\nInterrupt: finishing the operations in flight and starting no new ones (interrupt again to stop at once).");
     next_signal().await;
     eprintln!("Stopping now; the next run reconciles what was in flight.");
-    std::process::exit(130);
+    std::process::exit(crate::error::INTERRUPTED);
 }
 
 fn verb(kind: OpKind, done: bool) -> &'static str {
@@ -372,12 +375,6 @@ fn verb(kind: OpKind, done: bool) -> &'static str {
         (OpKind::Delete, false) => "Destroying",
         (OpKind::Delete, true) => "Destruction complete",
     }
-}
-
-fn stale(what: String) -> Error {
-    Error::Usage(format!(
-        "the saved plan is stale: {what}\nNothing was changed; make a new plan."
-    ))
 }
 
 fn action_name(a: Option<Action>) -> &'static str {
@@ -400,15 +397,15 @@ pub async fn apply_saved(
     file: &Path,
     vars: &VarArgs,
     parallelism: usize,
-) -> Result<i32, Error> {
-    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+) -> Result<Outcome, Error> {
+    let saved = plan_file::read(file)?;
     let _lock = StateLock::take(ctx, "apply (saved plan)")?;
     // Variables the plan carries need not be given again, so none is required here.
     let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
     let problems = plan_file::check_inputs(&saved, &ws.config, &mut ws.vars);
     if !problems.is_empty() {
-        return Err(stale(problems.join("\n  ")));
+        return Err(StalePlan::Inputs(problems).into());
     }
     let mut store = ctx.state();
     let state = store.load()?;
@@ -419,16 +416,12 @@ pub async fn apply_saved(
     if !(fresh_then && fresh_now)
         && (state.lineage != saved.lineage || state.serial != saved.serial)
     {
-        return Err(stale(format!(
-            "the state changed since it was made (serial {} then, {} now{}).",
-            saved.serial,
-            state.serial,
-            if state.lineage == saved.lineage {
-                ""
-            } else {
-                ", and it is another state"
-            }
-        )));
+        return Err(StalePlan::State {
+            then: saved.serial,
+            now: state.serial,
+            other_lineage: state.lineage != saved.lineage,
+        }
+        .into());
     }
     let provider = connect(&ws).await?;
     let fresh = match crate::engine::plan::plan(&provider, &ws, state, &saved.options).await {
@@ -508,15 +501,12 @@ pub async fn apply_saved(
     ));
     problems.extend(plan_file::recovery_differences(&saved.plan, &fresh));
     if !problems.is_empty() {
-        return Err(stale(format!(
-            "AWS or the evaluated configuration no longer matches the plan:\n{}",
-            problems.join("\n")
-        )));
+        return Err(StalePlan::Live(problems).into());
     }
     print!("{}", render_plan(&saved.plan, ws.config.schemas, ctx.style));
     let plan = plan_file::rejoin(saved.plan, fresh);
     if !plan.has_effect() {
-        return Ok(0);
+        return Ok(Outcome::Done);
     }
     let (check, caller) = guard_owner(&provider, &plan.state).await?;
     if check == OwnerCheck::Unowned {
@@ -530,21 +520,21 @@ pub async fn apply_saved(
                 "Refresh complete! {updated} updated, {removed} removed from the state."
             ))
         );
-        return Ok(0);
+        return Ok(Outcome::Done);
     }
     execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
 }
 
 /// `show FILE`: a saved plan, as it was made.
-pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<i32, Error> {
-    let saved = plan_file::read(file).map_err(|e| Error::Usage(e.to_string()))?;
+pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<Outcome, Error> {
+    let saved = plan_file::read(file)?;
     // A plan file is shown without loading the configuration: with the provider's schemas.
     print_plan(&saved.plan, crate::aws::schemas::registry(), format, ctx);
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// `refresh`: records what AWS now says, and changes nothing in AWS.
-pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
+pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
     let opts = PlanOptions {
         refresh_only: true,
         ..PlanOptions::default()
@@ -559,7 +549,7 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
     } = make_plan(ctx, vars, &opts, Some("refresh")).await?;
     print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
     if !plan.has_effect() {
-        return Ok(0);
+        return Ok(Outcome::Done);
     }
     // Another account sees none of this state's objects; recording that would forget them all.
     guard_owner(&provider, &plan.state).await?;
@@ -570,31 +560,30 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<i32, Error> {
             "Refresh complete! {updated} updated, {removed} removed from the state."
         ))
     );
-    Ok(0)
+    Ok(Outcome::Done)
 }
 
 /// `import ADDRESS ID`: adopts an existing object. The next plan shows only how it differs
 /// from its configuration.
-pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> Result<i32, Error> {
+pub async fn import(
+    ctx: &Context,
+    vars: &VarArgs,
+    addr: &Address,
+    id: &str,
+) -> Result<Outcome, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
     if addr.mode != Mode::Managed || !ws.config.resources.contains_key(addr) {
-        return Err(Error::Usage(format!(
-            "import needs a resource block for {addr} in the configuration; add one, then import"
-        )));
+        return Err(ImportError::NotConfigured(addr.clone()).into());
     }
     if addr.type_name == "aws_iam_access_key" {
-        return Err(Error::Usage(
-            "aws_iam_access_key cannot be imported: AWS never shows a key's secret again; create a new key with skyform instead".into(),
-        ));
+        return Err(ImportError::AccessKey.into());
     }
     let _lock = StateLock::take(ctx, "import")?;
     let mut store = ctx.state();
     let state = store.load()?;
     if state.resources.contains_key(addr) {
-        return Err(Error::Usage(format!(
-            "{addr} is already in the state; `skyform state rm {addr}` first to import another object"
-        )));
+        return Err(ImportError::AlreadyManaged(addr.clone()).into());
     }
     let provider = connect(&ws).await?;
     let (check, caller) = guard_owner(&provider, &state).await?;
@@ -606,10 +595,12 @@ pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> 
         }])
         .await?;
     let Some(Some(attrs)) = found.into_iter().next() else {
-        return Err(Error::Usage(format!(
-            "no {} with id {id:?} exists in AWS ({}); check the id (`skyform schema {}` describes it)",
-            addr.type_name, provider.region, addr.type_name
-        )));
+        return Err(ImportError::NotFound {
+            type_name: addr.type_name.clone(),
+            id: id.to_string(),
+            region: provider.region.clone(),
+        }
+        .into());
     };
     if check == OwnerCheck::Unowned {
         store.set_owner(&caller)?;
@@ -634,5 +625,5 @@ pub async fn import(ctx: &Context, vars: &VarArgs, addr: &Address, id: &str) -> 
         ))
     );
     println!("Run `skyform plan` to see how it differs from the configuration.");
-    Ok(0)
+    Ok(Outcome::Done)
 }
