@@ -459,7 +459,9 @@ fn a_vpc_delete_refused_with_dependency_violation_is_retried_until_it_succeeds()
         c.args(["destroy", "--auto-approve"]);
         std::thread::spawn(move || c.output().expect("run"))
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The proxy records a call before forwarding it, so one recorded DeleteVpc may not have
+    // reached moto yet; a second one proves the first was refused and is being retried.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while moto
         .calls
         .lock()
@@ -467,11 +469,11 @@ fn a_vpc_delete_refused_with_dependency_violation_is_retried_until_it_succeeds()
         .iter()
         .filter(|c| *c == "DeleteVpc")
         .count()
-        < 1
+        < 2
     {
         assert!(
             std::time::Instant::now() < deadline,
-            "destroy never tried DeleteVpc"
+            "destroy never retried DeleteVpc"
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }

@@ -583,6 +583,10 @@ pub async fn plan<P: Provider>(
 }
 
 /// Plans against `state` as it is. `forced` names resources to replace, with the reason.
+///
+/// The steps: check the options, refresh what the state holds, then either record the
+/// refresh, plan the destruction, or walk the configuration in dependency order deciding each
+/// resource, and finish with what the configuration no longer declares.
 async fn plan_state<P: Provider>(
     provider: &P,
     ws: &Workspace,
@@ -591,19 +595,12 @@ async fn plan_state<P: Provider>(
     forced: &BTreeMap<Address, String>,
 ) -> Result<Plan, PlanError> {
     let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
-    for r in &opts.replace {
-        if r.mode != Mode::Managed || !ws.config.resources.contains_key(r) {
-            return Err(PlanError::Option(format!(
-                "--replace {r}: no such resource in the configuration"
-            )));
-        }
-    }
+    check_replace_targets(ws, opts)?;
     let live = refresh(provider, &state)
         .await
         .map_err(PlanError::Refresh)?;
-    let drift = drift_of::<P>(&state, &live);
     let mut plan = Plan {
-        drift,
+        drift: drift_of::<P>(&state, &live),
         destroy: opts.destroy,
         targets: opts.targets.clone(),
         refresh_only: opts.refresh_only,
@@ -613,222 +610,358 @@ async fn plan_state<P: Provider>(
         plan.state = state;
         return Ok(plan);
     }
-    let in_scope = |a: &Address| selected.as_ref().is_none_or(|s| s.contains(a));
-    let mut diags = Diagnostics::default();
-    let mut ctx = ws.base_ctx();
-    let mut actions: BTreeMap<Address, Action> = BTreeMap::new();
-    // What the provider's plan-time checks look at, in plan order.
-    let mut checked: Vec<Planned<'_>> = Vec::new();
-
     if opts.destroy {
-        plan.changes
-            .extend(deletions(ws.config.schemas, &state, &live, in_scope, None));
-        if selected.is_some() {
-            plan.state = state;
-            return Ok(plan);
-        }
-        for (name, o) in &state.outputs {
-            plan.outputs.push(OutputChange {
-                name: name.clone(),
-                before: Some(o.value.clone()),
-                after: None,
-                sensitive: o.sensitive,
-            });
-        }
+        plan_destroy(ws, &state, &live, selected.as_ref(), &mut plan);
         plan.state = state;
         return Ok(plan);
     }
-
+    let mut walk = Walk {
+        provider,
+        ws,
+        state: &state,
+        live: &live,
+        opts,
+        forced,
+        selected: selected.as_ref(),
+        ctx: ws.base_ctx(),
+        diags: Diagnostics::default(),
+        actions: BTreeMap::new(),
+        checked: Vec::new(),
+        plan,
+    };
     for node in &ws.order {
         match node {
-            Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
+            Node::Local(name) => ws.eval_local(name, &mut walk.ctx, &mut walk.diags),
             // A partial plan leaves outputs alone: what they read may not be planned.
-            Node::Output(_) if selected.is_some() => {}
-            Node::Output(name) => {
-                let Some(o) = ws.config.outputs.get(name) else {
-                    continue;
-                };
-                let Some(expr) = &o.value else { continue };
-                match ctx.eval_top(&expr.expr) {
-                    Ok((v, sensitive)) => {
-                        if sensitive && !o.sensitive {
-                            diags.push(
-                                Diagnostic::error(format!("output {name:?} reads a sensitive value; mark it sensitive = true"))
-                                    .named(format!("output.{name}"))
-                                    .at(o.span.clone()),
-                            );
-                        }
-                        plan.outputs.push(OutputChange {
-                            name: name.clone(),
-                            before: state.outputs.get(name).map(|s| s.value.clone()),
-                            after: Some(v),
-                            sensitive: o.sensitive,
-                        });
-                    }
-                    Err(e) => diags.push(eval_diag(e, &expr.span, &format!("output.{name}"))),
-                }
-            }
-            Node::Resource(addr) => {
-                let Some(block) = ws.config.resources.get(addr) else {
-                    continue;
-                };
-                let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) else {
-                    continue;
-                };
-                if !in_scope(addr) {
-                    // Outside the targets: seen as AWS has it, and left alone.
-                    let known = live.get(addr).cloned().flatten();
-                    ctx.set_resource(
-                        addr,
-                        match &known {
-                            Some(attrs) => state_value(schema, attrs),
-                            None => resource_value(schema, &BTreeMap::new(), None),
-                        },
-                    );
-                    continue;
-                }
-                let desired = match ws.eval_resource::<P>(block, schema, &ctx) {
-                    Ok(d) => d,
-                    Err(d) => {
-                        diags.extend(d);
-                        ctx.set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
-                        continue;
-                    }
-                };
-                if addr.mode == Mode::Data {
-                    if desired.attrs.values().any(Value::contains_unknown) {
-                        diags.push(
-                            Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
-                                .named(addr.to_string())
-                                .at(block.span.clone()),
-                        );
-                        ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
-                        continue;
-                    }
-                    let result = provider
-                        .read_data(&addr.type_name, &desired.to_attrs())
-                        .await;
-                    let attrs = result.map_err(|err| PlanError::Data {
-                        addr: addr.clone(),
-                        err,
-                    })?;
-                    ctx.set_resource(addr, state_value(schema, &attrs));
-                    let read = attrs
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                        .collect();
-                    checked.push(planned(block, read));
-                    plan.data.insert(addr.clone(), attrs);
-                    continue;
-                }
-                checked.push(planned(block, desired.attrs.clone()));
-                let prior = state.resources.get(addr);
-                let now = live.get(addr).cloned().flatten();
-                let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
-                let mut reason = None;
-                if opts.replace.contains(addr) && now.is_some() && action != Action::Replace {
-                    action = Action::Replace;
-                    reason = Some("replacement was requested with --replace".into());
-                }
-                if let Some(why) = forced.get(addr).filter(|_| now.is_some()) {
-                    action = Action::Replace;
-                    reason = Some(why.clone());
-                }
-                // The replacement cascade: what reads a replaced resource must follow it.
-                if matches!(action, Action::NoOp | Action::Update) {
-                    for (attr, targets) in Workspace::attr_refs(block) {
-                        let Some(replaced) = targets
-                            .iter()
-                            .find(|t| actions.get(*t) == Some(&Action::Replace))
-                        else {
-                            continue;
-                        };
-                        let Some(a) = schema.attr(&attr) else {
-                            continue;
-                        };
-                        let value = desired.attrs.get(&attr).cloned().unwrap_or(Value::Null);
-                        if !changes.iter().any(|c| c.name == attr) {
-                            let before = now
-                                .as_ref()
-                                .and_then(|n| n.get(&attr))
-                                .map_or(Value::Null, Value::from_json);
-                            changes.push(AttrChange {
-                                name: attr.clone(),
-                                before,
-                                after: value,
-                                forces_replacement: a.force_new,
-                            });
-                        }
-                        if a.force_new {
-                            action = Action::Replace;
-                        } else if action == Action::NoOp {
-                            action = Action::Update;
-                        }
-                        reason = Some(format!("{replaced} is replaced"));
-                    }
-                    changes.sort_by(|a, b| a.name.cmp(&b.name));
-                }
-                let computed_from = if matches!(action, Action::NoOp | Action::Update) {
-                    now.as_ref()
-                } else {
-                    None
-                };
-                let value = resource_value(schema, &desired.attrs, computed_from);
-                ctx.set_resource(addr, value.clone());
-                let Value::Object(after) = value else {
-                    continue;
-                };
-                actions.insert(addr.clone(), action);
-                plan.changes.push(ResourceChange {
-                    addr: addr.clone(),
-                    action,
-                    changes,
-                    before: now,
-                    after,
-                    // What the state recorded as sensitive stays masked in `before`, even
-                    // when the configuration no longer reads a sensitive input there.
-                    sensitive: desired
-                        .sensitive
-                        .iter()
-                        .chain(&sensitive_of(ws.config.schemas, addr))
-                        .chain(prior.iter().flat_map(|p| &p.sensitive))
-                        .cloned()
-                        .collect(),
-                    reason,
-                    id: prior.map(|p| p.id.clone()),
-                });
-            }
+            Node::Output(_) if walk.selected.is_some() => {}
+            Node::Output(name) => walk.output(name),
+            Node::Resource(addr) => walk.resource(addr).await?,
         }
     }
-    // Objects in state that the configuration no longer declares.
-    let orphan = |a: &Address| !ws.config.resources.contains_key(a) && in_scope(a);
-    plan.changes.extend(deletions(
-        ws.config.schemas,
-        &state,
-        &live,
-        orphan,
-        Some("it is no longer in the configuration"),
-    ));
-    for (name, o) in &state.outputs {
-        if selected.is_none() && !ws.config.outputs.contains_key(name) {
-            plan.outputs.push(OutputChange {
-                name: name.clone(),
-                before: Some(o.value.clone()),
-                after: None,
-                sensitive: o.sensitive,
-            });
-        }
-    }
-    for p in P::check_plan(&checked) {
-        diags.push(problem_diag(ws, p));
-    }
-    if diags.has_errors() {
-        return Err(PlanError::Config(diags));
-    }
-    plan.changes.sort_by(|a, b| a.addr.cmp(&b.addr));
-    plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut plan = walk.finish()?;
     plan.state = state;
     Ok(plan)
+}
+
+/// `--replace` names a managed resource of the configuration.
+fn check_replace_targets(ws: &Workspace, opts: &PlanOptions) -> Result<(), PlanError> {
+    match opts
+        .replace
+        .iter()
+        .find(|r| r.mode != Mode::Managed || !ws.config.resources.contains_key(*r))
+    {
+        Some(r) => Err(PlanError::Option(format!(
+            "--replace {r}: no such resource in the configuration"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A destroy: every selected object that still exists is deleted; a whole destroy also drops
+/// the outputs.
+fn plan_destroy(
+    ws: &Workspace,
+    state: &State,
+    live: &BTreeMap<Address, Option<Attrs>>,
+    selected: Option<&BTreeSet<Address>>,
+    plan: &mut Plan,
+) {
+    let in_scope = |a: &Address| selected.is_none_or(|s| s.contains(a));
+    plan.changes
+        .extend(deletions(ws.config.schemas, state, live, in_scope, None));
+    if selected.is_none() {
+        plan.outputs.extend(removed_outputs(state, |_| true));
+    }
+}
+
+/// Output changes for the outputs in state that `gone` picks: each is removed.
+fn removed_outputs<'a>(
+    state: &'a State,
+    gone: impl Fn(&str) -> bool + 'a,
+) -> impl Iterator<Item = OutputChange> + 'a {
+    state
+        .outputs
+        .iter()
+        .filter(move |(name, _)| gone(name))
+        .map(|(name, o)| OutputChange {
+            name: name.clone(),
+            before: Some(o.value.clone()),
+            after: None,
+            sensitive: o.sensitive,
+        })
+}
+
+/// What the walk over the configuration carries from node to node.
+struct Walk<'w, P> {
+    provider: &'w P,
+    ws: &'w Workspace,
+    state: &'w State,
+    live: &'w BTreeMap<Address, Option<Attrs>>,
+    opts: &'w PlanOptions,
+    forced: &'w BTreeMap<Address, String>,
+    selected: Option<&'w BTreeSet<Address>>,
+    ctx: EvalCtx,
+    diags: Diagnostics,
+    /// The action decided for each resource so far, for the replacement cascade.
+    actions: BTreeMap<Address, Action>,
+    /// What the provider's plan-time checks look at, in plan order.
+    checked: Vec<Planned<'w>>,
+    plan: Plan,
+}
+
+impl<'w, P: Provider> Walk<'w, P> {
+    fn in_scope(&self, a: &Address) -> bool {
+        self.selected.is_none_or(|s| s.contains(a))
+    }
+
+    fn output(&mut self, name: &str) {
+        let Some(o) = self.ws.config.outputs.get(name) else {
+            return;
+        };
+        let Some(expr) = &o.value else { return };
+        match self.ctx.eval_top(&expr.expr) {
+            Ok((v, sensitive)) => {
+                if sensitive && !o.sensitive {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "output {name:?} reads a sensitive value; mark it sensitive = true"
+                        ))
+                        .named(format!("output.{name}"))
+                        .at(o.span.clone()),
+                    );
+                }
+                self.plan.outputs.push(OutputChange {
+                    name: name.to_string(),
+                    before: self.state.outputs.get(name).map(|s| s.value.clone()),
+                    after: Some(v),
+                    sensitive: o.sensitive,
+                });
+            }
+            Err(e) => self
+                .diags
+                .push(eval_diag(e, &expr.span, &format!("output.{name}"))),
+        }
+    }
+
+    async fn resource(&mut self, addr: &Address) -> Result<(), PlanError> {
+        let ws = self.ws;
+        let (Some(block), Some(schema)) = (
+            ws.config.resources.get(addr),
+            ws.config.schemas.get(addr.mode, &addr.type_name),
+        ) else {
+            return Ok(());
+        };
+        if !self.in_scope(addr) {
+            // Outside the targets: seen as AWS has it, and left alone.
+            let value = match self.live.get(addr).cloned().flatten() {
+                Some(attrs) => state_value(schema, &attrs),
+                None => resource_value(schema, &BTreeMap::new(), None),
+            };
+            self.ctx.set_resource(addr, value);
+            return Ok(());
+        }
+        let desired = match ws.eval_resource::<P>(block, schema, &self.ctx) {
+            Ok(d) => d,
+            Err(d) => {
+                self.diags.extend(d);
+                self.ctx
+                    .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+                return Ok(());
+            }
+        };
+        if addr.mode == Mode::Data {
+            return self.data_source(block, schema, &desired).await;
+        }
+        self.checked.push(planned(block, desired.attrs.clone()));
+        self.managed(block, schema, desired);
+        Ok(())
+    }
+
+    /// A data source is read now; it must not depend on values known only after apply.
+    async fn data_source(
+        &mut self,
+        block: &'w ResourceBlock,
+        schema: &Schema,
+        desired: &Desired,
+    ) -> Result<(), PlanError> {
+        let addr = &block.addr;
+        if desired.attrs.values().any(Value::contains_unknown) {
+            self.diags.push(
+                Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
+                    .named(addr.to_string())
+                    .at(block.span.clone()),
+            );
+            self.ctx
+                .set_resource(addr, resource_value(schema, &desired.attrs, None));
+            return Ok(());
+        }
+        let attrs = self
+            .provider
+            .read_data(&addr.type_name, &desired.to_attrs())
+            .await
+            .map_err(|err| PlanError::Data {
+                addr: addr.clone(),
+                err,
+            })?;
+        self.ctx.set_resource(addr, state_value(schema, &attrs));
+        let read = attrs
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from_json(v)))
+            .collect();
+        self.checked.push(planned(block, read));
+        self.plan.data.insert(addr.clone(), attrs);
+        Ok(())
+    }
+
+    /// A managed resource: its action against what AWS has, forced replacements, and the
+    /// replacement cascade; then its planned value for what reads it.
+    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, desired: Desired) {
+        let addr = &block.addr;
+        let prior = self.state.resources.get(addr);
+        let now = self.live.get(addr).cloned().flatten();
+        let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
+        let mut reason = self.forced_replacement(addr, now.is_some(), &mut action);
+        if matches!(action, Action::NoOp | Action::Update) {
+            if let Some(r) = self.cascade(
+                block,
+                schema,
+                &desired,
+                now.as_ref(),
+                &mut action,
+                &mut changes,
+            ) {
+                reason = Some(r);
+            }
+        }
+        let computed_from = if matches!(action, Action::NoOp | Action::Update) {
+            now.as_ref()
+        } else {
+            None
+        };
+        let value = resource_value(schema, &desired.attrs, computed_from);
+        self.ctx.set_resource(addr, value.clone());
+        let Value::Object(after) = value else {
+            return;
+        };
+        self.actions.insert(addr.clone(), action);
+        self.plan.changes.push(ResourceChange {
+            addr: addr.clone(),
+            action,
+            changes,
+            before: now,
+            after,
+            // What the state recorded as sensitive stays masked in `before`, even when the
+            // configuration no longer reads a sensitive input there.
+            sensitive: desired
+                .sensitive
+                .iter()
+                .chain(&sensitive_of(self.ws.config.schemas, addr))
+                .chain(prior.iter().flat_map(|p| &p.sensitive))
+                .cloned()
+                .collect(),
+            reason,
+            id: prior.map(|p| p.id.clone()),
+        });
+    }
+
+    /// A replacement asked for with `--replace`, or forced by recovery (with its reason); only
+    /// an object that exists can be replaced.
+    fn forced_replacement(
+        &self,
+        addr: &Address,
+        exists: bool,
+        action: &mut Action,
+    ) -> Option<String> {
+        let mut reason = None;
+        if self.opts.replace.contains(addr) && exists && *action != Action::Replace {
+            *action = Action::Replace;
+            reason = Some("replacement was requested with --replace".into());
+        }
+        if let Some(why) = self.forced.get(addr).filter(|_| exists) {
+            *action = Action::Replace;
+            reason = Some(why.clone());
+        }
+        reason
+    }
+
+    /// The replacement cascade: what reads a replaced resource must follow it, replaced
+    /// through a `force_new` attribute and updated through another. Returns the reason.
+    fn cascade(
+        &self,
+        block: &ResourceBlock,
+        schema: &Schema,
+        desired: &Desired,
+        now: Option<&Attrs>,
+        action: &mut Action,
+        changes: &mut Vec<AttrChange>,
+    ) -> Option<String> {
+        let mut reason = None;
+        for (attr, targets) in Workspace::attr_refs(block) {
+            let Some(replaced) = targets
+                .iter()
+                .find(|t| self.actions.get(*t) == Some(&Action::Replace))
+            else {
+                continue;
+            };
+            let Some(a) = schema.attr(&attr) else {
+                continue;
+            };
+            let value = desired.attrs.get(&attr).cloned().unwrap_or(Value::Null);
+            if !changes.iter().any(|c| c.name == attr) {
+                let before = now
+                    .and_then(|n| n.get(&attr))
+                    .map_or(Value::Null, Value::from_json);
+                changes.push(AttrChange {
+                    name: attr.clone(),
+                    before,
+                    after: value,
+                    forces_replacement: a.force_new,
+                });
+            }
+            if a.force_new {
+                *action = Action::Replace;
+            } else if *action == Action::NoOp {
+                *action = Action::Update;
+            }
+            reason = Some(format!("{replaced} is replaced"));
+        }
+        changes.sort_by(|a, b| a.name.cmp(&b.name));
+        reason
+    }
+
+    /// What the configuration no longer declares is deleted, its outputs removed; the
+    /// provider's checks run over everything planned; then every problem is reported at once.
+    fn finish(mut self) -> Result<Plan, PlanError> {
+        let ws = self.ws;
+        let selected = self.selected;
+        let orphan = |a: &Address| {
+            !ws.config.resources.contains_key(a) && selected.is_none_or(|s| s.contains(a))
+        };
+        self.plan.changes.extend(deletions(
+            ws.config.schemas,
+            self.state,
+            self.live,
+            orphan,
+            Some("it is no longer in the configuration"),
+        ));
+        if selected.is_none() {
+            self.plan
+                .outputs
+                .extend(removed_outputs(self.state, |name| {
+                    !ws.config.outputs.contains_key(name)
+                }));
+        }
+        for p in P::check_plan(&self.checked) {
+            self.diags.push(problem_diag(ws, p));
+        }
+        if self.diags.has_errors() {
+            return Err(PlanError::Config(self.diags));
+        }
+        let mut plan = self.plan;
+        plan.changes.sort_by(|a, b| a.addr.cmp(&b.addr));
+        plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(plan)
+    }
 }
 
 /// Delete changes for the resources in state that `select` picks and that still exist.
