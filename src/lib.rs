@@ -21,7 +21,7 @@
 //! | `state` | the state model, the `StateStore` trait, the SQLite and memory stores, the lock | `lang` |
 //! | `engine` | the `Provider` trait, graph, refresh and plan, diff, recovery, apply, saved plan files, the fake provider | `lang`, `state` |
 //! | `render` | the human, JSON and Markdown plans | `engine`, `state`, `lang` |
-//! | `aws` | the AWS provider, one file per resource type; IAM policy semantics, CIDR rules, least-privilege policies, credentials | `engine`, `state`, `lang` |
+//! | `aws` | the AWS provider: one file per resource type, each filling one `aws::resource::Resource` and registered by one line in `aws::registry`, through which every `Provider` call dispatches; IAM policy semantics, CIDR rules, least-privilege policies, credentials | `engine`, `state`, `lang` |
 //! | `cli` | arguments, commands, the workflow, state edits, `check` | everything |
 //! | `error` | operational errors and the exit code | `lang`, `state`, `engine` |
 //!

@@ -1,8 +1,14 @@
 //! The `aws_caller_identity` data source and the identity behind the credentials.
 
+use super::resource::DataSource;
 use super::AwsProvider;
 use crate::engine::provider::{Identity, ProviderError};
 use crate::state::Attrs;
+
+pub(super) const DATA: DataSource = DataSource {
+    name: "aws_caller_identity",
+    read: |p, _| Box::pin(read(p)),
+};
 
 /// What STS says of the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,12 +9,26 @@ use serde_json::json;
 
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
+use super::resource::{adopted, read_back, tag_filters, Read, Recover, Resource, Tagged};
 use super::{after_made, req, s, tags_of, AwsProvider};
-use crate::engine::provider::{OpContext, Provider as _, ProviderError};
+use crate::engine::provider::{Found, Lost, OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
 
 pub const CLUSTER_TAG: &str = "skyform:cluster";
 pub const NODE_TAG: &str = "skyform:node";
+
+/// A cluster is one object made of many nodes: its id is its name, and it is read, found and
+/// scanned through its nodes' tags.
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_cluster",
+    read: Read::DescribeWithPrior(|p, clusters| Box::pin(read_all(p, clusters))),
+    create: |p, a, ctx| Box::pin(create(p, a, ctx)),
+    update: Some(|p, name, prior, a, ctx| Box::pin(update(p, name, prior, a, ctx))),
+    delete: |p, name, _| Box::pin(delete(p, name)),
+    recover: Recover::Identity(|p, lost, ctx| Box::pin(find(p, lost, ctx))),
+    describe_tagged: Some(|p, filters| Box::pin(tagged_nodes(p, filters, true))),
+    evidence: None,
+};
 
 fn tag<'a>(i: &'a aws_sdk_ec2::types::Instance, key: &str) -> Option<&'a str> {
     i.tags()
@@ -328,4 +342,39 @@ pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
         .filter_map(|i| i.instance_id().map(String::from))
         .collect();
     nodes::terminate(p, &ids).await
+}
+
+/// The live nodes matching `filters`, of clusters (`in_cluster`) or standalone instances, each
+/// with its tags and the id of what it belongs to: its cluster's name, or its own instance id.
+pub(super) async fn tagged_nodes(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+    in_cluster: bool,
+) -> Result<Vec<Tagged>, ProviderError> {
+    Ok(describe(p, filters, false)
+        .await?
+        .iter()
+        .filter(|i| i.tags().iter().any(|t| t.key() == Some(CLUSTER_TAG)) == in_cluster)
+        .map(|i| super::resource::tagged(i.tags(), tag(i, CLUSTER_TAG).or(i.instance_id())))
+        .collect())
+}
+
+/// What exists is adopted and the plan launches the rest. Only nodes carrying this address's
+/// and lineage's tags prove the cluster ours: another environment may run a cluster of the
+/// same name.
+async fn find(p: &AwsProvider, lost: Lost<'_>, ctx: &OpContext) -> Result<Found, ProviderError> {
+    let planned = lost.planned;
+    let Some(name) = s(planned, "name") else {
+        return Ok(Found::Nothing);
+    };
+    if tagged_nodes(p, tag_filters(ctx), true).await?.is_empty() {
+        return Ok(Found::Nothing);
+    }
+    let mut prior = planned.clone();
+    let owner = p.identity().await?;
+    prior.insert(
+        "owner".into(),
+        json!({"arn": owner.principal, "account": owner.tenant}),
+    );
+    Ok(adopted(read_back(p, ctx, name, &prior).await?))
 }

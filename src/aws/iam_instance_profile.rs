@@ -5,12 +5,24 @@
 //! by them and adopted; the plan then adds the role as an ordinary update.
 
 use super::iam_snapshot::IamSnapshot;
+use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
 use super::{
     after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
     tags_value, AwsProvider,
 };
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_iam_instance_profile",
+    read: Read::Snapshot(|snap, id, _| read(snap, id)),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, name, _| Box::pin(delete(p, name)),
+    recover: Recover::UniqueName(|p, name| Box::pin(named(p, name))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let ip = snap.profiles.get(name)?;
@@ -149,4 +161,22 @@ pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
         .await
         .map_err(aws_err)?;
     Ok(())
+}
+
+/// The instance profile by this name, with its tags.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    absent_when_missing(
+        p.iam
+            .get_instance_profile()
+            .instance_profile_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| {
+                o.instance_profile().map(|profile| Named {
+                    id: name.to_string(),
+                    tags: iam_pairs(profile.tags()),
+                })
+            }),
+    )
 }

@@ -2,9 +2,22 @@
 //! has five versions (AWS's limit), the oldest non-default one is deleted first.
 
 use super::iam_snapshot::IamSnapshot;
+use super::resource::{iam_pairs, Named, Read, Recover, Resource};
 use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+/// A policy's id is its ARN; its name is unique in the account, so it is found by that.
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_iam_policy",
+    read: Read::Snapshot(|snap, id, _| read(snap, id)),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, arn, _| Box::pin(delete(p, arn)),
+    recover: Recover::UniqueName(|p, name| Box::pin(named(p, name))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 pub fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
     let p = snap.policies.get(arn)?;
@@ -154,4 +167,37 @@ pub async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
         .await
         .map_err(aws_err)?;
     Ok(())
+}
+
+/// The local policy by this name, with its ARN and tags. There is no GetPolicy by name: the
+/// account's local policies are listed.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    let policies = p
+        .iam
+        .list_policies()
+        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let Some(arn) = policies
+        .iter()
+        .find(|pol| pol.policy_name() == Some(name))
+        .and_then(|pol| pol.arn().map(String::from))
+    else {
+        return Ok(None);
+    };
+    let tags = p
+        .iam
+        .list_policy_tags()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    Ok(Some(Named {
+        id: arn,
+        tags: iam_pairs(tags.tags()),
+    }))
 }

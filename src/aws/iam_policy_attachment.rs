@@ -3,9 +3,32 @@
 //! Ids are `NAME/POLICY_ARN`; role and user names hold no `/`.
 
 use super::iam_snapshot::IamSnapshot;
-use super::{aws_err, is_not_found, req, retry_propagation, AwsProvider};
-use crate::engine::provider::ProviderError;
+use super::resource::{adopted, read_back, Read, Recover, Resource};
+use super::{aws_err, is_not_found, req, retry_propagation, s, AwsProvider};
+use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
+
+pub(super) const ROLE_TYPE: Resource = Resource {
+    name: "aws_iam_role_policy_attachment",
+    read: Read::Snapshot(|snap, id, _| read(snap, Principal::Role, id)),
+    create: |p, a, _| Box::pin(create(p, Principal::Role, a)),
+    update: None,
+    delete: |p, id, _| Box::pin(delete(p, Principal::Role, id)),
+    recover: Recover::Identity(|p, lost, ctx| Box::pin(find(p, Principal::Role, lost, ctx))),
+    describe_tagged: None,
+    evidence: None,
+};
+
+pub(super) const USER_TYPE: Resource = Resource {
+    name: "aws_iam_user_policy_attachment",
+    read: Read::Snapshot(|snap, id, _| read(snap, Principal::User, id)),
+    create: |p, a, _| Box::pin(create(p, Principal::User, a)),
+    update: None,
+    delete: |p, id, _| Box::pin(delete(p, Principal::User, id)),
+    recover: Recover::Identity(|p, lost, ctx| Box::pin(find(p, Principal::User, lost, ctx))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 /// Whom the policy is attached to.
 #[derive(Debug, Clone, Copy)]
@@ -104,4 +127,21 @@ pub async fn delete(p: &AwsProvider, who: Principal, id: &str) -> Result<(), Pro
             .map(|_| ())
             .map_err(aws_err),
     }
+}
+
+/// Attachments carry no tags and no id of their own: the pair is the object, and attaching it
+/// again would change nothing, so an existing pair is what the create made.
+async fn find(
+    p: &AwsProvider,
+    who: Principal,
+    lost: Lost<'_>,
+    ctx: &OpContext,
+) -> Result<Found, ProviderError> {
+    let planned = lost.planned;
+    let (Some(name), Some(arn)) = (s(planned, who.key()), s(planned, "policy_arn")) else {
+        return Ok(Found::Nothing);
+    };
+    Ok(adopted(
+        read_back(p, ctx, &format!("{name}/{arn}"), planned).await?,
+    ))
 }

@@ -3,12 +3,24 @@
 use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
+use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
 use super::{
     after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
     tags_value, AwsProvider,
 };
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_iam_role",
+    read: Read::Snapshot(|snap, id, _| read(snap, id)),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, name, _| Box::pin(delete(p, name)),
+    recover: Recover::UniqueName(|p, name| Box::pin(named(p, name))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 /// What AWS says of a role, from whichever call said it.
 struct Facts<'a> {
@@ -210,4 +222,22 @@ pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
         .await
         .map_err(aws_err)?;
     Ok(())
+}
+
+/// The role by this name, with its tags.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    absent_when_missing(
+        p.iam
+            .get_role()
+            .role_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| {
+                o.role().map(|role| Named {
+                    id: name.to_string(),
+                    tags: iam_pairs(role.tags()),
+                })
+            }),
+    )
 }

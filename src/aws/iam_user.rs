@@ -1,9 +1,21 @@
 //! `aws_iam_user`.
 
 use super::iam_snapshot::IamSnapshot;
+use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
 use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_iam_user",
+    read: Read::Snapshot(|snap, id, _| read(snap, id)),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, name, _| Box::pin(delete(p, name)),
+    recover: Recover::UniqueName(|p, name| Box::pin(named(p, name))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let u = snap.users.get(name)?;
@@ -92,4 +104,22 @@ pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
         .await
         .map_err(aws_err)?;
     Ok(())
+}
+
+/// The user by this name, with its tags.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    absent_when_missing(
+        p.iam
+            .get_user()
+            .user_name(name)
+            .send()
+            .await
+            .map_err(aws_err)
+            .map(|o| {
+                o.user().map(|user| Named {
+                    id: name.to_string(),
+                    tags: iam_pairs(user.tags()),
+                })
+            }),
+    )
 }

@@ -2,9 +2,21 @@
 
 use super::ec2_common::{arn, filter, string_set, strings, sync_tags, tags_json, ById};
 use super::nodes::{self, client_token, describe, profile_name, Spec};
+use super::resource::{Read, Recover, Resource};
 use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_instance",
+    read: Read::DescribeWithPrior(|p, priors| Box::pin(read_all(p, priors))),
+    create: |p, a, ctx| Box::pin(create(p, a, ctx)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, id, _| Box::pin(delete(p, id)),
+    recover: Recover::Tags,
+    describe_tagged: Some(|p, filters| Box::pin(super::cluster::tagged_nodes(p, filters, false))),
+    evidence: None,
+};
 
 /// Every instance in state, from one DescribeInstances; `priors` supply what AWS does not
 /// show again (user data).

@@ -5,9 +5,25 @@ use aws_sdk_ec2::types::ResourceType;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
+use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
 use super::{after_made, aws_err, req, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_internet_gateway",
+    read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, id, prior| Box::pin(delete(p, id, prior)),
+    recover: Recover::Tags,
+    describe_tagged: Some(ec2_describe_tagged!(
+        describe_internet_gateways,
+        internet_gateways,
+        internet_gateway_id
+    )),
+    evidence: None,
+};
 
 pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     let gateways = p

@@ -1,5 +1,14 @@
-//! The AWS implementation of `Provider`: one file per resource type (the two policy attachments share one), plus the batched IAM
+//! The AWS implementation of `Provider`: one file per resource type (the two policy
+//! attachments share one, and so do route tables and their associations), plus the batched IAM
 //! read (`iam_snapshot.rs`) that refresh uses for every IAM type at once.
+//!
+//! Each type's file fills in one `resource::Resource`: how refresh reads a batch of ids (from
+//! the IAM snapshot or with its own Describe), create, update and delete, how a lost create's
+//! object is found again (tags, unique name, or what identifies it), and how its objects are
+//! described by tag filters for the lineage scan. Data sources fill in a `resource::DataSource`.
+//! `registry.rs` lists them, one line each, and every `Provider` method below dispatches
+//! through that table: no code here names a resource type. A test checks the table against
+//! the schemas in both directions.
 //!
 //! Credentials and region come from aws-config's default chain (environment, profiles
 //! including SSO, `AWS_PROFILE`), overridden by the `provider "aws"` block. `AWS_ENDPOINT_URL`
@@ -25,6 +34,8 @@ mod internet_gateway;
 mod nodes;
 pub mod permissions;
 pub mod policy;
+mod registry;
+mod resource;
 mod route_table;
 pub mod schemas;
 mod security_group;
@@ -40,7 +51,7 @@ use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 pub use check::{CredentialInfo, Simulation};
-use iam_policy_attachment::Principal;
+use resource::Read;
 
 use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
@@ -332,16 +343,6 @@ pub(crate) fn document(text: &str) -> String {
     crate::aws::policy::parse_document(text).map_or_else(|| text.to_string(), |v| v.to_string())
 }
 
-/// The EC2 resource types, each refreshed with one batched Describe call.
-const EC2_TYPES: &[&str] = &[
-    "aws_vpc",
-    "aws_subnet",
-    "aws_internet_gateway",
-    "aws_route_table",
-    "aws_route_table_association",
-    "aws_security_group",
-];
-
 fn unsupported(type_name: &str) -> ProviderError {
     ProviderError::new(
         "UnsupportedType",
@@ -382,79 +383,50 @@ impl Provider for AwsProvider {
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError> {
         let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
-        // EC2: one batched Describe per type, filtered by the ids in state.
-        let mut ec2: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
-        let ids_of = |t: &str| -> Vec<String> {
-            requests
-                .iter()
-                .filter(|r| r.addr.type_name == t)
-                .map(|r| r.id.clone())
-                .collect()
-        };
-        for t in EC2_TYPES {
-            let ids = ids_of(t);
-            if ids.is_empty() {
-                continue;
-            }
-            let found = match *t {
-                "aws_vpc" => vpc::read_all(self, &ids).await?,
-                "aws_subnet" => subnet::read_all(self, &ids).await?,
-                "aws_internet_gateway" => internet_gateway::read_all(self, &ids).await?,
-                "aws_route_table" => route_table::read_all(self, &ids).await?,
-                "aws_route_table_association" => route_table::read_associations(self, &ids).await?,
-                "aws_security_group" => security_group::read_all(self, &ids).await?,
-                _ => ec2_common::ById::new(),
+        // The other types: one batched Describe per type, in the registry's order.
+        let mut described: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
+        for t in registry::RESOURCE_TYPES {
+            let of_type = || requests.iter().filter(|r| r.addr.type_name == t.name);
+            let found = match t.read {
+                Read::Snapshot(_) => continue,
+                Read::Describe(read_all) => {
+                    let ids: Vec<String> = of_type().map(|r| r.id.clone()).collect();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    read_all(self, &ids).await?
+                }
+                Read::DescribeWithPrior(read_all) => {
+                    let priors: Vec<(String, Attrs)> =
+                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
+                    if priors.is_empty() {
+                        continue;
+                    }
+                    read_all(self, &priors).await?
+                }
             };
-            ec2.insert(t, found);
-        }
-        // Instances carry what AWS never shows again (user data) from their prior state.
-        for t in ["aws_cluster", "aws_instance"] {
-            let priors: Vec<(String, Attrs)> = requests
-                .iter()
-                .filter(|r| r.addr.type_name == t)
-                .map(|r| (r.id.clone(), r.prior.clone()))
-                .collect();
-            if priors.is_empty() {
-                continue;
-            }
-            let found = if t == "aws_cluster" {
-                cluster::read_all(self, &priors).await?
-            } else {
-                instance::read_all(self, &priors).await?
-            };
-            ec2.insert(t, found);
+            described.insert(t.name, found);
         }
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
-            if let Some(found) = ec2.get(r.addr.type_name.as_str()) {
-                out.push(found.get(&r.id).cloned());
-                continue;
-            }
-            out.push(match r.addr.type_name.as_str() {
-                "aws_iam_role" => iam_role::read(&snapshot, &r.id),
-                "aws_iam_policy" => iam_policy::read(&snapshot, &r.id),
-                "aws_iam_role_policy_attachment" => {
-                    iam_policy_attachment::read(&snapshot, Principal::Role, &r.id)
-                }
-                "aws_iam_instance_profile" => iam_instance_profile::read(&snapshot, &r.id),
-                "aws_iam_user" => iam_user::read(&snapshot, &r.id),
-                "aws_iam_user_policy_attachment" => {
-                    iam_policy_attachment::read(&snapshot, Principal::User, &r.id)
-                }
-                "aws_iam_access_key" => iam_access_key::read(&snapshot, &r.id, &r.prior),
-                other => return Err(unsupported(other)),
+            let Some(t) = registry::resource_type(&r.addr.type_name) else {
+                return Err(unsupported(&r.addr.type_name));
+            };
+            out.push(match t.read {
+                Read::Snapshot(read) => read(&snapshot, &r.id, &r.prior),
+                Read::Describe(_) | Read::DescribeWithPrior(_) => described
+                    .get(t.name)
+                    .and_then(|found| found.get(&r.id))
+                    .cloned(),
             });
         }
         Ok(out)
     }
 
     async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError> {
-        match type_name {
-            "aws_caller_identity" => caller_identity::read(self).await,
-            "aws_vpc" => vpc::find(self, args).await,
-            "aws_subnets" => subnet::find(self, args).await,
-            "aws_availability_zones" => subnet::zones(self).await,
-            other => Err(unsupported(other)),
+        match registry::data_source(type_name) {
+            Some(d) => (d.read)(self, args).await,
+            None => Err(unsupported(type_name)),
         }
     }
 
@@ -466,28 +438,10 @@ impl Provider for AwsProvider {
     ) -> Result<(String, Attrs), ProviderError> {
         let tagged = with_system_tags(type_name, planned, ctx);
         let planned = &tagged;
-        let result = match type_name {
-            "aws_iam_role" => iam_role::create(self, planned).await,
-            "aws_iam_policy" => iam_policy::create(self, planned).await,
-            "aws_iam_role_policy_attachment" => {
-                iam_policy_attachment::create(self, Principal::Role, planned).await
-            }
-            "aws_iam_instance_profile" => iam_instance_profile::create(self, planned).await,
-            "aws_iam_user" => iam_user::create(self, planned).await,
-            "aws_iam_user_policy_attachment" => {
-                iam_policy_attachment::create(self, Principal::User, planned).await
-            }
-            "aws_iam_access_key" => iam_access_key::create(self, planned).await,
-            "aws_vpc" => vpc::create(self, planned).await,
-            "aws_subnet" => subnet::create(self, planned).await,
-            "aws_internet_gateway" => internet_gateway::create(self, planned).await,
-            "aws_route_table" => route_table::create(self, planned).await,
-            "aws_route_table_association" => route_table::associate(self, planned).await,
-            "aws_security_group" => security_group::create(self, planned).await,
-            "aws_cluster" => cluster::create(self, planned, ctx).await,
-            "aws_instance" => instance::create(self, planned, ctx).await,
-            other => Err(unsupported(other)),
+        let Some(t) = registry::resource_type(type_name) else {
+            return Err(unsupported(type_name));
         };
+        let result = (t.create)(self, planned, ctx).await;
         result.map(|(id, attrs)| (id, without_system_tags(attrs)))
     }
 
@@ -520,50 +474,19 @@ impl Provider for AwsProvider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
-        match type_name {
-            "aws_iam_role" => iam_role::update(self, id, prior, planned).await,
-            "aws_iam_policy" => iam_policy::update(self, id, prior, planned).await,
-            "aws_iam_instance_profile" => {
-                iam_instance_profile::update(self, id, prior, planned).await
-            }
-            "aws_iam_user" => iam_user::update(self, id, prior, planned).await,
-            "aws_iam_access_key" => iam_access_key::update(self, id, prior, planned).await,
-            "aws_vpc" => vpc::update(self, id, prior, planned).await,
-            "aws_subnet" => subnet::update(self, id, prior, planned).await,
-            "aws_internet_gateway" => internet_gateway::update(self, id, prior, planned).await,
-            "aws_route_table" => route_table::update(self, id, prior, planned).await,
-            "aws_security_group" => security_group::update(self, id, prior, planned).await,
-            "aws_cluster" => cluster::update(self, id, prior, planned, ctx).await,
-            "aws_instance" => instance::update(self, id, prior, planned).await,
-            other => Err(ProviderError::new(
+        match registry::resource_type(type_name).and_then(|t| t.update) {
+            Some(update) => update(self, id, prior, planned, ctx).await,
+            None => Err(ProviderError::new(
                 "NotUpdatable",
-                format!("{other} cannot be updated in place"),
+                format!("{type_name} cannot be updated in place"),
             )),
         }
     }
 
     async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
-        let result = match type_name {
-            "aws_iam_role" => iam_role::delete(self, id).await,
-            "aws_iam_policy" => iam_policy::delete(self, id).await,
-            "aws_iam_role_policy_attachment" => {
-                iam_policy_attachment::delete(self, Principal::Role, id).await
-            }
-            "aws_iam_instance_profile" => iam_instance_profile::delete(self, id).await,
-            "aws_iam_user" => iam_user::delete(self, id).await,
-            "aws_iam_user_policy_attachment" => {
-                iam_policy_attachment::delete(self, Principal::User, id).await
-            }
-            "aws_iam_access_key" => iam_access_key::delete(self, id, prior).await,
-            "aws_vpc" => vpc::delete(self, id).await,
-            "aws_subnet" => subnet::delete(self, id).await,
-            "aws_internet_gateway" => internet_gateway::delete(self, id, prior).await,
-            "aws_route_table" => route_table::delete(self, id).await,
-            "aws_route_table_association" => route_table::disassociate(self, id).await,
-            "aws_security_group" => security_group::delete(self, id).await,
-            "aws_cluster" => cluster::delete(self, id).await,
-            "aws_instance" => instance::delete(self, id).await,
-            other => Err(unsupported(other)),
+        let result = match registry::resource_type(type_name) {
+            Some(t) => (t.delete)(self, id, prior).await,
+            None => Err(unsupported(type_name)),
         };
         // Already gone is what a delete wants.
         match result {

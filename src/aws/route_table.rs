@@ -7,9 +7,37 @@ use serde_json::json;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::{after_made, aws_err, req, AwsProvider};
-use crate::engine::provider::ProviderError;
+use super::resource::{adopted, ec2_describe_tagged, read_back, Read, Recover, Resource};
+use super::{after_made, aws_err, req, s, AwsProvider};
+use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_route_table",
+    read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, id, _| Box::pin(delete(p, id)),
+    recover: Recover::Tags,
+    describe_tagged: Some(ec2_describe_tagged!(
+        describe_route_tables,
+        route_tables,
+        route_table_id
+    )),
+    evidence: None,
+};
+
+/// An association carries no tags: it is found again by its subnet and table.
+pub(super) const ASSOCIATION_TYPE: Resource = Resource {
+    name: "aws_route_table_association",
+    read: Read::Describe(|p, ids| Box::pin(read_associations(p, ids))),
+    create: |p, a, _| Box::pin(associate(p, a)),
+    update: None,
+    delete: |p, id, _| Box::pin(disassociate(p, id)),
+    recover: Recover::Identity(|p, lost, ctx| Box::pin(find_association(p, lost, ctx))),
+    describe_tagged: None,
+    evidence: None,
+};
 
 /// A route as the schema has it.
 fn route(cidr: &str, gateway: &str) -> serde_json::Value {
@@ -225,5 +253,35 @@ pub async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError
     match result {
         Err(e) if e.code.ends_with(".NotFound") => Ok(()),
         other => other,
+    }
+}
+
+/// A subnet has at most one route table association: the pair identifies it.
+async fn find_association(
+    p: &AwsProvider,
+    lost: Lost<'_>,
+    ctx: &OpContext,
+) -> Result<Found, ProviderError> {
+    let planned = lost.planned;
+    let (Some(subnet), Some(table)) = (s(planned, "subnet_id"), s(planned, "route_table_id"))
+    else {
+        return Ok(Found::Nothing);
+    };
+    let tables = p
+        .ec2
+        .describe_route_tables()
+        .filters(filter("association.subnet-id", &[subnet.to_string()]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let id = tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.associations())
+        .find(|a| a.subnet_id() == Some(subnet) && a.route_table_id() == Some(table))
+        .and_then(|a| a.route_table_association_id().map(String::from));
+    match id {
+        Some(id) => Ok(adopted(read_back(p, ctx, &id, planned).await?)),
+        None => Ok(Found::Nothing),
     }
 }

@@ -14,9 +14,25 @@ use super::ec2_common::{
     arn, created, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec,
     tags_json, ById,
 };
+use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_security_group",
+    read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, id, _| Box::pin(delete(p, id)),
+    recover: Recover::Tags,
+    describe_tagged: Some(ec2_describe_tagged!(
+        describe_security_groups,
+        security_groups,
+        group_id
+    )),
+    evidence: None,
+};
 
 /// A rule in comparable form.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]

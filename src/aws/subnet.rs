@@ -5,9 +5,31 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 use super::ec2_common::{
     arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
+use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
+
+pub(super) const TYPE: Resource = Resource {
+    name: "aws_subnet",
+    read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
+    create: |p, a, _| Box::pin(create(p, a)),
+    update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
+    delete: |p, id, _| Box::pin(delete(p, id)),
+    recover: Recover::Tags,
+    describe_tagged: Some(ec2_describe_tagged!(describe_subnets, subnets, subnet_id)),
+    evidence: None,
+};
+
+pub(super) const DATA_SUBNETS: DataSource = DataSource {
+    name: "aws_subnets",
+    read: |p, args| Box::pin(find(p, args)),
+};
+
+pub(super) const DATA_AVAILABILITY_ZONES: DataSource = DataSource {
+    name: "aws_availability_zones",
+    read: |p, _| Box::pin(zones(p)),
+};
 
 async fn read_filtered(
     p: &AwsProvider,

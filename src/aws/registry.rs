@@ -1,0 +1,106 @@
+//! The table of every AWS resource type and data source skyform implements, one line each.
+//! Refresh, create, update, delete, recovery, the lineage scan and data-source reads all look
+//! the type up here, so adding a type is its schema, its file, and its line below.
+
+use super::resource::{DataSource, Resource};
+use super::{
+    caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
+    iam_policy_attachment, iam_role, iam_user, instance, internet_gateway, route_table,
+    security_group, subnet, vpc,
+};
+
+/// Every resource type. Refresh issues the types' own Describe calls in this order.
+pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
+    &iam_role::TYPE,
+    &iam_policy::TYPE,
+    &iam_policy_attachment::ROLE_TYPE,
+    &iam_instance_profile::TYPE,
+    &iam_user::TYPE,
+    &iam_policy_attachment::USER_TYPE,
+    &iam_access_key::TYPE,
+    &vpc::TYPE,
+    &subnet::TYPE,
+    &internet_gateway::TYPE,
+    &route_table::TYPE,
+    &route_table::ASSOCIATION_TYPE,
+    &security_group::TYPE,
+    &cluster::TYPE,
+    &instance::TYPE,
+];
+
+/// Every data source.
+pub(crate) const DATA_SOURCES: &[&DataSource] = &[
+    &caller_identity::DATA,
+    &vpc::DATA,
+    &subnet::DATA_SUBNETS,
+    &subnet::DATA_AVAILABILITY_ZONES,
+];
+
+pub(crate) fn resource_type(name: &str) -> Option<&'static Resource> {
+    RESOURCE_TYPES.iter().copied().find(|t| t.name == name)
+}
+
+pub(crate) fn data_source(name: &str) -> Option<&'static DataSource> {
+    DATA_SOURCES.iter().copied().find(|d| d.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::aws::resource::Recover;
+    use crate::aws::schemas::registry;
+
+    #[test]
+    fn every_resource_schema_has_exactly_one_aws_implementation_and_every_implementation_a_schema()
+    {
+        let schemas: BTreeSet<&str> = registry().resources.keys().map(String::as_str).collect();
+        let implemented: Vec<&str> = RESOURCE_TYPES.iter().map(|t| t.name).collect();
+        let distinct: BTreeSet<&str> = implemented.iter().copied().collect();
+        assert_eq!(distinct.len(), implemented.len(), "a type registered twice");
+        assert_eq!(schemas, distinct);
+    }
+
+    #[test]
+    fn every_data_source_schema_has_exactly_one_aws_implementation_and_every_implementation_a_schema(
+    ) {
+        let schemas: BTreeSet<&str> = registry().data.keys().map(String::as_str).collect();
+        let implemented: Vec<&str> = DATA_SOURCES.iter().map(|d| d.name).collect();
+        let distinct: BTreeSet<&str> = implemented.iter().copied().collect();
+        assert_eq!(
+            distinct.len(),
+            implemented.len(),
+            "a data source registered twice"
+        );
+        assert_eq!(schemas, distinct);
+    }
+
+    #[test]
+    fn a_type_found_again_by_its_tags_can_be_described_by_them() {
+        for t in RESOURCE_TYPES {
+            if matches!(t.recover, Recover::Tags) {
+                assert!(
+                    t.describe_tagged.is_some(),
+                    "{} has no describe_tagged",
+                    t.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_type_without_an_update_is_replaced_on_every_change() {
+        for t in RESOURCE_TYPES.iter().filter(|t| t.update.is_none()) {
+            let schema = &registry().resources[t.name];
+            for (name, attr) in &schema.attributes {
+                assert!(
+                    !attr.settable() || attr.force_new,
+                    "{}.{name} can change, but {} has no update",
+                    t.name,
+                    t.name
+                );
+            }
+        }
+    }
+}

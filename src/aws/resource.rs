@@ -1,0 +1,194 @@
+//! What one AWS resource type (or data source) gives the provider: a `Resource` is the
+//! struct of functions each type's file fills in, and `registry.rs` lists them. Also the
+//! helpers those functions share for finding what a lost create made.
+//!
+//! The functions are plain `fn` pointers returning boxed futures rather than a trait with
+//! `async fn`: a table of `&dyn Trait` cannot hold async methods without boxing anyway, and a
+//! struct lets each entry say which read path and which recovery it uses as data that the
+//! provider and the tests can inspect. One allocation per call is nothing next to the network
+//! round trip it waits for.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use aws_sdk_ec2::types::Filter;
+
+use super::ec2_common::{filter, ById};
+use super::iam_snapshot::IamSnapshot;
+use super::AwsProvider;
+use crate::engine::provider::{
+    Found, Lost, OpContext, Provider as _, ProviderError, RefreshRequest,
+};
+use crate::state::Attrs;
+
+/// A boxed AWS call that borrows the provider and the arguments for `'a`. Not `Send`: the engine
+/// never moves provider futures across threads.
+pub(crate) type AwsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + 'a>>;
+
+/// The tags and id of one object that a Describe by tag filters returned.
+pub(crate) type Tagged = (Vec<aws_sdk_ec2::types::Tag>, String);
+
+/// One object of a Describe by tag filters: its tags and id.
+pub(crate) fn tagged(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> Tagged {
+    (tags.to_vec(), id.unwrap_or_default().to_string())
+}
+
+/// A `DescribeTagged` for an EC2 type: one Describe call (`describe_vpcs`) with the filters,
+/// and each listed object (`vpcs`) with its tags and id (`vpc_id`). A macro because the EC2
+/// Describe builders and outputs share no trait: only these three names differ per type.
+macro_rules! ec2_describe_tagged {
+    ($call:ident, $list:ident, $id:ident) => {
+        |p, filters| {
+            Box::pin(async move {
+                let out = p
+                    .ec2
+                    .$call()
+                    .set_filters(Some(filters))
+                    .send()
+                    .await
+                    .map_err($crate::aws::aws_err)?;
+                Ok(out
+                    .$list()
+                    .iter()
+                    .map(|o| $crate::aws::resource::tagged(o.tags(), o.$id()))
+                    .collect())
+            })
+        }
+    };
+}
+pub(crate) use ec2_describe_tagged;
+
+pub(crate) type Create =
+    for<'a> fn(&'a AwsProvider, &'a Attrs, &'a OpContext) -> AwsFuture<'a, (String, Attrs)>;
+pub(crate) type Update = for<'a> fn(
+    &'a AwsProvider,
+    &'a str,
+    &'a Attrs,
+    &'a Attrs,
+    &'a OpContext,
+) -> AwsFuture<'a, Attrs>;
+pub(crate) type Delete = for<'a> fn(&'a AwsProvider, &'a str, &'a Attrs) -> AwsFuture<'a, ()>;
+pub(crate) type DescribeTagged =
+    for<'a> fn(&'a AwsProvider, Vec<Filter>) -> AwsFuture<'a, Vec<Tagged>>;
+pub(crate) type Evidence = for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'a, Attrs>;
+
+pub(crate) type ReadIds = for<'a> fn(&'a AwsProvider, &'a [String]) -> AwsFuture<'a, ById>;
+pub(crate) type ReadWithPrior =
+    for<'a> fn(&'a AwsProvider, &'a [(String, Attrs)]) -> AwsFuture<'a, ById>;
+
+/// How refresh reads a type: every type is read in one batch per refresh.
+pub(crate) enum Read {
+    /// From the IAM snapshot refresh loads once for all IAM types: (snapshot, id, prior).
+    Snapshot(fn(&IamSnapshot, &str, &Attrs) -> Option<Attrs>),
+    /// With one Describe of its own, filtered by the ids in state.
+    Describe(ReadIds),
+    /// With one Describe of its own, given each id with its prior attributes (what AWS never
+    /// shows again, like an instance's user data, is carried over from them).
+    DescribeWithPrior(ReadWithPrior),
+}
+
+/// How the object of a create whose outcome was lost is found again (`Provider::find`).
+pub(crate) enum Recover {
+    /// By the `skyform:address` and `skyform:lineage` tags it was created with, through the
+    /// type's `describe_tagged`.
+    Tags,
+    /// By its unique `name`: the function answers the object's id and tags, or `None` when no
+    /// object has that name; it is adopted only when it carries this lineage's tags.
+    UniqueName(for<'a> fn(&'a AwsProvider, &'a str) -> AwsFuture<'a, Option<Named>>),
+    /// By what identifies it (an attachment's pair, a key's evidence): the type decides.
+    Identity(for<'a> fn(&'a AwsProvider, Lost<'a>, &'a OpContext) -> AwsFuture<'a, Found>),
+}
+
+/// An object found by its unique name: its id and its tags as pairs.
+pub(crate) struct Named {
+    pub id: String,
+    pub tags: Vec<(String, String)>,
+}
+
+/// One resource type: everything the provider does with it goes through these.
+pub(crate) struct Resource {
+    /// The schema's type name (`aws_vpc`).
+    pub name: &'static str,
+    pub read: Read,
+    pub create: Create,
+    /// `None` when every change replaces the object (its settable attributes are all
+    /// `force_new`; a test holds the schemas to that).
+    pub update: Option<Update>,
+    /// Deletes by id; an object already gone is success (the caller sees to that).
+    pub delete: Delete,
+    pub recover: Recover,
+    /// Lists the type's objects that match tag filters, for the lineage scan and
+    /// `Recover::Tags`. `None` for types never scanned: IAM objects are found by their unique
+    /// names, so intents are enough.
+    pub describe_tagged: Option<DescribeTagged>,
+    /// What to record before a create so that its object can be told from others afterwards
+    /// (`Provider::evidence`); `None` for the types that need nothing.
+    pub evidence: Option<Evidence>,
+}
+
+/// One data source.
+pub(crate) struct DataSource {
+    /// The schema's type name (`aws_subnets`).
+    pub name: &'static str,
+    pub read: for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'a, Attrs>,
+}
+
+/// Whether an object's tags say this address in this lineage made it.
+pub(crate) fn ours(tags: &[(String, String)], ctx: &OpContext) -> bool {
+    tags.iter()
+        .any(|(k, v)| k == "skyform:lineage" && v == &ctx.lineage)
+        && tags
+            .iter()
+            .any(|(k, v)| k == "skyform:address" && *v == ctx.addr.to_string())
+}
+
+pub(crate) fn iam_pairs(tags: &[aws_sdk_iam::types::Tag]) -> Vec<(String, String)> {
+    tags.iter()
+        .map(|t| (t.key().to_string(), t.value().to_string()))
+        .collect()
+}
+
+/// The tag filters that find what this address created in this lineage.
+pub(crate) fn tag_filters(ctx: &OpContext) -> Vec<Filter> {
+    vec![
+        filter("tag:skyform:address", &[ctx.addr.to_string()]),
+        filter("tag:skyform:lineage", std::slice::from_ref(&ctx.lineage)),
+    ]
+}
+
+/// Reads an object through the normal refresh path, by id, so that what is adopted looks
+/// exactly like what the next refresh will read.
+pub(crate) async fn read_back(
+    p: &AwsProvider,
+    ctx: &OpContext,
+    id: &str,
+    prior: &Attrs,
+) -> Result<Option<(String, Attrs)>, ProviderError> {
+    let found = p
+        .refresh(&[RefreshRequest {
+            addr: ctx.addr.clone(),
+            id: id.to_string(),
+            prior: prior.clone(),
+        }])
+        .await?;
+    Ok(found
+        .into_iter()
+        .next()
+        .flatten()
+        .map(|a| (id.to_string(), a)))
+}
+
+/// Adopts what a read found; nothing when nothing was.
+pub(crate) fn adopted(found: Option<(String, Attrs)>) -> Found {
+    found.map_or(Found::Nothing, |(id, attrs)| Found::Adopt { id, attrs })
+}
+
+/// A read by unique name where "no such entity" means no object, not a failure.
+pub(crate) fn absent_when_missing<T>(
+    result: Result<Option<T>, ProviderError>,
+) -> Result<Option<T>, ProviderError> {
+    match result {
+        Err(e) if super::is_not_found(&e) => Ok(None),
+        other => other,
+    }
+}
