@@ -63,7 +63,7 @@ fn main() {
         .block_on(plan(
             &p,
             &ws,
-            store.load().expect("load"),
+            rt.block_on(store.load()).expect("load"),
             &PlanOptions::default(),
         ))
         .expect("plan");
@@ -86,7 +86,7 @@ fn main() {
         .block_on(plan(
             &p,
             &ws,
-            store.load().expect("load"),
+            rt.block_on(store.load()).expect("load"),
             &PlanOptions::default(),
         ))
         .expect("plan");

@@ -2,21 +2,21 @@
 //! Every edit is one committed transaction that bumps the serial, so a plan saved before it
 //! is refused as stale.
 
-use crate::cli::context::Context;
+use crate::cli::context::{ask, Context};
 use crate::error::Error;
 use crate::lang::address::Address;
 use crate::lang::value::Value;
 use crate::state::StateStore as _;
 
-pub fn list(ctx: &Context) -> Result<i32, Error> {
-    for addr in ctx.state().load()?.resources.keys() {
+pub async fn list(ctx: &Context) -> Result<i32, Error> {
+    for addr in ctx.state().load().await?.resources.keys() {
         println!("{addr}");
     }
     Ok(0)
 }
 
-pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
-    let state = ctx.state().load()?;
+pub async fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
+    let state = ctx.state().load().await?;
     let r = state
         .resources
         .get(addr)
@@ -46,24 +46,21 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<i32, Error> {
 }
 
 /// `force-unlock LOCK_ID`: releases a lock whose holder is gone.
-pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> {
-    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+pub async fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> {
+    use std::io::IsTerminal as _;
     if !force {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Usage(
                 "force-unlock needs confirmation, but stdin is not a terminal; run again with --force".into(),
             ));
         }
-        print!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        let line = ask(&format!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ")).await?;
         if line.trim() != "yes" {
             println!("Nothing was released.");
             return Ok(1);
         }
     }
-    if ctx.state().unlock(id)? {
+    if ctx.state().unlock(id).await? {
         println!("Released lock {id}.");
         Ok(0)
     } else {
@@ -74,9 +71,9 @@ pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<i32, Error> 
 }
 
 /// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
-pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
+pub async fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     let missing: Vec<String> = addrs
         .iter()
         .filter(|a| !state.resources.contains_key(*a))
@@ -89,16 +86,16 @@ pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<i32, Error> {
         )));
     }
     for a in addrs {
-        store.forget(a)?;
+        store.forget(a).await?;
         println!("Removed {a} from the state (the object itself is still in AWS).");
     }
     Ok(0)
 }
 
 /// Renames a resource in the state, for a block that was renamed in the configuration.
-pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
+pub async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     if !state.resources.contains_key(from) {
         return Err(Error::Usage(format!("{from} is not in the state")));
     }
@@ -110,16 +107,16 @@ pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<i32, Error> {
             "cannot move {from} to {to}: a resource keeps its type"
         )));
     }
-    store.rename(from, to)?;
+    store.rename(from, to).await?;
     println!("Moved {from} to {to}.");
     Ok(0)
 }
 
 /// Gives the state a fresh lineage. Refused while intents are open: they were written under
 /// the old lineage, and only that lineage's tags can prove what their creates made.
-pub fn new_lineage(ctx: &Context) -> Result<i32, Error> {
+pub async fn new_lineage(ctx: &Context) -> Result<i32, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     if state.lineage.is_empty() {
         return Err(Error::Usage(
             "there is no state here yet; a new state gets a fresh lineage of its own".into(),
@@ -132,7 +129,7 @@ pub fn new_lineage(ctx: &Context) -> Result<i32, Error> {
         )));
     }
     let lineage = crate::state::new_lineage();
-    store.set_lineage(&lineage)?;
+    store.set_lineage(&lineage).await?;
     println!(
         "The state's lineage is now {lineage} (it was {}). Objects created from now on carry the new lineage; objects tagged with the old one are no longer adopted by this state.",
         state.lineage

@@ -45,7 +45,7 @@ pub(crate) fn plan_and_apply(
     ws: &Workspace,
     store: &mut MemoryState,
 ) -> (Plan, crate::engine::apply::ApplyReport) {
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     let planned = run(plan(p, ws, state, &PlanOptions::default())).expect("plan");
     let report = run(crate::engine::apply::apply(
         p,
@@ -66,7 +66,7 @@ pub(crate) fn plan_only(
     store: &mut MemoryState,
     opts: &PlanOptions,
 ) -> Plan {
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     run(plan(p, ws, state, opts)).expect("plan")
 }
 
@@ -400,7 +400,7 @@ fn a_target_plans_only_it_and_what_it_depends_on() {
     let planned = run(plan(
         &p,
         &ws,
-        MemoryState::default().load().expect("load"),
+        run(MemoryState::default().load()).expect("load"),
         &opts,
     ))
     .expect("plan");
@@ -424,7 +424,7 @@ fn a_target_plans_only_it_and_what_it_depends_on() {
     assert!(run(plan(
         &p,
         &ws,
-        MemoryState::default().load().expect("load"),
+        run(MemoryState::default().load()).expect("load"),
         &unknown
     ))
     .is_err());
@@ -502,20 +502,19 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     let p = FakeProvider::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
-    let lineage = store.load().expect("load").lineage;
+    let lineage = run(store.load()).expect("load").lineage;
     let addr = Address::managed("aws_iam_role", "r");
     // What the apply would have sent: the block evaluated, defaults included.
     let attrs = crate::engine::plan::evaluate_static::<FakeProvider>(&ws).0[&addr].to_attrs();
     // The create happened on the cloud, and the process died before recording it.
-    store
-        .open_intent(&crate::state::Intent {
-            addr: addr.clone(),
-            op: "create".into(),
-            token: lineage.clone(),
-            attrs: attrs.clone(),
-            evidence: Default::default(),
-        })
-        .expect("intent");
+    run(store.open_intent(&crate::state::Intent {
+        addr: addr.clone(),
+        op: "create".into(),
+        token: lineage.clone(),
+        attrs: attrs.clone(),
+        evidence: Default::default(),
+    }))
+    .expect("intent");
     run(p.create(
         "aws_iam_role",
         &attrs,
@@ -529,7 +528,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     let planned = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -563,7 +562,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         &mut |_| {},
     ))
     .expect("apply");
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     assert!(state.intents.is_empty(), "the intent is closed");
     assert_eq!(state.resources[&addr].id, "r1");
     assert_eq!(creates(&p), roles_created, "the role is not created again");
@@ -579,7 +578,7 @@ fn apply_src(
     let planned = run(plan(
         p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -641,7 +640,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     use crate::engine::provider::{OpContext, Provider as _};
     let p = FakeProvider::default();
     let mut store = MemoryState::default();
-    let lineage = store.load().expect("load").lineage;
+    let lineage = run(store.load()).expect("load").lineage;
     // An earlier, interrupted run made the user, and its intent was lost with it.
     let addr = Address::managed("aws_iam_user", "u");
     let ws = workspace(ONE_USER, &[]);
@@ -659,7 +658,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     let planned = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
