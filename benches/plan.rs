@@ -66,7 +66,7 @@ fn main() {
         .block_on(plan(
             &p,
             &ws,
-            store.load().expect("load"),
+            rt.block_on(store.load()).expect("load"),
             &PlanOptions::default(),
         ))
         .expect("plan");
@@ -89,7 +89,7 @@ fn main() {
         .block_on(plan(
             &p,
             &ws,
-            store.load().expect("load"),
+            rt.block_on(store.load()).expect("load"),
             &PlanOptions::default(),
         ))
         .expect("plan");

@@ -149,12 +149,12 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outco
     Ok(Outcome::Done)
 }
 
-fn load_state(ctx: &Context) -> Result<Option<State>, Error> {
+async fn load_state(ctx: &Context) -> Result<Option<State>, Error> {
     let mut store = ctx.state();
     if !store.path().exists() {
         return Ok(None);
     }
-    Ok(Some(store.load()?))
+    Ok(Some(store.load().await?))
 }
 
 async fn verbose_report(
@@ -163,7 +163,7 @@ async fn verbose_report(
     provider: &AwsProvider,
     identity: &Identity,
 ) -> Result<(), Error> {
-    let state = load_state(ctx)?;
+    let state = load_state(ctx).await?;
     println!("\n{}", ctx.style.bold("State owner"));
     match state.as_ref().map(|s| &s.owner) {
         None => println!("  no state yet in {}", ctx.dir.display()),

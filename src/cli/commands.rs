@@ -133,25 +133,35 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             runtime()?.block_on(workflow::import(&ctx, &vars, &addr, &id))
         }
         Command::Refresh { vars } => runtime()?.block_on(workflow::refresh(&ctx, &vars)),
-        Command::Output { name, raw, json } => output(&ctx, name.as_deref(), raw, json),
-        Command::State(StateCommand::List) => state_commands::list(&ctx),
+        Command::Output { name, raw, json } => {
+            runtime()?.block_on(output(&ctx, name.as_deref(), raw, json))
+        }
+        Command::State(StateCommand::List) => runtime()?.block_on(state_commands::list(&ctx)),
         Command::State(StateCommand::Show { address }) => {
-            state_commands::show(&ctx, &address_of(&address)?)
+            let addr = address_of(&address)?;
+            runtime()?.block_on(state_commands::show(&ctx, &addr))
         }
         Command::State(StateCommand::Rm { addresses: list }) => {
             let list = addresses(&list)?;
-            let _lock = workflow::StateLock::take(&ctx, "state rm")?;
-            state_commands::rm(&ctx, &list)
+            runtime()?.block_on(workflow::locked(
+                &ctx,
+                "state rm",
+                state_commands::rm(&ctx, &list),
+            ))
         }
         Command::State(StateCommand::Mv { from, to }) => {
             let (from, to) = (address_of(&from)?, address_of(&to)?);
-            let _lock = workflow::StateLock::take(&ctx, "state mv")?;
-            state_commands::mv(&ctx, &from, &to)
+            runtime()?.block_on(workflow::locked(
+                &ctx,
+                "state mv",
+                state_commands::mv(&ctx, &from, &to),
+            ))
         }
-        Command::State(StateCommand::NewLineage) => {
-            let _lock = workflow::StateLock::take(&ctx, "state new-lineage")?;
-            state_commands::new_lineage(&ctx)
-        }
+        Command::State(StateCommand::NewLineage) => runtime()?.block_on(workflow::locked(
+            &ctx,
+            "state new-lineage",
+            state_commands::new_lineage(&ctx),
+        )),
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Functions => {
             print!("{}", crate::lang::functions::reference_markdown());
@@ -177,7 +187,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Fmt { check, diff } => crate::cli::fmt::run(&ctx.dir, check, diff),
         Command::Graph => graph(&ctx),
         Command::ForceUnlock { lock_id, force } => {
-            state_commands::force_unlock(&ctx, &lock_id, force)
+            runtime()?.block_on(state_commands::force_unlock(&ctx, &lock_id, force))
         }
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
@@ -236,8 +246,13 @@ fn validate(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
     Ok(Outcome::Done)
 }
 
-fn output(ctx: &Context, name: Option<&str>, raw: bool, json: bool) -> Result<Outcome, Error> {
-    let state = ctx.state().load()?;
+async fn output(
+    ctx: &Context,
+    name: Option<&str>,
+    raw: bool,
+    json: bool,
+) -> Result<Outcome, Error> {
+    let state = ctx.state().load().await?;
     match name {
         None if raw => Err(Error::Usage("--raw needs an output name".into())),
         None if json => {

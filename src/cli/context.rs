@@ -115,6 +115,19 @@ pub async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
     Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
 }
 
+/// Prints `prompt` and reads one line from stdin. The read runs on the blocking pool: the
+/// runtime keeps beating the state lock's heartbeat while someone reads the plan.
+pub async fn ask(prompt: &str) -> Result<String, Error> {
+    use std::io::{BufRead as _, Write as _};
+    print!("{prompt}");
+    std::io::stdout().flush()?;
+    let read = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).map(|_| line)
+    });
+    Ok(read.await.map_err(std::io::Error::other)??)
+}
+
 pub fn shown(o: &crate::state::OutputState) -> String {
     if o.sensitive {
         "(sensitive value)".into()

@@ -2,21 +2,21 @@
 //! Every edit is one committed transaction that bumps the serial, so a plan saved before it
 //! is refused as stale.
 
-use crate::cli::context::Context;
+use crate::cli::context::{ask, Context};
 use crate::error::{Error, Outcome, StateEditError};
 use crate::lang::address::Address;
 use crate::lang::value::Value;
 use crate::state::StateStore as _;
 
-pub fn list(ctx: &Context) -> Result<Outcome, Error> {
-    for addr in ctx.state().load()?.resources.keys() {
+pub async fn list(ctx: &Context) -> Result<Outcome, Error> {
+    for addr in ctx.state().load().await?.resources.keys() {
         println!("{addr}");
     }
     Ok(Outcome::Done)
 }
 
-pub fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
-    let state = ctx.state().load()?;
+pub async fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
+    let state = ctx.state().load().await?;
     let r = state
         .resources
         .get(addr)
@@ -46,8 +46,8 @@ pub fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
 }
 
 /// `force-unlock LOCK_ID`: releases a lock whose holder is gone.
-pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Error> {
-    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+pub async fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Error> {
+    use std::io::IsTerminal as _;
     if !force {
         if !std::io::stdin().is_terminal() {
             return Err(Error::Unconfirmed {
@@ -55,16 +55,13 @@ pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Err
                 advice: "run again with --force",
             });
         }
-        print!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ");
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
+        let line = ask(&format!("Release lock {id}? A writer that still runs would then race another.\n  Only 'yes' will be accepted: ")).await?;
         if line.trim() != "yes" {
             println!("Nothing was released.");
             return Ok(Outcome::Failed);
         }
     }
-    if ctx.state().unlock(id)? {
+    if ctx.state().unlock(id).await? {
         println!("Released lock {id}.");
         Ok(Outcome::Done)
     } else {
@@ -73,9 +70,9 @@ pub fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Err
 }
 
 /// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
-pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
+pub async fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     let missing: Vec<Address> = addrs
         .iter()
         .filter(|a| !state.resources.contains_key(*a))
@@ -85,16 +82,16 @@ pub fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
         return Err(StateEditError::NoneRemoved(missing).into());
     }
     for a in addrs {
-        store.forget(a)?;
+        store.forget(a).await?;
         println!("Removed {a} from the state (the object itself is still in AWS).");
     }
     Ok(Outcome::Done)
 }
 
 /// Renames a resource in the state, for a block that was renamed in the configuration.
-pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
+pub async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     if !state.resources.contains_key(from) {
         return Err(StateEditError::NotInState(from.clone()).into());
     }
@@ -108,16 +105,16 @@ pub fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error>
         }
         .into());
     }
-    store.rename(from, to)?;
+    store.rename(from, to).await?;
     println!("Moved {from} to {to}.");
     Ok(Outcome::Done)
 }
 
 /// Gives the state a fresh lineage. Refused while intents are open: they were written under
 /// the old lineage, and only that lineage's tags can prove what their creates made.
-pub fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
+pub async fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     if state.lineage.is_empty() {
         return Err(StateEditError::NoState.into());
     }
@@ -125,7 +122,7 @@ pub fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
         return Err(StateEditError::OpenIntents(state.intents.len()).into());
     }
     let lineage = crate::state::new_lineage();
-    store.set_lineage(&lineage)?;
+    store.set_lineage(&lineage).await?;
     println!(
         "The state's lineage is now {lineage} (it was {}). Objects created from now on carry the new lineage; objects tagged with the old one are no longer adopted by this state.",
         state.lineage

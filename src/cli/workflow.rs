@@ -3,12 +3,13 @@
 //! core: load the workspace and state, plan through the provider, print, guard the owner,
 //! apply, report.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::future::Future;
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
 use crate::aws::AwsProvider;
 use crate::cli::args::VarArgs;
-use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
+use crate::cli::context::{ask, connect, print_warnings, shown, workspace, Context, Format};
 use crate::engine::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::engine::diff::Action;
 use crate::engine::graph::Node;
@@ -19,51 +20,28 @@ use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan};
 use crate::lang::address::{Address, Mode};
 use crate::lang::schema::Registry;
 use crate::render::human::render_plan;
-use crate::state::sqlite::SqliteState;
-use crate::state::{Owner, ResourceState, State, StateStore as _};
+use crate::state::{Owner, ResourceState, State, StateStore};
 
-/// The state lock, held while this value lives, with a heartbeat while a runtime runs.
-pub struct StateLock {
-    held: crate::state::lock::Held,
-    path: PathBuf,
-    beat: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl StateLock {
-    pub fn take(ctx: &Context, command: &str) -> Result<StateLock, Error> {
-        let mut store = ctx.state();
-        let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout)?;
-        let path = store.path().to_path_buf();
-        let beat = tokio::runtime::Handle::try_current().ok().map(|rt| {
-            let (id, path) = (held.id.clone(), path.clone());
-            rt.spawn(async move {
-                let mut s = SqliteState::new(path);
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                    let _ = s.heartbeat(&id);
-                }
-            })
-        });
-        Ok(StateLock { held, path, beat })
-    }
-}
-
-impl Drop for StateLock {
-    fn drop(&mut self) {
-        if let Some(b) = self.beat.take() {
-            b.abort();
-        }
-        self.held.release(&mut SqliteState::new(self.path.clone()));
-    }
+/// Runs `work` under the state lock taken for `command`: another writer is refused (or waited
+/// for, with `--lock-timeout`), the heartbeat beats while `work` runs, and the lock is released
+/// when it is done, whatever it returned. The lock's store is the command's own store kind,
+/// opened once more, so that its heartbeat never waits behind the work's writes.
+pub async fn locked<T>(
+    ctx: &Context,
+    command: &str,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let mut store = ctx.state();
+    let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout).await?;
+    held.hold(&mut store, work).await
 }
 
 /// A plan with what made it, so that apply reuses the same connection and state.
-struct Planned {
+struct Planned<S> {
     ws: Workspace,
     plan: Plan,
-    store: SqliteState,
+    store: S,
     provider: AwsProvider,
-    _lock: Option<StateLock>,
 }
 
 fn plan_error(ws: Workspace, e: PlanError) -> Error {
@@ -73,32 +51,29 @@ fn plan_error(ws: Workspace, e: PlanError) -> Error {
     }
 }
 
-/// Loads, connects and plans. A writer (`lock` names its command) holds the state lock from
-/// before the state is read until the returned value is dropped; a read-only plan takes no
-/// lock and writes nothing: what an interrupted apply left is shown in the plan, and only an
-/// apply records it.
-async fn make_plan(
-    ctx: &Context,
-    vars: &VarArgs,
-    opts: &PlanOptions,
-    lock: Option<&'static str>,
-) -> Result<Planned, Error> {
+/// Loads the configuration and variables (all of them required), printing its warnings.
+fn plan_workspace(ctx: &Context, vars: &VarArgs) -> Result<Workspace, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
     print_warnings(&ws, &warnings, ctx.style);
-    let mut store = ctx.state();
-    let lock = match lock {
-        Some(command) => Some(StateLock::take(ctx, command)?),
-        None => None,
-    };
+    Ok(ws)
+}
+
+/// Connects, reads the state from `store` and plans. It writes nothing: what an interrupted
+/// apply left is shown in the plan, and only an apply records it. A writer calls it inside
+/// `locked`, so that the state it plans against is the one it will write.
+async fn make_plan<S: StateStore>(
+    ws: Workspace,
+    mut store: S,
+    opts: &PlanOptions,
+) -> Result<Planned<S>, Error> {
     let provider = connect(&ws).await?;
-    let state = store.load()?;
+    let state = store.load().await?;
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
         Ok(plan) => Ok(Planned {
             ws,
             plan,
             store,
             provider,
-            _lock: lock,
         }),
         Err(e) => Err(plan_error(ws, e)),
     }
@@ -125,9 +100,10 @@ pub struct PlanRequest {
 }
 
 pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<Outcome, Error> {
+    let ws = plan_workspace(ctx, vars)?;
     let Planned {
         ws, plan, provider, ..
-    } = make_plan(ctx, vars, &req.opts, None).await?;
+    } = make_plan(ws, ctx.state(), &req.opts).await?;
     print_plan(&plan, ws.config.schemas, req.format, ctx);
     if let Some(out) = &req.out {
         plan_file::write(out, &plan_file::save(&ws, &plan, &req.opts))?;
@@ -176,18 +152,15 @@ pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<Out
     })
 }
 
-fn confirm(command: &'static str) -> Result<bool, Error> {
+async fn confirm(command: &'static str) -> Result<bool, Error> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::Unconfirmed {
             command,
             advice: "review the plan and run again with --auto-approve",
         });
     }
-    print!("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ");
-    std::io::stdout().flush()?;
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    Ok(line.trim() == "yes")
+    let answer = ask("\nDo you want to perform these actions?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ").await?;
+    Ok(answer.trim() == "yes")
 }
 
 /// The guide's owner rule, before any write: another account is refused, another identity of
@@ -234,13 +207,29 @@ pub async fn apply(
             advice: "review `skyform plan` and run again with --auto-approve",
         });
     }
+    let ws = plan_workspace(ctx, vars)?;
+    locked(
+        ctx,
+        command,
+        apply_locked(ctx, ws, opts, auto_approve, parallelism),
+    )
+    .await
+}
+
+/// `apply` and `destroy` once the state is locked: plan, show, confirm, execute.
+async fn apply_locked(
+    ctx: &Context,
+    ws: Workspace,
+    opts: PlanOptions,
+    auto_approve: bool,
+    parallelism: usize,
+) -> Result<Outcome, Error> {
     let Planned {
         ws,
         plan,
         mut store,
         provider,
-        _lock,
-    } = make_plan(ctx, vars, &opts, Some(command)).await?;
+    } = make_plan(ws, ctx.state(), &opts).await?;
     print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
@@ -248,22 +237,22 @@ pub async fn apply(
     if !plan.has_effect() {
         return Ok(Outcome::Done);
     }
-    if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" })? {
+    if !auto_approve && !confirm(if plan.destroy { "destroy" } else { "apply" }).await? {
         println!("\nApply cancelled.");
         return Ok(Outcome::Failed);
     }
     if check == OwnerCheck::Unowned {
-        store.set_owner(&caller)?;
+        store.set_owner(&caller).await?;
     }
     execute(ctx, &ws, &plan, &mut store, &provider, parallelism).await
 }
 
 /// Runs a reviewed plan and reports: per-operation progress, failures by address, counts.
-async fn execute(
+async fn execute<S: StateStore>(
     ctx: &Context,
     ws: &Workspace,
     plan: &Plan,
-    store: &mut SqliteState,
+    store: &mut S,
     provider: &AwsProvider,
     parallelism: usize,
 ) -> Result<Outcome, Error> {
@@ -319,7 +308,7 @@ async fn execute(
     if report.failures.is_empty() {
         println!("\n{}", ctx.style.bold(&summary));
         if !plan.destroy && plan.targets.is_empty() {
-            let outputs = store.load()?.outputs;
+            let outputs = store.load().await?.outputs;
             if !outputs.is_empty() {
                 println!("\nOutputs:\n");
                 for (name, o) in &outputs {
@@ -399,7 +388,21 @@ pub async fn apply_saved(
     parallelism: usize,
 ) -> Result<Outcome, Error> {
     let saved = plan_file::read(file)?;
-    let _lock = StateLock::take(ctx, "apply (saved plan)")?;
+    locked(
+        ctx,
+        "apply (saved plan)",
+        apply_saved_locked(ctx, saved, vars, parallelism),
+    )
+    .await
+}
+
+/// `apply FILE` once the state is locked.
+async fn apply_saved_locked(
+    ctx: &Context,
+    saved: plan_file::SavedPlan,
+    vars: &VarArgs,
+    parallelism: usize,
+) -> Result<Outcome, Error> {
     // Variables the plan carries need not be given again, so none is required here.
     let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
@@ -408,7 +411,7 @@ pub async fn apply_saved(
         return Err(StalePlan::Inputs(problems).into());
     }
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     // A plan made before any state existed matches a state that is still empty (taking the
     // lock creates the database, and with it a lineage).
     let fresh_then = saved.lineage.is_empty() && saved.serial == 0;
@@ -510,10 +513,10 @@ pub async fn apply_saved(
     }
     let (check, caller) = guard_owner(&provider, &plan.state).await?;
     if check == OwnerCheck::Unowned {
-        store.set_owner(&caller)?;
+        store.set_owner(&caller).await?;
     }
     if plan.refresh_only {
-        let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store)?;
+        let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store).await?;
         println!(
             "\n{}",
             ctx.style.bold(&format!(
@@ -539,21 +542,26 @@ pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
         refresh_only: true,
         ..PlanOptions::default()
     };
-    // The lock is bound to a name so that it is held until the state is written.
+    let ws = plan_workspace(ctx, vars)?;
+    locked(ctx, "refresh", refresh_locked(ctx, ws, opts)).await
+}
+
+/// `refresh` once the state is locked.
+async fn refresh_locked(ctx: &Context, ws: Workspace, opts: PlanOptions) -> Result<Outcome, Error> {
     let Planned {
         ws,
         plan,
         mut store,
         provider,
-        _lock,
-    } = make_plan(ctx, vars, &opts, Some("refresh")).await?;
+        ..
+    } = make_plan(ws, ctx.state(), &opts).await?;
     print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
     if !plan.has_effect() {
         return Ok(Outcome::Done);
     }
     // Another account sees none of this state's objects; recording that would forget them all.
     guard_owner(&provider, &plan.state).await?;
-    let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store)?;
+    let (updated, removed) = crate::engine::apply::apply_refresh(&plan, &mut store).await?;
     println!(
         "\n{}",
         ctx.style.bold(&format!(
@@ -579,9 +587,18 @@ pub async fn import(
     if addr.type_name == "aws_iam_access_key" {
         return Err(ImportError::AccessKey.into());
     }
-    let _lock = StateLock::take(ctx, "import")?;
+    locked(ctx, "import", import_locked(ctx, ws, addr, id)).await
+}
+
+/// `import` once the state is locked.
+async fn import_locked(
+    ctx: &Context,
+    ws: Workspace,
+    addr: &Address,
+    id: &str,
+) -> Result<Outcome, Error> {
     let mut store = ctx.state();
-    let state = store.load()?;
+    let state = store.load().await?;
     if state.resources.contains_key(addr) {
         return Err(ImportError::AlreadyManaged(addr.clone()).into());
     }
@@ -603,7 +620,7 @@ pub async fn import(
         .into());
     };
     if check == OwnerCheck::Unowned {
-        store.set_owner(&caller)?;
+        store.set_owner(&caller).await?;
     }
     let deps = ws
         .graph
@@ -611,13 +628,15 @@ pub async fn import(
         .into_iter()
         .filter(|a| a.mode == Mode::Managed)
         .collect();
-    store.put(&ResourceState {
-        addr: addr.clone(),
-        id: id.to_string(),
-        attrs,
-        deps,
-        sensitive: Default::default(),
-    })?;
+    store
+        .put(&ResourceState {
+            addr: addr.clone(),
+            id: id.to_string(),
+            attrs,
+            deps,
+            sensitive: Default::default(),
+        })
+        .await?;
     println!(
         "{}",
         ctx.style.bold(&format!(

@@ -179,10 +179,10 @@ pub async fn apply<P: Provider, S: StateStore>(
     let mut report = ApplyReport::default();
     // What an interrupted apply left was shown in the plan; it is recorded before anything
     // else, so the operations below start from the state the plan was made against.
-    plan.recovery.persist(store)?;
+    plan.recovery.persist(store).await?;
     let mut pending = operations(ws, plan);
     // The lineage exists once anything was written (the owner is recorded before an apply).
-    let lineage = match store.load()?.lineage {
+    let lineage = match store.load().await?.lineage {
         l if l.is_empty() => plan.state.lineage.clone(),
         l => l,
     };
@@ -201,7 +201,7 @@ pub async fn apply<P: Provider, S: StateStore>(
             .iter()
             .any(|c| c.addr == d.addr && matches!(c.action, Action::Create | Action::Replace));
         if d.live.is_none() && !recreated && !plan.refresh_only {
-            store.remove(&d.addr)?;
+            store.remove(&d.addr).await?;
             current.remove(&d.addr);
         }
     }
@@ -267,20 +267,23 @@ pub async fn apply<P: Provider, S: StateStore>(
                 (Err(e), _) | (_, Err(e)) => (Err(e), Attrs::new()),
             };
             // Write-ahead: the intent is committed before the call, so a crash during it
-            // leaves a trace the next run reconciles.
+            // leaves a trace the next run reconciles. The store's future resolves only once
+            // the intent is durable, and the call is not made before that.
             if let Ok(attrs) = &planned {
-                store.open_intent(&Intent {
-                    addr: o.addr.clone(),
-                    op: match o.kind {
-                        OpKind::Create => "create",
-                        OpKind::Update => "update",
-                        OpKind::Delete => "delete",
-                    }
-                    .into(),
-                    token: lineage.clone(),
-                    attrs: attrs.clone(),
-                    evidence: evidence.clone(),
-                })?;
+                store
+                    .open_intent(&Intent {
+                        addr: o.addr.clone(),
+                        op: match o.kind {
+                            OpKind::Create => "create",
+                            OpKind::Update => "update",
+                            OpKind::Delete => "delete",
+                        }
+                        .into(),
+                        token: lineage.clone(),
+                        attrs: attrs.clone(),
+                        evidence: evidence.clone(),
+                    })
+                    .await?;
             }
             on_event(Event::Started(o.clone()));
             let started = std::time::Instant::now();
@@ -332,7 +335,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                 }
                 match o.kind {
                     OpKind::Delete => {
-                        store.remove(&o.addr)?;
+                        store.remove(&o.addr).await?;
                         current.remove(&o.addr);
                         report.destroyed += 1;
                     }
@@ -350,7 +353,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                             deps,
                             sensitive: sensitive_inputs::<P>(ws, &ctx, &o.addr),
                         };
-                        store.put(&r)?;
+                        store.put(&r).await?;
                         current.insert(o.addr.clone(), r);
                         if o.kind == OpKind::Create {
                             report.added += 1;
@@ -364,7 +367,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                         ws.eval_all_locals(&mut ctx);
                     }
                 }
-                store.close_intent(&o.addr)?;
+                store.close_intent(&o.addr).await?;
                 for d in dependents.get(&o).into_iter().flatten() {
                     if let Some(waits) = pending.get_mut(d) {
                         waits.remove(&o);
@@ -381,7 +384,7 @@ pub async fn apply<P: Provider, S: StateStore>(
                 // run must find. An answered error made nothing; an update or delete needs no
                 // search, since the next refresh reads what AWS has.
                 if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
-                    store.close_intent(&o.addr)?;
+                    store.close_intent(&o.addr).await?;
                 }
                 let message = e.to_string();
                 report.failures.push((o.addr.clone(), message.clone()));
@@ -406,7 +409,7 @@ pub async fn apply<P: Provider, S: StateStore>(
     }
     // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
     if plan.targets.is_empty() {
-        write_outputs(ws, &ctx, store, plan.destroy)?;
+        write_outputs(ws, &ctx, store, plan.destroy).await?;
     }
     Ok(report)
 }
@@ -495,23 +498,25 @@ async fn create_or_adopt<P: Provider>(
 
 /// Records a refresh-only plan: what AWS now says replaces what state held, and objects that
 /// are gone are forgotten. Nothing is written to AWS. Returns (updated, removed).
-pub fn apply_refresh<S: StateStore>(
+pub async fn apply_refresh<S: StateStore>(
     plan: &Plan,
     store: &mut S,
 ) -> Result<(usize, usize), StateError> {
-    plan.recovery.persist(store)?;
+    plan.recovery.persist(store).await?;
     let (mut updated, mut removed) = (0, 0);
     for d in &plan.drift {
         match (&d.live, plan.state.resources.get(&d.addr)) {
             (None, _) => {
-                store.remove(&d.addr)?;
+                store.remove(&d.addr).await?;
                 removed += 1;
             }
             (Some(live), Some(prior)) => {
-                store.put(&ResourceState {
-                    attrs: live.clone(),
-                    ..prior.clone()
-                })?;
+                store
+                    .put(&ResourceState {
+                        attrs: live.clone(),
+                        ..prior.clone()
+                    })
+                    .await?;
                 updated += 1;
             }
             (Some(_), None) => {}
@@ -570,7 +575,7 @@ fn desired<P: Provider>(
 }
 
 /// Evaluates outputs against the final values and records the known ones.
-fn write_outputs<S: StateStore>(
+async fn write_outputs<S: StateStore>(
     ws: &Workspace,
     ctx: &crate::lang::eval::EvalCtx,
     store: &mut S,
@@ -593,6 +598,6 @@ fn write_outputs<S: StateStore>(
             }
         }
     }
-    store.set_outputs(&outputs)?;
+    store.set_outputs(&outputs).await?;
     Ok(())
 }

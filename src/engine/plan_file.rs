@@ -661,7 +661,7 @@ output "secret" {
             live.insert("status".into(), "Inactive".into());
         }
         let ws = workspace(SECRETS, &["pw=hunter2-second"]);
-        let state = store.load().expect("load");
+        let state = run(store.load()).expect("load");
         let plan = run(crate::engine::plan::plan(
             &p,
             &ws,

@@ -66,12 +66,12 @@ impl Recovery {
 
     /// Records the recovery: the adopted objects, then the settled intents closed. Called by
     /// apply only, under the state lock, after the plan was approved.
-    pub fn persist<S: StateStore>(&self, store: &mut S) -> Result<(), StateError> {
+    pub async fn persist<S: StateStore>(&self, store: &mut S) -> Result<(), StateError> {
         for r in &self.adopted {
-            store.put(r)?;
+            store.put(r).await?;
         }
         for a in &self.settled {
-            store.close_intent(a)?;
+            store.close_intent(a).await?;
         }
         Ok(())
     }

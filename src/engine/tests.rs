@@ -55,7 +55,7 @@ pub(crate) fn plan_and_apply(
     ws: &Workspace,
     store: &mut MemoryState,
 ) -> (Plan, crate::engine::apply::ApplyReport) {
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     let planned = run(plan(p, ws, state, &PlanOptions::default())).expect("plan");
     let report = run(crate::engine::apply::apply(
         p,
@@ -76,7 +76,7 @@ pub(crate) fn plan_only(
     store: &mut MemoryState,
     opts: &PlanOptions,
 ) -> Plan {
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     run(plan(p, ws, state, opts)).expect("plan")
 }
 
@@ -412,7 +412,7 @@ fn a_target_plans_only_it_and_what_it_depends_on() {
     let planned = run(plan(
         &p,
         &ws,
-        MemoryState::default().load().expect("load"),
+        run(MemoryState::default().load()).expect("load"),
         &opts,
     ))
     .expect("plan");
@@ -436,7 +436,7 @@ fn a_target_plans_only_it_and_what_it_depends_on() {
     assert!(run(plan(
         &p,
         &ws,
-        MemoryState::default().load().expect("load"),
+        run(MemoryState::default().load()).expect("load"),
         &unknown
     ))
     .is_err());
@@ -514,22 +514,21 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let ws = workspace(SRC, &[]);
     let mut store = MemoryState::default();
-    let lineage = store.load().expect("load").lineage;
+    let lineage = run(store.load()).expect("load").lineage;
     let addr = Address::managed("aws_iam_role", "r");
     // What the apply would have sent: the block evaluated, defaults included.
     let attrs = crate::engine::plan::evaluate_static::<FakeProvider<crate::aws::AwsProvider>>(&ws)
         .0[&addr]
         .to_attrs();
     // The create happened on the cloud, and the process died before recording it.
-    store
-        .open_intent(&crate::state::Intent {
-            addr: addr.clone(),
-            op: "create".into(),
-            token: lineage.clone(),
-            attrs: attrs.clone(),
-            evidence: Default::default(),
-        })
-        .expect("intent");
+    run(store.open_intent(&crate::state::Intent {
+        addr: addr.clone(),
+        op: "create".into(),
+        token: lineage.clone(),
+        attrs: attrs.clone(),
+        evidence: Default::default(),
+    }))
+    .expect("intent");
     run(p.create(
         "aws_iam_role",
         &attrs,
@@ -543,7 +542,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     let planned = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -577,7 +576,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         &mut |_| {},
     ))
     .expect("apply");
-    let state = store.load().expect("load");
+    let state = run(store.load()).expect("load");
     assert!(state.intents.is_empty(), "the intent is closed");
     assert_eq!(state.resources[&addr].id, "r1");
     assert_eq!(creates(&p), roles_created, "the role is not created again");
@@ -593,7 +592,7 @@ fn apply_src(
     let planned = run(plan(
         p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -655,7 +654,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     use crate::engine::provider::{OpContext, Provider as _};
     let p = FakeProvider::<crate::aws::AwsProvider>::default();
     let mut store = MemoryState::default();
-    let lineage = store.load().expect("load").lineage;
+    let lineage = run(store.load()).expect("load").lineage;
     // An earlier, interrupted run made the user, and its intent was lost with it.
     let addr = Address::managed("aws_iam_user", "u");
     let ws = workspace(ONE_USER, &[]);
@@ -675,7 +674,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     let planned = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");

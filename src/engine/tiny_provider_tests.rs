@@ -114,7 +114,7 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     let planned = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -143,7 +143,7 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     let again = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");
@@ -153,7 +153,7 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     let again = run(plan(
         &p,
         &ws,
-        store.load().expect("load"),
+        run(store.load()).expect("load"),
         &PlanOptions::default(),
     ))
     .expect("plan");

@@ -2,7 +2,11 @@
 //! its holder's host, PID, command, start time and a heartbeat. A second writer stops at once
 //! and names the holder, or waits with `--lock-timeout`. A lock left by a dead process on this
 //! host is released automatically, with a notice; any other is released by `force-unlock`.
+//!
+//! Waiting for the lock, and beating its heartbeat, happen on the runtime without blocking it:
+//! `Held::hold` runs a command's work and the heartbeat side by side, then releases.
 
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::state::{LockInfo, StateError, StateStore};
@@ -47,16 +51,53 @@ fn alive(pid: u32) -> bool {
     proc.join(pid.to_string()).exists()
 }
 
+/// How often a holder refreshes its heartbeat, for a waiting writer to see it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// How long a waiting writer sleeps between attempts.
+const RETRY: Duration = Duration::from_millis(500);
+
 /// A lock this process holds.
 #[derive(Debug, Clone)]
+#[must_use = "a held lock is released by `hold` or `release`"]
 pub struct Held {
     pub id: String,
 }
 
 impl Held {
-    pub fn release<S: StateStore>(&self, store: &mut S) {
+    pub async fn release<S: StateStore>(&self, store: &mut S) {
         // Releasing is best effort: a lock left behind is released by its dead PID next time.
-        let _ = store.unlock(&self.id);
+        let _ = store.unlock(&self.id).await;
+    }
+
+    /// Runs `work` under the lock, beating the heartbeat through `store` while it runs, and
+    /// releases the lock when it is done, whatever it returned. (A release cannot wait in
+    /// `Drop`, which is why the lock wraps the work instead of guarding a scope.)
+    pub async fn hold<S: StateStore, T>(self, store: &mut S, work: impl Future<Output = T>) -> T {
+        self.hold_beating(store, HEARTBEAT, work).await
+    }
+
+    async fn hold_beating<S: StateStore, T>(
+        self,
+        store: &mut S,
+        every: Duration,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        // Beats missed while the thread was busy are not worth catching up on.
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let out = loop {
+            tokio::select! {
+                out = &mut work => break out,
+                _ = beat.tick() => {
+                    // A missed beat only makes the lock look older to a waiting writer.
+                    let _ = store.heartbeat(&self.id).await;
+                }
+            }
+        };
+        self.release(store).await;
+        out
     }
 }
 
@@ -72,7 +113,7 @@ fn held_error(h: LockInfo) -> LockError {
 }
 
 /// Takes the lock for `command`, waiting up to `timeout` while another live writer holds it.
-pub fn acquire<S: StateStore>(
+pub async fn acquire<S: StateStore>(
     store: &mut S,
     command: &str,
     timeout: Option<Duration>,
@@ -87,7 +128,7 @@ pub fn acquire<S: StateStore>(
     };
     let deadline = Instant::now() + timeout.unwrap_or_default();
     loop {
-        let Some(holder) = store.try_lock(&me)? else {
+        let Some(holder) = store.try_lock(&me).await? else {
             return Ok(Held { id: me.id });
         };
         if holder.host == me.host && holder.pid != me.pid && !alive(holder.pid) {
@@ -95,25 +136,13 @@ pub fn acquire<S: StateStore>(
                 "Notice: released a stale lock left by {:?} (pid {}, no longer running).",
                 holder.command, holder.pid
             );
-            store.unlock(&holder.id)?;
+            store.unlock(&holder.id).await?;
             continue;
         }
         if Instant::now() >= deadline {
             return Err(held_error(holder));
         }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// Takes the lock only if it is free now; `None` when someone holds it.
-pub fn try_acquire<S: StateStore>(
-    store: &mut S,
-    command: &str,
-) -> Result<Option<Held>, StateError> {
-    match acquire(store, command, None) {
-        Ok(h) => Ok(Some(h)),
-        Err(LockError::Held { .. }) => Ok(None),
-        Err(LockError::State(e)) => Err(e),
+        tokio::time::sleep(RETRY).await;
     }
 }
 
@@ -121,23 +150,23 @@ pub fn try_acquire<S: StateStore>(
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_second_writer_is_refused_and_a_dead_holder_is_released() {
+    #[tokio::test]
+    async fn a_second_writer_is_refused_and_a_dead_holder_is_released() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let mut a = crate::state::sqlite::SqliteState::new(path.clone());
-        let held = acquire(&mut a, "apply", None).unwrap();
+        let held = acquire(&mut a, "apply", None).await.unwrap();
         let mut b = crate::state::sqlite::SqliteState::new(path.clone());
-        match acquire(&mut b, "apply", None) {
+        match acquire(&mut b, "apply", None).await {
             Err(LockError::Held { command, pid, .. }) => {
                 assert_eq!(command, "apply");
                 assert_eq!(pid, std::process::id());
             }
             other => panic!("{other:?}"),
         }
-        held.release(&mut a);
-        let again = acquire(&mut b, "plan", None).unwrap();
-        again.release(&mut b);
+        held.release(&mut a).await;
+        let again = acquire(&mut b, "plan", None).await.unwrap();
+        again.release(&mut b).await;
         // A lock whose PID is not running on this host is taken over.
         let dead = LockInfo {
             id: "dead".into(),
@@ -147,8 +176,64 @@ mod tests {
             started_at: 0,
             heartbeat_at: 0,
         };
-        assert_eq!(b.try_lock(&dead).unwrap(), None);
-        let taken = acquire(&mut a, "apply", None).unwrap();
-        taken.release(&mut a);
+        assert_eq!(b.try_lock(&dead).await.unwrap(), None);
+        let taken = acquire(&mut a, "apply", None).await.unwrap();
+        taken.release(&mut a).await;
+    }
+
+    fn holder(id: &str) -> LockInfo {
+        LockInfo {
+            id: id.into(),
+            host: hostname(),
+            pid: std::process::id(),
+            command: "apply".into(),
+            started_at: 0,
+            heartbeat_at: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_takes_the_lock_once_its_holder_releases_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut a = crate::state::sqlite::SqliteState::new(path.clone());
+        let held = acquire(&mut a, "apply", None).await.unwrap();
+        let mut b = crate::state::sqlite::SqliteState::new(path.clone());
+        let release_soon = async {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            held.release(&mut a).await;
+        };
+        let (waited, ()) = tokio::join!(
+            acquire(&mut b, "plan", Some(Duration::from_secs(5))),
+            release_soon
+        );
+        let taken = waited.unwrap();
+        assert_ne!(taken.id, held.id);
+        let mut c = crate::state::sqlite::SqliteState::new(path);
+        assert!(matches!(
+            c.try_lock(&holder("third")).await.unwrap(),
+            Some(h) if h.id == taken.id
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_held_lock_beats_while_its_work_runs_and_is_released_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut a = crate::state::sqlite::SqliteState::new(path.clone());
+        assert_eq!(a.try_lock(&holder("mine")).await.unwrap(), None);
+        let mut b = crate::state::sqlite::SqliteState::new(path);
+        let held = Held { id: "mine".into() };
+        let seen = held
+            .hold_beating(&mut a, Duration::from_millis(50), async {
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                b.try_lock(&holder("other")).await.unwrap()
+            })
+            .await;
+        let seen = seen.expect("the lock is held while the work runs");
+        assert_eq!(seen.id, "mine");
+        assert!(seen.heartbeat_at > 0, "no heartbeat was written");
+        // Released once the work is done: the next writer gets it.
+        assert_eq!(b.try_lock(&holder("other")).await.unwrap(), None);
     }
 }

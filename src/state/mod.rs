@@ -7,6 +7,12 @@
 //! engine. Every write is one committed transaction that bumps the serial: an apply records
 //! each create, update and delete the moment it succeeds, never only at the end.
 //!
+//! The trait is async because a store waits: on the network for S3, on the disk (and on other
+//! writers' transactions) for SQLite. A store must not block the runtime while it waits, since
+//! AWS calls and the lock's heartbeat run on that same thread; the SQLite store does its work on
+//! tokio's blocking pool. A write's future resolves only once the write is durable, so awaiting
+//! it keeps write-ahead exactly as strong as a synchronous commit.
+//!
 //! May use: `lang`. The engine and the command line use it.
 
 pub mod lock;
@@ -109,32 +115,39 @@ pub enum StateError {
     Db(String),
 }
 
-/// Reading and writing state. Each write is durable when it returns.
+/// Reading and writing state. Each write is durable when its future resolves.
+///
+/// Native `async fn`, as `Provider`: the engine and the commands are generic over the store
+/// and run on one thread, so they never need `Send` futures or a boxed trait object.
+#[allow(async_fn_in_trait)]
 pub trait StateStore {
-    fn load(&mut self) -> Result<State, StateError>;
+    async fn load(&mut self) -> Result<State, StateError>;
     /// Records a resource (insert or replace); returns the new serial.
-    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError>;
+    async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError>;
     /// Forgets a resource; returns the new serial.
-    fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
+    async fn remove(&mut self, addr: &Address) -> Result<u64, StateError>;
     /// Forgets a resource that stays in AWS on purpose (`state rm`): it is remembered as handed
     /// off, so that its skyform tags never bring it back. Returns the new serial.
-    fn forget(&mut self, addr: &Address) -> Result<u64, StateError>;
+    async fn forget(&mut self, addr: &Address) -> Result<u64, StateError>;
     /// Replaces all outputs; returns the new serial.
-    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError>;
+    async fn set_outputs(
+        &mut self,
+        outputs: &BTreeMap<String, OutputState>,
+    ) -> Result<u64, StateError>;
     /// Records the owning identity; returns the new serial.
-    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
+    async fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError>;
     /// Replaces the lineage (`state new-lineage`); returns the new serial.
-    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError>;
+    async fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError>;
     /// Renames a resource, and every dependency on it, in one write; returns the new serial.
-    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
+    async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError>;
     /// Records an intent before its call (no serial change: intents are bookkeeping).
-    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError>;
-    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
+    async fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError>;
+    async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
     /// Takes the lock, or says who holds it.
-    fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
+    async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
     /// Releases the lock with this id; false when it was not held under that id.
-    fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
-    fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
+    async fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
+    async fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
 }
 
 /// Dependency lists after a rename.
@@ -179,42 +192,45 @@ pub fn random_bytes() -> [u8; 16] {
 pub struct MemoryState(pub State);
 
 impl StateStore for MemoryState {
-    fn load(&mut self) -> Result<State, StateError> {
+    async fn load(&mut self) -> Result<State, StateError> {
         if self.0.lineage.is_empty() {
             self.0.lineage = new_lineage();
         }
         Ok(self.0.clone())
     }
-    fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+    async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
         self.0.resources.insert(r.addr.clone(), r.clone());
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+    async fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
         self.0.resources.remove(addr);
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn set_outputs(&mut self, outputs: &BTreeMap<String, OutputState>) -> Result<u64, StateError> {
+    async fn set_outputs(
+        &mut self,
+        outputs: &BTreeMap<String, OutputState>,
+    ) -> Result<u64, StateError> {
         self.0.outputs = outputs.clone();
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+    async fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
         self.0.owner = Some(owner.clone());
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+    async fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
         self.0.lineage = lineage.to_string();
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+    async fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
         self.0.intents.insert(intent.addr.clone(), intent.clone());
         Ok(())
     }
-    fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+    async fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
         if let Some(r) = self.0.resources.remove(addr) {
             self.0
                 .forgotten
@@ -223,20 +239,20 @@ impl StateStore for MemoryState {
         self.0.serial += 1;
         Ok(self.0.serial)
     }
-    fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+    async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
         self.0.intents.remove(addr);
         Ok(())
     }
-    fn try_lock(&mut self, _me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+    async fn try_lock(&mut self, _me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
         Ok(None)
     }
-    fn unlock(&mut self, _id: &str) -> Result<bool, StateError> {
+    async fn unlock(&mut self, _id: &str) -> Result<bool, StateError> {
         Ok(true)
     }
-    fn heartbeat(&mut self, _id: &str) -> Result<(), StateError> {
+    async fn heartbeat(&mut self, _id: &str) -> Result<(), StateError> {
         Ok(())
     }
-    fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+    async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
         if let Some(mut r) = self.0.resources.remove(from) {
             r.addr = to.clone();
             self.0.resources.insert(to.clone(), r);

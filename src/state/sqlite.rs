@@ -3,9 +3,14 @@
 //!
 //! The schema is versioned with `PRAGMA user_version` and migrated forward; a database with a
 //! newer version, or one that is not a skyform state at all, is refused and never overwritten.
+//!
+//! SQLite blocks (on the disk, and up to its busy timeout on another writer), so `SqliteState`
+//! runs each call on tokio's blocking pool against one connection (`Db`, which does the work
+//! synchronously) and resolves once the transaction is committed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -52,7 +57,55 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE intents ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';",
 ];
 
+/// The store at a path, for the async world: each call runs `Db` off the runtime's thread.
 pub struct SqliteState {
+    path: PathBuf,
+    /// Shared with the blocking task of the call in flight. A call whose future is dropped
+    /// still finishes its transaction on the pool; the next call waits for it here.
+    db: Arc<Mutex<Db>>,
+}
+
+impl SqliteState {
+    /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
+    /// directory leaves no files behind.
+    pub fn new(path: PathBuf) -> SqliteState {
+        SqliteState {
+            db: Arc::new(Mutex::new(Db::new(path.clone()))),
+            path,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `work` on the blocking pool and waits for it without blocking the runtime. Outside
+    /// a runtime there is nothing to block, and it runs here.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Db) -> Result<T, StateError> + Send + 'static,
+    ) -> Result<T, StateError> {
+        let db = Arc::clone(&self.db);
+        let run = move || {
+            // A panic inside a call poisons the lock; the connection itself stays consistent
+            // (SQLite rolls back an uncommitted transaction), so it is used again.
+            let mut db = db.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            work(&mut db)
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => rt.spawn_blocking(run).await.map_err(|e| {
+                StateError::Db(format!(
+                    "{}: the state call did not finish: {e}",
+                    self.path.display()
+                ))
+            })?,
+            Err(_) => run(),
+        }
+    }
+}
+
+/// One SQLite connection and what it knows of the database; every method blocks.
+struct Db {
     path: PathBuf,
     conn: Option<Connection>,
     /// Whether `conn` was opened read-only (by a load): a write reopens it read-write.
@@ -62,20 +115,14 @@ pub struct SqliteState {
     version: i64,
 }
 
-impl SqliteState {
-    /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
-    /// directory leaves no files behind.
-    pub fn new(path: PathBuf) -> SqliteState {
-        SqliteState {
+impl Db {
+    fn new(path: PathBuf) -> Db {
+        Db {
             path,
             conn: None,
             read_only: false,
             version: SCHEMA_VERSION,
         }
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn db_err(&self, e: &rusqlite::Error) -> StateError {
@@ -293,7 +340,8 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-impl StateStore for SqliteState {
+/// The store's calls, each one blocking until it is committed.
+impl Db {
     fn load(&mut self) -> Result<State, StateError> {
         let path = self.path.display().to_string();
         // A writer's connection serves its loads too; otherwise a read-only one.
@@ -662,6 +710,63 @@ impl StateStore for SqliteState {
     }
 }
 
+impl StateStore for SqliteState {
+    async fn load(&mut self) -> Result<State, StateError> {
+        self.blocking(Db::load).await
+    }
+    async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        let r = r.clone();
+        self.blocking(move |db| db.put(&r)).await
+    }
+    async fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
+        let addr = addr.clone();
+        self.blocking(move |db| db.remove(&addr)).await
+    }
+    async fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
+        let addr = addr.clone();
+        self.blocking(move |db| db.forget(&addr)).await
+    }
+    async fn set_outputs(
+        &mut self,
+        outputs: &BTreeMap<String, OutputState>,
+    ) -> Result<u64, StateError> {
+        let outputs = outputs.clone();
+        self.blocking(move |db| db.set_outputs(&outputs)).await
+    }
+    async fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
+        let owner = owner.clone();
+        self.blocking(move |db| db.set_owner(&owner)).await
+    }
+    async fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
+        let lineage = lineage.to_string();
+        self.blocking(move |db| db.set_lineage(&lineage)).await
+    }
+    async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
+        let (from, to) = (from.clone(), to.clone());
+        self.blocking(move |db| db.rename(&from, &to)).await
+    }
+    async fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
+        let intent = intent.clone();
+        self.blocking(move |db| db.open_intent(&intent)).await
+    }
+    async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
+        let addr = addr.clone();
+        self.blocking(move |db| db.close_intent(&addr)).await
+    }
+    async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        let me = me.clone();
+        self.blocking(move |db| db.try_lock(&me)).await
+    }
+    async fn unlock(&mut self, id: &str) -> Result<bool, StateError> {
+        let id = id.to_string();
+        self.blocking(move |db| db.unlock(&id)).await
+    }
+    async fn heartbeat(&mut self, id: &str) -> Result<(), StateError> {
+        let id = id.to_string();
+        self.blocking(move |db| db.heartbeat(&id)).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,18 +783,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn writes_are_durable_and_bump_the_serial() {
+    #[tokio::test]
+    async fn writes_are_durable_and_bump_the_serial() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(".skyform/state.db");
         let mut s = SqliteState::new(path.clone());
-        assert_eq!(s.load().unwrap().resources.len(), 0);
+        assert_eq!(s.load().await.unwrap().resources.len(), 0);
         assert!(!path.exists(), "loading must not create the database");
-        assert_eq!(s.put(&role("a")).unwrap(), 1);
-        assert_eq!(s.put(&role("b")).unwrap(), 2);
-        assert_eq!(s.remove(&Address::managed("aws_iam_role", "a")).unwrap(), 3);
+        assert_eq!(s.put(&role("a")).await.unwrap(), 1);
+        assert_eq!(s.put(&role("b")).await.unwrap(), 2);
+        assert_eq!(
+            s.remove(&Address::managed("aws_iam_role", "a"))
+                .await
+                .unwrap(),
+            3
+        );
         let mut again = SqliteState::new(path.clone());
-        let state = again.load().unwrap();
+        let state = again.load().await.unwrap();
         assert_eq!(state.serial, 3);
         assert_eq!(
             state
@@ -718,23 +828,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
+    #[tokio::test]
+    async fn a_file_that_is_not_a_database_is_refused_and_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         std::fs::write(&path, b"this is not sqlite at all, just some bytes......").unwrap();
         let before = std::fs::read(&path).unwrap();
-        let err = SqliteState::new(path.clone()).load().unwrap_err();
+        let err = SqliteState::new(path.clone()).load().await.unwrap_err();
         assert!(
             matches!(err, StateError::Foreign { .. } | StateError::Db(_)),
             "{err}"
         );
-        assert!(SqliteState::new(path.clone()).put(&role("a")).is_err());
+        assert!(SqliteState::new(path.clone())
+            .put(&role("a"))
+            .await
+            .is_err());
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
-    #[test]
-    fn a_version_2_state_migrates_to_version_3_keeping_its_resources_and_intents() {
+    #[tokio::test]
+    async fn a_version_2_state_migrates_to_version_3_keeping_its_resources_and_intents() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let conn = Connection::open(&path).unwrap();
@@ -757,14 +870,14 @@ mod tests {
         };
         // A read leaves the old schema as it is, and reads it as it is.
         let mut s = SqliteState::new(path.clone());
-        let read = s.load().unwrap();
+        let read = s.load().await.unwrap();
         assert_eq!(read.serial, 7);
         assert_eq!(read.intents.len(), 1);
         assert_eq!(version(&path), 2, "a load must not migrate");
         // The first write migrates.
-        s.put(&role("b")).unwrap();
+        s.put(&role("b")).await.unwrap();
         assert_eq!(version(&path), 3);
-        let state = SqliteState::new(path).load().unwrap();
+        let state = SqliteState::new(path).load().await.unwrap();
         assert_eq!((state.lineage.as_str(), state.serial), ("l-1", 8));
         let r = &state.resources[&Address::managed("aws_iam_role", "r")];
         assert!(r.sensitive.is_empty());
@@ -773,14 +886,38 @@ mod tests {
         assert_eq!(intent.attrs["name"], "u");
     }
 
-    #[test]
-    fn a_newer_schema_version_is_refused() {
+    #[tokio::test]
+    async fn a_write_waiting_for_another_writer_leaves_the_runtime_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = SqliteState::new(path.clone());
+        s.put(&role("a")).await.unwrap();
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let b = role("b");
+        let write = s.put(&b);
+        tokio::pin!(write);
+        // The write waits (up to the busy timeout) for `other`; on this one-thread runtime a
+        // timer fires meanwhile only if that wait happens off the runtime's thread.
+        let finished_first = tokio::select! {
+            r = &mut write => Some(r),
+            () = tokio::time::sleep(std::time::Duration::from_millis(300)) => None,
+        };
+        assert!(finished_first.is_none(), "{finished_first:?}");
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(write.await.unwrap(), 2);
+        let state = SqliteState::new(path).load().await.unwrap();
+        assert_eq!(state.resources.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_version_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let conn = Connection::open(&path).unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         drop(conn);
-        let err = SqliteState::new(path).load().unwrap_err();
+        let err = SqliteState::new(path).load().await.unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
     }
 }
