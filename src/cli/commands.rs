@@ -4,7 +4,7 @@
 
 use std::io::IsTerminal as _;
 
-use crate::cli::args::{Cli, Command, StateCommand, VarArgs};
+use crate::cli::args::{Cli, Command, StateCommand, TargetArgs, VarArgs};
 use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
 use crate::cli::{state_commands, workflow};
 use crate::engine::plan::PlanOptions;
@@ -14,23 +14,7 @@ use crate::render::human::Style;
 use crate::state::StateStore as _;
 
 pub fn execute(cli: Cli) -> Result<Outcome, Error> {
-    let dir = match &cli.chdir {
-        Some(d) => d.clone(),
-        None => std::env::current_dir()?,
-    };
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "-C: {} is not a directory",
-            dir.display()
-        )));
-    }
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
-    let ctx = Context {
-        dir,
-        style: Style { color },
-        lock_timeout: cli.lock_timeout,
-    };
+    let ctx = context(&cli)?;
     match cli.command {
         Command::Validate { vars } => validate(&ctx, &vars),
         Command::Plan {
@@ -44,21 +28,16 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             json,
             markdown,
         } => {
-            let opts = PlanOptions {
-                destroy,
-                targets: addresses(&targets.targets)?,
-                replace: addresses(&replace)?,
-                refresh_only,
-                prune_tagged: targets.prune_tagged,
-            };
-            let format = Format::of(json, markdown);
             let request = workflow::PlanRequest {
-                opts,
-                format,
+                opts: PlanOptions {
+                    refresh_only,
+                    ..options(&targets, &replace, destroy)?
+                },
+                format: Format::of(json, markdown),
                 out,
                 detailed: detailed_exitcode,
             };
-            runtime()?.block_on(workflow::plan(&ctx, &vars, request))
+            block_on(workflow::plan(&ctx, &vars, request))
         }
         Command::Apply {
             plan_file: Some(file),
@@ -74,7 +53,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
                 ));
             }
             // Sensitive variables are given again: the plan file holds only their digests.
-            runtime()?.block_on(workflow::apply_saved(
+            block_on(workflow::apply_saved(
                 &ctx,
                 &file,
                 &vars,
@@ -89,13 +68,8 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             auto_approve,
             parallelism,
         } => {
-            let opts = PlanOptions {
-                targets: addresses(&targets.targets)?,
-                replace: addresses(&replace)?,
-                prune_tagged: targets.prune_tagged,
-                ..PlanOptions::default()
-            };
-            runtime()?.block_on(workflow::apply(
+            let opts = options(&targets, &replace, false)?;
+            block_on(workflow::apply(
                 &ctx,
                 &vars,
                 opts,
@@ -109,13 +83,8 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             auto_approve,
             parallelism,
         } => {
-            let opts = PlanOptions {
-                destroy: true,
-                targets: addresses(&targets.targets)?,
-                prune_tagged: targets.prune_tagged,
-                ..PlanOptions::default()
-            };
-            runtime()?.block_on(workflow::apply(
+            let opts = options(&targets, &[], true)?;
+            block_on(workflow::apply(
                 &ctx,
                 &vars,
                 opts,
@@ -129,46 +98,18 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             markdown,
         } => workflow::show(&ctx, &file, Format::of(json, markdown)),
         Command::Import { address, id, vars } => {
-            let addr = address_of(&address)?;
-            runtime()?.block_on(workflow::import(&ctx, &vars, &addr, &id))
+            block_on(workflow::import(&ctx, &vars, &address_of(&address)?, &id))
         }
-        Command::Refresh { vars } => runtime()?.block_on(workflow::refresh(&ctx, &vars)),
-        Command::Output { name, raw, json } => {
-            runtime()?.block_on(output(&ctx, name.as_deref(), raw, json))
-        }
-        Command::State(StateCommand::List) => runtime()?.block_on(state_commands::list(&ctx)),
-        Command::State(StateCommand::Show { address }) => {
-            let addr = address_of(&address)?;
-            runtime()?.block_on(state_commands::show(&ctx, &addr))
-        }
-        Command::State(StateCommand::Rm { addresses: list }) => {
-            let list = addresses(&list)?;
-            runtime()?.block_on(workflow::locked(
-                &ctx,
-                "state rm",
-                state_commands::rm(&ctx, &list),
-            ))
-        }
-        Command::State(StateCommand::Mv { from, to }) => {
-            let (from, to) = (address_of(&from)?, address_of(&to)?);
-            runtime()?.block_on(workflow::locked(
-                &ctx,
-                "state mv",
-                state_commands::mv(&ctx, &from, &to),
-            ))
-        }
-        Command::State(StateCommand::NewLineage) => runtime()?.block_on(workflow::locked(
-            &ctx,
-            "state new-lineage",
-            state_commands::new_lineage(&ctx),
-        )),
+        Command::Refresh { vars } => block_on(workflow::refresh(&ctx, &vars)),
+        Command::Output { name, raw, json } => block_on(output(&ctx, name.as_deref(), raw, json)),
+        Command::State(command) => state(&ctx, command),
         Command::Schema { type_name } => schema(type_name.as_deref()),
         Command::Functions => {
             print!("{}", crate::lang::functions::reference_markdown());
             Ok(Outcome::Done)
         }
         Command::Check { vars, verbose } => {
-            runtime()?.block_on(crate::cli::check::check(&ctx, &vars, verbose))
+            block_on(crate::cli::check::check(&ctx, &vars, verbose))
         }
         Command::Policy {
             vars,
@@ -176,7 +117,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
             destroy,
             name,
             account,
-        } => runtime()?.block_on(policy(
+        } => block_on(policy(
             &ctx,
             &vars,
             &scope,
@@ -187,19 +128,91 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Fmt { check, diff } => crate::cli::fmt::run(&ctx.dir, check, diff),
         Command::Graph => graph(&ctx),
         Command::ForceUnlock { lock_id, force } => {
-            runtime()?.block_on(state_commands::force_unlock(&ctx, &lock_id, force))
+            block_on(state_commands::force_unlock(&ctx, &lock_id, force))
         }
-        Command::Completions { shell } => {
-            use clap::CommandFactory as _;
-            clap_complete::generate(
-                shell,
-                &mut Cli::command(),
-                "skyform",
-                &mut std::io::stdout(),
-            );
-            Ok(Outcome::Done)
-        }
+        Command::Completions { shell } => completions(shell),
     }
+}
+
+/// The settings every command shares, from the global flags.
+fn context(cli: &Cli) -> Result<Context, Error> {
+    let dir = match &cli.chdir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir()?,
+    };
+    if !dir.is_dir() {
+        return Err(Error::Usage(format!(
+            "-C: {} is not a directory",
+            dir.display()
+        )));
+    }
+    let color =
+        !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    Ok(Context {
+        dir,
+        style: Style { color },
+        lock_timeout: cli.lock_timeout,
+    })
+}
+
+/// What a plan covers, from `--target`, `--prune-tagged` and `--replace`.
+fn options(targets: &TargetArgs, replace: &[String], destroy: bool) -> Result<PlanOptions, Error> {
+    Ok(PlanOptions {
+        destroy,
+        targets: addresses(&targets.targets)?,
+        replace: addresses(replace)?,
+        prune_tagged: targets.prune_tagged,
+        ..PlanOptions::default()
+    })
+}
+
+/// `state list|show|rm|mv|new-lineage`; the edits take the state lock.
+fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
+    match command {
+        StateCommand::List => block_on(state_commands::list(ctx)),
+        StateCommand::Show { address } => {
+            block_on(state_commands::show(ctx, &address_of(&address)?))
+        }
+        StateCommand::Rm { addresses: list } => {
+            let list = addresses(&list)?;
+            block_on(workflow::locked(
+                ctx,
+                "state rm",
+                state_commands::rm(ctx, &list),
+            ))
+        }
+        StateCommand::Mv { from, to } => {
+            let (from, to) = (address_of(&from)?, address_of(&to)?);
+            block_on(workflow::locked(
+                ctx,
+                "state mv",
+                state_commands::mv(ctx, &from, &to),
+            ))
+        }
+        StateCommand::NewLineage => block_on(workflow::locked(
+            ctx,
+            "state new-lineage",
+            state_commands::new_lineage(ctx),
+        )),
+    }
+}
+
+/// A shell completion script, from clap's own description of the command line.
+fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
+    use clap::CommandFactory as _;
+    clap_complete::generate(
+        shell,
+        &mut Cli::command(),
+        "skyform",
+        &mut std::io::stdout(),
+    );
+    Ok(Outcome::Done)
+}
+
+/// Runs a command's async work on a runtime of its own: skyform is one thread, and the AWS
+/// calls it makes at once are futures on it.
+fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    runtime()?.block_on(work)
 }
 
 pub fn address_of(text: &str) -> Result<Address, Error> {

@@ -167,6 +167,10 @@ pub fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
 
 /// Applies a plan. Returns the report; a state write failure aborts at once (nothing more is
 /// started, since it could not be recorded).
+///
+/// The steps: record what recovery found and set up (`Run::prepare`), then until nothing is
+/// left: start what is ready (`Run::start`, which commits each write-ahead intent before its
+/// call), wait for one call to finish, and record it (`Run::succeeded` / `Run::failed`).
 pub async fn apply<P: Provider, S: StateStore>(
     provider: &P,
     ws: &Workspace,
@@ -175,69 +179,15 @@ pub async fn apply<P: Provider, S: StateStore>(
     opts: &ApplyOptions,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<ApplyReport, StateError> {
-    let parallelism = opts.parallelism;
-    let mut report = ApplyReport::default();
-    // What an interrupted apply left was shown in the plan; it is recorded before anything
-    // else, so the operations below start from the state the plan was made against.
-    plan.recovery.persist(store).await?;
-    let mut pending = operations(ws, plan);
-    // The lineage exists once anything was written (the owner is recorded before an apply).
-    let lineage = match store.load().await?.lineage {
-        l if l.is_empty() => plan.state.lineage.clone(),
-        l => l,
-    };
-    // Updates and deletes start from what AWS said at plan time, not from older state.
-    let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
-    for c in &plan.changes {
-        if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
-            r.attrs = live.clone();
-        }
-    }
-    // Objects that are gone from AWS and that nothing recreates leave the state now (a delete
-    // interrupted after AWS acted, or a destroy of what someone else removed).
-    for d in &plan.drift {
-        let recreated = plan
-            .changes
-            .iter()
-            .any(|c| c.addr == d.addr && matches!(c.action, Action::Create | Action::Replace));
-        if d.live.is_none() && !recreated && !plan.refresh_only {
-            store.remove(&d.addr).await?;
-            current.remove(&d.addr);
-        }
-    }
-    let mut ctx = ws.base_ctx();
-    for (addr, attrs) in &plan.data {
-        if let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) {
-            ctx.set_resource(addr, state_value(schema, attrs));
-        }
-    }
-    for (addr, r) in &current {
-        if let Some(schema) = ws.config.schemas.resources.get(&addr.type_name) {
-            ctx.set_resource(addr, state_value(schema, &r.attrs));
-        }
-    }
-    ws.eval_all_locals(&mut ctx);
+    let mut run = Run::prepare(ws, plan, store).await?;
+    let parallelism = opts.parallelism.max(1);
     let mut running = FuturesUnordered::new();
-    let parallelism = parallelism.max(1);
-    // Who waits for whom, both ways, so that each completion touches only its dependents.
-    let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
-    for (o, waits) in &pending {
-        for w in waits {
-            dependents.entry(w.clone()).or_default().push(o.clone());
-        }
-    }
-    let mut ready: BTreeSet<Op> = pending
-        .iter()
-        .filter(|(_, w)| w.is_empty())
-        .map(|(o, _)| o.clone())
-        .collect();
-
     loop {
         // Start what is ready, unless interrupted: then only what is in flight completes.
         let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
         if cancelled && running.is_empty() {
-            report.not_started = pending.keys().map(|o| o.addr.clone()).collect();
-            report.not_started.dedup();
+            run.report.not_started = run.pending.keys().map(|o| o.addr.clone()).collect();
+            run.report.not_started.dedup();
             break;
         }
         let room = if cancelled {
@@ -245,173 +195,329 @@ pub async fn apply<P: Provider, S: StateStore>(
         } else {
             parallelism.saturating_sub(running.len())
         };
-        let starting: Vec<Op> = ready.iter().take(room).cloned().collect();
+        let starting: Vec<Op> = run.ready.iter().take(room).cloned().collect();
         for o in starting {
-            ready.remove(&o);
-            pending.remove(&o);
-            let type_name = o.addr.type_name.clone();
-            let prior: Option<ResourceState> = current.get(&o.addr).cloned();
-            let planned = match o.kind {
-                OpKind::Delete => Ok(Attrs::new()),
-                OpKind::Create | OpKind::Update => evaluate::<P>(ws, &ctx, &o.addr)
-                    .map_err(|m| ProviderError::new("Unevaluated", m)),
-            };
-            // What will tell this create's object from others if its answer is lost. Few
-            // types need any, and those need one read.
-            let evidence = match (&planned, o.kind) {
-                (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs).await,
-                _ => Ok(Attrs::new()),
-            };
-            let (planned, evidence) = match (planned, evidence) {
-                (Ok(p), Ok(e)) => (Ok(p), e),
-                (Err(e), _) | (_, Err(e)) => (Err(e), Attrs::new()),
-            };
-            // Write-ahead: the intent is committed before the call, so a crash during it
-            // leaves a trace the next run reconciles. The store's future resolves only once
-            // the intent is durable, and the call is not made before that.
-            if let Ok(attrs) = &planned {
-                store
-                    .open_intent(&Intent {
-                        addr: o.addr.clone(),
-                        op: match o.kind {
-                            OpKind::Create => "create",
-                            OpKind::Update => "update",
-                            OpKind::Delete => "delete",
-                        }
-                        .into(),
-                        token: lineage.clone(),
-                        attrs: attrs.clone(),
-                        evidence: evidence.clone(),
-                    })
-                    .await?;
-            }
-            on_event(Event::Started(o.clone()));
-            let started = std::time::Instant::now();
-            let op_ctx = OpContext {
-                addr: o.addr.clone(),
-                lineage: lineage.clone(),
-            };
-            let known_ids: Vec<String> = current
-                .values()
-                .filter(|r| r.addr.type_name == type_name)
-                .map(|r| r.id.clone())
-                .collect();
-            running.push(async move {
-                let result: Result<Done, ProviderError> = match planned {
-                    Err(e) => Err(e),
-                    Ok(planned) => match (o.kind, prior) {
-                        (OpKind::Create, _) => {
-                            create_or_adopt(
-                                provider, &type_name, &planned, &evidence, &known_ids, &op_ctx,
-                            )
-                            .await
-                        }
-                        (OpKind::Update, Some(p)) => provider
-                            .update(&type_name, &p.id, &p.attrs, &planned, &op_ctx)
-                            .await
-                            .map(|a| Done::made(p.id.clone(), a)),
-                        (OpKind::Delete, Some(p)) => provider
-                            .delete(&type_name, &p.id, &p.attrs)
-                            .await
-                            .map(|()| Done::made(p.id.clone(), Attrs::new())),
-                        (_, None) => {
-                            Err(ProviderError::new("NotInState", "there is no prior object"))
-                        }
-                    },
-                };
-                (o, result, started.elapsed().as_secs())
-            });
+            let call = run.start(provider, store, o).await?;
+            on_event(Event::Started(call.op.clone()));
+            running.push(call.perform(provider));
         }
         let Some((o, result, secs)) = running.next().await else {
             break;
         };
         match result {
-            Ok(Done { id, attrs, note }) => {
-                if let Some(message) = note {
-                    on_event(Event::Note {
-                        op: o.clone(),
-                        message,
-                    });
-                }
-                match o.kind {
-                    OpKind::Delete => {
-                        store.remove(&o.addr).await?;
-                        current.remove(&o.addr);
-                        report.destroyed += 1;
-                    }
-                    OpKind::Create | OpKind::Update => {
-                        let deps = ws
-                            .graph
-                            .resource_deps(&Node::Resource(o.addr.clone()))
-                            .into_iter()
-                            .filter(|a| a.mode == crate::lang::address::Mode::Managed)
-                            .collect();
-                        let r = ResourceState {
-                            addr: o.addr.clone(),
-                            id: id.clone(),
-                            attrs: attrs.clone(),
-                            deps,
-                            sensitive: sensitive_inputs::<P>(ws, &ctx, &o.addr),
-                        };
-                        store.put(&r).await?;
-                        current.insert(o.addr.clone(), r);
-                        if o.kind == OpKind::Create {
-                            report.added += 1;
-                        } else {
-                            report.changed += 1;
-                        }
-                        if let Some(schema) = ws.config.schemas.resources.get(&o.addr.type_name) {
-                            ctx.set_resource(&o.addr, state_value(schema, &attrs));
-                        }
-                        // Locals that read this resource may now be known.
-                        ws.eval_all_locals(&mut ctx);
-                    }
-                }
-                store.close_intent(&o.addr).await?;
-                for d in dependents.get(&o).into_iter().flatten() {
-                    if let Some(waits) = pending.get_mut(d) {
-                        waits.remove(&o);
-                        if waits.is_empty() {
-                            ready.insert(d.clone());
-                        }
-                    }
-                }
-                on_event(Event::Finished { op: o, id, secs });
-            }
-            Err(e) => {
-                // An intent stays open only when the outcome is unknown: a create that got no
-                // answer, or failed after part of its work, may have made something the next
-                // run must find. An answered error made nothing; an update or delete needs no
-                // search, since the next refresh reads what AWS has.
-                if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
-                    store.close_intent(&o.addr).await?;
-                }
-                let message = e.to_string();
-                report.failures.push((o.addr.clone(), message.clone()));
-                on_event(Event::Failed {
-                    op: o.clone(),
-                    error: message,
-                });
-                // Everything downstream can no longer run.
-                let mut doomed: Vec<Op> = dependents.get(&o).cloned().unwrap_or_default();
-                while let Some(d) = doomed.pop() {
-                    if pending.remove(&d).is_none() {
-                        continue;
-                    }
-                    ready.remove(&d);
-                    if !report.skipped.contains(&d.addr) {
-                        report.skipped.push(d.addr.clone());
-                    }
-                    doomed.extend(dependents.get(&d).cloned().unwrap_or_default());
-                }
-            }
+            Ok(done) => run.succeeded(store, o, done, secs, on_event).await?,
+            Err(e) => run.failed(store, o, &e, on_event).await?,
         }
     }
     // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
     if plan.targets.is_empty() {
-        write_outputs(ws, &ctx, store, plan.destroy).await?;
+        write_outputs(ws, &run.ctx, store, plan.destroy).await?;
     }
-    Ok(report)
+    Ok(run.report)
+}
+
+/// What an apply carries from one operation to the next.
+struct Run<'a, P> {
+    ws: &'a Workspace,
+    /// The state's lineage, for idempotency tokens and intents.
+    lineage: String,
+    /// What each resource is now: the plan's view, then each result as it comes.
+    current: BTreeMap<Address, ResourceState>,
+    /// Values of resources, data sources and locals, for evaluating the next operations.
+    ctx: crate::lang::eval::EvalCtx,
+    /// Operations not started yet, with what each still waits for.
+    pending: BTreeMap<Op, BTreeSet<Op>>,
+    /// Who waits for whom, the other way round, so that each completion touches only its
+    /// dependents.
+    dependents: BTreeMap<Op, Vec<Op>>,
+    ready: BTreeSet<Op>,
+    report: ApplyReport,
+    provider: std::marker::PhantomData<P>,
+}
+
+/// One operation about to be sent, with everything it needs.
+struct Call {
+    op: Op,
+    type_name: String,
+    /// The evaluated attributes, or why there are none.
+    planned: Result<Attrs, ProviderError>,
+    prior: Option<ResourceState>,
+    evidence: Attrs,
+    known_ids: Vec<String>,
+    ctx: OpContext,
+}
+
+impl<'a, P: Provider> Run<'a, P> {
+    /// Records what recovery found, and sets up from the plan: the operations and their
+    /// order, the lineage, what each resource is, and the values expressions read.
+    async fn prepare<S: StateStore>(
+        ws: &'a Workspace,
+        plan: &Plan,
+        store: &mut S,
+    ) -> Result<Run<'a, P>, StateError> {
+        // What an interrupted apply left was shown in the plan; it is recorded before anything
+        // else, so the operations below start from the state the plan was made against.
+        plan.recovery.persist(store).await?;
+        let pending = operations(ws, plan);
+        // The lineage exists once anything was written (the owner is recorded before an apply).
+        let lineage = match store.load().await?.lineage {
+            l if l.is_empty() => plan.state.lineage.clone(),
+            l => l,
+        };
+        // Updates and deletes start from what AWS said at plan time, not from older state.
+        let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
+        for c in &plan.changes {
+            if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
+                r.attrs = live.clone();
+            }
+        }
+        // Objects that are gone from AWS and that nothing recreates leave the state now (a
+        // delete interrupted after AWS acted, or a destroy of what someone else removed).
+        for d in &plan.drift {
+            let recreated = plan
+                .changes
+                .iter()
+                .any(|c| c.addr == d.addr && matches!(c.action, Action::Create | Action::Replace));
+            if d.live.is_none() && !recreated && !plan.refresh_only {
+                store.remove(&d.addr).await?;
+                current.remove(&d.addr);
+            }
+        }
+        let mut ctx = ws.base_ctx();
+        for (addr, attrs) in &plan.data {
+            if let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) {
+                ctx.set_resource(addr, state_value(schema, attrs));
+            }
+        }
+        for (addr, r) in &current {
+            if let Some(schema) = ws.config.schemas.resources.get(&addr.type_name) {
+                ctx.set_resource(addr, state_value(schema, &r.attrs));
+            }
+        }
+        ws.eval_all_locals(&mut ctx);
+        let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
+        for (o, waits) in &pending {
+            for w in waits {
+                dependents.entry(w.clone()).or_default().push(o.clone());
+            }
+        }
+        let ready = pending
+            .iter()
+            .filter(|(_, w)| w.is_empty())
+            .map(|(o, _)| o.clone())
+            .collect();
+        Ok(Run {
+            ws,
+            lineage,
+            current,
+            ctx,
+            pending,
+            dependents,
+            ready,
+            report: ApplyReport::default(),
+            provider: std::marker::PhantomData,
+        })
+    }
+
+    /// Takes an operation off the ready set and prepares its call: the configuration
+    /// evaluated with what is known now, the provider's evidence for a create, and the
+    /// write-ahead intent, committed before the call exists.
+    async fn start<S: StateStore>(
+        &mut self,
+        provider: &P,
+        store: &mut S,
+        o: Op,
+    ) -> Result<Call, StateError> {
+        self.ready.remove(&o);
+        self.pending.remove(&o);
+        let type_name = o.addr.type_name.clone();
+        let planned = match o.kind {
+            OpKind::Delete => Ok(Attrs::new()),
+            OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &self.ctx, &o.addr)
+                .map_err(|m| ProviderError::new("Unevaluated", m)),
+        };
+        // What will tell this create's object from others if its answer is lost. Few types
+        // need any, and those need one read.
+        let evidence = match (&planned, o.kind) {
+            (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs).await,
+            _ => Ok(Attrs::new()),
+        };
+        let (planned, evidence) = match (planned, evidence) {
+            (Ok(p), Ok(e)) => (Ok(p), e),
+            (Err(e), _) | (_, Err(e)) => (Err(e), Attrs::new()),
+        };
+        // Write-ahead: the intent is committed before the call, so a crash during it leaves a
+        // trace the next run reconciles. The store's future resolves only once the intent is
+        // durable, and the call is not made before that.
+        if let Ok(attrs) = &planned {
+            store
+                .open_intent(&Intent {
+                    addr: o.addr.clone(),
+                    op: match o.kind {
+                        OpKind::Create => "create",
+                        OpKind::Update => "update",
+                        OpKind::Delete => "delete",
+                    }
+                    .into(),
+                    token: self.lineage.clone(),
+                    attrs: attrs.clone(),
+                    evidence: evidence.clone(),
+                })
+                .await?;
+        }
+        let known_ids = self
+            .current
+            .values()
+            .filter(|r| r.addr.type_name == type_name)
+            .map(|r| r.id.clone())
+            .collect();
+        Ok(Call {
+            prior: self.current.get(&o.addr).cloned(),
+            ctx: OpContext {
+                addr: o.addr.clone(),
+                lineage: self.lineage.clone(),
+            },
+            op: o,
+            type_name,
+            planned,
+            evidence,
+            known_ids,
+        })
+    }
+
+    /// Records a finished operation, and readies what waited for it.
+    async fn succeeded<S: StateStore>(
+        &mut self,
+        store: &mut S,
+        o: Op,
+        done: Done,
+        secs: u64,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), StateError> {
+        let Done { id, attrs, note } = done;
+        if let Some(message) = note {
+            on_event(Event::Note {
+                op: o.clone(),
+                message,
+            });
+        }
+        match o.kind {
+            OpKind::Delete => {
+                store.remove(&o.addr).await?;
+                self.current.remove(&o.addr);
+                self.report.destroyed += 1;
+            }
+            OpKind::Create | OpKind::Update => {
+                let ws = self.ws;
+                let deps = ws
+                    .graph
+                    .resource_deps(&Node::Resource(o.addr.clone()))
+                    .into_iter()
+                    .filter(|a| a.mode == crate::lang::address::Mode::Managed)
+                    .collect();
+                let r = ResourceState {
+                    addr: o.addr.clone(),
+                    id: id.clone(),
+                    attrs: attrs.clone(),
+                    deps,
+                    sensitive: sensitive_inputs::<P>(ws, &self.ctx, &o.addr),
+                };
+                store.put(&r).await?;
+                self.current.insert(o.addr.clone(), r);
+                if o.kind == OpKind::Create {
+                    self.report.added += 1;
+                } else {
+                    self.report.changed += 1;
+                }
+                if let Some(schema) = ws.config.schemas.resources.get(&o.addr.type_name) {
+                    self.ctx.set_resource(&o.addr, state_value(schema, &attrs));
+                }
+                // Locals that read this resource may now be known.
+                ws.eval_all_locals(&mut self.ctx);
+            }
+        }
+        store.close_intent(&o.addr).await?;
+        for d in self.dependents.get(&o).into_iter().flatten() {
+            if let Some(waits) = self.pending.get_mut(d) {
+                waits.remove(&o);
+                if waits.is_empty() {
+                    self.ready.insert(d.clone());
+                }
+            }
+        }
+        on_event(Event::Finished { op: o, id, secs });
+        Ok(())
+    }
+
+    /// Records a failed operation and skips everything downstream of it.
+    async fn failed<S: StateStore>(
+        &mut self,
+        store: &mut S,
+        o: Op,
+        e: &ProviderError,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<(), StateError> {
+        // An intent stays open only when the outcome is unknown: a create that got no answer,
+        // or failed after part of its work, may have made something the next run must find.
+        // An answered error made nothing; an update or delete needs no search, since the next
+        // refresh reads what AWS has.
+        if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
+            store.close_intent(&o.addr).await?;
+        }
+        let message = e.to_string();
+        self.report.failures.push((o.addr.clone(), message.clone()));
+        on_event(Event::Failed {
+            op: o.clone(),
+            error: message,
+        });
+        let mut doomed: Vec<Op> = self.dependents.get(&o).cloned().unwrap_or_default();
+        while let Some(d) = doomed.pop() {
+            if self.pending.remove(&d).is_none() {
+                continue;
+            }
+            self.ready.remove(&d);
+            if !self.report.skipped.contains(&d.addr) {
+                self.report.skipped.push(d.addr.clone());
+            }
+            doomed.extend(self.dependents.get(&d).cloned().unwrap_or_default());
+        }
+        Ok(())
+    }
+}
+
+impl Call {
+    /// Sends the call; the answer comes back with the operation and how long it took.
+    async fn perform<P: Provider>(self, provider: &P) -> (Op, Result<Done, ProviderError>, u64) {
+        let started = std::time::Instant::now();
+        let Call {
+            op,
+            type_name,
+            planned,
+            prior,
+            evidence,
+            known_ids,
+            ctx,
+        } = self;
+        let result = match planned {
+            Err(e) => Err(e),
+            Ok(planned) => match (op.kind, prior) {
+                (OpKind::Create, _) => {
+                    create_or_adopt(provider, &type_name, &planned, &evidence, &known_ids, &ctx)
+                        .await
+                }
+                (OpKind::Update, Some(p)) => provider
+                    .update(&type_name, &p.id, &p.attrs, &planned, &ctx)
+                    .await
+                    .map(|a| Done::made(p.id.clone(), a)),
+                (OpKind::Delete, Some(p)) => provider
+                    .delete(&type_name, &p.id, &p.attrs)
+                    .await
+                    .map(|()| Done::made(p.id.clone(), Attrs::new())),
+                (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
+            },
+        };
+        (op, result, started.elapsed().as_secs())
+    }
 }
 
 /// What a finished operation records.
