@@ -7,6 +7,7 @@ use crate::state::Attrs;
 
 pub(super) const DATA: DataSource = DataSource {
     name: "aws_caller_identity",
+    schema: include_str!("../../schemas/data/aws_caller_identity.json"),
     read: |p, _| Box::pin(read(p)),
 };
 

@@ -21,6 +21,7 @@ pub const NODE_TAG: &str = "skyform:node";
 /// scanned through its nodes' tags.
 pub(super) const TYPE: Resource = Resource {
     name: "aws_cluster",
+    schema: include_str!("../../schemas/aws_cluster.json"),
     read: Read::DescribeWithPrior(|p, clusters| Box::pin(read_all(p, clusters))),
     create: |p, a, ctx| Box::pin(create(p, a, ctx)),
     update: Some(|p, name, prior, a, ctx| Box::pin(update(p, name, prior, a, ctx))),

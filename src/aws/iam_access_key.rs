@@ -13,6 +13,7 @@ use crate::state::Attrs;
 /// before its create.
 pub(super) const TYPE: Resource = Resource {
     name: "aws_iam_access_key",
+    schema: include_str!("../../schemas/aws_iam_access_key.json"),
     read: Read::Snapshot(read),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),

@@ -10,6 +10,7 @@ use crate::state::Attrs;
 /// A policy's id is its ARN; its name is unique in the account, so it is found by that.
 pub(super) const TYPE: Resource = Resource {
     name: "aws_iam_policy",
+    schema: include_str!("../../schemas/aws_iam_policy.json"),
     read: Read::Snapshot(|snap, id, _| read(snap, id)),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),

@@ -10,6 +10,7 @@ use crate::state::Attrs;
 
 pub(super) const ROLE_TYPE: Resource = Resource {
     name: "aws_iam_role_policy_attachment",
+    schema: include_str!("../../schemas/aws_iam_role_policy_attachment.json"),
     read: Read::Snapshot(|snap, id, _| read(snap, Principal::Role, id)),
     create: |p, a, _| Box::pin(create(p, Principal::Role, a)),
     update: None,
@@ -21,6 +22,7 @@ pub(super) const ROLE_TYPE: Resource = Resource {
 
 pub(super) const USER_TYPE: Resource = Resource {
     name: "aws_iam_user_policy_attachment",
+    schema: include_str!("../../schemas/aws_iam_user_policy_attachment.json"),
     read: Read::Snapshot(|snap, id, _| read(snap, Principal::User, id)),
     create: |p, a, _| Box::pin(create(p, Principal::User, a)),
     update: None,

@@ -8,6 +8,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_iam_user",
+    schema: include_str!("../../schemas/aws_iam_user.json"),
     read: Read::Snapshot(|snap, id, _| read(snap, id)),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),

@@ -9,6 +9,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_instance",
+    schema: include_str!("../../schemas/aws_instance.json"),
     read: Read::DescribeWithPrior(|p, priors| Box::pin(read_all(p, priors))),
     create: |p, a, ctx| Box::pin(create(p, a, ctx)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),

@@ -12,6 +12,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_internet_gateway",
+    schema: include_str!("../../schemas/aws_internet_gateway.json"),
     read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),

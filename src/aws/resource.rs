@@ -109,6 +109,8 @@ pub(crate) struct Named {
 pub(crate) struct Resource {
     /// The schema's type name (`aws_vpc`).
     pub name: &'static str,
+    /// The schema file's text (`schemas/aws_vpc.json`, embedded): the type's attributes.
+    pub schema: &'static str,
     pub read: Read,
     pub create: Create,
     /// `None` when every change replaces the object (its settable attributes are all
@@ -130,6 +132,8 @@ pub(crate) struct Resource {
 pub(crate) struct DataSource {
     /// The schema's type name (`aws_subnets`).
     pub name: &'static str,
+    /// The schema file's text (`schemas/data/aws_subnets.json`, embedded).
+    pub schema: &'static str,
     pub read: for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'a, Attrs>,
 }
 

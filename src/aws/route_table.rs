@@ -14,6 +14,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_route_table",
+    schema: include_str!("../../schemas/aws_route_table.json"),
     read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
@@ -30,6 +31,7 @@ pub(super) const TYPE: Resource = Resource {
 /// An association carries no tags: it is found again by its subnet and table.
 pub(super) const ASSOCIATION_TYPE: Resource = Resource {
     name: "aws_route_table_association",
+    schema: include_str!("../../schemas/aws_route_table_association.json"),
     read: Read::Describe(|p, ids| Box::pin(read_associations(p, ids))),
     create: |p, a, _| Box::pin(associate(p, a)),
     update: None,

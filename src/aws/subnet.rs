@@ -12,6 +12,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_subnet",
+    schema: include_str!("../../schemas/aws_subnet.json"),
     read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
@@ -23,11 +24,13 @@ pub(super) const TYPE: Resource = Resource {
 
 pub(super) const DATA_SUBNETS: DataSource = DataSource {
     name: "aws_subnets",
+    schema: include_str!("../../schemas/data/aws_subnets.json"),
     read: |p, args| Box::pin(find(p, args)),
 };
 
 pub(super) const DATA_AVAILABILITY_ZONES: DataSource = DataSource {
     name: "aws_availability_zones",
+    schema: include_str!("../../schemas/data/aws_availability_zones.json"),
     read: |p, _| Box::pin(zones(p)),
 };
 

@@ -15,6 +15,7 @@ use crate::state::Attrs;
 
 pub(super) const TYPE: Resource = Resource {
     name: "aws_vpc",
+    schema: include_str!("../../schemas/aws_vpc.json"),
     read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
@@ -26,6 +27,7 @@ pub(super) const TYPE: Resource = Resource {
 
 pub(super) const DATA: DataSource = DataSource {
     name: "aws_vpc",
+    schema: include_str!("../../schemas/data/aws_vpc.json"),
     read: |p, args| Box::pin(find(p, args)),
 };
 

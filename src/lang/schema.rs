@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::lang::value::Value;
 
+/// The type of an attribute.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttrType {
     String,
