@@ -7,7 +7,7 @@
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
 use super::{
-    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
+    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_iam_tags, tags_of,
     tags_value, AwsProvider,
 };
 use crate::engine::provider::ProviderError;
@@ -124,30 +124,14 @@ pub async fn update(
         Some(r) => result.insert("role".into(), r.into()),
         None => result.remove("role"),
     };
-    sync_tags(
+    sync_iam_tags!(
+        p,
         prior,
         a,
         &mut result,
-        |keys| async {
-            p.iam
-                .untag_instance_profile()
-                .instance_profile_name(name)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
-        |tags| async {
-            p.iam
-                .tag_instance_profile()
-                .instance_profile_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
+        untag_instance_profile,
+        tag_instance_profile,
+        instance_profile_name(name)
     )
     .await?;
     Ok(result)

@@ -3,7 +3,7 @@
 
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{iam_pairs, Named, Read, Recover, Resource};
-use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
+use super::{aws_err, iam_tags, req, s, sync_iam_tags, tags_of, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -108,30 +108,14 @@ pub async fn update(
             result.insert("policy".into(), doc.into());
         }
     }
-    sync_tags(
+    sync_iam_tags!(
+        p,
         prior,
         a,
         &mut result,
-        |keys| async {
-            p.iam
-                .untag_policy()
-                .policy_arn(arn)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
-        |tags| async {
-            p.iam
-                .tag_policy()
-                .policy_arn(arn)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
+        untag_policy,
+        tag_policy,
+        policy_arn(arn)
     )
     .await?;
     Ok(result)

@@ -5,7 +5,7 @@ use serde_json::{json, Value as Json};
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
 use super::{
-    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_tags, tags_of,
+    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_iam_tags, tags_of,
     tags_value, AwsProvider,
 };
 use crate::engine::provider::ProviderError;
@@ -168,30 +168,14 @@ pub async fn update(
         };
         result.insert("max_session_duration".into(), json!(max.unwrap_or(3600)));
     }
-    sync_tags(
+    sync_iam_tags!(
+        p,
         prior,
         a,
         &mut result,
-        |keys| async {
-            p.iam
-                .untag_role()
-                .role_name(name)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
-        |tags| async {
-            p.iam
-                .tag_role()
-                .role_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
+        untag_role,
+        tag_role,
+        role_name(name)
     )
     .await?;
     Ok(result)

@@ -2,7 +2,7 @@
 
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
-use super::{aws_err, iam_tags, req, s, sync_tags, tags_of, AwsProvider};
+use super::{aws_err, iam_tags, req, s, sync_iam_tags, tags_of, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -68,30 +68,14 @@ pub async fn update(
             .map_err(aws_err)?;
         result.insert("path".into(), path.into());
     }
-    sync_tags(
+    sync_iam_tags!(
+        p,
         prior,
         a,
         &mut result,
-        |keys| async {
-            p.iam
-                .untag_user()
-                .user_name(name)
-                .set_tag_keys(Some(keys))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
-        |tags| async {
-            p.iam
-                .tag_user()
-                .user_name(name)
-                .set_tags(Some(tags))
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(aws_err)
-        },
+        untag_user,
+        tag_user,
+        user_name(name)
     )
     .await?;
     Ok(result)

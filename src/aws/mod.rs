@@ -296,6 +296,40 @@ pub(crate) fn tags_value(a: &Attrs) -> serde_json::Value {
     serde_json::Value::Object(tags_of(a).into_iter().map(|(k, v)| (k, v.into())).collect())
 }
 
+/// `sync_tags` for an IAM object: its type's `Untag*`/`Tag*` calls, which the SDK builds with
+/// one builder per type and no common trait, so a macro names them:
+/// `sync_iam_tags!(p, prior, desired, &mut result, untag_role, tag_role, role_name(name))`.
+macro_rules! sync_iam_tags {
+    ($p:expr, $prior:expr, $desired:expr, $result:expr, $untag:ident, $tag:ident, $key:ident($id:expr)) => {
+        $crate::aws::sync_tags(
+            $prior,
+            $desired,
+            $result,
+            |keys| async {
+                $p.iam
+                    .$untag()
+                    .$key($id)
+                    .set_tag_keys(Some(keys))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err($crate::aws::aws_err)
+            },
+            |tags| async {
+                $p.iam
+                    .$tag()
+                    .$key($id)
+                    .set_tags(Some(tags))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err($crate::aws::aws_err)
+            },
+        )
+    };
+}
+pub(crate) use sync_iam_tags;
+
 /// Brings an object's tags from `prior` to the configured ones with the type's untag and tag
 /// calls, and records them in `result`.
 pub(crate) async fn sync_tags<U, T>(
