@@ -36,7 +36,7 @@
 //! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock) |
 //! | plan files (`plan --out`) | `engine::plan_file` |
 //! | `~/.aws/config`, `~/.aws/credentials` | `aws::credentials` (through aws-config's parser) |
-//! | `schemas/**/*.json` (embedded at build time) | `lang::schema` |
+//! | `schemas/**/*.json` (embedded at build time, each by its type's file in `aws/`) | `aws::schemas`, parsed by `lang::schema` |
 //! | `schemas/permissions.json` (embedded) | `aws::permissions` |
 
 #[cfg(test)]

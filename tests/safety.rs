@@ -219,6 +219,23 @@ fn a_key_made_by_an_interrupted_apply_is_replaced_by_a_saved_plan_and_a_hand_mad
     );
     assert!(text.contains("must be replaced"), "{text}");
     assert!(moto.writes().is_empty(), "plan wrote {:?}", moto.writes());
+    let out = moto.run(&p, &["plan", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+    assert_eq!(
+        json["skyform_recovery"]["adopted"][0]["replace_reason"],
+        "the secret of the key created by an interrupted apply was never recorded",
+        "{json}"
+    );
+    // A refresh records what AWS says, but cannot replace the key: it leaves the recovery to
+    // an apply instead of recording a key without its secret as if it were usable.
+    let out = moto.run(&p, &["refresh"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = moto.run(&p, &["plan"]);
+    assert!(
+        stdout(&out).contains("will be replaced: the secret of the key created by an interrupted apply was never recorded"),
+        "{}",
+        stdout(&out)
+    );
 
     // The recovery is part of the saved plan, and `apply FILE` carries it out.
     let file = p.path().join("recover.plan").display().to_string();

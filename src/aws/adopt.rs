@@ -44,11 +44,26 @@ pub async fn find(
             let Some(describe) = t.describe_tagged else {
                 return Ok(Found::Nothing);
             };
-            match describe(p, tag_filters(ctx)).await?.first() {
-                Some((_, id)) if !id.is_empty() => {
-                    Ok(adopted(read_back(p, ctx, id, planned).await?))
-                }
-                _ => Ok(Found::Nothing),
+            // Objects of this address and lineage that the state does not already hold; two
+            // of them (a create retried after its answer was lost) prove neither is the one.
+            let mut ids: Vec<String> = describe(p, tag_filters(ctx))
+                .await?
+                .into_iter()
+                .map(|(_, id)| id)
+                .filter(|id| !id.is_empty() && !lost.known_ids.contains(id))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            match ids.as_slice() {
+                [] => Ok(Found::Nothing),
+                [id] => Ok(adopted(read_back(p, ctx, id, planned).await?)),
+                _ => Ok(Found::Ambiguous {
+                    reason: format!(
+                        "{} objects carry this address's and this state's tags",
+                        ids.len()
+                    ),
+                    ids,
+                }),
             }
         }
         Recover::UniqueName(named) => {

@@ -151,7 +151,12 @@ fn attrs_of(
         .values()
         .filter_map(|i| i.instance_id().map(String::from))
         .collect();
-    a.insert("head_instance_id".into(), ids[0].clone().into());
+    a.insert(
+        "head_instance_id".into(),
+        ids.first()
+            .cloned()
+            .map_or(serde_json::Value::Null, Into::into),
+    );
     a.insert("instance_ids".into(), ids.into());
     a.insert(
         "private_ips".into(),

@@ -49,24 +49,32 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         is_not_found,
     )
     .await?;
-    let key = out
-        .access_key()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateAccessKey returned no key"))?;
+    let key = out.access_key().ok_or_else(|| {
+        ProviderError::new("EmptyResponse", "CreateAccessKey returned no key").after_partial_write()
+    })?;
     let id = key.access_key_id().to_string();
+    // The secret is in hand now and never again: whatever happens next, the key is recorded.
+    // If making it inactive fails, it is recorded as the active key it is, and the next plan
+    // shows the status change still to make.
+    let mut status = "Active";
     if s(a, "status") == Some("Inactive") {
-        p.iam
+        let made_inactive = p
+            .iam
             .update_access_key()
             .user_name(user)
             .access_key_id(&id)
             .status(StatusType::Inactive)
             .send()
             .await
-            .map_err(aws_err)?;
+            .is_ok();
+        if made_inactive {
+            status = "Inactive";
+        }
     }
     let mut result = a.clone();
     result.insert("id".into(), id.clone().into());
     result.insert("secret".into(), key.secret_access_key().into());
-    result.insert("status".into(), s(a, "status").unwrap_or("Active").into());
+    result.insert("status".into(), status.into());
     Ok((id, result))
 }
 

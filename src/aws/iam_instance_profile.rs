@@ -100,6 +100,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .map_err(aws_err)?;
     let ip = out.instance_profile().ok_or_else(|| {
         ProviderError::new("EmptyResponse", "CreateInstanceProfile returned nothing")
+            .after_partial_write()
     })?;
     let mut result = a.clone();
     result.insert("id".into(), name.into());

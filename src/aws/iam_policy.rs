@@ -50,9 +50,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let pol = out
-        .policy()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreatePolicy returned no policy"))?;
+    let pol = out.policy().ok_or_else(|| {
+        ProviderError::new("EmptyResponse", "CreatePolicy returned no policy").after_partial_write()
+    })?;
     let arn = pol.arn().unwrap_or_default().to_string();
     let mut result = a.clone();
     result.insert("arn".into(), arn.clone().into());

@@ -94,9 +94,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let role = out
-        .role()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRole returned no role"))?;
+    let role = out.role().ok_or_else(|| {
+        ProviderError::new("EmptyResponse", "CreateRole returned no role").after_partial_write()
+    })?;
     // Read-after-write: wait until the new role is visible before anything uses it.
     after_made(retry_propagation(
         || async {

@@ -41,9 +41,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .send()
         .await
         .map_err(aws_err)?;
-    let user = out
-        .user()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateUser returned no user"))?;
+    let user = out.user().ok_or_else(|| {
+        ProviderError::new("EmptyResponse", "CreateUser returned no user").after_partial_write()
+    })?;
     let mut result = a.clone();
     result.insert("id".into(), name.into());
     result.insert("arn".into(), user.arn().into());

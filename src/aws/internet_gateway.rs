@@ -71,6 +71,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .and_then(|g| g.internet_gateway_id())
         .ok_or_else(|| {
             ProviderError::new("EmptyResponse", "CreateInternetGateway returned nothing")
+                .after_partial_write()
         })?
         .to_string();
     after_made(async {

@@ -112,10 +112,16 @@ pub(crate) fn aws_err<E>(e: SdkError<E, aws_sdk_iam::config::http::HttpResponse>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if let (Some(code), message) = (e.code(), e.message()) {
-        return ProviderError::new(code, message.unwrap_or_default()).with_kind(kind_of(code));
-    }
     let status = e.raw_response().map(|r| r.status().as_u16());
+    if let (Some(code), message) = (e.code(), e.message()) {
+        // A server error (HTTP 5xx, whatever its code: IAM says ServiceFailure) is no proof
+        // that nothing was done.
+        let kind = match status {
+            Some(s) if s >= 500 => ErrorKind::Unknown,
+            _ => kind_of(code),
+        };
+        return ProviderError::new(code, message.unwrap_or_default()).with_kind(kind);
+    }
     let text = DisplayErrorContext(&e).to_string();
     if status == Some(403) {
         // The body is still AWS's XML error, only served with a content type the SDK skips.

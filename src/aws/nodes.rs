@@ -140,7 +140,10 @@ pub async fn launch(p: &AwsProvider, spec: &Spec, token: &str) -> Result<String,
         .first()
         .and_then(|i| i.instance_id())
         .map(String::from)
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "RunInstances returned no instance"))
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "RunInstances returned no instance")
+                .after_partial_write()
+        })
 }
 
 /// Instances matching `filters`, terminated ones included only when asked.

@@ -138,7 +138,10 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     let id = out
         .route_table()
         .and_then(|t| t.route_table_id())
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateRouteTable returned nothing"))?
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "CreateRouteTable returned nothing")
+                .after_partial_write()
+        })?
         .to_string();
     after_made(async {
         for (cidr, gw) in routes_of(a) {
@@ -236,7 +239,10 @@ pub async fn associate(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Pr
         .map_err(aws_err)?;
     let id = out
         .association_id()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "AssociateRouteTable returned no id"))?
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "AssociateRouteTable returned no id")
+                .after_partial_write()
+        })?
         .to_string();
     let mut attrs = a.clone();
     attrs.insert("id".into(), id.clone().into());

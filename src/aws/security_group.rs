@@ -319,7 +319,10 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
         .map_err(aws_err)?;
     let id = out
         .group_id()
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSecurityGroup returned no id"))?
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "CreateSecurityGroup returned no id")
+                .after_partial_write()
+        })?
         .to_string();
     after_made(async {
         // Start from what AWS made (its default egress rule) and move to the configuration.

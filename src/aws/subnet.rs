@@ -107,7 +107,10 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     let id = out
         .subnet()
         .and_then(|sn| sn.subnet_id())
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateSubnet returned no subnet"))?
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "CreateSubnet returned no subnet")
+                .after_partial_write()
+        })?
         .to_string();
     after_made(async {
         if bool_of(a, "map_public_ip_on_launch") == Some(true) {

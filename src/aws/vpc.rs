@@ -189,7 +189,9 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     let id = out
         .vpc()
         .and_then(|v| v.vpc_id())
-        .ok_or_else(|| ProviderError::new("EmptyResponse", "CreateVpc returned no VPC"))?
+        .ok_or_else(|| {
+            ProviderError::new("EmptyResponse", "CreateVpc returned no VPC").after_partial_write()
+        })?
         .to_string();
     // AWS's own defaults are support on, host names off.
     let defaults = Attrs::from_iter([

@@ -1,6 +1,6 @@
-//! `skyform state list|show|rm|mv`: reading and editing the state without touching AWS.
-//! Every edit is one committed transaction that bumps the serial, so a plan saved before it
-//! is refused as stale.
+//! `skyform state list|show|rm|mv|new-lineage` and `skyform force-unlock`: reading and editing
+//! the state without touching AWS. Every edit is one committed transaction that bumps the
+//! serial, so a plan saved before it is refused as stale.
 
 use crate::cli::context::{ask, Context};
 use crate::error::{Error, Outcome, StateEditError};
@@ -92,6 +92,11 @@ pub async fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
 pub async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load().await?;
+    // An open intent names its address: renaming under it would leave recovery looking for
+    // the object under the old name.
+    if !state.intents.is_empty() {
+        return Err(StateEditError::OpenIntents(state.intents.len()).into());
+    }
     if !state.resources.contains_key(from) {
         return Err(StateEditError::NotInState(from.clone()).into());
     }

@@ -12,7 +12,6 @@ use crate::cli::args::VarArgs;
 use crate::cli::context::{ask, connect, print_warnings, shown, workspace, Context, Format};
 use crate::engine::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::engine::diff::Action;
-use crate::engine::graph::Node;
 use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
 use crate::engine::plan_file;
 use crate::engine::provider::{Provider as _, RefreshRequest};
@@ -622,12 +621,7 @@ async fn import_locked(
     if check == OwnerCheck::Unowned {
         store.set_owner(&caller).await?;
     }
-    let deps = ws
-        .graph
-        .resource_deps(&Node::Resource(addr.clone()))
-        .into_iter()
-        .filter(|a| a.mode == Mode::Managed)
-        .collect();
+    let deps = ws.graph.managed_deps(addr);
     store
         .put(&ResourceState {
             addr: addr.clone(),

@@ -186,8 +186,9 @@ pub async fn apply<P: Provider, S: StateStore>(
         // Start what is ready, unless interrupted: then only what is in flight completes.
         let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
         if cancelled && running.is_empty() {
-            run.report.not_started = run.pending.keys().map(|o| o.addr.clone()).collect();
-            run.report.not_started.dedup();
+            // A replace is two operations on one address: each address once.
+            let unstarted: BTreeSet<Address> = run.pending.keys().map(|o| o.addr.clone()).collect();
+            run.report.not_started = unstarted.into_iter().collect();
             break;
         }
         let room = if cancelled {
@@ -409,12 +410,7 @@ impl<'a, P: Provider> Run<'a, P> {
             }
             OpKind::Create | OpKind::Update => {
                 let ws = self.ws;
-                let deps = ws
-                    .graph
-                    .resource_deps(&Node::Resource(o.addr.clone()))
-                    .into_iter()
-                    .filter(|a| a.mode == crate::lang::address::Mode::Managed)
-                    .collect();
+                let deps = ws.graph.managed_deps(&o.addr);
                 let r = ResourceState {
                     addr: o.addr.clone(),
                     id: id.clone(),
@@ -575,7 +571,12 @@ async fn create_or_adopt<P: Provider>(
     let (action, changes) = crate::engine::diff::diff::<P>(schema, Some(&live), &desired);
     let attrs = match action {
         Action::NoOp => live,
-        Action::Update => provider.update(type_name, &id, &live, planned, ctx).await?,
+        // From here on the object is proven ours but not recorded: a failure keeps the
+        // intent open, so the next plan adopts it and plans what is left.
+        Action::Update => provider
+            .update(type_name, &id, &live, planned, ctx)
+            .await
+            .map_err(ProviderError::after_partial_write)?,
         _ => {
             let fixed: Vec<&str> = changes
                 .iter()
@@ -589,7 +590,8 @@ async fn create_or_adopt<P: Provider>(
                     conflict.message,
                     fixed.join(", ")
                 ),
-            ));
+            )
+            .after_partial_write());
         }
     };
     Ok(Done {

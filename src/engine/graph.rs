@@ -211,6 +211,15 @@ impl Graph {
         out
     }
 
+    /// The managed resources a resource depends on, as the state records them (deletes run
+    /// in reverse of this; data sources are read, never deleted).
+    pub fn managed_deps(&self, addr: &Address) -> Vec<Address> {
+        self.resource_deps(&Node::Resource(addr.clone()))
+            .into_iter()
+            .filter(|a| a.mode == crate::lang::address::Mode::Managed)
+            .collect()
+    }
+
     /// The resources a node depends on directly.
     pub fn resource_deps(&self, node: &Node) -> BTreeSet<Address> {
         let mut out = BTreeSet::new();

@@ -558,8 +558,7 @@ fn selection(
     Ok(Some(selected))
 }
 
-/// Makes a plan: refresh, drift, then an action per resource, as `opts` asks.
-/// Plans against `state` as it will be once what an interrupted apply left is recovered: the
+/// Makes a plan: refresh, drift, then an action per resource, as `opts` asks. It plans against `state` as it will be once what an interrupted apply left is recovered: the
 /// recovery is worked out (reading only), applied in memory, and carried in the plan, which
 /// apply records before anything else.
 pub async fn plan<P: Provider>(
@@ -578,6 +577,24 @@ pub async fn plan<P: Provider>(
     .await?;
     let state = recovery.applied_to(state);
     let mut plan = plan_state(provider, ws, state, opts, &recovery.replace).await?;
+    let mut recovery = recovery;
+    // An object recovery adopts only to replace it is adopted only by a plan that replaces
+    // (or destroys) it.
+    let unplanned: Vec<Address> = recovery
+        .replace
+        .keys()
+        .filter(|a| {
+            !plan
+                .changes
+                .iter()
+                .any(|c| &c.addr == *a && matches!(c.action, Action::Replace | Action::Delete))
+        })
+        .cloned()
+        .collect();
+    for a in &unplanned {
+        recovery.defer(a);
+        plan.state.resources.remove(a);
+    }
     plan.recovery = recovery;
     Ok(plan)
 }

@@ -162,8 +162,12 @@ pub fn redact(plan: &Plan, schemas: &Registry, salt: &str) -> Plan {
     for (addr, r) in &mut out.state.resources {
         redact_attrs(salt, &mut r.attrs, &plan.sensitive_attrs(schemas, addr));
     }
-    for (addr, i) in &mut out.state.intents {
-        redact_attrs(salt, &mut i.attrs, &plan.sensitive_attrs(schemas, addr));
+    // An intent's attributes may hold anything its block evaluated to, and a block removed
+    // since has no schema or change left to say what was sensitive. Apply reads intents from
+    // the store, not from the file, so the file keeps only their addresses and operations.
+    for i in out.state.intents.values_mut() {
+        i.attrs.clear();
+        i.evidence.clear();
     }
     for o in out.state.outputs.values_mut().filter(|o| o.sensitive) {
         o.value = redact_json(salt, &o.value);

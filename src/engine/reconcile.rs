@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::graph::{Graph, Node};
+use crate::engine::graph::Graph;
 use crate::engine::provider::{Found, Lost, OpContext, Provider, ProviderError, RefreshRequest};
 use crate::lang::address::{Address, Mode};
 use crate::lang::config::Config;
@@ -46,13 +46,6 @@ pub struct Recovery {
 }
 
 impl Recovery {
-    pub fn is_empty(&self) -> bool {
-        self.adopted.is_empty()
-            && self.settled.is_empty()
-            && self.strays.is_empty()
-            && self.warnings.is_empty()
-    }
-
     /// The state as it will be once this recovery is recorded.
     pub fn applied_to(&self, mut state: State) -> State {
         for r in &self.adopted {
@@ -62,6 +55,16 @@ impl Recovery {
             state.intents.remove(a);
         }
         state
+    }
+
+    /// Leaves an adoption to a later run: its object stays out of the state and its intent
+    /// open. For an object that must be replaced when this plan does not replace it (a
+    /// refresh, or `--target` elsewhere): adopted without its replacement, it would stay in
+    /// the state as if it were usable.
+    pub fn defer(&mut self, addr: &Address) {
+        self.adopted.retain(|r| &r.addr != addr);
+        self.replace.remove(addr);
+        self.settled.retain(|a| a != addr);
     }
 
     /// Records the recovery: the adopted objects, then the settled intents closed. Called by
@@ -83,15 +86,6 @@ pub enum ReconcileError {
     Provider { addr: Address, err: ProviderError },
     #[error("looking for objects tagged with this state's lineage: {0}")]
     Scan(ProviderError),
-}
-
-/// A managed resource's dependencies in the configuration, as state records them.
-fn managed_deps(graph: &Graph, addr: &Address) -> Vec<Address> {
-    graph
-        .resource_deps(&Node::Resource(addr.clone()))
-        .into_iter()
-        .filter(|a| a.mode == Mode::Managed)
-        .collect()
 }
 
 /// Works out the recovery for `state`; reads only. `prune_tagged` turns tagged objects that
@@ -118,8 +112,8 @@ async fn settle_intents<P: Provider>(
     rec: &mut Recovery,
 ) -> Result<(), ReconcileError> {
     for intent in state.intents.values() {
-        rec.settled.push(intent.addr.clone());
         if intent.op != "create" || state.resources.contains_key(&intent.addr) {
+            rec.settled.push(intent.addr.clone());
             continue;
         }
         let known_ids: Vec<String> = state
@@ -148,16 +142,22 @@ async fn settle_intents<P: Provider>(
             addr: intent.addr.clone(),
             id,
             attrs,
-            deps: managed_deps(graph, &intent.addr),
+            deps: graph.managed_deps(&intent.addr),
             sensitive: BTreeSet::new(),
         };
         match found {
-            Found::Nothing => {}
-            Found::Adopt { id, attrs } => rec.adopted.push(adopt(id, attrs)),
+            Found::Nothing => rec.settled.push(intent.addr.clone()),
+            Found::Adopt { id, attrs } => {
+                rec.adopted.push(adopt(id, attrs));
+                rec.settled.push(intent.addr.clone());
+            }
             Found::Replace { id, attrs, reason } => {
                 rec.replace.insert(intent.addr.clone(), reason);
                 rec.adopted.push(adopt(id, attrs));
+                rec.settled.push(intent.addr.clone());
             }
+            // Nothing proves which is ours: the intent stays open, so that every plan says so
+            // until someone removes the extra objects, and none is touched meanwhile.
             Found::Ambiguous { ids, reason } => rec.warnings.push(format!(
                 "{}: {reason}; left alone: {}",
                 intent.addr,
@@ -239,7 +239,7 @@ async fn scan_tagged<P: Provider>(
         .map_err(ReconcileError::Scan)?;
     for (req, attrs) in wanted.into_iter().zip(live) {
         let Some(attrs) = attrs else { continue };
-        let deps = managed_deps(graph, &req.addr);
+        let deps = graph.managed_deps(&req.addr);
         rec.adopted.push(ResourceState {
             addr: req.addr,
             id: req.id,

@@ -793,7 +793,7 @@ pub fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, Str
     }
     let (newbits, netnum) = (newbits as u32, netnum as u128);
     let (len, max) = (u32::from(net.prefix_len()), u32::from(net.max_prefix_len()));
-    let newlen = len + newbits;
+    let newlen = len.saturating_add(newbits);
     if newlen > max {
         return Err(format!("cannot extend a /{len} prefix by {newbits} bits"));
     }

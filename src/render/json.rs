@@ -264,7 +264,7 @@ pub fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
             Json::Object(m)
         })
         .collect();
-    json!({
+    let mut out = json!({
         "format_version": "1.2",
         "skyform_version": env!("CARGO_PKG_VERSION"),
         "applyable": plan.has_effect(),
@@ -274,5 +274,36 @@ pub fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
         "resource_drift": resource_drift,
         "resource_changes": resource_changes,
         "output_changes": output_changes,
-    })
+    });
+    if let (Some(recovery), Json::Object(m)) = (recovery_json(plan), &mut out) {
+        m.insert("skyform_recovery".into(), recovery);
+    }
+    out
+}
+
+/// What recovery found (skyform's own key; Terraform has nothing like it): the objects apply
+/// will record, with the reason when they are to be replaced, the tagged objects left alone,
+/// and the warnings. `None` when there is nothing, so that ordinary plans are Terraform's.
+fn recovery_json(plan: &Plan) -> Option<Json> {
+    let rec = &plan.recovery;
+    if rec.adopted.is_empty() && rec.strays.is_empty() && rec.warnings.is_empty() {
+        return None;
+    }
+    let adopted: Vec<Json> = rec
+        .adopted
+        .iter()
+        .map(|r| {
+            json!({
+                "address": r.addr.to_string(),
+                "id": r.id,
+                "replace_reason": rec.replace.get(&r.addr),
+            })
+        })
+        .collect();
+    let strays: Vec<Json> = rec
+        .strays
+        .iter()
+        .map(|s| json!({"address": s.addr.to_string(), "id": s.id}))
+        .collect();
+    Some(json!({"adopted": adopted, "tagged_not_in_state": strays, "warnings": rec.warnings}))
 }

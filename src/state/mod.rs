@@ -4,8 +4,10 @@
 //! `StateStore` trait, and its implementations: SQLite on disk (`sqlite`) and memory
 //! (`MemoryState`, for tests), plus the lock protocol on top of the trait (`lock`). A remote
 //! store (S3 with a conditional-write lock) implements the same trait without touching the
-//! engine. Every write is one committed transaction that bumps the serial: an apply records
-//! each create, update and delete the moment it succeeds, never only at the end.
+//! engine. Every write of a resource, an output, the owner or the lineage is one committed
+//! transaction that bumps the serial: an apply records each create, update and delete the
+//! moment it succeeds, never only at the end. Intents and the lock are bookkeeping, committed
+//! the same way but without a new serial.
 //!
 //! The trait is async because a store waits: on the network for S3, on the disk (and on other
 //! writers' transactions) for SQLite. A store must not block the runtime while it waits, since
