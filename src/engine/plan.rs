@@ -595,6 +595,13 @@ pub async fn plan<P: Provider>(
         recovery.defer(a);
         plan.state.resources.remove(a);
     }
+    // Recovery could not evaluate the configuration; the plan did: what an adopted object's
+    // block reads from sensitive inputs is masked in the state as for any object.
+    for r in &mut recovery.adopted {
+        if let Some(c) = plan.changes.iter().find(|c| c.addr == r.addr) {
+            r.sensitive.clone_from(&c.sensitive);
+        }
+    }
     plan.recovery = recovery;
     Ok(plan)
 }
