@@ -60,7 +60,7 @@ fn attrs(f: Facts<'_>) -> Attrs {
     a
 }
 
-pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let r = snap.roles.get(name)?;
     Some(attrs(Facts {
         name,
@@ -74,7 +74,7 @@ pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     }))
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let trust = req(a, "assume_role_policy")?;
     let max = a
@@ -125,7 +125,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     ))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     name: &str,
     prior: &Attrs,
@@ -196,7 +196,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     // A role cannot be deleted while an instance profile holds it; Terraform's provider
     // removes it from its profiles first, and so does skyform.
     let profiles = p

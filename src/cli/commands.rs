@@ -13,7 +13,7 @@ use crate::lang::address::Address;
 use crate::render::human::Style;
 use crate::state::StateStore as _;
 
-pub fn execute(cli: Cli) -> Result<Outcome, Error> {
+pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
     let dir = match &cli.chdir {
         Some(d) => d.clone(),
         None => std::env::current_dir()?,
@@ -202,7 +202,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
     }
 }
 
-pub fn address_of(text: &str) -> Result<Address, Error> {
+pub(crate) fn address_of(text: &str) -> Result<Address, Error> {
     Ok(text.parse()?)
 }
 
@@ -286,7 +286,7 @@ async fn output(
                 match &o.value {
                     serde_json::Value::String(s) => println!("{s}"),
                     serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
-                        println!("{}", o.value)
+                        println!("{}", o.value);
                     }
                     _ => return Err(OutputError::NotScalar(n.to_string()).into()),
                 }
