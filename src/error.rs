@@ -20,17 +20,17 @@ use crate::state::lock::LockError;
 use crate::state::StateError;
 
 /// The command did what it was asked (for `plan --detailed-exitcode`: and found no change).
-pub const SUCCESS: i32 = 0;
+pub(crate) const SUCCESS: i32 = 0;
 /// Something failed.
-pub const FAILURE: i32 = 1;
+pub(crate) const FAILURE: i32 = 1;
 /// `plan --detailed-exitcode` found changes.
-pub const CHANGES: i32 = 2;
+pub(crate) const CHANGES: i32 = 2;
 /// A second SIGINT or SIGTERM stopped an apply at once (128 + SIGINT, as shells report it).
-pub const INTERRUPTED: i32 = 130;
+pub(crate) const INTERRUPTED: i32 = 130;
 
 /// How a command that ran to its end went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Done; for `plan --detailed-exitcode`, also: nothing to change.
     Done,
     /// `plan --detailed-exitcode` found changes.
@@ -42,7 +42,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub fn exit_code(self) -> i32 {
+    pub(crate) fn exit_code(self) -> i32 {
         match self {
             Outcome::Done => SUCCESS,
             Outcome::Changes => CHANGES,
@@ -52,7 +52,7 @@ impl Outcome {
 }
 
 /// The exit code of a command's result: the whole table, in one place.
-pub fn exit_code(result: &Result<Outcome, Error>) -> i32 {
+pub(crate) fn exit_code(result: &Result<Outcome, Error>) -> i32 {
     match result {
         Ok(outcome) => outcome.exit_code(),
         Err(e) => e.exit_code(),
@@ -62,7 +62,7 @@ pub fn exit_code(result: &Result<Outcome, Error>) -> i32 {
 /// The exit code when clap did not produce a command: asking for help or the version is not
 /// an error; anything else is a bad command line. (clap's own default for that is 2, which
 /// here means "changes".)
-pub fn unparsed_exit_code(kind: clap::error::ErrorKind) -> i32 {
+pub(crate) fn unparsed_exit_code(kind: clap::error::ErrorKind) -> i32 {
     match kind {
         clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => SUCCESS,
         _ => FAILURE,
@@ -70,7 +70,7 @@ pub fn unparsed_exit_code(kind: clap::error::ErrorKind) -> i32 {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// The configuration has errors; `run` prints them with their source lines.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -135,7 +135,7 @@ pub enum Error {
 impl Error {
     /// This error's exit code. The match names every variant, so that a new kind of error
     /// gets its code decided here rather than by a catch-all.
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_)
             | Error::Usage(_)
@@ -163,13 +163,13 @@ impl Error {
 /// Errors in the configuration, with the sources their diagnostics point into.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .diagnostics.render(.sources, false))]
-pub struct ConfigError {
-    pub sources: Box<Sources>,
-    pub diagnostics: Diagnostics,
+pub(crate) struct ConfigError {
+    pub(crate) sources: Box<Sources>,
+    pub(crate) diagnostics: Diagnostics,
 }
 
 impl ConfigError {
-    pub fn new(sources: Sources, diagnostics: Diagnostics) -> ConfigError {
+    pub(crate) fn new(sources: Sources, diagnostics: Diagnostics) -> ConfigError {
         ConfigError {
             sources: Box::new(sources),
             diagnostics,
@@ -179,12 +179,12 @@ impl ConfigError {
 
 /// Why `apply FILE` refused a saved plan; nothing was changed.
 #[derive(Debug, thiserror::Error)]
-pub enum StalePlan {
+pub(crate) enum StalePlan {
     /// The configuration, the files it reads or the variables differ from the plan's.
     #[error("the saved plan is stale: {}\nNothing was changed; make a new plan.", .0.join("\n  "))]
     Inputs(Vec<String>),
     /// The state was written since, or is another state.
-    #[error("the saved plan is stale: the state changed since it was made (serial {then} then, {now} now{}).\nNothing was changed; make a new plan.", another_state(.other_lineage))]
+    #[error("the saved plan is stale: the state changed since it was made (serial {then} then, {now} now{}).\nNothing was changed; make a new plan.", another_state(*.other_lineage))]
     State {
         then: u64,
         now: u64,
@@ -195,8 +195,8 @@ pub enum StalePlan {
     Live(Vec<String>),
 }
 
-fn another_state(other_lineage: &bool) -> &'static str {
-    if *other_lineage {
+fn another_state(other_lineage: bool) -> &'static str {
+    if other_lineage {
         ", and it is another state"
     } else {
         ""
@@ -205,7 +205,7 @@ fn another_state(other_lineage: &bool) -> &'static str {
 
 /// Why a `state` command or `force-unlock` changed nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum StateEditError {
+pub(crate) enum StateEditError {
     #[error("{0} is not in the state")]
     NotInState(Address),
     /// `state rm` with addresses the state does not hold; all are checked before any is removed.
@@ -233,7 +233,7 @@ fn list(addrs: &[Address]) -> String {
 
 /// Why `import ADDRESS ID` adopted nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum ImportError {
+pub(crate) enum ImportError {
     #[error("import needs a resource block for {0} in the configuration; add one, then import")]
     NotConfigured(Address),
     #[error("aws_iam_access_key cannot be imported: AWS never shows a key's secret again; create a new key with skyform instead")]
@@ -250,7 +250,7 @@ pub enum ImportError {
 
 /// Why `output` printed nothing.
 #[derive(Debug, thiserror::Error)]
-pub enum OutputError {
+pub(crate) enum OutputError {
     #[error("no output named {name:?} in state; outputs: {}", .available.join(", "))]
     Unknown {
         name: String,

@@ -244,6 +244,8 @@ impl Kind {
 }
 
 /// Untidy but valid layout, for `fmt` to put right.
+// Each flag is one independent untidiness the generator may pick.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 struct Layout {
     indent: usize,
@@ -403,14 +405,14 @@ impl Gen {
                 .find(|l| self.vpc_of.get(*l).map(String::as_str) == Some(vpc))
                 .cloned()
         });
-        existing.unwrap_or_else(|| self.declare_in(kind, &[], Some(vpc.to_string())))
+        existing.unwrap_or_else(|| self.declare_in(kind, &[], Some(vpc)))
     }
 
     fn declare(&mut self, kind: Kind, picks: &[u8]) -> String {
         self.declare_in(kind, picks, None)
     }
 
-    fn declare_in(&mut self, kind: Kind, picks: &[u8], vpc: Option<String>) -> String {
+    fn declare_in(&mut self, kind: Kind, picks: &[u8], vpc: Option<&str>) -> String {
         let n = self.next;
         self.next += 1;
         let label = format!("{}{n}", kind.word());
@@ -418,7 +420,7 @@ impl Gen {
         let word = kind.word();
         let mut body = Vec::new();
         let vpc_id = |g: &mut Gen, choice: u8| -> String {
-            let v = vpc.clone().unwrap_or_else(|| g.need(Kind::Vpc, choice));
+            let v = vpc.map_or_else(|| g.need(Kind::Vpc, choice), str::to_string);
             g.vpc_of.insert(label.clone(), v.clone());
             v
         };
@@ -1010,7 +1012,7 @@ fn exercise(text: &str) -> Result<bool, TestCaseError> {
         graph,
         order,
         vars,
-        files_read: Default::default(),
+        files_read: crate::lang::functions::FilesRead::default(),
     };
     let (_, more) = evaluate_static::<crate::aws::AwsProvider>(&ws);
     let _ = more.render(&ws.config.sources, false);

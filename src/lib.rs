@@ -38,20 +38,42 @@
 //! | `~/.aws/config`, `~/.aws/credentials` | `aws::credentials` (through aws-config's parser) |
 //! | `schemas/**/*.json` (embedded at build time, each by its type's file in `aws/`) | `aws::schemas`, parsed by `lang::schema` |
 //! | `schemas/permissions.json` (embedded) | `aws::permissions` |
+//!
+//! # Library surface
+//! skyform is a binary; the library exists so that `tests/` and `benches/` can reach the
+//! engine without the command line. Everything is `pub(crate)` except what they use, and
+//! `unreachable_pub` (in `Cargo.toml`'s `[lints]`) keeps it that way:
+//!
+//! | `pub` item | used by |
+//! |---|---|
+//! | [`run`] | `main.rs` |
+//! | `cli::args::Cli` (parsing only) | `tests/review_workflow.rs` checks the README's command lines |
+//! | `lang::document::parse_document` | `tests/aws_iam.rs` reads policy documents AWS returns |
+//! | `aws::permissions::glob` | `tests/check_and_policy.rs` matches ARNs as IAM does |
+//! | `lang::config::load_str`, `lang::validate::check`, `lang::variables::{resolve, VarInputs}`, `aws::schemas::registry` | `benches/plan.rs` loads a configuration |
+//! | `engine::graph::Graph` (`build`, `order`), `engine::plan::{plan, PlanOptions, Workspace}`, `engine::apply::{apply, ApplyOptions::with_parallelism}` | `benches/plan.rs` plans and applies |
+//! | `engine::fake::FakeProvider`, `aws::AwsProvider`, `state::{MemoryState, StateStore}` | `benches/plan.rs`: the fake cloud with AWS's rules, in memory |
+//!
+//! The types those items take or return (`Config`, `Plan`, `Diagnostics`, the `Provider`
+//! trait, …) are `pub` because they appear in those signatures, but their modules are
+//! `pub(crate)`: they cannot be named from outside, and their fields and methods are
+//! `pub(crate)` unless the bench reads them (`Diagnostics::has_errors`, `Plan::has_changes`,
+//! `ApplyReport::added`, `Workspace`'s fields).
 
 #[cfg(test)]
 mod architecture_tests;
 pub mod aws;
 pub mod cli;
 pub mod engine;
-pub mod error;
+pub(crate) mod error;
 #[cfg(test)]
 mod fuzz_tests;
 pub mod lang;
-pub mod render;
+pub(crate) mod render;
 pub mod state;
 
 /// Runs the command line and returns the exit code (the table is `error::exit_code`).
+#[must_use]
 pub fn run() -> i32 {
     use clap::Parser as _;
     let cli = match cli::args::Cli::try_parse() {

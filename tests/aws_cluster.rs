@@ -88,10 +88,12 @@ fn nodes(moto: &Moto, cluster: &str) -> Vec<Node> {
     let mut found: Vec<Node> = out
         .reservations()
         .iter()
-        .flat_map(|r| r.instances())
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
         .filter(|i| {
             !matches!(
-                i.state().and_then(|s| s.name()).map(|n| n.as_str()),
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(aws_sdk_ec2::types::InstanceStateName::as_str),
                 Some("terminated" | "shutting-down")
             )
         })

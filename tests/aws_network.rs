@@ -90,7 +90,9 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
             .await
             .expect("attribute");
         assert_eq!(
-            hostnames.enable_dns_hostnames().and_then(|v| v.value()),
+            hostnames
+                .enable_dns_hostnames()
+                .and_then(aws_sdk_ec2::types::AttributeBooleanValue::value),
             Some(true)
         );
         let subnets = client

@@ -225,8 +225,8 @@ fn run_as(moto: &Moto, p: &Project, key: &(String, String), args: &[&str]) -> st
         .expect("run skyform")
 }
 
-/// moto matches IAM resource ARNs only for requests naming an existing role (CreateRole,
-/// CreatePolicy and the like are checked against `*`), so the policy a moto user holds keeps
+/// moto matches IAM resource ARNs only for requests naming an existing role (`CreateRole`,
+/// `CreatePolicy` and the like are checked against `*`), so the policy a moto user holds keeps
 /// the printed actions exactly and widens each statement's resources to `*`. The ARNs
 /// themselves are checked separately against what IAM reports for the created objects.
 fn widened(

@@ -326,7 +326,7 @@ impl Census {
                     .expect("role");
                 c.role_stage = role
                     .role()
-                    .map(|r| r.tags())
+                    .map(aws_sdk_iam::types::Role::tags)
                     .unwrap_or_default()
                     .iter()
                     .find(|t| t.key() == "stage")
@@ -427,7 +427,11 @@ impl Census {
                     .send()
                     .await
                     .expect("instances");
-                for i in page.reservations().iter().flat_map(|r| r.instances()) {
+                for i in page
+                    .reservations()
+                    .iter()
+                    .flat_map(aws_sdk_ec2::types::Reservation::instances)
+                {
                     let state = i.state().and_then(|s| s.name());
                     if state == Some(&aws_sdk_ec2::types::InstanceStateName::Terminated) {
                         continue;
@@ -511,7 +515,7 @@ fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
         .process(&p, &["apply", "--auto-approve"])
         .spawn()
         .expect("spawn skyform");
-    let held = moto.wait_held(&mut child, Duration::from_secs(60));
+    let held = moto.wait_held(&mut child, Duration::from_mins(1));
     let _ = child.kill(); // SIGKILL
     let killed = child.wait_with_output().expect("wait for skyform");
     moto.quiesce(Duration::from_secs(30));
@@ -720,7 +724,7 @@ fn sigterm_during_apply_finishes_what_is_in_flight_and_records_it() {
         .process(&p, &["apply", "--auto-approve", "--parallelism", "1"])
         .spawn()
         .expect("spawn");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
     while moto.writes().len() < 3 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -843,7 +847,11 @@ fn no_request_reaches_aws_after_the_kill_point_until_forwarding_resumes() {
     assert!(iam_answer(&next).is_some_and(|a| a.contains("raw-next")));
 
     let users = block_on(moto.iam().list_users().send()).expect("users");
-    let mut names: Vec<&str> = users.users().iter().map(|u| u.user_name()).collect();
+    let mut names: Vec<&str> = users
+        .users()
+        .iter()
+        .map(aws_sdk_iam::types::User::user_name)
+        .collect();
     names.sort_unstable();
     assert_eq!(names, ["raw-held", "raw-next"]);
     assert_eq!(moto.writes(), ["CreateUser", "CreateUser"]);

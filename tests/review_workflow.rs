@@ -182,7 +182,7 @@ fn the_json_plan_has_terraforms_structure_for_create_update_replace_and_delete()
     let p = Project::new(&[("main.sky.hcl", USERS)]);
     assert!(moto.run(&p, &["apply", "--auto-approve"]).status.success());
     // a: tags change (update); b: renamed (replace); c: new (create); a key for b is gone.
-    let changed = r#"
+    let edited_config = r#"
 resource "aws_iam_user" "a" {
   name = "review-a"
   tags = { team = "two" }
@@ -200,7 +200,7 @@ resource "aws_iam_access_key" "c" {
   user = aws_iam_user.c.name
 }
 "#;
-    p.write("main.sky.hcl", changed);
+    p.write("main.sky.hcl", edited_config);
     let out = moto.run(&p, &["plan", "--json", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
@@ -520,8 +520,8 @@ fn the_ci_example_runs_only_commands_that_skyform_accepts() {
             .split_whitespace()
             .map(|a| a.trim_matches('"').to_string())
             .collect();
-        let argv = std::iter::once("skyform".to_string()).chain(args.clone());
-        if let Err(e) = skyform::cli::args::Cli::try_parse_from(argv) {
+        let command_line = std::iter::once("skyform".to_string()).chain(args.clone());
+        if let Err(e) = skyform::cli::args::Cli::try_parse_from(command_line) {
             panic!("`skyform {rest}` is not a valid command line: {e}");
         }
         seen.push(args.get(2).cloned().unwrap_or_default());

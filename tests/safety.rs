@@ -78,7 +78,7 @@ fn kill_at_write(moto: &Moto, p: &Project, k: usize) -> Option<String> {
         .process(p, &["apply", "--auto-approve"])
         .spawn()
         .expect("spawn skyform");
-    let held = moto.wait_held(&mut child, Duration::from_secs(60));
+    let held = moto.wait_held(&mut child, Duration::from_mins(1));
     let _ = child.kill();
     let _ = child.wait();
     assert!(held, "the apply ended before its write {k}");

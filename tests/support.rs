@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-pub struct Project {
+pub(crate) struct Project {
     pub dir: tempfile::TempDir,
 }
 
 impl Project {
-    pub fn new(files: &[(&str, &str)]) -> Project {
+    pub(crate) fn new(files: &[(&str, &str)]) -> Project {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = Project { dir };
         for (name, text) in files {
@@ -24,17 +24,17 @@ impl Project {
         p
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, name: &str, text: &str) {
+    pub(crate) fn write(&self, name: &str, text: &str) {
         std::fs::write(self.dir.path().join(name), text).expect("write fixture");
     }
 
     /// `skyform -C <project>` with no AWS reachable (a closed port), for tests that must not
     /// touch AWS.
-    pub fn offline(&self) -> assert_cmd::Command {
+    pub(crate) fn offline(&self) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
         c.arg("-C")
             .arg(self.path())
@@ -53,8 +53,8 @@ fn dummy_credentials(c: &mut assert_cmd::Command) {
         .env("NO_COLOR", "1");
 }
 
-/// Whether AWS tests may be skipped: only with an explicit SKYFORM_SKIP_AWS_TESTS=1.
-pub fn skip_aws() -> bool {
+/// Whether AWS tests may be skipped: only with an explicit `SKYFORM_SKIP_AWS_TESTS=1`.
+pub(crate) fn skip_aws() -> bool {
     std::env::var("SKYFORM_SKIP_AWS_TESTS").is_ok_and(|v| v == "1")
 }
 
@@ -66,7 +66,7 @@ fn free_port() -> u16 {
 }
 
 /// A moto server of its own for one test, with a recording proxy in front of it.
-pub struct Moto {
+pub(crate) struct Moto {
     child: Child,
     port: u16,
     pub direct: String,
@@ -77,7 +77,7 @@ pub struct Moto {
 
 /// What the proxy does to requests besides recording them.
 #[derive(Debug, Default)]
-pub struct Faults {
+pub(crate) struct Faults {
     /// Hold the answer to the n-th write call since the last `resume` (1-based; 0 = never):
     /// it reaches AWS, but the caller never hears back, as when a process dies mid-call.
     /// That write is the kill point: from then on nothing more reaches AWS until `resume`.
@@ -113,9 +113,9 @@ pub struct Faults {
 /// yet forwarded (or were about to read from the dead client's socket, whose bytes outlive
 /// the process), and moto could still be working on forwards it had not answered. Those
 /// landed *after* the kill, and could land after the next run had already looked for them:
-/// the old test's k=10 failure (EntityAlreadyExists for a role that was never adopted) is
-/// that, a CreateRole of the dead run arriving between the converge run's search for the role
-/// and its own CreateRole. No real crash does that: a request reaches AWS before the process
+/// the old test's k=10 failure (`EntityAlreadyExists` for a role that was never adopted) is
+/// that, a `CreateRole` of the dead run arriving between the converge run's search for the role
+/// and its own `CreateRole`. No real crash does that: a request reaches AWS before the process
 /// dies or never. So the decision to forward
 /// is taken under one lock together with the decision to hold: after the kill point nothing is
 /// admitted, what was admitted before it is counted until its forward ends (`quiesce` waits
@@ -148,7 +148,11 @@ struct InFlight<'a>(&'a Faults);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let mut gate = self.0.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut gate = self
+            .0
+            .gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         gate.in_flight -= 1;
         self.0.settled.notify_all();
     }
@@ -200,7 +204,7 @@ fn is_write(action: &str) -> bool {
 
 impl Moto {
     /// Starts moto; fails the test (never skips) when it cannot, unless skipping was asked for.
-    pub fn start() -> Option<Moto> {
+    pub(crate) fn start() -> Option<Moto> {
         if skip_aws() {
             eprintln!("SKYFORM_SKIP_AWS_TESTS=1: skipping an AWS test");
             return None;
@@ -244,13 +248,13 @@ impl Moto {
             port,
             direct,
             url,
-            faults,
             calls,
+            faults,
         })
     }
 
     /// `skyform -C <project>` pointed at this server through the proxy.
-    pub fn skyform(&self, project: &Project) -> assert_cmd::Command {
+    pub(crate) fn skyform(&self, project: &Project) -> assert_cmd::Command {
         let mut c = assert_cmd::Command::cargo_bin("skyform").expect("binary");
         c.arg("-C")
             .arg(project.path())
@@ -261,7 +265,7 @@ impl Moto {
     }
 
     /// Runs `skyform ARGS` against this server and captures the result.
-    pub fn run(&self, project: &Project, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, project: &Project, args: &[&str]) -> std::process::Output {
         self.skyform(project)
             .args(args)
             .output()
@@ -269,13 +273,13 @@ impl Moto {
     }
 
     /// The AWS actions received so far that change something.
-    pub fn writes(&self) -> Vec<String> {
+    pub(crate) fn writes(&self) -> Vec<String> {
         let calls = self.calls.lock().expect("calls");
         calls.iter().filter(|a| is_write(a)).cloned().collect()
     }
 
     /// `skyform -C <project>` as a plain process, for tests that signal or kill it.
-    pub fn process(&self, project: &Project, args: &[&str]) -> std::process::Command {
+    pub(crate) fn process(&self, project: &Project, args: &[&str]) -> std::process::Command {
         let mut c = Command::new(assert_cmd::cargo::cargo_bin("skyform"));
         c.arg("-C")
             .arg(project.path())
@@ -294,7 +298,7 @@ impl Moto {
     }
 
     /// Waits until the proxy holds a write's answer, or the process ends; true when held.
-    pub fn wait_held(&self, child: &mut Child, limit: Duration) -> bool {
+    pub(crate) fn wait_held(&self, child: &mut Child, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
             if self.faults.held.load(Ordering::SeqCst) {
@@ -307,18 +311,18 @@ impl Moto {
         }
     }
 
-    pub fn clear_calls(&self) {
+    pub(crate) fn clear_calls(&self) {
         self.calls.lock().expect("calls").clear();
     }
 
     /// The action whose answer was held at the kill point, if one was.
-    pub fn held_action(&self) -> Option<String> {
+    pub(crate) fn held_action(&self) -> Option<String> {
         self.faults.gate.lock().expect("gate").held_action.clone()
     }
 
     /// Waits until no admitted request is still being forwarded to moto, so that after a
     /// kill everything the dead process sent has either landed or never will.
-    pub fn quiesce(&self, limit: Duration) {
+    pub(crate) fn quiesce(&self, limit: Duration) {
         let gate = self.faults.gate.lock().expect("gate");
         let (gate, timeout) = self
             .faults
@@ -334,7 +338,7 @@ impl Moto {
 
     /// Re-opens forwarding for the next run: no hold, write numbering from 1 again, and
     /// connections accepted before now (a killed process's) are refused for good.
-    pub fn resume(&self) {
+    pub(crate) fn resume(&self) {
         let mut gate = self.faults.gate.lock().expect("gate");
         gate.generation += 1;
         gate.writes = 0;
@@ -345,12 +349,12 @@ impl Moto {
     }
 
     /// Wipes everything moto holds (about 1 s), for a fresh account without a new server.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         self.moto_api("/moto-api/reset", "application/json", "");
     }
 
     /// An EC2 client that talks to moto directly, to check results through the AWS API.
-    pub fn ec2(&self) -> aws_sdk_ec2::Client {
+    pub(crate) fn ec2(&self) -> aws_sdk_ec2::Client {
         let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
         let conf = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
@@ -362,7 +366,7 @@ impl Moto {
     }
 
     /// An IAM client that talks to moto directly, to check results through the AWS API.
-    pub fn iam(&self) -> aws_sdk_iam::Client {
+    pub(crate) fn iam(&self) -> aws_sdk_iam::Client {
         let creds = aws_sdk_iam::config::Credentials::new("testing", "testing", None, None, "test");
         let conf = aws_sdk_iam::Config::builder()
             .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
@@ -377,7 +381,7 @@ impl Moto {
 impl Moto {
     /// Switches moto's IAM authorization on (every request must be allowed by the caller's
     /// policies) or off.
-    pub fn set_auth(&self, on: bool) {
+    pub(crate) fn set_auth(&self, on: bool) {
         let body = if on { "0" } else { "inf" };
         self.moto_api("/moto-api/reset-auth", "text/plain", body);
     }
@@ -396,9 +400,9 @@ impl Moto {
         assert!(answer.contains("200 OK"), "{path}: {answer}");
     }
 
-    /// Temporary credentials for `role_arn`, from STS AssumeRole (moto returns credentials
+    /// Temporary credentials for `role_arn`, from STS `AssumeRole` (moto returns credentials
     /// that act in the role's account).
-    pub fn assume_role(&self, role_arn: &str) -> (String, String, String) {
+    pub(crate) fn assume_role(&self, role_arn: &str) -> (String, String, String) {
         let creds = aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "test");
         let conf = aws_sdk_sts::Config::builder()
             .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
@@ -424,7 +428,7 @@ impl Moto {
 }
 
 /// The roles an instance profile holds, read through the IAM API.
-pub async fn profile_roles(iam: &aws_sdk_iam::Client, profile: &str) -> Vec<String> {
+pub(crate) async fn profile_roles(iam: &aws_sdk_iam::Client, profile: &str) -> Vec<String> {
     let out = iam
         .get_instance_profile()
         .instance_profile_name(profile)
@@ -446,7 +450,7 @@ impl Drop for Moto {
     }
 }
 
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -566,7 +570,7 @@ fn relay(
         if hold {
             // AWS acted; the caller is left waiting until it is killed.
             faults.held.store(true, Ordering::SeqCst);
-            wait_for_hangup(&mut client, Duration::from_secs(120));
+            wait_for_hangup(&mut client, Duration::from_mins(2));
             return Ok(());
         }
         client.write_all(&response)?;
@@ -621,16 +625,16 @@ fn wait_for_hangup(client: &mut TcpStream, limit: Duration) {
     }
 }
 
-pub fn example_dir(name: &str) -> PathBuf {
+pub(crate) fn example_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("examples")
         .join(name)
 }
 
-pub fn stdout(out: &std::process::Output) -> String {
+pub(crate) fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn stderr(out: &std::process::Output) -> String {
+pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -17,7 +17,7 @@ use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
 
 /// What to record before a create so that its object can be told from others later.
-pub async fn evidence(
+pub(super) async fn evidence(
     p: &AwsProvider,
     type_name: &str,
     planned: &Attrs,
@@ -28,7 +28,7 @@ pub async fn evidence(
     }
 }
 
-pub async fn find(
+pub(super) async fn find(
     p: &AwsProvider,
     type_name: &str,
     lost: Lost<'_>,
@@ -83,7 +83,7 @@ pub async fn find(
 
 /// The `skyform:address` and id of every object of `types` tagged with this lineage. Types
 /// without `describe_tagged` (IAM) are not scanned: their unique names make intents enough.
-pub async fn scan(
+pub(super) async fn scan(
     p: &AwsProvider,
     lineage: &str,
     types: &[&str],

@@ -13,13 +13,13 @@ pub(super) const DATA: DataSource = DataSource {
 
 /// What STS says of the credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub account: String,
-    pub arn: String,
-    pub user_id: String,
+pub(crate) struct Caller {
+    pub(crate) account: String,
+    pub(crate) arn: String,
+    pub(crate) user_id: String,
 }
 
-pub async fn caller(p: &AwsProvider) -> Result<Caller, ProviderError> {
+pub(crate) async fn caller(p: &AwsProvider) -> Result<Caller, ProviderError> {
     let out = p
         .sts
         .get_caller_identity()
@@ -34,7 +34,7 @@ pub async fn caller(p: &AwsProvider) -> Result<Caller, ProviderError> {
 }
 
 /// The engine's view: the ARN is the principal, the account its tenant.
-pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
+pub(crate) async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
     let c = caller(p).await?;
     Ok(Identity {
         tenant: c.account,
@@ -42,7 +42,7 @@ pub async fn identity(p: &AwsProvider) -> Result<Identity, ProviderError> {
     })
 }
 
-pub async fn read(p: &AwsProvider) -> Result<Attrs, ProviderError> {
+pub(crate) async fn read(p: &AwsProvider) -> Result<Attrs, ProviderError> {
     let id = caller(p).await?;
     let mut a = Attrs::new();
     a.insert("account_id".into(), id.account.clone().into());

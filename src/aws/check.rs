@@ -13,15 +13,15 @@ use crate::engine::provider::ProviderError;
 
 /// The non-secret facts about the credentials in use.
 #[derive(Debug, Clone)]
-pub struct CredentialInfo {
-    pub access_key_id: String,
-    pub session_token: bool,
-    pub expiry: Option<SystemTime>,
+pub(crate) struct CredentialInfo {
+    pub(crate) access_key_id: String,
+    pub(crate) session_token: bool,
+    pub(crate) expiry: Option<SystemTime>,
 }
 
 /// The outcome of simulating the needed actions against the caller's policies.
 #[derive(Debug, Clone)]
-pub enum Simulation {
+pub(crate) enum Simulation {
     /// Every (action, resource) that the policies do not allow.
     Denied(Vec<Grant>),
     /// The simulation itself could not run; the reason, as AWS gave it.
@@ -30,7 +30,7 @@ pub enum Simulation {
 
 /// The IAM principal whose policies apply to a caller ARN: an assumed-role session is
 /// judged by its role's policies.
-pub fn principal_of(caller_arn: &str) -> Option<String> {
+pub(super) fn principal_of(caller_arn: &str) -> Option<String> {
     let rest = caller_arn.strip_prefix("arn:aws:sts::")?;
     let (account, rest) = rest.split_once(":assumed-role/")?;
     let role = rest.split('/').next()?;
@@ -39,7 +39,7 @@ pub fn principal_of(caller_arn: &str) -> Option<String> {
 
 impl AwsProvider {
     /// Runs the credential chain once; the error text says why it found nothing.
-    pub async fn load_credentials(&self) -> Result<CredentialInfo, String> {
+    pub(crate) async fn load_credentials(&self) -> Result<CredentialInfo, String> {
         let Some(provider) = self.conf.credentials_provider() else {
             return Err("no credentials provider is configured".into());
         };
@@ -56,9 +56,10 @@ impl AwsProvider {
 
     /// Asks IAM which of `grants` the principal's policies deny. One call per resource, and
     /// no retries: a simulation that fails says so at once instead of after the backoff.
-    pub async fn simulate(&self, caller_arn: &str, grants: &[Grant]) -> Simulation {
+    pub(crate) async fn simulate(&self, caller_arn: &str, grants: &[Grant]) -> Simulation {
         let principal = principal_of(caller_arn).unwrap_or_else(|| caller_arn.to_string());
-        let mut by_resource: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        let mut by_resource: std::collections::BTreeMap<&str, Vec<String>> =
+            std::collections::BTreeMap::new();
         for g in grants {
             by_resource
                 .entry(g.resource.as_str())

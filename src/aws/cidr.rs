@@ -12,12 +12,12 @@ use crate::lang::value::Value;
 
 /// A parsed `a.b.c.d/n` that is a network address (its host bits are zero).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr(Ipv4Net);
+pub(crate) struct Cidr(Ipv4Net);
 
 impl Cidr {
     /// Parses with skyform's own messages (they say what to write instead); ipnet does the
     /// arithmetic.
-    pub fn parse(text: &str) -> Result<Cidr, String> {
+    pub(crate) fn parse(text: &str) -> Result<Cidr, String> {
         let (addr, len) = text
             .split_once('/')
             .ok_or_else(|| format!("{text:?} is not a CIDR block such as 10.0.0.0/16"))?;
@@ -38,18 +38,18 @@ impl Cidr {
         Ok(Cidr(net))
     }
 
-    pub fn prefix_len(&self) -> u8 {
+    pub(crate) fn prefix_len(self) -> u8 {
         self.0.prefix_len()
     }
 
     /// Whether `inner` lies within `self`.
-    pub fn contains(&self, inner: &Cidr) -> bool {
+    pub(crate) fn contains(self, inner: Cidr) -> bool {
         self.0.contains(&inner.0)
     }
 }
 
 /// Checks a VPC or subnet range: a network address, /16 to /28 as AWS requires.
-pub fn check_vpc_range(text: &str) -> Result<Cidr, String> {
+pub(crate) fn check_vpc_range(text: &str) -> Result<Cidr, String> {
     let c = Cidr::parse(text)?;
     if !(16..=28).contains(&c.prefix_len()) {
         return Err(format!(
@@ -76,7 +76,7 @@ fn vpc_of(subnet: &Planned<'_>) -> Option<Address> {
 /// The plan-time checks across resources: a managed subnet's range must lie inside the range
 /// of the VPC its `vpc_id` refers to, when both are known. VPCs come before their subnets in
 /// plan order, so one pass sees every VPC range a subnet can refer to.
-pub fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
+pub(crate) fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
     let mut vpc_cidrs: BTreeMap<&Address, &str> = BTreeMap::new();
     let mut problems = Vec::new();
     for p in planned {
@@ -93,7 +93,7 @@ pub fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
                 let (Ok(outer), Ok(inner)) = (Cidr::parse(vc), Cidr::parse(c)) else {
                     continue;
                 };
-                if !outer.contains(&inner) {
+                if !outer.contains(inner) {
                     problems.push(Problem {
                         addr: p.addr.clone(),
                         attr: Some("cidr_block".into()),
@@ -117,9 +117,9 @@ mod tests {
     #[test]
     fn ranges_parse_and_contain() {
         let vpc = Cidr::parse("10.0.0.0/16").unwrap();
-        assert!(vpc.contains(&Cidr::parse("10.0.3.0/24").unwrap()));
-        assert!(!vpc.contains(&Cidr::parse("10.1.0.0/24").unwrap()));
-        assert!(!vpc.contains(&Cidr::parse("10.0.0.0/8").unwrap()));
+        assert!(vpc.contains(Cidr::parse("10.0.3.0/24").unwrap()));
+        assert!(!vpc.contains(Cidr::parse("10.1.0.0/24").unwrap()));
+        assert!(!vpc.contains(Cidr::parse("10.0.0.0/8").unwrap()));
         assert!(Cidr::parse("10.0.0.1/16")
             .unwrap_err()
             .contains("10.0.0.0/16"));

@@ -14,8 +14,8 @@ use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
 
-pub const CLUSTER_TAG: &str = "skyform:cluster";
-pub const NODE_TAG: &str = "skyform:node";
+pub(super) const CLUSTER_TAG: &str = "skyform:cluster";
+pub(super) const NODE_TAG: &str = "skyform:node";
 
 /// A cluster is one object made of many nodes: its id is its name, and it is read, found and
 /// scanned through its nodes' tags.
@@ -177,8 +177,8 @@ fn attrs_of(
     Some(a)
 }
 
-/// Every cluster in state, from one DescribeInstances filtered by the cluster tag.
-pub async fn read_all(
+/// Every cluster in state, from one `DescribeInstances` filtered by the cluster tag.
+pub(super) async fn read_all(
     p: &AwsProvider,
     clusters: &[(String, Attrs)],
 ) -> Result<super::ec2_common::ById, ProviderError> {
@@ -244,7 +244,7 @@ fn check_size(a: &Attrs) -> Result<usize, ProviderError> {
     Ok(n)
 }
 
-pub async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     a: &Attrs,
     ctx: &OpContext,
@@ -279,7 +279,7 @@ pub async fn create(
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     name: &str,
     prior: &Attrs,
@@ -335,7 +335,7 @@ pub async fn update(
     read_one(p, name, &keep).await
 }
 
-pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     let all = describe(
         p,
         vec![filter(&format!("tag:{CLUSTER_TAG}"), &[name.to_string()])],

@@ -13,32 +13,35 @@ use std::fmt;
 use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 
 /// What one profile section provides, without any secret.
+// Each flag is an independent fact about the section (a profile may have keys and SSO
+// settings at once); an enum would lose that.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProfileInfo {
-    pub static_keys: bool,
-    pub sso: bool,
-    pub role_arn: Option<String>,
-    pub process: bool,
-    pub web_identity: bool,
-    pub region: Option<String>,
+pub(crate) struct ProfileInfo {
+    pub(crate) static_keys: bool,
+    pub(crate) sso: bool,
+    pub(crate) role_arn: Option<String>,
+    pub(crate) process: bool,
+    pub(crate) web_identity: bool,
+    pub(crate) region: Option<String>,
 }
 
 /// The profiles of one file.
 #[derive(Debug, Clone, Default)]
-pub struct ProfileFile {
-    pub path: String,
-    pub profiles: BTreeMap<String, ProfileInfo>,
+pub(crate) struct ProfileFile {
+    pub(crate) path: String,
+    pub(crate) profiles: BTreeMap<String, ProfileInfo>,
 }
 
 /// Everything the analysis looks at.
 #[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub env: BTreeMap<String, String>,
-    pub config: ProfileFile,
-    pub credentials: ProfileFile,
+pub(crate) struct Snapshot {
+    pub(crate) env: BTreeMap<String, String>,
+    pub(crate) config: ProfileFile,
+    pub(crate) credentials: ProfileFile,
     /// `profile` and `region` from the `provider "aws"` block.
-    pub provider_profile: Option<String>,
-    pub provider_region: Option<String>,
+    pub(crate) provider_profile: Option<String>,
+    pub(crate) provider_region: Option<String>,
 }
 
 const ENV_NAMES: &[&str] = &[
@@ -59,7 +62,7 @@ const ENV_NAMES: &[&str] = &[
 
 impl Snapshot {
     /// Reads the environment and both profile files, as aws-config would.
-    pub async fn load(
+    pub(crate) async fn load(
         provider_profile: Option<String>,
         provider_region: Option<String>,
     ) -> Snapshot {
@@ -94,7 +97,7 @@ impl Snapshot {
     }
 
     /// Every profile name in either file, with the files that hold it.
-    pub fn all_profiles(&self) -> BTreeMap<String, Vec<String>> {
+    pub(crate) fn all_profiles(&self) -> BTreeMap<String, Vec<String>> {
         let mut all: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for file in [&self.config, &self.credentials] {
             for name in file.profiles.keys() {
@@ -159,7 +162,7 @@ async fn read_profiles(kind: EnvConfigFileKind, path: String) -> ProfileFile {
 
 /// Who picked the profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Chooser {
+pub(crate) enum Chooser {
     ProviderBlock,
     AwsProfile,
     Default,
@@ -177,7 +180,7 @@ impl fmt::Display for Chooser {
 
 /// How a profile provides credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProfileKind {
+pub(crate) enum ProfileKind {
     StaticKeys { file: String },
     Sso,
     AssumeRole { role_arn: String },
@@ -187,7 +190,7 @@ pub enum ProfileKind {
 
 /// Where the credentials come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     Environment {
         session_token: bool,
     },
@@ -246,7 +249,7 @@ impl fmt::Display for Source {
 
 /// A diagnosis: why no credentials can be used, and what to do about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Problem {
+pub(crate) enum Problem {
     ProfileMissing {
         name: String,
         chosen_by: Chooser,
@@ -349,7 +352,7 @@ impl fmt::Display for Problem {
 }
 
 /// The profile the chain would use, and who chose it.
-pub fn selected_profile(s: &Snapshot) -> (String, Chooser) {
+pub(crate) fn selected_profile(s: &Snapshot) -> (String, Chooser) {
     if let Some(p) = &s.provider_profile {
         (p.clone(), Chooser::ProviderBlock)
     } else if let Some(p) = s.env("AWS_PROFILE") {
@@ -360,7 +363,7 @@ pub fn selected_profile(s: &Snapshot) -> (String, Chooser) {
 }
 
 /// Replays the default credential chain's choice.
-pub fn analyse(s: &Snapshot) -> Result<Source, Problem> {
+pub(crate) fn analyse(s: &Snapshot) -> Result<Source, Problem> {
     let (name, chosen_by) = selected_profile(s);
     let files = [s.config.path.clone(), s.credentials.path.clone()];
     let profile = s.profile(&name);
@@ -425,7 +428,7 @@ pub fn analyse(s: &Snapshot) -> Result<Source, Problem> {
 }
 
 /// The diagnosis when nothing in the chain answered.
-pub fn no_credentials(s: &Snapshot, existing: BTreeMap<String, Vec<String>>) -> Problem {
+pub(crate) fn no_credentials(s: &Snapshot, existing: BTreeMap<String, Vec<String>>) -> Problem {
     if existing.is_empty() {
         Problem::NoCredentials {
             files: [s.config.path.clone(), s.credentials.path.clone()],
@@ -436,7 +439,7 @@ pub fn no_credentials(s: &Snapshot, existing: BTreeMap<String, Vec<String>>) -> 
 }
 
 /// The region the SDK will use, and where it comes from.
-pub fn region(s: &Snapshot) -> Option<(String, String)> {
+pub(crate) fn region(s: &Snapshot) -> Option<(String, String)> {
     if let Some(r) = &s.provider_region {
         return Some((r.clone(), "the provider \"aws\" block".into()));
     }
@@ -452,7 +455,7 @@ pub fn region(s: &Snapshot) -> Option<(String, String)> {
 
 /// An access key id with all but its last four characters hidden, as `aws configure list`
 /// shows it.
-pub fn masked(key_id: &str) -> String {
+pub(crate) fn masked(key_id: &str) -> String {
     let n = key_id.chars().count();
     let tail: String = key_id.chars().skip(n.saturating_sub(4)).collect();
     format!("{}{tail}", "*".repeat(n.saturating_sub(4)))

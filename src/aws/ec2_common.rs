@@ -1,5 +1,5 @@
 //! What the EC2 resource files share: id filters for batched Describe calls, tags (at
-//! creation through TagSpecifications, later through CreateTags/DeleteTags), ARNs, and the
+//! creation through `TagSpecifications`, later through CreateTags/DeleteTags), ARNs, and the
 //! retry of deletes that AWS refuses while a dependency is still being detached.
 
 use std::collections::BTreeMap;
@@ -12,14 +12,14 @@ use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
 /// A Describe filter. Filters, unlike id lists, do not fail the whole call when one id is gone.
-pub fn filter(name: &str, values: &[String]) -> Filter {
+pub(super) fn filter(name: &str, values: &[String]) -> Filter {
     Filter::builder()
         .name(name)
         .set_values(Some(values.to_vec()))
         .build()
 }
 
-pub fn tags_json(tags: &[Tag]) -> serde_json::Value {
+pub(super) fn tags_json(tags: &[Tag]) -> serde_json::Value {
     serde_json::Value::Object(
         tags.iter()
             .filter(|t| {
@@ -33,7 +33,7 @@ pub fn tags_json(tags: &[Tag]) -> serde_json::Value {
 }
 
 /// The configured tags, set in the create call itself.
-pub fn tag_spec(kind: ResourceType, a: &Attrs) -> Option<TagSpecification> {
+pub(super) fn tag_spec(kind: ResourceType, a: &Attrs) -> Option<TagSpecification> {
     let tags = tags_of(a);
     if tags.is_empty() {
         return None;
@@ -51,7 +51,7 @@ pub fn tag_spec(kind: ResourceType, a: &Attrs) -> Option<TagSpecification> {
 }
 
 /// Brings an object's tags from `prior` to the configured ones.
-pub async fn sync_tags(
+pub(super) async fn sync_tags(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -64,8 +64,8 @@ pub async fn sync_tags(
 }
 
 /// Moves the tags of several objects (a cluster's nodes) from `prior` to `desired`, one
-/// DeleteTags and one CreateTags call for all of them.
-pub async fn retag(
+/// `DeleteTags` and one `CreateTags` call for all of them.
+pub(super) async fn retag(
     p: &AwsProvider,
     ids: &[String],
     prior: &Attrs,
@@ -105,7 +105,7 @@ pub async fn retag(
     Ok(())
 }
 
-pub fn arn(p: &AwsProvider, owner: Option<&str>, kind: &str, id: &str) -> String {
+pub(super) fn arn(p: &AwsProvider, owner: Option<&str>, kind: &str, id: &str) -> String {
     format!(
         "arn:aws:ec2:{}:{}:{kind}/{id}",
         p.region,
@@ -115,7 +115,7 @@ pub fn arn(p: &AwsProvider, owner: Option<&str>, kind: &str, id: &str) -> String
 
 /// Deletes, retrying for a bounded time while AWS says something still depends on the object
 /// (a gateway being detached, an interface being released).
-pub async fn delete_with_retry<F, Fut>(f: F) -> Result<(), ProviderError>
+pub(super) async fn delete_with_retry<F, Fut>(f: F) -> Result<(), ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), ProviderError>>,
@@ -129,11 +129,11 @@ where
 }
 
 /// Numbers from state or configuration as i32 (ports).
-pub fn int(v: Option<&serde_json::Value>) -> Option<i32> {
+pub(super) fn int(v: Option<&serde_json::Value>) -> Option<i32> {
     v.and_then(serde_json::Value::as_f64).map(|n| n as i32)
 }
 
-pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
+pub(super) fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
     v.and_then(serde_json::Value::as_array)
         .map(|items| {
             items
@@ -144,21 +144,25 @@ pub fn strings(v: Option<&serde_json::Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub fn bool_of(a: &Attrs, key: &str) -> Option<bool> {
+pub(super) fn bool_of(a: &Attrs, key: &str) -> Option<bool> {
     a.get(key).and_then(serde_json::Value::as_bool)
 }
 
 /// Sorted, deduplicated JSON strings: how sets are stored.
-pub fn string_set(items: impl IntoIterator<Item = String>) -> serde_json::Value {
+pub(super) fn string_set(items: impl IntoIterator<Item = String>) -> serde_json::Value {
     let set: std::collections::BTreeSet<String> = items.into_iter().collect();
     serde_json::Value::from(set.into_iter().collect::<Vec<_>>())
 }
 
 /// Groups per-id results of a batched read.
-pub type ById = BTreeMap<String, Attrs>;
+pub(super) type ById = BTreeMap<String, Attrs>;
 
 /// The attributes of an object just created, from the batched read that follows the create.
-pub fn created(mut found: ById, id: &str, what: &str) -> Result<(String, Attrs), ProviderError> {
+pub(super) fn created(
+    mut found: ById,
+    id: &str,
+    what: &str,
+) -> Result<(String, Attrs), ProviderError> {
     found
         .remove(id)
         .map(|a| (id.to_string(), a))

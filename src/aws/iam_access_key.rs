@@ -23,7 +23,7 @@ pub(super) const TYPE: Resource = Resource {
     evidence: Some(|p, planned| Box::pin(evidence(p, planned))),
 };
 
-pub fn read(snap: &IamSnapshot, id: &str, prior: &Attrs) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, id: &str, prior: &Attrs) -> Option<Attrs> {
     let k = snap.keys.get(id)?;
     let mut a = Attrs::new();
     a.insert("id".into(), id.into());
@@ -35,7 +35,7 @@ pub fn read(snap: &IamSnapshot, id: &str, prior: &Attrs) -> Option<Attrs> {
     Some(a)
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let user = req(a, "user")?;
     let out = retry_propagation(
         || async {
@@ -78,7 +78,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((id, result))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -99,7 +99,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
     let user = req(prior, "user")?;
     p.iam
         .delete_access_key()

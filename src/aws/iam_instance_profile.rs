@@ -25,7 +25,7 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let ip = snap.profiles.get(name)?;
     let mut a = Attrs::new();
     a.insert("name".into(), name.into());
@@ -87,7 +87,7 @@ async fn set_role(p: &AwsProvider, name: &str, role: Option<&str>) -> Result<(),
     Ok(())
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let out = p
         .iam
@@ -113,7 +113,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((name.to_string(), result))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     name: &str,
     prior: &Attrs,
@@ -138,7 +138,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     set_role(p, name, None).await?;
     p.iam
         .delete_instance_profile()

@@ -20,7 +20,7 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-pub fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
     let p = snap.policies.get(arn)?;
     let mut a = Attrs::new();
     a.insert("arn".into(), arn.into());
@@ -36,7 +36,7 @@ pub fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
     Some(a)
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let doc = req(a, "policy")?;
     let out = p
@@ -64,7 +64,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((arn, result))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     arn: &str,
     prior: &Attrs,
@@ -121,7 +121,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
     // AWS refuses to delete a policy that still has non-default versions.
     let versions = p
         .iam
@@ -154,7 +154,7 @@ pub async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// The local policy by this name, with its ARN and tags. There is no GetPolicy by name: the
+/// The local policy by this name, with its ARN and tags. There is no `GetPolicy` by name: the
 /// account's local policies are listed.
 async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
     let policies = p

@@ -34,7 +34,7 @@ pub(super) const USER_TYPE: Resource = Resource {
 
 /// Whom the policy is attached to.
 #[derive(Debug, Clone, Copy)]
-pub enum Principal {
+pub(super) enum Principal {
     Role,
     User,
 }
@@ -62,7 +62,7 @@ fn attrs(who: Principal, name: &str, arn: &str) -> Attrs {
     a
 }
 
-pub fn read(snap: &IamSnapshot, who: Principal, id: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, who: Principal, id: &str) -> Option<Attrs> {
     let (name, arn) = split(id).ok()?;
     let attached = match who {
         Principal::Role => &snap.roles.get(name)?.attached,
@@ -71,7 +71,7 @@ pub fn read(snap: &IamSnapshot, who: Principal, id: &str) -> Option<Attrs> {
     attached.contains(arn).then(|| attrs(who, name, arn))
 }
 
-pub async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     who: Principal,
     a: &Attrs,
@@ -107,7 +107,7 @@ pub async fn create(
     Ok((format!("{name}/{arn}"), attrs(who, name, arn)))
 }
 
-pub async fn delete(p: &AwsProvider, who: Principal, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, who: Principal, id: &str) -> Result<(), ProviderError> {
     let (name, arn) = split(id)?;
     match who {
         Principal::Role => p

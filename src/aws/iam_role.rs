@@ -61,7 +61,7 @@ fn attrs(f: Facts<'_>) -> Attrs {
     a
 }
 
-pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let r = snap.roles.get(name)?;
     Some(attrs(Facts {
         name,
@@ -75,13 +75,10 @@ pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     }))
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let trust = req(a, "assume_role_policy")?;
-    let max = a
-        .get("max_session_duration")
-        .and_then(Json::as_i64)
-        .map(|n| n as i32);
+    let max = max_session_duration(a);
     let out = p
         .iam
         .create_role()
@@ -126,7 +123,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     ))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     name: &str,
     prior: &Attrs,
@@ -147,10 +144,7 @@ pub async fn update(
             result.insert("assume_role_policy".into(), trust.into());
         }
     }
-    let max = a
-        .get("max_session_duration")
-        .and_then(Json::as_i64)
-        .map(|n| n as i32);
+    let max = max_session_duration(a);
     if s(a, "description") != s(prior, "description")
         || a.get("max_session_duration") != prior.get("max_session_duration")
     {
@@ -181,7 +175,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     // A role cannot be deleted while an instance profile holds it; Terraform's provider
     // removes it from its profiles first, and so does skyform.
     let profiles = p
@@ -225,4 +219,31 @@ async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderErr
                 })
             }),
     )
+}
+
+/// `max_session_duration` as the SDK takes it. Out of `i32`'s range it saturates, so AWS
+/// refuses it by name instead of receiving a wrapped, plausible-looking number.
+fn max_session_duration(a: &Attrs) -> Option<i32> {
+    a.get("max_session_duration")
+        .and_then(Json::as_i64)
+        .map(|n| i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_max_session_duration_beyond_i32_saturates_instead_of_wrapping() {
+        let with = |n: i64| {
+            let mut a = Attrs::new();
+            a.insert("max_session_duration".into(), json!(n));
+            max_session_duration(&a)
+        };
+        assert_eq!(with(7200), Some(7200));
+        // 2^32 + 3600 would wrap to a valid-looking 3600.
+        assert_eq!(with((1_i64 << 32) + 3600), Some(i32::MAX));
+        assert_eq!(with(-(1_i64 << 40)), Some(i32::MIN));
+        assert_eq!(max_session_duration(&Attrs::new()), None);
+    }
 }

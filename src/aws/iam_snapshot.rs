@@ -12,62 +12,62 @@ use super::{aws_err, document, AwsProvider};
 use crate::engine::provider::{ProviderError, RefreshRequest};
 
 #[derive(Debug, Default)]
-pub struct RoleInfo {
-    pub arn: String,
-    pub role_id: String,
-    pub path: String,
-    pub description: Option<String>,
-    pub max_session_duration: Option<i32>,
-    pub trust: String,
-    pub tags: serde_json::Value,
-    pub attached: BTreeSet<String>,
+pub(super) struct RoleInfo {
+    pub(crate) arn: String,
+    pub(crate) role_id: String,
+    pub(crate) path: String,
+    pub(crate) description: Option<String>,
+    pub(crate) max_session_duration: Option<i32>,
+    pub(crate) trust: String,
+    pub(crate) tags: serde_json::Value,
+    pub(crate) attached: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
-pub struct UserInfo {
-    pub arn: String,
-    pub user_id: String,
-    pub path: String,
-    pub tags: serde_json::Value,
-    pub attached: BTreeSet<String>,
+pub(super) struct UserInfo {
+    pub(crate) arn: String,
+    pub(crate) user_id: String,
+    pub(crate) path: String,
+    pub(crate) tags: serde_json::Value,
+    pub(crate) attached: BTreeSet<String>,
 }
 
 #[derive(Debug, Default)]
-pub struct PolicyInfo {
-    pub name: String,
-    pub policy_id: String,
-    pub path: String,
-    pub description: Option<String>,
-    pub document: String,
-    pub tags: serde_json::Value,
+pub(super) struct PolicyInfo {
+    pub(crate) name: String,
+    pub(crate) policy_id: String,
+    pub(crate) path: String,
+    pub(crate) description: Option<String>,
+    pub(crate) document: String,
+    pub(crate) tags: serde_json::Value,
 }
 
 #[derive(Debug, Default)]
-pub struct ProfileInfo {
-    pub arn: String,
-    pub id: String,
-    pub path: String,
-    pub roles: Vec<String>,
-    pub tags: serde_json::Value,
+pub(super) struct ProfileInfo {
+    pub(crate) arn: String,
+    pub(crate) id: String,
+    pub(crate) path: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) tags: serde_json::Value,
 }
 
 #[derive(Debug, Default)]
-pub struct KeyInfo {
-    pub user: String,
-    pub status: String,
+pub(super) struct KeyInfo {
+    pub(crate) user: String,
+    pub(crate) status: String,
 }
 
 #[derive(Debug, Default)]
-pub struct IamSnapshot {
-    pub roles: BTreeMap<String, RoleInfo>,
-    pub users: BTreeMap<String, UserInfo>,
-    pub policies: BTreeMap<String, PolicyInfo>,
-    pub profiles: BTreeMap<String, ProfileInfo>,
-    pub keys: BTreeMap<String, KeyInfo>,
+pub(super) struct IamSnapshot {
+    pub(crate) roles: BTreeMap<String, RoleInfo>,
+    pub(crate) users: BTreeMap<String, UserInfo>,
+    pub(crate) policies: BTreeMap<String, PolicyInfo>,
+    pub(crate) profiles: BTreeMap<String, ProfileInfo>,
+    pub(crate) keys: BTreeMap<String, KeyInfo>,
 }
 
 impl IamSnapshot {
-    pub async fn load(
+    pub(super) async fn load(
         p: &AwsProvider,
         requests: &[RefreshRequest],
     ) -> Result<IamSnapshot, ProviderError> {

@@ -18,7 +18,7 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
+pub(super) fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     let u = snap.users.get(name)?;
     let mut a = Attrs::new();
     a.insert("name".into(), name.into());
@@ -30,7 +30,7 @@ pub fn read(snap: &IamSnapshot, name: &str) -> Option<Attrs> {
     Some(a)
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let name = req(a, "name")?;
     let out = p
         .iam
@@ -51,7 +51,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     Ok((name.to_string(), result))
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     name: &str,
     prior: &Attrs,
@@ -81,7 +81,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderError> {
     p.iam
         .delete_user()
         .user_name(name)

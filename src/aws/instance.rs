@@ -19,9 +19,12 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-/// Every instance in state, from one DescribeInstances; `priors` supply what AWS does not
+/// Every instance in state, from one `DescribeInstances`; `priors` supply what AWS does not
 /// show again (user data).
-pub async fn read_all(p: &AwsProvider, priors: &[(String, Attrs)]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(
+    p: &AwsProvider,
+    priors: &[(String, Attrs)],
+) -> Result<ById, ProviderError> {
     let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
     let found = describe(p, vec![filter("instance-id", &ids)], false).await?;
     let mut out = ById::new();
@@ -70,7 +73,7 @@ pub async fn read_all(p: &AwsProvider, priors: &[(String, Attrs)]) -> Result<ByI
     Ok(out)
 }
 
-pub async fn create(
+pub(super) async fn create(
     p: &AwsProvider,
     a: &Attrs,
     ctx: &OpContext,
@@ -99,7 +102,7 @@ pub async fn create(
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -119,6 +122,6 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     nodes::terminate(p, &[id.to_string()]).await
 }

@@ -26,7 +26,7 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     let gateways = p
         .ec2
         .describe_internet_gateways()
@@ -57,7 +57,7 @@ pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderE
     Ok(out)
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let vpc = req(a, "vpc_id")?;
     let out = p
         .ec2
@@ -91,7 +91,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -102,7 +102,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
     let attached = read_all(p, &[id.to_string()])
         .await?
         .get(id)

@@ -16,11 +16,11 @@
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
 mod adopt;
-pub mod caller_identity;
+pub(crate) mod caller_identity;
 mod check;
-pub mod cidr;
+pub(crate) mod cidr;
 mod cluster;
-pub mod credentials;
+pub(crate) mod credentials;
 mod ec2_common;
 mod iam_access_key;
 mod iam_instance_profile;
@@ -33,7 +33,7 @@ mod instance;
 mod internet_gateway;
 mod nodes;
 pub mod permissions;
-pub mod policy;
+pub(crate) mod policy;
 mod registry;
 mod resource;
 mod route_table;
@@ -50,7 +50,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::BehaviorVersion;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-pub use check::{CredentialInfo, Simulation};
+pub(crate) use check::Simulation;
 use resource::Read;
 
 use crate::engine::provider::{
@@ -63,24 +63,24 @@ pub struct AwsProvider {
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) conf: aws_config::SdkConfig,
-    pub region: String,
+    pub(crate) region: String,
 }
 
 /// Where the provider's settings come from.
 #[derive(Debug, Clone, Default)]
-pub struct AwsSettings {
-    pub region: Option<String>,
-    pub profile: Option<String>,
+pub(crate) struct AwsSettings {
+    pub(crate) region: Option<String>,
+    pub(crate) profile: Option<String>,
 }
 
 impl AwsProvider {
     /// The account, ARN and user id behind the credentials (`skyform check` shows them all;
     /// the engine sees only `Provider::identity`).
-    pub async fn caller(&self) -> Result<caller_identity::Caller, ProviderError> {
+    pub(crate) async fn caller(&self) -> Result<caller_identity::Caller, ProviderError> {
         caller_identity::caller(self).await
     }
 
-    pub async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
+    pub(crate) async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .retry_config(RetryConfig::standard().with_max_attempts(8));
         if let Some(p) = &settings.profile {
@@ -107,7 +107,9 @@ impl AwsProvider {
 }
 
 /// Turns an SDK error into AWS's code and message. moto's IAM and STS access-denied bodies
-/// are not parsed by the SDK, so a bare 403 is mapped to AccessDenied here.
+/// are not parsed by the SDK, so a bare 403 is mapped to `AccessDenied` here.
+// By value, so that it reads `.map_err(aws_err)` at each of the many SDK calls.
+#[allow(clippy::needless_pass_by_value)]
 pub(crate) fn aws_err<E>(e: SdkError<E, aws_sdk_iam::config::http::HttpResponse>) -> ProviderError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,

@@ -1,5 +1,5 @@
 //! EC2 instances, shared by `aws_cluster` (many nodes) and `aws_instance` (one): launching
-//! one instance per RunInstances call (tagged at creation, with a deterministic ClientToken),
+//! one instance per `RunInstances` call (tagged at creation, with a deterministic `ClientToken`),
 //! finding instances, and waiting for states with a bounded timeout.
 
 use std::collections::BTreeMap;
@@ -16,17 +16,17 @@ use crate::engine::provider::ProviderError;
 
 /// What every node of a launch shares.
 #[derive(Debug, Clone, Default)]
-pub struct Spec {
-    pub image_id: String,
-    pub instance_type: String,
-    pub subnet_id: Option<String>,
-    pub security_group_ids: Vec<String>,
-    pub iam_instance_profile: Option<String>,
-    pub key_name: Option<String>,
-    pub user_data: Option<String>,
-    pub root_volume_size_gb: Option<i32>,
-    pub use_spot: bool,
-    pub tags: BTreeMap<String, String>,
+pub(super) struct Spec {
+    pub(crate) image_id: String,
+    pub(crate) instance_type: String,
+    pub(crate) subnet_id: Option<String>,
+    pub(crate) security_group_ids: Vec<String>,
+    pub(crate) iam_instance_profile: Option<String>,
+    pub(crate) key_name: Option<String>,
+    pub(crate) user_data: Option<String>,
+    pub(crate) root_volume_size_gb: Option<i32>,
+    pub(crate) use_spot: bool,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// How long to wait for instances to reach a state: `SKYFORM_INSTANCE_TIMEOUT` seconds,
@@ -40,9 +40,14 @@ fn timeout() -> Duration {
     )
 }
 
-/// A ClientToken from what identifies a launch: AWS returns the same instance for a repeated
+/// A `ClientToken` from what identifies a launch: AWS returns the same instance for a repeated
 /// token, so a retried call cannot launch twice. `generation` changes when a node is replaced.
-pub fn client_token(lineage: &str, address: &str, index: usize, generation: usize) -> String {
+pub(super) fn client_token(
+    lineage: &str,
+    address: &str,
+    index: usize,
+    generation: usize,
+) -> String {
     let digest =
         crate::lang::digest::sha256(format!("{lineage}/{address}/{index}/{generation}").as_bytes());
     // ClientToken allows 64 ASCII characters.
@@ -73,7 +78,11 @@ async fn root_device(p: &AwsProvider, image: &str) -> String {
 }
 
 /// Launches one instance and returns its id.
-pub async fn launch(p: &AwsProvider, spec: &Spec, token: &str) -> Result<String, ProviderError> {
+pub(super) async fn launch(
+    p: &AwsProvider,
+    spec: &Spec,
+    token: &str,
+) -> Result<String, ProviderError> {
     let tags: Vec<Tag> = spec
         .tags
         .iter()
@@ -147,7 +156,7 @@ pub async fn launch(p: &AwsProvider, spec: &Spec, token: &str) -> Result<String,
 }
 
 /// Instances matching `filters`, terminated ones included only when asked.
-pub async fn describe(
+pub(super) async fn describe(
     p: &AwsProvider,
     filters: Vec<Filter>,
     with_terminated: bool,
@@ -170,13 +179,13 @@ pub async fn describe(
         .map_err(aws_err)?;
     Ok(pages
         .iter()
-        .flat_map(|page| page.reservations())
-        .flat_map(|r| r.instances())
+        .flat_map(aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput::reservations)
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
         .cloned()
         .collect())
 }
 
-pub fn state_of(i: &aws_sdk_ec2::types::Instance) -> &str {
+pub(super) fn state_of(i: &aws_sdk_ec2::types::Instance) -> &str {
     i.state()
         .and_then(|s| s.name())
         .map_or("unknown", |n| n.as_str())
@@ -184,7 +193,11 @@ pub fn state_of(i: &aws_sdk_ec2::types::Instance) -> &str {
 
 /// Polls until every instance is in one of `want` (an instance that is gone counts as
 /// terminated), for a bounded time.
-pub async fn wait_for(p: &AwsProvider, ids: &[String], want: &[&str]) -> Result<(), ProviderError> {
+pub(super) async fn wait_for(
+    p: &AwsProvider,
+    ids: &[String],
+    want: &[&str],
+) -> Result<(), ProviderError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -222,7 +235,7 @@ pub async fn wait_for(p: &AwsProvider, ids: &[String], want: &[&str]) -> Result<
     }
 }
 
-pub async fn start(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+pub(super) async fn start(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -235,7 +248,7 @@ pub async fn start(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError>
     wait_for(p, ids, &["running"]).await
 }
 
-pub async fn stop(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+pub(super) async fn stop(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -248,7 +261,7 @@ pub async fn stop(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> 
     wait_for(p, ids, &["stopped"]).await
 }
 
-pub async fn terminate(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
+pub(super) async fn terminate(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderError> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -269,7 +282,7 @@ pub async fn terminate(p: &AwsProvider, ids: &[String]) -> Result<(), ProviderEr
 }
 
 /// Sets the security groups of instances in place.
-pub async fn set_groups(
+pub(super) async fn set_groups(
     p: &AwsProvider,
     ids: &[String],
     groups: &[String],
@@ -287,7 +300,7 @@ pub async fn set_groups(
 }
 
 /// The profile name from an instance's profile ARN (`.../instance-profile/PATH/NAME`).
-pub fn profile_name(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
+pub(super) fn profile_name(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
     i.iam_instance_profile()
         .and_then(|p| p.arn())
         .and_then(|arn| arn.rsplit('/').next())

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value as Json;
 
 use crate::engine::diff::Action;
 use crate::engine::plan::{Plan, Workspace};
@@ -22,7 +21,7 @@ const TABLE: &str = include_str!("../../schemas/permissions.json");
 
 /// What skyform does to a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Operation {
+pub(crate) enum Operation {
     Read,
     Create,
     Update,
@@ -31,14 +30,14 @@ pub enum Operation {
 
 /// Which operations a policy must allow, from `--scope` and `--destroy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Scope {
-    pub apply: bool,
-    pub destroy: bool,
+pub(crate) struct Scope {
+    pub(crate) apply: bool,
+    pub(crate) destroy: bool,
 }
 
 impl Scope {
     /// `plan`, `apply`, `destroy` or `all`.
-    pub fn parse(s: &str) -> Option<Scope> {
+    pub(crate) fn parse(s: &str) -> Option<Scope> {
         Some(match s {
             "plan" => Scope::default(),
             "apply" => Scope {
@@ -72,17 +71,17 @@ impl Scope {
 
 /// One resource, with its values, and the operations to allow on it.
 #[derive(Debug, Clone)]
-pub struct Need {
-    pub addr: Address,
-    pub attrs: BTreeMap<String, Value>,
-    pub ops: BTreeSet<Operation>,
+pub(crate) struct Need {
+    pub(crate) addr: Address,
+    pub(crate) attrs: BTreeMap<String, Value>,
+    pub(crate) ops: BTreeSet<Operation>,
 }
 
 /// One action on one resource ARN (or `*`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Grant {
-    pub action: String,
-    pub resource: String,
+pub(crate) struct Grant {
+    pub(crate) action: String,
+    pub(crate) resource: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -159,7 +158,7 @@ fn rules_of(addr: &Address) -> Option<&'static Rules> {
 }
 
 /// What a configuration needs for a scope, from values evaluated without AWS.
-pub fn for_config(ws: &Workspace, scope: Scope) -> Vec<Need> {
+pub(crate) fn for_config(ws: &Workspace, scope: Scope) -> Vec<Need> {
     let (values, _) = crate::engine::plan::evaluate_static::<crate::aws::AwsProvider>(ws);
     let ops = scope.operations();
     values
@@ -177,7 +176,7 @@ pub fn for_config(ws: &Workspace, scope: Scope) -> Vec<Need> {
 }
 
 /// What applying `plan` needs: its operations, plus the reads the apply's own refresh makes.
-pub fn for_plan(plan: &Plan) -> Vec<Need> {
+pub(crate) fn for_plan(plan: &Plan) -> Vec<Need> {
     let mut needs: Vec<Need> = plan
         .data
         .keys()
@@ -238,8 +237,8 @@ fn part(attrs: &BTreeMap<String, Value>, name: &str) -> Option<String> {
 }
 
 /// IAM paths begin and end with `/`; an unknown path must still match any depth.
-fn normal_path(path: Option<String>) -> String {
-    match path.as_deref() {
+fn normal_path(path: Option<&str>) -> String {
+    match path {
         None | Some("") => "/".into(),
         Some("*") => "*/".into(),
         Some(p) => {
@@ -256,7 +255,7 @@ fn normal_path(path: Option<String>) -> String {
 }
 
 /// Every action on every resource that `needs` call for, in account `account`.
-pub fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
+pub(crate) fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
     let t = table();
     // An object named by another resource's attribute (a role named in an instance profile)
     // lives at the path its own resource gives it, when the configuration has that resource.
@@ -271,7 +270,7 @@ pub fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
         {
             if let (Some(kind), Some(n), Some(p)) = (&rule.on, &rule.name, &rule.path) {
                 if let Some(name) = part(&need.attrs, n) {
-                    let path = normal_path(part(&need.attrs, p));
+                    let path = normal_path(part(&need.attrs, p).as_deref());
                     paths.insert((kind.clone(), name), path);
                 }
             }
@@ -307,7 +306,7 @@ pub fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
                                         .unwrap_or_else(|| "*".into());
                                 }
                                 let path = match &rule.path {
-                                    Some(p) => normal_path(part(&need.attrs, p)),
+                                    Some(p) => normal_path(part(&need.attrs, p).as_deref()),
                                     None => paths
                                         .get(&(kind.clone(), name.clone()))
                                         .cloned()
@@ -353,6 +352,7 @@ pub fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
 }
 
 /// IAM's ARN matching: `*` matches any run of characters, everything else itself.
+#[must_use]
 pub fn glob(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     let [first, middle @ .., last] = parts.as_slice() else {
@@ -375,8 +375,7 @@ fn sid(resources: &[String]) -> String {
     let kind = resources
         .first()
         .and_then(|r| r.rsplit(':').next())
-        .map(|tail| tail.split('/').next().unwrap_or(tail))
-        .unwrap_or("*");
+        .map_or("*", |tail| tail.split('/').next().unwrap_or(tail));
     match kind {
         "*" => "AccountWide".into(),
         other => {
@@ -401,7 +400,7 @@ fn sid(resources: &[String]) -> String {
 /// One string, or a list of them, the way the guide writes `Action` and `Resource`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
-pub enum OneOrMany {
+pub(crate) enum OneOrMany {
     One(String),
     Many(Vec<String>),
 }
@@ -419,33 +418,34 @@ impl OneOrMany {
 /// A policy statement, with its fields in the order AWS's own examples use.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Statement {
-    pub sid: String,
-    pub effect: &'static str,
-    pub action: OneOrMany,
-    pub resource: OneOrMany,
+pub(crate) struct Statement {
+    pub(crate) sid: String,
+    pub(crate) effect: &'static str,
+    pub(crate) action: OneOrMany,
+    pub(crate) resource: OneOrMany,
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Document {
-    pub version: &'static str,
-    pub statement: Vec<Statement>,
+pub(crate) struct Document {
+    pub(crate) version: &'static str,
+    pub(crate) statement: Vec<Statement>,
 }
 
 impl Document {
-    pub fn to_pretty(&self) -> String {
+    pub(crate) fn to_pretty(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    pub fn to_json(&self) -> Json {
+    #[cfg(test)]
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or_default()
     }
 }
 
 /// A policy document: one statement per group of resources that need the same actions,
 /// account-wide actions first, in a stable order.
-pub fn document(grants: &BTreeSet<Grant>) -> Document {
+pub(crate) fn document(grants: &BTreeSet<Grant>) -> Document {
     let mut by_resource: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for g in grants {
         by_resource
@@ -484,7 +484,7 @@ pub fn document(grants: &BTreeSet<Grant>) -> Document {
 }
 
 /// The document as a ready-to-apply `aws_iam_policy` resource named `name`.
-pub fn resource_block(name: &str, doc: &Document) -> String {
+pub(crate) fn resource_block(name: &str, doc: &Document) -> String {
     let mut label: String = name
         .chars()
         .map(|c| {
@@ -499,7 +499,12 @@ pub fn resource_block(name: &str, doc: &Document) -> String {
         label.insert(0, '_');
     }
     let text = doc.to_pretty();
-    let body: String = text.lines().map(|l| format!("    {l}\n")).collect();
+    let body = text.lines().fold(String::new(), |mut body, l| {
+        body.push_str("    ");
+        body.push_str(l);
+        body.push('\n');
+        body
+    });
     format!(
         "resource \"aws_iam_policy\" \"{label}\" {{\n  name        = {}\n  description = \"What skyform needs to manage this configuration\"\n  policy      = <<-EOT\n{body}  EOT\n}}\n",
         crate::lang::value::quote(name)

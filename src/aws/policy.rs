@@ -7,7 +7,7 @@
 
 use serde_json::Value as Json;
 
-pub use crate::lang::document::parse_document;
+pub(crate) use crate::lang::document::parse_document;
 
 /// Keys whose values are sets of strings in IAM's grammar.
 const SET_KEYS: &[&str] = &[
@@ -54,12 +54,12 @@ fn normalize(v: &Json, key: Option<&str>) -> Json {
 }
 
 /// The canonical form of a document, for comparison and fingerprints.
-pub fn canonical(text: &str) -> Option<String> {
+pub(crate) fn canonical(text: &str) -> Option<String> {
     Some(normalize(&parse_document(text)?, None).to_string())
 }
 
 /// Whether two documents mean the same; falls back to text equality when either is not JSON.
-pub fn equivalent(a: &str, b: &str) -> bool {
+pub(crate) fn equivalent(a: &str, b: &str) -> bool {
     match (canonical(a), canonical(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,

@@ -101,40 +101,40 @@ pub(crate) enum Recover {
 
 /// An object found by its unique name: its id and its tags as pairs.
 pub(crate) struct Named {
-    pub id: String,
-    pub tags: Vec<(String, String)>,
+    pub(crate) id: String,
+    pub(crate) tags: Vec<(String, String)>,
 }
 
 /// One resource type: everything the provider does with it goes through these.
 pub(crate) struct Resource {
     /// The schema's type name (`aws_vpc`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The schema file's text (`schemas/aws_vpc.json`, embedded): the type's attributes.
-    pub schema: &'static str,
-    pub read: Read,
-    pub create: Create,
+    pub(crate) schema: &'static str,
+    pub(crate) read: Read,
+    pub(crate) create: Create,
     /// `None` when every change replaces the object (its settable attributes are all
     /// `force_new`; a test holds the schemas to that).
-    pub update: Option<Update>,
+    pub(crate) update: Option<Update>,
     /// Deletes by id; an object already gone is success (the caller sees to that).
-    pub delete: Delete,
-    pub recover: Recover,
+    pub(crate) delete: Delete,
+    pub(crate) recover: Recover,
     /// Lists the type's objects that match tag filters, for the lineage scan and
     /// `Recover::Tags`. `None` for types never scanned: IAM objects are found by their unique
     /// names, so intents are enough.
-    pub describe_tagged: Option<DescribeTagged>,
+    pub(crate) describe_tagged: Option<DescribeTagged>,
     /// What to record before a create so that its object can be told from others afterwards
     /// (`Provider::evidence`); `None` for the types that need nothing.
-    pub evidence: Option<Evidence>,
+    pub(crate) evidence: Option<Evidence>,
 }
 
 /// One data source.
 pub(crate) struct DataSource {
     /// The schema's type name (`aws_subnets`).
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// The schema file's text (`schemas/data/aws_subnets.json`, embedded).
-    pub schema: &'static str,
-    pub read: for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'a, Attrs>,
+    pub(crate) schema: &'static str,
+    pub(crate) read: for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'a, Attrs>,
 }
 
 /// Whether an object's tags say this address in this lineage made it.

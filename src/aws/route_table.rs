@@ -1,5 +1,5 @@
 //! `aws_route_table` (with inline routes, a set changed in place) and
-//! `aws_route_table_association`. One DescribeRouteTables serves both types at refresh.
+//! `aws_route_table_association`. One `DescribeRouteTables` serves both types at refresh.
 
 use aws_sdk_ec2::types::ResourceType;
 use serde_json::json;
@@ -78,7 +78,7 @@ async fn describe(
         .map_err(aws_err)
 }
 
-pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     let mut out = ById::new();
     for t in describe(p, filter("route-table-id", ids)).await? {
         let Some(id) = t.route_table_id() else {
@@ -126,7 +126,7 @@ async fn add_route(
     Ok(())
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let out = p
         .ec2
         .create_route_table()
@@ -156,7 +156,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -184,7 +184,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     delete_with_retry(|| async {
         p.ec2
             .delete_route_table()
@@ -197,8 +197,11 @@ pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     .await
 }
 
-/// Associations, by association id, from one DescribeRouteTables.
-pub async fn read_associations(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+/// Associations, by association id, from one `DescribeRouteTables`.
+pub(super) async fn read_associations(
+    p: &AwsProvider,
+    ids: &[String],
+) -> Result<ById, ProviderError> {
     let mut out = ById::new();
     for t in describe(p, filter("association.route-table-association-id", ids)).await? {
         for assoc in t.associations() {
@@ -228,7 +231,10 @@ pub async fn read_associations(p: &AwsProvider, ids: &[String]) -> Result<ById, 
     Ok(out)
 }
 
-pub async fn associate(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn associate(
+    p: &AwsProvider,
+    a: &Attrs,
+) -> Result<(String, Attrs), ProviderError> {
     let out = p
         .ec2
         .associate_route_table()
@@ -249,7 +255,7 @@ pub async fn associate(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Pr
     Ok((id, attrs))
 }
 
-pub async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     let result = p
         .ec2
         .disassociate_route_table()
@@ -285,7 +291,7 @@ async fn find_association(
     let id = tables
         .route_tables()
         .iter()
-        .flat_map(|t| t.associations())
+        .flat_map(aws_sdk_ec2::types::RouteTable::associations)
         .find(|a| a.subnet_id() == Some(subnet) && a.route_table_id() == Some(table))
         .and_then(|a| a.route_table_association_id().map(String::from));
     match id {

@@ -1,5 +1,5 @@
 //! `aws_security_group`: the group, and its ingress and egress rules as sets that are
-//! authorized and revoked in place. One DescribeSecurityGroups for every group in state.
+//! authorized and revoked in place. One `DescribeSecurityGroups` for every group in state.
 //!
 //! A rule is one protocol and port range with its sources, as Terraform's blocks write it.
 //! AWS returns the sources of a permission with one description each, so a permission whose
@@ -199,7 +199,7 @@ fn rules_from(perms: &[IpPermission], own_id: &str) -> Vec<serde_json::Value> {
     rules.iter().map(Rule::to_json).collect()
 }
 
-pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     let groups = p
         .ec2
         .describe_security_groups()
@@ -306,7 +306,7 @@ async fn sync_rules(
     Ok(())
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let out = p
         .ec2
         .create_security_group()
@@ -340,7 +340,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -355,7 +355,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     delete_with_retry(|| async {
         p.ec2
             .delete_security_group()

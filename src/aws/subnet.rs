@@ -1,4 +1,4 @@
-//! `aws_subnet` and `data "aws_subnets"`: one DescribeSubnets for every subnet in state.
+//! `aws_subnet` and `data "aws_subnets"`: one `DescribeSubnets` for every subnet in state.
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
@@ -78,7 +78,7 @@ async fn read_filtered(
     Ok(out)
 }
 
-pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     read_filtered(p, vec![filter("subnet-id", ids)]).await
 }
 
@@ -93,7 +93,7 @@ async fn set_public(p: &AwsProvider, id: &str, want: bool) -> Result<(), Provide
     Ok(())
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let out = p
         .ec2
         .create_subnet()
@@ -121,7 +121,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -137,7 +137,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     delete_with_retry(|| async {
         p.ec2
             .delete_subnet()
@@ -151,7 +151,7 @@ pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
 }
 
 /// `data "aws_subnets"`: the ids of the subnets of a VPC and/or with tags.
-pub async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
     let mut filters = Vec::new();
     if let Some(vpc) = s(args, "vpc_id") {
         filters.push(filter("vpc-id", &[vpc.to_string()]));
@@ -170,7 +170,7 @@ pub async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError>
 }
 
 /// `data "aws_availability_zones"`: the available zones of the region.
-pub async fn zones(p: &AwsProvider) -> Result<Attrs, ProviderError> {
+pub(super) async fn zones(p: &AwsProvider) -> Result<Attrs, ProviderError> {
     let out = p
         .ec2
         .describe_availability_zones()

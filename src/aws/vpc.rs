@@ -1,6 +1,6 @@
-//! `aws_vpc` and `data "aws_vpc"`. One DescribeVpcs for every VPC in state, plus one call each
+//! `aws_vpc` and `data "aws_vpc"`. One `DescribeVpcs` for every VPC in state, plus one call each
 //! for their default security groups and main route tables; the two DNS settings are per-VPC
-//! attributes in EC2's API, so they cost two DescribeVpcAttribute calls per VPC.
+//! attributes in EC2's API, so they cost two `DescribeVpcAttribute` calls per VPC.
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttributeName};
 use serde_json::json;
@@ -138,7 +138,7 @@ async fn read_filtered(
     Ok(out)
 }
 
-pub async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     let mut out = read_filtered(p, vec![filter("vpc-id", ids)]).await?;
     // The data source's `default` is not an attribute of the resource.
     for a in out.values_mut() {
@@ -175,7 +175,7 @@ async fn set_dns(
     Ok(())
 }
 
-pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
     let cidr = req(a, "cidr_block")?;
     let out = p
         .ec2
@@ -205,7 +205,7 @@ pub async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), Provi
     .await
 }
 
-pub async fn update(
+pub(super) async fn update(
     p: &AwsProvider,
     id: &str,
     prior: &Attrs,
@@ -222,7 +222,7 @@ pub async fn update(
     Ok(result)
 }
 
-pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     delete_with_retry(|| async {
         p.ec2
             .delete_vpc()
@@ -236,7 +236,7 @@ pub async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
 }
 
 /// `data "aws_vpc"`: exactly one VPC by id, by `default = true`, or by tags.
-pub async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
     let mut filters = Vec::new();
     let mut described = Vec::new();
     if let Some(id) = s(args, "id") {

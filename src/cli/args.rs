@@ -13,40 +13,40 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     /// Run as if started in DIR.
     #[arg(short = 'C', long = "chdir", global = true, value_name = "DIR")]
-    pub chdir: Option<PathBuf>,
-    /// Never colour the output (also: NO_COLOR, or a non-terminal stdout).
+    pub(crate) chdir: Option<PathBuf>,
+    /// Never colour the output (also: `NO_COLOR`, or a non-terminal stdout).
     #[arg(long, global = true)]
-    pub no_color: bool,
+    pub(crate) no_color: bool,
     /// Wait this long (30s, 5m, 1h) for the state lock instead of stopping at once.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
-    pub lock_timeout: Option<std::time::Duration>,
+    pub(crate) lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Clone, Args, Default)]
-pub struct VarArgs {
+pub(crate) struct VarArgs {
     /// Set a variable: --var NAME=VALUE (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub vars: Vec<String>,
+    pub(crate) vars: Vec<String>,
     /// Read variables from a file of NAME = VALUE lines, or a JSON object (repeatable).
     #[arg(long = "var-file", value_name = "FILE")]
-    pub var_files: Vec<PathBuf>,
+    pub(crate) var_files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args, Default)]
-pub struct TargetArgs {
+pub(crate) struct TargetArgs {
     /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
     #[arg(long = "target", value_name = "ADDRESS")]
-    pub targets: Vec<String>,
+    pub(crate) targets: Vec<String>,
     /// Also delete objects tagged with this state's lineage that neither the state nor the
     /// configuration holds (by default the plan lists them and leaves them alone).
     #[arg(long)]
-    pub prune_tagged: bool,
+    pub(crate) prune_tagged: bool,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Check the configuration without touching AWS or the state.
     Validate {
         #[command(flatten)]
@@ -123,7 +123,7 @@ pub enum Command {
     },
     /// Adopt an existing AWS object into the state under ADDRESS.
     Import {
-        /// The resource's address in the configuration, e.g. aws_iam_role.r.
+        /// The resource's address in the configuration, e.g. `aws_iam_role.r`.
         address: String,
         /// The object's id, as `skyform schema TYPE` describes `id` (a role's name, a policy's ARN).
         id: String,
@@ -207,7 +207,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum StateCommand {
+pub(crate) enum StateCommand {
     /// List the addresses in state.
     List,
     /// Show one resource's attributes.
@@ -227,7 +227,7 @@ pub enum StateCommand {
 /// `--lock-timeout`: plain seconds, or a duration as humantime reads it (`30s`, `5m`, `1h`,
 /// `1h 30m`). humantime is the well-kept parser of these spellings; plain seconds are
 /// skyform's own, kept for scripts that pass a number.
-pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let t = text.trim();
     if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
         return t
@@ -247,8 +247,8 @@ mod tests {
     #[test]
     fn durations_parse_in_seconds_or_with_units() {
         assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_mins(2)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_mins(90)));
         assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
         assert_eq!(
             parse_duration("soon"),

@@ -3,7 +3,7 @@
 //!
 //! The order of the checks follows the guide's troubleshooting: first whether any profile or
 //! key is reachable (`credentials::analyse`, no network), then whether the chain can load it
-//! (an SSO token can be missing), then whether AWS accepts it (STS GetCallerIdentity). With
+//! (an SSO token can be missing), then whether AWS accepts it (STS `GetCallerIdentity`). With
 //! `-v` it also compares the identity with the state's owner and lists, for the configuration
 //! at hand, the IAM actions the next apply needs, simulated against the caller's policies
 //! where IAM allows it. No secret is ever printed: an access key id is masked.
@@ -21,21 +21,19 @@ use crate::error::{Error, Outcome};
 use crate::state::{State, StateStore as _};
 
 fn has_config(ctx: &Context) -> bool {
-    std::fs::read_dir(&ctx.dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .any(|e| e.file_name().to_string_lossy().ends_with(".sky.hcl"))
-        })
-        .unwrap_or(false)
+    std::fs::read_dir(&ctx.dir).is_ok_and(|rd| {
+        rd.filter_map(Result::ok)
+            .any(|e| e.file_name().to_string_lossy().ends_with(".sky.hcl"))
+    })
 }
 
 /// Reports a diagnosis; the command has failed, in its own words.
-fn fail(problem: &Problem) -> Result<Outcome, Error> {
+fn fail(problem: &Problem) -> Outcome {
     eprintln!("AWS credentials: not usable.\n\n{problem}");
-    Ok(Outcome::Failed)
+    Outcome::Failed
 }
 
-pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outcome, Error> {
+pub(crate) async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outcome, Error> {
     // The provider block may name a profile or region; a configuration with errors must not
     // stop a credential check, so it is then left out with a note.
     let ws = if has_config(ctx) {
@@ -60,21 +58,21 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outco
     let snapshot = Snapshot::load(settings.profile.clone(), settings.region.clone()).await;
     let source = match analyse(&snapshot) {
         Ok(s) => s,
-        Err(p) => return fail(&p),
+        Err(p) => return Ok(fail(&p)),
     };
     let region_source = region(&snapshot);
     if region_source.is_none() && !matches!(source, Source::InstanceMetadata { .. }) {
-        return fail(&Problem::NoRegion);
+        return Ok(fail(&Problem::NoRegion));
     }
     let provider = match AwsProvider::connect(&settings).await {
         Ok(p) => p,
-        Err(e) if e.code == "NoRegion" => return fail(&Problem::NoRegion),
+        Err(e) if e.code == "NoRegion" => return Ok(fail(&Problem::NoRegion)),
         Err(e) => return Err(e.into()),
     };
     let creds = match provider.load_credentials().await {
         Ok(c) => c,
         Err(detail) => {
-            return fail(&match &source {
+            return Ok(fail(&match &source {
                 Source::Profile {
                     name,
                     kind: ProfileKind::Sso,
@@ -90,17 +88,17 @@ pub async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Result<Outco
                     source: other.to_string(),
                     detail,
                 },
-            })
+            }))
         }
     };
     // The AWS view (with the user id); `identity` is the engine's view of the same caller.
     let caller = match provider.caller().await {
         Ok(c) => c,
         Err(e) => {
-            return fail(&Problem::Rejected {
+            return Ok(fail(&Problem::Rejected {
                 source: source.to_string(),
                 message: e.to_string(),
-            })
+            }))
         }
     };
     let identity = Identity {

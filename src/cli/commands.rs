@@ -13,7 +13,7 @@ use crate::lang::address::Address;
 use crate::render::human::Style;
 use crate::state::StateStore as _;
 
-pub fn execute(cli: Cli) -> Result<Outcome, Error> {
+pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
     let ctx = context(&cli)?;
     match cli.command {
         Command::Validate { vars } => validate(&ctx, &vars),
@@ -130,7 +130,7 @@ pub fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::ForceUnlock { lock_id, force } => {
             block_on(state_commands::force_unlock(&ctx, &lock_id, force))
         }
-        Command::Completions { shell } => completions(shell),
+        Command::Completions { shell } => Ok(completions(shell)),
     }
 }
 
@@ -198,7 +198,7 @@ fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
 }
 
 /// A shell completion script, from clap's own description of the command line.
-fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
+fn completions(shell: clap_complete::Shell) -> Outcome {
     use clap::CommandFactory as _;
     clap_complete::generate(
         shell,
@@ -206,7 +206,7 @@ fn completions(shell: clap_complete::Shell) -> Result<Outcome, Error> {
         "skyform",
         &mut std::io::stdout(),
     );
-    Ok(Outcome::Done)
+    Outcome::Done
 }
 
 /// Runs a command's async work on a runtime of its own: skyform is one thread, and the AWS
@@ -215,7 +215,7 @@ fn block_on<T>(work: impl std::future::Future<Output = Result<T, Error>>) -> Res
     runtime()?.block_on(work)
 }
 
-pub fn address_of(text: &str) -> Result<Address, Error> {
+pub(crate) fn address_of(text: &str) -> Result<Address, Error> {
     Ok(text.parse()?)
 }
 
@@ -299,7 +299,7 @@ async fn output(
                 match &o.value {
                     serde_json::Value::String(s) => println!("{s}"),
                     serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
-                        println!("{}", o.value)
+                        println!("{}", o.value);
                     }
                     _ => return Err(OutputError::NotScalar(n.to_string()).into()),
                 }

@@ -17,28 +17,28 @@ use crate::render::human::Style;
 use crate::state::sqlite::SqliteState;
 
 /// Settings every command shares.
-pub struct Context {
-    pub dir: PathBuf,
-    pub style: Style,
-    pub lock_timeout: Option<std::time::Duration>,
+pub(crate) struct Context {
+    pub(crate) dir: PathBuf,
+    pub(crate) style: Style,
+    pub(crate) lock_timeout: Option<std::time::Duration>,
 }
 
 impl Context {
-    pub fn state(&self) -> SqliteState {
+    pub(crate) fn state(&self) -> SqliteState {
         SqliteState::new(self.dir.join(".skyform").join("state.db"))
     }
 }
 
 /// How a plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
     Markdown,
 }
 
 impl Format {
-    pub fn of(json: bool, markdown: bool) -> Format {
+    pub(crate) fn of(json: bool, markdown: bool) -> Format {
         if json {
             Format::Json
         } else if markdown {
@@ -50,7 +50,7 @@ impl Format {
 }
 
 /// Loads, checks and resolves the configuration; every problem is reported at once.
-pub fn workspace(
+pub(crate) fn workspace(
     dir: &Path,
     vars: &VarArgs,
     require_vars: bool,
@@ -76,20 +76,20 @@ pub fn workspace(
             graph,
             order,
             vars,
-            files_read: Default::default(),
+            files_read: crate::lang::functions::FilesRead::default(),
         },
         diags,
     ))
 }
 
-pub fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
+pub(crate) fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) {
     if !diags.is_empty() {
         eprintln!("{}", diags.render(&ws.config.sources, style.color));
     }
 }
 
 /// The `provider "aws"` block's settings, evaluated.
-pub fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
+pub(crate) fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
     let ctx = ws.base_ctx();
     let eval = |e: &Option<crate::lang::config::Expr>| -> Result<Option<String>, Error> {
         let Some(e) = e else { return Ok(None) };
@@ -111,13 +111,13 @@ pub fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
     })
 }
 
-pub async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
+pub(crate) async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
     Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
 }
 
 /// Prints `prompt` and reads one line from stdin. The read runs on the blocking pool: the
 /// runtime keeps beating the state lock's heartbeat while someone reads the plan.
-pub async fn ask(prompt: &str) -> Result<String, Error> {
+pub(crate) async fn ask(prompt: &str) -> Result<String, Error> {
     use std::io::{BufRead as _, Write as _};
     print!("{prompt}");
     std::io::stdout().flush()?;
@@ -128,7 +128,7 @@ pub async fn ask(prompt: &str) -> Result<String, Error> {
     Ok(read.await.map_err(std::io::Error::other)??)
 }
 
-pub fn shown(o: &crate::state::OutputState) -> String {
+pub(crate) fn shown(o: &crate::state::OutputState) -> String {
     if o.sensitive {
         "(sensitive value)".into()
     } else {

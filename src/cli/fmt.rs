@@ -10,7 +10,7 @@ use crate::lang::fmt::{format_text, line_diff, same_meaning};
 /// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`. A file that does not
 /// parse is refused with its syntax error before anything is written: the line-based formatter
 /// cannot tell what a broken file means, so it must not touch any of it.
-pub fn run(dir: &Path, check: bool, diff: bool) -> Result<Outcome, Error> {
+pub(crate) fn run(dir: &Path, check: bool, diff: bool) -> Result<Outcome, Error> {
     let sources = crate::lang::config::read_sources(dir)?;
     let mut syntax = Diagnostics::default();
     for (file, source) in sources.files.iter().enumerate() {

@@ -6,9 +6,9 @@
 //! May use: every other stage. Nothing uses it but `lib.rs`.
 
 pub mod args;
-pub mod check;
-pub mod commands;
-pub mod context;
-pub mod fmt;
-pub mod state_commands;
-pub mod workflow;
+pub(crate) mod check;
+pub(crate) mod commands;
+pub(crate) mod context;
+pub(crate) mod fmt;
+pub(crate) mod state_commands;
+pub(crate) mod workflow;

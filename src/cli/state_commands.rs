@@ -8,14 +8,14 @@ use crate::lang::address::Address;
 use crate::lang::value::Value;
 use crate::state::StateStore as _;
 
-pub async fn list(ctx: &Context) -> Result<Outcome, Error> {
+pub(crate) async fn list(ctx: &Context) -> Result<Outcome, Error> {
     for addr in ctx.state().load().await?.resources.keys() {
         println!("{addr}");
     }
     Ok(Outcome::Done)
 }
 
-pub async fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
+pub(crate) async fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
     let state = ctx.state().load().await?;
     let r = state
         .resources
@@ -46,7 +46,7 @@ pub async fn show(ctx: &Context, addr: &Address) -> Result<Outcome, Error> {
 }
 
 /// `force-unlock LOCK_ID`: releases a lock whose holder is gone.
-pub async fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Error> {
+pub(crate) async fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcome, Error> {
     use std::io::IsTerminal as _;
     if !force {
         if !std::io::stdin().is_terminal() {
@@ -70,7 +70,7 @@ pub async fn force_unlock(ctx: &Context, id: &str, force: bool) -> Result<Outcom
 }
 
 /// Forgets resources; the objects stay in AWS. All addresses are checked before any is removed.
-pub async fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
+pub(crate) async fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load().await?;
     let missing: Vec<Address> = addrs
@@ -89,7 +89,7 @@ pub async fn rm(ctx: &Context, addrs: &[Address]) -> Result<Outcome, Error> {
 }
 
 /// Renames a resource in the state, for a block that was renamed in the configuration.
-pub async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
+pub(crate) async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load().await?;
     // An open intent names its address: renaming under it would leave recovery looking for
@@ -117,7 +117,7 @@ pub async fn mv(ctx: &Context, from: &Address, to: &Address) -> Result<Outcome, 
 
 /// Gives the state a fresh lineage. Refused while intents are open: they were written under
 /// the old lineage, and only that lineage's tags can prove what their creates made.
-pub async fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
+pub(crate) async fn new_lineage(ctx: &Context) -> Result<Outcome, Error> {
     let mut store = ctx.state();
     let state = store.load().await?;
     if state.lineage.is_empty() {

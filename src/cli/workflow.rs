@@ -25,7 +25,7 @@ use crate::state::{Owner, ResourceState, State, StateStore};
 /// for, with `--lock-timeout`), the heartbeat beats while `work` runs, and the lock is released
 /// when it is done, whatever it returned. The lock's store is the command's own store kind,
 /// opened once more, so that its heartbeat never waits behind the work's writes.
-pub async fn locked<T>(
+pub(crate) async fn locked<T>(
     ctx: &Context,
     command: &str,
     work: impl Future<Output = Result<T, Error>>,
@@ -91,14 +91,18 @@ fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
 }
 
 /// What `skyform plan` was asked for.
-pub struct PlanRequest {
-    pub opts: PlanOptions,
-    pub format: Format,
-    pub out: Option<PathBuf>,
-    pub detailed: bool,
+pub(crate) struct PlanRequest {
+    pub(crate) opts: PlanOptions,
+    pub(crate) format: Format,
+    pub(crate) out: Option<PathBuf>,
+    pub(crate) detailed: bool,
 }
 
-pub async fn plan(ctx: &Context, vars: &VarArgs, req: PlanRequest) -> Result<Outcome, Error> {
+pub(crate) async fn plan(
+    ctx: &Context,
+    vars: &VarArgs,
+    req: PlanRequest,
+) -> Result<Outcome, Error> {
     let ws = plan_workspace(ctx, vars)?;
     let Planned {
         ws, plan, provider, ..
@@ -191,7 +195,7 @@ async fn guard_owner(provider: &AwsProvider, state: &State) -> Result<(OwnerChec
     ))
 }
 
-pub async fn apply(
+pub(crate) async fn apply(
     ctx: &Context,
     vars: &VarArgs,
     opts: PlanOptions,
@@ -207,11 +211,12 @@ pub async fn apply(
         });
     }
     let ws = plan_workspace(ctx, vars)?;
-    locked(
+    // Boxed: an apply's future is about 64 KB, too much to keep on the caller's stack.
+    Box::pin(locked(
         ctx,
         command,
         apply_locked(ctx, ws, opts, auto_approve, parallelism),
-    )
+    ))
     .await
 }
 
@@ -380,18 +385,19 @@ fn action_name(a: Option<Action>) -> &'static str {
 /// files it reads, the sensitive variables (given again: the file holds only their digests),
 /// the state, every object the plan touches and the planned values are as they were when it
 /// was made.
-pub async fn apply_saved(
+pub(crate) async fn apply_saved(
     ctx: &Context,
     file: &Path,
     vars: &VarArgs,
     parallelism: usize,
 ) -> Result<Outcome, Error> {
     let saved = plan_file::read(file)?;
-    locked(
+    // Boxed, as in `apply`: the future is too large for the caller's stack.
+    Box::pin(locked(
         ctx,
         "apply (saved plan)",
         apply_saved_locked(ctx, saved, vars, parallelism),
-    )
+    ))
     .await
 }
 
@@ -528,7 +534,7 @@ async fn apply_saved_locked(
 }
 
 /// `show FILE`: a saved plan, as it was made.
-pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<Outcome, Error> {
+pub(crate) fn show(ctx: &Context, file: &Path, format: Format) -> Result<Outcome, Error> {
     let saved = plan_file::read(file)?;
     // A plan file is shown without loading the configuration: with the provider's schemas.
     print_plan(&saved.plan, crate::aws::schemas::registry(), format, ctx);
@@ -536,13 +542,14 @@ pub fn show(ctx: &Context, file: &Path, format: Format) -> Result<Outcome, Error
 }
 
 /// `refresh`: records what AWS now says, and changes nothing in AWS.
-pub async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
+pub(crate) async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
     let opts = PlanOptions {
         refresh_only: true,
         ..PlanOptions::default()
     };
     let ws = plan_workspace(ctx, vars)?;
-    locked(ctx, "refresh", refresh_locked(ctx, ws, opts)).await
+    // Boxed, as in `apply`: the future is too large for the caller's stack.
+    Box::pin(locked(ctx, "refresh", refresh_locked(ctx, ws, opts))).await
 }
 
 /// `refresh` once the state is locked.
@@ -572,7 +579,7 @@ async fn refresh_locked(ctx: &Context, ws: Workspace, opts: PlanOptions) -> Resu
 
 /// `import ADDRESS ID`: adopts an existing object. The next plan shows only how it differs
 /// from its configuration.
-pub async fn import(
+pub(crate) async fn import(
     ctx: &Context,
     vars: &VarArgs,
     addr: &Address,
@@ -586,7 +593,8 @@ pub async fn import(
     if addr.type_name == "aws_iam_access_key" {
         return Err(ImportError::AccessKey.into());
     }
-    locked(ctx, "import", import_locked(ctx, ws, addr, id)).await
+    // Boxed, as in `apply`: the future is too large for the caller's stack.
+    Box::pin(locked(ctx, "import", import_locked(ctx, ws, addr, id))).await
 }
 
 /// `import` once the state is locked.
@@ -628,7 +636,7 @@ async fn import_locked(
             id: id.to_string(),
             attrs,
             deps,
-            sensitive: Default::default(),
+            sensitive: std::collections::BTreeSet::new(),
         })
         .await?;
     println!(

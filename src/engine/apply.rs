@@ -23,7 +23,7 @@ use crate::state::{
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum OpKind {
+pub(crate) enum OpKind {
     Delete,
     Create,
     Update,
@@ -31,8 +31,8 @@ pub enum OpKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Op {
-    pub kind: OpKind,
-    pub addr: Address,
+    pub(crate) kind: OpKind,
+    pub(crate) addr: Address,
 }
 
 /// Progress, for the printer.
@@ -58,24 +58,25 @@ pub enum Event {
 #[derive(Debug, Default)]
 pub struct ApplyReport {
     pub added: usize,
-    pub changed: usize,
-    pub destroyed: usize,
-    pub failures: Vec<(Address, String)>,
-    pub skipped: Vec<Address>,
+    pub(crate) changed: usize,
+    pub(crate) destroyed: usize,
+    pub(crate) failures: Vec<(Address, String)>,
+    pub(crate) skipped: Vec<Address>,
     /// Operations never started because the apply was interrupted.
-    pub not_started: Vec<Address>,
+    pub(crate) not_started: Vec<Address>,
 }
 
 /// How an apply runs.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
     /// How many operations may run at once.
-    pub parallelism: usize,
+    pub(crate) parallelism: usize,
     /// Set (by a signal) to start no new operation; those in flight finish and are recorded.
-    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ApplyOptions {
+    #[must_use]
     pub fn with_parallelism(parallelism: usize) -> ApplyOptions {
         ApplyOptions {
             parallelism,
@@ -86,7 +87,7 @@ impl ApplyOptions {
 
 /// How the identity running an apply relates to the state's owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnerCheck {
+pub(crate) enum OwnerCheck {
     /// Nobody has written this state yet; the caller becomes its owner.
     Unowned,
     Same,
@@ -98,7 +99,7 @@ pub enum OwnerCheck {
 
 /// Compares the caller with the state's owner, the guide's rule that the identity that
 /// created something owns it.
-pub fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
+pub(crate) fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
     match &state.owner {
         None => OwnerCheck::Unowned,
         Some(o) if o.tenant != caller.tenant => OwnerCheck::OtherAccount(o.clone()),
@@ -108,7 +109,7 @@ pub fn check_owner(state: &State, caller: &Identity) -> OwnerCheck {
 }
 
 /// Builds the operations of a plan and what each waits for.
-pub fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
+pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<Op>> {
     let mut ops: BTreeMap<Op, BTreeSet<Op>> = BTreeMap::new();
     let op = |kind, addr: &Address| Op {
         kind,
@@ -269,7 +270,7 @@ impl<'a, P: Provider> Run<'a, P> {
         let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
         for c in &plan.changes {
             if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
-                r.attrs = live.clone();
+                r.attrs.clone_from(live);
             }
         }
         // Objects that are gone from AWS and that nothing recreates leave the state now (a
@@ -606,7 +607,7 @@ async fn create_or_adopt<P: Provider>(
 
 /// Records a refresh-only plan: what AWS now says replaces what state held, and objects that
 /// are gone are forgotten. Nothing is written to AWS. Returns (updated, removed).
-pub async fn apply_refresh<S: StateStore>(
+pub(crate) async fn apply_refresh<S: StateStore>(
     plan: &Plan,
     store: &mut S,
 ) -> Result<(usize, usize), StateError> {

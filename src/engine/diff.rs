@@ -13,7 +13,7 @@ use crate::state::Attrs;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
-pub enum Action {
+pub(crate) enum Action {
     NoOp,
     Create,
     Update,
@@ -24,17 +24,17 @@ pub enum Action {
 
 /// One attribute whose value will change.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AttrChange {
-    pub name: String,
-    pub before: Value,
-    pub after: Value,
-    pub forces_replacement: bool,
+pub(crate) struct AttrChange {
+    pub(crate) name: String,
+    pub(crate) before: Value,
+    pub(crate) after: Value,
+    pub(crate) forces_replacement: bool,
 }
 
 /// Whether two values of an attribute type mean the same thing to the cloud. A `json`
 /// attribute of a `kind` is compared by the provider's rule for that kind, if it has one, and
 /// as JSON otherwise.
-pub fn equal<P: Provider>(ty: &AttrType, kind: Option<&str>, a: &Value, b: &Value) -> bool {
+pub(crate) fn equal<P: Provider>(ty: &AttrType, kind: Option<&str>, a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Unknown, _) | (_, Value::Unknown) => false,
         _ if a.is_empty_like()
@@ -65,7 +65,7 @@ pub fn equal<P: Provider>(ty: &AttrType, kind: Option<&str>, a: &Value, b: &Valu
 }
 
 /// Compares the desired settable attributes with the live ones.
-pub fn diff<P: Provider>(
+pub(crate) fn diff<P: Provider>(
     schema: &Schema,
     live: Option<&Attrs>,
     desired: &BTreeMap<String, Value>,

@@ -12,15 +12,15 @@ use crate::lang::schema::{AttrMode, Registry};
 use crate::state::Attrs;
 
 #[derive(Debug, Default)]
-pub struct FakeCloud {
-    pub objects: BTreeMap<(String, String), Attrs>,
-    pub next_id: u64,
+pub(crate) struct FakeCloud {
+    pub(crate) objects: BTreeMap<(String, String), Attrs>,
+    pub(crate) next_id: u64,
     /// Every call, as `op type`.
-    pub calls: Vec<String>,
+    pub(crate) calls: Vec<String>,
     /// `op type` pairs that fail.
-    pub fail: BTreeSet<String>,
+    pub(crate) fail: BTreeSet<String>,
     /// `op type` pairs that are carried out but whose answer is lost (a cut connection).
-    pub lose_answer: BTreeSet<String>,
+    pub(crate) lose_answer: BTreeSet<String>,
 }
 
 /// An in-memory cloud for the resource types of `R`, following `R`'s rules: the engine's tests
@@ -28,7 +28,7 @@ pub struct FakeCloud {
 /// provider of their own, with no network.
 #[derive(Debug)]
 pub struct FakeProvider<R> {
-    pub cloud: RefCell<FakeCloud>,
+    pub(crate) cloud: RefCell<FakeCloud>,
     rules: std::marker::PhantomData<R>,
 }
 
@@ -69,7 +69,8 @@ impl<R> FakeProvider<R> {
         Ok(())
     }
 
-    pub fn writes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn writes(&self) -> usize {
         self.cloud
             .borrow()
             .calls

@@ -42,8 +42,8 @@ fn dot_id(n: &Node) -> String {
 
 #[derive(Debug, Default)]
 pub struct Graph {
-    pub graph: DiGraph<Node, ()>,
-    pub index: BTreeMap<Node, NodeIndex>,
+    pub(crate) graph: DiGraph<Node, ()>,
+    pub(crate) index: BTreeMap<Node, NodeIndex>,
 }
 
 impl Graph {
@@ -58,6 +58,7 @@ impl Graph {
 
     /// The graph of a configuration. References to things that do not exist are left out here;
     /// `validate` reports them.
+    #[must_use]
     pub fn build(config: &Config) -> Graph {
         let mut g = Graph::default();
         let refs_of = |e: &Expr| -> Vec<Node> {
@@ -110,7 +111,7 @@ impl Graph {
     }
 
     /// Every cycle, as a diagnostic naming all its members.
-    pub fn cycles(&self, config: &Config) -> Diagnostics {
+    pub(crate) fn cycles(&self, config: &Config) -> Diagnostics {
         let mut diags = Diagnostics::default();
         for scc in tarjan_scc(&self.graph) {
             let self_loop = scc.len() == 1 && self.graph.contains_edge(scc[0], scc[0]);
@@ -124,9 +125,9 @@ impl Graph {
             let mut d = Diagnostic::error(format!("dependency cycle: {list}")).named(list.clone());
             let span = scc
                 .iter()
-                .filter_map(|i| self.span_of(&self.graph[*i], config))
+                .filter_map(|i| Self::span_of(&self.graph[*i], config))
                 .min_by_key(|s| (s.file, s.range.start));
-            if let Some(span) = span.or_else(|| self.span_of(first, config)) {
+            if let Some(span) = span.or_else(|| Self::span_of(first, config)) {
                 d = d.at(span);
             }
             diags.push(d);
@@ -134,7 +135,7 @@ impl Graph {
         diags
     }
 
-    fn span_of(&self, node: &Node, config: &Config) -> Option<crate::lang::diagnostic::Span> {
+    fn span_of(node: &Node, config: &Config) -> Option<crate::lang::diagnostic::Span> {
         match node {
             Node::Resource(a) => config.resources.get(a).map(|r| r.span.clone()),
             Node::Local(n) => config.locals.get(n).map(|l| l.name_span.clone()),
@@ -144,6 +145,7 @@ impl Graph {
 
     /// Nodes in dependency order, ties broken by name so runs are repeatable. `None` when
     /// there is a cycle.
+    #[must_use]
     pub fn order(&self) -> Option<Vec<Node>> {
         // A stable order: Kahn's algorithm over a sorted ready set. petgraph's toposort is
         // only used to detect a cycle.
@@ -186,7 +188,7 @@ impl Graph {
 
     /// The graph in Graphviz DOT, every node and edge in a stable order: an edge points from
     /// a node to what it depends on, as in `terraform graph`.
-    pub fn to_dot(&self) -> String {
+    pub(crate) fn to_dot(&self) -> String {
         let mut out = String::from("digraph skyform {\n  rankdir = \"RL\";\n");
         for node in self.index.keys() {
             let shape = match node {
@@ -213,6 +215,7 @@ impl Graph {
 
     /// The managed resources a resource depends on, as the state records them (deletes run
     /// in reverse of this; data sources are read, never deleted).
+    #[must_use]
     pub fn managed_deps(&self, addr: &Address) -> Vec<Address> {
         self.resource_deps(&Node::Resource(addr.clone()))
             .into_iter()
@@ -221,7 +224,7 @@ impl Graph {
     }
 
     /// The resources a node depends on directly.
-    pub fn resource_deps(&self, node: &Node) -> BTreeSet<Address> {
+    pub(crate) fn resource_deps(&self, node: &Node) -> BTreeSet<Address> {
         let mut out = BTreeSet::new();
         let Some(i) = self.index.get(node) else {
             return out;

@@ -9,13 +9,13 @@
 //! May use: `lang` and `state`. Never `aws`, `render` or `cli`.
 
 pub mod apply;
-pub mod diff;
+pub(crate) mod diff;
 pub mod fake;
 pub mod graph;
 pub mod plan;
-pub mod plan_file;
-pub mod provider;
-pub mod reconcile;
+pub(crate) mod plan_file;
+pub(crate) mod provider;
+pub(crate) mod reconcile;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

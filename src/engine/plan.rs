@@ -31,14 +31,14 @@ pub struct Workspace {
 
 /// A resource's evaluated configuration.
 #[derive(Debug, Clone, Default)]
-pub struct Desired {
-    pub attrs: BTreeMap<String, Value>,
-    pub sensitive: BTreeSet<String>,
+pub(crate) struct Desired {
+    pub(crate) attrs: BTreeMap<String, Value>,
+    pub(crate) sensitive: BTreeSet<String>,
 }
 
 impl Desired {
     /// The known, non-null values as JSON, the form providers take.
-    pub fn to_attrs(&self) -> Attrs {
+    pub(crate) fn to_attrs(&self) -> Attrs {
         self.attrs
             .iter()
             .filter(|(_, v)| !v.is_null() && !v.contains_unknown())
@@ -49,7 +49,7 @@ impl Desired {
 
 impl Workspace {
     /// The evaluation context with variables, `path` and the sensitivity marks.
-    pub fn base_ctx(&self) -> EvalCtx {
+    pub(crate) fn base_ctx(&self) -> EvalCtx {
         let mut ctx = EvalCtx::new(self.config.dir.clone());
         ctx.files.read = self.files_read.clone();
         ctx.set(&["var"], Value::Object(self.vars.values.clone()));
@@ -84,7 +84,7 @@ impl Workspace {
     }
 
     /// Evaluates one local into the context.
-    pub fn eval_local(&self, name: &str, ctx: &mut EvalCtx, diags: &mut Diagnostics) {
+    pub(crate) fn eval_local(&self, name: &str, ctx: &mut EvalCtx, diags: &mut Diagnostics) {
         let Some(l) = self.config.locals.get(name) else {
             return;
         };
@@ -98,7 +98,7 @@ impl Workspace {
     }
 
     /// Re-evaluates every local in order (at apply time, after a resource became known).
-    pub fn eval_all_locals(&self, ctx: &mut EvalCtx) {
+    pub(crate) fn eval_all_locals(&self, ctx: &mut EvalCtx) {
         let mut ignored = Diagnostics::default();
         for node in &self.order {
             if let Node::Local(n) = node {
@@ -109,7 +109,10 @@ impl Workspace {
 
     /// Evaluates a resource block against its schema: types converted, defaults applied,
     /// allowed values checked.
-    pub fn eval_resource<P: Provider>(
+    // A method although it reads only its arguments: the block and schema come from this
+    // workspace's configuration, and callers read as `ws.eval_resource(..)`.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn eval_resource<P: Provider>(
         &self,
         block: &ResourceBlock,
         schema: &Schema,
@@ -212,7 +215,7 @@ impl Workspace {
 
 /// The object value of a resource, as other expressions see it: every schema attribute, with
 /// computed ones taken from `live` or unknown.
-pub fn resource_value(
+pub(crate) fn resource_value(
     schema: &Schema,
     desired: &BTreeMap<String, Value>,
     live: Option<&Attrs>,
@@ -234,7 +237,7 @@ pub fn resource_value(
 }
 
 /// A value read from state or AWS, as expressions see it.
-pub fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
+pub(crate) fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
     let mut obj = BTreeMap::new();
     for name in schema.attributes.keys() {
         obj.insert(
@@ -271,7 +274,7 @@ fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
     }
 }
 
-pub fn eval_diag(e: crate::lang::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
+pub(crate) fn eval_diag(e: crate::lang::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
     let span = Span {
         file: outer.file,
         range: e.range.unwrap_or_else(|| outer.range.clone()),
@@ -283,88 +286,88 @@ pub fn eval_diag(e: crate::lang::eval::EvalError, outer: &Span, name: &str) -> D
 
 /// The planned change of one resource.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct ResourceChange {
-    pub addr: Address,
-    pub action: Action,
+pub(crate) struct ResourceChange {
+    pub(crate) addr: Address,
+    pub(crate) action: Action,
     /// The attributes that change (for update and replace).
-    pub changes: Vec<AttrChange>,
+    pub(crate) changes: Vec<AttrChange>,
     /// The refreshed live attributes, when the object exists.
-    pub before: Option<Attrs>,
+    pub(crate) before: Option<Attrs>,
     /// The planned object: settable values and computed ones (unknown when not yet known).
-    pub after: BTreeMap<String, Value>,
-    pub sensitive: BTreeSet<String>,
-    /// Why an action was forced ("aws_iam_role.r is replaced").
-    pub reason: Option<String>,
-    pub id: Option<String>,
+    pub(crate) after: BTreeMap<String, Value>,
+    pub(crate) sensitive: BTreeSet<String>,
+    /// Why an action was forced ("`aws_iam_role.r` is replaced").
+    pub(crate) reason: Option<String>,
+    pub(crate) id: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum DriftKind {
+pub(crate) enum DriftKind {
     Deleted,
     Changed(Vec<AttrChange>),
 }
 
 /// A change made outside skyform since the last apply.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct Drift {
-    pub addr: Address,
-    pub kind: DriftKind,
-    pub prior: Attrs,
+pub(crate) struct Drift {
+    pub(crate) addr: Address,
+    pub(crate) kind: DriftKind,
+    pub(crate) prior: Attrs,
     /// What AWS says now (`None` when the object is gone): what a refresh records.
     #[serde(default)]
-    pub live: Option<Attrs>,
+    pub(crate) live: Option<Attrs>,
 }
 
 /// What to plan: everything (the default), a destroy, part of the world, or only a refresh.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlanOptions {
-    pub destroy: bool,
+    pub(crate) destroy: bool,
     /// Limit the plan to these resources and what they depend on (what depends on them, for
     /// a destroy).
-    pub targets: Vec<Address>,
+    pub(crate) targets: Vec<Address>,
     /// Replace these even though nothing forces it.
-    pub replace: Vec<Address>,
+    pub(crate) replace: Vec<Address>,
     /// Plan no change; only record what AWS now says.
-    pub refresh_only: bool,
+    pub(crate) refresh_only: bool,
     /// Delete objects tagged with this state's lineage that neither state nor configuration
     /// holds (by default they are listed and left alone).
     #[serde(default)]
-    pub prune_tagged: bool,
+    pub(crate) prune_tagged: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct OutputChange {
-    pub name: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<Value>,
-    pub sensitive: bool,
+pub(crate) struct OutputChange {
+    pub(crate) name: String,
+    pub(crate) before: Option<serde_json::Value>,
+    pub(crate) after: Option<Value>,
+    pub(crate) sensitive: bool,
 }
 
 /// A complete plan.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Plan {
     /// Every resource in configuration or state, in address order (no-ops included).
-    pub changes: Vec<ResourceChange>,
-    pub drift: Vec<Drift>,
-    pub outputs: Vec<OutputChange>,
+    pub(crate) changes: Vec<ResourceChange>,
+    pub(crate) drift: Vec<Drift>,
+    pub(crate) outputs: Vec<OutputChange>,
     /// The state the plan was made against.
-    pub state: State,
+    pub(crate) state: State,
     /// Data source results.
-    pub data: BTreeMap<Address, Attrs>,
-    pub destroy: bool,
+    pub(crate) data: BTreeMap<Address, Attrs>,
+    pub(crate) destroy: bool,
     /// The `--target` addresses: a non-empty list means the plan is partial.
     #[serde(default)]
-    pub targets: Vec<Address>,
+    pub(crate) targets: Vec<Address>,
     #[serde(default)]
-    pub refresh_only: bool,
+    pub(crate) refresh_only: bool,
     /// What an interrupted apply left, found without writing; apply records it first.
     #[serde(default)]
-    pub recovery: crate::engine::reconcile::Recovery,
+    pub(crate) recovery: crate::engine::reconcile::Recovery,
 }
 
 impl Plan {
     /// (to add, to change, to destroy), as Terraform counts them.
-    pub fn counts(&self) -> (usize, usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
         for ch in &self.changes {
             match ch.action {
@@ -381,13 +384,13 @@ impl Plan {
         c
     }
 
-    pub fn has_resource_changes(&self) -> bool {
+    pub(crate) fn has_resource_changes(&self) -> bool {
         self.changes.iter().any(|c| c.action != Action::NoOp)
     }
 
     /// Whether applying the plan would write anything: changes, or for a refresh-only plan,
     /// drift to record.
-    pub fn has_effect(&self) -> bool {
+    pub(crate) fn has_effect(&self) -> bool {
         let recovered = !self.recovery.adopted.is_empty() || !self.recovery.settled.is_empty();
         recovered
             || if self.refresh_only {
@@ -397,7 +400,7 @@ impl Plan {
             }
     }
 
-    pub fn has_output_changes(&self) -> bool {
+    pub(crate) fn has_output_changes(&self) -> bool {
         self.outputs.iter().any(|o| match (&o.before, &o.after) {
             (None, None) => false,
             (Some(b), Some(a)) => a.contains_unknown() || &a.to_json() != b,
@@ -405,6 +408,7 @@ impl Plan {
         })
     }
 
+    #[must_use]
     pub fn has_changes(&self) -> bool {
         self.has_resource_changes() || self.has_output_changes()
     }
@@ -412,7 +416,7 @@ impl Plan {
     /// Every attribute of a resource whose value must never be shown or saved: those its
     /// schema marks sensitive, those the state recorded as derived from a sensitive input,
     /// and those the planned change read from one.
-    pub fn sensitive_attrs(&self, schemas: &Registry, addr: &Address) -> BTreeSet<String> {
+    pub(crate) fn sensitive_attrs(&self, schemas: &Registry, addr: &Address) -> BTreeSet<String> {
         let mut out = sensitive_of(schemas, addr);
         if let Some(r) = self.state.resources.get(addr) {
             out.extend(r.sensitive.iter().cloned());
@@ -439,7 +443,7 @@ pub enum PlanError {
 }
 
 /// Reads every resource in state from the cloud, in one batched provider call.
-pub async fn refresh<P: Provider>(
+pub(crate) async fn refresh<P: Provider>(
     provider: &P,
     state: &State,
 ) -> Result<BTreeMap<Address, Option<Attrs>>, ProviderError> {
@@ -797,7 +801,7 @@ impl<'w, P: Provider> Walk<'w, P> {
             return self.data_source(block, schema, &desired).await;
         }
         self.checked.push(planned(block, desired.attrs.clone()));
-        self.managed(block, schema, desired);
+        self.managed(block, schema, &desired);
         Ok(())
     }
 
@@ -839,7 +843,7 @@ impl<'w, P: Provider> Walk<'w, P> {
 
     /// A managed resource: its action against what AWS has, forced replacements, and the
     /// replacement cascade; then its planned value for what reads it.
-    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, desired: Desired) {
+    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, desired: &Desired) {
         let addr = &block.addr;
         let prior = self.state.resources.get(addr);
         let now = self.live.get(addr).cloned().flatten();
@@ -849,7 +853,7 @@ impl<'w, P: Provider> Walk<'w, P> {
             if let Some(r) = self.cascade(
                 block,
                 schema,
-                &desired,
+                desired,
                 now.as_ref(),
                 &mut action,
                 &mut changes,
@@ -1019,7 +1023,7 @@ fn deletions<'a>(
 }
 
 /// The schema-sensitive attributes of a resource type.
-pub fn sensitive_of(schemas: &Registry, addr: &Address) -> BTreeSet<String> {
+pub(crate) fn sensitive_of(schemas: &Registry, addr: &Address) -> BTreeSet<String> {
     schemas
         .get(addr.mode, &addr.type_name)
         .map(|s| {
@@ -1034,13 +1038,15 @@ pub fn sensitive_of(schemas: &Registry, addr: &Address) -> BTreeSet<String> {
 
 /// Evaluates the whole configuration with every computed value unknown and no AWS calls, for
 /// `skyform validate`: finds type errors and bad values wherever they are knowable.
-pub fn check_values<P: Provider>(ws: &Workspace) -> Diagnostics {
+pub(crate) fn check_values<P: Provider>(ws: &Workspace) -> Diagnostics {
     evaluate_static::<P>(ws).1
 }
 
 /// Evaluates the whole configuration without AWS or state: every value that depends on
 /// something computed is unknown. `validate` uses the diagnostics; `skyform policy` the values.
-pub fn evaluate_static<P: Provider>(ws: &Workspace) -> (BTreeMap<Address, Desired>, Diagnostics) {
+pub(crate) fn evaluate_static<P: Provider>(
+    ws: &Workspace,
+) -> (BTreeMap<Address, Desired>, Diagnostics) {
     let mut diags = Diagnostics::default();
     let mut values = BTreeMap::new();
     let mut ctx = ws.base_ctx();

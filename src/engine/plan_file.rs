@@ -39,32 +39,32 @@ const VERSION: u32 = 2;
 const REDACTED: &str = "(sensitive value) sha256:";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SavedPlan {
-    pub skyform_version: String,
+pub(crate) struct SavedPlan {
+    pub(crate) skyform_version: String,
     /// Random for each file (hex). Every digest in the file is salted with it, so that a
     /// digest cannot be looked up in a table computed in advance.
-    pub salt: String,
+    pub(crate) salt: String,
     /// The configuration files' names and text, and the non-sensitive variable values.
-    pub config_digest: String,
+    pub(crate) config_digest: String,
     /// The non-sensitive variable values the plan was made with; `apply FILE` uses these.
-    pub variables: BTreeMap<String, Value>,
+    pub(crate) variables: BTreeMap<String, Value>,
     /// A salted digest of each sensitive variable's value, never the value: `apply FILE` is
     /// given the values again and refuses the plan when one differs.
-    pub sensitive_variables: BTreeMap<String, String>,
+    pub(crate) sensitive_variables: BTreeMap<String, String>,
     /// Every file the configuration read (`file()`), by its path relative to the
     /// configuration directory, with a salted digest of its content.
-    pub files: BTreeMap<String, String>,
-    pub lineage: String,
-    pub serial: u64,
+    pub(crate) files: BTreeMap<String, String>,
+    pub(crate) lineage: String,
+    pub(crate) serial: u64,
     /// For every resource the plan touches, a salted digest of the live attributes it read.
-    pub fingerprints: BTreeMap<Address, String>,
-    pub options: PlanOptions,
+    pub(crate) fingerprints: BTreeMap<Address, String>,
+    pub(crate) options: PlanOptions,
     /// The plan, with every sensitive value redacted.
-    pub plan: Plan,
+    pub(crate) plan: Plan,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PlanFileError {
+pub(crate) enum PlanFileError {
     #[error("{0} is not a skyform plan file")]
     NotAPlan(String),
     #[error("{path} was written by a newer skyform (plan format {found}); this one reads format {VERSION}")]
@@ -78,14 +78,14 @@ pub enum PlanFileError {
 }
 
 /// The digest of `bytes` salted with `salt`.
-pub fn salted(salt: &str, bytes: &[u8]) -> String {
+pub(crate) fn salted(salt: &str, bytes: &[u8]) -> String {
     let mut h = Sha256::new();
     h.update(salt.as_bytes());
     h.update(bytes);
     hex(&h.finalize())
 }
 
-/// The salted digest of a JSON value (serde_json sorts keys, so equal values digest equally).
+/// The salted digest of a JSON value (`serde_json` sorts keys, so equal values digest equally).
 fn json_digest(salt: &str, v: &serde_json::Value) -> String {
     salted(salt, &serde_json::to_vec(v).unwrap_or_default())
 }
@@ -127,7 +127,7 @@ fn redact_changes(salt: &str, changes: &mut [AttrChange], names: &BTreeSet<Strin
 /// made against (attributes, intents, outputs) and in what recovery adopts, in each change's `before`, `after` and
 /// attribute changes, in drift, in data source results and in outputs. Every redacted
 /// attribute is listed in its change's `sensitive`, so that every renderer masks it.
-pub fn redact(plan: &Plan, schemas: &Registry, salt: &str) -> Plan {
+pub(crate) fn redact(plan: &Plan, schemas: &Registry, salt: &str) -> Plan {
     let mut out = plan.clone();
     for c in &mut out.changes {
         let names = plan.sensitive_attrs(schemas, &c.addr);
@@ -180,7 +180,7 @@ pub fn redact(plan: &Plan, schemas: &Registry, salt: &str) -> Plan {
 
 /// The plan file for a plan made from `ws`: secrets redacted, sensitive variables and the
 /// files the configuration read digested with a new random salt.
-pub fn save(ws: &Workspace, plan: &Plan, options: &PlanOptions) -> SavedPlan {
+pub(crate) fn save(ws: &Workspace, plan: &Plan, options: &PlanOptions) -> SavedPlan {
     let salt = hex(&crate::state::random_bytes());
     let (sensitive, variables): (BTreeMap<String, Value>, BTreeMap<String, Value>) = ws
         .vars
@@ -213,7 +213,7 @@ pub fn save(ws: &Workspace, plan: &Plan, options: &PlanOptions) -> SavedPlan {
 
 /// A digest of the configuration: each file's name and text, and the non-sensitive variable
 /// values (sensitive ones have salted digests of their own).
-pub fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> String {
+pub(crate) fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> String {
     let mut files: Vec<(&str, &str)> = config
         .sources
         .files
@@ -236,7 +236,7 @@ pub fn config_digest(config: &Config, variables: &BTreeMap<String, Value>) -> St
 /// Holds what `apply FILE` was given against what the plan was made with, and puts the plan's
 /// non-sensitive variable values in place (the plan carries them). Returns the problems, each
 /// naming the variable or file at fault and never showing a sensitive value.
-pub fn check_inputs(saved: &SavedPlan, config: &Config, vars: &mut Vars) -> Vec<String> {
+pub(crate) fn check_inputs(saved: &SavedPlan, config: &Config, vars: &mut Vars) -> Vec<String> {
     let mut problems = Vec::new();
     for (name, then) in &saved.variables {
         if vars.sensitive.contains(name) {
@@ -291,13 +291,13 @@ pub fn check_inputs(saved: &SavedPlan, config: &Config, vars: &mut Vars) -> Vec<
 }
 
 /// A salted digest of live attributes.
-pub fn fingerprint(salt: &str, attrs: &Attrs) -> String {
+pub(crate) fn fingerprint(salt: &str, attrs: &Attrs) -> String {
     salted(salt, &serde_json::to_vec(attrs).unwrap_or_default())
 }
 
 /// The live attributes a plan read for each resource it touches: the changed resources, and
 /// for a refresh-only plan the drifted ones. `None` means "read as gone".
-pub fn touched(plan: &Plan) -> BTreeMap<Address, Option<Attrs>> {
+pub(crate) fn touched(plan: &Plan) -> BTreeMap<Address, Option<Attrs>> {
     let mut out = BTreeMap::new();
     if plan.refresh_only {
         for d in &plan.drift {
@@ -311,7 +311,7 @@ pub fn touched(plan: &Plan) -> BTreeMap<Address, Option<Attrs>> {
     out
 }
 
-pub fn fingerprints(plan: &Plan, salt: &str) -> BTreeMap<Address, String> {
+pub(crate) fn fingerprints(plan: &Plan, salt: &str) -> BTreeMap<Address, String> {
     touched(plan)
         .into_iter()
         .map(|(a, attrs)| {
@@ -326,7 +326,7 @@ pub fn fingerprints(plan: &Plan, salt: &str) -> BTreeMap<Address, String> {
 }
 
 /// The file's bytes: the header with the body's checksum, then the body.
-pub fn encode(saved: &SavedPlan) -> Vec<u8> {
+pub(crate) fn encode(saved: &SavedPlan) -> Vec<u8> {
     let body = serde_json::to_vec(saved).unwrap_or_default();
     let mut out = format!("{MAGIC} {VERSION} sha256:{}\n", sha256(&body)).into_bytes();
     out.extend_from_slice(&body);
@@ -334,7 +334,7 @@ pub fn encode(saved: &SavedPlan) -> Vec<u8> {
 }
 
 /// Reads a plan file's bytes; `path` is only for messages.
-pub fn decode(path: &str, bytes: &[u8]) -> Result<SavedPlan, PlanFileError> {
+pub(crate) fn decode(path: &str, bytes: &[u8]) -> Result<SavedPlan, PlanFileError> {
     let not_a_plan = || PlanFileError::NotAPlan(path.to_string());
     let newline = bytes
         .iter()
@@ -369,7 +369,7 @@ pub fn decode(path: &str, bytes: &[u8]) -> Result<SavedPlan, PlanFileError> {
     serde_json::from_slice(body).map_err(|_| PlanFileError::Corrupt(path.to_string()))
 }
 
-pub fn read(path: &std::path::Path) -> Result<SavedPlan, PlanFileError> {
+pub(crate) fn read(path: &std::path::Path) -> Result<SavedPlan, PlanFileError> {
     let shown = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| PlanFileError::Io {
         path: shown.clone(),
@@ -381,7 +381,7 @@ pub fn read(path: &std::path::Path) -> Result<SavedPlan, PlanFileError> {
 /// Writes the file whole or not at all: a temporary file renamed into place. The temporary
 /// file is created with mode 0600 (`O_EXCL`, after removing any left by a crash, whose mode
 /// could be anything), so the plan is never readable by others, not even for a moment.
-pub fn write(path: &std::path::Path, saved: &SavedPlan) -> std::io::Result<()> {
+pub(crate) fn write(path: &std::path::Path, saved: &SavedPlan) -> std::io::Result<()> {
     use std::io::Write as _;
     let tmp = path.with_extension("tmp-skyform");
     match std::fs::remove_file(&tmp) {
@@ -401,7 +401,7 @@ pub fn write(path: &std::path::Path, saved: &SavedPlan) -> std::io::Result<()> {
 /// The attributes that differ between what the plan read (`before`, as the file keeps it:
 /// redacted) and what AWS says now, as lines. A sensitive attribute is compared by its salted
 /// digest and named, never shown.
-pub fn differences(
+pub(crate) fn differences(
     before: Option<&Attrs>,
     now: Option<&Attrs>,
     sensitive: &BTreeSet<String>,
@@ -443,7 +443,7 @@ pub fn differences(
 /// Where evaluating the configuration again gives other planned values than the saved plan
 /// holds, for each resource the plan changes (except those in `skip`, already reported) and
 /// each output. Sensitive values are compared by their salted digests and never shown.
-pub fn planned_differences(
+pub(crate) fn planned_differences(
     schemas: &Registry,
     saved: &SavedPlan,
     fresh: &Plan,
@@ -514,7 +514,7 @@ pub fn planned_differences(
 
 /// How the recovery a plan was reviewed with differs from the one found now: what an
 /// interrupted apply left (or an apply interrupted since) must be the same to apply the plan.
-pub fn recovery_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
+pub(crate) fn recovery_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
     let (then, now) = (&saved.recovery, &fresh.recovery);
     let adopted = |r: &crate::engine::reconcile::Recovery| -> Vec<(Address, String)> {
         r.adopted
@@ -542,7 +542,7 @@ pub fn recovery_differences(saved: &Plan, fresh: &Plan) -> Vec<String> {
 ///
 /// The recovery is taken from the fresh plan too, after `recovery_differences` found it the
 /// same as the saved one.
-pub fn rejoin(mut saved: Plan, fresh: Plan) -> Plan {
+pub(crate) fn rejoin(mut saved: Plan, fresh: Plan) -> Plan {
     let mut before: BTreeMap<Address, Option<Attrs>> = fresh
         .changes
         .into_iter()

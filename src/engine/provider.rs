@@ -17,33 +17,33 @@ use crate::state::Attrs;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     /// Where the principal lives; another tenant's objects are never written.
-    pub tenant: String,
-    pub principal: String,
+    pub(crate) tenant: String,
+    pub(crate) principal: String,
 }
 
 /// One resource to re-read.
 #[derive(Debug, Clone)]
 pub struct RefreshRequest {
-    pub addr: Address,
-    pub id: String,
+    pub(crate) addr: Address,
+    pub(crate) id: String,
     /// The attributes in state; values AWS never returns again (an access key's secret) are
     /// carried over from here.
-    pub prior: Attrs,
+    pub(crate) prior: Attrs,
 }
 
 /// Who is asking for a write: the resource's address and the state's lineage. Providers use
 /// them for idempotency tokens (a retried launch must not launch twice).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpContext {
-    pub addr: Address,
-    pub lineage: String,
+    pub(crate) addr: Address,
+    pub(crate) lineage: String,
 }
 
 /// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
 /// open only when the outcome is unknown: an answered error changed nothing, so there is
 /// nothing to look for later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
+pub(crate) enum ErrorKind {
     /// The cloud answered with an error: the call changed nothing.
     Rejected,
     /// The cloud answered that the object already exists: this call made nothing, but an
@@ -58,14 +58,14 @@ pub enum ErrorKind {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ProviderError {
-    pub code: String,
-    pub message: String,
-    pub kind: ErrorKind,
+    pub(crate) code: String,
+    pub(crate) message: String,
+    pub(crate) kind: ErrorKind,
 }
 
 impl ProviderError {
     /// An answered error: nothing was changed.
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
+    pub(crate) fn new(code: impl Into<String>, message: impl Into<String>) -> ProviderError {
         ProviderError {
             code: code.into(),
             message: message.into(),
@@ -73,7 +73,7 @@ impl ProviderError {
         }
     }
 
-    pub fn with_kind(mut self, kind: ErrorKind) -> ProviderError {
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> ProviderError {
         self.kind = kind;
         self
     }
@@ -81,7 +81,7 @@ impl ProviderError {
     /// The same error, raised after an earlier call of the same operation already changed
     /// something (the second call of a two-call create): the outcome is no longer "nothing".
     #[must_use]
-    pub fn after_partial_write(self) -> ProviderError {
+    pub(crate) fn after_partial_write(self) -> ProviderError {
         self.with_kind(ErrorKind::Unknown)
     }
 }
@@ -109,36 +109,36 @@ pub enum Found {
 #[derive(Debug, Clone, Copy)]
 pub struct Lost<'a> {
     /// The attributes the create was called with.
-    pub planned: &'a Attrs,
+    pub(crate) planned: &'a Attrs,
     /// What `Provider::evidence` recorded before the call.
-    pub evidence: &'a Attrs,
+    pub(crate) evidence: &'a Attrs,
     /// The ids of this type that the state already holds: never candidates.
-    pub known_ids: &'a [String],
+    pub(crate) known_ids: &'a [String],
 }
 
 /// One resource (or data source) as a plan meets it, for the provider's plan-time checks.
 #[derive(Debug, Clone)]
 pub struct Planned<'a> {
-    pub addr: &'a Address,
+    pub(crate) addr: &'a Address,
     /// The evaluated attributes (unknown where not known yet); a data source's results.
-    pub attrs: std::borrow::Cow<'a, std::collections::BTreeMap<String, Value>>,
+    pub(crate) attrs: std::borrow::Cow<'a, std::collections::BTreeMap<String, Value>>,
     /// For each attribute, the resources and data sources its expression refers to.
-    pub refs: std::collections::BTreeMap<String, std::collections::BTreeSet<Address>>,
+    pub(crate) refs: std::collections::BTreeMap<String, std::collections::BTreeSet<Address>>,
 }
 
 /// A provider rule that a planned resource breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    pub addr: Address,
+    pub(crate) addr: Address,
     /// The attribute at fault, where one is.
-    pub attr: Option<String>,
-    pub message: String,
+    pub(crate) attr: Option<String>,
+    pub(crate) message: String,
 }
 
 /// A provider's rules that need no connection, so that `validate` can apply them too: its
 /// schemas (the resource types it offers), attribute formats its schemas name
 /// (`check_format`), the kinds of document they hold (`same_document`), and checks across
-/// resources (`check_plan`, like Terraform's CustomizeDiff). The engine knows the rules only
+/// resources (`check_plan`, like Terraform's `CustomizeDiff`). The engine knows the rules only
 /// through these.
 pub trait Rules {
     /// Every resource and data source type, with its attributes.

@@ -24,30 +24,30 @@ use crate::state::{ResourceState, State, StateError, StateStore};
 /// An object tagged with this state's lineage that neither the state nor the configuration
 /// knows: listed in the plan and left alone unless `--prune-tagged` asks for its deletion.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stray {
-    pub addr: Address,
-    pub id: String,
+pub(crate) struct Stray {
+    pub(crate) addr: Address,
+    pub(crate) id: String,
 }
 
 /// What a run found that an interrupted apply left behind, and what it will do about it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Recovery {
+pub(crate) struct Recovery {
     /// Objects to record in the state: made by an interrupted create, or tagged with this
     /// lineage and still configured (or, with `--prune-tagged`, to be deleted).
-    pub adopted: Vec<ResourceState>,
+    pub(crate) adopted: Vec<ResourceState>,
     /// Adopted objects that must be replaced, with the reason the plan shows.
-    pub replace: BTreeMap<Address, String>,
+    pub(crate) replace: BTreeMap<Address, String>,
     /// The open intents this recovery settles; they are closed when it is recorded.
-    pub settled: Vec<Address>,
+    pub(crate) settled: Vec<Address>,
     /// Tagged objects left alone.
-    pub strays: Vec<Stray>,
+    pub(crate) strays: Vec<Stray>,
     /// What recovery saw and deliberately did not touch (several candidate objects, say).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Recovery {
     /// The state as it will be once this recovery is recorded.
-    pub fn applied_to(&self, mut state: State) -> State {
+    pub(crate) fn applied_to(&self, mut state: State) -> State {
         for r in &self.adopted {
             state.resources.insert(r.addr.clone(), r.clone());
         }
@@ -61,7 +61,7 @@ impl Recovery {
     /// open. For an object that must be replaced when this plan does not replace it (a
     /// refresh, or `--target` elsewhere): adopted without its replacement, it would stay in
     /// the state as if it were usable.
-    pub fn defer(&mut self, addr: &Address) {
+    pub(crate) fn defer(&mut self, addr: &Address) {
         self.adopted.retain(|r| &r.addr != addr);
         self.replace.remove(addr);
         self.settled.retain(|a| a != addr);
@@ -69,7 +69,7 @@ impl Recovery {
 
     /// Records the recovery: the adopted objects, then the settled intents closed. Called by
     /// apply only, under the state lock, after the plan was approved.
-    pub async fn persist<S: StateStore>(&self, store: &mut S) -> Result<(), StateError> {
+    pub(crate) async fn persist<S: StateStore>(&self, store: &mut S) -> Result<(), StateError> {
         for r in &self.adopted {
             store.put(r).await?;
         }
@@ -90,7 +90,7 @@ pub enum ReconcileError {
 
 /// Works out the recovery for `state`; reads only. `prune_tagged` turns tagged objects that
 /// are no longer configured into adoptions (the plan then deletes them) instead of strays.
-pub async fn recover<P: Provider>(
+pub(crate) async fn recover<P: Provider>(
     provider: &P,
     config: &Config,
     graph: &Graph,

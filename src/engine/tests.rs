@@ -39,7 +39,7 @@ pub(crate) fn workspace_of(
         graph,
         order,
         vars,
-        files_read: Default::default(),
+        files_read: crate::lang::functions::FilesRead::default(),
     }
 }
 
@@ -526,7 +526,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         op: "create".into(),
         token: lineage.clone(),
         attrs: attrs.clone(),
-        evidence: Default::default(),
+        evidence: crate::state::Attrs::new(),
     }))
     .expect("intent");
     run(p.create(

@@ -8,28 +8,28 @@ use std::fmt;
 use std::str::FromStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Mode {
+pub(crate) enum Mode {
     Managed,
     Data,
 }
 
 /// The key of one instance of a resource with `count` or `for_each`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InstanceKey {
+pub(crate) enum InstanceKey {
     Int(u64),
     Str(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
-    pub mode: Mode,
-    pub type_name: String,
-    pub name: String,
-    pub key: Option<InstanceKey>,
+    pub(crate) mode: Mode,
+    pub(crate) type_name: String,
+    pub(crate) name: String,
+    pub(crate) key: Option<InstanceKey>,
 }
 
 impl Address {
-    pub fn managed(type_name: impl Into<String>, name: impl Into<String>) -> Address {
+    pub(crate) fn managed(type_name: impl Into<String>, name: impl Into<String>) -> Address {
         Address {
             mode: Mode::Managed,
             type_name: type_name.into(),
@@ -38,7 +38,7 @@ impl Address {
         }
     }
 
-    pub fn data(type_name: impl Into<String>, name: impl Into<String>) -> Address {
+    pub(crate) fn data(type_name: impl Into<String>, name: impl Into<String>) -> Address {
         Address {
             mode: Mode::Data,
             type_name: type_name.into(),
@@ -78,7 +78,7 @@ impl<'de> serde::Deserialize<'de> for Address {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid resource address {0:?}: expected TYPE.NAME or data.TYPE.NAME")]
-pub struct AddressError(pub String);
+pub struct AddressError(pub(crate) String);
 
 fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();

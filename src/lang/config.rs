@@ -16,70 +16,68 @@ use crate::lang::diagnostic::{Diagnostic, Diagnostics, Sources, Span};
 
 /// An expression and where it is.
 #[derive(Debug, Clone)]
-pub struct Expr {
-    pub expr: Expression,
-    pub span: Span,
+pub(crate) struct Expr {
+    pub(crate) expr: Expression,
+    pub(crate) span: Span,
 }
 
 /// `name = expr` inside a block.
 #[derive(Debug, Clone)]
-pub struct AttrExpr {
-    pub name: String,
-    pub name_span: Span,
-    pub value: Expr,
+pub(crate) struct AttrExpr {
+    pub(crate) name_span: Span,
+    pub(crate) value: Expr,
 }
 
 /// `provider "aws" { ... }`.
 #[derive(Debug, Clone, Default)]
-pub struct ProviderBlock {
-    pub region: Option<Expr>,
-    pub profile: Option<Expr>,
+pub(crate) struct ProviderBlock {
+    pub(crate) region: Option<Expr>,
+    pub(crate) profile: Option<Expr>,
 }
 
 /// `variable "x" { ... }`.
 #[derive(Debug, Clone)]
-pub struct VariableBlock {
-    pub name: String,
-    pub span: Span,
-    pub type_constraint: Option<Expr>,
-    pub default: Option<Expr>,
-    pub description: Option<String>,
-    pub sensitive: bool,
+pub(crate) struct VariableBlock {
+    pub(crate) name: String,
+    pub(crate) span: Span,
+    pub(crate) type_constraint: Option<Expr>,
+    pub(crate) default: Option<Expr>,
+    pub(crate) description: Option<String>,
+    pub(crate) sensitive: bool,
 }
 
 /// `resource "T" "n" { ... }` or `data "T" "n" { ... }`.
 #[derive(Debug, Clone)]
-pub struct ResourceBlock {
-    pub addr: Address,
+pub(crate) struct ResourceBlock {
+    pub(crate) addr: Address,
     /// The span of the block header's labels.
-    pub span: Span,
-    pub type_span: Span,
-    pub attrs: BTreeMap<String, AttrExpr>,
-    pub depends_on: Vec<(String, Span)>,
+    pub(crate) span: Span,
+    pub(crate) type_span: Span,
+    pub(crate) attrs: BTreeMap<String, AttrExpr>,
+    pub(crate) depends_on: Vec<(String, Span)>,
 }
 
 /// `output "x" { ... }`.
 #[derive(Debug, Clone)]
-pub struct OutputBlock {
-    pub name: String,
-    pub span: Span,
-    pub value: Option<Expr>,
-    pub description: Option<String>,
-    pub sensitive: bool,
+pub(crate) struct OutputBlock {
+    pub(crate) span: Span,
+    pub(crate) value: Option<Expr>,
+    pub(crate) description: Option<String>,
+    pub(crate) sensitive: bool,
 }
 
 /// Everything declared in the working directory.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     /// The resource types the configuration was loaded against: its provider's schemas.
-    pub schemas: &'static Registry,
-    pub dir: PathBuf,
-    pub sources: Sources,
-    pub provider: ProviderBlock,
-    pub variables: BTreeMap<String, VariableBlock>,
-    pub locals: BTreeMap<String, AttrExpr>,
-    pub resources: BTreeMap<Address, ResourceBlock>,
-    pub outputs: BTreeMap<String, OutputBlock>,
+    pub(crate) schemas: &'static Registry,
+    pub(crate) dir: PathBuf,
+    pub(crate) sources: Sources,
+    pub(crate) provider: ProviderBlock,
+    pub(crate) variables: BTreeMap<String, VariableBlock>,
+    pub(crate) locals: BTreeMap<String, AttrExpr>,
+    pub(crate) resources: BTreeMap<Address, ResourceBlock>,
+    pub(crate) outputs: BTreeMap<String, OutputBlock>,
 }
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
@@ -94,7 +92,7 @@ const RESERVED_META: &[&str] = &[
 ];
 
 /// The configuration files of a directory, sorted so that every run sees them in one order.
-pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(Result::ok)
         .map(|e| e.path())
@@ -110,7 +108,7 @@ pub fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// Loads and parses every `*.sky.hcl` file in `dir`. Problems are collected, never thrown.
-pub fn load(
+pub(crate) fn load(
     dir: &Path,
     schemas: &'static Registry,
 ) -> Result<(Config, Diagnostics), std::io::Error> {
@@ -134,7 +132,7 @@ pub fn load(
 }
 
 /// Reads the configuration files of `dir`, each shown by its file name.
-pub fn read_sources(dir: &Path) -> std::io::Result<Sources> {
+pub(crate) fn read_sources(dir: &Path) -> std::io::Result<Sources> {
     let mut sources = Sources::default();
     for path in config_files(dir)? {
         // The bare io error ("stream did not contain valid UTF-8") would not say which file.
@@ -150,6 +148,7 @@ pub fn read_sources(dir: &Path) -> std::io::Result<Sources> {
 }
 
 /// Parses configuration text directly (for unit tests and fuzzing): no files are read.
+#[must_use]
 pub fn load_str(files: &[(&str, &str)], schemas: &'static Registry) -> (Config, Diagnostics) {
     let mut config = Config {
         schemas,
@@ -169,7 +168,7 @@ pub fn load_str(files: &[(&str, &str)], schemas: &'static Registry) -> (Config, 
 
 /// Parses the text of source `file`; a syntax error becomes a diagnostic at its place. `fmt`
 /// uses this too, so that it refuses exactly the files that loading would refuse.
-pub fn parse_body(text: &str, file: usize) -> Result<Body, Diagnostic> {
+pub(crate) fn parse_body(text: &str, file: usize) -> Result<Body, Diagnostic> {
     hcl_edit::parser::parse_body(text).map_err(|e| {
         let loc = e.location();
         Diagnostic::error(format!("syntax error: {}", e.message()))
@@ -304,19 +303,11 @@ impl Parser<'_> {
         attr: &hcl_edit::structure::Attribute,
         owner: &str,
     ) -> Option<String> {
-        match &attr.value {
-            Expression::String(s) => Some(s.value().clone()),
-            _ => {
-                self.diags.push(
-                    Diagnostic::error(format!(
-                        "{} in {owner} must be a literal string",
-                        attr.key.as_str()
-                    ))
-                    .named(attr.key.as_str())
-                    .at(self.span(attr.value.span())),
-                );
-                None
-            }
+        if let Expression::String(s) = &attr.value {
+            Some(s.value().clone())
+        } else {
+            self.not_literal(attr, owner, "a literal string");
+            None
         }
     }
 
@@ -324,15 +315,17 @@ impl Parser<'_> {
         if let Expression::Bool(b) = &attr.value {
             return *b.value();
         }
-        self.diags.push(
-            Diagnostic::error(format!(
-                "{} in {owner} must be true or false",
-                attr.key.as_str()
-            ))
-            .named(attr.key.as_str())
-            .at(self.span(attr.value.span())),
-        );
+        self.not_literal(attr, owner, "true or false");
         false
+    }
+
+    /// Reports a meta-argument whose value is not the literal it must be.
+    fn not_literal(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str, what: &str) {
+        self.diags.push(
+            Diagnostic::error(format!("{} in {owner} must be {what}", attr.key.as_str()))
+                .named(attr.key.as_str())
+                .at(self.span(attr.value.span())),
+        );
     }
 
     fn unknown_attr(&mut self, attr: &hcl_edit::structure::Attribute, owner: &str, known: &[&str]) {
@@ -428,14 +421,9 @@ impl Parser<'_> {
                 continue;
             }
             let value = self.expr(&attr.value);
-            self.config.locals.insert(
-                name.clone(),
-                AttrExpr {
-                    name,
-                    name_span,
-                    value,
-                },
-            );
+            self.config
+                .locals
+                .insert(name, AttrExpr { name_span, value });
         }
     }
 
@@ -540,7 +528,6 @@ impl Parser<'_> {
             res.attrs.insert(
                 key.to_string(),
                 AttrExpr {
-                    name: key.to_string(),
                     name_span: self.span(attr.key.span()),
                     value: self.expr(&attr.value),
                 },
@@ -548,9 +535,8 @@ impl Parser<'_> {
         }
         for (key, (items, span)) in nested {
             res.attrs.insert(
-                key.clone(),
+                key,
                 AttrExpr {
-                    name: key,
                     name_span: span.clone(),
                     value: Expr {
                         expr: Expression::Array(hcl_edit::expr::Array::from(items)),
@@ -576,7 +562,7 @@ impl Parser<'_> {
             );
             return;
         };
-        for item in items.iter() {
+        for item in items {
             let text = crate::lang::eval::traversal_text(item);
             match text {
                 Some(t) => res.depends_on.push((t, self.span(item.span()))),
@@ -599,7 +585,6 @@ impl Parser<'_> {
         let owner = format!("output {name:?}");
         self.no_nested_blocks(block, &owner);
         let mut out = OutputBlock {
-            name: name.to_string(),
             span: span.clone(),
             value: None,
             description: None,

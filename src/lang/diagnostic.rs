@@ -19,28 +19,28 @@ use owo_colors::OwoColorize;
 
 /// One loaded configuration file.
 #[derive(Debug, Clone)]
-pub struct SourceFile {
+pub(crate) struct SourceFile {
     /// The path as shown to the user (relative to the working directory when possible).
-    pub display: String,
-    pub path: PathBuf,
-    pub text: String,
+    pub(crate) display: String,
+    pub(crate) path: PathBuf,
+    pub(crate) text: String,
 }
 
 /// All loaded files; a `Span` refers into it by index.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
-    pub files: Vec<SourceFile>,
+pub(crate) struct Sources {
+    pub(crate) files: Vec<SourceFile>,
 }
 
 /// A region of a source file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Span {
-    pub file: usize,
-    pub range: Range<usize>,
+pub(crate) struct Span {
+    pub(crate) file: usize,
+    pub(crate) range: Range<usize>,
 }
 
 impl Span {
-    pub fn new(file: usize, range: Option<Range<usize>>) -> Span {
+    pub(crate) fn new(file: usize, range: Option<Range<usize>>) -> Span {
         Span {
             file,
             range: range.unwrap_or(0..0),
@@ -49,7 +49,7 @@ impl Span {
 }
 
 impl Sources {
-    pub fn add(&mut self, display: String, path: PathBuf, text: String) -> usize {
+    pub(crate) fn add(&mut self, display: String, path: PathBuf, text: String) -> usize {
         self.files.push(SourceFile {
             display,
             path,
@@ -59,7 +59,7 @@ impl Sources {
     }
 
     /// One-based line and column (in characters) of a byte offset.
-    pub fn line_col(&self, span: &Span) -> (usize, usize) {
+    pub(crate) fn line_col(&self, span: &Span) -> (usize, usize) {
         let Some(file) = self.files.get(span.file) else {
             return (1, 1);
         };
@@ -72,7 +72,7 @@ impl Sources {
     }
 
     /// `file:line:col` for a span.
-    pub fn location(&self, span: &Span) -> String {
+    pub(crate) fn location(&self, span: &Span) -> String {
         let (line, col) = self.line_col(span);
         let name = self
             .files
@@ -87,25 +87,25 @@ impl Sources {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     Error,
     Warning,
 }
 
 /// A problem in the configuration or its inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub message: String,
+pub(crate) struct Diagnostic {
+    pub(crate) severity: Severity,
+    pub(crate) message: String,
     /// The offending name (an attribute, a reference, an address...).
-    pub name: Option<String>,
-    pub span: Option<Span>,
+    pub(crate) name: Option<String>,
+    pub(crate) span: Option<Span>,
     /// Extra lines: a "did you mean", the members of a cycle.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Diagnostic {
-    pub fn error(message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn error(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Error,
             message: message.into(),
@@ -115,7 +115,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(message: impl Into<String>) -> Diagnostic {
+    pub(crate) fn warning(message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(message)
@@ -123,25 +123,25 @@ impl Diagnostic {
     }
 
     #[must_use]
-    pub fn named(mut self, name: impl Into<String>) -> Diagnostic {
+    pub(crate) fn named(mut self, name: impl Into<String>) -> Diagnostic {
         self.name = Some(name.into());
         self
     }
 
     #[must_use]
-    pub fn at(mut self, span: Span) -> Diagnostic {
+    pub(crate) fn at(mut self, span: Span) -> Diagnostic {
         self.span = Some(span);
         self
     }
 
     #[must_use]
-    pub fn note(mut self, note: impl Into<String>) -> Diagnostic {
+    pub(crate) fn note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
 
     /// Renders the diagnostic with its location and a caret under the offending text.
-    pub fn render(&self, sources: &Sources, color: bool) -> String {
+    pub(crate) fn render(&self, sources: &Sources, color: bool) -> String {
         let mut out = String::new();
         let label = match self.severity {
             Severity::Error => "error",
@@ -185,10 +185,10 @@ impl Diagnostic {
 
 /// A collection of diagnostics, in the order they were found.
 #[derive(Debug, Clone, Default)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
+pub struct Diagnostics(pub(crate) Vec<Diagnostic>);
 
 impl Diagnostics {
-    pub fn push(&mut self, d: Diagnostic) {
+    pub(crate) fn push(&mut self, d: Diagnostic) {
         // The same problem can be reached twice (a reference evaluated for validation and for
         // the graph); report it once.
         if !self.0.contains(&d) {
@@ -196,7 +196,7 @@ impl Diagnostics {
         }
     }
 
-    pub fn extend(&mut self, other: Diagnostics) {
+    pub(crate) fn extend(&mut self, other: Diagnostics) {
         for d in other.0 {
             self.push(d);
         }
@@ -206,18 +206,18 @@ impl Diagnostics {
         self.0.iter().any(|d| d.severity == Severity::Error)
     }
 
-    pub fn errors(&self) -> usize {
+    pub(crate) fn errors(&self) -> usize {
         self.0
             .iter()
             .filter(|d| d.severity == Severity::Error)
             .count()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
-    pub fn render(&self, sources: &Sources, color: bool) -> String {
+    pub(crate) fn render(&self, sources: &Sources, color: bool) -> String {
         self.0
             .iter()
             .map(|d| d.render(sources, color))
@@ -227,7 +227,7 @@ impl Diagnostics {
 }
 
 /// The closest candidate to `name` by edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(
+pub(crate) fn did_you_mean<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {

@@ -5,6 +5,7 @@ use serde_json::Value as Json;
 
 /// Parses a document as a cloud may return it: JSON, or URL-encoded JSON (as AWS returns
 /// policies from some APIs).
+#[must_use]
 pub fn parse_document(text: &str) -> Option<Json> {
     if let Ok(v) = serde_json::from_str(text) {
         return Some(v);
@@ -19,7 +20,7 @@ pub fn parse_document(text: &str) -> Option<Json> {
 
 /// Whether two documents are the same JSON value (key order and layout aside); text equality
 /// when either is not JSON.
-pub fn same_json(a: &str, b: &str) -> bool {
+pub(crate) fn same_json(a: &str, b: &str) -> bool {
     match (parse_document(a), parse_document(b)) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
@@ -27,7 +28,7 @@ pub fn same_json(a: &str, b: &str) -> bool {
 }
 
 /// Pretty JSON for display, with keys in the user's order lost but stable.
-pub fn pretty(text: &str) -> String {
+pub(crate) fn pretty(text: &str) -> String {
     parse_document(text)
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| text.to_string())

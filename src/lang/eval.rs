@@ -22,9 +22,9 @@ use crate::lang::value::Value;
 
 /// An evaluation failure at a place in the source.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EvalError {
-    pub message: String,
-    pub range: Option<Range<usize>>,
+pub(crate) struct EvalError {
+    pub(crate) message: String,
+    pub(crate) range: Option<Range<usize>>,
 }
 
 impl EvalError {
@@ -38,18 +38,18 @@ impl EvalError {
 
 /// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
 #[derive(Debug, Default)]
-pub struct EvalCtx {
-    pub roots: BTreeMap<String, Value>,
+pub(crate) struct EvalCtx {
+    pub(crate) roots: BTreeMap<String, Value>,
     /// Paths (`["var", "password"]`, `["aws_iam_access_key", "k", "secret"]`) whose values are
     /// sensitive, and so is anything computed from them.
-    pub sensitive: BTreeSet<Vec<String>>,
+    pub(crate) sensitive: BTreeSet<Vec<String>>,
     /// The configuration's files, for `file()` and its kin.
-    pub files: Files,
+    pub(crate) files: Files,
     touched_sensitive: Cell<bool>,
 }
 
 impl EvalCtx {
-    pub fn new(base_dir: PathBuf) -> EvalCtx {
+    pub(crate) fn new(base_dir: PathBuf) -> EvalCtx {
         EvalCtx {
             files: Files {
                 base_dir,
@@ -60,7 +60,7 @@ impl EvalCtx {
     }
 
     /// Sets `root.key` (for `var.x`) or `root.key.name` (for `data.T.n`) in the context.
-    pub fn set(&mut self, path: &[&str], value: Value) {
+    pub(crate) fn set(&mut self, path: &[&str], value: Value) {
         let Some((first, rest)) = path.split_first() else {
             return;
         };
@@ -79,17 +79,17 @@ impl EvalCtx {
     }
 
     /// Stores a resource's value under its address.
-    pub fn set_resource(&mut self, addr: &Address, value: Value) {
+    pub(crate) fn set_resource(&mut self, addr: &Address, value: Value) {
         match addr.mode {
             crate::lang::address::Mode::Managed => self.set(&[&addr.type_name, &addr.name], value),
             crate::lang::address::Mode::Data => {
-                self.set(&["data", &addr.type_name, &addr.name], value)
+                self.set(&["data", &addr.type_name, &addr.name], value);
             }
         }
     }
 
     /// Evaluates an expression and reports whether it read anything sensitive.
-    pub fn eval_top(&self, expr: &Expression) -> Result<(Value, bool), EvalError> {
+    pub(crate) fn eval_top(&self, expr: &Expression) -> Result<(Value, bool), EvalError> {
         self.touched_sensitive.set(false);
         let v = self.eval(expr, &mut Vec::new())?;
         Ok((v, self.touched_sensitive.get()))
@@ -107,14 +107,14 @@ impl EvalCtx {
             Expression::String(s) => Ok(Value::String(s.value().clone())),
             Expression::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
-                for item in items.iter() {
+                for item in items {
                     out.push(self.eval(item, locals)?);
                 }
                 Ok(Value::List(out))
             }
             Expression::Object(obj) => {
                 let mut out = BTreeMap::new();
-                for (key, value) in obj.iter() {
+                for (key, value) in obj {
                     let k = match key {
                         ObjectKey::Ident(i) => i.as_str().to_string(),
                         ObjectKey::Expression(e) => match self.eval(e, locals)? {
@@ -147,7 +147,7 @@ impl EvalCtx {
             Expression::FuncCall(call) => {
                 let name = call.name.name.as_str();
                 let mut args = Vec::with_capacity(call.args.len());
-                for a in call.args.iter() {
+                for a in &call.args {
                     args.push(self.eval(a, locals)?);
                 }
                 if call.args.expand_final() {
@@ -163,7 +163,7 @@ impl EvalCtx {
                         None => {}
                     }
                 }
-                crate::lang::functions::call(name, args, &self.files)
+                crate::lang::functions::call(name, &args, &self.files)
                     .map_err(|m| EvalError::new(format!("{name}(): {m}"), call.span()))
             }
             Expression::Traversal(t) => self.traversal(t, locals),
@@ -184,7 +184,7 @@ impl EvalCtx {
             Expression::BinaryOp(op) => {
                 let l = self.eval(&op.lhs_expr, locals)?;
                 let r = self.eval(&op.rhs_expr, locals)?;
-                binary(*op.operator.value(), l, r).map_err(|m| EvalError::new(m, op.span()))
+                binary(*op.operator.value(), &l, &r).map_err(|m| EvalError::new(m, op.span()))
             }
             Expression::ForExpr(f) => self.for_expr(f, locals),
         }
@@ -237,7 +237,8 @@ impl EvalCtx {
             }
             self.note_sensitive(&path);
         }
-        let ops: Vec<&TraversalOperator> = t.operators.iter().map(|o| o.value()).collect();
+        let ops: Vec<&TraversalOperator> =
+            t.operators.iter().map(hcl_edit::Decorated::value).collect();
         // A root from the context is walked by reference through its leading attribute names,
         // and only what is reached is cloned: cloning the root first would copy every resource
         // of the type on every reference.
@@ -333,7 +334,7 @@ impl EvalCtx {
         locals: &mut Vec<(String, Value)>,
     ) -> Result<Value, EvalError> {
         let mut out = String::new();
-        for element in t.iter() {
+        for element in t {
             match element {
                 Element::Literal(s) => out.push_str(s.value()),
                 Element::Interpolation(i) => match self.eval(&i.expr, locals)? {
@@ -360,25 +361,26 @@ impl EvalCtx {
                                 ))
                             }
                         };
-                        if let Some(b) = branch {
-                            match self.template(b, locals)? {
+                        if let Some(chosen) = branch {
+                            match self.template(chosen, locals)? {
                                 Value::String(s) => out.push_str(&s),
                                 _ => return Ok(Value::Unknown),
                             }
                         }
                     }
                     Directive::For(ford) => {
-                        let f = &ford.for_expr;
-                        let coll = self.eval(&f.collection_expr, locals)?;
-                        for (k, v) in iterate(coll, f.collection_expr.span())?.unwrap_or_default() {
-                            let n = locals.len();
-                            if let Some(kv) = &f.key_var {
+                        let intro = &ford.for_expr;
+                        let coll = self.eval(&intro.collection_expr, locals)?;
+                        let pairs = iterate(coll, intro.collection_expr.span())?;
+                        for (k, v) in pairs.unwrap_or_default() {
+                            let depth = locals.len();
+                            if let Some(kv) = &intro.key_var {
                                 locals.push((kv.as_str().to_string(), k));
                             }
-                            locals.push((f.value_var.as_str().to_string(), v));
-                            let r = self.template(&f.template, locals);
-                            locals.truncate(n);
-                            match r? {
+                            locals.push((intro.value_var.as_str().to_string(), v));
+                            let body = self.template(&intro.template, locals);
+                            locals.truncate(depth);
+                            match body? {
                                 Value::String(s) => out.push_str(&s),
                                 _ => return Ok(Value::Unknown),
                             }
@@ -444,7 +446,7 @@ impl EvalCtx {
                     } else if map.insert(key.clone(), v).is_some() {
                         return Err(EvalError::new(
                             format!("duplicate key {key:?} in for expression; use ... to group"),
-                            f.key_expr.as_ref().and_then(|e| e.span()),
+                            f.key_expr.as_ref().and_then(hcl_edit::Span::span),
                         ));
                     }
                 }
@@ -531,15 +533,15 @@ fn as_bool(v: &Value) -> Option<bool> {
     }
 }
 
-fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
+fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     use BinaryOperator as B;
-    if l == Value::Unknown || r == Value::Unknown {
+    if *l == Value::Unknown || *r == Value::Unknown {
         return Ok(Value::Unknown);
     }
     match op {
         B::Eq => Ok(Value::Bool(l == r)),
         B::NotEq => Ok(Value::Bool(l != r)),
-        B::And | B::Or => match (as_bool(&l), as_bool(&r)) {
+        B::And | B::Or => match (as_bool(l), as_bool(r)) {
             (Some(a), Some(b)) => Ok(Value::Bool(if op == B::And { a && b } else { a || b })),
             _ => Err(format!(
                 "{} needs two bools, found {} and {}",
@@ -549,7 +551,7 @@ fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
             )),
         },
         _ => {
-            let (Some(a), Some(b)) = (as_number(&l), as_number(&r)) else {
+            let (Some(a), Some(b)) = (as_number(l), as_number(r)) else {
                 return Err(format!(
                     "{} needs two numbers, found {} and {}",
                     op.as_str(),
@@ -577,7 +579,7 @@ fn binary(op: BinaryOperator, l: Value, r: Value) -> Result<Value, String> {
 
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RefTarget {
+pub(crate) enum RefTarget {
     Var(String),
     Local(String),
     Resource(Address),
@@ -588,24 +590,24 @@ pub enum RefTarget {
 
 /// One reference found in an expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    pub target: RefTarget,
+pub(crate) struct Reference {
+    pub(crate) target: RefTarget,
     /// The attribute read from a resource, if any (`arn` in `aws_iam_role.r.arn`).
-    pub attr: Option<String>,
-    pub text: String,
-    pub range: Option<Range<usize>>,
+    pub(crate) attr: Option<String>,
+    pub(crate) text: String,
+    pub(crate) range: Option<Range<usize>>,
 }
 
 /// A function call found in an expression.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FuncUse {
-    pub name: String,
-    pub range: Option<Range<usize>>,
+pub(crate) struct FuncUse {
+    pub(crate) name: String,
+    pub(crate) range: Option<Range<usize>>,
 }
 
 /// Collects the references and function calls of an expression, skipping names bound by
 /// `for` expressions.
-pub fn references(expr: &Expression) -> (Vec<Reference>, Vec<FuncUse>) {
+pub(crate) fn references(expr: &Expression) -> (Vec<Reference>, Vec<FuncUse>) {
     let mut w = Walker::default();
     w.expr(expr);
     (w.refs, w.funcs)
@@ -627,7 +629,7 @@ impl Walker {
             | Expression::String(_) => {}
             Expression::Array(items) => items.iter().for_each(|i| self.expr(i)),
             Expression::Object(obj) => {
-                for (k, v) in obj.iter() {
+                for (k, v) in obj {
                     if let ObjectKey::Expression(e) = k {
                         // `{ (local.k) = v }` and bare identifiers as keys: only the
                         // parenthesised form is a reference.
@@ -690,7 +692,7 @@ impl Walker {
     }
 
     fn template(&mut self, t: &Template) {
-        for element in t.iter() {
+        for element in t {
             match element {
                 Element::Literal(_) => {}
                 Element::Interpolation(i) => self.expr(&i.expr),
@@ -775,7 +777,7 @@ impl Walker {
 }
 
 /// `aws_iam_role.r` or `data.T.n` as text, for `depends_on` entries.
-pub fn traversal_text(expr: &Expression) -> Option<String> {
+pub(crate) fn traversal_text(expr: &Expression) -> Option<String> {
     let Expression::Traversal(t) = expr else {
         return None;
     };
@@ -872,7 +874,7 @@ mod tests {
             Value::List(vec![Value::string("A")])
         );
         assert_eq!(
-            c.eval_top(&parse(r#"{for k, v in {a = 1} : k => v + 1}"#))
+            c.eval_top(&parse(r"{for k, v in {a = 1} : k => v + 1}"))
                 .unwrap()
                 .0,
             Value::Object(BTreeMap::from([("a".into(), Value::Number(2.0))]))

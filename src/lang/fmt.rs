@@ -189,10 +189,10 @@ fn assignment(line: &str) -> Option<(&str, &str)> {
 }
 
 /// Formats one file's text.
-pub fn format_text(text: &str) -> String {
-    let lines = classify(text);
+pub(crate) fn format_text(text: &str) -> String {
     // Each line: its text, or for an attribute its (level, indented key, value) to align.
     type Rendered = (String, Option<(usize, String, String)>);
+    let lines = classify(text);
     let mut rendered: Vec<Rendered> = Vec::new();
     for l in &lines {
         if l.verbatim {
@@ -207,19 +207,18 @@ pub fn format_text(text: &str) -> String {
         let indent = "  ".repeat(level);
         let is_comment =
             l.text.starts_with('#') || l.text.starts_with("//") || l.text.starts_with("/*");
-        match assignment(&l.text).filter(|_| !is_comment) {
-            Some((key, value)) => rendered.push((
+        if let Some((key, value)) = assignment(&l.text).filter(|_| !is_comment) {
+            rendered.push((
                 String::new(),
                 Some((level, format!("{indent}{key}"), value.to_string())),
-            )),
-            None => {
-                let mut t = l.text.clone();
-                // `name "a" "b"{` gets its space before the brace.
-                if t.ends_with('{') && t.len() > 1 && !t.ends_with(" {") && !t.ends_with("${") {
-                    t.insert(t.len() - 1, ' ');
-                }
-                rendered.push((format!("{indent}{t}"), None));
+            ));
+        } else {
+            let mut t = l.text.clone();
+            // `name "a" "b"{` gets its space before the brace.
+            if t.ends_with('{') && t.len() > 1 && !t.ends_with(" {") && !t.ends_with("${") {
+                t.insert(t.len() - 1, ' ');
             }
+            rendered.push((format!("{indent}{t}"), None));
         }
     }
     // Align the `=` of consecutive attribute lines at one level.
@@ -275,7 +274,10 @@ pub(crate) fn same_meaning(a: &str, b: &str) -> bool {
 }
 
 /// A line diff of `old` against `new`, with a little context, for `fmt --diff`.
-pub fn line_diff(name: &str, old: &str, new: &str) -> String {
+// `a`, `b`, `n`, `m`, `i`, `j`: the textbook names of the LCS table, kept so it can be checked
+// against the textbook.
+#[allow(clippy::many_single_char_names)]
+pub(crate) fn line_diff(name: &str, old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();
     let (n, m) = (a.len(), b.len());

@@ -52,7 +52,7 @@ fn object(v: &Value, what: &str) -> Result<BTreeMap<String, Value>, String> {
 }
 
 /// Sorts and de-duplicates a list, the canonical form of a set.
-pub fn sort_set(items: &mut Vec<Value>) {
+pub(crate) fn sort_set(items: &mut Vec<Value>) {
     items.sort_by_key(|v| v.to_json().to_string());
     items.dedup();
 }
@@ -65,43 +65,49 @@ pub struct FilesRead(Arc<Mutex<BTreeMap<String, String>>>);
 
 impl FilesRead {
     /// Notes that `path` (as resolved against `base_dir`) was read with this content.
-    pub fn record(&self, base_dir: &Path, path: &Path, content: &[u8]) {
+    pub(crate) fn record(&self, base_dir: &Path, path: &Path, content: &[u8]) {
         let key = path.strip_prefix(base_dir).unwrap_or(path);
         let digest = crate::lang::digest::sha256(content);
         // A poisoned lock only means another thread panicked mid-insert; the map is still a map.
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.insert(key.display().to_string(), digest);
     }
 
     /// Every file read so far, with its content digest.
-    pub fn digests(&self) -> BTreeMap<String, String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    pub(crate) fn digests(&self) -> BTreeMap<String, String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 
 /// What functions may reach besides their arguments: the configuration's directory, and the
 /// record of what they read from it.
 #[derive(Debug, Clone, Default)]
-pub struct Files {
+pub(crate) struct Files {
     /// The directory `file()` reads relative to.
-    pub base_dir: PathBuf,
+    pub(crate) base_dir: PathBuf,
     /// Where `file()` reports what it read.
-    pub read: FilesRead,
+    pub(crate) read: FilesRead,
 }
 
 /// One built-in function: its name, how many arguments it takes, what it does, and its
 /// implementation. `skyform functions` and the README's list come from this table.
-pub struct Function {
-    pub name: &'static str,
-    pub min_args: usize,
+pub(crate) struct Function {
+    pub(crate) name: &'static str,
+    pub(crate) min_args: usize,
     /// `None`: any number from `min_args` up.
-    pub max_args: Option<usize>,
-    pub doc: &'static str,
+    pub(crate) max_args: Option<usize>,
+    pub(crate) doc: &'static str,
     call: fn(&str, &[Value], &Files) -> R,
 }
 
 /// Every built-in function, in name order.
-pub const FUNCTIONS: &[Function] = &[
+pub(crate) const FUNCTIONS: &[Function] = &[
     Function {
         name: "abs",
         min_args: 1,
@@ -383,7 +389,7 @@ impl Function {
 
 /// The reference of every function, as a Markdown table: `skyform functions` prints it, and
 /// the README holds it (a test keeps the two equal).
-pub fn reference_markdown() -> String {
+pub(crate) fn reference_markdown() -> String {
     let mut out = String::from("| function | arguments | result |\n|---|---|---|\n");
     for f in FUNCTIONS {
         out.push_str(&format!(
@@ -397,13 +403,13 @@ pub fn reference_markdown() -> String {
 }
 
 /// The function named `name`.
-pub fn lookup(name: &str) -> Option<&'static Function> {
+pub(crate) fn lookup(name: &str) -> Option<&'static Function> {
     FUNCTIONS.iter().find(|f| f.name == name)
 }
 
 /// Calls a function: an unknown argument makes the result unknown, and the argument count is
 /// checked against the table before the function runs.
-pub fn call(name: &str, args: Vec<Value>, files: &Files) -> R {
+pub(crate) fn call(name: &str, args: &[Value], files: &Files) -> R {
     if args.iter().any(Value::contains_unknown) {
         return Ok(Value::Unknown);
     }
@@ -419,7 +425,7 @@ pub fn call(name: &str, args: Vec<Value>, files: &Files) -> R {
             None => format!("takes at least {} argument(s), got {given}", f.min_args),
         });
     }
-    (f.call)(name, &args, files)
+    (f.call)(name, args, files)
 }
 
 // The implementations, one per function (a few share one), named `f_` and the function.
@@ -474,11 +480,11 @@ fn f_split(_name: &str, a: &[Value], _files: &Files) -> R {
 }
 
 fn f_lower(_name: &str, a: &[Value], _files: &Files) -> R {
-    one_string(a, |s| s.to_lowercase())
+    one_string(a, str::to_lowercase)
 }
 
 fn f_upper(_name: &str, a: &[Value], _files: &Files) -> R {
-    one_string(a, |s| s.to_uppercase())
+    one_string(a, str::to_uppercase)
 }
 
 fn f_trimspace(_name: &str, a: &[Value], _files: &Files) -> R {
@@ -536,10 +542,12 @@ fn f_substr(_name: &str, a: &[Value], _files: &Files) -> R {
     let s: Vec<char> = string(&a[0], "the string")?.chars().collect();
     let off = number(&a[1], "the offset")? as i64;
     let len = number(&a[2], "the length")? as i64;
+    // A string longer than `i64::MAX` characters cannot be in memory.
+    let chars = i64::try_from(s.len()).unwrap_or(i64::MAX);
     let start = if off < 0 {
-        (s.len() as i64 + off).max(0)
+        (chars + off).max(0)
     } else {
-        off.min(s.len() as i64)
+        off.min(chars)
     } as usize;
     let end = if len < 0 {
         s.len()
@@ -784,7 +792,7 @@ fn format(spec: &str, args: &[Value]) -> Result<String, String> {
 /// Terraform's `cidrsubnet`: the `netnum`-th subnet of `prefix` that is `newbits` longer, for
 /// IPv4 and IPv6 alike. Host bits set in `prefix` are ignored, as Terraform does. ipnet parses
 /// and truncates; the subnet is the network address with `netnum` in the new bits.
-pub fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, String> {
+pub(crate) fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, String> {
     let net: IpNet = prefix
         .parse()
         .map_err(|_| format!("{prefix:?} is not a CIDR prefix such as 10.0.0.0/16"))?;
@@ -846,18 +854,20 @@ mod tests {
     fn a_wrong_number_of_arguments_is_refused_before_the_function_runs() {
         let files = Files::default();
         assert_eq!(
-            call("upper", vec![], &files),
+            call("upper", &[], &files),
             Err("takes 1 argument(s), got 0".into())
         );
         assert_eq!(
-            call("lookup", vec![Value::Null], &files),
+            call("lookup", &[Value::Null], &files),
             Err("takes 2 to 3 arguments, got 1".into())
         );
-        assert!(call("nope", vec![], &files).is_err());
+        assert!(call("nope", &[], &files).is_err());
     }
 
+    // Takes the `Vec` so that the many cases below read `c("f", vec![..])`.
+    #[allow(clippy::needless_pass_by_value)]
     fn c(name: &str, args: Vec<Value>) -> R {
-        call(name, args, &Files::default())
+        call(name, &args, &Files::default())
     }
 
     #[test]

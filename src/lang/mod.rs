@@ -8,15 +8,15 @@
 //!
 //! May use: nothing else in skyform. Everything else uses it.
 
-pub mod address;
+pub(crate) mod address;
 pub mod config;
-pub mod diagnostic;
-pub mod digest;
+pub(crate) mod diagnostic;
+pub(crate) mod digest;
 pub mod document;
-pub mod eval;
-pub mod fmt;
-pub mod functions;
-pub mod schema;
+pub(crate) mod eval;
+pub(crate) mod fmt;
+pub(crate) mod functions;
+pub(crate) mod schema;
 pub mod validate;
-pub mod value;
+pub(crate) mod value;
 pub mod variables;

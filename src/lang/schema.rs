@@ -15,7 +15,7 @@ use crate::lang::value::Value;
 
 /// The type of an attribute.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AttrType {
+pub(crate) enum AttrType {
     String,
     Number,
     Bool,
@@ -31,15 +31,15 @@ pub enum AttrType {
 
 /// A field of a nested block.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Field {
-    pub ty: AttrType,
-    pub required: bool,
-    pub default: Option<Value>,
-    pub description: String,
+pub(crate) struct Field {
+    pub(crate) ty: AttrType,
+    pub(crate) required: bool,
+    pub(crate) default: Option<Value>,
+    pub(crate) description: String,
 }
 
 impl AttrType {
-    pub fn parse(s: &str) -> Option<AttrType> {
+    pub(crate) fn parse(s: &str) -> Option<AttrType> {
         let s = s.trim();
         let inner = |prefix: &str| {
             s.strip_prefix(prefix)
@@ -58,7 +58,7 @@ impl AttrType {
         })
     }
 
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match self {
             AttrType::String => "string".into(),
             AttrType::Number => "number".into(),
@@ -73,7 +73,7 @@ impl AttrType {
 
     /// Converts a value to this type the way HCL does (a number where a string is expected
     /// becomes a string), or says why it cannot. Unknowns pass through.
-    pub fn conform(&self, value: Value) -> Result<Value, String> {
+    pub(crate) fn conform(&self, value: Value) -> Result<Value, String> {
         let mismatch = |v: &Value| format!("expected {}, found {}", self.name(), v.type_name());
         match (self, value) {
             (_, Value::Unknown) => Ok(Value::Unknown),
@@ -145,7 +145,7 @@ impl AttrType {
 /// How an attribute gets its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum AttrMode {
+pub(crate) enum AttrMode {
     Required,
     Optional,
     Computed,
@@ -202,34 +202,34 @@ struct RawSchema {
 
 /// One attribute of a schema.
 #[derive(Debug, Clone)]
-pub struct Attr {
-    pub ty: AttrType,
-    pub mode: AttrMode,
-    pub force_new: bool,
-    pub sensitive: bool,
-    pub default: Option<Value>,
-    pub enum_values: Option<Vec<String>>,
-    pub description: String,
+pub(crate) struct Attr {
+    pub(crate) ty: AttrType,
+    pub(crate) mode: AttrMode,
+    pub(crate) force_new: bool,
+    pub(crate) sensitive: bool,
+    pub(crate) default: Option<Value>,
+    pub(crate) enum_values: Option<Vec<String>>,
+    pub(crate) description: String,
     /// Written as nested blocks (`ingress { ... }`), not as `name = value`.
-    pub block: bool,
-    pub format: Option<String>,
+    pub(crate) block: bool,
+    pub(crate) format: Option<String>,
     /// For a `json` attribute, what kind of document it holds.
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
 impl Attr {
     /// Whether the user may set it in configuration.
-    pub fn settable(&self) -> bool {
+    pub(crate) fn settable(&self) -> bool {
         self.mode != AttrMode::Computed
     }
 }
 
 /// The schema of one resource or data source type.
 #[derive(Debug, Clone)]
-pub struct Schema {
-    pub type_name: String,
-    pub description: String,
-    pub attributes: BTreeMap<String, Attr>,
+pub(crate) struct Schema {
+    pub(crate) type_name: String,
+    pub(crate) description: String,
+    pub(crate) attributes: BTreeMap<String, Attr>,
 }
 
 impl Schema {
@@ -283,11 +283,11 @@ impl Schema {
         })
     }
 
-    pub fn attr(&self, name: &str) -> Option<&Attr> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&Attr> {
         self.attributes.get(name)
     }
 
-    pub fn settable_names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn settable_names(&self) -> impl Iterator<Item = &str> {
         self.attributes
             .iter()
             .filter(|(_, a)| a.settable())
@@ -295,7 +295,7 @@ impl Schema {
     }
 
     /// A Markdown reference table of the attributes.
-    pub fn to_markdown(&self, kind: &str) -> String {
+    pub(crate) fn to_markdown(&self, kind: &str) -> String {
         let mut out = format!("## {kind} `{}`\n\n{}\n\n", self.type_name, self.description);
         out.push_str(
             "| attribute | type | mode | force_new | sensitive | default | description |\n",
@@ -350,8 +350,8 @@ impl Schema {
 /// All schemas of one provider, parsed once.
 #[derive(Debug, Default)]
 pub struct Registry {
-    pub resources: BTreeMap<String, Schema>,
-    pub data: BTreeMap<String, Schema>,
+    pub(crate) resources: BTreeMap<String, Schema>,
+    pub(crate) data: BTreeMap<String, Schema>,
 }
 
 /// No resource type at all: what a configuration that was loaded against no provider knows.
@@ -369,7 +369,7 @@ impl Registry {
     /// # Panics
     /// When a schema is invalid: providers embed their schema files in the binary, and a test
     /// of each provider parses them all, so a failure here is a build defect, not bad input.
-    pub fn parse(resources: &[(&str, &str)], data: &[(&str, &str)]) -> Registry {
+    pub(crate) fn parse(resources: &[(&str, &str)], data: &[(&str, &str)]) -> Registry {
         let parse_all = |list: &[(&str, &str)]| -> BTreeMap<String, Schema> {
             list.iter()
                 .map(|(name, text)| {
@@ -387,7 +387,7 @@ impl Registry {
 }
 
 impl Registry {
-    pub fn get(&self, mode: crate::lang::address::Mode, type_name: &str) -> Option<&Schema> {
+    pub(crate) fn get(&self, mode: crate::lang::address::Mode, type_name: &str) -> Option<&Schema> {
         match mode {
             crate::lang::address::Mode::Managed => self.resources.get(type_name),
             crate::lang::address::Mode::Data => self.data.get(type_name),

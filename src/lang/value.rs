@@ -10,7 +10,7 @@ use std::fmt;
 
 /// A configuration or resource value.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Number(f64),
@@ -22,12 +22,12 @@ pub enum Value {
 }
 
 impl Value {
-    pub fn string(s: impl Into<String>) -> Value {
+    pub(crate) fn string(s: impl Into<String>) -> Value {
         Value::String(s.into())
     }
 
     /// The HCL type name, as used in error messages.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "bool",
@@ -39,12 +39,12 @@ impl Value {
         }
     }
 
-    pub fn is_null(&self) -> bool {
+    pub(crate) fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }
 
     /// True when this value or anything inside it is unknown.
-    pub fn contains_unknown(&self) -> bool {
+    pub(crate) fn contains_unknown(&self) -> bool {
         match self {
             Value::Unknown => true,
             Value::List(items) => items.iter().any(Value::contains_unknown),
@@ -53,7 +53,7 @@ impl Value {
         }
     }
 
-    pub fn as_str(&self) -> Option<&str> {
+    pub(crate) fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
             _ => None,
@@ -62,7 +62,7 @@ impl Value {
 
     /// Converts a known value to JSON. Unknowns become `null`; callers that care check
     /// `contains_unknown` first.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null | Value::Unknown => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -77,7 +77,7 @@ impl Value {
         }
     }
 
-    pub fn from_json(json: &serde_json::Value) -> Value {
+    pub(crate) fn from_json(json: &serde_json::Value) -> Value {
         match json {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
@@ -95,7 +95,7 @@ impl Value {
     }
 
     /// The string form used by templates and `tostring`: only primitives have one.
-    pub fn to_template_string(&self) -> Option<String> {
+    pub(crate) fn to_template_string(&self) -> Option<String> {
         match self {
             Value::String(s) => Some(s.clone()),
             Value::Number(n) => Some(format_number(*n)),
@@ -106,7 +106,7 @@ impl Value {
 
     /// Treats null, an empty list and an empty object as the same "nothing", the way AWS does
     /// for tags and other collections that it reports as absent when empty.
-    pub fn is_empty_like(&self) -> bool {
+    pub(crate) fn is_empty_like(&self) -> bool {
         match self {
             Value::Null => true,
             Value::List(items) => items.is_empty(),
@@ -127,7 +127,7 @@ fn number_to_json(n: f64) -> serde_json::Value {
 }
 
 /// Formats a number the way HCL prints it: whole numbers without a fraction.
-pub fn format_number(n: f64) -> String {
+pub(crate) fn format_number(n: f64) -> String {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         format!("{}", n as i64)
     } else {
@@ -136,7 +136,7 @@ pub fn format_number(n: f64) -> String {
 }
 
 /// Quotes a string as an HCL string literal.
-pub fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
     for c in s.chars() {

@@ -19,14 +19,14 @@ use crate::lang::value::Value;
 /// Where variable values come from.
 #[derive(Debug, Clone, Default)]
 pub struct VarInputs {
-    pub cli: Vec<String>,
-    pub files: Vec<PathBuf>,
+    pub(crate) cli: Vec<String>,
+    pub(crate) files: Vec<PathBuf>,
     /// `SKYFORM_VAR_<name>` pairs from the environment.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
 }
 
 impl VarInputs {
-    pub fn from_env() -> Vec<(String, String)> {
+    pub(crate) fn from_env() -> Vec<(String, String)> {
         std::env::vars()
             .filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v)))
             .collect()
@@ -36,11 +36,11 @@ impl VarInputs {
 /// The resolved variables, and which of them are sensitive.
 #[derive(Debug, Clone, Default)]
 pub struct Vars {
-    pub values: BTreeMap<String, Value>,
-    pub sensitive: BTreeSet<String>,
+    pub(crate) values: BTreeMap<String, Value>,
+    pub(crate) sensitive: BTreeSet<String>,
     /// The variables set by an input (`--var`, a var file or the environment) rather than by
     /// their default: `apply PLANFILE` holds those against the values the plan was made with.
-    pub given: BTreeSet<String>,
+    pub(crate) given: BTreeSet<String>,
 }
 
 /// The declared type; `None` is `any`.
@@ -76,11 +76,10 @@ fn type_text(e: &Expression) -> Option<String> {
 }
 
 fn parse_value(text: &str, ty: Option<&AttrType>) -> Result<Value, String> {
-    let complex = match ty {
-        None => false,
-        Some(AttrType::List(_) | AttrType::Set(_) | AttrType::Map(_)) => true,
-        Some(_) => false,
-    };
+    let complex = matches!(
+        ty,
+        Some(AttrType::List(_) | AttrType::Set(_) | AttrType::Map(_))
+    );
     if !complex {
         return Ok(Value::String(text.to_string()));
     }

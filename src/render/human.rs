@@ -14,8 +14,8 @@ use crate::lang::value::{quote, Value};
 
 /// Colouring on or off, chosen once by the command layer.
 #[derive(Debug, Clone, Copy)]
-pub struct Style {
-    pub color: bool,
+pub(crate) struct Style {
+    pub(crate) color: bool,
 }
 
 impl Style {
@@ -25,14 +25,13 @@ impl Style {
         }
         match s.trim() {
             "+" => s.green().to_string(),
-            "-" => s.red().to_string(),
+            "-" | "-/+" => s.red().to_string(),
             "~" => s.yellow().to_string(),
-            "-/+" => s.red().to_string(),
             _ => s.to_string(),
         }
     }
 
-    pub fn bold(self, s: &str) -> String {
+    pub(crate) fn bold(self, s: &str) -> String {
         if self.color {
             s.bold().to_string()
         } else {
@@ -325,11 +324,11 @@ fn open_block(
 }
 
 fn pad_sym(style: Style, sym: &str) -> String {
-    format!("{:>3}", sym).replace(sym, &style.sym(sym))
+    format!("{sym:>3}").replace(sym, &style.sym(sym))
 }
 
 /// The drift section: what changed outside skyform since the last apply.
-pub fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> String {
+pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> String {
     if plan.drift.is_empty() {
         return String::new();
     }
@@ -461,7 +460,7 @@ fn render_recovery(plan: &Plan, style: Style) -> String {
 }
 
 /// The whole human plan.
-pub fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
+pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
     let mut out = targeting_warning(plan, style);
     out.push_str(&render_recovery(plan, style));
     out.push_str(&render_drift(plan, schemas, style));

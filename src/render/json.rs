@@ -191,7 +191,7 @@ fn resource_change(c: &ResourceChange) -> Json {
 }
 
 /// The whole JSON plan.
-pub fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
+pub(crate) fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
     let resource_changes: Vec<Json> = plan.changes.iter().map(resource_change).collect();
     let resource_drift: Vec<Json> = plan
         .drift

@@ -23,7 +23,7 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-pub fn plan_markdown(plan: &Plan, schemas: &crate::lang::schema::Registry) -> String {
+pub(crate) fn plan_markdown(plan: &Plan, schemas: &crate::lang::schema::Registry) -> String {
     let mut out = String::new();
     let (add, change, destroy) = plan.counts();
     let title = if plan.refresh_only {

@@ -3,6 +3,6 @@
 //!
 //! May use: `engine`, `state` and `lang`. Never `aws` or `cli`.
 
-pub mod human;
-pub mod json;
-pub mod markdown;
+pub(crate) mod human;
+pub(crate) mod json;
+pub(crate) mod markdown;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::state::{LockInfo, StateError, StateStore};
 
 #[derive(Debug, thiserror::Error)]
-pub enum LockError {
+pub(crate) enum LockError {
     #[error("the state is locked by {command:?} (pid {pid} on {host}, since {since}, last heartbeat {beat}s ago; lock id {id}). Wait for it, pass --lock-timeout, or run `skyform force-unlock {id}` if it is gone", since = .started_at, beat = .heartbeat_age)]
     Held {
         id: String,
@@ -29,10 +29,10 @@ pub enum LockError {
 fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-pub fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())
@@ -60,12 +60,12 @@ const RETRY: Duration = Duration::from_millis(500);
 /// A lock this process holds.
 #[derive(Debug, Clone)]
 #[must_use = "a held lock is released by `hold` or `release`"]
-pub struct Held {
-    pub id: String,
+pub(crate) struct Held {
+    pub(crate) id: String,
 }
 
 impl Held {
-    pub async fn release<S: StateStore>(&self, store: &mut S) {
+    pub(crate) async fn release<S: StateStore>(&self, store: &mut S) {
         // Releasing is best effort: a lock left behind is released by its dead PID next time.
         let _ = store.unlock(&self.id).await;
     }
@@ -73,7 +73,11 @@ impl Held {
     /// Runs `work` under the lock, beating the heartbeat through `store` while it runs, and
     /// releases the lock when it is done, whatever it returned. (A release cannot wait in
     /// `Drop`, which is why the lock wraps the work instead of guarding a scope.)
-    pub async fn hold<S: StateStore, T>(self, store: &mut S, work: impl Future<Output = T>) -> T {
+    pub(crate) async fn hold<S: StateStore, T>(
+        self,
+        store: &mut S,
+        work: impl Future<Output = T>,
+    ) -> T {
         self.hold_beating(store, HEARTBEAT, work).await
     }
 
@@ -113,7 +117,7 @@ fn held_error(h: LockInfo) -> LockError {
 }
 
 /// Takes the lock for `command`, waiting up to `timeout` while another live writer holds it.
-pub async fn acquire<S: StateStore>(
+pub(crate) async fn acquire<S: StateStore>(
     store: &mut S,
     command: &str,
     timeout: Option<Duration>,

@@ -17,8 +17,8 @@
 //!
 //! May use: `lang`. The engine and the command line use it.
 
-pub mod lock;
-pub mod sqlite;
+pub(crate) mod lock;
+pub(crate) mod sqlite;
 
 use std::collections::BTreeMap;
 
@@ -26,27 +26,27 @@ use serde::{Deserialize, Serialize};
 
 use crate::lang::address::Address;
 
-pub type Attrs = serde_json::Map<String, serde_json::Value>;
+pub(crate) type Attrs = serde_json::Map<String, serde_json::Value>;
 
 /// One managed resource as last seen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceState {
-    pub addr: Address,
-    pub id: String,
-    pub attrs: Attrs,
+    pub(crate) addr: Address,
+    pub(crate) id: String,
+    pub(crate) attrs: Attrs,
     /// What it depended on when it was written; deletes run in reverse of this.
-    pub deps: Vec<Address>,
+    pub(crate) deps: Vec<Address>,
     /// Attributes whose value came from a sensitive input (a `sensitive` variable, or another
     /// sensitive value), as Terraform's `sensitive_attributes`: shown masked, never saved in a
     /// plan file. Schema-sensitive attributes are masked whether listed here or not.
     #[serde(default)]
-    pub sensitive: std::collections::BTreeSet<String>,
+    pub(crate) sensitive: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputState {
-    pub value: serde_json::Value,
-    pub sensitive: bool,
+    pub(crate) value: serde_json::Value,
+    pub(crate) sensitive: bool,
 }
 
 /// The identity that first wrote the state (see `engine::provider::Identity`). Writes from
@@ -54,9 +54,9 @@ pub struct OutputState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     #[serde(alias = "account")]
-    pub tenant: String,
+    pub(crate) tenant: String,
     #[serde(alias = "arn")]
-    pub principal: String,
+    pub(crate) principal: String,
 }
 
 /// A write-ahead record of a create (or update, or delete) whose outcome is not recorded yet.
@@ -65,40 +65,40 @@ pub struct Owner {
 /// tags, or for IAM by its unique name) and adopted when it exists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
-    pub addr: Address,
-    pub op: String,
-    pub token: String,
+    pub(crate) addr: Address,
+    pub(crate) op: String,
+    pub(crate) token: String,
     /// The attributes the call was made with (names to look the object up by).
-    pub attrs: Attrs,
+    pub(crate) attrs: Attrs,
     /// What the provider recorded before the call to tell its own object from others later
     /// (for an access key: the ids of the keys the user already had).
     #[serde(default)]
-    pub evidence: Attrs,
+    pub(crate) evidence: Attrs,
 }
 
 /// Who holds a state's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockInfo {
-    pub id: String,
-    pub host: String,
-    pub pid: u32,
-    pub command: String,
-    pub started_at: i64,
-    pub heartbeat_at: i64,
+    pub(crate) id: String,
+    pub(crate) host: String,
+    pub(crate) pid: u32,
+    pub(crate) command: String,
+    pub(crate) started_at: i64,
+    pub(crate) heartbeat_at: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
-    pub lineage: String,
-    pub serial: u64,
-    pub owner: Option<Owner>,
-    pub resources: BTreeMap<Address, ResourceState>,
-    pub outputs: BTreeMap<String, OutputState>,
+    pub(crate) lineage: String,
+    pub(crate) serial: u64,
+    pub(crate) owner: Option<Owner>,
+    pub(crate) resources: BTreeMap<Address, ResourceState>,
+    pub(crate) outputs: BTreeMap<String, OutputState>,
     #[serde(default)]
-    pub intents: BTreeMap<Address, Intent>,
+    pub(crate) intents: BTreeMap<Address, Intent>,
     /// Objects `state rm` handed off, as `type/id`: never adopted again by their tags.
     #[serde(default)]
-    pub forgotten: std::collections::BTreeSet<String>,
+    pub(crate) forgotten: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,15 +153,15 @@ pub trait StateStore {
 }
 
 /// Dependency lists after a rename.
-pub fn renamed_deps(deps: &[Address], from: &Address, to: &Address) -> Vec<Address> {
+pub(crate) fn renamed_deps(deps: &[Address], from: &Address, to: &Address) -> Vec<Address> {
     deps.iter()
         .map(|d| if d == from { to.clone() } else { d.clone() })
         .collect()
 }
 
 /// A random lineage id.
-pub fn new_lineage() -> String {
-    let hex: String = random_bytes().iter().map(|b| format!("{b:02x}")).collect();
+pub(crate) fn new_lineage() -> String {
+    let hex = crate::lang::digest::hex(&random_bytes());
     format!(
         "{}-{}-{}-{}-{}",
         &hex[0..8],
@@ -173,7 +173,7 @@ pub fn new_lineage() -> String {
 }
 
 /// 16 bytes from the OS random source (falling back to time and pid).
-pub fn random_bytes() -> [u8; 16] {
+pub(crate) fn random_bytes() -> [u8; 16] {
     use std::io::Read as _;
     let mut bytes = [0u8; 16];
     let ok = std::fs::File::open("/dev/urandom")

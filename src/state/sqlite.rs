@@ -58,7 +58,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The store at a path, for the async world: each call runs `Db` off the runtime's thread.
-pub struct SqliteState {
+pub(crate) struct SqliteState {
     path: PathBuf,
     /// Shared with the blocking task of the call in flight. A call whose future is dropped
     /// still finishes its transaction on the pool; the next call waits for it here.
@@ -68,14 +68,14 @@ pub struct SqliteState {
 impl SqliteState {
     /// The store at `path`. Nothing is created until the first write, so `plan` in a fresh
     /// directory leaves no files behind.
-    pub fn new(path: PathBuf) -> SqliteState {
+    pub(crate) fn new(path: PathBuf) -> SqliteState {
         SqliteState {
             db: Arc::new(Mutex::new(Db::new(path.clone()))),
             path,
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -231,8 +231,12 @@ impl Db {
                 )
                 .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
             }
-            tx.pragma_update(None, "user_version", i as i64 + 1)
-                .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )
+            .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
             tx.commit()
                 .map_err(|e| StateError::Db(format!("{path}: {e}")))?;
         }
@@ -337,7 +341,7 @@ fn make_private(_: &Path, _: u32) -> std::io::Result<()> {
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The store's calls, each one blocking until it is committed.
@@ -779,7 +783,7 @@ mod tests {
             id: name.into(),
             attrs,
             deps: vec![],
-            sensitive: Default::default(),
+            sensitive: std::collections::BTreeSet::new(),
         }
     }
 
