@@ -43,6 +43,24 @@ pub(crate) fn workspace_of(
     }
 }
 
+/// Applies `plan` four operations at a time, as the command line does by default.
+pub(crate) fn apply_plan<R: crate::engine::provider::Rules>(
+    p: &FakeProvider<R>,
+    ws: &Workspace,
+    plan: &Plan,
+    store: &mut MemoryState,
+) -> crate::engine::apply::ApplyReport {
+    run(crate::engine::apply::apply(
+        p,
+        ws,
+        plan,
+        store,
+        &crate::engine::apply::ApplyOptions::with_parallelism(4),
+        &mut |_| {},
+    ))
+    .expect("apply")
+}
+
 pub(crate) fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .build()
@@ -57,15 +75,7 @@ pub(crate) fn plan_and_apply(
 ) -> (Plan, crate::engine::apply::ApplyReport) {
     let state = run(store.load()).expect("load");
     let planned = run(plan(p, ws, state, &PlanOptions::default())).expect("plan");
-    let report = run(crate::engine::apply::apply(
-        p,
-        ws,
-        &planned,
-        store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(4),
-        &mut |_| {},
-    ))
-    .expect("apply");
+    let report = apply_plan(p, ws, &planned, store);
     (planned, report)
 }
 
@@ -236,15 +246,7 @@ fn removing_a_block_plans_its_deletion_and_destroy_plans_everything() {
         },
     );
     assert_eq!(destroy.counts(), (0, 0, 4));
-    let report = run(crate::engine::apply::apply(
-        &p,
-        &ws,
-        &destroy,
-        &mut store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(4),
-        &mut |_| {},
-    ))
-    .expect("apply");
+    let report = apply_plan(&p, &ws, &destroy, &mut store);
     assert_eq!(report.destroyed, 4);
     assert!(store.0.resources.is_empty());
     assert_eq!(store.0.outputs, BTreeMap::new());
@@ -488,15 +490,7 @@ fn a_targeted_destroy_takes_what_depends_on_the_target_and_nothing_else() {
             "aws_iam_role_policy_attachment.a"
         ]
     );
-    let report = run(crate::engine::apply::apply(
-        &p,
-        &ws,
-        &planned,
-        &mut store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(4),
-        &mut |_| {},
-    ))
-    .expect("apply");
+    let report = apply_plan(&p, &ws, &planned, &mut store);
     assert_eq!(report.destroyed, 3);
     assert!(store
         .0
@@ -567,15 +561,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
             .count()
     };
     let roles_created = creates(&p);
-    run(crate::engine::apply::apply(
-        &p,
-        &ws,
-        &planned,
-        &mut store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(4),
-        &mut |_| {},
-    ))
-    .expect("apply");
+    apply_plan(&p, &ws, &planned, &mut store);
     let state = run(store.load()).expect("load");
     assert!(state.intents.is_empty(), "the intent is closed");
     assert_eq!(state.resources[&addr].id, "r1");
@@ -596,15 +582,7 @@ fn apply_src(
         &PlanOptions::default(),
     ))
     .expect("plan");
-    run(crate::engine::apply::apply(
-        p,
-        &ws,
-        &planned,
-        store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(4),
-        &mut |_| {},
-    ))
-    .expect("apply")
+    apply_plan(p, &ws, &planned, store)
 }
 
 const ONE_USER: &str = "resource \"aws_iam_user\" \"u\" {\n  name = \"u1\"\n}\n";

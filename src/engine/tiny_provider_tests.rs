@@ -9,7 +9,7 @@ use crate::engine::diff::Action;
 use crate::engine::fake::FakeProvider;
 use crate::engine::plan::{plan, PlanError, PlanOptions};
 use crate::engine::provider::{Planned, Problem, Rules};
-use crate::engine::tests::{run, workspace_of};
+use crate::engine::tests::{apply_plan, run, workspace_of};
 use crate::lang::address::Address;
 use crate::lang::schema::Registry;
 use crate::lang::value::Value;
@@ -120,15 +120,7 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     .expect("plan");
     let actions: Vec<Action> = planned.changes.iter().map(|c| c.action).collect();
     assert_eq!(actions, [Action::Create, Action::Create]);
-    let report = run(crate::engine::apply::apply(
-        &p,
-        &ws,
-        &planned,
-        &mut store,
-        &crate::engine::apply::ApplyOptions::with_parallelism(2),
-        &mut |_| {},
-    ))
-    .expect("apply");
+    let report = apply_plan(&p, &ws, &planned, &mut store);
     assert_eq!(report.added, 2, "{:?}", report.failures);
     let shelf = &store.0.resources[&Address::managed("tiny_shelf", "s")];
     let box_a = &store.0.resources[&Address::managed("tiny_box", "a")];
