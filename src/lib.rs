@@ -17,7 +17,7 @@
 //!
 //! | folder | job | may use |
 //! |---|---|---|
-//! | `lang` | loading `*.sky.hcl`, diagnostics, values, addresses, schemas, expressions, functions, variables, validation, fmt, digests | nothing |
+//! | `lang` | loading `*.sky.hcl` and `*.tf`, the `terraform {}` block, diagnostics, values, addresses, schemas, expressions, functions, variables, validation, fmt, digests | nothing |
 //! | `state` | the state model, the `StateStore` trait, the SQLite and memory stores, the lock | `lang` |
 //! | `engine` | the `Provider` trait, graph, refresh and plan, diff, recovery, apply, saved plan files, the fake provider | `lang`, `state` |
 //! | `render` | the human, JSON and Markdown plans | `engine`, `state`, `lang` |
@@ -31,7 +31,7 @@
 //! # File overview
 //! | file | read by |
 //! |---|---|
-//! | `*.sky.hcl` in the working directory | `lang::config` |
+//! | `*.sky.hcl` and `*.tf` in the working directory | `lang::config` (the `terraform {}` block: `lang::terraform`) |
 //! | `--var-file` files | `lang::variables` |
 //! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock) |
 //! | plan files (`plan --out`) | `engine::plan_file` |

@@ -4,7 +4,7 @@
 use crate::support::{stderr, Project};
 
 /// Runs `plan` (which would need AWS) and checks it fails before touching AWS or state.
-fn fails_with(files: &[(&str, &str)], expected: &[&str]) -> String {
+pub(crate) fn fails_with(files: &[(&str, &str)], expected: &[&str]) -> String {
     let p = Project::new(files);
     let out = p.offline().arg("plan").output().expect("run");
     let err = stderr(&out);

@@ -12,3 +12,4 @@ mod reliability;
 mod review_workflow;
 mod safety;
 mod support;
+mod terraform_files;

@@ -135,7 +135,7 @@ pub(crate) enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
-    /// Rewrite *.sky.hcl files in the canonical format.
+    /// Rewrite *.sky.hcl and *.tf files in the canonical format.
     Fmt {
         /// Change nothing; exit 1 when a file is not formatted.
         #[arg(long)]

@@ -23,7 +23,7 @@ use crate::state::{State, StateStore as _};
 fn has_config(ctx: &Context) -> bool {
     std::fs::read_dir(&ctx.dir).is_ok_and(|rd| {
         rd.filter_map(Result::ok)
-            .any(|e| e.file_name().to_string_lossy().ends_with(".sky.hcl"))
+            .any(|e| crate::lang::config::is_config_file(&e.file_name().to_string_lossy()))
     })
 }
 

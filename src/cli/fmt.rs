@@ -7,7 +7,7 @@ use crate::error::{ConfigError, Error, Outcome};
 use crate::lang::diagnostic::Diagnostics;
 use crate::lang::fmt::{format_text, line_diff, same_meaning};
 
-/// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` files of `dir`. A file that does not
+/// `skyform fmt [--check] [--diff]` over the `*.sky.hcl` and `*.tf` files of `dir`. A file that does not
 /// parse is refused with its syntax error before anything is written: the line-based formatter
 /// cannot tell what a broken file means, so it must not touch any of it.
 pub(crate) fn run(dir: &Path, check: bool, diff: bool) -> Result<Outcome, Error> {

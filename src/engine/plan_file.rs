@@ -260,7 +260,7 @@ pub(crate) fn check_inputs(saved: &SavedPlan, config: &Config, vars: &mut Vars) 
         .collect();
     if config_digest(config, &plain) != saved.config_digest {
         problems.push(
-            "the configuration (*.sky.hcl files or variable values) changed since it was made"
+            "the configuration (*.sky.hcl/*.tf files or variable values) changed since it was made"
                 .into(),
         );
     }

@@ -1,4 +1,4 @@
-//! Loading `*.sky.hcl` files into typed blocks, with a span on everything a diagnostic can name.
+//! Loading `*.sky.hcl` and `*.tf` files into typed blocks, with a span on everything a diagnostic can name.
 //!
 //! This is the only module that reads configuration files. Expressions are kept as hcl-edit
 //! syntax trees (not evaluated here): evaluation needs values that only the planner has.
@@ -91,6 +91,15 @@ const RESERVED_META: &[&str] = &[
     "connection",
 ];
 
+/// Whether a file name is a configuration file: `*.sky.hcl` or Terraform's `*.tf`. Like
+/// Terraform, hidden files and editor leftovers (`.#x.tf`, `#x.tf#`, `x.tf~`) are not.
+// Case-sensitive as in Terraform, which does not load `main.TF`.
+#[allow(clippy::case_sensitive_file_extension_comparisons)]
+pub(crate) fn is_config_file(name: &str) -> bool {
+    let ignored = name.starts_with('.') || name.starts_with('#') || name.ends_with('~');
+    !ignored && (name.ends_with(".sky.hcl") || name.ends_with(".tf"))
+}
+
 /// The configuration files of a directory, sorted so that every run sees them in one order.
 pub(crate) fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -100,14 +109,42 @@ pub(crate) fn config_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             p.is_file()
                 && p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.ends_with(".sky.hcl"))
+                    .is_some_and(is_config_file)
         })
         .collect();
     files.sort();
     Ok(files)
 }
 
-/// Loads and parses every `*.sky.hcl` file in `dir`. Problems are collected, never thrown.
+/// Terraform files that skyform cannot read as Terraform would: JSON syntax, and override
+/// files, whose blocks merge into others instead of declaring new ones. Loading an override
+/// as a plain file would report duplicates, and skipping either kind would plan a
+/// configuration other than the one written, so both are refused by name.
+fn unsupported_files(dir: &Path) -> std::io::Result<Vec<(String, &'static str)>> {
+    let mut found: Vec<(String, &'static str)> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter_map(|name| {
+            let why = if name.starts_with('.') {
+                return None;
+            } else if name.ends_with(".tf.json") {
+                "Terraform's JSON syntax (*.tf.json) is not supported yet"
+            } else if is_config_file(&name)
+                && (name == "override.tf" || name.ends_with("_override.tf"))
+            {
+                "override files are not supported yet"
+            } else {
+                return None;
+            };
+            Some((name, why))
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Loads and parses every `*.sky.hcl` and `*.tf` file in `dir` as one configuration. Problems
+/// are collected, never thrown.
 pub(crate) fn load(
     dir: &Path,
     schemas: &'static Registry,
@@ -119,9 +156,12 @@ pub(crate) fn load(
     };
     let mut diags = Diagnostics::default();
     config.sources = read_sources(dir)?;
+    for (name, why) in unsupported_files(dir)? {
+        diags.push(Diagnostic::error(format!("{name}: {why}")).named(name));
+    }
     if config.sources.files.is_empty() {
         diags.push(Diagnostic::error(format!(
-            "no *.sky.hcl files in {}",
+            "no *.sky.hcl or *.tf files in {}",
             dir.display()
         )));
     }
@@ -235,7 +275,7 @@ impl Parser<'_> {
                 "resource" => self.resource(block, Mode::Managed),
                 "data" => self.resource(block, Mode::Data),
                 "output" => self.output(block),
-                "terraform" => {} // Accepted and ignored, so that existing files load unchanged.
+                "terraform" => crate::lang::terraform::check_block(block, self.file, self.diags),
                 other => {
                     let mut d = Diagnostic::error(format!("unknown block type {other:?}"))
                         .named(other)
@@ -243,7 +283,13 @@ impl Parser<'_> {
                     if let Some(s) = crate::lang::diagnostic::did_you_mean(
                         other,
                         [
-                            "provider", "variable", "locals", "resource", "data", "output",
+                            "provider",
+                            "variable",
+                            "locals",
+                            "resource",
+                            "data",
+                            "output",
+                            "terraform",
                         ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
@@ -452,6 +498,10 @@ impl Parser<'_> {
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
+            if name == "timeouts" && !is_block {
+                self.timeouts(inner, &owner);
+                continue;
+            }
             if !is_block || !inner.labels.is_empty() {
                 let msg = if RESERVED_META.contains(&name) {
                     format!("{name:?} blocks are not supported yet, in {owner}")
@@ -563,7 +613,8 @@ impl Parser<'_> {
             return;
         };
         for item in items {
-            let text = crate::lang::eval::traversal_text(item);
+            let text =
+                crate::lang::eval::traversal_text(item).or_else(|| self.quoted_reference(item));
             match text {
                 Some(t) => res.depends_on.push((t, self.span(item.span()))),
                 None => self.diags.push(
@@ -575,6 +626,63 @@ impl Parser<'_> {
                 ),
             }
         }
+    }
+
+    /// A resource's `timeouts { create = "30m" }`, checked as Terraform checks it (Go duration
+    /// syntax, only the operations a resource can have). skyform's waits are bounded by
+    /// `SKYFORM_INSTANCE_TIMEOUT` instead, so the values are validated but not yet used.
+    fn timeouts(&mut self, block: &Block, owner: &str) {
+        const OPERATIONS: [&str; 3] = ["create", "update", "delete"];
+        if !block.labels.is_empty() {
+            self.diags.push(
+                Diagnostic::error(format!("a \"timeouts\" block takes no labels, in {owner}"))
+                    .named("timeouts")
+                    .at(self.span(block.ident.span())),
+            );
+        }
+        self.no_nested_blocks(block, &format!("the timeouts of {owner}"));
+        for attr in block.body.attributes() {
+            let key = attr.key.as_str();
+            if !OPERATIONS.contains(&key) {
+                self.unknown_attr(attr, &format!("the timeouts of {owner}"), &OPERATIONS);
+                continue;
+            }
+            let valid = match &attr.value {
+                Expression::String(s) => go_duration(s.value()).is_some(),
+                _ => false,
+            };
+            if !valid {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "timeouts.{key} in {owner} must be a duration such as \"30s\", \"10m\" or \"1h30m\""
+                    ))
+                    .named(key)
+                    .at(self.span(attr.value.span())),
+                );
+            }
+        }
+    }
+
+    /// Terraform 0.11's quoted form, `depends_on = ["aws_iam_role.r"]`, which Terraform still
+    /// accepts with a warning; the reference inside is checked as an unquoted one would be.
+    fn quoted_reference(&mut self, item: &Expression) -> Option<String> {
+        let Expression::String(s) = item else {
+            return None;
+        };
+        let parsed = hcl_edit::parser::parse_expr(s.value()).ok()?;
+        let text = crate::lang::eval::traversal_text(&parsed)?;
+        self.diags.push(
+            Diagnostic::warning(
+                "Quoted references are deprecated: in this context, references are expected \
+                 literally rather than in quotes",
+            )
+            .named(text.clone())
+            .at(self.span(item.span()))
+            .note(format!(
+                "remove the quotes surrounding this reference to silence this warning: {text}"
+            )),
+        );
+        Some(text)
     }
 
     fn output(&mut self, block: &Block) {
@@ -614,6 +722,41 @@ impl Parser<'_> {
             self.config.outputs.insert(name.to_string(), out);
         }
     }
+}
+
+/// A non-negative duration in Go's `time.ParseDuration` syntax, which Terraform's timeouts use:
+/// one or more decimal numbers each with a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`), or `0`.
+fn go_duration(text: &str) -> Option<std::time::Duration> {
+    if text == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    let mut rest = text.strip_prefix('+').unwrap_or(text);
+    if rest.is_empty() {
+        return None;
+    }
+    let mut seconds = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        seconds += number * scale;
+    }
+    std::time::Duration::try_from_secs_f64(seconds).ok()
 }
 
 fn label_span(label: &BlockLabel) -> Option<std::ops::Range<usize>> {
@@ -662,6 +805,22 @@ output "arn" { value = aws_iam_role.r.arn }
         let r = &config.resources[&Address::managed("aws_iam_role", "r")];
         assert_eq!(r.depends_on[0].0, "data.aws_caller_identity.current");
         assert_eq!(config.outputs.len(), 1);
+    }
+
+    #[test]
+    fn timeouts_take_go_durations() {
+        assert_eq!(
+            go_duration("1h30m"),
+            Some(std::time::Duration::from_mins(90))
+        );
+        assert_eq!(
+            go_duration("1.5s"),
+            Some(std::time::Duration::from_millis(1500))
+        );
+        assert_eq!(go_duration("0"), Some(std::time::Duration::ZERO));
+        for bad in ["", "10", "10x", "-5m", "m", "1..2s"] {
+            assert_eq!(go_duration(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -131,7 +131,16 @@ impl EvalCtx {
                 }
                 Ok(Value::Object(out))
             }
-            Expression::StringTemplate(t) => self.template(t, locals),
+            Expression::StringTemplate(t) => {
+                // Terraform 0.11's `"${var.x}"` is, as in Terraform, the value itself rather
+                // than its string form: a list stays a list.
+                let mut elements = t.iter();
+                if let (Some(Element::Interpolation(i)), None) = (elements.next(), elements.next())
+                {
+                    return self.eval(&i.expr, locals);
+                }
+                self.template(t, locals)
+            }
             Expression::HeredocTemplate(h) => self.template(&h.template, locals),
             Expression::Parenthesis(p) => self.eval(p.inner(), locals),
             Expression::Variable(v) => self.lookup(v, locals, true),

@@ -1,6 +1,7 @@
 //! The language: everything about a configuration that needs neither AWS nor a state.
 //!
-//! Owns loading `*.sky.hcl` into typed blocks with spans (`config`), diagnostics (`diagnostic`),
+//! Owns loading `*.sky.hcl` and `*.tf` into typed blocks with spans (`config`), the `terraform {}`
+//! block (`terraform`), diagnostics (`diagnostic`),
 //! values with unknowns and sensitivity (`value`), addresses (`address`), the schemas that
 //! define every attribute (`schema`), expressions (`eval`) and their functions (`functions`),
 //! variables (`variables`), static checks (`validate`), the canonical layout (`fmt`), the
@@ -17,6 +18,7 @@ pub(crate) mod eval;
 pub(crate) mod fmt;
 pub(crate) mod functions;
 pub(crate) mod schema;
+pub(crate) mod terraform;
 pub mod validate;
 pub(crate) mod value;
 pub mod variables;

@@ -1,0 +1,185 @@
+//! Terraform's own files: a `*.tf` directory loads with no renaming, the `terraform {}` block is
+//! checked, and the legacy forms Terraform still accepts keep working (with its warnings).
+
+use crate::config_errors::fails_with;
+use crate::support::{block_on, stderr, stdout, Moto, Project};
+
+/// A Terraform directory as Terraform 0.11 habits leave it: a backend, quoted `depends_on`,
+/// and `"${...}"`-only strings, one of which carries a map.
+const MAIN_TF: &str = r#"terraform {
+  required_version = ">= 1.0, < 2.0"
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.0"
+    }
+  }
+  backend "s3" {
+    bucket = "somewhere"
+  }
+}
+
+variable "name" {
+  default = "tf-dir-user"
+}
+
+variable "tags" {
+  default = { team = "infra" }
+}
+
+resource "aws_iam_role" "r" {
+  name               = "tf-dir-role"
+  assume_role_policy = jsonencode({ Version = "2012-10-17", Statement = [] })
+}
+
+resource "aws_iam_user" "u" {
+  name       = "${var.name}"
+  tags       = "${var.tags}"
+  depends_on = ["aws_iam_role.r"]
+}
+"#;
+
+#[test]
+fn a_terraform_directory_applies_and_then_plans_no_changes() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.tf", MAIN_TF)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}{err}", stdout(&out));
+    assert!(err.contains("the backend block is ignored"), "{err}");
+    assert!(err.contains("Quoted references are deprecated"), "{err}");
+    assert!(err.contains("main.tf:30:17"), "{err}");
+
+    let iam = moto.iam();
+    block_on(async {
+        let user = iam
+            .get_user()
+            .user_name("tf-dir-user")
+            .send()
+            .await
+            .expect("user")
+            .user
+            .expect("user");
+        // The map came through `"${var.tags}"` unconverted; skyform adds its own tags beside it.
+        let team = user.tags().iter().find(|t| t.key() == "team");
+        assert_eq!(team.map(aws_sdk_iam::types::Tag::value), Some("infra"));
+        iam.get_role()
+            .role_name("tf-dir-role")
+            .send()
+            .await
+            .expect("role");
+    });
+
+    let plan = moto.run(&p, &["plan"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
+}
+
+const USER: &str = "resource \"aws_iam_user\" \"u\" { name = \"a\" }\n";
+
+#[test]
+fn a_required_version_skyform_does_not_implement_is_refused() {
+    fails_with(
+        &[(
+            "main.tf",
+            &format!("terraform {{\n  required_version = \"~> 0.12.0\"\n}}\n{USER}"),
+        )],
+        &[
+            "Unsupported Terraform Core version",
+            "Terraform version 1.5.7",
+            "main.tf:2:22",
+        ],
+    );
+}
+
+#[test]
+fn a_provider_other_than_aws_in_required_providers_is_refused() {
+    fails_with(
+        &[(
+            "versions.tf",
+            "terraform {\n  required_providers {\n    aws    = { source = \"hashicorp/aws\" }\n    google = { source = \"hashicorp/google\" }\n  }\n}\n",
+        ), ("main.tf", USER)],
+        &["provider \"google\" is not supported", "versions.tf:4:5"],
+    );
+}
+
+#[test]
+fn json_and_override_files_are_refused_by_name_rather_than_skipped() {
+    fails_with(
+        &[
+            ("main.tf", USER),
+            ("extra.tf.json", "{}"),
+            ("main_override.tf", USER),
+        ],
+        &[
+            "extra.tf.json: Terraform's JSON syntax (*.tf.json) is not supported yet",
+            "main_override.tf: override files are not supported yet",
+        ],
+    );
+}
+
+#[test]
+fn tf_and_sky_hcl_files_in_one_directory_are_one_configuration() {
+    fails_with(
+        &[("a.sky.hcl", USER), ("b.tf", USER)],
+        &["duplicate aws_iam_user.u", "first declared at a.sky.hcl:1:"],
+    );
+    let p = Project::new(&[
+        ("a.sky.hcl", USER),
+        ("b.tf", "output \"n\" {\n  value = aws_iam_user.u.name\n}\n"),
+    ]);
+    let out = p.offline().arg("validate").output().expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_quoted_depends_on_is_checked_like_an_unquoted_one() {
+    fails_with(
+        &[(
+            "main.tf",
+            "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  depends_on = [\"aws_iam_role.missing\"]\n}\n",
+        )],
+        &["Quoted references are deprecated", "aws_iam_role.missing"],
+    );
+}
+
+#[test]
+fn fmt_formats_tf_files_too() {
+    let p = Project::new(&[(
+        "main.tf",
+        "resource \"aws_iam_user\" \"u\" {\nname = \"a\"\n}\n",
+    )]);
+    let out = p.offline().args(["fmt", "--check"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).contains("main.tf"));
+    let out = p.offline().arg("fmt").output().expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(p.path().join("main.tf")).expect("read");
+    assert!(text.contains("\n  name = \"a\"\n"), "{text}");
+}
+
+#[test]
+fn timeouts_blocks_are_accepted_and_their_durations_checked() {
+    let with = |create: &str| {
+        format!(
+            "resource \"aws_iam_user\" \"u\" {{\n  name = \"a\"\n  timeouts {{\n    create = \"{create}\"\n    delete = \"1h30m\"\n  }}\n}}\n"
+        )
+    };
+    let p = Project::new(&[("main.tf", &with("10m"))]);
+    let out = p.offline().arg("validate").output().expect("run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    fails_with(
+        &[("main.tf", &with("ten minutes"))],
+        &[
+            "timeouts.create in aws_iam_user.u must be a duration",
+            "main.tf:4:14",
+        ],
+    );
+    fails_with(
+        &[(
+            "main.tf",
+            "resource \"aws_iam_user\" \"u\" {\n  name = \"a\"\n  timeouts {\n    craete = \"1m\"\n  }\n}\n",
+        )],
+        &["unknown attribute \"craete\"", "did you mean \"create\"?"],
+    );
+}
