@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use hcl_edit::expr::Expression;
 
-use crate::lang::config::Config;
-use crate::lang::diagnostic::{Diagnostic, Diagnostics};
-use crate::lang::eval::EvalCtx;
+use crate::lang::config::{Config, VariableBlock};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::lang::eval::{EvalCtx, EvalError};
 use crate::lang::schema::AttrType;
 use crate::lang::value::Value;
 
@@ -217,9 +217,67 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             },
             None => value,
         };
+        if value == Value::Null && !v.nullable {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid value for var.{name}: the variable is not nullable, so it \
+                     may not be null"
+                ))
+                .named(format!("var.{name}"))
+                .at(v.span.clone()),
+            );
+            continue;
+        }
+        validate(config, v, &value, &mut diags);
         vars.values.insert(name.clone(), value);
     }
     (vars, diags)
+}
+
+/// Runs the variable's `validation` blocks against its value. An unknown value (under
+/// `validate`, with no input) is not judged, as Terraform defers such checks.
+fn validate(config: &Config, v: &VariableBlock, value: &Value, diags: &mut Diagnostics) {
+    if v.validations.is_empty() || *value == Value::Unknown {
+        return;
+    }
+    // Only the variable itself is in scope: `lang::validate` already refused other references.
+    let mut scope = EvalCtx::new(config.dir.clone());
+    scope.set(&["var", &v.name], value.clone());
+    let name = &v.name;
+    for val in &v.validations {
+        let at_condition = |e: EvalError| {
+            Diagnostic::error(format!("invalid validation for var.{name}: {}", e.message))
+                .named(format!("var.{name}"))
+                .at(Span {
+                    file: val.condition.span.file,
+                    range: e.range.unwrap_or_else(|| val.condition.span.range.clone()),
+                })
+        };
+        match scope.eval_top(&val.condition.expr) {
+            Ok((Value::Bool(true) | Value::Unknown, _)) => {}
+            Ok((Value::Bool(false), _)) => {
+                let message = match scope.eval_top(&val.error_message.expr) {
+                    Ok((Value::String(s), _)) => s,
+                    Ok((other, _)) => format!("(the error_message is a {})", other.type_name()),
+                    Err(e) => e.message,
+                };
+                diags.push(
+                    Diagnostic::error(format!("invalid value for var.{name}: {message}"))
+                        .named(format!("var.{name}"))
+                        .at(v.span.clone())
+                        .note(format!(
+                            "checked by the validation rule at {}",
+                            config.sources.location(&val.condition.span)
+                        )),
+                );
+            }
+            Ok((other, _)) => diags.push(at_condition(EvalError {
+                message: format!("the condition must be a bool, found {}", other.type_name()),
+                range: None,
+            })),
+            Err(e) => diags.push(at_condition(e)),
+        }
+    }
 }
 
 /// A `.json` object, or an HCL file of `name = value` lines.
@@ -310,5 +368,90 @@ variable "secret" { sensitive = true }
                 .any(|m| m.contains("required variable var.tags")),
             "{msgs:?}"
         );
+    }
+
+    const VALIDATED: &str = r#"
+variable "env" {
+  default = "dev"
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be dev or prod."
+  }
+  validation {
+    condition     = length(var.env) <= 4
+    error_message = "env is at most 4 characters."
+  }
+}
+variable "zone" {
+  type     = string
+  default  = "a"
+  nullable = false
+}
+"#;
+
+    fn messages(cli: &[&str]) -> Vec<String> {
+        let (config, d) = load_str(&[("v.sky.hcl", VALIDATED)], crate::aws::schemas::registry());
+        assert!(d.is_empty(), "{d:?}");
+        let inputs = VarInputs {
+            cli: cli.iter().map(|s| (*s).to_string()).collect(),
+            ..VarInputs::default()
+        };
+        let (_, diags) = resolve(&config, &inputs, true);
+        diags.0.iter().map(|d| d.message.clone()).collect()
+    }
+
+    #[test]
+    fn a_value_passing_every_validation_is_accepted() {
+        assert!(messages(&["env=prod"]).is_empty());
+    }
+
+    #[test]
+    fn each_failing_validation_reports_its_error_message() {
+        let msgs = messages(&["env=staging"]);
+        assert_eq!(
+            msgs,
+            [
+                "invalid value for var.env: env must be dev or prod.",
+                "invalid value for var.env: env is at most 4 characters."
+            ]
+        );
+    }
+
+    #[test]
+    fn a_non_nullable_variable_refuses_null_but_a_nullable_one_takes_it() {
+        let src = format!("{VALIDATED}\nvariable \"opt\" {{\n  default = null\n}}\n");
+        let (config, _) = load_str(&[("v.sky.hcl", &src)], crate::aws::schemas::registry());
+        let inputs = VarInputs::default();
+        let (vars, diags) = resolve(&config, &inputs, true);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(vars.values["opt"], Value::Null);
+        let src = VALIDATED.replace("default  = \"a\"", "default  = null");
+        let (config, _) = load_str(&[("v.sky.hcl", &src)], crate::aws::schemas::registry());
+        let (_, diags) = resolve(&config, &inputs, true);
+        let msgs: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            ["invalid value for var.zone: the variable is not nullable, so it may not be null"]
+        );
+    }
+
+    #[test]
+    fn a_condition_that_is_not_a_bool_is_an_error_at_the_condition() {
+        let src = "variable \"x\" {\n  default = \"a\"\n  validation {\n    condition = var.x\n    error_message = \"m\"\n  }\n}\n";
+        let (config, _) = load_str(&[("v.sky.hcl", src)], crate::aws::schemas::registry());
+        let (_, diags) = resolve(&config, &VarInputs::default(), true);
+        assert_eq!(diags.0.len(), 1, "{diags:?}");
+        assert!(diags.0[0].message.contains("must be a bool, found string"));
+        let span = diags.0[0].span.clone().unwrap();
+        assert_eq!(config.sources.location(&span), "v.sky.hcl:4:17");
+    }
+
+    #[test]
+    fn an_unknown_value_is_not_judged_by_its_validations() {
+        let src = VALIDATED.replace("default = \"dev\"", "");
+        let (config, _) = load_str(&[("v.sky.hcl", &src)], crate::aws::schemas::registry());
+        let (vars, diags) = resolve(&config, &VarInputs::default(), false);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(vars.values["env"], Value::Unknown);
     }
 }
