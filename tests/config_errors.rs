@@ -337,3 +337,57 @@ fn a_variable_passing_its_validation_is_applied_with_its_value() {
     let user = block_on(async { iam.get_user().user_name("prod-data").send().await });
     assert!(user.is_ok(), "{user:?}");
 }
+
+#[test]
+fn an_object_type_constraint_fills_optional_defaults_into_what_is_applied() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "variable \"user\" {\n  type = object({\n    name = string\n    path = optional(string, \"/team/\")\n    tags = optional(map(string), { team = \"data\" })\n  })\n}\nresource \"aws_iam_user\" \"u\" {\n  name = var.user.name\n  path = var.user.path\n  tags = var.user.tags\n}\n",
+    )]);
+    let out = moto.run(
+        &p,
+        &[
+            "apply",
+            "--auto-approve",
+            "--var",
+            "user={ name = \"ana\" }",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let iam = moto.iam();
+    let user = block_on(async { iam.get_user().user_name("ana").send().await })
+        .expect("the user exists")
+        .user
+        .expect("a user");
+    assert_eq!(user.path, "/team/");
+    let tags: Vec<(String, String)> = user
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .filter(|(k, _)| !k.starts_with("skyform:"))
+        .collect();
+    assert_eq!(tags, [("team".to_string(), "data".to_string())]);
+}
+
+#[test]
+fn a_value_not_matching_an_object_type_is_refused_with_the_variable_location() {
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "variable \"user\" {\n  type = object({ name = string })\n}\n",
+    )]);
+    let out = p
+        .offline()
+        .args(["plan", "--var", "user={ path = \"/x/\" }"])
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("invalid value for var.user: unexpected attribute \"path\""),
+        "{err}"
+    );
+    assert!(err.contains("main.sky.hcl:1:10"), "{err}");
+    assert!(!p.path().join(".skyform").exists());
+}
