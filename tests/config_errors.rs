@@ -1,7 +1,7 @@
 //! One test per class of malformed configuration: exit 1, `file:line:col` and the offending
 //! name, every error reported at once, and no state written.
 
-use crate::support::{stderr, Project};
+use crate::support::{block_on, stderr, Moto, Project};
 
 /// Runs `plan` (which would need AWS) and checks it fails before touching AWS or state.
 pub(crate) fn fails_with(files: &[(&str, &str)], expected: &[&str]) -> String {
@@ -270,4 +270,124 @@ fn fmt_names_a_file_that_is_not_utf8_and_leaves_it_alone() {
         std::fs::read(p.path().join("latin1.sky.hcl")).expect("read"),
         bytes
     );
+}
+
+const VALIDATED: &str = r#"variable "env" {
+  default = "staging"
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be dev or prod."
+  }
+}
+variable "team" {
+  type     = string
+  default  = null
+  nullable = false
+}
+resource "aws_iam_user" "u" {
+  name = "${var.env}-${var.team}"
+}
+"#;
+
+#[test]
+fn a_failing_variable_validation_shows_its_error_message_at_the_variable() {
+    fails_with(
+        &[("main.sky.hcl", VALIDATED)],
+        &[
+            "invalid value for var.env: env must be dev or prod.",
+            "main.sky.hcl:1:10",
+            "checked by the validation rule at main.sky.hcl:4:21",
+            "invalid value for var.team: the variable is not nullable",
+            "main.sky.hcl:8:10",
+        ],
+    );
+}
+
+#[test]
+fn a_validation_reading_another_variable_is_refused() {
+    fails_with(
+        &[(
+            "main.sky.hcl",
+            "variable \"a\" { default = 1 }\nvariable \"b\" {\n  default = 2\n  validation {\n    condition     = var.b > var.a\n    error_message = \"b must exceed a\"\n  }\n}\n",
+        )],
+        &[
+            "can only refer to the variable itself, using var.b, but it reads var.a",
+            "main.sky.hcl:5:29",
+        ],
+    );
+}
+
+#[test]
+fn a_variable_passing_its_validation_is_applied_with_its_value() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", VALIDATED)]);
+    let out = moto.run(
+        &p,
+        &[
+            "apply",
+            "--auto-approve",
+            "--var",
+            "env=prod",
+            "--var",
+            "team=data",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let iam = moto.iam();
+    let user = block_on(async { iam.get_user().user_name("prod-data").send().await });
+    assert!(user.is_ok(), "{user:?}");
+}
+
+#[test]
+fn an_object_type_constraint_fills_optional_defaults_into_what_is_applied() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "variable \"user\" {\n  type = object({\n    name = string\n    path = optional(string, \"/team/\")\n    tags = optional(map(string), { team = \"data\" })\n  })\n}\nresource \"aws_iam_user\" \"u\" {\n  name = var.user.name\n  path = var.user.path\n  tags = var.user.tags\n}\n",
+    )]);
+    let out = moto.run(
+        &p,
+        &[
+            "apply",
+            "--auto-approve",
+            "--var",
+            "user={ name = \"ana\" }",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let iam = moto.iam();
+    let user = block_on(async { iam.get_user().user_name("ana").send().await })
+        .expect("the user exists")
+        .user
+        .expect("a user");
+    assert_eq!(user.path, "/team/");
+    let tags: Vec<(String, String)> = user
+        .tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .filter(|(k, _)| !k.starts_with("skyform:"))
+        .collect();
+    assert_eq!(tags, [("team".to_string(), "data".to_string())]);
+}
+
+#[test]
+fn a_value_not_matching_an_object_type_is_refused_with_the_variable_location() {
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "variable \"user\" {\n  type = object({ name = string })\n}\n",
+    )]);
+    let out = p
+        .offline()
+        .args(["plan", "--var", "user={ path = \"/x/\" }"])
+        .output()
+        .expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("invalid value for var.user: unexpected attribute \"path\""),
+        "{err}"
+    );
+    assert!(err.contains("main.sky.hcl:1:10"), "{err}");
+    assert!(!p.path().join(".skyform").exists());
 }

@@ -44,6 +44,16 @@ pub(crate) struct VariableBlock {
     pub(crate) default: Option<Expr>,
     pub(crate) description: Option<String>,
     pub(crate) sensitive: bool,
+    /// `nullable = false` refuses null, as Terraform does; the default is true.
+    pub(crate) nullable: bool,
+    pub(crate) validations: Vec<Validation>,
+}
+
+/// `validation { condition = ..., error_message = ... }` inside a variable.
+#[derive(Debug, Clone)]
+pub(crate) struct Validation {
+    pub(crate) condition: Expr,
+    pub(crate) error_message: Expr,
 }
 
 /// `resource "T" "n" { ... }` or `data "T" "n" { ... }`.
@@ -416,7 +426,6 @@ impl Parser<'_> {
         };
         let (name, span) = labels[0].clone();
         let owner = format!("variable {name:?}");
-        self.no_nested_blocks(block, &owner);
         let mut var = VariableBlock {
             name: name.to_string(),
             span: span.clone(),
@@ -424,18 +433,36 @@ impl Parser<'_> {
             default: None,
             description: None,
             sensitive: false,
+            nullable: true,
+            validations: Vec::new(),
         };
+        for nested in block.body.blocks() {
+            if nested.ident.as_str() == "validation" {
+                if let Some(v) = self.validation(nested, &owner) {
+                    var.validations.push(v);
+                }
+            } else {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "unexpected block {:?} in {owner}; only validation blocks belong here",
+                        nested.ident.as_str()
+                    ))
+                    .named(nested.ident.as_str())
+                    .at(self.span(nested.ident.span())),
+                );
+            }
+        }
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "type" => var.type_constraint = Some(self.expr(&attr.value)),
                 "default" => var.default = Some(self.expr(&attr.value)),
                 "description" => var.description = self.literal_string(attr, &owner),
                 "sensitive" => var.sensitive = self.literal_bool(attr, &owner),
-                "nullable" => {}
+                "nullable" => var.nullable = self.literal_bool(attr, &owner),
                 _ => self.unknown_attr(
                     attr,
                     &owner,
-                    &["type", "default", "description", "sensitive"],
+                    &["type", "default", "description", "sensitive", "nullable"],
                 ),
             }
         }
@@ -446,6 +473,37 @@ impl Parser<'_> {
         } else {
             self.config.variables.insert(name.to_string(), var);
         }
+    }
+
+    /// Both attributes are required, as in Terraform; what the condition may refer to is
+    /// checked when it is evaluated, against the variable alone.
+    fn validation(&mut self, block: &Block, owner: &str) -> Option<Validation> {
+        let owner = format!("the validation block of {owner}");
+        self.no_nested_blocks(block, &owner);
+        let (mut condition, mut error_message) = (None, None);
+        for attr in block.body.attributes() {
+            match attr.key.as_str() {
+                "condition" => condition = Some(self.expr(&attr.value)),
+                "error_message" => error_message = Some(self.expr(&attr.value)),
+                _ => self.unknown_attr(attr, &owner, &["condition", "error_message"]),
+            }
+        }
+        for (what, present) in [
+            ("condition", condition.is_some()),
+            ("error_message", error_message.is_some()),
+        ] {
+            if !present {
+                self.diags.push(
+                    Diagnostic::error(format!("{owner} needs the attribute {what:?}"))
+                        .named(what)
+                        .at(self.span(block.ident.span())),
+                );
+            }
+        }
+        Some(Validation {
+            condition: condition?,
+            error_message: error_message?,
+        })
     }
 
     fn locals(&mut self, block: &Block) {
@@ -847,5 +905,25 @@ output "arn" { value = aws_iam_role.r.arn }
         assert_eq!(diags.errors(), 1);
         assert!(diags.0[0].message.contains("duplicate aws_iam_user.u"));
         assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"));
+    }
+
+    #[test]
+    fn a_variable_takes_validation_blocks_and_nullable_but_no_other_block() {
+        let (config, diags) = load_str(
+            &[(
+                "v.sky.hcl",
+                "variable \"x\" {\n  nullable = false\n  validation {\n    condition = true\n  }\n  lifecycle {}\n}\n",
+            )],
+            crate::aws::schemas::registry(),
+        );
+        let msgs: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            [
+                "the validation block of variable \"x\" needs the attribute \"error_message\"",
+                "unexpected block \"lifecycle\" in variable \"x\"; only validation blocks belong here"
+            ]
+        );
+        assert!(!config.variables["x"].nullable);
     }
 }

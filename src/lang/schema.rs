@@ -27,6 +27,10 @@ pub(crate) enum AttrType {
     /// The object a nested block (`ingress { ... }`) stands for: its fields, each with a type,
     /// whether it must be given, and a default.
     Object(BTreeMap<String, Field>),
+    /// A variable's `tuple([...])`: a list whose elements each have their own type.
+    Tuple(Vec<AttrType>),
+    /// A variable's `any`: the value is kept as given.
+    Any,
 }
 
 /// A field of a nested block.
@@ -68,6 +72,11 @@ impl AttrType {
             AttrType::Set(t) => format!("set({})", t.name()),
             AttrType::Map(t) => format!("map({})", t.name()),
             AttrType::Object(_) => "object".into(),
+            AttrType::Tuple(ts) => format!(
+                "tuple([{}])",
+                ts.iter().map(AttrType::name).collect::<Vec<_>>().join(", ")
+            ),
+            AttrType::Any => "any".into(),
         }
     }
 
@@ -78,6 +87,19 @@ impl AttrType {
         match (self, value) {
             (_, Value::Unknown) => Ok(Value::Unknown),
             (_, Value::Null) => Ok(Value::Null),
+            (AttrType::Any, v) => Ok(v),
+            (AttrType::Tuple(ts), Value::List(items)) if ts.len() == items.len() => ts
+                .iter()
+                .zip(items)
+                .enumerate()
+                .map(|(i, (t, v))| t.conform(v).map_err(|e| format!("element {i}: {e}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::List),
+            (AttrType::Tuple(ts), Value::List(items)) => Err(format!(
+                "expected a tuple of {} elements, found {}",
+                ts.len(),
+                items.len()
+            )),
             (AttrType::String, v @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => {
                 Ok(Value::String(v.to_template_string().unwrap_or_default()))
             }

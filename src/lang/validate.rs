@@ -105,6 +105,24 @@ pub fn check(config: &Config) -> Diagnostics {
                 );
             }
         }
+        for val in &v.validations {
+            for e in [&val.condition, &val.error_message] {
+                let (refs, _) = references(&e.expr);
+                for r in refs {
+                    if !matches!(&r.target, RefTarget::Var(n) if *n == v.name) {
+                        diags.push(
+                            Diagnostic::error(format!(
+                                "invalid reference in the validation of var.{0}: it can only \
+                                 refer to the variable itself, using var.{0}, but it reads {1}",
+                                v.name, r.text
+                            ))
+                            .named(r.text.clone())
+                            .at(sub_span(e, r.range.clone())),
+                        );
+                    }
+                }
+            }
+        }
     }
     diags
 }
@@ -226,6 +244,18 @@ mod tests {
         assert!(
             e.iter()
                 .any(|m| m.contains("\"arn\" in aws_iam_user.u is computed")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_validation_may_read_only_its_own_variable() {
+        let e = errors(
+            "variable \"a\" {}\nvariable \"b\" {\n  validation {\n    condition = var.b != var.a\n    error_message = \"differs from ${var.a}\"\n  }\n}\n",
+        );
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].contains("can only refer to the variable itself, using var.b, but it reads var.a"),
             "{e:?}"
         );
     }

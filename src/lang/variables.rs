@@ -8,12 +8,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use hcl_edit::expr::Expression;
+use hcl_edit::expr::{Expression, ObjectKey};
 
-use crate::lang::config::Config;
-use crate::lang::diagnostic::{Diagnostic, Diagnostics};
-use crate::lang::eval::EvalCtx;
-use crate::lang::schema::AttrType;
+use crate::lang::config::{Config, VariableBlock};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::lang::eval::{EvalCtx, EvalError};
+use crate::lang::schema::{AttrType, Field};
 use crate::lang::value::Value;
 
 /// Where variable values come from.
@@ -43,42 +43,152 @@ pub struct Vars {
     pub(crate) given: BTreeSet<String>,
 }
 
-/// The declared type; `None` is `any`.
+/// The declared type; `None` when there is none (or it is malformed, which is reported).
 fn declared_type(config: &Config, name: &str, diags: &mut Diagnostics) -> Option<AttrType> {
     let v = config.variables.get(name)?;
     let e = v.type_constraint.as_ref()?;
-    let text = type_text(&e.expr)?;
-    if text == "any" || text.starts_with("object(") || text.starts_with("tuple(") {
-        return None;
+    match type_constraint(&e.expr) {
+        Ok(t) => Some(t),
+        Err(err) => {
+            diags.push(
+                Diagnostic::error(format!("{} for var.{name}", err.message))
+                    .named(format!("var.{name}"))
+                    .at(Span {
+                        file: e.span.file,
+                        range: err.range.unwrap_or_else(|| e.span.range.clone()),
+                    }),
+            );
+            None
+        }
     }
-    let t = AttrType::parse(&text);
-    if t.is_none() || text == "json" {
-        diags.push(
-            Diagnostic::error(format!("unknown type {text} for var.{name}"))
-                .named(text)
-                .at(e.span.clone()),
-        );
-        return None;
-    }
-    t
 }
 
-fn type_text(e: &Expression) -> Option<String> {
+/// Reads a Terraform type constraint: `string`, `number`, `bool`, `any`, `list(T)`, `set(T)`,
+/// `map(T)`, `tuple([T, ...])` and `object({ name = T, name = optional(T, default) })`.
+fn type_constraint(e: &Expression) -> Result<AttrType, EvalError> {
+    use hcl_edit::Span as _;
+    let bad = |what: String| EvalError {
+        message: what,
+        range: e.span(),
+    };
     match e {
-        Expression::Variable(v) => Some(v.as_str().to_string()),
+        Expression::Variable(v) => match v.as_str() {
+            "string" => Ok(AttrType::String),
+            "number" => Ok(AttrType::Number),
+            "bool" => Ok(AttrType::Bool),
+            "any" => Ok(AttrType::Any),
+            // Terraform's legacy shorthands for a collection of `any`.
+            "list" => Ok(AttrType::List(Box::new(AttrType::Any))),
+            "set" => Ok(AttrType::Set(Box::new(AttrType::Any))),
+            "map" => Ok(AttrType::Map(Box::new(AttrType::Any))),
+            other => Err(bad(format!("unknown type {other}"))),
+        },
         Expression::FuncCall(f) => {
-            let args: Vec<String> = f.args.iter().filter_map(type_text).collect();
-            Some(format!("{}({})", f.name.name.as_str(), args.join(",")))
+            let kind = f.name.name.as_str();
+            let args: Vec<&Expression> = f.args.iter().collect();
+            let [arg] = args.as_slice() else {
+                return Err(bad(format!(
+                    "the type {kind}(...) takes exactly one argument"
+                )));
+            };
+            match (kind, arg) {
+                ("list", t) => Ok(AttrType::List(Box::new(type_constraint(t)?))),
+                ("set", t) => Ok(AttrType::Set(Box::new(type_constraint(t)?))),
+                ("map", t) => Ok(AttrType::Map(Box::new(type_constraint(t)?))),
+                ("tuple", Expression::Array(items)) => items
+                    .iter()
+                    .map(type_constraint)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(AttrType::Tuple),
+                ("object", Expression::Object(obj)) => {
+                    let mut fields = BTreeMap::new();
+                    for (k, v) in obj {
+                        let key = match k {
+                            ObjectKey::Ident(i) => i.as_str().to_string(),
+                            ObjectKey::Expression(Expression::String(s)) => s.value().clone(),
+                            ObjectKey::Expression(k) => {
+                                return Err(EvalError {
+                                    message: "an object type's attribute names must be \
+                                              literal names"
+                                        .into(),
+                                    range: k.span(),
+                                })
+                            }
+                        };
+                        fields.insert(key, object_field(v.expr())?);
+                    }
+                    Ok(AttrType::Object(fields))
+                }
+                ("tuple", _) => Err(bad("tuple() takes a list of types: tuple([T, ...])".into())),
+                ("object", _) => Err(bad(
+                    "object() takes an object of types: object({ name = T })".into(),
+                )),
+                ("optional", _) => Err(bad(
+                    "optional() is allowed only for an attribute of object({...})".into(),
+                )),
+                (other, _) => Err(bad(format!("unknown type {other}(...)"))),
+            }
         }
-        Expression::Object(_) => Some("{...}".into()),
-        _ => None,
+        _ => Err(bad("not a type constraint".into())),
+    }
+}
+
+/// An attribute of `object({...})`: `T`, `optional(T)` or `optional(T, default)`, whose default
+/// is a constant converted to `T`.
+fn object_field(e: &Expression) -> Result<Field, EvalError> {
+    use hcl_edit::Span as _;
+    let Expression::FuncCall(f) = e else {
+        return Ok(required(type_constraint(e)?));
+    };
+    if f.name.name.as_str() != "optional" {
+        return Ok(required(type_constraint(e)?));
+    }
+    let args: Vec<&Expression> = f.args.iter().collect();
+    let (ty, default) = match args.as_slice() {
+        [t] => (type_constraint(t)?, None),
+        [t, d] => {
+            let ty = type_constraint(t)?;
+            let (value, _) = EvalCtx::default().eval_top(d)?;
+            let value = ty.conform(value).map_err(|m| EvalError {
+                message: format!("the default does not fit the type: {m}"),
+                range: d.span(),
+            })?;
+            (ty, Some(value))
+        }
+        _ => {
+            return Err(EvalError {
+                message: "optional() takes a type and, optionally, a default".into(),
+                range: e.span(),
+            })
+        }
+    };
+    Ok(Field {
+        ty,
+        required: false,
+        default,
+        description: String::new(),
+    })
+}
+
+fn required(ty: AttrType) -> Field {
+    Field {
+        ty,
+        required: true,
+        default: None,
+        description: String::new(),
     }
 }
 
 fn parse_value(text: &str, ty: Option<&AttrType>) -> Result<Value, String> {
     let complex = matches!(
         ty,
-        Some(AttrType::List(_) | AttrType::Set(_) | AttrType::Map(_))
+        Some(
+            AttrType::List(_)
+                | AttrType::Set(_)
+                | AttrType::Map(_)
+                | AttrType::Object(_)
+                | AttrType::Tuple(_)
+        )
     );
     if !complex {
         return Ok(Value::String(text.to_string()));
@@ -217,9 +327,67 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             },
             None => value,
         };
+        if value == Value::Null && !v.nullable {
+            diags.push(
+                Diagnostic::error(format!(
+                    "invalid value for var.{name}: the variable is not nullable, so it \
+                     may not be null"
+                ))
+                .named(format!("var.{name}"))
+                .at(v.span.clone()),
+            );
+            continue;
+        }
+        validate(config, v, &value, &mut diags);
         vars.values.insert(name.clone(), value);
     }
     (vars, diags)
+}
+
+/// Runs the variable's `validation` blocks against its value. An unknown value (under
+/// `validate`, with no input) is not judged, as Terraform defers such checks.
+fn validate(config: &Config, v: &VariableBlock, value: &Value, diags: &mut Diagnostics) {
+    if v.validations.is_empty() || *value == Value::Unknown {
+        return;
+    }
+    // Only the variable itself is in scope: `lang::validate` already refused other references.
+    let mut scope = EvalCtx::new(config.dir.clone());
+    scope.set(&["var", &v.name], value.clone());
+    let name = &v.name;
+    for val in &v.validations {
+        let at_condition = |e: EvalError| {
+            Diagnostic::error(format!("invalid validation for var.{name}: {}", e.message))
+                .named(format!("var.{name}"))
+                .at(Span {
+                    file: val.condition.span.file,
+                    range: e.range.unwrap_or_else(|| val.condition.span.range.clone()),
+                })
+        };
+        match scope.eval_top(&val.condition.expr) {
+            Ok((Value::Bool(true) | Value::Unknown, _)) => {}
+            Ok((Value::Bool(false), _)) => {
+                let message = match scope.eval_top(&val.error_message.expr) {
+                    Ok((Value::String(s), _)) => s,
+                    Ok((other, _)) => format!("(the error_message is a {})", other.type_name()),
+                    Err(e) => e.message,
+                };
+                diags.push(
+                    Diagnostic::error(format!("invalid value for var.{name}: {message}"))
+                        .named(format!("var.{name}"))
+                        .at(v.span.clone())
+                        .note(format!(
+                            "checked by the validation rule at {}",
+                            config.sources.location(&val.condition.span)
+                        )),
+                );
+            }
+            Ok((other, _)) => diags.push(at_condition(EvalError {
+                message: format!("the condition must be a bool, found {}", other.type_name()),
+                range: None,
+            })),
+            Err(e) => diags.push(at_condition(e)),
+        }
+    }
 }
 
 /// A `.json` object, or an HCL file of `name = value` lines.
@@ -309,6 +477,209 @@ variable "secret" { sensitive = true }
             msgs.iter()
                 .any(|m| m.contains("required variable var.tags")),
             "{msgs:?}"
+        );
+    }
+
+    const VALIDATED: &str = r#"
+variable "env" {
+  default = "dev"
+  validation {
+    condition     = contains(["dev", "prod"], var.env)
+    error_message = "env must be dev or prod."
+  }
+  validation {
+    condition     = length(var.env) <= 4
+    error_message = "env is at most 4 characters."
+  }
+}
+variable "zone" {
+  type     = string
+  default  = "a"
+  nullable = false
+}
+"#;
+
+    fn messages(cli: &[&str]) -> Vec<String> {
+        resolved(VALIDATED, cli).1
+    }
+
+    #[test]
+    fn a_value_passing_every_validation_is_accepted() {
+        assert!(messages(&["env=prod"]).is_empty());
+    }
+
+    #[test]
+    fn each_failing_validation_reports_its_error_message() {
+        let msgs = messages(&["env=staging"]);
+        assert_eq!(
+            msgs,
+            [
+                "invalid value for var.env: env must be dev or prod.",
+                "invalid value for var.env: env is at most 4 characters."
+            ]
+        );
+    }
+
+    #[test]
+    fn a_non_nullable_variable_refuses_null_but_a_nullable_one_takes_it() {
+        let src = format!("{VALIDATED}\nvariable \"opt\" {{\n  default = null\n}}\n");
+        let (vars, msgs) = resolved(&src, &[]);
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert_eq!(vars.values["opt"], Value::Null);
+        let src = VALIDATED.replace("default  = \"a\"", "default  = null");
+        let (_, msgs) = resolved(&src, &[]);
+        assert_eq!(
+            msgs,
+            ["invalid value for var.zone: the variable is not nullable, so it may not be null"]
+        );
+    }
+
+    #[test]
+    fn a_condition_that_is_not_a_bool_is_an_error_at_the_condition() {
+        let src = "variable \"x\" {\n  default = \"a\"\n  validation {\n    condition = var.x\n    error_message = \"m\"\n  }\n}\n";
+        let (config, _) = load_str(&[("v.sky.hcl", src)], crate::aws::schemas::registry());
+        let (_, diags) = resolve(&config, &VarInputs::default(), true);
+        assert_eq!(diags.0.len(), 1, "{diags:?}");
+        assert!(diags.0[0].message.contains("must be a bool, found string"));
+        let span = diags.0[0].span.clone().unwrap();
+        assert_eq!(config.sources.location(&span), "v.sky.hcl:4:17");
+    }
+
+    #[test]
+    fn an_unknown_value_is_not_judged_by_its_validations() {
+        let src = VALIDATED.replace("default = \"dev\"", "");
+        let (config, _) = load_str(&[("v.sky.hcl", &src)], crate::aws::schemas::registry());
+        let (vars, diags) = resolve(&config, &VarInputs::default(), false);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(vars.values["env"], Value::Unknown);
+    }
+
+    fn resolved(src: &str, cli: &[&str]) -> (Vars, Vec<String>) {
+        let (config, d) = load_str(&[("v.sky.hcl", src)], crate::aws::schemas::registry());
+        assert!(d.is_empty(), "{d:?}");
+        let inputs = VarInputs {
+            cli: cli.iter().map(|s| (*s).to_string()).collect(),
+            ..VarInputs::default()
+        };
+        let (vars, diags) = resolve(&config, &inputs, true);
+        (vars, diags.0.iter().map(|d| d.message.clone()).collect())
+    }
+
+    fn obj(pairs: &[(&str, Value)]) -> Value {
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    const NODES: &str = r#"
+variable "nodes" {
+  type = map(object({
+    size  = string
+    count = optional(number, 1)
+    zones = optional(list(string))
+  }))
+}
+"#;
+
+    #[test]
+    fn optional_object_attributes_take_their_defaults_or_null() {
+        let (vars, msgs) =
+            resolve_nodes("nodes={ web = { size = \"m\" }, db = { size = 2, count = \"3\" } }");
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert_eq!(
+            vars.values["nodes"],
+            obj(&[
+                (
+                    "db",
+                    obj(&[
+                        ("count", Value::Number(3.0)),
+                        ("size", Value::string("2")),
+                        ("zones", Value::Null)
+                    ])
+                ),
+                (
+                    "web",
+                    obj(&[
+                        ("count", Value::Number(1.0)),
+                        ("size", Value::string("m")),
+                        ("zones", Value::Null)
+                    ])
+                ),
+            ])
+        );
+    }
+
+    fn resolve_nodes(arg: &str) -> (Vars, Vec<String>) {
+        resolved(NODES, &[arg])
+    }
+
+    #[test]
+    fn a_missing_required_object_attribute_is_an_error() {
+        let (_, msgs) = resolve_nodes("nodes={ web = { count = 2 } }");
+        assert_eq!(
+            msgs,
+            ["invalid value for var.nodes: the attribute \"size\" is required"]
+        );
+    }
+
+    #[test]
+    fn tuples_sets_and_any_convert_as_terraform_does() {
+        let src = r#"
+variable "t" { type = tuple([string, number, bool]) }
+variable "s" { type = set(string) }
+variable "a" { type = any }
+variable "m" { type = map }
+"#;
+        let (vars, msgs) = resolved(
+            src,
+            &[
+                "t=[1, \"2\", \"true\"]",
+                "s=[\"b\", \"a\", \"b\"]",
+                "a=x",
+                "m={k = 1}",
+            ],
+        );
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert_eq!(
+            vars.values["t"],
+            Value::List(vec![
+                Value::string("1"),
+                Value::Number(2.0),
+                Value::Bool(true)
+            ])
+        );
+        assert_eq!(
+            vars.values["s"],
+            Value::List(vec![Value::string("a"), Value::string("b")])
+        );
+        assert_eq!(vars.values["a"], Value::string("x"));
+        assert_eq!(vars.values["m"], obj(&[("k", Value::Number(1.0))]));
+        let (_, msgs) = resolved(src, &["t=[1]", "s=[]", "a=x", "m={}"]);
+        assert_eq!(
+            msgs,
+            ["invalid value for var.t: expected a tuple of 3 elements, found 1"]
+        );
+    }
+
+    #[test]
+    fn a_malformed_type_constraint_is_reported_where_it_is() {
+        let src = "variable \"x\" {\n  type = object({ a = optional(strin) })\n}\n";
+        let (config, _) = load_str(&[("v.sky.hcl", src)], crate::aws::schemas::registry());
+        let (_, diags) = resolve(&config, &VarInputs::default(), false);
+        assert_eq!(diags.0.len(), 1, "{diags:?}");
+        assert_eq!(diags.0[0].message, "unknown type strin for var.x");
+        let span = diags.0[0].span.clone().unwrap();
+        assert_eq!(config.sources.location(&span), "v.sky.hcl:2:32");
+        let (_, msgs) = resolved(
+            "variable \"y\" {\n  type = optional(string)\n  default = \"a\"\n}\n",
+            &[],
+        );
+        assert_eq!(
+            msgs,
+            ["optional() is allowed only for an attribute of object({...}) for var.y"]
         );
     }
 }
