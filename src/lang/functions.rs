@@ -116,6 +116,27 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_abs,
     },
     Function {
+        name: "alltrue",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "Whether every element of a list is true (`true` for an empty list).",
+        call: f_alltrue,
+    },
+    Function {
+        name: "anytrue",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "Whether any element of a list is true (`false` for an empty list).",
+        call: f_anytrue,
+    },
+    Function {
+        name: "chunklist",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A list split into lists of at most `size` elements: `chunklist(list, size)`.",
+        call: f_chunklist,
+    },
+    Function {
         name: "cidrsubnet",
         min_args: 3,
         max_args: Some(3),
@@ -128,6 +149,20 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: None,
         doc: "The first argument that is neither null nor an empty string.",
         call: f_coalesce,
+    },
+    Function {
+        name: "coalescelist",
+        min_args: 0,
+        max_args: None,
+        doc: "The first argument that is a non-empty list.",
+        call: f_coalescelist,
+    },
+    Function {
+        name: "compact",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list of strings without its empty strings and nulls.",
+        call: f_compact,
     },
     Function {
         name: "concat",
@@ -184,6 +219,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: None,
         doc: "A string from a Go-style format (`%s %d %f %t %q %v %%`) and values.",
         call: f_format,
+    },
+    Function {
+        name: "index",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The index of the first element equal to a value: `index(list, value)`.",
+        call: f_index,
     },
     Function {
         name: "join",
@@ -256,11 +298,67 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_max_or_min,
     },
     Function {
+        name: "one",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The only element of a list, or null if it is empty; more is an error.",
+        call: f_one,
+    },
+    Function {
+        name: "range",
+        min_args: 1,
+        max_args: Some(3),
+        doc: "A list of numbers: `range(limit)`, `range(start, limit)`, `range(start, limit, step)`.",
+        call: f_range,
+    },
+    Function {
         name: "replace",
         min_args: 3,
         max_args: Some(3),
         doc: "A string with every occurrence of a substring replaced.",
         call: f_replace,
+    },
+    Function {
+        name: "reverse",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A list in reverse order.",
+        call: f_reverse,
+    },
+    Function {
+        name: "setintersection",
+        min_args: 1,
+        max_args: None,
+        doc: "The elements that every given set has.",
+        call: f_setintersection,
+    },
+    Function {
+        name: "setproduct",
+        min_args: 1,
+        max_args: None,
+        doc: "Every combination of one element from each given list, as lists.",
+        call: f_setproduct,
+    },
+    Function {
+        name: "setunion",
+        min_args: 1,
+        max_args: None,
+        doc: "The elements that any given set has.",
+        call: f_setunion,
+    },
+    Function {
+        name: "sha256",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The SHA-256 digest of a string's UTF-8 bytes, as lowercase hex.",
+        call: f_sha256,
+    },
+    Function {
+        name: "slice",
+        min_args: 3,
+        max_args: Some(3),
+        doc: "The elements from `start` up to, not including, `end`: `slice(list, start, end)`.",
+        call: f_slice,
     },
     Function {
         name: "sort",
@@ -284,11 +382,25 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_starts_or_ends_with,
     },
     Function {
+        name: "strrev",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string with its characters in reverse order.",
+        call: f_strrev,
+    },
+    Function {
         name: "substr",
         min_args: 3,
         max_args: Some(3),
         doc: "Part of a string, by offset (negative counts from the end) and length (-1: to the end).",
         call: f_substr,
+    },
+    Function {
+        name: "sum",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The sum of a non-empty list of numbers.",
+        call: f_sum,
     },
     Function {
         name: "title",
@@ -333,6 +445,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_tostring,
     },
     Function {
+        name: "transpose",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A map of lists of strings turned inside out: each string maps to the keys that listed it.",
+        call: f_transpose,
+    },
+    Function {
         name: "trim",
         min_args: 2,
         max_args: Some(2),
@@ -373,6 +492,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: Some(1),
         doc: "The values of a map, in key order.",
         call: f_values,
+    },
+    Function {
+        name: "zipmap",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A map from a list of keys and a list of values: `zipmap(keys, values)`.",
+        call: f_zipmap,
     },
 ];
 
@@ -720,6 +846,247 @@ fn f_cidrsubnet(_name: &str, a: &[Value], _files: &Files) -> R {
     .map(Value::String)
 }
 
+fn f_range(_name: &str, a: &[Value], _files: &Files) -> R {
+    let n = a
+        .iter()
+        .map(|v| number(v, "each argument"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (start, limit) = match n[..] {
+        [limit] => (0.0, limit),
+        [start, limit, ..] => (start, limit),
+        [] => return Err("must have one, two, or three arguments".into()),
+    };
+    // Terraform counts down by default when the limit is below the start.
+    let step = n
+        .get(2)
+        .copied()
+        .unwrap_or(if limit < start { -1.0 } else { 1.0 });
+    if step == 0.0 {
+        return Err("step must not be zero".into());
+    }
+    let down = step < 0.0;
+    if down && limit > start {
+        return Err("end must be less than start when step is negative".into());
+    }
+    if !down && limit < start {
+        return Err("end must be greater than start when step is positive".into());
+    }
+    let mut out = Vec::new();
+    let mut v = start;
+    while (down && v > limit) || (!down && v < limit) {
+        // Terraform's artificial limit, so a typo cannot exhaust memory.
+        if out.len() >= 1024 {
+            return Err("more than 1024 values were generated; either decrease the difference between start and end or use a smaller step".into());
+        }
+        out.push(Value::Number(v));
+        v += step;
+    }
+    Ok(Value::List(out))
+}
+
+fn f_zipmap(_name: &str, a: &[Value], _files: &Files) -> R {
+    let keys = list(&a[0], "the keys")?;
+    let values = list(&a[1], "the values")?;
+    if keys.len() != values.len() {
+        return Err(format!(
+            "number of keys ({}) does not match number of values ({})",
+            keys.len(),
+            values.len()
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in keys.iter().zip(values) {
+        out.insert(string(k, "each key")?, v);
+    }
+    Ok(Value::Object(out))
+}
+
+fn f_one(_name: &str, a: &[Value], _files: &Files) -> R {
+    let l = list(&a[0], "the argument")?;
+    match l.len() {
+        0 => Ok(Value::Null),
+        1 => Ok(l[0].clone()),
+        _ => Err("must be a list, set, or tuple value with either zero or one elements".into()),
+    }
+}
+
+fn f_compact(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out = Vec::new();
+    for v in list(&a[0], "the argument")? {
+        if !v.is_null() {
+            let s = string(&v, "each element")?;
+            if !s.is_empty() {
+                out.push(Value::String(s));
+            }
+        }
+    }
+    Ok(Value::List(out))
+}
+
+fn f_coalescelist(_name: &str, a: &[Value], _files: &Files) -> R {
+    for v in a {
+        if !v.is_null() && !list(v, "each argument")?.is_empty() {
+            return Ok(v.clone());
+        }
+    }
+    Err("no non-null arguments".into())
+}
+
+fn f_reverse(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut l = list(&a[0], "the argument")?;
+    l.reverse();
+    Ok(Value::List(l))
+}
+
+/// A whole, non-negative number, as an index or a count.
+fn whole(v: &Value, what: &str) -> Result<usize, String> {
+    let n = number(v, what)?;
+    if n < 0.0 || n.fract() != 0.0 {
+        return Err(format!("{what} must be a whole, non-negative number"));
+    }
+    Ok(n as usize)
+}
+
+fn f_slice(_name: &str, a: &[Value], _files: &Files) -> R {
+    let l = list(&a[0], "the first argument")?;
+    let start = whole(&a[1], "the start index")?;
+    let end = whole(&a[2], "the end index")?;
+    if end > l.len() {
+        return Err("end index must not be greater than the length of the list".into());
+    }
+    if start > end {
+        return Err("start index must not be greater than end index".into());
+    }
+    Ok(Value::List(l[start..end].to_vec()))
+}
+
+fn f_index(_name: &str, a: &[Value], _files: &Files) -> R {
+    list(&a[0], "the first argument")?
+        .iter()
+        .position(|v| v == &a[1])
+        .map(|i| Value::Number(i as f64))
+        .ok_or_else(|| "item not found".into())
+}
+
+fn f_chunklist(_name: &str, a: &[Value], _files: &Files) -> R {
+    let l = list(&a[0], "the first argument")?;
+    if number(&a[1], "the size")? < 0.0 {
+        return Err("the size argument must be positive".into());
+    }
+    let size = whole(&a[1], "the size")?;
+    // Size zero means one chunk holding everything, as in Terraform.
+    if size == 0 {
+        return Ok(Value::List(vec![Value::List(l)]));
+    }
+    Ok(Value::List(
+        l.chunks(size).map(|c| Value::List(c.to_vec())).collect(),
+    ))
+}
+
+/// Every argument as a set: a sorted, de-duplicated list.
+fn sets(a: &[Value]) -> Result<Vec<Vec<Value>>, String> {
+    a.iter()
+        .map(|v| {
+            let mut s = list(v, "each argument")?;
+            sort_set(&mut s);
+            Ok(s)
+        })
+        .collect()
+}
+
+fn f_setunion(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out: Vec<Value> = sets(a)?.into_iter().flatten().collect();
+    sort_set(&mut out);
+    Ok(Value::List(out))
+}
+
+fn f_setintersection(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut all = sets(a)?.into_iter();
+    let first = all.next().unwrap_or_default();
+    let rest: Vec<Vec<Value>> = all.collect();
+    Ok(Value::List(
+        first
+            .into_iter()
+            .filter(|v| rest.iter().all(|s| s.contains(v)))
+            .collect(),
+    ))
+}
+
+fn f_setproduct(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut product = vec![Vec::new()];
+    for l in a {
+        let l = list(l, "each argument")?;
+        product = product
+            .into_iter()
+            .flat_map(|prefix: Vec<Value>| {
+                l.iter().map(move |v| {
+                    let mut p = prefix.clone();
+                    p.push(v.clone());
+                    p
+                })
+            })
+            .collect();
+    }
+    Ok(Value::List(product.into_iter().map(Value::List).collect()))
+}
+
+/// A list's elements as bools; Terraform converts the strings "true" and "false".
+fn bools(v: &Value) -> Result<Vec<bool>, String> {
+    list(v, "the argument")?
+        .iter()
+        .map(|e| match e {
+            Value::Bool(b) => Ok(*b),
+            Value::String(s) if s == "true" => Ok(true),
+            Value::String(s) if s == "false" => Ok(false),
+            e => Err(format!(
+                "each element must be a bool, found {}",
+                e.type_name()
+            )),
+        })
+        .collect()
+}
+
+fn f_alltrue(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::Bool(bools(&a[0])?.into_iter().all(|b| b)))
+}
+
+fn f_anytrue(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::Bool(bools(&a[0])?.into_iter().any(|b| b)))
+}
+
+fn f_sum(_name: &str, a: &[Value], _files: &Files) -> R {
+    let l = list(&a[0], "the argument")?;
+    if l.is_empty() {
+        return Err("cannot sum an empty list".into());
+    }
+    l.iter()
+        .map(|v| number(v, "each element"))
+        .sum::<Result<f64, _>>()
+        .map(Value::Number)
+}
+
+fn f_transpose(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for (k, vs) in object(&a[0], "the argument")? {
+        for v in list(&vs, "each value")? {
+            out.entry(string(&v, "each element")?)
+                .or_default()
+                .push(Value::String(k.clone()));
+        }
+    }
+    Ok(Value::Object(
+        out.into_iter().map(|(k, v)| (k, Value::List(v))).collect(),
+    ))
+}
+
+fn f_strrev(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| s.chars().rev().collect())
+}
+
+fn f_sha256(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| crate::lang::digest::sha256(s.as_bytes()))
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
@@ -963,6 +1330,294 @@ mod tests {
             Value::string("42")
         );
         assert!(c("tonumber", vec![Value::string("x")]).is_err());
+    }
+
+    fn n(v: f64) -> Value {
+        Value::Number(v)
+    }
+
+    fn nums(v: &[f64]) -> Value {
+        Value::List(v.iter().map(|x| Value::Number(*x)).collect())
+    }
+
+    fn strs(v: &[&str]) -> Value {
+        Value::List(v.iter().map(|s| Value::string(*s)).collect())
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Object(
+            entries
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), v.clone()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn range_counts_as_terraforms_examples_do() {
+        assert_eq!(c("range", vec![n(3.0)]).unwrap(), nums(&[0.0, 1.0, 2.0]));
+        assert_eq!(
+            c("range", vec![n(1.0), n(4.0)]).unwrap(),
+            nums(&[1.0, 2.0, 3.0])
+        );
+        assert_eq!(
+            c("range", vec![n(1.0), n(8.0), n(2.0)]).unwrap(),
+            nums(&[1.0, 3.0, 5.0, 7.0])
+        );
+        assert_eq!(
+            c("range", vec![n(1.0), n(4.0), n(0.5)]).unwrap(),
+            nums(&[1.0, 1.5, 2.0, 2.5, 3.0, 3.5])
+        );
+        assert_eq!(
+            c("range", vec![n(4.0), n(1.0)]).unwrap(),
+            nums(&[4.0, 3.0, 2.0])
+        );
+        assert_eq!(
+            c("range", vec![n(10.0), n(5.0), n(-2.0)]).unwrap(),
+            nums(&[10.0, 8.0, 6.0])
+        );
+        assert_eq!(c("range", vec![n(0.0)]).unwrap(), nums(&[]));
+        assert_eq!(
+            c("range", vec![n(1.0), n(4.0), n(0.0)]),
+            Err("step must not be zero".into())
+        );
+        assert_eq!(
+            c("range", vec![n(1.0), n(4.0), n(-1.0)]),
+            Err("end must be less than start when step is negative".into())
+        );
+        assert_eq!(
+            c("range", vec![n(4.0), n(1.0), n(1.0)]),
+            Err("end must be greater than start when step is positive".into())
+        );
+        assert_eq!(
+            c("range", vec![n(1024.0)]).unwrap(),
+            Value::List((0..1024).map(|i| n(f64::from(i))).collect())
+        );
+        assert!(c("range", vec![n(1025.0)])
+            .unwrap_err()
+            .starts_with("more than 1024 values were generated"));
+    }
+
+    #[test]
+    fn zipmap_pairs_keys_with_values_and_refuses_unequal_lengths() {
+        assert_eq!(
+            c("zipmap", vec![strs(&["a", "b"]), nums(&[1.0, 2.0])]).unwrap(),
+            map(&[("a", n(1.0)), ("b", n(2.0))])
+        );
+        assert_eq!(
+            c("zipmap", vec![strs(&["a", "b"]), nums(&[1.0])]),
+            Err("number of keys (2) does not match number of values (1)".into())
+        );
+    }
+
+    #[test]
+    fn one_gives_the_only_element_null_for_none_and_refuses_more() {
+        assert_eq!(c("one", vec![nums(&[])]).unwrap(), Value::Null);
+        assert_eq!(
+            c("one", vec![strs(&["hello"])]).unwrap(),
+            Value::string("hello")
+        );
+        assert_eq!(
+            c("one", vec![strs(&["hello", "goodbye"])]),
+            Err("must be a list, set, or tuple value with either zero or one elements".into())
+        );
+    }
+
+    #[test]
+    fn compact_drops_empty_strings_and_nulls() {
+        let l = Value::List(vec![
+            Value::string("a"),
+            Value::string(""),
+            Value::string("b"),
+            Value::Null,
+            Value::string("c"),
+        ]);
+        assert_eq!(c("compact", vec![l]).unwrap(), strs(&["a", "b", "c"]));
+        assert!(c("compact", vec![Value::List(vec![strs(&["x"])])]).is_err());
+    }
+
+    #[test]
+    fn coalescelist_gives_the_first_non_empty_list() {
+        assert_eq!(
+            c("coalescelist", vec![strs(&["a", "b"]), strs(&["c", "d"])]).unwrap(),
+            strs(&["a", "b"])
+        );
+        assert_eq!(
+            c("coalescelist", vec![strs(&[]), strs(&["c", "d"])]).unwrap(),
+            strs(&["c", "d"])
+        );
+        assert_eq!(
+            c("coalescelist", vec![strs(&[]), Value::Null]),
+            Err("no non-null arguments".into())
+        );
+    }
+
+    #[test]
+    fn reverse_and_strrev_reverse_lists_and_characters() {
+        assert_eq!(
+            c("reverse", vec![nums(&[1.0, 2.0, 3.0])]).unwrap(),
+            nums(&[3.0, 2.0, 1.0])
+        );
+        assert_eq!(
+            c("strrev", vec![Value::string("hello")]).unwrap(),
+            Value::string("olleh")
+        );
+        assert_eq!(
+            c("strrev", vec![Value::string("a ☃")]).unwrap(),
+            Value::string("☃ a")
+        );
+        assert!(c("reverse", vec![Value::string("abc")]).is_err());
+        assert!(c("strrev", vec![strs(&["a"])]).is_err());
+    }
+
+    #[test]
+    fn slice_takes_start_up_to_end_and_checks_both() {
+        let l = strs(&["a", "b", "c", "d"]);
+        assert_eq!(
+            c("slice", vec![l.clone(), n(1.0), n(3.0)]).unwrap(),
+            strs(&["b", "c"])
+        );
+        assert_eq!(
+            c("slice", vec![l.clone(), n(1.0), n(5.0)]),
+            Err("end index must not be greater than the length of the list".into())
+        );
+        assert_eq!(
+            c("slice", vec![l, n(3.0), n(1.0)]),
+            Err("start index must not be greater than end index".into())
+        );
+    }
+
+    #[test]
+    fn index_finds_the_first_equal_element() {
+        let l = strs(&["a", "b", "c"]);
+        assert_eq!(
+            c("index", vec![l.clone(), Value::string("b")]).unwrap(),
+            n(1.0)
+        );
+        assert_eq!(
+            c("index", vec![l, Value::string("z")]),
+            Err("item not found".into())
+        );
+    }
+
+    #[test]
+    fn chunklist_splits_into_lists_of_at_most_size() {
+        let l = strs(&["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            c("chunklist", vec![l.clone(), n(2.0)]).unwrap(),
+            Value::List(vec![strs(&["a", "b"]), strs(&["c", "d"]), strs(&["e"])])
+        );
+        assert_eq!(
+            c("chunklist", vec![l.clone(), n(1.0)]).unwrap(),
+            Value::List(
+                ["a", "b", "c", "d", "e"]
+                    .iter()
+                    .map(|s| strs(&[s]))
+                    .collect()
+            )
+        );
+        assert_eq!(
+            c("chunklist", vec![l.clone(), n(0.0)]).unwrap(),
+            Value::List(vec![l.clone()])
+        );
+        assert_eq!(
+            c("chunklist", vec![l, n(-1.0)]),
+            Err("the size argument must be positive".into())
+        );
+    }
+
+    #[test]
+    fn set_functions_combine_sets_as_terraforms_examples_do() {
+        assert_eq!(
+            c(
+                "setunion",
+                vec![strs(&["a", "b"]), strs(&["b", "c"]), strs(&["d"])]
+            )
+            .unwrap(),
+            strs(&["a", "b", "c", "d"])
+        );
+        assert_eq!(
+            c(
+                "setintersection",
+                vec![strs(&["a", "b"]), strs(&["b", "c"]), strs(&["b", "d"])]
+            )
+            .unwrap(),
+            strs(&["b"])
+        );
+        assert_eq!(
+            c(
+                "setproduct",
+                vec![strs(&["development", "staging"]), strs(&["app1", "app2"])]
+            )
+            .unwrap(),
+            Value::List(vec![
+                strs(&["development", "app1"]),
+                strs(&["development", "app2"]),
+                strs(&["staging", "app1"]),
+                strs(&["staging", "app2"]),
+            ])
+        );
+        assert_eq!(
+            c("setproduct", vec![strs(&["a"]), strs(&[])]).unwrap(),
+            Value::List(vec![])
+        );
+        assert!(c("setunion", vec![Value::string("a")]).is_err());
+    }
+
+    #[test]
+    fn alltrue_and_anytrue_read_bools_and_their_strings() {
+        let l = |v: Vec<Value>| Value::List(v);
+        let t = Value::Bool(true);
+        let f = Value::Bool(false);
+        assert_eq!(c("alltrue", vec![strs(&["true"])]).unwrap(), t);
+        assert_eq!(
+            c("alltrue", vec![l(vec![t.clone(), f.clone()])]).unwrap(),
+            f
+        );
+        assert_eq!(c("alltrue", vec![l(vec![])]).unwrap(), t);
+        assert_eq!(c("anytrue", vec![strs(&["true"])]).unwrap(), t);
+        assert_eq!(
+            c("anytrue", vec![l(vec![t.clone(), f.clone()])]).unwrap(),
+            t
+        );
+        assert_eq!(c("anytrue", vec![l(vec![])]).unwrap(), f);
+        assert!(c("alltrue", vec![strs(&["yes"])]).is_err());
+    }
+
+    #[test]
+    fn sum_adds_numbers_and_refuses_an_empty_list() {
+        assert_eq!(
+            c("sum", vec![nums(&[10.0, 13.0, 6.0, 4.5])]).unwrap(),
+            n(33.5)
+        );
+        assert_eq!(
+            c("sum", vec![nums(&[])]),
+            Err("cannot sum an empty list".into())
+        );
+        assert!(c("sum", vec![strs(&["x"])]).is_err());
+    }
+
+    #[test]
+    fn transpose_turns_a_map_of_lists_inside_out() {
+        let m = map(&[("a", strs(&["1", "2"])), ("b", strs(&["2", "3"]))]);
+        assert_eq!(
+            c("transpose", vec![m]).unwrap(),
+            map(&[
+                ("1", strs(&["a"])),
+                ("2", strs(&["a", "b"])),
+                ("3", strs(&["b"])),
+            ])
+        );
+        assert!(c("transpose", vec![map(&[("a", Value::string("1"))])]).is_err());
+    }
+
+    #[test]
+    fn sha256_hashes_the_utf8_bytes() {
+        assert_eq!(
+            c("sha256", vec![Value::string("hello world")]).unwrap(),
+            Value::string("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
+        );
+        assert!(c("sha256", vec![strs(&[])]).is_err());
     }
 
     #[test]
