@@ -130,6 +130,20 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_anytrue,
     },
     Function {
+        name: "base64decode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A Base64 string decoded; the result must be UTF-8 text.",
+        call: f_base64decode,
+    },
+    Function {
+        name: "base64encode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string's UTF-8 bytes, Base64-encoded.",
+        call: f_base64encode,
+    },
+    Function {
         name: "chunklist",
         min_args: 2,
         max_args: Some(2),
@@ -137,11 +151,32 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_chunklist,
     },
     Function {
+        name: "cidrhost",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The address numbered `hostnum` in a prefix (negative counts from the end): `cidrhost(prefix, hostnum)`.",
+        call: f_cidrhost,
+    },
+    Function {
+        name: "cidrnetmask",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "An IPv4 prefix's netmask, such as `255.255.0.0`.",
+        call: f_cidrnetmask,
+    },
+    Function {
         name: "cidrsubnet",
         min_args: 3,
         max_args: Some(3),
         doc: "A subnet of an IPv4 or IPv6 prefix: `cidrsubnet(prefix, newbits, netnum)`.",
         call: f_cidrsubnet,
+    },
+    Function {
+        name: "cidrsubnets",
+        min_args: 1,
+        max_args: None,
+        doc: "Consecutive subnets of a prefix, one per `newbits`: `cidrsubnets(prefix, newbits...)`.",
+        call: f_cidrsubnets,
     },
     Function {
         name: "coalesce",
@@ -207,6 +242,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_file,
     },
     Function {
+        name: "filebase64",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A file's bytes, Base64-encoded; the path is relative to the configuration directory.",
+        call: f_filebase64,
+    },
+    Function {
         name: "flatten",
         min_args: 1,
         max_args: Some(1),
@@ -219,6 +261,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: None,
         doc: "A string from a Go-style format (`%s %d %f %t %q %v %%`) and values.",
         call: f_format,
+    },
+    Function {
+        name: "formatlist",
+        min_args: 1,
+        max_args: None,
+        doc: "`format` applied element by element across lists; other arguments repeat.",
+        call: f_formatlist,
     },
     Function {
         name: "index",
@@ -487,6 +536,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_upper,
     },
     Function {
+        name: "urlencode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A string encoded for a URL query, as Go's `url.QueryEscape` does.",
+        call: f_urlencode,
+    },
+    Function {
         name: "values",
         min_args: 1,
         max_args: Some(1),
@@ -570,12 +626,19 @@ fn f_jsondecode(_name: &str, a: &[Value], _files: &Files) -> R {
 }
 
 fn f_file(_name: &str, a: &[Value], files: &Files) -> R {
-    let path = files.base_dir.join(string(&a[0], "the path")?);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    files.read.record(&files.base_dir, &path, &bytes);
+    let (path, bytes) = read_file(files, &string(&a[0], "the path")?)?;
     String::from_utf8(bytes)
         .map(Value::String)
         .map_err(|_| format!("{} is not UTF-8 text", path.display()))
+}
+
+/// Reads a file relative to the configuration directory and records that it did, so that a
+/// saved plan can prove the file unchanged at apply.
+fn read_file(files: &Files, relative: &str) -> Result<(PathBuf, Vec<u8>), String> {
+    let path = files.base_dir.join(relative);
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    files.read.record(&files.base_dir, &path, &bytes);
+    Ok((path, bytes))
 }
 
 fn f_format(_name: &str, a: &[Value], _files: &Files) -> R {
@@ -1087,6 +1150,180 @@ fn f_sha256(_name: &str, a: &[Value], _files: &Files) -> R {
     one_string(a, |s| crate::lang::digest::sha256(s.as_bytes()))
 }
 
+fn f_formatlist(_name: &str, a: &[Value], _files: &Files) -> R {
+    let spec = string(&a[0], "the format")?;
+    let args = &a[1..];
+    // Lists are iterated in step; any other argument is repeated in every result.
+    let mut len: Option<(usize, usize)> = None;
+    for (i, v) in args.iter().enumerate() {
+        if let Value::List(items) = v {
+            match len {
+                Some((n, j)) if n != items.len() => {
+                    return Err(format!(
+                        "argument {} has length {}, which is inconsistent with argument {} of length {n}",
+                        i + 1,
+                        items.len(),
+                        j + 1
+                    ))
+                }
+                None => len = Some((items.len(), i)),
+                Some(_) => {}
+            }
+        }
+    }
+    let rows = len.map_or(1, |(n, _)| n);
+    (0..rows)
+        .map(|row| {
+            let row_args: Vec<Value> = args
+                .iter()
+                .map(|v| match v {
+                    Value::List(items) => items[row].clone(),
+                    v => v.clone(),
+                })
+                .collect();
+            format(&spec, &row_args).map(Value::String)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Value::List)
+}
+
+fn f_base64encode(_name: &str, a: &[Value], _files: &Files) -> R {
+    one_string(a, |s| aws_smithy_types::base64::encode(s.as_bytes()))
+}
+
+fn f_base64decode(_name: &str, a: &[Value], _files: &Files) -> R {
+    let s = string(&a[0], "the argument")?;
+    let bytes = aws_smithy_types::base64::decode(&s)
+        .map_err(|_| format!("failed to decode base64 data {s:?}"))?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| "the result of decoding the provided string is not valid UTF-8".into())
+}
+
+fn f_urlencode(_name: &str, a: &[Value], _files: &Files) -> R {
+    // Go's `url.QueryEscape`, which Terraform uses: unreserved bytes stay, a space becomes
+    // `+`, everything else is percent-encoded in upper case.
+    one_string(a, |s| {
+        s.bytes()
+            .fold(String::with_capacity(s.len()), |mut out, b| {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        out.push(char::from(b));
+                    }
+                    b' ' => out.push('+'),
+                    b => out.push_str(&format!("%{b:02X}")),
+                }
+                out
+            })
+    })
+}
+
+fn f_filebase64(_name: &str, a: &[Value], files: &Files) -> R {
+    read_file(files, &string(&a[0], "the path")?)
+        .map(|(_, bytes)| Value::String(aws_smithy_types::base64::encode(bytes)))
+}
+
+fn f_cidrhost(_name: &str, a: &[Value], _files: &Files) -> R {
+    let net = parse_prefix(&string(&a[0], "the prefix")?)?;
+    let hostnum = number(&a[1], "hostnum")?;
+    if hostnum.fract() != 0.0 {
+        return Err("hostnum must be a whole number".into());
+    }
+    let host_bits = u32::from(net.max_prefix_len() - net.prefix_len());
+    let max_host = u128::MAX.checked_shr(128 - host_bits).unwrap_or(0);
+    let len = net.prefix_len();
+    let too_big = |sign: &str| {
+        format!(
+            "prefix of {len} does not accommodate a host numbered {sign}{}",
+            hostnum.abs()
+        )
+    };
+    // A negative hostnum counts back from the last address, as in Terraform.
+    let magnitude = hostnum.abs() as u128;
+    if hostnum.abs() >= 2f64.powi(128) || magnitude > max_host {
+        return Err(too_big(if hostnum < 0.0 { "-" } else { "" }));
+    }
+    let offset = if hostnum < 0.0 {
+        max_host - magnitude + 1
+    } else {
+        magnitude
+    };
+    Ok(Value::String(match net.trunc() {
+        IpNet::V4(n) => {
+            let addr = u128::from(u32::from(n.network())) | offset;
+            Ipv4Addr::from(u32::try_from(addr).unwrap_or(u32::MAX)).to_string()
+        }
+        IpNet::V6(n) => Ipv6Addr::from(u128::from(n.network()) | offset).to_string(),
+    }))
+}
+
+fn f_cidrnetmask(_name: &str, a: &[Value], _files: &Files) -> R {
+    let prefix = string(&a[0], "the prefix")?;
+    match parse_prefix(&prefix)? {
+        IpNet::V4(n) => Ok(Value::String(n.netmask().to_string())),
+        IpNet::V6(_) => Err(format!("IPv6 addresses cannot have a netmask: {prefix}")),
+    }
+}
+
+fn f_cidrsubnets(_name: &str, a: &[Value], _files: &Files) -> R {
+    let net = parse_prefix(&string(&a[0], "the prefix")?)?.trunc();
+    let (width, family) = match net {
+        IpNet::V4(_) => (32u32, 4),
+        IpNet::V6(_) => (128, 6),
+    };
+    let base = u32::from(net.prefix_len());
+    let start = match net {
+        IpNet::V4(n) => u128::from(u32::from(n.network())),
+        IpNet::V6(n) => u128::from(n.network()),
+    };
+    let all = u128::MAX.checked_shr(128 - width).unwrap_or(0);
+    let host = |len: u32| all.checked_shr(len).unwrap_or(0);
+    let mut lens = Vec::new();
+    for v in &a[1..] {
+        let newbits = number(v, "each newbits")?;
+        if newbits < 1.0 || newbits.fract() != 0.0 {
+            return Err("must extend prefix by at least one bit".into());
+        }
+        let len = base + newbits.min(256.0) as u32;
+        if len > width {
+            return Err(format!(
+                "would extend prefix to {len} bits, which is too long for an IPv{family} address"
+            ));
+        }
+        lens.push(len);
+    }
+    // Terraform allocates each subnet right after the previous one, aligned to its own size,
+    // starting from the (virtual) subnet that ends just before the prefix.
+    let mut current_last = start.wrapping_sub(1) & all;
+    let mut after = None;
+    let mut out = Vec::new();
+    for len in lens {
+        let last = (current_last & !host(len)) | host(len);
+        let following = last.wrapping_add(1) & all;
+        // Wrapping past the top is running out, except for the virtual subnet before 0.0.0.0/0.
+        let rolled_over = last == all && after.is_some();
+        if rolled_over || (following & !host(base) & all) != start {
+            let after = after.unwrap_or_else(|| net.to_string());
+            return Err(format!(
+                "not enough remaining address space for a subnet with a prefix of {len} bits after {after}"
+            ));
+        }
+        current_last = following | host(len);
+        let subnet = match net {
+            IpNet::V4(_) => Ipv4Net::new(
+                Ipv4Addr::from(u32::try_from(following).unwrap_or(0)),
+                len as u8,
+            )
+            .map(IpNet::V4),
+            IpNet::V6(_) => Ipv6Net::new(Ipv6Addr::from(following), len as u8).map(IpNet::V6),
+        };
+        let subnet = subnet.map_err(|e| e.to_string())?.to_string();
+        out.push(Value::string(subnet.clone()));
+        after = Some(subnet);
+    }
+    Ok(Value::List(out))
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
@@ -1156,13 +1393,18 @@ fn format(spec: &str, args: &[Value]) -> Result<String, String> {
     Ok(out)
 }
 
+/// An IPv4 or IPv6 prefix such as `10.0.0.0/16`; host bits may be set.
+fn parse_prefix(prefix: &str) -> Result<IpNet, String> {
+    prefix
+        .parse()
+        .map_err(|_| format!("{prefix:?} is not a CIDR prefix such as 10.0.0.0/16"))
+}
+
 /// Terraform's `cidrsubnet`: the `netnum`-th subnet of `prefix` that is `newbits` longer, for
 /// IPv4 and IPv6 alike. Host bits set in `prefix` are ignored, as Terraform does. ipnet parses
 /// and truncates; the subnet is the network address with `netnum` in the new bits.
 pub(crate) fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<String, String> {
-    let net: IpNet = prefix
-        .parse()
-        .map_err(|_| format!("{prefix:?} is not a CIDR prefix such as 10.0.0.0/16"))?;
+    let net = parse_prefix(prefix)?;
     if newbits < 0.0 || newbits.fract() != 0.0 || netnum < 0.0 || netnum.fract() != 0.0 {
         return Err("newbits and netnum must be whole, non-negative numbers".into());
     }
@@ -1618,6 +1860,184 @@ mod tests {
             Value::string("b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9")
         );
         assert!(c("sha256", vec![strs(&[])]).is_err());
+    }
+
+    #[test]
+    fn formatlist_formats_lists_in_step_and_repeats_other_arguments() {
+        assert_eq!(
+            c(
+                "formatlist",
+                vec![Value::string("Hello, %s!"), strs(&["Valentina", "Ander"])]
+            )
+            .unwrap(),
+            strs(&["Hello, Valentina!", "Hello, Ander!"])
+        );
+        assert_eq!(
+            c(
+                "formatlist",
+                vec![
+                    Value::string("%s, %s!"),
+                    Value::string("Salutations"),
+                    strs(&["Valentina", "Ander"])
+                ]
+            )
+            .unwrap(),
+            strs(&["Salutations, Valentina!", "Salutations, Ander!"])
+        );
+        assert_eq!(
+            c("formatlist", vec![Value::string("%s"), Value::string("x")]).unwrap(),
+            strs(&["x"])
+        );
+        assert_eq!(
+            c(
+                "formatlist",
+                vec![Value::string("%s%s"), strs(&["a", "b"]), strs(&["c"])]
+            ),
+            Err(
+                "argument 2 has length 1, which is inconsistent with argument 1 of length 2".into()
+            )
+        );
+    }
+
+    #[test]
+    fn base64_round_trips_text_and_refuses_bad_input() {
+        assert_eq!(
+            c("base64encode", vec![Value::string("Hello World")]).unwrap(),
+            Value::string("SGVsbG8gV29ybGQ=")
+        );
+        assert_eq!(
+            c("base64decode", vec![Value::string("SGVsbG8gV29ybGQ=")]).unwrap(),
+            Value::string("Hello World")
+        );
+        assert_eq!(
+            c("base64decode", vec![Value::string("!!")]),
+            Err("failed to decode base64 data \"!!\"".into())
+        );
+        assert_eq!(
+            c("base64decode", vec![Value::string("/w==")]),
+            Err("the result of decoding the provided string is not valid UTF-8".into())
+        );
+    }
+
+    #[test]
+    fn urlencode_escapes_as_a_query_string() {
+        let u = |s: &str| c("urlencode", vec![Value::string(s)]).unwrap();
+        assert_eq!(u("Hello World!"), Value::string("Hello+World%21"));
+        assert_eq!(u("☃"), Value::string("%E2%98%83"));
+        assert_eq!(
+            u("foo:bar@localhost?foo=bar&bar=baz"),
+            Value::string("foo%3Abar%40localhost%3Ffoo%3Dbar%26bar%3Dbaz")
+        );
+        assert_eq!(u("a-_.~z"), Value::string("a-_.~z"));
+        assert!(c("urlencode", vec![strs(&[])]).is_err());
+    }
+
+    #[test]
+    fn cidrhost_numbers_hosts_from_either_end() {
+        let h = |p: &str, n: f64| c("cidrhost", vec![Value::string(p), Value::Number(n)]);
+        assert_eq!(
+            h("10.12.112.0/20", 16.0).unwrap(),
+            Value::string("10.12.112.16")
+        );
+        assert_eq!(
+            h("10.12.112.0/20", 268.0).unwrap(),
+            Value::string("10.12.113.12")
+        );
+        assert_eq!(
+            h("fd00:fd12:3456:7890:00a2::/72", 34.0).unwrap(),
+            Value::string("fd00:fd12:3456:7890::22")
+        );
+        assert_eq!(h("10.0.0.0/30", -1.0).unwrap(), Value::string("10.0.0.3"));
+        assert_eq!(h("10.0.0.0/30", -3.0).unwrap(), Value::string("10.0.0.1"));
+        assert_eq!(
+            h("10.0.0.0/30", 4.0),
+            Err("prefix of 30 does not accommodate a host numbered 4".into())
+        );
+        assert_eq!(
+            h("10.0.0.0/30", -4.0),
+            Err("prefix of 30 does not accommodate a host numbered -4".into())
+        );
+        assert!(h("10.0.0.0", 1.0).is_err());
+    }
+
+    #[test]
+    fn cidrnetmask_gives_ipv4_masks_only() {
+        assert_eq!(
+            c("cidrnetmask", vec![Value::string("172.16.0.0/12")]).unwrap(),
+            Value::string("255.240.0.0")
+        );
+        assert_eq!(
+            c("cidrnetmask", vec![Value::string("fd00::/8")]),
+            Err("IPv6 addresses cannot have a netmask: fd00::/8".into())
+        );
+    }
+
+    #[test]
+    fn cidrsubnets_allocates_consecutive_aligned_subnets() {
+        let s = |p: &str, bits: &[f64]| {
+            let mut args = vec![Value::string(p)];
+            args.extend(bits.iter().map(|b| Value::Number(*b)));
+            c("cidrsubnets", args)
+        };
+        assert_eq!(
+            s("10.1.0.0/16", &[4.0, 4.0, 8.0, 4.0]).unwrap(),
+            strs(&[
+                "10.1.0.0/20",
+                "10.1.16.0/20",
+                "10.1.32.0/24",
+                "10.1.48.0/20"
+            ])
+        );
+        assert_eq!(
+            s("fd00:fd12:3456:7890::/56", &[16.0, 16.0, 16.0, 32.0]).unwrap(),
+            strs(&[
+                "fd00:fd12:3456:7800::/72",
+                "fd00:fd12:3456:7800:100::/72",
+                "fd00:fd12:3456:7800:200::/72",
+                "fd00:fd12:3456:7800:300::/88",
+            ])
+        );
+        assert_eq!(
+            s("0.0.0.0/0", &[1.0, 1.0]).unwrap(),
+            strs(&["0.0.0.0/1", "128.0.0.0/1"])
+        );
+        assert_eq!(s("10.0.0.0/8", &[]).unwrap(), strs(&[]));
+        assert_eq!(
+            s("10.0.0.0/30", &[1.0, 1.0, 1.0]),
+            Err("not enough remaining address space for a subnet with a prefix of 31 bits after 10.0.0.2/31".into())
+        );
+        assert_eq!(
+            s("10.0.0.0/30", &[3.0]),
+            Err("would extend prefix to 33 bits, which is too long for an IPv4 address".into())
+        );
+        assert_eq!(
+            s("10.0.0.0/8", &[0.0]),
+            Err("must extend prefix by at least one bit".into())
+        );
+    }
+
+    #[test]
+    fn filebase64_encodes_the_bytes_and_records_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("blob.bin"), [0xffu8, 0, b'a']).unwrap();
+        let files = Files {
+            base_dir: dir.path().to_path_buf(),
+            read: FilesRead::default(),
+        };
+        assert_eq!(
+            call("filebase64", &[Value::string("blob.bin")], &files).unwrap(),
+            Value::string("/wBh")
+        );
+        assert_eq!(
+            files.read.digests(),
+            BTreeMap::from([(
+                "blob.bin".to_string(),
+                crate::lang::digest::sha256(&[0xff, 0, b'a'])
+            )])
+        );
+        assert!(call("filebase64", &[Value::string("missing")], &files)
+            .unwrap_err()
+            .starts_with("cannot read"));
     }
 
     #[test]
