@@ -333,6 +333,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_max_or_min,
     },
     Function {
+        name: "md5",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "The MD5 digest of a string's UTF-8 bytes, as lowercase hex.",
+        call: f_md5,
+    },
+    Function {
         name: "merge",
         min_args: 0,
         max_args: None,
@@ -359,6 +366,20 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: Some(3),
         doc: "A list of numbers: `range(limit)`, `range(start, limit)`, `range(start, limit, step)`.",
         call: f_range,
+    },
+    Function {
+        name: "regex",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The first match of a pattern: the text, a list of its groups, or a map of its named groups.",
+        call: f_regex,
+    },
+    Function {
+        name: "regexall",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "Every match of a pattern, each as `regex` gives it; an empty list if none.",
+        call: f_regexall,
     },
     Function {
         name: "replace",
@@ -1324,6 +1345,66 @@ fn f_cidrsubnets(_name: &str, a: &[Value], _files: &Files) -> R {
     Ok(Value::List(out))
 }
 
+fn f_md5(_name: &str, a: &[Value], _files: &Files) -> R {
+    use md5::Digest as _;
+    one_string(a, |s| {
+        crate::lang::digest::hex(&md5::Md5::digest(s.as_bytes()))
+    })
+}
+
+/// A compiled pattern, and how a match becomes a value: the matched text when the pattern has
+/// no capture group, a list of the groups when they are unnamed, a map when they are named.
+fn compile_regex(pattern: &str) -> Result<regex::Regex, String> {
+    let re = regex::Regex::new(pattern)
+        .map_err(|e| format!("invalid regular expression pattern: {e}"))?;
+    let names: Vec<Option<&str>> = re.capture_names().skip(1).collect();
+    if names.iter().any(Option::is_some) && names.iter().any(Option::is_none) {
+        return Err(
+            "invalid regular expression pattern: can't mix both named and unnamed capture groups"
+                .into(),
+        );
+    }
+    Ok(re)
+}
+
+fn regex_match(re: &regex::Regex, caps: &regex::Captures<'_>) -> Value {
+    // An optional group that did not take part in the match is null, as in Terraform.
+    let group = |m: Option<regex::Match<'_>>| m.map_or(Value::Null, |m| Value::string(m.as_str()));
+    if re.captures_len() == 1 {
+        return group(caps.get(0));
+    }
+    let names: Vec<Option<&str>> = re.capture_names().skip(1).collect();
+    if names.iter().all(Option::is_some) {
+        Value::Object(
+            names
+                .into_iter()
+                .flatten()
+                .map(|n| (n.to_string(), group(caps.name(n))))
+                .collect(),
+        )
+    } else {
+        Value::List((1..re.captures_len()).map(|i| group(caps.get(i))).collect())
+    }
+}
+
+fn f_regex(_name: &str, a: &[Value], _files: &Files) -> R {
+    let re = compile_regex(&string(&a[0], "the pattern")?)?;
+    let s = string(&a[1], "the string")?;
+    re.captures(&s)
+        .map(|caps| regex_match(&re, &caps))
+        .ok_or_else(|| "pattern did not match any part of the given string".into())
+}
+
+fn f_regexall(_name: &str, a: &[Value], _files: &Files) -> R {
+    let re = compile_regex(&string(&a[0], "the pattern")?)?;
+    let s = string(&a[1], "the string")?;
+    Ok(Value::List(
+        re.captures_iter(&s)
+            .map(|caps| regex_match(&re, &caps))
+            .collect(),
+    ))
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
@@ -2038,6 +2119,68 @@ mod tests {
         assert!(call("filebase64", &[Value::string("missing")], &files)
             .unwrap_err()
             .starts_with("cannot read"));
+    }
+
+    #[test]
+    fn md5_hashes_the_utf8_bytes() {
+        assert_eq!(
+            c("md5", vec![Value::string("hello world")]).unwrap(),
+            Value::string("5eb63bbbe01eeed093cb22bb8f5acdc3")
+        );
+        assert!(c("md5", vec![strs(&[])]).is_err());
+    }
+
+    #[test]
+    fn regex_gives_text_groups_or_named_groups_as_terraforms_examples_do() {
+        let r = |p: &str, s: &str| c("regex", vec![Value::string(p), Value::string(s)]);
+        assert_eq!(
+            r("[a-z]+", "53453453.345345aaabbbccc23454").unwrap(),
+            Value::string("aaabbbccc")
+        );
+        assert_eq!(
+            r(r"(\d\d\d\d)-(\d\d)-(\d\d)", "2019-02-01").unwrap(),
+            strs(&["2019", "02", "01"])
+        );
+        assert_eq!(
+            r(
+                "^(?:(?P<scheme>[^:/?#]+):)?(?://(?P<authority>[^/?#]*))?",
+                "https://terraform.io/docs/"
+            )
+            .unwrap(),
+            map(&[
+                ("authority", Value::string("terraform.io")),
+                ("scheme", Value::string("https"))
+            ])
+        );
+        assert_eq!(
+            r("(a)?(b)", "b").unwrap(),
+            Value::List(vec![Value::Null, Value::string("b")])
+        );
+        assert_eq!(
+            r("[a-z]+", "53453453.345345"),
+            Err("pattern did not match any part of the given string".into())
+        );
+        assert!(r("(", "x")
+            .unwrap_err()
+            .starts_with("invalid regular expression pattern"));
+        assert!(r("(?P<n>a)(b)", "ab")
+            .unwrap_err()
+            .ends_with("can't mix both named and unnamed capture groups"));
+    }
+
+    #[test]
+    fn regexall_gives_every_match_or_an_empty_list() {
+        let r = |p: &str, s: &str| c("regexall", vec![Value::string(p), Value::string(s)]);
+        assert_eq!(
+            r("[a-z]+", "1234abcd5678efgh9").unwrap(),
+            strs(&["abcd", "efgh"])
+        );
+        assert_eq!(r("[a-z]+", "123456789").unwrap(), strs(&[]));
+        assert_eq!(
+            r("(\\d)([a-z])", "1a2b").unwrap(),
+            Value::List(vec![strs(&["1", "a"]), strs(&["2", "b"])])
+        );
+        assert!(r("[", "x").is_err());
     }
 
     #[test]
