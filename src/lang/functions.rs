@@ -571,6 +571,20 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_values,
     },
     Function {
+        name: "yamldecode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A YAML document parsed into a value (one document; an empty string is null).",
+        call: f_yamldecode,
+    },
+    Function {
+        name: "yamlencode",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value as block-style YAML, every string double-quoted, as Terraform writes it.",
+        call: f_yamlencode,
+    },
+    Function {
         name: "zipmap",
         min_args: 2,
         max_args: Some(2),
@@ -1405,6 +1419,77 @@ fn f_regexall(_name: &str, a: &[Value], _files: &Files) -> R {
     ))
 }
 
+fn f_yamldecode(_name: &str, a: &[Value], _files: &Files) -> R {
+    let s = string(&a[0], "the argument")?;
+    let mut docs = serde_yaml_ng::Deserializer::from_str(&s);
+    let Some(first) = docs.next() else {
+        return Ok(Value::Null);
+    };
+    // A syntax error also ends the stream of documents, so it is reported before the count.
+    let json: serde_json::Value =
+        serde::Deserialize::deserialize(first).map_err(|e| format!("invalid YAML: {e}"))?;
+    if docs.next().is_some() {
+        return Err("only one YAML document is permitted".into());
+    }
+    Ok(Value::from_json(&json))
+}
+
+// Every value encodes, but the table fixes the signature.
+#[allow(clippy::unnecessary_wraps)]
+fn f_yamlencode(_name: &str, a: &[Value], _files: &Files) -> R {
+    let mut out = String::new();
+    yaml_block(&a[0], 0, &mut out);
+    Ok(Value::String(out))
+}
+
+/// A value that YAML writes on one line: Terraform double-quotes every string (JSON's escapes
+/// are valid in a double-quoted YAML scalar).
+fn yaml_scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::List(items) if items.is_empty() => Some("[]".into()),
+        Value::Object(m) if m.is_empty() => Some("{}".into()),
+        Value::List(_) | Value::Object(_) => None,
+        Value::Number(n) => Some(format_number(*n)),
+        v => Some(v.to_json().to_string()),
+    }
+}
+
+/// Block-style YAML in Terraform's layout: a sequence under a key is not indented further, a
+/// mapping is indented by two, and a collection in a sequence starts on the `- ` line.
+fn yaml_block(v: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    if let Some(s) = yaml_scalar(v) {
+        out.push_str(&format!("{pad}{s}\n"));
+        return;
+    }
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                out.push_str(&format!("{pad}{}:", Value::string(k.clone()).to_json()));
+                if let Some(s) = yaml_scalar(v) {
+                    out.push_str(&format!(" {s}\n"));
+                } else {
+                    out.push('\n');
+                    let child = if matches!(v, Value::List(_)) {
+                        indent
+                    } else {
+                        indent + 2
+                    };
+                    yaml_block(v, child, out);
+                }
+            }
+        }
+        Value::List(items) => {
+            for item in items {
+                let mut child = String::new();
+                yaml_block(item, indent + 2, &mut child);
+                out.push_str(&format!("{pad}- {}", &child[indent + 2..]));
+            }
+        }
+        _ => {}
+    }
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
@@ -2181,6 +2266,67 @@ mod tests {
             Value::List(vec![strs(&["1", "a"]), strs(&["2", "b"])])
         );
         assert!(r("[", "x").is_err());
+    }
+
+    #[test]
+    fn yamlencode_writes_terraforms_layout() {
+        let y = |v: Value| c("yamlencode", vec![v]).unwrap();
+        assert_eq!(
+            y(map(&[("a", Value::string("b")), ("c", Value::string("d"))])),
+            Value::string("\"a\": \"b\"\n\"c\": \"d\"\n")
+        );
+        assert_eq!(
+            y(map(&[
+                ("foo", nums(&[1.0, 2.0, 3.0])),
+                ("bar", Value::string("baz"))
+            ])),
+            Value::string("\"bar\": \"baz\"\n\"foo\":\n- 1\n- 2\n- 3\n")
+        );
+        let inner = map(&[("a", Value::string("b")), ("c", Value::string("d"))]);
+        assert_eq!(
+            y(map(&[
+                ("foo", Value::List(vec![n(1.0), inner, n(3.0)])),
+                ("bar", Value::string("baz"))
+            ])),
+            Value::string("\"bar\": \"baz\"\n\"foo\":\n- 1\n- \"a\": \"b\"\n  \"c\": \"d\"\n- 3\n")
+        );
+        assert_eq!(
+            y(map(&[
+                ("m", map(&[("k", Value::Bool(true))])),
+                ("e", strs(&[]))
+            ])),
+            Value::string("\"e\": []\n\"m\":\n  \"k\": true\n")
+        );
+        assert!(c("yamlencode", vec![]).is_err());
+    }
+
+    #[test]
+    fn yamldecode_reads_one_document_and_round_trips_yamlencode() {
+        let d = |s: &str| c("yamldecode", vec![Value::string(s)]);
+        assert_eq!(
+            d("hello: world").unwrap(),
+            map(&[("hello", Value::string("world"))])
+        );
+        assert_eq!(d("true").unwrap(), Value::Bool(true));
+        assert_eq!(
+            d("{a: &foo [1, 2, 3], b: *foo}").unwrap(),
+            map(&[("a", nums(&[1.0, 2.0, 3.0])), ("b", nums(&[1.0, 2.0, 3.0]))])
+        );
+        assert_eq!(d("").unwrap(), Value::Null);
+        assert_eq!(
+            d("a: 1\n---\nb: 2"),
+            Err("only one YAML document is permitted".into())
+        );
+        assert!(d("a: [").unwrap_err().starts_with("invalid YAML"));
+        let v = map(&[
+            (
+                "foo",
+                Value::List(vec![n(1.5), strs(&["x\ny"]), Value::Null]),
+            ),
+            ("bar", map(&[("q", Value::string("\"quoted\": yes"))])),
+        ]);
+        let encoded = c("yamlencode", vec![v.clone()]).unwrap();
+        assert_eq!(c("yamldecode", vec![encoded]).unwrap(), v);
     }
 
     #[test]
