@@ -57,6 +57,11 @@ pub(crate) fn sort_set(items: &mut Vec<Value>) {
     items.dedup();
 }
 
+/// What `FilesRead` holds instead of a digest for a file whose existence alone was asked
+/// (`fileexists`); neither can be mistaken for a hex digest.
+pub(crate) const FILE_PRESENT: &str = "present";
+pub(crate) const FILE_ABSENT: &str = "absent";
+
 /// The files that evaluation read, each with the SHA-256 of its content, by its path relative
 /// to the configuration directory. Clones share one record: every context made for one
 /// workspace reports into it, however many are made and dropped along the way.
@@ -66,22 +71,36 @@ pub struct FilesRead(Arc<Mutex<BTreeMap<String, String>>>);
 impl FilesRead {
     /// Notes that `path` (as resolved against `base_dir`) was read with this content.
     pub(crate) fn record(&self, base_dir: &Path, path: &Path, content: &[u8]) {
-        let key = path.strip_prefix(base_dir).unwrap_or(path);
         let digest = crate::lang::digest::sha256(content);
+        self.map().insert(Self::key(base_dir, path), digest);
+    }
+
+    /// Notes that only whether `path` exists was asked. A content digest already recorded is
+    /// kept: it proves existence too, and more.
+    pub(crate) fn record_existence(&self, base_dir: &Path, path: &Path, exists: bool) {
+        let marker = if exists { FILE_PRESENT } else { FILE_ABSENT };
+        self.map()
+            .entry(Self::key(base_dir, path))
+            .or_insert_with(|| marker.to_string());
+    }
+
+    fn key(base_dir: &Path, path: &Path) -> String {
+        path.strip_prefix(base_dir)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
         // A poisoned lock only means another thread panicked mid-insert; the map is still a map.
-        let mut map = self
-            .0
+        self.0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(key.display().to_string(), digest);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Every file read so far, with its content digest.
     pub(crate) fn digests(&self) -> BTreeMap<String, String> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.map().clone()
     }
 }
 
@@ -247,6 +266,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: Some(1),
         doc: "A file's bytes, Base64-encoded; the path is relative to the configuration directory.",
         call: f_filebase64,
+    },
+    Function {
+        name: "fileexists",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "Whether a regular file exists at a path relative to the configuration directory.",
+        call: f_fileexists,
     },
     Function {
         name: "flatten",
@@ -1490,6 +1516,30 @@ fn yaml_block(v: &Value, indent: usize, out: &mut String) {
     }
 }
 
+fn f_fileexists(_name: &str, a: &[Value], files: &Files) -> R {
+    let path = files.base_dir.join(string(&a[0], "the path")?);
+    match std::fs::metadata(&path) {
+        Ok(meta) if meta.is_file() => {
+            files.read.record_existence(&files.base_dir, &path, true);
+            Ok(Value::Bool(true))
+        }
+        Ok(meta) => Err(format!(
+            "{} is not a regular file, but {}",
+            path.display(),
+            if meta.is_dir() {
+                "a directory"
+            } else {
+                "another kind of file"
+            }
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            files.read.record_existence(&files.base_dir, &path, false);
+            Ok(Value::Bool(false))
+        }
+        Err(e) => Err(format!("failed to stat {}: {e}", path.display())),
+    }
+}
+
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
     Ok(Value::String(f(&string(&a[0], "the argument")?)))
 }
@@ -2327,6 +2377,38 @@ mod tests {
         ]);
         let encoded = c("yamlencode", vec![v.clone()]).unwrap();
         assert_eq!(c("yamldecode", vec![encoded]).unwrap(), v);
+    }
+
+    #[test]
+    fn fileexists_answers_for_regular_files_and_records_the_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("here.txt"), "x").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let files = Files {
+            base_dir: dir.path().to_path_buf(),
+            read: FilesRead::default(),
+        };
+        let e = |p: &str| call("fileexists", &[Value::string(p)], &files);
+        assert_eq!(e("here.txt").unwrap(), Value::Bool(true));
+        assert_eq!(e("gone.txt").unwrap(), Value::Bool(false));
+        assert!(e("sub")
+            .unwrap_err()
+            .contains("is not a regular file, but a directory"));
+        assert_eq!(
+            files.read.digests(),
+            BTreeMap::from([
+                ("gone.txt".to_string(), FILE_ABSENT.to_string()),
+                ("here.txt".to_string(), FILE_PRESENT.to_string()),
+            ])
+        );
+        // Reading the content afterwards records its digest, which proves more than presence;
+        // asking again does not weaken it.
+        call("file", &[Value::string("here.txt")], &files).unwrap();
+        e("here.txt").unwrap();
+        assert_eq!(
+            files.read.digests()["here.txt"],
+            crate::lang::digest::sha256(b"x")
+        );
     }
 
     #[test]
