@@ -95,6 +95,44 @@ impl EvalCtx {
         Ok((v, self.touched_sensitive.get()))
     }
 
+    /// `try` and `can` see their arguments' errors, so they evaluate them themselves. As in
+    /// Terraform, a result that is not yet wholly known makes the answer unknown: the value
+    /// after apply might still fail.
+    fn try_or_can(
+        &self,
+        call: &hcl_edit::expr::FuncCall,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        let name = call.name.name.as_str();
+        let fail = |m: String| EvalError::new(format!("{name}(): {m}"), call.span());
+        if name == "can" {
+            let args: Vec<&Expression> = call.args.iter().collect();
+            let [arg] = args[..] else {
+                return Err(fail(format!("takes 1 argument(s), got {}", args.len())));
+            };
+            return Ok(match self.eval(arg, locals) {
+                Ok(v) if v.contains_unknown() => Value::Unknown,
+                Ok(_) => Value::Bool(true),
+                Err(_) => Value::Bool(false),
+            });
+        }
+        if call.args.is_empty() {
+            return Err(fail("at least one argument is required".into()));
+        }
+        let mut errors = Vec::new();
+        for arg in &call.args {
+            match self.eval(arg, locals) {
+                Ok(v) if v.contains_unknown() => return Ok(Value::Unknown),
+                Ok(v) => return Ok(v),
+                Err(e) => errors.push(format!("- {}", e.message)),
+            }
+        }
+        Err(fail(format!(
+            "no expression succeeded:\n{}\nAt least one expression must produce a successful result",
+            errors.join("\n")
+        )))
+    }
+
     fn eval(
         &self,
         expr: &Expression,
@@ -144,6 +182,9 @@ impl EvalCtx {
                     c.cond_expr.span(),
                 )),
             },
+            Expression::FuncCall(call) if matches!(call.name.name.as_str(), "try" | "can") => {
+                self.try_or_can(call, locals)
+            }
             Expression::FuncCall(call) => {
                 let name = call.name.name.as_str();
                 let mut args = Vec::with_capacity(call.args.len());
@@ -815,6 +856,36 @@ mod tests {
             ])),
         );
         c
+    }
+
+    #[test]
+    fn try_gives_the_first_argument_that_succeeds_and_can_says_whether_one_does() {
+        let c = ctx();
+        let eval = |s: &str| c.eval_top(&parse(s)).map(|r| r.0);
+        assert_eq!(
+            eval(r#"try(var.name.nope, upper(var.name), "x")"#).unwrap(),
+            Value::string("SKY")
+        );
+        assert_eq!(
+            eval(r#"try(tonumber("x"), 7)"#).unwrap(),
+            Value::Number(7.0)
+        );
+        assert_eq!(eval(r#"can(tonumber("x"))"#).unwrap(), Value::Bool(false));
+        assert_eq!(eval("can(var.n + 1)").unwrap(), Value::Bool(true));
+        // Known only after apply, the value might still fail then: the answer waits too.
+        assert_eq!(eval("try(aws_iam_role.r.arn, 1)").unwrap(), Value::Unknown);
+        assert_eq!(eval("can(aws_iam_role.r.arn)").unwrap(), Value::Unknown);
+        let e = eval(r#"try(tonumber("x"), tonumber("y"))"#).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("try(): no expression succeeded:\n- tonumber(): ")
+                && e.message
+                    .ends_with("At least one expression must produce a successful result"),
+            "{}",
+            e.message
+        );
+        assert!(eval("try()").is_err());
+        assert!(eval("can(1, 2)").is_err());
     }
 
     #[test]

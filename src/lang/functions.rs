@@ -163,6 +163,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_base64encode,
     },
     Function {
+        name: "can",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "Whether an expression evaluates without an error (evaluated lazily, as Terraform does).",
+        call: f_lazy,
+    },
+    Function {
         name: "chunklist",
         min_args: 2,
         max_args: Some(2),
@@ -574,6 +581,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: Some(2),
         doc: "A string without a suffix, when it has it.",
         call: f_trim_family,
+    },
+    Function {
+        name: "try",
+        min_args: 1,
+        max_args: None,
+        doc: "The first argument that evaluates without an error (evaluated lazily, as Terraform does).",
+        call: f_lazy,
     },
     Function {
         name: "upper",
@@ -1538,6 +1552,14 @@ fn f_fileexists(_name: &str, a: &[Value], files: &Files) -> R {
         }
         Err(e) => Err(format!("failed to stat {}: {e}", path.display())),
     }
+}
+
+/// `try` and `can` need their arguments unevaluated, so the evaluator runs them
+/// (`EvalCtx::try_or_can`); they are in the table for the reference and name checks only.
+fn f_lazy(name: &str, _a: &[Value], _files: &Files) -> R {
+    Err(format!(
+        "{name} takes expressions, which only the evaluator can give it"
+    ))
 }
 
 fn one_string(a: &[Value], f: impl Fn(&str) -> String) -> R {
