@@ -506,6 +506,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_sum,
     },
     Function {
+        name: "templatefile",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "A template file rendered with the given variables, which are all it sees: `templatefile(path, vars)`.",
+        call: f_lazy,
+    },
+    Function {
         name: "title",
         min_args: 1,
         max_args: Some(1),
@@ -709,7 +716,7 @@ fn f_file(_name: &str, a: &[Value], files: &Files) -> R {
 
 /// Reads a file relative to the configuration directory and records that it did, so that a
 /// saved plan can prove the file unchanged at apply.
-fn read_file(files: &Files, relative: &str) -> Result<(PathBuf, Vec<u8>), String> {
+pub(crate) fn read_file(files: &Files, relative: &str) -> Result<(PathBuf, Vec<u8>), String> {
     let path = files.base_dir.join(relative);
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     files.read.record(&files.base_dir, &path, &bytes);
@@ -1554,8 +1561,9 @@ fn f_fileexists(_name: &str, a: &[Value], files: &Files) -> R {
     }
 }
 
-/// `try` and `can` need their arguments unevaluated, so the evaluator runs them
-/// (`EvalCtx::try_or_can`); they are in the table for the reference and name checks only.
+/// `try` and `can` need their arguments unevaluated, and `templatefile` a context of its own,
+/// so the evaluator runs them (`EvalCtx::try_or_can`, `EvalCtx::templatefile`); they are in
+/// the table for the reference and name checks only.
 fn f_lazy(name: &str, _a: &[Value], _files: &Files) -> R {
     Err(format!(
         "{name} takes expressions, which only the evaluator can give it"
