@@ -1,7 +1,8 @@
 //! Secrets and saved plans against moto: a plan file holds no secret and is private, `show`
-//! prints none, `apply FILE` is given sensitive variables again and refuses other values or
-//! changed files it reads without showing a value, and `state show` masks what came from a
-//! sensitive variable. AWS results are checked through the IAM API.
+//! prints none, `apply FILE` is given sensitive variables again and refuses other values,
+//! changed files it reads or files whose existence changed, without showing a value, and
+//! `state show` masks what came from a sensitive variable. AWS results are checked through
+//! the IAM API.
 
 use crate::review_workflow::{plan_file, user_tags};
 use crate::support::{block_on, stderr, stdout, Moto, Project};
@@ -209,6 +210,41 @@ fn apply_file_refuses_a_plan_when_a_file_the_configuration_reads_changed() {
         .policies()
         .iter()
         .any(|x| x.policy_name() == Some("from-a-file")));
+}
+
+#[test]
+fn apply_file_refuses_a_plan_when_a_file_whose_existence_it_checked_appeared() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        "resource \"aws_iam_user\" \"u\" {\n  name = \"flagged\"\n  tags = { mode = fileexists(\"flag\") ? \"on\" : \"off\" }\n}\n",
+    )]);
+    let file = plan_file(&p);
+    let out = moto.run(&p, &["plan", "--out", &file]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    p.write("flag", "");
+    let out = moto.run(&p, &["apply", &file]);
+    let e = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}{e}", stdout(&out));
+    assert!(
+        e.contains("stale")
+            && e.contains("the file flag, whose existence the configuration checks, exists now"),
+        "{e}"
+    );
+    assert_eq!(moto.writes(), Vec::<String>::new());
+    assert!(
+        block_on(moto.iam().get_user().user_name("flagged").send()).is_err(),
+        "nothing was created"
+    );
+
+    // Gone again, as when the plan was made, the plan applies what it showed.
+    std::fs::remove_file(p.path().join("flag")).expect("remove");
+    let out = moto.run(&p, &["apply", &file]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        user_tags(&moto, "flagged"),
+        [("mode".to_string(), "off".to_string())]
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::lang::digest::{hex, sha256};
+use crate::lang::functions::{FILE_ABSENT, FILE_PRESENT};
 use crate::lang::schema::Registry;
 
 use crate::engine::diff::{Action, AttrChange};
@@ -277,7 +278,22 @@ pub(crate) fn check_inputs(saved: &SavedPlan, config: &Config, vars: &mut Vars) 
         }
     }
     for (path, digest) in &saved.files {
-        match std::fs::read(config.dir.join(path)) {
+        let full = config.dir.join(path);
+        let is = |marker: &str| digest == &salted(&saved.salt, marker.as_bytes());
+        if is(FILE_ABSENT) || is(FILE_PRESENT) {
+            if full.is_file() != is(FILE_PRESENT) {
+                let now = if full.is_file() {
+                    "exists now"
+                } else {
+                    "is gone"
+                };
+                problems.push(format!(
+                    "the file {path}, whose existence the configuration checks, {now}"
+                ));
+            }
+            continue;
+        }
+        match std::fs::read(&full) {
             Ok(bytes) if &salted(&saved.salt, sha256(&bytes).as_bytes()) == digest => {}
             Ok(_) => problems.push(format!(
                 "the file {path}, which the configuration reads, changed since it was made"

@@ -95,6 +95,87 @@ impl EvalCtx {
         Ok((v, self.touched_sensitive.get()))
     }
 
+    /// `templatefile(path, vars)`: the file is a template that sees only `vars` (and the
+    /// functions), as in Terraform, so it is rendered in a context of its own; the read is
+    /// recorded like `file()`'s.
+    fn templatefile(
+        &self,
+        call: &hcl_edit::expr::FuncCall,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        let fail = |m: String| EvalError::new(format!("templatefile(): {m}"), call.span());
+        let mut args = Vec::new();
+        for a in &call.args {
+            args.push(self.eval(a, locals)?);
+        }
+        let [path, vars] = &args[..] else {
+            return Err(fail(format!("takes 2 argument(s), got {}", args.len())));
+        };
+        if path.contains_unknown() || vars.contains_unknown() {
+            return Ok(Value::Unknown);
+        }
+        let Value::String(path) = path else {
+            return Err(fail(format!(
+                "the path must be a string, found {}",
+                path.type_name()
+            )));
+        };
+        let Value::Object(vars) = vars else {
+            return Err(fail("invalid vars value: must be a map".into()));
+        };
+        let (full, bytes) = crate::lang::functions::read_file(&self.files, path).map_err(fail)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| fail(format!("{} is not UTF-8 text", full.display())))?;
+        let template =
+            hcl_edit::parser::parse_template(&text).map_err(|e| fail(format!("{path}: {e}")))?;
+        let inner = EvalCtx {
+            roots: vars.clone(),
+            files: self.files.clone(),
+            ..EvalCtx::default()
+        };
+        inner
+            .template(&template, &mut Vec::new())
+            .map_err(|e| fail(format!("{path}: {}", e.message)))
+    }
+
+    /// `try` and `can` see their arguments' errors, so they evaluate them themselves. As in
+    /// Terraform, a result that is not yet wholly known makes the answer unknown: the value
+    /// after apply might still fail.
+    fn try_or_can(
+        &self,
+        call: &hcl_edit::expr::FuncCall,
+        locals: &mut Vec<(String, Value)>,
+    ) -> Result<Value, EvalError> {
+        let name = call.name.name.as_str();
+        let fail = |m: String| EvalError::new(format!("{name}(): {m}"), call.span());
+        if name == "can" {
+            let args: Vec<&Expression> = call.args.iter().collect();
+            let [arg] = args[..] else {
+                return Err(fail(format!("takes 1 argument(s), got {}", args.len())));
+            };
+            return Ok(match self.eval(arg, locals) {
+                Ok(v) if v.contains_unknown() => Value::Unknown,
+                Ok(_) => Value::Bool(true),
+                Err(_) => Value::Bool(false),
+            });
+        }
+        if call.args.is_empty() {
+            return Err(fail("at least one argument is required".into()));
+        }
+        let mut errors = Vec::new();
+        for arg in &call.args {
+            match self.eval(arg, locals) {
+                Ok(v) if v.contains_unknown() => return Ok(Value::Unknown),
+                Ok(v) => return Ok(v),
+                Err(e) => errors.push(format!("- {}", e.message)),
+            }
+        }
+        Err(fail(format!(
+            "no expression succeeded:\n{}\nAt least one expression must produce a successful result",
+            errors.join("\n")
+        )))
+    }
+
     fn eval(
         &self,
         expr: &Expression,
@@ -153,6 +234,12 @@ impl EvalCtx {
                     c.cond_expr.span(),
                 )),
             },
+            Expression::FuncCall(call) if call.name.name.as_str() == "templatefile" => {
+                self.templatefile(call, locals)
+            }
+            Expression::FuncCall(call) if matches!(call.name.name.as_str(), "try" | "can") => {
+                self.try_or_can(call, locals)
+            }
             Expression::FuncCall(call) => {
                 let name = call.name.name.as_str();
                 let mut args = Vec::with_capacity(call.args.len());
@@ -824,6 +911,68 @@ mod tests {
             ])),
         );
         c
+    }
+
+    #[test]
+    fn templatefile_renders_a_file_with_only_its_vars_and_records_the_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("backends.tftpl"),
+            "%{ for addr in ip_addrs }backend ${addr}:${port}\n%{ endfor }",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("leak.tftpl"), "${var.name}").unwrap();
+        let mut c = EvalCtx::new(dir.path().to_path_buf());
+        c.set(&["var", "name"], Value::string("sky"));
+        let eval = |s: &str| c.eval_top(&parse(s)).map(|r| r.0);
+        assert_eq!(
+            eval(r#"templatefile("backends.tftpl", { port = 8080, ip_addrs = ["10.0.0.1", "10.0.0.2"] })"#)
+                .unwrap(),
+            Value::string("backend 10.0.0.1:8080\nbackend 10.0.0.2:8080\n")
+        );
+        assert!(c.files.read.digests().contains_key("backends.tftpl"));
+        // The configuration's own variables are not the template's.
+        assert!(eval(r#"templatefile("leak.tftpl", {})"#).is_err());
+        assert_eq!(
+            eval(r#"templatefile("backends.tftpl", [1])"#)
+                .unwrap_err()
+                .message,
+            "templatefile(): invalid vars value: must be a map"
+        );
+        assert!(eval(r#"templatefile("missing.tftpl", {})"#)
+            .unwrap_err()
+            .message
+            .starts_with("templatefile(): cannot read"));
+    }
+
+    #[test]
+    fn try_gives_the_first_argument_that_succeeds_and_can_says_whether_one_does() {
+        let c = ctx();
+        let eval = |s: &str| c.eval_top(&parse(s)).map(|r| r.0);
+        assert_eq!(
+            eval(r#"try(var.name.nope, upper(var.name), "x")"#).unwrap(),
+            Value::string("SKY")
+        );
+        assert_eq!(
+            eval(r#"try(tonumber("x"), 7)"#).unwrap(),
+            Value::Number(7.0)
+        );
+        assert_eq!(eval(r#"can(tonumber("x"))"#).unwrap(), Value::Bool(false));
+        assert_eq!(eval("can(var.n + 1)").unwrap(), Value::Bool(true));
+        // Known only after apply, the value might still fail then: the answer waits too.
+        assert_eq!(eval("try(aws_iam_role.r.arn, 1)").unwrap(), Value::Unknown);
+        assert_eq!(eval("can(aws_iam_role.r.arn)").unwrap(), Value::Unknown);
+        let e = eval(r#"try(tonumber("x"), tonumber("y"))"#).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("try(): no expression succeeded:\n- tonumber(): ")
+                && e.message
+                    .ends_with("At least one expression must produce a successful result"),
+            "{}",
+            e.message
+        );
+        assert!(eval("try()").is_err());
+        assert!(eval("can(1, 2)").is_err());
     }
 
     #[test]
