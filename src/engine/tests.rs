@@ -80,8 +80,8 @@ pub(crate) fn plan_and_apply(
 }
 
 /// A plan against what `store` holds, with no apply.
-pub(crate) fn plan_only(
-    p: &FakeProvider<crate::aws::AwsProvider>,
+pub(crate) fn plan_only<R: crate::engine::provider::Rules>(
+    p: &FakeProvider<R>,
     ws: &Workspace,
     store: &mut MemoryState,
     opts: &PlanOptions,
@@ -533,13 +533,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
     ))
     .expect("create");
     let before = store.0.clone();
-    let planned = run(plan(
-        &p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert_eq!(
         store.0, before,
         "planning writes nothing, not even the recovery"
@@ -575,13 +569,7 @@ fn apply_src(
     store: &mut MemoryState,
 ) -> crate::engine::apply::ApplyReport {
     let ws = workspace(src, &[]);
-    let planned = run(plan(
-        p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(p, &ws, store, &PlanOptions::default());
     apply_plan(p, &ws, &planned, store)
 }
 
@@ -649,13 +637,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     ))
     .expect("create");
     let mut notes = Vec::new();
-    let planned = run(plan(
-        &p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert_eq!(action(&planned, "aws_iam_user.u"), Action::Create);
     let report = run(crate::engine::apply::apply(
         &p,

@@ -9,11 +9,11 @@ use crate::engine::diff::Action;
 use crate::engine::fake::FakeProvider;
 use crate::engine::plan::{plan, PlanError, PlanOptions};
 use crate::engine::provider::{Planned, Problem, Rules};
-use crate::engine::tests::{apply_plan, run, workspace_of};
+use crate::engine::tests::{apply_plan, plan_only, run, workspace_of};
 use crate::lang::address::Address;
 use crate::lang::schema::Registry;
 use crate::lang::value::Value;
-use crate::state::{MemoryState, StateStore as _};
+use crate::state::MemoryState;
 
 /// A provider of shelves and the boxes on them.
 struct Tiny;
@@ -111,13 +111,7 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     let p = FakeProvider::<Tiny>::default();
     let ws = workspace_of(Tiny::schemas(), SHELF, &[]);
     let mut store = MemoryState::default();
-    let planned = run(plan(
-        &p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     let actions: Vec<Action> = planned.changes.iter().map(|c| c.action).collect();
     assert_eq!(actions, [Action::Create, Action::Create]);
     let report = apply_plan(&p, &ws, &planned, &mut store);
@@ -132,23 +126,11 @@ fn a_provider_of_its_own_plans_applies_and_converges_through_the_engine() {
     // The provider's document rule: the same items in another order are no change.
     let reordered = SHELF.replace(r#"["socks", "hats"]"#, r#"["hats", "socks"]"#);
     let ws = workspace_of(Tiny::schemas(), &reordered, &[]);
-    let again = run(plan(
-        &p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let again = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     assert!(!again.has_changes(), "{:?}", again.changes);
     let changed = SHELF.replace(r#"["socks", "hats"]"#, r#"["socks"]"#);
     let ws = workspace_of(Tiny::schemas(), &changed, &[]);
-    let again = run(plan(
-        &p,
-        &ws,
-        run(store.load()).expect("load"),
-        &PlanOptions::default(),
-    ))
-    .expect("plan");
+    let again = plan_only(&p, &ws, &mut store, &PlanOptions::default());
     let box_change = again
         .changes
         .iter()
