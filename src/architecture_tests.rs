@@ -25,8 +25,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Files that are only compiled for tests.
-const TEST_ONLY: &[&str] = &["architecture_tests.rs", "fuzz_tests.rs", "engine/tests.rs"];
+/// Files that are only compiled for tests: `tests.rs` and `*_tests.rs`, each declared under
+/// `#[cfg(test)]`.
+fn test_only(rel: &str) -> bool {
+    rel == "tests.rs" || rel.ends_with("/tests.rs") || rel.ends_with("_tests.rs")
+}
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -125,7 +128,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
             .unwrap_or(&f)
             .to_string_lossy()
             .replace('\\', "/");
-        if TEST_ONLY.contains(&rel.as_str()) || rel == "lib.rs" || rel == "main.rs" {
+        if test_only(&rel) || rel == "lib.rs" || rel == "main.rs" {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap_or_default();

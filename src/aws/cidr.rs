@@ -83,7 +83,7 @@ pub(crate) fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
         let cidr = p.attrs.get("cidr_block").and_then(Value::as_str);
         match (p.addr.type_name.as_str(), cidr) {
             ("aws_vpc", Some(c)) => {
-                vpc_cidrs.insert(p.addr, c);
+                vpc_cidrs.insert(&p.addr, c);
             }
             ("aws_subnet", Some(c)) if p.addr.mode == Mode::Managed => {
                 let Some(vpc) = vpc_of(p) else { continue };

@@ -587,7 +587,7 @@ pub(crate) async fn import(
 ) -> Result<Outcome, Error> {
     let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
     print_warnings(&ws, &warnings, ctx.style);
-    if addr.mode != Mode::Managed || !ws.config.resources.contains_key(addr) {
+    if addr.mode != Mode::Managed || ws.config.block(addr).is_none() {
         return Err(ImportError::NotConfigured(addr.clone()).into());
     }
     if addr.type_name == "aws_iam_access_key" {

@@ -136,16 +136,21 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             }
         }
     }
+    // Dependencies name blocks; a block stands for all its instances.
+    let mut by_block: BTreeMap<Address, Vec<Op>> = BTreeMap::new();
+    for o in ops.keys() {
+        by_block.entry(o.addr.base()).or_default().push(o.clone());
+    }
     let keys: Vec<Op> = ops.keys().cloned().collect();
     for o in &keys {
         match o.kind {
             OpKind::Create | OpKind::Update => {
                 let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
                 for d in deps {
-                    for kind in [OpKind::Create, OpKind::Update] {
-                        let dep = op(kind, &d);
-                        if ops.contains_key(&dep) {
-                            ops.entry(o.clone()).or_default().insert(dep);
+                    for dep in by_block.get(&d.base()).into_iter().flatten() {
+                        let is_instance = d.key.is_none() || dep.addr == d;
+                        if dep.kind != OpKind::Delete && is_instance {
+                            ops.entry(o.clone()).or_default().insert(dep.clone());
                         }
                     }
                 }
@@ -154,9 +159,13 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
                 // Whatever this object depended on is deleted only after it.
                 if let Some(r) = plan.state.resources.get(&o.addr) {
                     for d in &r.deps {
-                        let dep_delete = op(OpKind::Delete, d);
-                        if let Some(waits) = ops.get_mut(&dep_delete) {
-                            waits.insert(o.clone());
+                        for dep in by_block.get(&d.base()).into_iter().flatten() {
+                            let is_instance = d.key.is_none() || dep.addr == *d;
+                            if dep.kind == OpKind::Delete && is_instance && dep != o {
+                                if let Some(waits) = ops.get_mut(dep) {
+                                    waits.insert(o.clone());
+                                }
+                            }
                         }
                     }
                 }
@@ -260,6 +269,28 @@ impl<'a, P: Provider> Run<'a, P> {
         // What an interrupted apply left was shown in the plan; it is recorded before anything
         // else, so the operations below start from the state the plan was made against.
         plan.recovery.persist(store).await?;
+        // Then the renames the configuration asked for, so that every operation below finds
+        // its object at the address the plan used.
+        for m in &plan.moves {
+            store.rename(&m.from, &m.to).await?;
+        }
+        for (addr, _) in &plan.forget {
+            store.forget(addr).await?;
+        }
+        // What import blocks bring in is recorded before it is changed.
+        for c in &plan.changes {
+            if let (Some(id), Some(attrs)) = (&c.importing, &c.before) {
+                store
+                    .put(&ResourceState {
+                        addr: c.addr.clone(),
+                        id: id.clone(),
+                        attrs: attrs.clone(),
+                        deps: ws.graph.managed_deps(&c.addr),
+                        sensitive: c.sensitive.clone(),
+                    })
+                    .await?;
+            }
+        }
         let pending = operations(ws, plan);
         // The lineage exists once anything was written (the owner is recorded before an apply).
         let lineage = match store.load().await?.lineage {
@@ -268,6 +299,23 @@ impl<'a, P: Provider> Run<'a, P> {
         };
         // Updates and deletes start from what AWS said at plan time, not from older state.
         let mut current: BTreeMap<Address, ResourceState> = plan.state.resources.clone();
+        for (addr, _) in &plan.forget {
+            current.remove(addr);
+        }
+        for c in &plan.changes {
+            if let (Some(id), Some(attrs)) = (&c.importing, &c.before) {
+                current.insert(
+                    c.addr.clone(),
+                    ResourceState {
+                        addr: c.addr.clone(),
+                        id: id.clone(),
+                        attrs: attrs.clone(),
+                        deps: ws.graph.managed_deps(&c.addr),
+                        sensitive: c.sensitive.clone(),
+                    },
+                );
+            }
+        }
         for c in &plan.changes {
             if let (Some(r), Some(live)) = (current.get_mut(&c.addr), &c.before) {
                 r.attrs.clone_from(live);
@@ -286,14 +334,29 @@ impl<'a, P: Provider> Run<'a, P> {
             }
         }
         let mut ctx = ws.base_ctx();
+        for block in ws.config.resources.values() {
+            if block.repetition.is_some() {
+                ctx.set_resource(&block.addr, crate::engine::plan::empty_value(block));
+            }
+        }
         for (addr, attrs) in &plan.data {
             if let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) {
                 ctx.set_resource(addr, state_value(schema, attrs));
             }
         }
+        // What the plan deletes is not there to read (a `count` lowered must not leave its
+        // old instances in the block's list).
+        let deleted: BTreeSet<&Address> = plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .map(|c| &c.addr)
+            .collect();
         for (addr, r) in &current {
             if let Some(schema) = ws.config.schemas.resources.get(&addr.type_name) {
-                ctx.set_resource(addr, state_value(schema, &r.attrs));
+                if !deleted.contains(addr) {
+                    ctx.set_resource(addr, state_value(schema, &r.attrs));
+                }
             }
         }
         ws.eval_all_locals(&mut ctx);
@@ -335,7 +398,7 @@ impl<'a, P: Provider> Run<'a, P> {
         let type_name = o.addr.type_name.clone();
         let planned = match o.kind {
             OpKind::Delete => Ok(Attrs::new()),
-            OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &self.ctx, &o.addr)
+            OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
                 .map_err(|m| ProviderError::new("Unevaluated", m)),
         };
         // What will tell this create's object from others if its answer is lost. Few types
@@ -417,7 +480,7 @@ impl<'a, P: Provider> Run<'a, P> {
                     id: id.clone(),
                     attrs: attrs.clone(),
                     deps,
-                    sensitive: sensitive_inputs::<P>(ws, &self.ctx, &o.addr),
+                    sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &o.addr),
                 };
                 store.put(&r).await?;
                 self.current.insert(o.addr.clone(), r);
@@ -637,7 +700,7 @@ pub(crate) async fn apply_refresh<S: StateStore>(
 /// A resource's configuration evaluated against the values known now, as provider input.
 fn evaluate<P: Provider>(
     ws: &Workspace,
-    ctx: &crate::lang::eval::EvalCtx,
+    ctx: &mut crate::lang::eval::EvalCtx,
     addr: &Address,
 ) -> Result<Attrs, String> {
     match desired::<P>(ws, ctx, addr)? {
@@ -654,7 +717,7 @@ fn evaluate<P: Provider>(
 /// the resource was evaluated.
 fn sensitive_inputs<P: Provider>(
     ws: &Workspace,
-    ctx: &crate::lang::eval::EvalCtx,
+    ctx: &mut crate::lang::eval::EvalCtx,
     addr: &Address,
 ) -> BTreeSet<String> {
     desired::<P>(ws, ctx, addr)
@@ -662,18 +725,37 @@ fn sensitive_inputs<P: Provider>(
         .unwrap_or_default()
 }
 
+/// An instance's configuration evaluated against the values known now. A `for_each`
+/// block's collection is evaluated again, since its values may have become known.
 fn desired<P: Provider>(
     ws: &Workspace,
-    ctx: &crate::lang::eval::EvalCtx,
+    ctx: &mut crate::lang::eval::EvalCtx,
     addr: &Address,
 ) -> Result<crate::engine::plan::Desired, String> {
     let (Some(block), Some(schema)) = (
-        ws.config.resources.get(addr),
+        ws.config.block(addr),
         ws.config.schemas.resources.get(&addr.type_name),
     ) else {
         return Err("it is not in the configuration".to_string());
     };
-    ws.eval_resource::<P>(block, schema, ctx).map_err(|diags| {
+    let instance = match &addr.key {
+        Some(crate::lang::address::InstanceKey::Str(_)) => {
+            crate::lang::expand::instances(block, ctx)
+                .map_err(|d| d.message)?
+                .into_iter()
+                .find(|i| i.key == addr.key)
+                .ok_or_else(|| format!("{addr} is no longer in its block's for_each"))?
+        }
+        key => crate::lang::expand::Instance {
+            key: key.clone(),
+            value: None,
+            stand_in: false,
+        },
+    };
+    instance.bind(ctx);
+    let desired = ws.eval_resource::<P>(block, schema, ctx);
+    ctx.set_instance(None);
+    desired.map_err(|diags| {
         diags
             .0
             .iter()

@@ -83,8 +83,12 @@ impl Graph {
         }
         for (addr, r) in &config.resources {
             let me = g.node(Node::Resource(addr.clone()));
-            for a in r.attrs.values() {
-                for dep in refs_of(&a.value) {
+            let repetition = r
+                .repetition
+                .as_ref()
+                .map(crate::lang::config::Repetition::expr);
+            for e in r.attrs.values().map(|a| &a.value).chain(repetition) {
+                for dep in refs_of(e) {
                     let d = g.node(dep);
                     g.graph.update_edge(d, me, ());
                 }
@@ -95,6 +99,20 @@ impl Graph {
                         let d = g.node(Node::Resource(dep));
                         g.graph.update_edge(d, me, ());
                     }
+                }
+            }
+        }
+        // An import's id and key are evaluated before its target block is planned.
+        for imp in &config.imports {
+            if !config.resources.contains_key(&imp.to) {
+                continue;
+            }
+            let me = g.node(Node::Resource(imp.to.clone()));
+            let exprs = [Some(&imp.id), imp.key.as_ref(), imp.for_each.as_ref()];
+            for e in exprs.into_iter().flatten() {
+                for dep in refs_of(e) {
+                    let d = g.node(dep);
+                    g.graph.update_edge(d, me, ());
                 }
             }
         }
@@ -224,8 +242,17 @@ impl Graph {
     }
 
     /// The resources a node depends on directly.
+    /// An instance (`r[0]`) depends on what its block depends on: on every instance of it.
     pub(crate) fn resource_deps(&self, node: &Node) -> BTreeSet<Address> {
         let mut out = BTreeSet::new();
+        let block;
+        let node = match node {
+            Node::Resource(a) if a.key.is_some() => {
+                block = Node::Resource(a.base());
+                &block
+            }
+            n => n,
+        };
         let Some(i) = self.index.get(node) else {
             return out;
         };

@@ -12,10 +12,15 @@ pub mod apply;
 pub(crate) mod diff;
 pub mod fake;
 pub mod graph;
+#[cfg(test)]
+mod instance_tests;
+pub(crate) mod moves;
 pub mod plan;
 pub(crate) mod plan_file;
 pub(crate) mod provider;
 pub(crate) mod reconcile;
+#[cfg(test)]
+mod refactor_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

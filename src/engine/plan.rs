@@ -248,10 +248,15 @@ pub(crate) fn state_value(schema: &Schema, attrs: &Attrs) -> Value {
     Value::Object(obj)
 }
 
-/// The entry the provider's plan-time checks see for one resource or data source.
-fn planned(block: &ResourceBlock, attrs: BTreeMap<String, Value>) -> Planned<'_> {
+/// The entry the provider's plan-time checks see for one instance of a resource or data
+/// source.
+fn planned(
+    addr: &Address,
+    block: &ResourceBlock,
+    attrs: BTreeMap<String, Value>,
+) -> Planned<'static> {
     Planned {
-        addr: &block.addr,
+        addr: addr.clone(),
         attrs: std::borrow::Cow::Owned(attrs),
         refs: Workspace::attr_refs(block),
     }
@@ -259,7 +264,7 @@ fn planned(block: &ResourceBlock, attrs: BTreeMap<String, Value>) -> Planned<'_>
 
 /// A provider rule broken, as a diagnostic at the attribute's value (or the block).
 fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
-    let block = ws.config.resources.get(&p.addr);
+    let block = ws.config.block(&p.addr);
     let span = block.and_then(|b| {
         p.attr
             .as_ref()
@@ -299,6 +304,13 @@ pub(crate) struct ResourceChange {
     /// Why an action was forced ("`aws_iam_role.r` is replaced").
     pub(crate) reason: Option<String>,
     pub(crate) id: Option<String>,
+    /// The address the object had in the state, when a `moved` block (or adding or removing
+    /// `count`) renamed it.
+    #[serde(default)]
+    pub(crate) previous_address: Option<Address>,
+    /// The id of the object an `import` block brings in; apply records it first.
+    #[serde(default)]
+    pub(crate) importing: Option<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -363,6 +375,16 @@ pub struct Plan {
     /// What an interrupted apply left, found without writing; apply records it first.
     #[serde(default)]
     pub(crate) recovery: crate::engine::reconcile::Recovery,
+    /// Renames of state addresses that apply records first (`moved` blocks).
+    #[serde(default)]
+    pub(crate) moves: Vec<crate::engine::moves::Move>,
+    /// Objects that leave the state without being destroyed (`removed` blocks with
+    /// `destroy = false`), with their ids.
+    #[serde(default)]
+    pub(crate) forget: Vec<(Address, String)>,
+    /// Warnings found while planning, shown with the plan.
+    #[serde(default)]
+    pub(crate) warnings: Vec<String>,
 }
 
 impl Plan {
@@ -385,7 +407,12 @@ impl Plan {
     }
 
     pub(crate) fn has_resource_changes(&self) -> bool {
-        self.changes.iter().any(|c| c.action != Action::NoOp)
+        !self.moves.is_empty()
+            || !self.forget.is_empty()
+            || self
+                .changes
+                .iter()
+                .any(|c| c.action != Action::NoOp || c.importing.is_some())
     }
 
     /// Whether applying the plan would write anything: changes, or for a refresh-only plan,
@@ -519,7 +546,7 @@ fn selection(
         return Ok(None);
     }
     for t in &opts.targets {
-        if !ws.config.resources.contains_key(t) && !state.resources.contains_key(t) {
+        if ws.config.block(t).is_none() && !state.resources.contains_key(t) {
             return Err(format!(
                 "--target {t}: no such resource in the configuration or the state"
             ));
@@ -532,7 +559,7 @@ fn selection(
             let mut dependents: Vec<Address> = state
                 .resources
                 .values()
-                .filter(|r| r.deps.contains(&a))
+                .filter(|r| r.deps.iter().any(|d| a.is_instance_of(d)))
                 .map(|r| r.addr.clone())
                 .collect();
             dependents.extend(
@@ -542,7 +569,8 @@ fn selection(
                     .filter(|r| {
                         ws.graph
                             .resource_deps(&Node::Resource((*r).clone()))
-                            .contains(&a)
+                            .iter()
+                            .any(|d| a.is_instance_of(d))
                     })
                     .cloned(),
             );
@@ -560,6 +588,21 @@ fn selection(
         }
     }
     Ok(Some(selected))
+}
+
+/// Whether `a` is in a plan's scope: the plan is whole, or `a` or its whole block is selected.
+fn in_selection(selected: Option<&BTreeSet<Address>>, a: &Address) -> bool {
+    selected.is_none_or(|s| s.contains(a) || (a.key.is_some() && s.contains(&a.base())))
+}
+
+/// A block's value before any instance is planned: an empty list for `count`, an empty map
+/// for `for_each`, so that `length()` of a block with no instances is 0.
+pub(crate) fn empty_value(block: &ResourceBlock) -> Value {
+    match block.repetition {
+        Some(crate::lang::config::Repetition::Count(_)) => Value::List(Vec::new()),
+        Some(crate::lang::config::Repetition::ForEach(_)) => Value::Object(BTreeMap::new()),
+        None => Value::Null,
+    }
 }
 
 /// Makes a plan: refresh, drift, then an action per resource, as `opts` asks. It plans against `state` as it will be once what an interrupted apply left is recovered: the
@@ -580,7 +623,27 @@ pub async fn plan<P: Provider>(
     )
     .await?;
     let state = recovery.applied_to(state);
+    // A refresh records what AWS says at the addresses the state has; renames wait for a
+    // plan that changes things.
+    let (moves, move_diags) = if opts.refresh_only {
+        (Vec::new(), Diagnostics::default())
+    } else {
+        crate::engine::moves::plan_moves(&ws.config, &state)
+    };
+    if move_diags.has_errors() {
+        return Err(PlanError::Config(move_diags));
+    }
+    let state = crate::engine::moves::moved_state(state, &moves);
     let mut plan = plan_state(provider, ws, state, opts, &recovery.replace).await?;
+    for c in &mut plan.changes {
+        c.previous_address = moves
+            .iter()
+            .find(|m| m.to == c.addr)
+            .map(|m| m.from.clone());
+    }
+    plan.warnings
+        .extend(move_diags.0.into_iter().map(|d| d.message));
+    plan.moves = moves;
     let mut recovery = recovery;
     // An object recovery adopts only to replace it is adopted only by a plan that replaces
     // (or destroys) it.
@@ -655,8 +718,12 @@ async fn plan_state<P: Provider>(
         diags: Diagnostics::default(),
         actions: BTreeMap::new(),
         checked: Vec::new(),
+        declared: BTreeSet::new(),
+        forgotten: BTreeSet::new(),
+        imported: BTreeMap::new(),
         plan,
     };
+    walk.forget()?;
     for node in &ws.order {
         match node {
             Node::Local(name) => ws.eval_local(name, &mut walk.ctx, &mut walk.diags),
@@ -676,7 +743,7 @@ fn check_replace_targets(ws: &Workspace, opts: &PlanOptions) -> Result<(), PlanE
     match opts
         .replace
         .iter()
-        .find(|r| r.mode != Mode::Managed || !ws.config.resources.contains_key(*r))
+        .find(|r| r.mode != Mode::Managed || ws.config.block(r).is_none())
     {
         Some(r) => Err(PlanError::Option(format!(
             "--replace {r}: no such resource in the configuration"
@@ -694,9 +761,11 @@ fn plan_destroy(
     selected: Option<&BTreeSet<Address>>,
     plan: &mut Plan,
 ) {
-    let in_scope = |a: &Address| selected.is_none_or(|s| s.contains(a));
+    let in_scope = |a: &Address| in_selection(selected, a);
     plan.changes
-        .extend(deletions(ws.config.schemas, state, live, in_scope, None));
+        .extend(deletions(ws.config.schemas, state, live, in_scope, |_| {
+            None
+        }));
     if selected.is_none() {
         plan.outputs.extend(removed_outputs(state, |_| true));
     }
@@ -734,12 +803,24 @@ struct Walk<'w, P> {
     actions: BTreeMap<Address, Action>,
     /// What the provider's plan-time checks look at, in plan order.
     checked: Vec<Planned<'w>>,
+    /// Every instance the configuration declares, as expanded so far.
+    declared: BTreeSet<Address>,
+    /// What `removed` blocks forget: neither declared nor destroyed.
+    forgotten: BTreeSet<Address>,
+    /// What `import` blocks bring in: each instance's id and what AWS has.
+    imported: BTreeMap<Address, (String, Attrs)>,
     plan: Plan,
 }
 
 impl<'w, P: Provider> Walk<'w, P> {
     fn in_scope(&self, a: &Address) -> bool {
-        self.selected.is_none_or(|s| s.contains(a))
+        in_selection(self.selected, a)
+    }
+
+    /// Whether any instance of a block is in the plan's scope.
+    fn block_in_scope(&self, block: &Address) -> bool {
+        self.selected
+            .is_none_or(|s| s.iter().any(|a| a.is_instance_of(block)))
     }
 
     fn output(&mut self, name: &str) {
@@ -771,14 +852,245 @@ impl<'w, P: Provider> Walk<'w, P> {
         }
     }
 
-    async fn resource(&mut self, addr: &Address) -> Result<(), PlanError> {
+    /// `removed` blocks with `destroy = false`: what they name leaves the state, and its
+    /// object is left alone. The block must be gone from the configuration, as in Terraform.
+    fn forget(&mut self) -> Result<(), PlanError> {
+        let config = &self.ws.config;
+        let mut diags = Diagnostics::default();
+        for r in &config.removed {
+            if config.resources.contains_key(&r.from.base()) {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "removed resource still exists: this statement declares that {0} was removed, but it is still declared in configuration",
+                        r.from
+                    ))
+                    .named(r.from.to_string())
+                    .at(r.span.clone()),
+                );
+                continue;
+            }
+            if r.destroy {
+                // Destroyed as anything no longer declared is.
+                continue;
+            }
+            for (addr, state) in &self.state.resources {
+                let named = if r.from.key.is_some() {
+                    *addr == r.from
+                } else {
+                    addr.is_instance_of(&r.from)
+                };
+                if named && self.in_scope(addr) && self.forgotten.insert(addr.clone()) {
+                    self.plan.forget.push((addr.clone(), state.id.clone()));
+                }
+            }
+        }
+        if diags.has_errors() {
+            return Err(PlanError::Config(diags));
+        }
+        Ok(())
+    }
+
+    /// A block: its instances, each planned in turn with its `count.index` or `each`.
+    async fn resource(&mut self, block_addr: &Address) -> Result<(), PlanError> {
         let ws = self.ws;
         let (Some(block), Some(schema)) = (
-            ws.config.resources.get(addr),
-            ws.config.schemas.get(addr.mode, &addr.type_name),
+            ws.config.resources.get(block_addr),
+            ws.config
+                .schemas
+                .get(block_addr.mode, &block_addr.type_name),
         ) else {
             return Ok(());
         };
+        self.ctx.set_resource(block_addr, empty_value(block));
+        if !self.block_in_scope(block_addr) {
+            // Outside the targets: seen as AWS has it, and left alone. Its `count` is not
+            // evaluated, so that targeting can first apply what an unknown count reads.
+            self.outside_scope(block, schema);
+            return Ok(());
+        }
+        self.import(block_addr).await?;
+        let instances = match crate::lang::expand::instances(block, &self.ctx) {
+            Ok(i) => i,
+            Err(d) => {
+                self.diags.push(d);
+                self.ctx.set_resource(block_addr, Value::Unknown);
+                return Ok(());
+            }
+        };
+        for (addr, _) in self.imported.range(block_addr.clone()..) {
+            if !addr.is_instance_of(block_addr) {
+                break;
+            }
+            if !instances.iter().any(|i| i.key == addr.key) {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "configuration for import target does not exist: the configuration for the given import target {addr} does not exist; all import targets must exist within the configuration"
+                    ))
+                    .named(addr.to_string())
+                    .at(block.span.clone()),
+                );
+            }
+        }
+        for instance in instances {
+            let addr = block_addr.with_key(instance.key.clone());
+            self.declared.insert(addr.clone());
+            instance.bind(&mut self.ctx);
+            let planned = self.instance(block, schema, &addr).await;
+            self.ctx.set_instance(None);
+            planned?;
+        }
+        Ok(())
+    }
+
+    /// The `import` blocks into `block_addr`: each target's key and id evaluated (once per
+    /// element of the import's `for_each`), and the objects read in one batched refresh.
+    /// An instance the state already holds under the same id is left as it is.
+    async fn import(&mut self, block_addr: &Address) -> Result<(), PlanError> {
+        let config = &self.ws.config;
+        let mut wanted: Vec<RefreshRequest> = Vec::new();
+        for imp in config.imports.iter().filter(|i| i.to == *block_addr) {
+            let elements = match &imp.for_each {
+                None => vec![None],
+                Some(e) => {
+                    let as_block = ResourceBlock {
+                        addr: block_addr.clone(),
+                        span: imp.span.clone(),
+                        type_span: imp.span.clone(),
+                        attrs: BTreeMap::new(),
+                        depends_on: Vec::new(),
+                        repetition: Some(crate::lang::config::Repetition::ForEach(e.clone())),
+                    };
+                    match crate::lang::expand::instances(&as_block, &self.ctx) {
+                        Ok(i) => i.into_iter().map(Some).collect(),
+                        Err(d) => {
+                            self.diags.push(d);
+                            continue;
+                        }
+                    }
+                }
+            };
+            for element in elements {
+                if let Some(e) = &element {
+                    e.bind(&mut self.ctx);
+                }
+                let key = imp.key.as_ref().map(|k| (self.ctx.eval_top(&k.expr), k));
+                let id = self.ctx.eval_top(&imp.id.expr);
+                self.ctx.set_instance(None);
+                let key = match key {
+                    None => None,
+                    Some((Ok((Value::String(s), _)), _)) => {
+                        Some(crate::lang::address::InstanceKey::Str(s))
+                    }
+                    Some((Ok((Value::Number(n), _)), _)) if n >= 0.0 && n.fract() == 0.0 => {
+                        // Whole and non-negative, checked just above.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        Some(crate::lang::address::InstanceKey::Int(n as u64))
+                    }
+                    Some((other, k)) => {
+                        let message = match other {
+                            Err(e) => e.message,
+                            Ok((v, _)) => format!(
+                                "an instance key must be a known string or whole number, not {v}"
+                            ),
+                        };
+                        self.diags.push(
+                            Diagnostic::error(format!(
+                                "in the import into {block_addr}: {message}"
+                            ))
+                            .named(block_addr.to_string())
+                            .at(k.span.clone()),
+                        );
+                        continue;
+                    }
+                };
+                let addr = block_addr.with_key(key);
+                let id = match id {
+                    Ok((Value::String(s), _)) => s,
+                    other => {
+                        let message = match other {
+                            Err(e) => e.message,
+                            Ok((v, _)) => format!("the import id must be a known string, not {v}"),
+                        };
+                        self.diags.push(
+                            Diagnostic::error(format!("in the import into {addr}: {message}"))
+                                .named(addr.to_string())
+                                .at(imp.id.span.clone()),
+                        );
+                        continue;
+                    }
+                };
+                match self.state.resources.get(&addr) {
+                    Some(r) if r.id == id => {}
+                    Some(r) => self.diags.push(
+                        Diagnostic::error(format!(
+                            "{addr} is already managed, as {}; an import block cannot give it the object {id}",
+                            r.id
+                        ))
+                        .named(addr.to_string())
+                        .at(imp.span.clone()),
+                    ),
+                    None => wanted.push(RefreshRequest {
+                        addr,
+                        id,
+                        prior: Attrs::new(),
+                    }),
+                }
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let found = self
+            .provider
+            .refresh(&wanted)
+            .await
+            .map_err(PlanError::Refresh)?;
+        for (r, attrs) in wanted.into_iter().zip(found) {
+            match attrs {
+                Some(attrs) => {
+                    self.imported.insert(r.addr, (r.id, attrs));
+                }
+                None => self.diags.push(
+                    Diagnostic::error(format!(
+                        "cannot import non-existent remote object: while attempting to import an existing object to {}, no object exists with the id {:?}",
+                        r.addr, r.id
+                    ))
+                    .named(r.addr.to_string()),
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// A block none of whose instances is targeted: its value is what AWS has of the
+    /// instances in state.
+    fn outside_scope(&mut self, block: &ResourceBlock, schema: &Schema) {
+        let mut any = false;
+        for (addr, _) in self
+            .state
+            .resources
+            .range(block.addr.clone()..)
+            .take_while(|(a, _)| a.is_instance_of(&block.addr))
+        {
+            if let Some(attrs) = self.live.get(addr).cloned().flatten() {
+                self.ctx.set_resource(addr, state_value(schema, &attrs));
+                any = true;
+            }
+        }
+        if !any && block.repetition.is_none() {
+            self.ctx
+                .set_resource(&block.addr, resource_value(schema, &BTreeMap::new(), None));
+        }
+    }
+
+    /// One instance of a block.
+    async fn instance(
+        &mut self,
+        block: &'w ResourceBlock,
+        schema: &Schema,
+        addr: &Address,
+    ) -> Result<(), PlanError> {
+        let ws = self.ws;
         if !self.in_scope(addr) {
             // Outside the targets: seen as AWS has it, and left alone.
             let value = match self.live.get(addr).cloned().flatten() {
@@ -798,21 +1110,22 @@ impl<'w, P: Provider> Walk<'w, P> {
             }
         };
         if addr.mode == Mode::Data {
-            return self.data_source(block, schema, &desired).await;
+            return self.data_source(addr, block, schema, &desired).await;
         }
-        self.checked.push(planned(block, desired.attrs.clone()));
-        self.managed(block, schema, &desired);
+        self.checked
+            .push(planned(addr, block, desired.attrs.clone()));
+        self.managed(addr, block, schema, &desired);
         Ok(())
     }
 
     /// A data source is read now; it must not depend on values known only after apply.
     async fn data_source(
         &mut self,
+        addr: &Address,
         block: &'w ResourceBlock,
         schema: &Schema,
         desired: &Desired,
     ) -> Result<(), PlanError> {
-        let addr = &block.addr;
         if desired.attrs.values().any(Value::contains_unknown) {
             self.diags.push(
                 Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
@@ -836,17 +1149,28 @@ impl<'w, P: Provider> Walk<'w, P> {
             .iter()
             .map(|(k, v)| (k.clone(), Value::from_json(v)))
             .collect();
-        self.checked.push(planned(block, read));
+        self.checked.push(planned(addr, block, read));
         self.plan.data.insert(addr.clone(), attrs);
         Ok(())
     }
 
     /// A managed resource: its action against what AWS has, forced replacements, and the
     /// replacement cascade; then its planned value for what reads it.
-    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, desired: &Desired) {
-        let addr = &block.addr;
+    fn managed(
+        &mut self,
+        addr: &Address,
+        block: &ResourceBlock,
+        schema: &Schema,
+        desired: &Desired,
+    ) {
         let prior = self.state.resources.get(addr);
-        let now = self.live.get(addr).cloned().flatten();
+        let importing = self.imported.get(addr).map(|(id, _)| id.clone());
+        let now = self
+            .live
+            .get(addr)
+            .cloned()
+            .flatten()
+            .or_else(|| self.imported.get(addr).map(|(_, attrs)| attrs.clone()));
         let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
         let mut reason = self.forced_replacement(addr, now.is_some(), &mut action);
         if matches!(action, Action::NoOp | Action::Update) {
@@ -872,6 +1196,10 @@ impl<'w, P: Provider> Walk<'w, P> {
             return;
         };
         self.actions.insert(addr.clone(), action);
+        if action == Action::Replace && addr.key.is_some() {
+            // What reads the whole block reads every instance of it.
+            self.actions.insert(addr.base(), action);
+        }
         self.plan.changes.push(ResourceChange {
             addr: addr.clone(),
             action,
@@ -888,7 +1216,9 @@ impl<'w, P: Provider> Walk<'w, P> {
                 .cloned()
                 .collect(),
             reason,
-            id: prior.map(|p| p.id.clone()),
+            id: prior.map(|p| p.id.clone()).or_else(|| importing.clone()),
+            previous_address: None,
+            importing,
         });
     }
 
@@ -924,13 +1254,11 @@ impl<'w, P: Provider> Walk<'w, P> {
         changes: &mut Vec<AttrChange>,
     ) -> Option<String> {
         let mut reason = None;
-        for (attr, targets) in Workspace::attr_refs(block) {
-            let Some(replaced) = targets
-                .iter()
-                .find(|t| self.actions.get(*t) == Some(&Action::Replace))
-            else {
+        for (attr, expr) in &block.attrs {
+            let Some(replaced) = self.replaced_reference(block, &expr.value) else {
                 continue;
             };
+            let attr = attr.clone();
             let Some(a) = schema.attr(&attr) else {
                 continue;
             };
@@ -957,20 +1285,79 @@ impl<'w, P: Provider> Walk<'w, P> {
         reason
     }
 
+    /// The replaced instance an expression of `block` reads, if any, for the instance being
+    /// planned. `aws_x.y[count.index]` reads the one instance its index selects; `each.value`
+    /// of a `for_each` over a resource reads that resource's instance `each.key`; a reference
+    /// to a whole repeated block reads every instance of it.
+    fn replaced_reference(
+        &self,
+        block: &ResourceBlock,
+        expr: &crate::lang::config::Expr,
+    ) -> Option<Address> {
+        let replaced = |a: &Address| self.actions.get(a) == Some(&Action::Replace);
+        let key_of = |v: Value| match v {
+            Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => {
+                // Whole and non-negative, checked just above.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(crate::lang::address::InstanceKey::Int(n as u64))
+            }
+            Value::String(s) => Some(crate::lang::address::InstanceKey::Str(s)),
+            _ => None,
+        };
+        let refs = references(&expr.expr).0;
+        for r in &refs {
+            let RefTarget::Resource(target) = &r.target else {
+                continue;
+            };
+            let key = r
+                .index
+                .as_ref()
+                .and_then(|i| self.ctx.eval_top(i).ok())
+                .and_then(|(v, _)| key_of(v));
+            let instance = target.with_key(key);
+            if replaced(&instance) {
+                return Some(instance);
+            }
+        }
+        // `for_each = aws_x.y` with `each.value.attr`: the instance of the same key.
+        let reads_each_value = refs
+            .iter()
+            .any(|r| matches!(&r.target, RefTarget::Each(a) if a == "value"));
+        if let (true, Some(crate::lang::config::Repetition::ForEach(over))) =
+            (reads_each_value, &block.repetition)
+        {
+            let Some(Value::Object(each)) = self.ctx.roots.get("each") else {
+                return None;
+            };
+            let key = each.get("key")?.clone();
+            for r in references(&over.expr).0 {
+                if let (RefTarget::Resource(target), None) = (&r.target, &r.attr) {
+                    let instance = target.with_key(key_of(key.clone()));
+                    if replaced(&instance) {
+                        return Some(instance);
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// What the configuration no longer declares is deleted, its outputs removed; the
     /// provider's checks run over everything planned; then every problem is reported at once.
     fn finish(mut self) -> Result<Plan, PlanError> {
         let ws = self.ws;
         let selected = self.selected;
+        let declared = &self.declared;
+        let forgotten = &self.forgotten;
         let orphan = |a: &Address| {
-            !ws.config.resources.contains_key(a) && selected.is_none_or(|s| s.contains(a))
+            !declared.contains(a) && !forgotten.contains(a) && in_selection(selected, a)
         };
         self.plan.changes.extend(deletions(
             ws.config.schemas,
             self.state,
             self.live,
             orphan,
-            Some("it is no longer in the configuration"),
+            |a| Some(why_orphaned(&ws.config, a)),
         ));
         if selected.is_none() {
             self.plan
@@ -992,13 +1379,39 @@ impl<'w, P: Provider> Walk<'w, P> {
     }
 }
 
+/// Why an instance in state is no longer declared, in Terraform's words.
+fn why_orphaned(config: &Config, a: &Address) -> String {
+    use crate::lang::address::InstanceKey;
+    use crate::lang::config::Repetition;
+    let Some(block) = config.resources.get(&a.base()) else {
+        return "it is no longer in the configuration".into();
+    };
+    match (&block.repetition, &a.key) {
+        (Some(Repetition::Count(_)), Some(InstanceKey::Int(_))) => {
+            format!(
+                "index {} is out of range for count",
+                a.key.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        }
+        (Some(Repetition::ForEach(_)), Some(InstanceKey::Str(_))) => {
+            format!(
+                "key {} is not in for_each map",
+                a.key.as_ref().map(ToString::to_string).unwrap_or_default()
+            )
+        }
+        (Some(Repetition::Count(_)), _) => "the resource uses count".into(),
+        (Some(Repetition::ForEach(_)), _) => "the resource uses for_each".into(),
+        (None, _) => "the resource does not use count or for_each".into(),
+    }
+}
+
 /// Delete changes for the resources in state that `select` picks and that still exist.
 fn deletions<'a>(
     schemas: &'a Registry,
     state: &'a State,
     live: &'a BTreeMap<Address, Option<Attrs>>,
     select: impl Fn(&Address) -> bool + 'a,
-    reason: Option<&'a str>,
+    reason: impl Fn(&Address) -> Option<String> + 'a,
 ) -> impl Iterator<Item = ResourceChange> + 'a {
     state
         .resources
@@ -1016,8 +1429,10 @@ fn deletions<'a>(
                     .union(&r.sensitive)
                     .cloned()
                     .collect(),
-                reason: reason.map(String::from),
+                reason: reason(addr),
                 id: Some(r.id.clone()),
+                previous_address: None,
+                importing: None,
             })
         })
 }
@@ -1061,22 +1476,41 @@ pub(crate) fn evaluate_static<P: Provider>(
                     }
                 }
             }
-            Node::Resource(addr) => {
+            Node::Resource(block_addr) => {
                 let (Some(block), Some(schema)) = (
-                    ws.config.resources.get(addr),
-                    ws.config.schemas.get(addr.mode, &addr.type_name),
+                    ws.config.resources.get(block_addr),
+                    ws.config
+                        .schemas
+                        .get(block_addr.mode, &block_addr.type_name),
                 ) else {
                     continue;
                 };
-                let desired = ws
-                    .eval_resource::<P>(block, schema, &ctx)
+                ctx.set_resource(block_addr, empty_value(block));
+                let instances = crate::lang::expand::instances_or_stand_in(block, &mut ctx)
                     .unwrap_or_else(|d| {
-                        diags.extend(d);
-                        Desired::default()
+                        diags.push(d);
+                        Vec::new()
                     });
-                checked.push(planned(block, desired.attrs.clone()));
-                ctx.set_resource(addr, resource_value(schema, &desired.attrs, None));
-                values.insert(addr.clone(), desired);
+                for instance in instances {
+                    let addr = block_addr.with_key(instance.key.clone());
+                    instance.bind(&mut ctx);
+                    let desired = ws
+                        .eval_resource::<P>(block, schema, &ctx)
+                        .unwrap_or_else(|d| {
+                            diags.extend(d);
+                            Desired::default()
+                        });
+                    ctx.set_instance(None);
+                    checked.push(planned(&addr, block, desired.attrs.clone()));
+                    let value = resource_value(schema, &desired.attrs, None);
+                    if instance.stand_in {
+                        // The block's instances are not known: nor is its value.
+                        ctx.set_resource(block_addr, Value::Unknown);
+                    } else {
+                        ctx.set_resource(&addr, value);
+                    }
+                    values.insert(addr, desired);
+                }
             }
         }
     }

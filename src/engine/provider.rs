@@ -119,7 +119,8 @@ pub struct Lost<'a> {
 /// One resource (or data source) as a plan meets it, for the provider's plan-time checks.
 #[derive(Debug, Clone)]
 pub struct Planned<'a> {
-    pub(crate) addr: &'a Address,
+    /// The instance's address.
+    pub(crate) addr: Address,
     /// The evaluated attributes (unknown where not known yet); a data source's results.
     pub(crate) attrs: std::borrow::Cow<'a, std::collections::BTreeMap<String, Value>>,
     /// For each attribute, the resources and data sources its expression refers to.

@@ -219,7 +219,7 @@ async fn scan_tagged<P: Provider>(
         // A second object tagged with an address already being adopted is a duplicate: it is
         // listed, not adopted over the first.
         let duplicate = wanted.iter().any(|w: &RefreshRequest| w.addr == addr);
-        if (config.resources.contains_key(&addr) || prune_tagged) && !duplicate {
+        if (config.block(&addr).is_some() || prune_tagged) && !duplicate {
             wanted.push(RefreshRequest {
                 addr,
                 id,

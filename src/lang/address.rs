@@ -46,6 +46,47 @@ impl Address {
             key: None,
         }
     }
+
+    /// The address of the block this is an instance of: the address without its key.
+    pub(crate) fn base(&self) -> Address {
+        Address {
+            key: None,
+            ..self.clone()
+        }
+    }
+
+    /// The instance of this block with `key`.
+    pub(crate) fn with_key(&self, key: Option<InstanceKey>) -> Address {
+        Address {
+            key,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is `block` itself or one of its instances.
+    pub(crate) fn is_instance_of(&self, block: &Address) -> bool {
+        self.mode == block.mode && self.type_name == block.type_name && self.name == block.name
+    }
+}
+
+impl InstanceKey {
+    /// The key as a value, as `count.index` and `each.key` show it.
+    pub(crate) fn to_value(&self) -> crate::lang::value::Value {
+        match self {
+            #[allow(clippy::cast_precision_loss)]
+            InstanceKey::Int(i) => crate::lang::value::Value::Number(*i as f64),
+            InstanceKey::Str(s) => crate::lang::value::Value::String(s.clone()),
+        }
+    }
+}
+
+impl fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InstanceKey::Int(i) => write!(f, "[{i}]"),
+            InstanceKey::Str(s) => write!(f, "[{}]", crate::lang::value::quote(s)),
+        }
+    }
 }
 
 impl fmt::Display for Address {
@@ -56,8 +97,7 @@ impl fmt::Display for Address {
         write!(f, "{}.{}", self.type_name, self.name)?;
         match &self.key {
             None => Ok(()),
-            Some(InstanceKey::Int(i)) => write!(f, "[{i}]"),
-            Some(InstanceKey::Str(s)) => write!(f, "[{}]", crate::lang::value::quote(s)),
+            Some(k) => write!(f, "{k}"),
         }
     }
 }
@@ -102,11 +142,13 @@ impl FromStr for Address {
                 let key = if let Ok(n) = inner.parse::<u64>() {
                     InstanceKey::Int(n)
                 } else {
-                    let unq = inner
-                        .strip_prefix('"')
-                        .and_then(|r| r.strip_suffix('"'))
+                    // The key is written as an HCL string, whose escapes are JSON's.
+                    let unq: String = inner
+                        .starts_with('"')
+                        .then(|| serde_json::from_str(inner).ok())
+                        .flatten()
                         .ok_or_else(err)?;
-                    InstanceKey::Str(unq.to_string())
+                    InstanceKey::Str(unq)
                 };
                 (&s[..i], Some(key))
             }
@@ -141,6 +183,7 @@ mod tests {
             "data.aws_caller_identity.current",
             "aws_iam_role.r[0]",
             "aws_iam_role.r[\"a\"]",
+            "aws_iam_role.r[\"with \\\"quotes\\\" and ]\"]",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);

@@ -11,15 +11,10 @@ use hcl_edit::expr::Expression;
 use hcl_edit::structure::{Block, BlockLabel, Body};
 use hcl_edit::Span as _;
 
-use crate::lang::address::{Address, Mode};
+use crate::lang::address::{Address, InstanceKey, Mode};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Sources, Span};
 
-/// An expression and where it is.
-#[derive(Debug, Clone)]
-pub(crate) struct Expr {
-    pub(crate) expr: Expression,
-    pub(crate) span: Span,
-}
+pub(crate) use crate::lang::expr::Expr;
 
 /// `name = expr` inside a block.
 #[derive(Debug, Clone)]
@@ -65,6 +60,24 @@ pub(crate) struct ResourceBlock {
     pub(crate) type_span: Span,
     pub(crate) attrs: BTreeMap<String, AttrExpr>,
     pub(crate) depends_on: Vec<(String, Span)>,
+    /// `count` or `for_each`, when the block declares several instances.
+    pub(crate) repetition: Option<Repetition>,
+}
+
+/// How a block declares its instances: `count = N` (keys 0..N) or `for_each = map or set`
+/// (keys the map's keys or the set's strings).
+#[derive(Debug, Clone)]
+pub(crate) enum Repetition {
+    Count(Expr),
+    ForEach(Expr),
+}
+
+impl Repetition {
+    pub(crate) fn expr(&self) -> &Expr {
+        match self {
+            Repetition::Count(e) | Repetition::ForEach(e) => e,
+        }
+    }
 }
 
 /// `output "x" { ... }`.
@@ -88,18 +101,31 @@ pub struct Config {
     pub(crate) locals: BTreeMap<String, AttrExpr>,
     pub(crate) resources: BTreeMap<Address, ResourceBlock>,
     pub(crate) outputs: BTreeMap<String, OutputBlock>,
+    /// `moved`, `removed` and `import` blocks, in the order written.
+    pub(crate) moved: Vec<crate::lang::refactor::Moved>,
+    pub(crate) removed: Vec<crate::lang::refactor::Removed>,
+    pub(crate) imports: Vec<crate::lang::refactor::Import>,
+}
+
+impl Config {
+    /// The block that declares `addr`, which may be one of its instances. An instance key
+    /// must match the block's repetition: an integer for `count`, a string for `for_each`,
+    /// none without either.
+    pub(crate) fn block(&self, addr: &Address) -> Option<&ResourceBlock> {
+        let block = self.resources.get(&addr.base())?;
+        let fits = matches!(
+            (&block.repetition, &addr.key),
+            (None, None)
+                | (Some(Repetition::Count(_)), Some(InstanceKey::Int(_)))
+                | (Some(Repetition::ForEach(_)), Some(InstanceKey::Str(_)))
+        );
+        fits.then_some(block)
+    }
 }
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
 /// mistaken for unknown attributes.
-const RESERVED_META: &[&str] = &[
-    "count",
-    "for_each",
-    "lifecycle",
-    "provider",
-    "provisioner",
-    "connection",
-];
+const RESERVED_META: &[&str] = &["lifecycle", "provider", "provisioner", "connection"];
 
 /// Whether a file name is a configuration file: `*.sky.hcl` or Terraform's `*.tf`. Like
 /// Terraform, hidden files and editor leftovers (`.#x.tf`, `#x.tf#`, `x.tf~`) are not.
@@ -286,6 +312,18 @@ impl Parser<'_> {
                 "data" => self.resource(block, Mode::Data),
                 "output" => self.output(block),
                 "terraform" => crate::lang::terraform::check_block(block, self.file, self.diags),
+                "moved" => {
+                    let m = crate::lang::refactor::moved(block, self.file, self.diags);
+                    self.config.moved.extend(m);
+                }
+                "removed" => {
+                    let r = crate::lang::refactor::removed(block, self.file, self.diags);
+                    self.config.removed.extend(r);
+                }
+                "import" => {
+                    let i = crate::lang::refactor::import(block, self.file, self.diags);
+                    self.config.imports.extend(i);
+                }
                 other => {
                     let mut d = Diagnostic::error(format!("unknown block type {other:?}"))
                         .named(other)
@@ -300,6 +338,9 @@ impl Parser<'_> {
                             "data",
                             "output",
                             "terraform",
+                            "moved",
+                            "removed",
+                            "import",
                         ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
@@ -606,11 +647,16 @@ impl Parser<'_> {
             type_span,
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
+            repetition: None,
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
             if key == "depends_on" {
                 self.depends_on(attr, &mut res);
+                continue;
+            }
+            if key == "count" || key == "for_each" {
+                self.repetition(attr, &mut res);
                 continue;
             }
             if RESERVED_META.contains(&key) {
@@ -659,6 +705,27 @@ impl Parser<'_> {
         } else {
             self.config.resources.insert(addr, res);
         }
+    }
+
+    /// `count` or `for_each`; a block takes one of them, as in Terraform.
+    fn repetition(&mut self, attr: &hcl_edit::structure::Attribute, res: &mut ResourceBlock) {
+        let expr = self.expr(&attr.value);
+        if res.repetition.is_some() {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "invalid combination of \"count\" and \"for_each\" in {}: the \"count\" and \"for_each\" meta-arguments are mutually-exclusive, only one should be used to be explicit about the number of resources to be created",
+                    res.addr
+                ))
+                .named(attr.key.as_str())
+                .at(self.span(attr.key.span())),
+            );
+            return;
+        }
+        res.repetition = Some(if attr.key.as_str() == "count" {
+            Repetition::Count(expr)
+        } else {
+            Repetition::ForEach(expr)
+        });
     }
 
     fn depends_on(&mut self, attr: &hcl_edit::structure::Attribute, res: &mut ResourceBlock) {

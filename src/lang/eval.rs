@@ -16,7 +16,7 @@ use hcl_edit::expr::{BinaryOperator, Expression, ObjectKey, TraversalOperator, U
 use hcl_edit::template::{Directive, Element, Template};
 use hcl_edit::Span as _;
 
-use crate::lang::address::Address;
+use crate::lang::address::{Address, InstanceKey};
 use crate::lang::functions::{Files, FilesRead};
 use crate::lang::value::Value;
 
@@ -78,12 +78,67 @@ impl EvalCtx {
         *slot = value;
     }
 
-    /// Stores a resource's value under its address.
+    /// Stores a resource's value under its address. An instance's value goes into its
+    /// block's value: the list of a `count` block, the map of a `for_each` block.
     pub(crate) fn set_resource(&mut self, addr: &Address, value: Value) {
-        match addr.mode {
-            crate::lang::address::Mode::Managed => self.set(&[&addr.type_name, &addr.name], value),
+        use crate::lang::address::InstanceKey;
+        let slot = self.resource_slot(addr);
+        match &addr.key {
+            None => *slot = value,
+            Some(InstanceKey::Int(i)) => {
+                if !matches!(slot, Value::List(_)) {
+                    *slot = Value::List(Vec::new());
+                }
+                if let (Value::List(items), Ok(i)) = (slot, usize::try_from(*i)) {
+                    if items.len() <= i {
+                        items.resize(i + 1, Value::Null);
+                    }
+                    items[i] = value;
+                }
+            }
+            Some(InstanceKey::Str(k)) => {
+                if !matches!(slot, Value::Object(_)) {
+                    *slot = Value::Object(BTreeMap::new());
+                }
+                if let Value::Object(map) = slot {
+                    map.insert(k.clone(), value);
+                }
+            }
+        }
+    }
+
+    /// The place of a block's value (`aws_iam_role.r`, `data.T.n`) among the roots.
+    fn resource_slot(&mut self, addr: &Address) -> &mut Value {
+        let mut slot = match addr.mode {
+            crate::lang::address::Mode::Managed => self
+                .roots
+                .entry(addr.type_name.clone())
+                .or_insert_with(|| Value::Object(BTreeMap::new())),
             crate::lang::address::Mode::Data => {
-                self.set(&["data", &addr.type_name, &addr.name], value);
+                let data = self
+                    .roots
+                    .entry("data".to_string())
+                    .or_insert_with(|| Value::Object(BTreeMap::new()));
+                object_entry(data, &addr.type_name)
+            }
+        };
+        slot = object_entry(slot, &addr.name);
+        slot
+    }
+
+    /// Makes `count.index`, or `each.key` and `each.value`, visible for one instance's
+    /// evaluation; `None` hides them again.
+    pub(crate) fn set_instance(&mut self, instance: Option<(&InstanceKey, Option<&Value>)>) {
+        self.roots.remove("count");
+        self.roots.remove("each");
+        match instance {
+            None => {}
+            Some((key @ InstanceKey::Int(_), _)) => {
+                self.set(&["count", "index"], key.to_value());
+            }
+            Some((key @ InstanceKey::Str(_), value)) => {
+                self.set(&["each", "key"], key.to_value());
+                self.set(&["each", "value"], value.cloned().unwrap_or(Value::Unknown));
             }
         }
     }
@@ -673,6 +728,18 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     }
 }
 
+/// `map[key]` of an object value, made an object first if it is not one.
+fn object_entry<'a>(slot: &'a mut Value, key: &str) -> &'a mut Value {
+    if !matches!(slot, Value::Object(_)) {
+        *slot = Value::Object(BTreeMap::new());
+    }
+    match slot {
+        Value::Object(map) => map.entry(key.to_string()).or_insert(Value::Null),
+        // Made an object just above.
+        other => other,
+    }
+}
+
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum RefTarget {
@@ -680,6 +747,10 @@ pub(crate) enum RefTarget {
     Local(String),
     Resource(Address),
     Path,
+    /// `count.index`: the attribute read.
+    Count(String),
+    /// `each.key` or `each.value`.
+    Each(String),
     /// A name that is none of the above (reported as undefined).
     Unknown(String),
 }
@@ -692,6 +763,9 @@ pub(crate) struct Reference {
     pub(crate) attr: Option<String>,
     pub(crate) text: String,
     pub(crate) range: Option<Range<usize>>,
+    /// The instance key a resource reference selects (`0` in `aws_iam_user.u[0].arn`), as
+    /// an expression to evaluate where the reference is (`count.index`, `each.key`).
+    pub(crate) index: Option<Expression>,
 }
 
 /// A function call found in an expression.
@@ -747,6 +821,7 @@ impl Walker {
                         attr: None,
                         text: name.to_string(),
                         range: v.span(),
+                        index: None,
                     });
                 }
             }
@@ -843,6 +918,8 @@ impl Walker {
             ("var", [name, ..]) => (RefTarget::Var((*name).to_string()), None, 1),
             ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
             ("path", _) => (RefTarget::Path, None, names.len().min(1)),
+            ("count", [attr, ..]) => (RefTarget::Count((*attr).to_string()), None, 1),
+            ("each", [attr, ..]) => (RefTarget::Each((*attr).to_string()), None, 1),
             ("data", [t, n, rest @ ..]) => (
                 RefTarget::Resource(Address::data(*t, *n)),
                 rest.first().map(|s| (*s).to_string()),
@@ -863,11 +940,30 @@ impl Walker {
             text.push('.');
             text.push_str(n);
         }
+        // The operator right after a resource's name, when it selects an instance.
+        let index = match &target {
+            RefTarget::Resource(a) => {
+                let name_ops = if a.mode == crate::lang::address::Mode::Data {
+                    2
+                } else {
+                    1
+                };
+                match t.operators.get(name_ops).map(hcl_edit::Decorated::value) {
+                    Some(TraversalOperator::Index(e)) => Some(e.clone()),
+                    Some(TraversalOperator::LegacyIndex(i)) => {
+                        Some(Expression::from(hcl_edit::Number::from(*i.value())))
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         self.refs.push(Reference {
             target,
             attr,
             text,
             range,
+            index,
         });
     }
 }

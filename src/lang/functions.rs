@@ -674,7 +674,15 @@ pub(crate) fn lookup(name: &str) -> Option<&'static Function> {
 /// Calls a function: an unknown argument makes the result unknown, and the argument count is
 /// checked against the table before the function runs.
 pub(crate) fn call(name: &str, args: &[Value], files: &Files) -> R {
-    if args.iter().any(Value::contains_unknown) {
+    // As in Terraform, the length and keys of a collection are known once the collection
+    // is, even while its elements are not: `count = length(aws_iam_user.u)` plans.
+    let shape_only = matches!(name, "length" | "keys");
+    let unknown = if shape_only {
+        args.iter().any(|a| matches!(a, Value::Unknown))
+    } else {
+        args.iter().any(Value::contains_unknown)
+    };
+    if unknown {
         return Ok(Value::Unknown);
     }
     let f = lookup(name).ok_or_else(|| format!("there is no function named {name:?}"))?;

@@ -3,7 +3,7 @@
 //! planner (or `skyform validate`) evaluates with unknowns.
 
 use crate::lang::address::Mode;
-use crate::lang::config::{Config, Expr};
+use crate::lang::config::{Config, Expr, Repetition};
 use crate::lang::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::lang::eval::{references, RefTarget};
 
@@ -74,11 +74,33 @@ pub fn check(config: &Config) -> Diagnostics {
             }
         }
         for attr in block.attrs.values() {
-            check_expr(config, &attr.value, &mut diags);
+            check_expr_in(config, &attr.value, block.repetition.as_ref(), &mut diags);
+        }
+        if let Some(r) = &block.repetition {
+            check_expr(config, r.expr(), &mut diags);
         }
     }
     for l in config.locals.values() {
         check_expr(config, &l.value, &mut diags);
+    }
+    for imp in &config.imports {
+        if !config.resources.contains_key(&imp.to) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "configuration for import target does not exist: the configuration for the given import target {} does not exist; all import targets must exist within the configuration",
+                    imp.to
+                ))
+                .named(imp.to.to_string())
+                .at(imp.span.clone()),
+            );
+        }
+        let repetition = imp.for_each.clone().map(Repetition::ForEach);
+        for e in [Some(&imp.id), imp.key.as_ref()].into_iter().flatten() {
+            check_expr_in(config, e, repetition.as_ref(), &mut diags);
+        }
+        if let Some(e) = &imp.for_each {
+            check_expr(config, e, &mut diags);
+        }
     }
     for o in config.outputs.values() {
         if let Some(v) = &o.value {
@@ -134,11 +156,50 @@ fn sub_span(e: &Expr, range: Option<std::ops::Range<usize>>) -> Span {
     }
 }
 
+/// Checks an expression outside any repeated block: `count` and `each` are not defined there.
 fn check_expr(config: &Config, e: &Expr, diags: &mut Diagnostics) {
+    check_expr_in(config, e, None, diags);
+}
+
+/// What is wrong with a `count.x` or `each.x` reference in a block repeated by `repetition`,
+/// in Terraform's words.
+fn instance_ref_problem(target: &RefTarget, repetition: Option<&Repetition>) -> Option<String> {
+    match (target, repetition) {
+        (RefTarget::Count(_), Some(Repetition::Count(_))) | (RefTarget::Each(_), Some(Repetition::ForEach(_))) => None,
+        (RefTarget::Count(_), _) => Some(
+            "reference to \"count\" in non-counted context: the \"count\" object can only be used in \"module\", \"resource\", and \"data\" blocks, and only when the \"count\" argument is set".into(),
+        ),
+        (RefTarget::Each(_), _) => Some(
+            "reference to \"each\" in context without for_each: the \"each\" object can be used only in \"module\" or \"resource\" blocks, and only when the \"for_each\" argument is set".into(),
+        ),
+        _ => None,
+    }
+}
+
+/// Checks an expression of a block repeated by `repetition` (`None`: not repeated).
+fn check_expr_in(
+    config: &Config,
+    e: &Expr,
+    repetition: Option<&Repetition>,
+    diags: &mut Diagnostics,
+) {
     let (refs, funcs) = references(&e.expr);
     for r in refs {
         let span = sub_span(e, r.range.clone());
         let problem = match &r.target {
+            t @ (RefTarget::Count(_) | RefTarget::Each(_))
+                if instance_ref_problem(t, repetition).is_some() =>
+            {
+                instance_ref_problem(t, repetition).map(|m| (m, None))
+            }
+            RefTarget::Count(a) if a != "index" => Some((
+                format!("invalid \"count\" attribute: the \"count\" object does not have an attribute named {a:?}; the only supported attribute is count.index, which is the index of each instance of a resource block that has the \"count\" argument set"),
+                None,
+            )),
+            RefTarget::Each(a) if a != "key" && a != "value" => Some((
+                format!("invalid \"each\" attribute: the \"each\" object does not have an attribute named {a:?}; the supported attributes are each.key and each.value, the current key and value pair of the \"for_each\" attribute set"),
+                None,
+            )),
             RefTarget::Var(n) if !config.variables.contains_key(n) => Some((
                 format!("undefined variable var.{n}"),
                 did_you_mean(n, config.variables.keys().map(String::as_str))

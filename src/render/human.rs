@@ -48,10 +48,21 @@ fn header(c: &ResourceChange) -> String {
         Action::Replace => "must be replaced",
         Action::NoOp => "is unchanged",
     };
-    match &c.reason {
+    let head = match &c.reason {
         Some(r) if c.action == Action::Delete => format!("# {} {what}\n  # (because {r})", c.addr),
         Some(r) => format!("# {} {what} (because {r})", c.addr),
         None => format!("# {} {what}", c.addr),
+    };
+    let head = match &c.importing {
+        Some(id) => format!(
+            "{head}\n  # (imported from {})",
+            crate::lang::value::quote(id)
+        ),
+        None => head,
+    };
+    match &c.previous_address {
+        Some(from) => format!("{head}\n  # (moved from {from})"),
+        None => head,
     }
 }
 
@@ -462,6 +473,9 @@ fn render_recovery(plan: &Plan, style: Style) -> String {
 /// The whole human plan.
 pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
     let mut out = targeting_warning(plan, style);
+    for w in &plan.warnings {
+        let _ = writeln!(out, "\n{} {w}", style.bold("Warning:"));
+    }
     out.push_str(&render_recovery(plan, style));
     out.push_str(&render_drift(plan, schemas, style));
     if plan.refresh_only {
@@ -501,16 +515,61 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
             }
         }
         out.push('\n');
-        for c in plan.changes.iter().filter(|c| c.action != Action::NoOp) {
-            out.push_str(&resource_block(c, schemas, style));
-            out.push('\n');
+        for c in &plan.changes {
+            match (&c.previous_address, c.action) {
+                (_, Action::NoOp) if c.importing.is_some() => {
+                    let _ = writeln!(
+                        out,
+                        "  {}\n",
+                        style.bold(&format!(
+                            "# {} will be imported (id {})",
+                            c.addr,
+                            crate::lang::value::quote(c.importing.as_deref().unwrap_or_default())
+                        ))
+                    );
+                }
+                (Some(from), Action::NoOp) => {
+                    let _ = writeln!(
+                        out,
+                        "  {}\n",
+                        style.bold(&format!("# {from} has moved to {}", c.addr))
+                    );
+                }
+                (_, Action::NoOp) => {}
+                _ => {
+                    out.push_str(&resource_block(c, schemas, style));
+                    out.push('\n');
+                }
+            }
+        }
+        for (addr, id) in &plan.forget {
+            let _ = writeln!(
+                out,
+                "  {}\n  # (the object {id} stays in AWS; a removed block says destroy = false)\n",
+                style.bold(&format!("# {addr} will no longer be managed by skyform"))
+            );
         }
         let (add, change, destroy) = plan.counts();
+        let imports = plan
+            .changes
+            .iter()
+            .filter(|c| c.importing.is_some())
+            .count();
+        let import = if imports == 0 {
+            String::new()
+        } else {
+            format!("{imports} to import, ")
+        };
+        let forget = if plan.forget.is_empty() {
+            String::new()
+        } else {
+            format!(", {} to forget", plan.forget.len())
+        };
         let _ = writeln!(
             out,
             "{}",
             style.bold(&format!(
-                "Plan: {add} to add, {change} to change, {destroy} to destroy."
+                "Plan: {import}{add} to add, {change} to change, {destroy} to destroy{forget}."
             ))
         );
     }

@@ -178,9 +178,26 @@ fn resource_change(c: &ResourceChange) -> Json {
         change.insert("replace_paths".into(), Json::Array(paths));
     }
     m.insert("change".into(), Json::Object(change));
+    if let Some(id) = &c.importing {
+        if let Some(Json::Object(change)) = m.get_mut("change") {
+            change.insert("importing".into(), json!({ "id": id }));
+        }
+    }
+    if let Some(from) = &c.previous_address {
+        m.insert("previous_address".into(), from.to_string().into());
+    }
     let reason = match (c.action, c.reason.as_deref()) {
         (Action::Replace, Some(r)) if r.contains("--replace") => Some("replace_by_request"),
         (Action::Replace, _) => Some("replace_because_cannot_update"),
+        (Action::Delete, Some(r)) if r.contains("out of range for count") => {
+            Some("delete_because_count_index")
+        }
+        (Action::Delete, Some(r)) if r.contains("not in for_each map") => {
+            Some("delete_because_each_key")
+        }
+        (Action::Delete, Some(r)) if r.starts_with("the resource") => {
+            Some("delete_because_wrong_repetition")
+        }
         (Action::Delete, Some(_)) => Some("delete_because_no_resource_config"),
         _ => None,
     };
@@ -192,7 +209,16 @@ fn resource_change(c: &ResourceChange) -> Json {
 
 /// The whole JSON plan.
 pub(crate) fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Json {
-    let resource_changes: Vec<Json> = plan.changes.iter().map(resource_change).collect();
+    let mut resource_changes: Vec<Json> = plan.changes.iter().map(resource_change).collect();
+    // Terraform 1.7's form for what a `removed` block forgets.
+    resource_changes.extend(plan.forget.iter().map(|(addr, _)| {
+        let mut m = identity(addr);
+        m.insert(
+            "change".into(),
+            json!({"actions": ["forget"], "before": null, "after": null}),
+        );
+        Json::Object(m)
+    }));
     let resource_drift: Vec<Json> = plan
         .drift
         .iter()

@@ -77,6 +77,20 @@ pub(crate) fn plan_markdown(plan: &Plan, schemas: &crate::lang::schema::Registry
         }
         out.push('\n');
     }
+    if !plan.moves.is_empty() {
+        out.push_str("**Moved** (renamed in the state, not recreated):\n\n");
+        for m in &plan.moves {
+            let _ = writeln!(out, "- `{}` has moved to `{}`", m.from, m.to);
+        }
+        out.push('\n');
+    }
+    if !plan.forget.is_empty() {
+        out.push_str("**Forgotten** (leave the state, stay in AWS):\n\n");
+        for (addr, id) in &plan.forget {
+            let _ = writeln!(out, "- `{addr}` (`{id}`)");
+        }
+        out.push('\n');
+    }
     let changed: Vec<_> = plan
         .changes
         .iter()
