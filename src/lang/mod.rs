@@ -3,11 +3,11 @@
 //! Owns loading `*.sky.hcl` and `*.tf` into typed blocks with spans (`config`), the
 //! `terraform {}` block (`terraform`), diagnostics (`diagnostic`), values with unknowns and
 //! sensitivity (`value`), addresses (`address`), the schemas that define every attribute
-//! (`schema`), expressions with their places (`expr`) and their evaluation (`eval`) and their functions (`functions`), the instances of
-//! `count` and `for_each` (`expand`), variables (`variables`), the refactoring blocks
-//! `moved`, `removed` and `import` (`refactor`), static checks (`validate`), the
-//! canonical layout (`fmt`), the digests the rest of skyform uses (`digest`), and JSON
-//! documents in attributes (`document`).
+//! (`schema`), expressions with their places (`expr`), their evaluation (`eval`) and
+//! functions (`functions`), the instances of `count` and `for_each` (`expand`), variables
+//! (`variables`), the refactoring blocks `moved`, `removed` and `import` (`refactor`), static
+//! checks (`validate`), the canonical layout (`fmt`), the digests the rest of skyform uses
+//! (`digest`), and JSON documents in attributes (`document`).
 //!
 //! May use: nothing else in skyform. Everything else uses it.
 
