@@ -136,10 +136,14 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             }
         }
     }
-    // Dependencies name blocks; a block stands for all its instances.
+    // Dependencies name blocks as the configuration declares them; a block stands for all
+    // its instances, in every instance of its module.
     let mut by_block: BTreeMap<Address, Vec<Op>> = BTreeMap::new();
     for o in ops.keys() {
-        by_block.entry(o.addr.base()).or_default().push(o.clone());
+        by_block
+            .entry(o.addr.config_addr())
+            .or_default()
+            .push(o.clone());
     }
     let keys: Vec<Op> = ops.keys().cloned().collect();
     for o in &keys {
@@ -147,7 +151,7 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             OpKind::Create | OpKind::Update => {
                 let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
                 for d in deps {
-                    for dep in by_block.get(&d.base()).into_iter().flatten() {
+                    for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
                         let is_instance = d.key.is_none() || dep.addr == d;
                         if dep.kind != OpKind::Delete && is_instance {
                             ops.entry(o.clone()).or_default().insert(dep.clone());
@@ -159,7 +163,7 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
                 // Whatever this object depended on is deleted only after it.
                 if let Some(r) = plan.state.resources.get(&o.addr) {
                     for d in &r.deps {
-                        for dep in by_block.get(&d.base()).into_iter().flatten() {
+                        for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
                             let is_instance = d.key.is_none() || dep.addr == *d;
                             if dep.kind == OpKind::Delete && is_instance && dep != o {
                                 if let Some(waits) = ops.get_mut(dep) {
@@ -236,6 +240,8 @@ struct Run<'a, P> {
     current: BTreeMap<Address, ResourceState>,
     /// Values of resources, data sources and locals, for evaluating the next operations.
     ctx: crate::lang::eval::EvalCtx,
+    /// The module instances, as the values pass expands them.
+    modules: crate::engine::modules::Modules,
     /// Operations not started yet, with what each still waits for.
     pending: BTreeMap<Op, BTreeSet<Op>>,
     /// Who waits for whom, the other way round, so that each completion touches only its
@@ -334,13 +340,22 @@ impl<'a, P: Provider> Run<'a, P> {
             }
         }
         let mut ctx = ws.base_ctx();
-        for block in ws.config.resources.values() {
-            if block.repetition.is_some() {
-                ctx.set_resource(&block.addr, crate::engine::plan::empty_value(block));
+        // The module instances first, so that every block's value starts empty in each.
+        let mut modules = crate::engine::modules::Modules::default();
+        crate::engine::modules::eval_values(&ws.config, &ws.order, &mut ctx, &mut modules);
+        for (path, module) in ws.config.all_modules() {
+            for m in modules.of(&path) {
+                ctx.enter(&m);
+                for block in module.resources.values() {
+                    if block.repetition.is_some() {
+                        ctx.set_resource(&block.addr, crate::engine::plan::empty_value(block));
+                    }
+                }
             }
         }
         for (addr, attrs) in &plan.data {
             if let Some(schema) = ws.config.schemas.get(addr.mode, &addr.type_name) {
+                ctx.enter(&addr.module);
                 ctx.set_resource(addr, state_value(schema, attrs));
             }
         }
@@ -355,11 +370,13 @@ impl<'a, P: Provider> Run<'a, P> {
         for (addr, r) in &current {
             if let Some(schema) = ws.config.schemas.resources.get(&addr.type_name) {
                 if !deleted.contains(addr) {
+                    ctx.enter(&addr.module);
                     ctx.set_resource(addr, state_value(schema, &r.attrs));
                 }
             }
         }
-        ws.eval_all_locals(&mut ctx);
+        ctx.enter(&[]);
+        crate::engine::modules::eval_values(&ws.config, &ws.order, &mut ctx, &mut modules);
         let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
         for (o, waits) in &pending {
             for w in waits {
@@ -376,6 +393,7 @@ impl<'a, P: Provider> Run<'a, P> {
             lineage,
             current,
             ctx,
+            modules,
             pending,
             dependents,
             ready,
@@ -490,10 +508,18 @@ impl<'a, P: Provider> Run<'a, P> {
                     self.report.changed += 1;
                 }
                 if let Some(schema) = ws.config.schemas.resources.get(&o.addr.type_name) {
+                    self.ctx.enter(&o.addr.module);
                     self.ctx.set_resource(&o.addr, state_value(schema, &attrs));
+                    self.ctx.enter(&[]);
                 }
-                // Locals that read this resource may now be known.
-                ws.eval_all_locals(&mut self.ctx);
+                // Locals, module variables and outputs that read this resource may now be
+                // known.
+                crate::engine::modules::eval_values(
+                    &ws.config,
+                    &ws.order,
+                    &mut self.ctx,
+                    &mut self.modules,
+                );
             }
         }
         store.close_intent(&o.addr).await?;
@@ -738,6 +764,22 @@ fn desired<P: Provider>(
     ) else {
         return Err("it is not in the configuration".to_string());
     };
+    // In the scope of the block's module instance, and back at the root whatever happens.
+    ctx.enter(&addr.module);
+    let desired = instance_desired::<P>(ws, ctx, addr, block, schema);
+    ctx.set_instance(None);
+    ctx.enter(&[]);
+    desired
+}
+
+/// `desired`, in the module instance's scope.
+fn instance_desired<P: Provider>(
+    ws: &Workspace,
+    ctx: &mut crate::lang::eval::EvalCtx,
+    addr: &Address,
+    block: &crate::lang::config::ResourceBlock,
+    schema: &crate::lang::schema::Schema,
+) -> Result<crate::engine::plan::Desired, String> {
     let instance = match &addr.key {
         Some(crate::lang::address::InstanceKey::Str(_)) => {
             crate::lang::expand::instances(block, ctx)
@@ -753,9 +795,7 @@ fn desired<P: Provider>(
         },
     };
     instance.bind(ctx);
-    let desired = ws.eval_resource::<P>(block, schema, ctx);
-    ctx.set_instance(None);
-    desired.map_err(|diags| {
+    ws.eval_resource::<P>(block, schema, ctx).map_err(|diags| {
         diags
             .0
             .iter()

@@ -18,17 +18,53 @@ use crate::lang::eval::{references, RefTarget};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Node {
+    /// A resource or data source block, in its module (no keys).
     Resource(Address),
-    Local(String),
-    Output(String),
+    /// A local value of the module at the path (module names from the root).
+    Local(Vec<String>, String),
+    /// An output of the module at the path.
+    Output(Vec<String>, String),
+    /// An input variable of a called module: the call's argument, evaluated where the call is.
+    Var(Vec<String>, String),
+    /// A module call: its `count` or `for_each`, which decide the module's instances.
+    Module(Vec<String>),
+}
+
+/// `module.a.module.b.` for a module path (empty for the root).
+fn prefix(path: &[String]) -> String {
+    path.iter().fold(String::new(), |mut out, m| {
+        out.push_str("module.");
+        out.push_str(m);
+        out.push('.');
+        out
+    })
+}
+
+/// The module path of a call named `name` in module `path`.
+pub(crate) fn child_path(path: &[String], name: &str) -> Vec<String> {
+    let mut p = path.to_vec();
+    p.push(name.to_string());
+    p
+}
+
+/// The module instance of a path, without keys: how blocks are named in the graph.
+pub(crate) fn module_of(path: &[String]) -> crate::lang::address::ModuleInstance {
+    path.iter()
+        .map(|name| crate::lang::address::ModuleStep {
+            name: name.clone(),
+            key: None,
+        })
+        .collect()
 }
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Node::Resource(a) => write!(f, "{a}"),
-            Node::Local(n) => write!(f, "local.{n}"),
-            Node::Output(n) => write!(f, "output.{n}"),
+            Node::Local(p, n) => write!(f, "{}local.{n}", prefix(p)),
+            Node::Output(p, n) => write!(f, "{}output.{n}", prefix(p)),
+            Node::Var(p, n) => write!(f, "{}var.{n}", prefix(p)),
+            Node::Module(p) => write!(f, "{}", prefix(p).trim_end_matches('.')),
         }
     }
 }
@@ -56,76 +92,169 @@ impl Graph {
         i
     }
 
-    /// The graph of a configuration. References to things that do not exist are left out here;
-    /// `validate` reports them.
+    /// The graph of a configuration and every module it calls. References to things that do
+    /// not exist are left out here; `validate` reports them.
     #[must_use]
     pub fn build(config: &Config) -> Graph {
         let mut g = Graph::default();
-        let refs_of = |e: &Expr| -> Vec<Node> {
-            references(&e.expr)
-                .0
-                .into_iter()
-                .filter_map(|r| match r.target {
-                    RefTarget::Resource(a) if config.resources.contains_key(&a) => {
-                        Some(Node::Resource(a))
-                    }
-                    RefTarget::Local(n) if config.locals.contains_key(&n) => Some(Node::Local(n)),
-                    _ => None,
-                })
-                .collect()
-        };
-        for (name, l) in &config.locals {
-            let me = g.node(Node::Local(name.clone()));
-            for dep in refs_of(&l.value) {
-                let d = g.node(dep);
-                g.graph.update_edge(d, me, ());
+        for (path, module) in config.all_modules() {
+            g.add_module(&path, module);
+        }
+        // An import's id and key are evaluated before its target block is planned (import
+        // blocks belong to the root module, as in Terraform).
+        for imp in &config.imports {
+            if !config.resources.contains_key(&imp.to) {
+                continue;
+            }
+            let exprs = [Some(&imp.id), imp.key.as_ref(), imp.for_each.as_ref()];
+            for e in exprs.into_iter().flatten() {
+                g.edges_from(&[], config, e, Node::Resource(imp.to.clone()));
             }
         }
+        g
+    }
+
+    /// What an expression of module `path` (whose configuration is `config`) reads.
+    fn refs_of(path: &[String], config: &Config, e: &Expr) -> Vec<Node> {
+        let module = module_of(path);
+        references(&e.expr)
+            .0
+            .into_iter()
+            .flat_map(|r| match r.target {
+                RefTarget::Resource(a) if config.resources.contains_key(&a) => {
+                    vec![Node::Resource(a.in_module(&module))]
+                }
+                RefTarget::Local(n) if config.locals.contains_key(&n) => {
+                    vec![Node::Local(path.to_vec(), n)]
+                }
+                RefTarget::Var(n) if !path.is_empty() && config.variables.contains_key(&n) => {
+                    vec![Node::Var(path.to_vec(), n)]
+                }
+                RefTarget::Module(m) => match config.modules.get(&m) {
+                    Some(call) => {
+                        let child = child_path(path, &m);
+                        match &r.attr {
+                            Some(out) if call.config.outputs.contains_key(out) => {
+                                vec![Node::Output(child, out.clone())]
+                            }
+                            _ => call
+                                .config
+                                .outputs
+                                .keys()
+                                .map(|o| Node::Output(child.clone(), o.clone()))
+                                .collect(),
+                        }
+                    }
+                    None => Vec::new(),
+                },
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// Edges from everything `e` reads to `me`.
+    fn edges_from(&mut self, path: &[String], config: &Config, e: &Expr, me: Node) {
+        let me = self.node(me);
+        for dep in Self::refs_of(path, config, e) {
+            let d = self.node(dep);
+            self.graph.update_edge(d, me, ());
+        }
+    }
+
+    /// Edges for a `depends_on` entry of module `path`: a resource, or a whole module call.
+    fn depends_on(&mut self, path: &[String], config: &Config, text: &str, me: &Node) {
+        let me = self.node(me.clone());
+        let deps: Vec<Node> = match text.strip_prefix("module.") {
+            Some(m) => match config.modules.get(m) {
+                Some(call) => call
+                    .config
+                    .all_modules()
+                    .into_iter()
+                    .flat_map(|(p, c)| {
+                        let mut full = child_path(path, m);
+                        full.extend(p);
+                        let module = module_of(&full);
+                        c.resources
+                            .keys()
+                            .map(move |a| Node::Resource(a.in_module(&module)))
+                            .collect::<Vec<_>>()
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
+            None => match text.parse::<Address>() {
+                Ok(dep) if config.resources.contains_key(&dep) => {
+                    vec![Node::Resource(dep.in_module(&module_of(path)))]
+                }
+                _ => Vec::new(),
+            },
+        };
+        for dep in deps {
+            let d = self.node(dep);
+            self.graph.update_edge(d, me, ());
+        }
+    }
+
+    /// The nodes and edges of one module's blocks. Inside a called module, everything waits
+    /// for the call's expansion (`Node::Module`), and the module's variables read the call's
+    /// inputs in the calling module.
+    fn add_module(&mut self, path: &[String], config: &Config) {
+        let module = module_of(path);
+        let expansion = (!path.is_empty()).then(|| Node::Module(path.to_vec()));
+        let mut inside: Vec<Node> = Vec::new();
+        for (name, l) in &config.locals {
+            let me = Node::Local(path.to_vec(), name.clone());
+            self.edges_from(path, config, &l.value, me.clone());
+            inside.push(me);
+        }
         for (addr, r) in &config.resources {
-            let me = g.node(Node::Resource(addr.clone()));
+            let me = Node::Resource(addr.in_module(&module));
             let repetition = r
                 .repetition
                 .as_ref()
                 .map(crate::lang::config::Repetition::expr);
             for e in r.attrs.values().map(|a| &a.value).chain(repetition) {
-                for dep in refs_of(e) {
-                    let d = g.node(dep);
-                    g.graph.update_edge(d, me, ());
-                }
+                self.edges_from(path, config, e, me.clone());
             }
             for (text, _) in &r.depends_on {
-                if let Ok(dep) = text.parse::<Address>() {
-                    if config.resources.contains_key(&dep) {
-                        let d = g.node(Node::Resource(dep));
-                        g.graph.update_edge(d, me, ());
-                    }
-                }
+                self.depends_on(path, config, text, &me);
             }
-        }
-        // An import's id and key are evaluated before its target block is planned.
-        for imp in &config.imports {
-            if !config.resources.contains_key(&imp.to) {
-                continue;
-            }
-            let me = g.node(Node::Resource(imp.to.clone()));
-            let exprs = [Some(&imp.id), imp.key.as_ref(), imp.for_each.as_ref()];
-            for e in exprs.into_iter().flatten() {
-                for dep in refs_of(e) {
-                    let d = g.node(dep);
-                    g.graph.update_edge(d, me, ());
-                }
-            }
+            inside.push(me);
         }
         for (name, o) in &config.outputs {
-            let me = g.node(Node::Output(name.clone()));
+            let me = Node::Output(path.to_vec(), name.clone());
             if let Some(v) = &o.value {
-                for dep in refs_of(v) {
-                    let d = g.node(dep);
-                    g.graph.update_edge(d, me, ());
+                self.edges_from(path, config, v, me.clone());
+            }
+            inside.push(me);
+        }
+        for (name, call) in &config.modules {
+            let child = child_path(path, name);
+            let me = Node::Module(child.clone());
+            self.node(me.clone());
+            if let Some(r) = &call.repetition {
+                self.edges_from(path, config, r.expr(), me.clone());
+            }
+            for (text, _) in &call.depends_on {
+                self.depends_on(path, config, text, &me);
+            }
+            for var in call.config.variables.keys() {
+                let v = Node::Var(child.clone(), var.clone());
+                let (vi, mi) = (self.node(v.clone()), self.node(me.clone()));
+                self.graph.update_edge(mi, vi, ());
+                if let Some(input) = call.inputs.get(var) {
+                    self.edges_from(path, config, &input.value, v);
                 }
             }
+            inside.push(me);
         }
-        g
+        if let Some(expansion) = expansion {
+            let e = self.node(expansion);
+            for n in inside {
+                let i = self.node(n);
+                self.graph.update_edge(e, i, ());
+            }
+        }
     }
 
     /// Every cycle, as a diagnostic naming all its members.
@@ -155,9 +284,22 @@ impl Graph {
 
     fn span_of(node: &Node, config: &Config) -> Option<crate::lang::diagnostic::Span> {
         match node {
-            Node::Resource(a) => config.resources.get(a).map(|r| r.span.clone()),
-            Node::Local(n) => config.locals.get(n).map(|l| l.name_span.clone()),
-            Node::Output(n) => config.outputs.get(n).map(|o| o.span.clone()),
+            Node::Resource(a) => config.block_of(a).map(|r| r.span.clone()),
+            Node::Local(p, n) => config
+                .module_config(p)?
+                .locals
+                .get(n)
+                .map(|l| l.name_span.clone()),
+            Node::Output(p, n) => config
+                .module_config(p)?
+                .outputs
+                .get(n)
+                .map(|o| o.span.clone()),
+            Node::Var(p, n) => config
+                .module_call(p)
+                .and_then(|c| c.inputs.get(n).map(|i| i.name_span.clone()))
+                .or_else(|| config.module_call(p).map(|c| c.span.clone())),
+            Node::Module(p) => config.module_call(p).map(|c| c.span.clone()),
         }
     }
 
@@ -212,7 +354,7 @@ impl Graph {
             let shape = match node {
                 Node::Resource(a) if a.mode == crate::lang::address::Mode::Data => "note",
                 Node::Resource(_) => "box",
-                Node::Local(_) | Node::Output(_) => "ellipse",
+                Node::Local(..) | Node::Output(..) | Node::Var(..) | Node::Module(_) => "ellipse",
             };
             out.push_str(&format!("  {} [shape = {shape}];\n", dot_id(node)));
         }
@@ -247,8 +389,8 @@ impl Graph {
         let mut out = BTreeSet::new();
         let block;
         let node = match node {
-            Node::Resource(a) if a.key.is_some() => {
-                block = Node::Resource(a.base());
+            Node::Resource(a) => {
+                block = Node::Resource(a.config_addr());
                 &block
             }
             n => n,
@@ -271,7 +413,9 @@ impl Graph {
                     Node::Resource(a) => {
                         out.insert(a.clone());
                     }
-                    Node::Local(_) | Node::Output(_) => stack.push(d),
+                    Node::Local(..) | Node::Output(..) | Node::Var(..) | Node::Module(_) => {
+                        stack.push(d);
+                    }
                 }
             }
         }

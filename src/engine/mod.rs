@@ -14,6 +14,9 @@ pub mod fake;
 pub mod graph;
 #[cfg(test)]
 mod instance_tests;
+#[cfg(test)]
+mod module_tests;
+pub(crate) mod modules;
 pub(crate) mod moves;
 pub mod plan;
 pub(crate) mod plan_file;

@@ -12,7 +12,7 @@ use crate::engine::graph::{Graph, Node};
 use crate::engine::provider::{Planned, Problem, Provider, ProviderError, RefreshRequest};
 use crate::lang::address::{Address, Mode};
 use crate::lang::config::{Config, ResourceBlock};
-use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
+use crate::lang::diagnostic::{Diagnostic, Diagnostics};
 use crate::lang::eval::{references, EvalCtx, RefTarget};
 use crate::lang::schema::{AttrMode, Registry, Schema};
 use crate::lang::value::Value;
@@ -65,46 +65,8 @@ impl Workspace {
         for name in &self.vars.sensitive {
             ctx.sensitive.insert(vec!["var".into(), name.clone()]);
         }
-        for addr in self.config.resources.keys() {
-            if let Some(schema) = self.config.schemas.get(addr.mode, &addr.type_name) {
-                for (attr, a) in &schema.attributes {
-                    if a.sensitive {
-                        let mut path = if addr.mode == Mode::Data {
-                            vec!["data".to_string()]
-                        } else {
-                            vec![]
-                        };
-                        path.extend([addr.type_name.clone(), addr.name.clone(), attr.clone()]);
-                        ctx.sensitive.insert(path);
-                    }
-                }
-            }
-        }
+        crate::engine::modules::mark_sensitive(&self.config, &mut ctx);
         ctx
-    }
-
-    /// Evaluates one local into the context.
-    pub(crate) fn eval_local(&self, name: &str, ctx: &mut EvalCtx, diags: &mut Diagnostics) {
-        let Some(l) = self.config.locals.get(name) else {
-            return;
-        };
-        match ctx.eval_top(&l.value.expr) {
-            Ok((v, _)) => ctx.set(&["local", name], v),
-            Err(e) => {
-                diags.push(eval_diag(e, &l.value.span, &format!("local.{name}")));
-                ctx.set(&["local", name], Value::Unknown);
-            }
-        }
-    }
-
-    /// Re-evaluates every local in order (at apply time, after a resource became known).
-    pub(crate) fn eval_all_locals(&self, ctx: &mut EvalCtx) {
-        let mut ignored = Diagnostics::default();
-        for node in &self.order {
-            if let Node::Local(n) = node {
-                self.eval_local(n, ctx, &mut ignored);
-            }
-        }
     }
 
     /// Evaluates a resource block against its schema: types converted, defaults applied,
@@ -279,15 +241,7 @@ fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
     }
 }
 
-pub(crate) fn eval_diag(e: crate::lang::eval::EvalError, outer: &Span, name: &str) -> Diagnostic {
-    let span = Span {
-        file: outer.file,
-        range: e.range.unwrap_or_else(|| outer.range.clone()),
-    };
-    Diagnostic::error(format!("in {name}: {}", e.message))
-        .named(name)
-        .at(span)
-}
+pub(crate) use crate::lang::eval::eval_diag;
 
 /// The planned change of one resource.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -546,7 +500,7 @@ fn selection(
         return Ok(None);
     }
     for t in &opts.targets {
-        if ws.config.block(t).is_none() && !state.resources.contains_key(t) {
+        if ws.config.block_of(t).is_none() && !state.resources.contains_key(t) {
             return Err(format!(
                 "--target {t}: no such resource in the configuration or the state"
             ));
@@ -562,10 +516,12 @@ fn selection(
                 .filter(|r| r.deps.iter().any(|d| a.is_instance_of(d)))
                 .map(|r| r.addr.clone())
                 .collect();
+            let blocks = ws.graph.index.keys().filter_map(|n| match n {
+                Node::Resource(a) => Some(a),
+                _ => None,
+            });
             dependents.extend(
-                ws.config
-                    .resources
-                    .keys()
+                blocks
                     .filter(|r| {
                         ws.graph
                             .resource_deps(&Node::Resource((*r).clone()))
@@ -721,16 +677,25 @@ async fn plan_state<P: Provider>(
         declared: BTreeSet::new(),
         forgotten: BTreeSet::new(),
         imported: BTreeMap::new(),
+        modules: crate::engine::modules::Modules::default(),
         plan,
     };
     walk.forget()?;
     for node in &ws.order {
         match node {
-            Node::Local(name) => ws.eval_local(name, &mut walk.ctx, &mut walk.diags),
             // A partial plan leaves outputs alone: what they read may not be planned.
-            Node::Output(_) if walk.selected.is_some() => {}
-            Node::Output(name) => walk.output(name),
+            Node::Output(path, _) if path.is_empty() && walk.selected.is_some() => {}
+            Node::Output(path, name) if path.is_empty() => walk.output(name),
             Node::Resource(addr) => walk.resource(addr).await?,
+            other => {
+                crate::engine::modules::eval_value(
+                    &ws.config,
+                    other,
+                    &mut walk.ctx,
+                    &mut walk.modules,
+                    &mut walk.diags,
+                );
+            }
         }
     }
     let mut plan = walk.finish()?;
@@ -809,6 +774,8 @@ struct Walk<'w, P> {
     forgotten: BTreeSet<Address>,
     /// What `import` blocks bring in: each instance's id and what AWS has.
     imported: BTreeMap<Address, (String, Attrs)>,
+    /// The module instances expanded so far.
+    modules: crate::engine::modules::Modules,
     plan: Plan,
 }
 
@@ -890,11 +857,23 @@ impl<'w, P: Provider> Walk<'w, P> {
         Ok(())
     }
 
-    /// A block: its instances, each planned in turn with its `count.index` or `each`.
-    async fn resource(&mut self, block_addr: &Address) -> Result<(), PlanError> {
+    /// A block, in every instance of its module.
+    async fn resource(&mut self, config_addr: &Address) -> Result<(), PlanError> {
+        for m in self.modules.of(&config_addr.module_path()) {
+            self.ctx.enter(&m);
+            let planned = self.resource_in(&config_addr.in_module(&m)).await;
+            self.ctx.enter(&[]);
+            planned?;
+        }
+        Ok(())
+    }
+
+    /// A block in one module instance: its instances, each planned in turn with its
+    /// `count.index` or `each`.
+    async fn resource_in(&mut self, block_addr: &Address) -> Result<(), PlanError> {
         let ws = self.ws;
         let (Some(block), Some(schema)) = (
-            ws.config.resources.get(block_addr),
+            ws.config.block_of(block_addr),
             ws.config
                 .schemas
                 .get(block_addr.mode, &block_addr.type_name),
@@ -905,7 +884,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         if !self.block_in_scope(block_addr) {
             // Outside the targets: seen as AWS has it, and left alone. Its `count` is not
             // evaluated, so that targeting can first apply what an unknown count reads.
-            self.outside_scope(block, schema);
+            self.outside_scope(block_addr, block, schema);
             return Ok(());
         }
         self.import(block_addr).await?;
@@ -1064,13 +1043,13 @@ impl<'w, P: Provider> Walk<'w, P> {
 
     /// A block none of whose instances is targeted: its value is what AWS has of the
     /// instances in state.
-    fn outside_scope(&mut self, block: &ResourceBlock, schema: &Schema) {
+    fn outside_scope(&mut self, block_addr: &Address, block: &ResourceBlock, schema: &Schema) {
         let mut any = false;
         for (addr, _) in self
             .state
             .resources
-            .range(block.addr.clone()..)
-            .take_while(|(a, _)| a.is_instance_of(&block.addr))
+            .range(block_addr.clone()..)
+            .take_while(|(a, _)| a.is_instance_of(block_addr))
         {
             if let Some(attrs) = self.live.get(addr).cloned().flatten() {
                 self.ctx.set_resource(addr, state_value(schema, &attrs));
@@ -1079,7 +1058,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         }
         if !any && block.repetition.is_none() {
             self.ctx
-                .set_resource(&block.addr, resource_value(schema, &BTreeMap::new(), None));
+                .set_resource(block_addr, resource_value(schema, &BTreeMap::new(), None));
         }
     }
 
@@ -1383,9 +1362,21 @@ impl<'w, P: Provider> Walk<'w, P> {
 fn why_orphaned(config: &Config, a: &Address) -> String {
     use crate::lang::address::InstanceKey;
     use crate::lang::config::Repetition;
-    let Some(block) = config.resources.get(&a.base()) else {
+    let Some(module) = config.module_config(&a.module_path()) else {
+        return format!(
+            "its module {} is no longer in the configuration",
+            crate::lang::address::module_text(&a.config_addr().module)
+        );
+    };
+    let Some(block) = module.resources.get(&a.local()) else {
         return "it is no longer in the configuration".into();
     };
+    if config.block(a).is_some() && !a.module.is_empty() {
+        return format!(
+            "its module instance {} is no longer declared",
+            crate::lang::address::module_text(&a.module)
+        );
+    }
     match (&block.repetition, &a.key) {
         (Some(Repetition::Count(_)), Some(InstanceKey::Int(_))) => {
             format!(
@@ -1466,51 +1457,39 @@ pub(crate) fn evaluate_static<P: Provider>(
     let mut values = BTreeMap::new();
     let mut ctx = ws.base_ctx();
     let mut checked: Vec<Planned<'_>> = Vec::new();
+    let mut modules = crate::engine::modules::Modules::stand_ins();
     for node in &ws.order {
         match node {
-            Node::Local(name) => ws.eval_local(name, &mut ctx, &mut diags),
-            Node::Output(name) => {
+            Node::Output(path, name) if path.is_empty() => {
                 if let Some(expr) = ws.config.outputs.get(name).and_then(|o| o.value.as_ref()) {
                     if let Err(e) = ctx.eval_top(&expr.expr) {
                         diags.push(eval_diag(e, &expr.span, &format!("output.{name}")));
                     }
                 }
             }
-            Node::Resource(block_addr) => {
-                let (Some(block), Some(schema)) = (
-                    ws.config.resources.get(block_addr),
-                    ws.config
-                        .schemas
-                        .get(block_addr.mode, &block_addr.type_name),
-                ) else {
-                    continue;
-                };
-                ctx.set_resource(block_addr, empty_value(block));
-                let instances = crate::lang::expand::instances_or_stand_in(block, &mut ctx)
-                    .unwrap_or_else(|d| {
-                        diags.push(d);
-                        Vec::new()
-                    });
-                for instance in instances {
-                    let addr = block_addr.with_key(instance.key.clone());
-                    instance.bind(&mut ctx);
-                    let desired = ws
-                        .eval_resource::<P>(block, schema, &ctx)
-                        .unwrap_or_else(|d| {
-                            diags.extend(d);
-                            Desired::default()
-                        });
-                    ctx.set_instance(None);
-                    checked.push(planned(&addr, block, desired.attrs.clone()));
-                    let value = resource_value(schema, &desired.attrs, None);
-                    if instance.stand_in {
-                        // The block's instances are not known: nor is its value.
-                        ctx.set_resource(block_addr, Value::Unknown);
-                    } else {
-                        ctx.set_resource(&addr, value);
-                    }
-                    values.insert(addr, desired);
+            Node::Resource(config_addr) => {
+                for m in modules.of(&config_addr.module_path()) {
+                    ctx.enter(&m);
+                    let block_addr = config_addr.in_module(&m);
+                    static_block::<P>(
+                        ws,
+                        &block_addr,
+                        &mut ctx,
+                        &mut values,
+                        &mut checked,
+                        &mut diags,
+                    );
+                    ctx.enter(&[]);
                 }
+            }
+            other => {
+                crate::engine::modules::eval_value(
+                    &ws.config,
+                    other,
+                    &mut ctx,
+                    &mut modules,
+                    &mut diags,
+                );
             }
         }
     }
@@ -1518,4 +1497,49 @@ pub(crate) fn evaluate_static<P: Provider>(
         diags.push(problem_diag(ws, p));
     }
     (values, diags)
+}
+
+/// One block of one module instance, for `evaluate_static`: each instance evaluated with
+/// unknowns for what only AWS knows.
+fn static_block<P: Provider>(
+    ws: &Workspace,
+    block_addr: &Address,
+    ctx: &mut EvalCtx,
+    values: &mut BTreeMap<Address, Desired>,
+    checked: &mut Vec<Planned<'_>>,
+    diags: &mut Diagnostics,
+) {
+    let (Some(block), Some(schema)) = (
+        ws.config.block_of(block_addr),
+        ws.config
+            .schemas
+            .get(block_addr.mode, &block_addr.type_name),
+    ) else {
+        return;
+    };
+    ctx.set_resource(block_addr, empty_value(block));
+    let instances = crate::lang::expand::instances_or_stand_in(block, ctx).unwrap_or_else(|d| {
+        diags.push(d);
+        Vec::new()
+    });
+    for instance in instances {
+        let addr = block_addr.with_key(instance.key.clone());
+        instance.bind(ctx);
+        let desired = ws
+            .eval_resource::<P>(block, schema, ctx)
+            .unwrap_or_else(|d| {
+                diags.extend(d);
+                Desired::default()
+            });
+        ctx.set_instance(None);
+        checked.push(planned(&addr, block, desired.attrs.clone()));
+        let value = resource_value(schema, &desired.attrs, None);
+        if instance.stand_in {
+            // The block's instances are not known: nor is its value.
+            ctx.set_resource(block_addr, Value::Unknown);
+        } else {
+            ctx.set_resource(&addr, value);
+        }
+        values.insert(addr, desired);
+    }
 }

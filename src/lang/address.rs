@@ -1,8 +1,10 @@
-//! Resource addresses: `aws_iam_role.r`, `data.aws_caller_identity.current`.
+//! Resource addresses: `aws_iam_role.r`, `data.aws_caller_identity.current`,
+//! `aws_iam_role.r[0]`, `module.net["a"].aws_subnet.s["b"]`.
 //!
-//! The address is the identity of a resource across configuration, plan and state. It already
-//! carries an optional instance key so that `count` and `for_each` (`aws_iam_role.r[0]`,
-//! `aws_iam_role.r["a"]`) can be added without changing how state is keyed.
+//! The address is the identity of a resource across configuration, plan and state: the module
+//! instance it lives in (empty at the root), its mode, type and name, and its instance key
+//! under `count` or `for_each`. The configuration knows blocks (no keys anywhere, see
+//! `config_addr`); plans and state know instances.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,8 +22,50 @@ pub(crate) enum InstanceKey {
     Str(String),
 }
 
+/// One step of a module path: `module.net` or `module.net["a"]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ModuleStep {
+    pub(crate) name: String,
+    pub(crate) key: Option<InstanceKey>,
+}
+
+/// A module instance: the steps from the root (empty for the root module).
+pub(crate) type ModuleInstance = Vec<ModuleStep>;
+
+impl fmt::Display for ModuleStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "module.{}", self.name)?;
+        match &self.key {
+            Some(k) => write!(f, "{k}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `module.a["k"].module.b` (empty for the root).
+pub(crate) fn module_text(module: &[ModuleStep]) -> String {
+    module
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// `module.a["k"].module.b.`, the prefix of what is declared in a module instance (empty for
+/// the root).
+pub(crate) fn module_prefix(module: &[ModuleStep]) -> String {
+    module.iter().fold(String::new(), |mut out, s| {
+        out.push_str(&s.to_string());
+        out.push('.');
+        out
+    })
+}
+
+// The module path comes first, so that the root's resources sort before any module's and
+// keep the order they had before modules existed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Address {
+    pub(crate) module: ModuleInstance,
     pub(crate) mode: Mode,
     pub(crate) type_name: String,
     pub(crate) name: String,
@@ -31,6 +75,7 @@ pub struct Address {
 impl Address {
     pub(crate) fn managed(type_name: impl Into<String>, name: impl Into<String>) -> Address {
         Address {
+            module: Vec::new(),
             mode: Mode::Managed,
             type_name: type_name.into(),
             name: name.into(),
@@ -40,6 +85,7 @@ impl Address {
 
     pub(crate) fn data(type_name: impl Into<String>, name: impl Into<String>) -> Address {
         Address {
+            module: Vec::new(),
             mode: Mode::Data,
             type_name: type_name.into(),
             name: name.into(),
@@ -47,7 +93,8 @@ impl Address {
         }
     }
 
-    /// The address of the block this is an instance of: the address without its key.
+    /// The address of the block this is an instance of, in the same module instance: the
+    /// address without its own key.
     pub(crate) fn base(&self) -> Address {
         Address {
             key: None,
@@ -63,9 +110,50 @@ impl Address {
         }
     }
 
-    /// Whether this is `block` itself or one of its instances.
+    /// The same block in module instance `module`.
+    pub(crate) fn in_module(&self, module: &[ModuleStep]) -> Address {
+        Address {
+            module: module.to_vec(),
+            ..self.clone()
+        }
+    }
+
+    /// The block as the configuration declares it: no key on it or on its modules.
+    pub(crate) fn config_addr(&self) -> Address {
+        Address {
+            module: self
+                .module
+                .iter()
+                .map(|s| ModuleStep {
+                    name: s.name.clone(),
+                    key: None,
+                })
+                .collect(),
+            key: None,
+            ..self.clone()
+        }
+    }
+
+    /// The names of the modules the block is declared in (`["net"]` for `module.net[0].x.y`).
+    pub(crate) fn module_path(&self) -> Vec<String> {
+        self.module.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// The address inside its own module: what that module's configuration calls it.
+    pub(crate) fn local(&self) -> Address {
+        Address {
+            module: Vec::new(),
+            key: None,
+            ..self.clone()
+        }
+    }
+
+    /// Whether this is `block` itself or one of its instances (in the same module instance).
     pub(crate) fn is_instance_of(&self, block: &Address) -> bool {
-        self.mode == block.mode && self.type_name == block.type_name && self.name == block.name
+        self.module == block.module
+            && self.mode == block.mode
+            && self.type_name == block.type_name
+            && self.name == block.name
     }
 }
 
@@ -77,6 +165,20 @@ impl InstanceKey {
             InstanceKey::Int(i) => crate::lang::value::Value::Number(*i as f64),
             InstanceKey::Str(s) => crate::lang::value::Value::String(s.clone()),
         }
+    }
+
+    /// `[0]` or `["a"]`, as written after a name.
+    fn parse(text: &str) -> Option<InstanceKey> {
+        let inner = text.strip_prefix('[')?.strip_suffix(']')?;
+        if let Ok(n) = inner.parse::<u64>() {
+            return Some(InstanceKey::Int(n));
+        }
+        // The key is written as an HCL string, whose escapes are JSON's.
+        inner
+            .starts_with('"')
+            .then(|| serde_json::from_str(inner).ok())
+            .flatten()
+            .map(InstanceKey::Str)
     }
 }
 
@@ -91,6 +193,9 @@ impl fmt::Display for InstanceKey {
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in &self.module {
+            write!(f, "{step}.")?;
+        }
         if self.mode == Mode::Data {
             write!(f, "data.")?;
         }
@@ -117,7 +222,7 @@ impl<'de> serde::Deserialize<'de> for Address {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid resource address {0:?}: expected TYPE.NAME or data.TYPE.NAME")]
+#[error("invalid resource address {0:?}: expected TYPE.NAME or data.TYPE.NAME, optionally with an [index] and after module.NAME steps")]
 pub struct AddressError(pub(crate) String);
 
 fn is_ident(s: &str) -> bool {
@@ -128,42 +233,73 @@ fn is_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
+/// Splits `module.a["x.y"].aws_x.b[0]` into `name[key]` parts at the dots outside brackets
+/// and strings.
+fn parts(s: &str) -> Option<Vec<(&str, Option<InstanceKey>)>> {
+    let mut out = Vec::new();
+    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0usize);
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' => depth += 1,
+            b']' => depth = depth.checked_sub(1)?,
+            b'.' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if in_string || depth != 0 {
+        return None;
+    }
+    out.push(&s[start..]);
+    out.into_iter()
+        .map(|part| match part.find('[') {
+            Some(i) => InstanceKey::parse(&part[i..]).map(|k| (&part[..i], Some(k))),
+            None => Some((part, None)),
+        })
+        .collect()
+}
+
 impl FromStr for Address {
     type Err = AddressError;
 
     fn from_str(s: &str) -> Result<Address, AddressError> {
         let err = || AddressError(s.to_string());
-        let (base, key) = match s.find('[') {
-            Some(i) => {
-                let inner = s[i..]
-                    .strip_prefix('[')
-                    .and_then(|r| r.strip_suffix(']'))
-                    .ok_or_else(err)?;
-                let key = if let Ok(n) = inner.parse::<u64>() {
-                    InstanceKey::Int(n)
-                } else {
-                    // The key is written as an HCL string, whose escapes are JSON's.
-                    let unq: String = inner
-                        .starts_with('"')
-                        .then(|| serde_json::from_str(inner).ok())
-                        .flatten()
-                        .ok_or_else(err)?;
-                    InstanceKey::Str(unq)
-                };
-                (&s[..i], Some(key))
+        let parts = parts(s).ok_or_else(err)?;
+        let mut rest = parts.as_slice();
+        let mut module = Vec::new();
+        while let [("module", None), (name, key), tail @ ..] = rest {
+            if !is_ident(name) || tail.is_empty() {
+                return Err(err());
             }
-            None => (s, None),
-        };
-        let parts: Vec<&str> = base.split('.').collect();
-        let (mode, t, n) = match parts.as_slice() {
-            ["data", t, n] => (Mode::Data, *t, *n),
-            [t, n] => (Mode::Managed, *t, *n),
+            module.push(ModuleStep {
+                name: (*name).to_string(),
+                key: key.clone(),
+            });
+            rest = tail;
+        }
+        let (mode, t, n, key) = match rest {
+            [("data", None), (t, None), (n, key)] => (Mode::Data, *t, *n, key.clone()),
+            [(t, None), (n, key)] => (Mode::Managed, *t, *n, key.clone()),
             _ => return Err(err()),
         };
         if !is_ident(t) || !is_ident(n) {
             return Err(err());
         }
         Ok(Address {
+            module,
             mode,
             type_name: t.to_string(),
             name: n.to_string(),
@@ -184,6 +320,8 @@ mod tests {
             "aws_iam_role.r[0]",
             "aws_iam_role.r[\"a\"]",
             "aws_iam_role.r[\"with \\\"quotes\\\" and ]\"]",
+            "module.net.aws_subnet.s",
+            "module.net[\"a.b\"].module.inner[2].data.aws_vpc.v[\"x\"]",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
@@ -192,7 +330,16 @@ mod tests {
 
     #[test]
     fn malformed_addresses_are_rejected() {
-        for s in ["", "aws_iam_role", "a.b.c.d", "aws_iam_role.r[", "1x.y"] {
+        for s in [
+            "",
+            "aws_iam_role",
+            "a.b.c.d",
+            "aws_iam_role.r[",
+            "1x.y",
+            "module.net",
+            "module.net.x",
+            "aws_iam_role[0].r",
+        ] {
             assert!(s.parse::<Address>().is_err(), "{s}");
         }
     }

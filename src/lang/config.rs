@@ -80,6 +80,22 @@ impl Repetition {
     }
 }
 
+/// `module "x" { source = "./modules/x" ... }`: a call of a module in a local directory,
+/// with the configuration loaded from it.
+#[derive(Debug, Clone)]
+pub(crate) struct ModuleCall {
+    pub(crate) name: String,
+    /// The span of the block's label.
+    pub(crate) span: Span,
+    pub(crate) source: String,
+    /// The module's input variables, as the call sets them.
+    pub(crate) inputs: BTreeMap<String, AttrExpr>,
+    pub(crate) repetition: Option<Repetition>,
+    pub(crate) depends_on: Vec<(String, Span)>,
+    /// What the module's directory declares.
+    pub(crate) config: Box<Config>,
+}
+
 /// `output "x" { ... }`.
 #[derive(Debug, Clone)]
 pub(crate) struct OutputBlock {
@@ -105,14 +121,56 @@ pub struct Config {
     pub(crate) moved: Vec<crate::lang::refactor::Moved>,
     pub(crate) removed: Vec<crate::lang::refactor::Removed>,
     pub(crate) imports: Vec<crate::lang::refactor::Import>,
+    /// `module` calls, by name.
+    pub(crate) modules: BTreeMap<String, ModuleCall>,
 }
 
 impl Config {
-    /// The block that declares `addr`, which may be one of its instances. An instance key
-    /// must match the block's repetition: an integer for `count`, a string for `for_each`,
-    /// none without either.
+    /// The configuration of the module at `path` (module names from the root), if declared.
+    pub(crate) fn module_config(&self, path: &[String]) -> Option<&Config> {
+        match path.split_first() {
+            None => Some(self),
+            Some((first, rest)) => self.modules.get(first)?.config.module_config(rest),
+        }
+    }
+
+    /// The module call at `path` (its last name is the call's), if declared.
+    pub(crate) fn module_call(&self, path: &[String]) -> Option<&ModuleCall> {
+        let (last, parent) = path.split_last()?;
+        self.module_config(parent)?.modules.get(last)
+    }
+
+    /// Every module's configuration with its path, the root first, parents before children.
+    pub(crate) fn all_modules(&self) -> Vec<(Vec<String>, &Config)> {
+        let mut out = vec![(Vec::new(), self)];
+        let mut i = 0;
+        while i < out.len() {
+            let (path, config) = (out[i].0.clone(), out[i].1);
+            for (name, call) in &config.modules {
+                let mut p = path.clone();
+                p.push(name.clone());
+                out.push((p, &call.config));
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// The block `addr` names, whatever keys the address carries.
+    pub(crate) fn block_of(&self, addr: &Address) -> Option<&ResourceBlock> {
+        self.module_config(&addr.module_path())?
+            .resources
+            .get(&addr.local())
+    }
+
+    /// The block that declares `addr`, which may be one of its instances, in whichever
+    /// module. An instance key must match the block's repetition: an integer for `count`, a
+    /// string for `for_each`, none without either.
     pub(crate) fn block(&self, addr: &Address) -> Option<&ResourceBlock> {
-        let block = self.resources.get(&addr.base())?;
+        let block = self
+            .module_config(&addr.module_path())?
+            .resources
+            .get(&addr.local())?;
         let fits = matches!(
             (&block.repetition, &addr.key),
             (None, None)
@@ -204,7 +262,120 @@ pub(crate) fn load(
     for file in 0..config.sources.files.len() {
         parse_file(&mut config, file, &mut diags);
     }
+    let mut sources = std::mem::take(&mut config.sources);
+    load_modules(&mut config, dir, &mut sources, &mut diags, &mut Vec::new());
+    share_sources(&mut config, &sources);
+    config.sources = sources;
     Ok((config, diags))
+}
+
+/// How deep modules may call modules; deeper is almost surely a loop through symlinks.
+const MAX_MODULE_DEPTH: usize = 16;
+
+/// Loads the directory of every module `config` calls, recursively. Files are added to the
+/// root's `sources` (shown by their path from the root directory), so that every diagnostic
+/// names the file in the module. Only local paths are loaded: a registry or remote source is
+/// an error that says what to do.
+fn load_modules(
+    config: &mut Config,
+    root: &Path,
+    sources: &mut Sources,
+    diags: &mut Diagnostics,
+    stack: &mut Vec<PathBuf>,
+) {
+    let names: Vec<String> = config.modules.keys().cloned().collect();
+    for name in names {
+        let (source, span) = {
+            let call = &config.modules[&name];
+            (call.source.clone(), call.span.clone())
+        };
+        if !(source.starts_with("./") || source.starts_with("../")) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "module.{name}: the source {source:?} is not a local path; skyform loads local modules only (a source starting with ./ or ../)"
+                ))
+                .named(format!("module.{name}"))
+                .at(span)
+                .note("vendor the module into this repository (for example under modules/) and give its relative path as the source"),
+            );
+            continue;
+        }
+        let dir = config.dir.join(&source);
+        let canonical = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if stack.contains(&canonical) || stack.len() >= MAX_MODULE_DEPTH {
+            diags.push(
+                Diagnostic::error(format!("module.{name}: the module {source:?} calls itself"))
+                    .named(format!("module.{name}"))
+                    .at(span),
+            );
+            continue;
+        }
+        let files = match config_files(&dir) {
+            Ok(f) if !f.is_empty() => f,
+            Ok(_) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "module.{name}: no *.sky.hcl or *.tf files in {}",
+                        dir.display()
+                    ))
+                    .named(format!("module.{name}"))
+                    .at(span),
+                );
+                continue;
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "module.{name}: cannot read the module directory {}: {e}",
+                        dir.display()
+                    ))
+                    .named(format!("module.{name}"))
+                    .at(span),
+                );
+                continue;
+            }
+        };
+        let mut child = Config {
+            schemas: config.schemas,
+            dir: dir.clone(),
+            ..Config::default()
+        };
+        let mut added = Vec::new();
+        for path in files {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => {
+                    let display = path
+                        .strip_prefix(root)
+                        .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
+                    added.push(sources.add(display, path, text));
+                }
+                Err(e) => diags.push(
+                    Diagnostic::error(format!("{}: {e}", path.display()))
+                        .named(format!("module.{name}")),
+                ),
+            }
+        }
+        child.sources = sources.clone();
+        for file in added {
+            parse_file(&mut child, file, diags);
+        }
+        child.sources = Sources::default();
+        stack.push(canonical);
+        load_modules(&mut child, root, sources, diags, stack);
+        stack.pop();
+        if let Some(call) = config.modules.get_mut(&name) {
+            *call.config = child;
+        }
+    }
+}
+
+/// Gives every module's configuration the root's sources, so that any of them can name a
+/// place in any file.
+fn share_sources(config: &mut Config, sources: &Sources) {
+    for call in config.modules.values_mut() {
+        call.config.sources = sources.clone();
+        share_sources(&mut call.config, sources);
+    }
 }
 
 /// Reads the configuration files of `dir`, each shown by its file name.
@@ -324,6 +495,7 @@ impl Parser<'_> {
                     let i = crate::lang::refactor::import(block, self.file, self.diags);
                     self.config.imports.extend(i);
                 }
+                "module" => self.module(block),
                 other => {
                     let mut d = Diagnostic::error(format!("unknown block type {other:?}"))
                         .named(other)
@@ -341,6 +513,7 @@ impl Parser<'_> {
                             "moved",
                             "removed",
                             "import",
+                            "module",
                         ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
@@ -729,19 +902,26 @@ impl Parser<'_> {
     }
 
     fn depends_on(&mut self, attr: &hcl_edit::structure::Attribute, res: &mut ResourceBlock) {
+        let found = self.depends_on_list(attr);
+        res.depends_on.extend(found);
+    }
+
+    /// The references of a `depends_on` list.
+    fn depends_on_list(&mut self, attr: &hcl_edit::structure::Attribute) -> Vec<(String, Span)> {
+        let mut out = Vec::new();
         let Expression::Array(items) = &attr.value else {
             self.diags.push(
                 Diagnostic::error("depends_on must be a list of resource addresses")
                     .named("depends_on")
                     .at(self.span(attr.value.span())),
             );
-            return;
+            return out;
         };
         for item in items {
             let text =
                 crate::lang::eval::traversal_text(item).or_else(|| self.quoted_reference(item));
             match text {
-                Some(t) => res.depends_on.push((t, self.span(item.span()))),
+                Some(t) => out.push((t, self.span(item.span()))),
                 None => self.diags.push(
                     Diagnostic::error(
                         "depends_on entries must be references such as aws_iam_role.r",
@@ -751,6 +931,79 @@ impl Parser<'_> {
                 ),
             }
         }
+        out
+    }
+
+    /// `module "x" { source = "./dir", inputs..., count / for_each, depends_on }`. The
+    /// module's own files are loaded once every file of this module is parsed (`load_modules`).
+    fn module(&mut self, block: &Block) {
+        let Some(labels) = self.labels(block, 1, "the module name") else {
+            return;
+        };
+        let (name, span) = labels[0].clone();
+        let owner = format!("module.{name}");
+        self.no_nested_blocks(block, &owner);
+        let mut source = None;
+        let mut as_block = ResourceBlock {
+            addr: Address::managed("module", name),
+            span: span.clone(),
+            type_span: span.clone(),
+            attrs: BTreeMap::new(),
+            depends_on: Vec::new(),
+            repetition: None,
+        };
+        let mut inputs = BTreeMap::new();
+        for attr in block.body.attributes() {
+            let key = attr.key.as_str();
+            match key {
+                "source" => source = self.literal_string(attr, &owner),
+                "version" => self.diags.push(
+                    Diagnostic::error(format!(
+                        "invalid argument in {owner}: a version can only be given for a registry module; skyform loads local modules only"
+                    ))
+                    .named(key)
+                    .at(self.span(attr.key.span())),
+                ),
+                "count" | "for_each" => self.repetition(attr, &mut as_block),
+                "depends_on" => self.depends_on(attr, &mut as_block),
+                // One AWS provider configuration is passed on as it is.
+                "providers" => {}
+                _ => {
+                    inputs.insert(
+                        key.to_string(),
+                        AttrExpr {
+                            name_span: self.span(attr.key.span()),
+                            value: self.expr(&attr.value),
+                        },
+                    );
+                }
+            }
+        }
+        let Some(source) = source else {
+            self.diags.push(
+                Diagnostic::error(format!("{owner} needs the attribute \"source\""))
+                    .named(owner.clone())
+                    .at(span),
+            );
+            return;
+        };
+        if let Some(prev) = self.config.modules.get(name) {
+            let first = self.config.sources.location(&prev.span);
+            self.diags.push(duplicate(&owner, span, &first));
+            return;
+        }
+        self.config.modules.insert(
+            name.to_string(),
+            ModuleCall {
+                name: name.to_string(),
+                span,
+                source,
+                inputs,
+                repetition: as_block.repetition,
+                depends_on: as_block.depends_on,
+                config: Box::default(),
+            },
+        );
     }
 
     /// A resource's `timeouts { create = "30m" }`, checked as Terraform checks it (Go duration

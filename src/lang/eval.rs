@@ -46,6 +46,17 @@ pub(crate) struct EvalCtx {
     /// The configuration's files, for `file()` and its kin.
     pub(crate) files: Files,
     touched_sensitive: Cell<bool>,
+    /// The module instance whose names `roots` and `sensitive` hold (the root: empty).
+    current: crate::lang::address::ModuleInstance,
+    /// The names of every other module instance, kept while another is current.
+    parked: BTreeMap<crate::lang::address::ModuleInstance, Scope>,
+}
+
+/// The names one module instance sees.
+#[derive(Debug, Default)]
+struct Scope {
+    roots: BTreeMap<String, Value>,
+    sensitive: BTreeSet<Vec<String>>,
 }
 
 impl EvalCtx {
@@ -57,6 +68,28 @@ impl EvalCtx {
             },
             ..EvalCtx::default()
         }
+    }
+
+    /// Makes module instance `module` the one whose names expressions see (created empty the
+    /// first time). Each module instance has its own `var`, `local`, resources and `module`.
+    pub(crate) fn enter(&mut self, module: &[crate::lang::address::ModuleStep]) {
+        if self.current == module {
+            return;
+        }
+        let leaving = Scope {
+            roots: std::mem::take(&mut self.roots),
+            sensitive: std::mem::take(&mut self.sensitive),
+        };
+        let previous = std::mem::replace(&mut self.current, module.to_vec());
+        self.parked.insert(previous, leaving);
+        let entering = self.parked.remove(module).unwrap_or_default();
+        self.roots = entering.roots;
+        self.sensitive = entering.sensitive;
+    }
+
+    /// The module instance being evaluated.
+    pub(crate) fn current(&self) -> &[crate::lang::address::ModuleStep] {
+        &self.current
     }
 
     /// Sets `root.key` (for `var.x`) or `root.key.name` (for `data.T.n`) in the context.
@@ -728,6 +761,21 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     }
 }
 
+/// An evaluation error as a diagnostic at its place inside `outer`, naming what was evaluated.
+pub(crate) fn eval_diag(
+    e: EvalError,
+    outer: &crate::lang::diagnostic::Span,
+    name: &str,
+) -> crate::lang::diagnostic::Diagnostic {
+    let span = crate::lang::diagnostic::Span {
+        file: outer.file,
+        range: e.range.unwrap_or_else(|| outer.range.clone()),
+    };
+    crate::lang::diagnostic::Diagnostic::error(format!("in {name}: {}", e.message))
+        .named(name)
+        .at(span)
+}
+
 /// `map[key]` of an object value, made an object first if it is not one.
 fn object_entry<'a>(slot: &'a mut Value, key: &str) -> &'a mut Value {
     if !matches!(slot, Value::Object(_)) {
@@ -751,6 +799,8 @@ pub(crate) enum RefTarget {
     Count(String),
     /// `each.key` or `each.value`.
     Each(String),
+    /// `module.NAME`: a module call's outputs (the output read is the reference's `attr`).
+    Module(String),
     /// A name that is none of the above (reported as undefined).
     Unknown(String),
 }
@@ -919,6 +969,11 @@ impl Walker {
             ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
             ("path", _) => (RefTarget::Path, None, names.len().min(1)),
             ("count", [attr, ..]) => (RefTarget::Count((*attr).to_string()), None, 1),
+            ("module", [name, rest @ ..]) => (
+                RefTarget::Module((*name).to_string()),
+                rest.first().map(|s| (*s).to_string()),
+                1,
+            ),
             ("each", [attr, ..]) => (RefTarget::Each((*attr).to_string()), None, 1),
             ("data", [t, n, rest @ ..]) => (
                 RefTarget::Resource(Address::data(*t, *n)),

@@ -64,7 +64,21 @@ pub(crate) fn instances_or_stand_in(
 
 /// The instances of `block`, in key order, evaluated against `ctx`.
 pub(crate) fn instances(block: &ResourceBlock, ctx: &EvalCtx) -> Result<Vec<Instance>, Diagnostic> {
-    let Some(repetition) = &block.repetition else {
+    let owner = format!(
+        "{}{}",
+        crate::lang::address::module_prefix(ctx.current()),
+        block.addr
+    );
+    instances_of(block.repetition.as_ref(), &owner, ctx)
+}
+
+/// The instances that `repetition` declares for `owner` (a block or a module call).
+pub(crate) fn instances_of(
+    repetition: Option<&Repetition>,
+    owner: &str,
+    ctx: &EvalCtx,
+) -> Result<Vec<Instance>, Diagnostic> {
+    let Some(repetition) = repetition else {
         return Ok(vec![Instance {
             key: None,
             value: None,
@@ -77,13 +91,11 @@ pub(crate) fn instances(block: &ResourceBlock, ctx: &EvalCtx) -> Result<Vec<Inst
             file: expr.span.file,
             range: range.unwrap_or_else(|| expr.span.range.clone()),
         };
-        Diagnostic::error(message)
-            .named(block.addr.to_string())
-            .at(span)
+        Diagnostic::error(message).named(owner).at(span)
     };
     let (value, sensitive) = ctx
         .eval_top(&expr.expr)
-        .map_err(|e| fail(format!("in {}: {}", block.addr, e.message), e.range))?;
+        .map_err(|e| fail(format!("in {owner}: {}", e.message), e.range))?;
     match repetition {
         Repetition::Count(_) => count(&value).map_err(|m| fail(m, None)),
         Repetition::ForEach(_) if sensitive => Err(fail(

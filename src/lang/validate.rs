@@ -7,7 +7,75 @@ use crate::lang::config::{Config, Expr, Repetition};
 use crate::lang::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
 use crate::lang::eval::{references, RefTarget};
 
+/// Checks the root module and every module it calls, each against its own names.
+#[must_use]
 pub fn check(config: &Config) -> Diagnostics {
+    let mut diags = Diagnostics::default();
+    for (_, module) in config.all_modules() {
+        diags.extend(check_module(module));
+        for call in module.modules.values() {
+            check_call(module, call, &mut diags);
+        }
+    }
+    diags
+}
+
+/// A module call against the module's variables: every input declared, every variable
+/// without a default given, and the inputs' expressions valid where the call is.
+fn check_call(parent: &Config, call: &crate::lang::config::ModuleCall, diags: &mut Diagnostics) {
+    let child = &call.config;
+    for (name, input) in &call.inputs {
+        if !child.variables.contains_key(name) {
+            let mut d = Diagnostic::error(format!(
+                "unsupported argument: an argument named {name:?} is not expected here; module.{} declares no variable {name:?}",
+                call.name
+            ))
+            .named(name.clone())
+            .at(input.name_span.clone());
+            if let Some(s) = did_you_mean(name, child.variables.keys().map(String::as_str)) {
+                d = d.note(format!("did you mean {s:?}?"));
+            }
+            diags.push(d);
+        }
+        check_expr_in(parent, &input.value, call.repetition.as_ref(), diags);
+    }
+    for (name, v) in &child.variables {
+        if v.default.is_none() && !call.inputs.contains_key(name) {
+            diags.push(
+                Diagnostic::error(format!(
+                    "missing required argument: the argument {name:?} is required by module.{}, but no definition was found",
+                    call.name
+                ))
+                .named(name.clone())
+                .at(call.span.clone()),
+            );
+        }
+    }
+    if let Some(r) = &call.repetition {
+        check_expr(parent, r.expr(), diags);
+    }
+    for (text, span) in &call.depends_on {
+        let known = match text.strip_prefix("module.") {
+            Some(m) => parent.modules.contains_key(m),
+            None => text
+                .parse::<crate::lang::address::Address>()
+                .is_ok_and(|a| parent.resources.contains_key(&a)),
+        };
+        if !known {
+            diags.push(
+                Diagnostic::error(format!(
+                    "depends_on in module.{} names {text}, which is not declared",
+                    call.name
+                ))
+                .named(text.clone())
+                .at(span.clone()),
+            );
+        }
+    }
+}
+
+/// The checks of one module's own blocks.
+fn check_module(config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let reg = config.schemas;
     for (addr, block) in &config.resources {
@@ -223,6 +291,19 @@ fn check_expr_in(
                     format!("{a} has no attribute {attr:?}"),
                     did_you_mean(attr, schema.attributes.keys().map(String::as_str))
                         .map(|s| format!("{a}.{s}")),
+                )),
+                _ => None,
+            },
+            RefTarget::Module(m) => match (config.modules.get(m), &r.attr) {
+                (None, _) => Some((
+                    format!("reference to undeclared module: no module call named {m:?} is declared"),
+                    did_you_mean(m, config.modules.keys().map(String::as_str))
+                        .map(|s| format!("module.{s}")),
+                )),
+                (Some(call), Some(out)) if !call.config.outputs.contains_key(out) => Some((
+                    format!("unsupported attribute: module.{m} has no output named {out:?}"),
+                    did_you_mean(out, call.config.outputs.keys().map(String::as_str))
+                        .map(|s| format!("module.{m}.{s}")),
                 )),
                 _ => None,
             },

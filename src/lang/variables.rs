@@ -344,6 +344,75 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
     (vars, diags)
 }
 
+/// The value of input variable `name` of a called module (`config` is the module's): the
+/// call's argument, or the default when the call gives none (or null, for a variable that is
+/// not nullable), converted to the declared type and checked by the validations.
+pub(crate) fn module_input(
+    config: &Config,
+    name: &str,
+    given: Option<Value>,
+) -> Result<Value, Diagnostics> {
+    let mut diags = Diagnostics::default();
+    let Some(v) = config.variables.get(name) else {
+        return Ok(Value::Null);
+    };
+    let default = || -> Result<Value, Diagnostics> {
+        let Some(d) = &v.default else {
+            return Ok(Value::Null);
+        };
+        EvalCtx::new(config.dir.clone())
+            .eval_top(&d.expr)
+            .map(|(val, _)| val)
+            .map_err(|e| {
+                let mut ds = Diagnostics::default();
+                ds.push(
+                    Diagnostic::error(e.message)
+                        .named(format!("var.{name}"))
+                        .at(d.span.clone()),
+                );
+                ds
+            })
+    };
+    let value = match given {
+        None => default()?,
+        Some(Value::Null) if !v.nullable => default()?,
+        Some(val) => val,
+    };
+    let ty = declared_type(config, name, &mut diags);
+    let value = match &ty {
+        Some(t) => match t.conform(value) {
+            Ok(val) => val,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(format!("invalid value for var.{name}: {e}"))
+                        .named(format!("var.{name}"))
+                        .at(v.span.clone()),
+                );
+                return Err(diags);
+            }
+        },
+        None => value,
+    };
+    if value == Value::Null && !v.nullable {
+        diags.push(
+            Diagnostic::error(format!(
+                "invalid value for var.{name}: the variable is not nullable, so it may not be null"
+            ))
+            .named(format!("var.{name}"))
+            .at(v.span.clone()),
+        );
+        return Err(diags);
+    }
+    if !value.contains_unknown() {
+        validate(config, v, &value, &mut diags);
+    }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(value)
+    }
+}
+
 /// Runs the variable's `validation` blocks against its value. An unknown value (under
 /// `validate`, with no input) is not judged, as Terraform defers such checks.
 fn validate(config: &Config, v: &VariableBlock, value: &Value, diags: &mut Diagnostics) {

@@ -32,6 +32,12 @@ fn actions(a: Action) -> Json {
 fn identity(addr: &Address) -> Map<String, Json> {
     let mut m = Map::new();
     m.insert("address".into(), addr.to_string().into());
+    if !addr.module.is_empty() {
+        m.insert(
+            "module_address".into(),
+            crate::lang::address::module_text(&addr.module).into(),
+        );
+    }
     m.insert(
         "mode".into(),
         match addr.mode {
