@@ -511,7 +511,14 @@ impl Call {
                     .await
                     .map(|()| Done::made(p.id.clone(), Attrs::new())),
                 (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
-            },
+            }
+            .map(|mut done| {
+                // `tags` and `tags_all` told apart again, as they were sent.
+                if let Some(schema) = P::schemas().resources.get(&type_name) {
+                    crate::engine::default_tags::split(schema, &mut done.attrs, &planned);
+                }
+                done
+            }),
         };
         (op, result, started.elapsed().as_secs())
     }
@@ -557,7 +564,7 @@ async fn create_or_adopt<P: Provider>(
         evidence,
         known_ids,
     };
-    let (id, live) = match provider.find(type_name, lost, ctx).await? {
+    let (id, mut live) = match provider.find(type_name, lost, ctx).await? {
         Found::Adopt { id, attrs } => (id, attrs),
         // Someone else's object, or one that cannot be used as it is: the conflict stands.
         Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),
@@ -565,6 +572,7 @@ async fn create_or_adopt<P: Provider>(
     let Some(schema) = P::schemas().resources.get(type_name) else {
         return Err(conflict);
     };
+    crate::engine::default_tags::split(schema, &mut live, planned);
     let desired: BTreeMap<String, Value> = planned
         .iter()
         .map(|(k, v)| (k.clone(), Value::from_json(v)))

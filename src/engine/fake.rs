@@ -127,6 +127,8 @@ impl<R: Rules> Provider for FakeProvider<R> {
         let mut cloud = self.cloud.borrow_mut();
         cloud.next_id += 1;
         let n = cloud.next_id;
+        // Like a cloud, the fake keeps every tag under `tags` (see `Provider`).
+        let planned = &crate::engine::default_tags::flatten(planned.clone());
         let mut attrs = planned.clone();
         let id = planned
             .get("name")
@@ -143,7 +145,7 @@ impl<R: Rules> Provider for FakeProvider<R> {
         }
         if let Some(schema) = R::schemas().resources.get(type_name) {
             for (name, a) in &schema.attributes {
-                if a.mode == AttrMode::Computed {
+                if a.mode == AttrMode::Computed && name != crate::engine::default_tags::TAGS_ALL {
                     attrs.insert(name.clone(), format!("fake:{type_name}:{name}:{n}").into());
                 }
             }
@@ -170,6 +172,8 @@ impl<R: Rules> Provider for FakeProvider<R> {
         _ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
         self.record("update", type_name)?;
+        let flatten = crate::engine::default_tags::flatten;
+        let (prior, planned) = (&flatten(prior.clone()), &flatten(planned.clone()));
         let mut attrs = prior.clone();
         // `planned` leaves out what the configuration no longer sets; the AWS provider clears
         // such attributes (removes the tags, empties the description), so the fake does too.

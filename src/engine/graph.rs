@@ -89,6 +89,13 @@ impl Graph {
                     g.graph.update_edge(d, me, ());
                 }
             }
+            // A taggable resource's tags_all reads the provider's default_tags.
+            if crate::engine::default_tags::applies(config, addr) {
+                for dep in config.provider.default_tags.iter().flat_map(refs_of) {
+                    let d = g.node(dep);
+                    g.graph.update_edge(d, me, ());
+                }
+            }
             for (text, _) in &r.depends_on {
                 if let Ok(dep) = text.parse::<Address>() {
                     if config.resources.contains_key(&dep) {

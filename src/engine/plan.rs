@@ -108,10 +108,7 @@ impl Workspace {
     }
 
     /// Evaluates a resource block against its schema: types converted, defaults applied,
-    /// allowed values checked.
-    // A method although it reads only its arguments: the block and schema come from this
-    // workspace's configuration, and callers read as `ws.eval_resource(..)`.
-    #[allow(clippy::unused_self)]
+    /// allowed values checked, and `tags_all` worked out from the provider's default tags.
     pub(crate) fn eval_resource<P: Provider>(
         &self,
         block: &ResourceBlock,
@@ -186,6 +183,27 @@ impl Workspace {
             };
             out.attrs.insert(name.clone(), value);
         }
+        let defaults = match &self.config.provider.default_tags {
+            Some(e) if crate::engine::default_tags::taggable(schema) => match ctx.eval_top(&e.expr)
+            {
+                Ok(v) => Some(v),
+                Err(err) => {
+                    let owner = crate::engine::default_tags::OWNER;
+                    diags.push(eval_diag(err, &e.span, owner));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Err(d) = crate::engine::default_tags::add_tags_all(
+            &self.config,
+            schema,
+            defaults,
+            &mut out.attrs,
+            &mut out.sensitive,
+        ) {
+            diags.push(d);
+        }
         if diags.has_errors() {
             Err(diags)
         } else {
@@ -223,6 +241,8 @@ pub(crate) fn resource_value(
     let mut obj = BTreeMap::new();
     for (name, a) in &schema.attributes {
         let v = match (a.mode, desired.get(name), live) {
+            // A computed value the engine works out itself (`tags_all`).
+            (AttrMode::Computed, Some(v), _) => v.clone(),
             (AttrMode::Computed, _, Some(live))
             | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
                 live.get(name).map_or(Value::Null, Value::from_json)
@@ -459,7 +479,12 @@ pub(crate) async fn refresh<P: Provider>(
     if requests.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let live = provider.refresh(&requests).await?;
+    let mut live = provider.refresh(&requests).await?;
+    for (r, now) in requests.iter().zip(&mut live) {
+        if let (Some(now), Some(schema)) = (now, P::schemas().resources.get(&r.addr.type_name)) {
+            crate::engine::default_tags::split(schema, now, &r.prior);
+        }
+    }
     Ok(requests.into_iter().map(|r| r.addr).zip(live).collect())
 }
 

@@ -164,6 +164,10 @@ pub trait Rules {
 /// What the engine needs from a cloud. Every method takes the schema's attribute names and
 /// returns them, with `id` and computed attributes filled in.
 ///
+/// Tags (`engine::default_tags`): for a type with `tags_all`, what the provider is given holds
+/// under `tags_all` every tag the object should carry, and what it returns holds every tag the
+/// object carries under `tags` (or echoes `tags_all`); the engine tells the two apart.
+///
 /// Besides the calls, a provider has its `Rules`.
 #[allow(async_fn_in_trait)] // the engine is generic over P and never needs Send futures
 pub trait Provider: Rules {

@@ -33,6 +33,9 @@ pub(crate) struct AttrExpr {
 pub(crate) struct ProviderBlock {
     pub(crate) region: Option<Expr>,
     pub(crate) profile: Option<Expr>,
+    /// `default_tags { tags = ... }`: merged under every taggable resource's own tags
+    /// (`engine::default_tags`).
+    pub(crate) default_tags: Option<Expr>,
 }
 
 /// `variable "x" { ... }`.
@@ -340,18 +343,22 @@ impl Parser<'_> {
 
     fn no_nested_blocks(&mut self, block: &Block, owner: &str) {
         for nested in block.body.blocks() {
-            let name = nested.ident.as_str();
-            let msg = if RESERVED_META.contains(&name) {
-                format!("{name:?} blocks are not supported yet, in {owner}")
-            } else {
-                format!("unexpected block {name:?} in {owner}")
-            };
-            self.diags.push(
-                Diagnostic::error(msg)
-                    .named(name)
-                    .at(self.span(nested.ident.span())),
-            );
+            self.unexpected_block(nested, owner);
         }
+    }
+
+    fn unexpected_block(&mut self, nested: &Block, owner: &str) {
+        let name = nested.ident.as_str();
+        let msg = if RESERVED_META.contains(&name) {
+            format!("{name:?} blocks are not supported yet, in {owner}")
+        } else {
+            format!("unexpected block {name:?} in {owner}")
+        };
+        self.diags.push(
+            Diagnostic::error(msg)
+                .named(name)
+                .at(self.span(nested.ident.span())),
+        );
     }
 
     fn literal_string(
@@ -410,12 +417,40 @@ impl Parser<'_> {
             );
             return;
         }
-        self.no_nested_blocks(block, "provider \"aws\"");
+        for nested in block.body.blocks() {
+            if nested.ident.as_str() == "default_tags" {
+                self.default_tags(nested);
+            } else {
+                self.unexpected_block(nested, "provider \"aws\"");
+            }
+        }
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "region" => self.config.provider.region = Some(self.expr(&attr.value)),
                 "profile" => self.config.provider.profile = Some(self.expr(&attr.value)),
                 _ => self.unknown_attr(attr, "provider \"aws\"", &["region", "profile"]),
+            }
+        }
+    }
+
+    /// `default_tags { tags = { ... } }` inside `provider "aws"`: one block, no labels, only
+    /// `tags`, as in Terraform's AWS provider.
+    fn default_tags(&mut self, block: &Block) {
+        const OWNER: &str = "the default_tags of provider \"aws\"";
+        if !block.labels.is_empty() || self.config.provider.default_tags.is_some() {
+            self.diags.push(
+                Diagnostic::error("provider \"aws\" takes one default_tags block, without labels")
+                    .named("default_tags")
+                    .at(self.span(block.ident.span())),
+            );
+            return;
+        }
+        self.no_nested_blocks(block, OWNER);
+        for attr in block.body.attributes() {
+            if attr.key.as_str() == "tags" {
+                self.config.provider.default_tags = Some(self.expr(&attr.value));
+            } else {
+                self.unknown_attr(attr, OWNER, &["tags"]);
             }
         }
     }
