@@ -493,7 +493,7 @@ impl Provider for AwsProvider {
         let Some(t) = registry::resource_type(type_name) else {
             return Err(unsupported(type_name));
         };
-        let result = (t.create)(self, planned, ctx).await;
+        let result = nodes::bounded(ctx.timeout, (t.create)(self, planned, ctx)).await;
         result.map(|(id, attrs)| (id, without_system_tags(attrs)))
     }
 
@@ -534,7 +534,7 @@ impl Provider for AwsProvider {
         match registry::resource_type(type_name).and_then(|t| t.update) {
             Some(update) => {
                 let (prior, planned) = (flatten(prior.clone()), flatten(planned.clone()));
-                update(self, id, &prior, &planned, ctx).await
+                nodes::bounded(ctx.timeout, update(self, id, &prior, &planned, ctx)).await
             }
             None => Err(ProviderError::new(
                 "NotUpdatable",
@@ -543,9 +543,18 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(), ProviderError> {
         let result = match registry::resource_type(type_name) {
-            Some(t) => (t.delete)(self, id, &flatten(prior.clone())).await,
+            Some(t) => {
+                let prior = flatten(prior.clone());
+                nodes::bounded(ctx.timeout, (t.delete)(self, id, &prior)).await
+            }
             None => Err(unsupported(type_name)),
         };
         // Already gone is what a delete wants.

@@ -29,6 +29,17 @@ pub(crate) enum OpKind {
     Update,
 }
 
+impl OpKind {
+    /// The operation's name, as intents record it and as `timeouts` blocks key it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Op {
     pub(crate) kind: OpKind,
@@ -355,12 +366,7 @@ impl<'a, P: Provider> Run<'a, P> {
             store
                 .open_intent(&Intent {
                     addr: o.addr.clone(),
-                    op: match o.kind {
-                        OpKind::Create => "create",
-                        OpKind::Update => "update",
-                        OpKind::Delete => "delete",
-                    }
-                    .into(),
+                    op: o.kind.name().into(),
                     token: self.lineage.clone(),
                     attrs: attrs.clone(),
                     evidence: evidence.clone(),
@@ -378,6 +384,14 @@ impl<'a, P: Provider> Run<'a, P> {
             ctx: OpContext {
                 addr: o.addr.clone(),
                 lineage: self.lineage.clone(),
+                // A block's `timeouts` name the operations as the intent does.
+                timeout: self
+                    .ws
+                    .config
+                    .resources
+                    .get(&o.addr)
+                    .and_then(|b| b.timeouts.get(o.kind.name()))
+                    .copied(),
             },
             op: o,
             type_name,
@@ -507,7 +521,7 @@ impl Call {
                     .await
                     .map(|a| Done::made(p.id.clone(), a)),
                 (OpKind::Delete, Some(p)) => provider
-                    .delete(&type_name, &p.id, &p.attrs)
+                    .delete(&type_name, &p.id, &p.attrs, &ctx)
                     .await
                     .map(|()| Done::made(p.id.clone(), Attrs::new())),
                 (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),

@@ -37,6 +37,9 @@ pub struct RefreshRequest {
 pub struct OpContext {
     pub(crate) addr: Address,
     pub(crate) lineage: String,
+    /// How long the provider may wait for this operation to settle (the block's `timeouts`
+    /// for it); `None` leaves the provider's default.
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
@@ -193,7 +196,13 @@ pub trait Provider: Rules {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError>;
-    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    async fn delete(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(), ProviderError>;
     /// Records, before a create, what will tell its object from others afterwards (for an
     /// access key, the keys the user already has). Read-only. Most types need nothing.
     async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {

@@ -68,6 +68,8 @@ pub(crate) struct ResourceBlock {
     pub(crate) type_span: Span,
     pub(crate) attrs: BTreeMap<String, AttrExpr>,
     pub(crate) depends_on: Vec<(String, Span)>,
+    /// `timeouts { create = "30m" }`: how long the provider may wait for each operation.
+    pub(crate) timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// `output "x" { ... }`.
@@ -588,11 +590,12 @@ impl Parser<'_> {
         let owner = addr.to_string();
         let schema = self.config.schemas.get(mode, &addr.type_name);
         let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
+        let mut timeouts = BTreeMap::new();
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
             if name == "timeouts" && !is_block {
-                self.timeouts(inner, &owner);
+                timeouts = self.timeouts(inner, &owner);
                 continue;
             }
             if !is_block || !inner.labels.is_empty() {
@@ -641,6 +644,7 @@ impl Parser<'_> {
             type_span,
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
+            timeouts,
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
@@ -722,10 +726,11 @@ impl Parser<'_> {
     }
 
     /// A resource's `timeouts { create = "30m" }`, checked as Terraform checks it (Go duration
-    /// syntax, only the operations a resource can have). skyform's waits are bounded by
-    /// `SKYFORM_INSTANCE_TIMEOUT` instead, so the values are validated but not yet used.
-    fn timeouts(&mut self, block: &Block, owner: &str) {
+    /// syntax, only the operations a resource can have). They bound the provider's waits for
+    /// that operation (an instance reaching `running`), in place of its default.
+    fn timeouts(&mut self, block: &Block, owner: &str) -> BTreeMap<String, std::time::Duration> {
         const OPERATIONS: [&str; 3] = ["create", "update", "delete"];
+        let mut out = BTreeMap::new();
         if !block.labels.is_empty() {
             self.diags.push(
                 Diagnostic::error(format!("a \"timeouts\" block takes no labels, in {owner}"))
@@ -741,10 +746,12 @@ impl Parser<'_> {
                 continue;
             }
             let valid = match &attr.value {
-                Expression::String(s) => go_duration(s.value()).is_some(),
-                _ => false,
+                Expression::String(s) => go_duration(s.value()),
+                _ => None,
             };
-            if !valid {
+            if let Some(d) = valid {
+                out.insert(key.to_string(), d);
+            } else {
                 self.diags.push(
                     Diagnostic::error(format!(
                         "timeouts.{key} in {owner} must be a duration such as \"30s\", \"10m\" or \"1h30m\""
@@ -754,6 +761,7 @@ impl Parser<'_> {
                 );
             }
         }
+        out
     }
 
     /// Terraform 0.11's quoted form, `depends_on = ["aws_iam_role.r"]`, which Terraform still
