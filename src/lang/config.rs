@@ -36,6 +36,8 @@ pub(crate) struct ProviderBlock {
     /// `default_tags { tags = ... }`: merged under every taggable resource's own tags
     /// (`engine::default_tags`).
     pub(crate) default_tags: Option<Expr>,
+    /// Where the block is, once one was read: a second one is a duplicate.
+    pub(crate) span: Option<Span>,
 }
 
 /// `variable "x" { ... }`.
@@ -419,6 +421,29 @@ impl Parser<'_> {
             );
             return;
         }
+        // An aliased block is another region or profile; reading its settings into the one
+        // configuration would move every resource there.
+        if let Some(alias) = block.body.attributes().find(|a| a.key.as_str() == "alias") {
+            self.diags.push(
+                Diagnostic::error(
+                    "provider aliases are not supported yet: skyform uses one provider \"aws\" \
+                     configuration (one region and profile) per directory",
+                )
+                .named("alias")
+                .at(self.span(alias.key.span())),
+            );
+            return;
+        }
+        let span = span.clone();
+        if let Some(first) = &self.config.provider.span {
+            let first = self.config.sources.location(first);
+            self.diags
+                .push(duplicate("provider \"aws\"", span, &first).note(
+                    "a default (non-aliased) provider configuration for \"aws\" was already given",
+                ));
+            return;
+        }
+        self.config.provider.span = Some(span);
         for nested in block.body.blocks() {
             if nested.ident.as_str() == "default_tags" {
                 self.default_tags(nested);
@@ -936,6 +961,40 @@ output "arn" { value = aws_iam_role.r.arn }
             config.sources.location(&span).starts_with("bad.sky.hcl:"),
             "{diags:?}"
         );
+    }
+
+    #[test]
+    fn a_second_provider_block_is_a_duplicate_and_an_alias_is_refused_not_merged() {
+        let first = "provider \"aws\" { region = \"us-east-1\" }\n";
+        let (config, diags) = load_str(
+            &[
+                ("a.sky.hcl", first),
+                ("b.sky.hcl", "provider \"aws\" { region = \"eu-west-1\" }\n"),
+            ],
+            crate::aws::schemas::registry(),
+        );
+        assert_eq!(diags.errors(), 1, "{diags:?}");
+        assert!(diags.0[0].message.contains("duplicate provider \"aws\""));
+        assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"), "{diags:?}");
+        let aliased = "provider \"aws\" {\n  alias  = \"west\"\n  region = \"us-west-2\"\n}\n";
+        let (config2, diags) = load_str(
+            &[("a.sky.hcl", first), ("b.sky.hcl", aliased)],
+            crate::aws::schemas::registry(),
+        );
+        assert_eq!(diags.errors(), 1, "{diags:?}");
+        assert!(diags.0[0]
+            .message
+            .contains("provider aliases are not supported yet"));
+        assert!(diags.0[0].span.is_some());
+        // Neither later block's region replaced the first one's.
+        for c in [config, config2] {
+            let region = c.provider.region.expect("region");
+            assert!(
+                region.expr.to_string().contains("us-east-1"),
+                "{}",
+                region.expr
+            );
+        }
     }
 
     #[test]
