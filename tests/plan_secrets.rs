@@ -96,7 +96,8 @@ fn a_plan_file_holds_no_secret_is_private_and_show_prints_none() {
     }
     let human = stdout(&moto.run(&p, &["show", &file]));
     assert!(
-        human.contains("tags = (sensitive value) -> (sensitive value)"),
+        human.contains("tags     = (sensitive value) -> (sensitive value)")
+            && human.contains("tags_all = (sensitive value) -> (sensitive value)"),
         "{human}"
     );
 }

@@ -53,6 +53,7 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 pub(crate) use check::Simulation;
 use resource::Read;
 
+use crate::engine::default_tags::flatten;
 use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
 };
@@ -424,6 +425,15 @@ impl Provider for AwsProvider {
         &self,
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError> {
+        // The type files read and compare every tag under `tags`.
+        let flat: Vec<RefreshRequest> = requests
+            .iter()
+            .map(|r| RefreshRequest {
+                prior: flatten(r.prior.clone()),
+                ..r.clone()
+            })
+            .collect();
+        let requests = &flat[..];
         let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
         // The other types: one batched Describe per type, in the registry's order.
         let mut described: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
@@ -478,17 +488,17 @@ impl Provider for AwsProvider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
-        let tagged = with_system_tags(type_name, planned, ctx);
+        let tagged = with_system_tags(type_name, &flatten(planned.clone()), ctx);
         let planned = &tagged;
         let Some(t) = registry::resource_type(type_name) else {
             return Err(unsupported(type_name));
         };
-        let result = (t.create)(self, planned, ctx).await;
+        let result = nodes::bounded(ctx.timeout, (t.create)(self, planned, ctx)).await;
         result.map(|(id, attrs)| (id, without_system_tags(attrs)))
     }
 
     async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
-        adopt::evidence(self, type_name, planned).await
+        adopt::evidence(self, type_name, &flatten(planned.clone())).await
     }
 
     async fn find(
@@ -497,6 +507,11 @@ impl Provider for AwsProvider {
         lost: Lost<'_>,
         ctx: &OpContext,
     ) -> Result<Found, ProviderError> {
+        let planned = flatten(lost.planned.clone());
+        let lost = Lost {
+            planned: &planned,
+            ..lost
+        };
         adopt::find(self, type_name, lost, ctx).await
     }
 
@@ -517,7 +532,10 @@ impl Provider for AwsProvider {
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
         match registry::resource_type(type_name).and_then(|t| t.update) {
-            Some(update) => update(self, id, prior, planned, ctx).await,
+            Some(update) => {
+                let (prior, planned) = (flatten(prior.clone()), flatten(planned.clone()));
+                nodes::bounded(ctx.timeout, update(self, id, &prior, &planned, ctx)).await
+            }
             None => Err(ProviderError::new(
                 "NotUpdatable",
                 format!("{type_name} cannot be updated in place"),
@@ -525,9 +543,18 @@ impl Provider for AwsProvider {
         }
     }
 
-    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(), ProviderError> {
         let result = match registry::resource_type(type_name) {
-            Some(t) => (t.delete)(self, id, prior).await,
+            Some(t) => {
+                let prior = flatten(prior.clone());
+                nodes::bounded(ctx.timeout, (t.delete)(self, id, &prior)).await
+            }
             None => Err(unsupported(type_name)),
         };
         // Already gone is what a delete wants.

@@ -1,6 +1,8 @@
 //! EC2 instances, shared by `aws_cluster` (many nodes) and `aws_instance` (one): launching
 //! one instance per `RunInstances` call (tagged at creation, with a deterministic `ClientToken`),
-//! finding instances, and waiting for states with a bounded timeout.
+//! finding instances, and waiting for states with a bounded timeout: the operation's
+//! `timeouts` when its block has them (set for the call by `bounded`), else
+//! `SKYFORM_INSTANCE_TIMEOUT`.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -29,14 +31,42 @@ pub(super) struct Spec {
     pub(crate) tags: BTreeMap<String, String>,
 }
 
-/// How long to wait for instances to reach a state: `SKYFORM_INSTANCE_TIMEOUT` seconds,
-/// default 600.
-fn timeout() -> Duration {
-    Duration::from_secs(
-        std::env::var("SKYFORM_INSTANCE_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(600),
+tokio::task_local! {
+    /// The deadline of the operation in progress and the `timeouts` value it came from. A
+    /// task-local rather than an argument: the waits sit several calls below the type files'
+    /// create, update and delete, which all share one signature per kind.
+    static OPERATION_DEADLINE: (Instant, Duration);
+}
+
+/// Runs one provider operation with its block's `timeouts` value (if any) bounding every wait
+/// in it, as Terraform bounds the whole operation.
+pub(super) async fn bounded<T>(
+    limit: Option<Duration>,
+    operation: impl std::future::Future<Output = T>,
+) -> T {
+    match limit {
+        Some(limit) => {
+            OPERATION_DEADLINE
+                .scope((Instant::now() + limit, limit), operation)
+                .await
+        }
+        None => operation.await,
+    }
+}
+
+/// When a wait starting now must give up, and what set the bound (for the error): the
+/// operation's `timeouts`, else `SKYFORM_INSTANCE_TIMEOUT` seconds (default 600) per wait.
+fn deadline() -> (Instant, String) {
+    if let Ok((at, limit)) = OPERATION_DEADLINE.try_with(|d| *d) {
+        return (at, format!("{limit:?}, the resource's timeouts"));
+    }
+    let secs = std::env::var("SKYFORM_INSTANCE_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    (
+        Instant::now() + Duration::from_secs(secs),
+        format!("{secs}s, SKYFORM_INSTANCE_TIMEOUT"),
     )
 }
 
@@ -201,11 +231,9 @@ pub(super) async fn wait_for(
     if ids.is_empty() {
         return Ok(());
     }
-    let deadline = Instant::now() + timeout();
-    let mut delay = Duration::from_millis(200);
-    loop {
+    poll_until(&want.join(" or "), || async {
         let found = describe(p, vec![filter("instance-id", ids)], true).await?;
-        let pending: Vec<String> = ids
+        Ok(ids
             .iter()
             .filter(|id| {
                 let state = found
@@ -215,19 +243,29 @@ pub(super) async fn wait_for(
                 !want.contains(&state)
             })
             .cloned()
-            .collect();
-        if pending.is_empty() {
+            .collect())
+    })
+    .await
+}
+
+/// Polls `pending` (the ids not yet in the wanted state) with backoff until it answers none,
+/// or fails once the bound from `deadline` would pass.
+async fn poll_until<F, Fut>(wanted: &str, mut pending: F) -> Result<(), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ProviderError>>,
+{
+    let (deadline, bound) = deadline();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let left = pending().await?;
+        if left.is_empty() {
             return Ok(());
         }
         if Instant::now() + delay > deadline {
             return Err(ProviderError::new(
                 "Timeout",
-                format!(
-                    "{} did not reach {} within {}s (SKYFORM_INSTANCE_TIMEOUT)",
-                    pending.join(", "),
-                    want.join(" or "),
-                    timeout().as_secs()
-                ),
+                format!("{} did not reach {wanted} within {bound}", left.join(", ")),
             ));
         }
         tokio::time::sleep(delay).await;
@@ -305,4 +343,56 @@ pub(super) fn profile_name(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
         .and_then(|p| p.arn())
         .and_then(|arn| arn.rsplit('/').next())
         .map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn a_wait_gives_up_at_the_operation_s_timeouts_value_and_says_so() {
+        let started = Instant::now();
+        let result = runtime().block_on(bounded(
+            Some(Duration::from_millis(300)),
+            poll_until("running", || async { Ok(vec!["i-1".to_string()]) }),
+        ));
+        let e = result.expect_err("never running");
+        assert_eq!(e.code, "Timeout");
+        assert!(
+            e.message
+                .contains("i-1 did not reach running within 300ms, the resource's timeouts"),
+            "{}",
+            e.message
+        );
+        // The env default (600 s unless set) would have waited on.
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn the_bound_covers_the_whole_operation_not_each_wait() {
+        let result = runtime().block_on(bounded(Some(Duration::from_millis(400)), async {
+            tokio::time::sleep(Duration::from_millis(450)).await;
+            poll_until("stopped", || async { Ok(vec!["i-2".to_string()]) }).await
+        }));
+        assert!(result.is_err_and(|e| e.code == "Timeout"));
+    }
+
+    #[test]
+    fn without_timeouts_a_wait_is_bounded_by_the_environment_default() {
+        let (_, bound) = runtime().block_on(async { deadline() });
+        assert!(bound.ends_with("SKYFORM_INSTANCE_TIMEOUT"), "{bound}");
+        let done = runtime().block_on(poll_until("running", || async { Ok(Vec::new()) }));
+        assert!(done.is_ok());
+    }
 }

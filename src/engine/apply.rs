@@ -29,6 +29,17 @@ pub(crate) enum OpKind {
     Update,
 }
 
+impl OpKind {
+    /// The operation's name, as intents record it and as `timeouts` blocks key it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            OpKind::Create => "create",
+            OpKind::Update => "update",
+            OpKind::Delete => "delete",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Op {
     pub(crate) kind: OpKind,
@@ -436,12 +447,7 @@ impl<'a, P: Provider> Run<'a, P> {
             store
                 .open_intent(&Intent {
                     addr: o.addr.clone(),
-                    op: match o.kind {
-                        OpKind::Create => "create",
-                        OpKind::Update => "update",
-                        OpKind::Delete => "delete",
-                    }
-                    .into(),
+                    op: o.kind.name().into(),
                     token: self.lineage.clone(),
                     attrs: attrs.clone(),
                     evidence: evidence.clone(),
@@ -459,6 +465,13 @@ impl<'a, P: Provider> Run<'a, P> {
             ctx: OpContext {
                 addr: o.addr.clone(),
                 lineage: self.lineage.clone(),
+                // A block's `timeouts` name the operations as the intent does.
+                timeout: self
+                    .ws
+                    .config
+                    .block_of(&o.addr)
+                    .and_then(|b| b.timeouts.get(o.kind.name()))
+                    .copied(),
             },
             op: o,
             type_name,
@@ -596,11 +609,18 @@ impl Call {
                     .await
                     .map(|a| Done::made(p.id.clone(), a)),
                 (OpKind::Delete, Some(p)) => provider
-                    .delete(&type_name, &p.id, &p.attrs)
+                    .delete(&type_name, &p.id, &p.attrs, &ctx)
                     .await
                     .map(|()| Done::made(p.id.clone(), Attrs::new())),
                 (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
-            },
+            }
+            .map(|mut done| {
+                // `tags` and `tags_all` told apart again, as they were sent.
+                if let Some(schema) = P::schemas().resources.get(&type_name) {
+                    crate::engine::default_tags::split(schema, &mut done.attrs, &planned);
+                }
+                done
+            }),
         };
         (op, result, started.elapsed().as_secs())
     }
@@ -646,7 +666,7 @@ async fn create_or_adopt<P: Provider>(
         evidence,
         known_ids,
     };
-    let (id, live) = match provider.find(type_name, lost, ctx).await? {
+    let (id, mut live) = match provider.find(type_name, lost, ctx).await? {
         Found::Adopt { id, attrs } => (id, attrs),
         // Someone else's object, or one that cannot be used as it is: the conflict stands.
         Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),
@@ -654,6 +674,7 @@ async fn create_or_adopt<P: Provider>(
     let Some(schema) = P::schemas().resources.get(type_name) else {
         return Err(conflict);
     };
+    crate::engine::default_tags::split(schema, &mut live, planned);
     let desired: BTreeMap<String, Value> = planned
         .iter()
         .map(|(k, v)| (k.clone(), Value::from_json(v)))

@@ -75,7 +75,7 @@ pub(crate) fn diff<P: Provider>(
     };
     let mut changes = Vec::new();
     for (name, attr) in &schema.attributes {
-        if !attr.settable() {
+        if !attr.settable() && !crate::engine::default_tags::compared(name, desired) {
             continue;
         }
         let after = desired.get(name).cloned().unwrap_or(Value::Null);

@@ -21,6 +21,8 @@ pub(crate) struct FakeCloud {
     pub(crate) fail: BTreeSet<String>,
     /// `op type` pairs that are carried out but whose answer is lost (a cut connection).
     pub(crate) lose_answer: BTreeSet<String>,
+    /// The wait bound each write was given, as `op address` and the bound.
+    pub(crate) timeouts: Vec<(String, Option<std::time::Duration>)>,
 }
 
 /// An in-memory cloud for the resource types of `R`, following `R`'s rules: the engine's tests
@@ -67,6 +69,11 @@ impl<R> FakeProvider<R> {
             return Err(ProviderError::new("Injected", format!("{key} failed")));
         }
         Ok(())
+    }
+
+    fn note_timeout(&self, op: &str, ctx: &OpContext) {
+        let key = format!("{op} {}", ctx.addr);
+        self.cloud.borrow_mut().timeouts.push((key, ctx.timeout));
     }
 
     #[cfg(test)]
@@ -121,12 +128,15 @@ impl<R: Rules> Provider for FakeProvider<R> {
         &self,
         type_name: &str,
         planned: &Attrs,
-        _ctx: &OpContext,
+        ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
         self.record("create", type_name)?;
+        self.note_timeout("create", ctx);
         let mut cloud = self.cloud.borrow_mut();
         cloud.next_id += 1;
         let n = cloud.next_id;
+        // Like a cloud, the fake keeps every tag under `tags` (see `Provider`).
+        let planned = &crate::engine::default_tags::flatten(planned.clone());
         let mut attrs = planned.clone();
         let id = planned
             .get("name")
@@ -143,7 +153,7 @@ impl<R: Rules> Provider for FakeProvider<R> {
         }
         if let Some(schema) = R::schemas().resources.get(type_name) {
             for (name, a) in &schema.attributes {
-                if a.mode == AttrMode::Computed {
+                if a.mode == AttrMode::Computed && name != crate::engine::default_tags::TAGS_ALL {
                     attrs.insert(name.clone(), format!("fake:{type_name}:{name}:{n}").into());
                 }
             }
@@ -167,9 +177,12 @@ impl<R: Rules> Provider for FakeProvider<R> {
         id: &str,
         prior: &Attrs,
         planned: &Attrs,
-        _ctx: &OpContext,
+        ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
         self.record("update", type_name)?;
+        self.note_timeout("update", ctx);
+        let flatten = crate::engine::default_tags::flatten;
+        let (prior, planned) = (&flatten(prior.clone()), &flatten(planned.clone()));
         let mut attrs = prior.clone();
         // `planned` leaves out what the configuration no longer sets; the AWS provider clears
         // such attributes (removes the tags, empties the description), so the fake does too.
@@ -189,8 +202,15 @@ impl<R: Rules> Provider for FakeProvider<R> {
         Ok(attrs)
     }
 
-    async fn delete(&self, type_name: &str, id: &str, _prior: &Attrs) -> Result<(), ProviderError> {
+    async fn delete(
+        &self,
+        type_name: &str,
+        id: &str,
+        _prior: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(), ProviderError> {
         self.record("delete", type_name)?;
+        self.note_timeout("delete", ctx);
         self.cloud
             .borrow_mut()
             .objects

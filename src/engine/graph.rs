@@ -99,6 +99,20 @@ impl Graph {
         let mut g = Graph::default();
         for (path, module) in config.all_modules() {
             g.add_module(&path, module);
+            // A taggable resource's tags_all reads the provider's default_tags, in the root.
+            if let Some(tags) = &config.provider.default_tags {
+                let in_module = module_of(&path);
+                for addr in module.resources.keys() {
+                    if crate::engine::default_tags::applies(module, addr) {
+                        g.edges_from(
+                            &[],
+                            config,
+                            tags,
+                            Node::Resource(addr.in_module(&in_module)),
+                        );
+                    }
+                }
+            }
         }
         // An import's id and key are evaluated before its target block is planned (import
         // blocks belong to the root module, as in Terraform).

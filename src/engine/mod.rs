@@ -9,6 +9,7 @@
 //! May use: `lang` and `state`. Never `aws`, `render` or `cli`.
 
 pub mod apply;
+pub(crate) mod default_tags;
 pub(crate) mod diff;
 pub mod fake;
 pub mod graph;

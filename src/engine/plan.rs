@@ -70,10 +70,7 @@ impl Workspace {
     }
 
     /// Evaluates a resource block against its schema: types converted, defaults applied,
-    /// allowed values checked.
-    // A method although it reads only its arguments: the block and schema come from this
-    // workspace's configuration, and callers read as `ws.eval_resource(..)`.
-    #[allow(clippy::unused_self)]
+    /// allowed values checked, and `tags_all` worked out from the provider's default tags.
     pub(crate) fn eval_resource<P: Provider>(
         &self,
         block: &ResourceBlock,
@@ -148,6 +145,28 @@ impl Workspace {
             };
             out.attrs.insert(name.clone(), value);
         }
+        let defaults = match &self.config.provider.default_tags {
+            Some(e) if crate::engine::default_tags::taggable(schema) => {
+                match ctx.eval_top_in_root(&e.expr) {
+                    Ok(v) => Some(v),
+                    Err(err) => {
+                        let owner = crate::engine::default_tags::OWNER;
+                        diags.push(eval_diag(err, &e.span, owner));
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Err(d) = crate::engine::default_tags::add_tags_all(
+            &self.config,
+            schema,
+            defaults,
+            &mut out.attrs,
+            &mut out.sensitive,
+        ) {
+            diags.push(d);
+        }
         if diags.has_errors() {
             Err(diags)
         } else {
@@ -185,6 +204,8 @@ pub(crate) fn resource_value(
     let mut obj = BTreeMap::new();
     for (name, a) in &schema.attributes {
         let v = match (a.mode, desired.get(name), live) {
+            // A computed value the engine works out itself (`tags_all`).
+            (AttrMode::Computed, Some(v), _) => v.clone(),
             (AttrMode::Computed, _, Some(live))
             | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
                 live.get(name).map_or(Value::Null, Value::from_json)
@@ -440,7 +461,12 @@ pub(crate) async fn refresh<P: Provider>(
     if requests.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let live = provider.refresh(&requests).await?;
+    let mut live = provider.refresh(&requests).await?;
+    for (r, now) in requests.iter().zip(&mut live) {
+        if let (Some(now), Some(schema)) = (now, P::schemas().resources.get(&r.addr.type_name)) {
+            crate::engine::default_tags::split(schema, now, &r.prior);
+        }
+    }
     Ok(requests.into_iter().map(|r| r.addr).zip(live).collect())
 }
 
@@ -931,15 +957,9 @@ impl<'w, P: Provider> Walk<'w, P> {
             let elements = match &imp.for_each {
                 None => vec![None],
                 Some(e) => {
-                    let as_block = ResourceBlock {
-                        addr: block_addr.clone(),
-                        span: imp.span.clone(),
-                        type_span: imp.span.clone(),
-                        attrs: BTreeMap::new(),
-                        depends_on: Vec::new(),
-                        repetition: Some(crate::lang::config::Repetition::ForEach(e.clone())),
-                    };
-                    match crate::lang::expand::instances(&as_block, &self.ctx) {
+                    let repetition = crate::lang::config::Repetition::ForEach(e.clone());
+                    let owner = format!("the import into {block_addr}");
+                    match crate::lang::expand::instances_of(Some(&repetition), &owner, &self.ctx) {
                         Ok(i) => i.into_iter().map(Some).collect(),
                         Err(d) => {
                             self.diags.push(d);

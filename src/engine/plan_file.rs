@@ -696,7 +696,8 @@ output "secret" {
     fn apply_records_which_attributes_came_from_a_sensitive_input() {
         let (_, plan, _) = plan_with_secrets();
         let user = &plan.state.resources[&Address::managed("aws_iam_user", "u")];
-        assert_eq!(user.sensitive, BTreeSet::from(["tags".to_string()]));
+        let derived = ["tags".to_string(), "tags_all".to_string()];
+        assert_eq!(user.sensitive, BTreeSet::from(derived));
         let key = &plan.state.resources[&Address::managed("aws_iam_access_key", "k")];
         assert!(key.sensitive.is_empty(), "{:?}", key.sensitive);
     }

@@ -37,6 +37,9 @@ pub struct RefreshRequest {
 pub struct OpContext {
     pub(crate) addr: Address,
     pub(crate) lineage: String,
+    /// How long the provider may wait for this operation to settle (the block's `timeouts`
+    /// for it); `None` leaves the provider's default.
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 /// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
@@ -165,6 +168,10 @@ pub trait Rules {
 /// What the engine needs from a cloud. Every method takes the schema's attribute names and
 /// returns them, with `id` and computed attributes filled in.
 ///
+/// Tags (`engine::default_tags`): for a type with `tags_all`, what the provider is given holds
+/// under `tags_all` every tag the object should carry, and what it returns holds every tag the
+/// object carries under `tags` (or echoes `tags_all`); the engine tells the two apart.
+///
 /// Besides the calls, a provider has its `Rules`.
 #[allow(async_fn_in_trait)] // the engine is generic over P and never needs Send futures
 pub trait Provider: Rules {
@@ -190,7 +197,13 @@ pub trait Provider: Rules {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError>;
-    async fn delete(&self, type_name: &str, id: &str, prior: &Attrs) -> Result<(), ProviderError>;
+    async fn delete(
+        &self,
+        type_name: &str,
+        id: &str,
+        prior: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<(), ProviderError>;
     /// Records, before a create, what will tell its object from others afterwards (for an
     /// access key, the keys the user already has). Read-only. Most types need nothing.
     async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {

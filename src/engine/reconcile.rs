@@ -130,6 +130,7 @@ async fn settle_intents<P: Provider>(
         let ctx = OpContext {
             addr: intent.addr.clone(),
             lineage: state.lineage.clone(),
+            timeout: None,
         };
         let found = provider
             .find(&intent.addr.type_name, lost, &ctx)

@@ -529,6 +529,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         &OpContext {
             addr: addr.clone(),
             lineage,
+            timeout: None,
         },
     ))
     .expect("create");
@@ -633,6 +634,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
         &OpContext {
             addr: addr.clone(),
             lineage,
+            timeout: None,
         },
     ))
     .expect("create");
@@ -655,4 +657,38 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(store.0.resources[&addr].id, "u1");
     assert!(notes.iter().any(|n| n.contains("adopted u1")), "{notes:?}");
+}
+
+#[test]
+fn each_write_is_given_its_blocks_timeouts_value_for_that_operation() {
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
+    let mut store = MemoryState::default();
+    let src = |name: &str| {
+        format!(
+            "resource \"aws_iam_user\" \"u\" {{\n  name = \"{name}\"\n  tags = {{ v = \"{name}\" }}\n  \
+             timeouts {{\n    create = \"90s\"\n    delete = \"1m30s\"\n  }}\n}}\n\
+             resource \"aws_iam_user\" \"plain\" {{\n  name = \"plain-{name}\"\n}}\n"
+        )
+    };
+    plan_and_apply(&p, &workspace(&src("a"), &[]), &mut store);
+    // A new name replaces both: a delete and a create each.
+    plan_and_apply(&p, &workspace(&src("b"), &[]), &mut store);
+    let given = p.cloud.borrow().timeouts.clone();
+    let secs = std::time::Duration::from_secs;
+    for (op, want) in [
+        ("create aws_iam_user.u", Some(secs(90))),
+        ("delete aws_iam_user.u", Some(secs(90))),
+        ("create aws_iam_user.plain", None),
+        ("delete aws_iam_user.plain", None),
+    ] {
+        let seen: Vec<_> = given
+            .iter()
+            .filter(|(k, _)| k == op)
+            .map(|(_, t)| *t)
+            .collect();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|t| *t == want),
+            "{op}: {given:?}"
+        );
+    }
 }

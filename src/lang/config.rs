@@ -28,6 +28,11 @@ pub(crate) struct AttrExpr {
 pub(crate) struct ProviderBlock {
     pub(crate) region: Option<Expr>,
     pub(crate) profile: Option<Expr>,
+    /// `default_tags { tags = ... }`: merged under every taggable resource's own tags
+    /// (`engine::default_tags`).
+    pub(crate) default_tags: Option<Expr>,
+    /// Where the block is, once one was read: a second one is a duplicate.
+    pub(crate) span: Option<Span>,
 }
 
 /// `variable "x" { ... }`.
@@ -62,6 +67,8 @@ pub(crate) struct ResourceBlock {
     pub(crate) depends_on: Vec<(String, Span)>,
     /// `count` or `for_each`, when the block declares several instances.
     pub(crate) repetition: Option<Repetition>,
+    /// `timeouts { create = "30m" }`: how long the provider may wait for each operation.
+    pub(crate) timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// How a block declares its instances: `count = N` (keys 0..N) or `for_each = map or set`
@@ -554,18 +561,22 @@ impl Parser<'_> {
 
     fn no_nested_blocks(&mut self, block: &Block, owner: &str) {
         for nested in block.body.blocks() {
-            let name = nested.ident.as_str();
-            let msg = if RESERVED_META.contains(&name) {
-                format!("{name:?} blocks are not supported yet, in {owner}")
-            } else {
-                format!("unexpected block {name:?} in {owner}")
-            };
-            self.diags.push(
-                Diagnostic::error(msg)
-                    .named(name)
-                    .at(self.span(nested.ident.span())),
-            );
+            self.unexpected_block(nested, owner);
         }
+    }
+
+    fn unexpected_block(&mut self, nested: &Block, owner: &str) {
+        let name = nested.ident.as_str();
+        let msg = if RESERVED_META.contains(&name) {
+            format!("{name:?} blocks are not supported yet, in {owner}")
+        } else {
+            format!("unexpected block {name:?} in {owner}")
+        };
+        self.diags.push(
+            Diagnostic::error(msg)
+                .named(name)
+                .at(self.span(nested.ident.span())),
+        );
     }
 
     fn literal_string(
@@ -624,12 +635,63 @@ impl Parser<'_> {
             );
             return;
         }
-        self.no_nested_blocks(block, "provider \"aws\"");
+        // An aliased block is another region or profile; reading its settings into the one
+        // configuration would move every resource there.
+        if let Some(alias) = block.body.attributes().find(|a| a.key.as_str() == "alias") {
+            self.diags.push(
+                Diagnostic::error(
+                    "provider aliases are not supported yet: skyform uses one provider \"aws\" \
+                     configuration (one region and profile) per directory",
+                )
+                .named("alias")
+                .at(self.span(alias.key.span())),
+            );
+            return;
+        }
+        let span = span.clone();
+        if let Some(first) = &self.config.provider.span {
+            let first = self.config.sources.location(first);
+            self.diags
+                .push(duplicate("provider \"aws\"", span, &first).note(
+                    "a default (non-aliased) provider configuration for \"aws\" was already given",
+                ));
+            return;
+        }
+        self.config.provider.span = Some(span);
+        for nested in block.body.blocks() {
+            if nested.ident.as_str() == "default_tags" {
+                self.default_tags(nested);
+            } else {
+                self.unexpected_block(nested, "provider \"aws\"");
+            }
+        }
         for attr in block.body.attributes() {
             match attr.key.as_str() {
                 "region" => self.config.provider.region = Some(self.expr(&attr.value)),
                 "profile" => self.config.provider.profile = Some(self.expr(&attr.value)),
                 _ => self.unknown_attr(attr, "provider \"aws\"", &["region", "profile"]),
+            }
+        }
+    }
+
+    /// `default_tags { tags = { ... } }` inside `provider "aws"`: one block, no labels, only
+    /// `tags`, as in Terraform's AWS provider.
+    fn default_tags(&mut self, block: &Block) {
+        const OWNER: &str = "the default_tags of provider \"aws\"";
+        if !block.labels.is_empty() || self.config.provider.default_tags.is_some() {
+            self.diags.push(
+                Diagnostic::error("provider \"aws\" takes one default_tags block, without labels")
+                    .named("default_tags")
+                    .at(self.span(block.ident.span())),
+            );
+            return;
+        }
+        self.no_nested_blocks(block, OWNER);
+        for attr in block.body.attributes() {
+            if attr.key.as_str() == "tags" {
+                self.config.provider.default_tags = Some(self.expr(&attr.value));
+            } else {
+                self.unknown_attr(attr, OWNER, &["tags"]);
             }
         }
     }
@@ -767,11 +829,12 @@ impl Parser<'_> {
         let owner = addr.to_string();
         let schema = self.config.schemas.get(mode, &addr.type_name);
         let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
+        let mut timeouts = BTreeMap::new();
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
             if name == "timeouts" && !is_block {
-                self.timeouts(inner, &owner);
+                timeouts = self.timeouts(inner, &owner);
                 continue;
             }
             if !is_block || !inner.labels.is_empty() {
@@ -821,6 +884,7 @@ impl Parser<'_> {
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
             repetition: None,
+            timeouts,
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
@@ -951,6 +1015,7 @@ impl Parser<'_> {
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
             repetition: None,
+            timeouts: BTreeMap::new(),
         };
         let mut inputs = BTreeMap::new();
         for attr in block.body.attributes() {
@@ -1007,10 +1072,11 @@ impl Parser<'_> {
     }
 
     /// A resource's `timeouts { create = "30m" }`, checked as Terraform checks it (Go duration
-    /// syntax, only the operations a resource can have). skyform's waits are bounded by
-    /// `SKYFORM_INSTANCE_TIMEOUT` instead, so the values are validated but not yet used.
-    fn timeouts(&mut self, block: &Block, owner: &str) {
+    /// syntax, only the operations a resource can have). They bound the provider's waits for
+    /// that operation (an instance reaching `running`), in place of its default.
+    fn timeouts(&mut self, block: &Block, owner: &str) -> BTreeMap<String, std::time::Duration> {
         const OPERATIONS: [&str; 3] = ["create", "update", "delete"];
+        let mut out = BTreeMap::new();
         if !block.labels.is_empty() {
             self.diags.push(
                 Diagnostic::error(format!("a \"timeouts\" block takes no labels, in {owner}"))
@@ -1026,10 +1092,12 @@ impl Parser<'_> {
                 continue;
             }
             let valid = match &attr.value {
-                Expression::String(s) => go_duration(s.value()).is_some(),
-                _ => false,
+                Expression::String(s) => go_duration(s.value()),
+                _ => None,
             };
-            if !valid {
+            if let Some(d) = valid {
+                out.insert(key.to_string(), d);
+            } else {
                 self.diags.push(
                     Diagnostic::error(format!(
                         "timeouts.{key} in {owner} must be a duration such as \"30s\", \"10m\" or \"1h30m\""
@@ -1039,6 +1107,7 @@ impl Parser<'_> {
                 );
             }
         }
+        out
     }
 
     /// Terraform 0.11's quoted form, `depends_on = ["aws_iam_role.r"]`, which Terraform still
@@ -1213,6 +1282,40 @@ output "arn" { value = aws_iam_role.r.arn }
             config.sources.location(&span).starts_with("bad.sky.hcl:"),
             "{diags:?}"
         );
+    }
+
+    #[test]
+    fn a_second_provider_block_is_a_duplicate_and_an_alias_is_refused_not_merged() {
+        let first = "provider \"aws\" { region = \"us-east-1\" }\n";
+        let (config, diags) = load_str(
+            &[
+                ("a.sky.hcl", first),
+                ("b.sky.hcl", "provider \"aws\" { region = \"eu-west-1\" }\n"),
+            ],
+            crate::aws::schemas::registry(),
+        );
+        assert_eq!(diags.errors(), 1, "{diags:?}");
+        assert!(diags.0[0].message.contains("duplicate provider \"aws\""));
+        assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"), "{diags:?}");
+        let aliased = "provider \"aws\" {\n  alias  = \"west\"\n  region = \"us-west-2\"\n}\n";
+        let (config2, diags) = load_str(
+            &[("a.sky.hcl", first), ("b.sky.hcl", aliased)],
+            crate::aws::schemas::registry(),
+        );
+        assert_eq!(diags.errors(), 1, "{diags:?}");
+        assert!(diags.0[0]
+            .message
+            .contains("provider aliases are not supported yet"));
+        assert!(diags.0[0].span.is_some());
+        // Neither later block's region replaced the first one's.
+        for c in [config, config2] {
+            let region = c.provider.region.expect("region");
+            assert!(
+                region.expr.to_string().contains("us-east-1"),
+                "{}",
+                region.expr
+            );
+        }
     }
 
     #[test]

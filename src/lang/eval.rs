@@ -87,6 +87,46 @@ impl EvalCtx {
         self.sensitive = entering.sensitive;
     }
 
+    /// Evaluates an expression of the root module from wherever evaluation is: the provider
+    /// block's `default_tags` apply to the resources of every module, but read the root's
+    /// names. Only the names the expression reads are copied out of the root's scope.
+    pub(crate) fn eval_top_in_root(&self, expr: &Expression) -> Result<(Value, bool), EvalError> {
+        let Some(root) = self
+            .parked
+            .get(&Vec::new())
+            .filter(|_| !self.current.is_empty())
+        else {
+            return self.eval_top(expr);
+        };
+        let mut names = BTreeSet::new();
+        for r in references(expr).0 {
+            names.insert(match r.target {
+                RefTarget::Var(_) => "var".to_string(),
+                RefTarget::Local(_) => "local".to_string(),
+                RefTarget::Path => "path".to_string(),
+                RefTarget::Module(_) => "module".to_string(),
+                RefTarget::Resource(a) if a.mode == crate::lang::address::Mode::Data => {
+                    "data".to_string()
+                }
+                RefTarget::Resource(a) => a.type_name,
+                RefTarget::Count(_) | RefTarget::Each(_) | RefTarget::Unknown(_) => continue,
+            });
+        }
+        let view = EvalCtx {
+            roots: names
+                .into_iter()
+                .filter_map(|n| root.roots.get(&n).map(|v| (n, v.clone())))
+                .collect(),
+            sensitive: root.sensitive.clone(),
+            files: Files {
+                base_dir: self.files.base_dir.clone(),
+                read: self.files.read.clone(),
+            },
+            ..EvalCtx::default()
+        };
+        view.eval_top(expr)
+    }
+
     /// The module instance being evaluated.
     pub(crate) fn current(&self) -> &[crate::lang::address::ModuleStep] {
         &self.current

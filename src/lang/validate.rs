@@ -175,9 +175,13 @@ fn check_module(config: &Config) -> Diagnostics {
             check_expr(config, v, &mut diags);
         }
     }
-    for e in [&config.provider.region, &config.provider.profile]
-        .into_iter()
-        .flatten()
+    for e in [
+        &config.provider.region,
+        &config.provider.profile,
+        &config.provider.default_tags,
+    ]
+    .into_iter()
+    .flatten()
     {
         check_expr(config, e, &mut diags);
     }
