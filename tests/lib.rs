@@ -7,6 +7,7 @@ mod aws_network;
 mod check_and_policy;
 mod config_errors;
 mod example_plans;
+mod lang_blocks;
 mod plan_secrets;
 mod reliability;
 mod review_workflow;

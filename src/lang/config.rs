@@ -552,7 +552,7 @@ impl Parser<'_> {
         };
         let owner = addr.to_string();
         let schema = self.config.schemas.get(mode, &addr.type_name);
-        let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
+        let mut nested_blocks = Vec::new();
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
@@ -560,46 +560,27 @@ impl Parser<'_> {
                 self.timeouts(inner, &owner);
                 continue;
             }
-            if !is_block || !inner.labels.is_empty() {
-                let msg = if RESERVED_META.contains(&name) {
-                    format!("{name:?} blocks are not supported yet, in {owner}")
-                } else if is_block {
-                    format!("a {name:?} block takes no labels, in {owner}")
-                } else {
-                    format!("unexpected block {name:?} in {owner}")
-                };
+            if RESERVED_META.contains(&name) {
                 self.diags.push(
-                    Diagnostic::error(msg)
+                    Diagnostic::error(format!("{name:?} blocks are not supported yet, in {owner}"))
                         .named(name)
                         .at(self.span(inner.ident.span())),
                 );
                 continue;
             }
-            for deeper in inner.body.blocks() {
-                self.diags.push(
-                    Diagnostic::error(format!(
-                        "unexpected block {:?} inside {name}, in {owner}",
-                        deeper.ident.as_str()
-                    ))
-                    .named(deeper.ident.as_str())
-                    .at(self.span(deeper.ident.span())),
-                );
-            }
-            // A nested block is the object of its attributes; all blocks of one name are a list.
-            let mut object = hcl_edit::expr::Object::new();
-            for a in inner.body.attributes() {
-                object.insert(
-                    hcl_edit::expr::ObjectKey::Ident(a.key.clone()),
-                    hcl_edit::expr::ObjectValue::new(a.value.clone()),
-                );
-            }
-            let span = self.span(inner.ident.span());
-            nested
-                .entry(name.to_string())
-                .or_insert_with(|| (Vec::new(), span))
-                .0
-                .push(Expression::Object(object));
+            nested_blocks.push(inner);
         }
+        let fields_of = |n: &str| {
+            schema
+                .and_then(|s| s.attr(n))
+                .filter(|a| a.block)
+                .and_then(|a| crate::lang::dynamic::object_fields(&a.ty))
+        };
+        let nested = crate::lang::dynamic::Nested {
+            file: self.file,
+            diags: self.diags,
+        }
+        .lists(nested_blocks, &fields_of, &owner);
         let mut res = ResourceBlock {
             addr: addr.clone(),
             span: span.clone(),
@@ -641,15 +622,12 @@ impl Parser<'_> {
                 },
             );
         }
-        for (key, (items, span)) in nested {
+        for (key, (expr, span)) in nested {
             res.attrs.insert(
                 key,
                 AttrExpr {
                     name_span: span.clone(),
-                    value: Expr {
-                        expr: Expression::Array(hcl_edit::expr::Array::from(items)),
-                        span,
-                    },
+                    value: Expr { expr, span },
                 },
             );
         }
