@@ -26,7 +26,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Files that are only compiled for tests.
-const TEST_ONLY: &[&str] = &["architecture_tests.rs", "fuzz_tests.rs", "engine/tests.rs"];
+const TEST_ONLY: &[&str] = &[
+    "architecture_tests.rs",
+    "fuzz_tests.rs",
+    "engine/tests.rs",
+    "engine/lifecycle_tests.rs",
+];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

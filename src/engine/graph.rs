@@ -89,6 +89,12 @@ impl Graph {
                     g.graph.update_edge(d, me, ());
                 }
             }
+            for e in r.lifecycle.exprs() {
+                for dep in refs_of(e) {
+                    let d = g.node(dep);
+                    g.graph.update_edge(d, me, ());
+                }
+            }
             for (text, _) in &r.depends_on {
                 if let Ok(dep) = text.parse::<Address>() {
                     if config.resources.contains_key(&dep) {

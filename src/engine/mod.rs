@@ -2,7 +2,7 @@
 //! state, reaching the cloud only through the `provider::Provider` trait.
 //!
 //! Owns the dependency graph (`graph`), the pure per-resource decision (`diff`), refresh and
-//! planning (`plan`), recovery from interrupted applies (`reconcile`), the concurrent apply
+//! planning (`plan`), what `lifecycle` blocks do to both (`lifecycle`), recovery from interrupted applies (`reconcile`), the concurrent apply
 //! walk (`apply`), saved plan files (`plan_file`: they serialize a `Plan`, so they live here
 //! rather than in `state`), and an in-memory cloud for tests (`fake`).
 //!
@@ -12,6 +12,9 @@ pub mod apply;
 pub(crate) mod diff;
 pub mod fake;
 pub mod graph;
+pub(crate) mod lifecycle;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod plan;
 pub(crate) mod plan_file;
 pub(crate) mod provider;

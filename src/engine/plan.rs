@@ -299,6 +299,10 @@ pub(crate) struct ResourceChange {
     /// Why an action was forced ("`aws_iam_role.r` is replaced").
     pub(crate) reason: Option<String>,
     pub(crate) id: Option<String>,
+    /// A replacement that creates the new object before deleting the old (`lifecycle {
+    /// create_before_destroy = true }`).
+    #[serde(default)]
+    pub(crate) create_before_destroy: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -640,6 +644,13 @@ async fn plan_state<P: Provider>(
     }
     if opts.destroy {
         plan_destroy(ws, &state, &live, selected.as_ref(), &mut plan);
+        let prevented = crate::engine::lifecycle::prevent_destroy(
+            &ws.config,
+            plan.changes.iter().map(|c| (&c.addr, c.action)),
+        );
+        if prevented.has_errors() {
+            return Err(PlanError::Config(prevented));
+        }
         plan.state = state;
         return Ok(plan);
     }
@@ -788,6 +799,19 @@ impl<'w, P: Provider> Walk<'w, P> {
             self.ctx.set_resource(addr, value);
             return Ok(());
         }
+        let pre = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.preconditions,
+            addr,
+            (crate::engine::lifecycle::When::Pre, None),
+            eval_diag,
+        );
+        if pre.has_errors() {
+            self.diags.extend(pre);
+            self.ctx
+                .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+            return Ok(());
+        }
         let desired = match ws.eval_resource::<P>(block, schema, &self.ctx) {
             Ok(d) => d,
             Err(d) => {
@@ -832,6 +856,17 @@ impl<'w, P: Provider> Walk<'w, P> {
                 err,
             })?;
         self.ctx.set_resource(addr, state_value(schema, &attrs));
+        let post = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.postconditions,
+            addr,
+            (
+                crate::engine::lifecycle::When::Post,
+                Some(state_value(schema, &attrs)),
+            ),
+            eval_diag,
+        );
+        self.diags.extend(post);
         let read = attrs
             .iter()
             .map(|(k, v)| (k.clone(), Value::from_json(v)))
@@ -843,12 +878,27 @@ impl<'w, P: Provider> Walk<'w, P> {
 
     /// A managed resource: its action against what AWS has, forced replacements, and the
     /// replacement cascade; then its planned value for what reads it.
-    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, desired: &Desired) {
+    fn managed(&mut self, block: &ResourceBlock, schema: &Schema, configured: &Desired) {
         let addr = &block.addr;
         let prior = self.state.resources.get(addr);
         let now = self.live.get(addr).cloned().flatten();
+        let desired = &Desired {
+            attrs: crate::engine::lifecycle::ignoring(block, now.as_ref(), &configured.attrs),
+            sensitive: configured.sensitive.clone(),
+        };
         let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
         let mut reason = self.forced_replacement(addr, now.is_some(), &mut action);
+        if let Some(why) = crate::engine::lifecycle::triggered(block, &self.actions, |a, attr| {
+            self.plan
+                .changes
+                .iter()
+                .any(|c| &c.addr == a && c.changes.iter().any(|ch| ch.name == attr))
+        })
+        .filter(|_| now.is_some() && action != Action::Replace)
+        {
+            action = Action::Replace;
+            reason = Some(why);
+        }
         if matches!(action, Action::NoOp | Action::Update) {
             if let Some(r) = self.cascade(
                 block,
@@ -866,8 +916,22 @@ impl<'w, P: Provider> Walk<'w, P> {
         } else {
             None
         };
-        let value = resource_value(schema, &desired.attrs, computed_from);
+        // A new object is made from the configuration, ignored attributes included.
+        let made_from = if action == Action::Replace {
+            configured
+        } else {
+            desired
+        };
+        let value = resource_value(schema, &made_from.attrs, computed_from);
         self.ctx.set_resource(addr, value.clone());
+        let post = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.postconditions,
+            addr,
+            (crate::engine::lifecycle::When::Post, Some(value.clone())),
+            eval_diag,
+        );
+        self.diags.extend(post);
         let Value::Object(after) = value else {
             return;
         };
@@ -889,6 +953,8 @@ impl<'w, P: Provider> Walk<'w, P> {
                 .collect(),
             reason,
             id: prior.map(|p| p.id.clone()),
+            create_before_destroy: action == Action::Replace
+                && block.lifecycle.create_before_destroy,
         });
     }
 
@@ -982,6 +1048,10 @@ impl<'w, P: Provider> Walk<'w, P> {
         for p in P::check_plan(&self.checked) {
             self.diags.push(problem_diag(ws, p));
         }
+        self.diags.extend(crate::engine::lifecycle::prevent_destroy(
+            &ws.config,
+            self.plan.changes.iter().map(|c| (&c.addr, c.action)),
+        ));
         if self.diags.has_errors() {
             return Err(PlanError::Config(self.diags));
         }
@@ -1018,6 +1088,7 @@ fn deletions<'a>(
                     .collect(),
                 reason: reason.map(String::from),
                 id: Some(r.id.clone()),
+                create_before_destroy: false,
             })
         })
 }

@@ -14,12 +14,7 @@ use hcl_edit::Span as _;
 use crate::lang::address::{Address, Mode};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Sources, Span};
 
-/// An expression and where it is.
-#[derive(Debug, Clone)]
-pub(crate) struct Expr {
-    pub(crate) expr: Expression,
-    pub(crate) span: Span,
-}
+pub(crate) use crate::lang::eval::Expr;
 
 /// `name = expr` inside a block.
 #[derive(Debug, Clone)]
@@ -65,6 +60,7 @@ pub(crate) struct ResourceBlock {
     pub(crate) type_span: Span,
     pub(crate) attrs: BTreeMap<String, AttrExpr>,
     pub(crate) depends_on: Vec<(String, Span)>,
+    pub(crate) lifecycle: crate::lang::lifecycle::Lifecycle,
 }
 
 /// `output "x" { ... }`.
@@ -92,14 +88,7 @@ pub struct Config {
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
 /// mistaken for unknown attributes.
-const RESERVED_META: &[&str] = &[
-    "count",
-    "for_each",
-    "lifecycle",
-    "provider",
-    "provisioner",
-    "connection",
-];
+const RESERVED_META: &[&str] = &["count", "for_each", "provider", "provisioner", "connection"];
 
 /// Whether a file name is a configuration file: `*.sky.hcl` or Terraform's `*.tf`. Like
 /// Terraform, hidden files and editor leftovers (`.#x.tf`, `#x.tf#`, `x.tf~`) are not.
@@ -553,11 +542,27 @@ impl Parser<'_> {
         let owner = addr.to_string();
         let schema = self.config.schemas.get(mode, &addr.type_name);
         let mut nested_blocks = Vec::new();
+        let mut lifecycle: Option<(crate::lang::lifecycle::Lifecycle, Span)> = None;
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
             if name == "timeouts" && !is_block {
                 self.timeouts(inner, &owner);
+                continue;
+            }
+            if name == "lifecycle" && !is_block {
+                let here = self.span(inner.ident.span());
+                if let Some((_, first)) = &lifecycle {
+                    let first = self.config.sources.location(first);
+                    self.diags.push(duplicate(
+                        &format!("lifecycle block in {owner}"),
+                        here,
+                        &first,
+                    ));
+                } else {
+                    let parsed = crate::lang::lifecycle::parse(inner, &addr, self.file, self.diags);
+                    lifecycle = Some((parsed, here));
+                }
                 continue;
             }
             if RESERVED_META.contains(&name) {
@@ -587,6 +592,7 @@ impl Parser<'_> {
             type_span,
             attrs: BTreeMap::new(),
             depends_on: Vec::new(),
+            lifecycle: lifecycle.map(|(l, _)| l).unwrap_or_default(),
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();

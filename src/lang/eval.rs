@@ -673,6 +673,13 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value, String> {
     }
 }
 
+/// An expression and where it is (in configuration).
+#[derive(Debug, Clone)]
+pub(crate) struct Expr {
+    pub(crate) expr: Expression,
+    pub(crate) span: crate::lang::diagnostic::Span,
+}
+
 /// What a reference points at.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum RefTarget {

@@ -1,7 +1,7 @@
 //! The language: everything about a configuration that needs neither AWS nor a state.
 //!
 //! Owns loading `*.sky.hcl` and `*.tf` into typed blocks with spans (`config`), the `terraform {}`
-//! block (`terraform`), nested and `dynamic` blocks (`dynamic`), diagnostics (`diagnostic`),
+//! block (`terraform`), nested and `dynamic` blocks (`dynamic`), `lifecycle` blocks (`lifecycle`), diagnostics (`diagnostic`),
 //! values with unknowns and sensitivity (`value`), addresses (`address`), the schemas that
 //! define every attribute (`schema`), expressions (`eval`) and their functions (`functions`),
 //! variables (`variables`), static checks (`validate`), the canonical layout (`fmt`), the
@@ -18,6 +18,7 @@ pub(crate) mod dynamic;
 pub(crate) mod eval;
 pub(crate) mod fmt;
 pub(crate) mod functions;
+pub(crate) mod lifecycle;
 pub(crate) mod schema;
 pub(crate) mod terraform;
 pub mod validate;
