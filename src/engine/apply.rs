@@ -371,6 +371,25 @@ impl<'a, P: Provider> Run<'a, P> {
             OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &self.ctx, &o.addr)
                 .map_err(|m| ProviderError::new("Unevaluated", m)),
         };
+        // A precondition unknown at plan time is checked now, before the object is touched.
+        if let (OpKind::Create | OpKind::Update, Some(block)) =
+            (o.kind, self.ws.config.resources.get(&o.addr))
+        {
+            let failed = crate::engine::lifecycle::check(
+                &mut self.ctx,
+                &block.lifecycle.preconditions,
+                &o.addr,
+                (crate::engine::lifecycle::When::Pre, None),
+                crate::engine::plan::eval_diag,
+            );
+            if let Some(d) = failed.0.into_iter().next() {
+                let message = std::iter::once(d.message)
+                    .chain(d.notes)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                planned = Err(ProviderError::new("PreconditionFailed", message));
+            }
+        }
         if let (OpKind::Update, Ok(attrs), Some(block), Some(prior)) = (
             o.kind,
             &mut planned,

@@ -340,3 +340,42 @@ fn a_postcondition_is_checked_at_plan_when_known_and_after_apply_otherwise() {
             .expect("addr")]
     );
 }
+
+#[test]
+fn a_precondition_unknown_at_plan_is_checked_before_the_create_at_apply() {
+    let p = Fake::default();
+    let src = r#"
+resource "aws_iam_user" "first" {
+  name = "first"
+}
+resource "aws_iam_user" "second" {
+  name = "second"
+  lifecycle {
+    precondition {
+      condition     = aws_iam_user.first.arn == "nope"
+      error_message = "first has ARN ${aws_iam_user.first.arn}"
+    }
+  }
+}
+"#;
+    let mut store = MemoryState::default();
+    let (_, report) = plan_and_apply(&p, &workspace(src, &[]), &mut store);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(
+        report.failures[0]
+            .1
+            .contains("Resource precondition failed: first has ARN fake:aws_iam_user"),
+        "{:?}",
+        report.failures
+    );
+    let calls = p.cloud.borrow().calls.clone();
+    assert_eq!(
+        calls.iter().filter(|c| *c == "create aws_iam_user").count(),
+        1,
+        "{calls:?}"
+    );
+    assert!(!store
+        .0
+        .resources
+        .contains_key(&"aws_iam_user.second".parse::<Address>().expect("addr")));
+}
