@@ -275,3 +275,66 @@ fn lifecycle_arguments_shape_plans_and_applies_against_iam() {
         "nothing was destroyed"
     );
 }
+
+fn checked_user(path: &str) -> String {
+    format!(
+        r#"resource "aws_iam_user" "ops" {{
+  name = "checked-ops"
+  path = "{path}"
+}}
+
+check "ops_path" {{
+  assert {{
+    condition     = aws_iam_user.ops.path == "/ops/"
+    error_message = "ops users belong under /ops/, not ${{aws_iam_user.ops.path}}"
+  }}
+}}
+"#
+    )
+}
+
+fn user_path(iam: &aws_sdk_iam::Client, name: &str) -> String {
+    let out = block_on(iam.get_user().user_name(name).send()).expect("user");
+    out.user().map(|u| u.path().to_string()).unwrap_or_default()
+}
+
+#[test]
+fn a_failed_check_block_warns_at_plan_and_apply_without_stopping_either() {
+    let Some(moto) = Moto::start() else { return };
+    let iam = moto.iam();
+    let p = Project::new(&[("main.sky.hcl", &checked_user("/"))]);
+    let warning = "Check block assertion failed";
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("ops users belong under /ops/, not /"),
+        "{}",
+        stderr(&out)
+    );
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains(warning), "{}", stderr(&out));
+    assert_eq!(user_path(&iam, "checked-ops"), "/");
+
+    p.write("main.sky.hcl", &checked_user("/ops/"));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(!stderr(&out).contains(warning), "{}", stderr(&out));
+    assert_eq!(user_path(&iam, "checked-ops"), "/ops/");
+    let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains(warning), "{}", stderr(&out));
+}

@@ -64,6 +64,8 @@ pub struct ApplyReport {
     pub(crate) skipped: Vec<Address>,
     /// Operations never started because the apply was interrupted.
     pub(crate) not_started: Vec<Address>,
+    /// What `check` blocks found once the apply was done: warnings.
+    pub(crate) warnings: crate::lang::diagnostic::Diagnostics,
 }
 
 /// How an apply runs.
@@ -236,6 +238,10 @@ pub async fn apply<P: Provider, S: StateStore>(
     if plan.targets.is_empty() {
         write_outputs(ws, &run.ctx, store, plan.destroy).await?;
     }
+    if !plan.destroy && !plan.refresh_only {
+        run.report.warnings =
+            crate::engine::checks::run(&ws.config, &mut run.ctx, crate::engine::plan::eval_diag);
+    }
     Ok(run.report)
 }
 
@@ -378,7 +384,7 @@ impl<'a, P: Provider> Run<'a, P> {
             let failed = crate::engine::lifecycle::check(
                 &mut self.ctx,
                 &block.lifecycle.preconditions,
-                &o.addr,
+                &o.addr.to_string(),
                 (crate::engine::lifecycle::When::Pre, None),
                 crate::engine::plan::eval_diag,
             );
@@ -507,7 +513,7 @@ impl<'a, P: Provider> Run<'a, P> {
                         postcondition = crate::engine::lifecycle::check(
                             &mut self.ctx,
                             &block.lifecycle.postconditions,
-                            &o.addr,
+                            &o.addr.to_string(),
                             (
                                 crate::engine::lifecycle::When::Post,
                                 Some(state_value(schema, &attrs)),

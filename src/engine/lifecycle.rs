@@ -115,6 +115,8 @@ pub(crate) fn prevent_destroy<'a>(
 pub(crate) enum When {
     Pre,
     Post,
+    /// An `assert` of a top-level `check` block.
+    Assert,
 }
 
 /// Evaluates conditions; `self_value` is what `self` reads (postconditions). A condition that
@@ -123,7 +125,7 @@ pub(crate) enum When {
 pub(crate) fn check(
     ctx: &mut EvalCtx,
     conditions: &[Condition],
-    addr: &Address,
+    owner: &str,
     (when, self_value): (When, Option<Value>),
     eval_diag: fn(EvalError, &Span, &str) -> Diagnostic,
 ) -> Diagnostics {
@@ -131,16 +133,17 @@ pub(crate) fn check(
     if conditions.is_empty() {
         return diags;
     }
-    let kind = match when {
-        When::Pre => "precondition",
-        When::Post => "postcondition",
+    let (kind, failed) = match when {
+        When::Pre => ("precondition", "Resource precondition failed"),
+        When::Post => ("postcondition", "Resource postcondition failed"),
+        When::Assert => ("assertion", "Check block assertion failed"),
     };
     let previous = ctx.roots.remove("self");
     if let Some(v) = self_value {
         ctx.roots.insert("self".into(), v);
     }
     for c in conditions {
-        let name = addr.to_string();
+        let name = owner.to_string();
         match ctx.eval_top(&c.condition.expr) {
             Ok((Value::Bool(true) | Value::Unknown, _)) => {}
             Ok((Value::Bool(false), _)) => {
@@ -150,7 +153,7 @@ pub(crate) fn check(
                     Err(e) => format!("(the error message could not be evaluated: {})", e.message),
                 };
                 diags.push(
-                    Diagnostic::error(format!("Resource {kind} failed"))
+                    Diagnostic::error(failed)
                         .named(name)
                         .at(c.condition.span.clone())
                         .note(message),
@@ -158,7 +161,7 @@ pub(crate) fn check(
             }
             Ok((other, _)) => diags.push(
                 Diagnostic::error(format!(
-                    "Invalid condition result: the {kind} of {addr} must be true or false, found {}",
+                    "Invalid condition result: the {kind} of {owner} must be true or false, found {}",
                     other.type_name()
                 ))
                 .named(name)

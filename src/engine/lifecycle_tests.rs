@@ -379,3 +379,65 @@ resource "aws_iam_user" "second" {
         .resources
         .contains_key(&"aws_iam_user.second".parse::<Address>().expect("addr")));
 }
+
+const CHECKED: &str = r#"
+variable "seconds" { default = 3600 }
+resource "aws_iam_role" "r" {
+  name                 = "r"
+  assume_role_policy   = jsonencode({ Statement = [] })
+  max_session_duration = var.seconds
+}
+check "sessions" {
+  assert {
+    condition     = aws_iam_role.r.max_session_duration >= 7200
+    error_message = "sessions of ${aws_iam_role.r.max_session_duration}s are too short"
+  }
+}
+check "arn" {
+  assert {
+    condition     = aws_iam_role.r.arn == "nope"
+    error_message = "the ARN is ${aws_iam_role.r.arn}"
+  }
+}
+"#;
+
+#[test]
+fn a_failed_check_is_a_warning_at_plan_and_after_apply_and_stops_nothing() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let ws = workspace(CHECKED, &[]);
+    let (planned, report) = plan_and_apply(&p, &ws, &mut store);
+    let messages = |d: &crate::lang::diagnostic::Diagnostics| -> Vec<String> {
+        assert!(!d.has_errors(), "{d:?}");
+        d.0.iter()
+            .map(|d| {
+                format!(
+                    "{} [{}] {}",
+                    d.message,
+                    d.name.clone().unwrap_or_default(),
+                    d.notes.join(" ")
+                )
+            })
+            .collect()
+    };
+    // At plan the ARN is unknown: that assertion waits for the apply.
+    assert_eq!(
+        messages(&planned.warnings),
+        ["Check block assertion failed [check.sessions] sessions of 3600s are too short"]
+    );
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(report.added, 1);
+    let after = messages(&report.warnings);
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after[0].starts_with("Check block assertion failed [check.arn] the ARN is fake:"),
+        "{after:?}"
+    );
+    let fixed = workspace(CHECKED, &["seconds=7200"]);
+    let (planned, _) = plan_and_apply(&p, &fixed, &mut store);
+    assert_eq!(
+        messages(&planned.warnings).len(),
+        1,
+        "only the ARN check still fails"
+    );
+}

@@ -367,6 +367,9 @@ pub struct Plan {
     /// What an interrupted apply left, found without writing; apply records it first.
     #[serde(default)]
     pub(crate) recovery: crate::engine::reconcile::Recovery,
+    /// What `check` blocks found: warnings, shown after the plan and not saved with it.
+    #[serde(skip)]
+    pub(crate) warnings: Diagnostics,
 }
 
 impl Plan {
@@ -677,7 +680,9 @@ async fn plan_state<P: Provider>(
             Node::Resource(addr) => walk.resource(addr).await?,
         }
     }
+    let warnings = crate::engine::checks::run(&ws.config, &mut walk.ctx, eval_diag);
     let mut plan = walk.finish()?;
+    plan.warnings = warnings;
     plan.state = state;
     Ok(plan)
 }
@@ -802,7 +807,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         let pre = crate::engine::lifecycle::check(
             &mut self.ctx,
             &block.lifecycle.preconditions,
-            addr,
+            &addr.to_string(),
             (crate::engine::lifecycle::When::Pre, None),
             eval_diag,
         );
@@ -859,7 +864,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         let post = crate::engine::lifecycle::check(
             &mut self.ctx,
             &block.lifecycle.postconditions,
-            addr,
+            &addr.to_string(),
             (
                 crate::engine::lifecycle::When::Post,
                 Some(state_value(schema, &attrs)),
@@ -927,7 +932,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         let post = crate::engine::lifecycle::check(
             &mut self.ctx,
             &block.lifecycle.postconditions,
-            addr,
+            &addr.to_string(),
             (crate::engine::lifecycle::When::Post, Some(value.clone())),
             eval_diag,
         );

@@ -84,6 +84,7 @@ pub struct Config {
     pub(crate) locals: BTreeMap<String, AttrExpr>,
     pub(crate) resources: BTreeMap<Address, ResourceBlock>,
     pub(crate) outputs: BTreeMap<String, OutputBlock>,
+    pub(crate) checks: BTreeMap<String, crate::lang::check::CheckBlock>,
 }
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
@@ -274,6 +275,7 @@ impl Parser<'_> {
                 "resource" => self.resource(block, Mode::Managed),
                 "data" => self.resource(block, Mode::Data),
                 "output" => self.output(block),
+                "check" => self.check(block),
                 "terraform" => crate::lang::terraform::check_block(block, self.file, self.diags),
                 other => {
                     let mut d = Diagnostic::error(format!("unknown block type {other:?}"))
@@ -289,6 +291,7 @@ impl Parser<'_> {
                             "data",
                             "output",
                             "terraform",
+                            "check",
                         ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
@@ -642,6 +645,19 @@ impl Parser<'_> {
             self.diags.push(duplicate(&owner, span, &first));
         } else {
             self.config.resources.insert(addr, res);
+        }
+    }
+
+    fn check(&mut self, block: &Block) {
+        let Some(check) = crate::lang::check::parse(block, self.file, self.diags) else {
+            return;
+        };
+        if let Some(prev) = self.config.checks.get(&check.name) {
+            let first = self.config.sources.location(&prev.span);
+            let name = format!("check.{}", check.name);
+            self.diags.push(duplicate(&name, check.span, &first));
+        } else {
+            self.config.checks.insert(check.name.clone(), check);
         }
     }
 

@@ -1,7 +1,7 @@
 //! The language: everything about a configuration that needs neither AWS nor a state.
 //!
 //! Owns loading `*.sky.hcl` and `*.tf` into typed blocks with spans (`config`), the `terraform {}`
-//! block (`terraform`), nested and `dynamic` blocks (`dynamic`), `lifecycle` blocks (`lifecycle`), diagnostics (`diagnostic`),
+//! block (`terraform`), nested and `dynamic` blocks (`dynamic`), `lifecycle` blocks (`lifecycle`), `check` blocks (`check`), diagnostics (`diagnostic`),
 //! values with unknowns and sensitivity (`value`), addresses (`address`), the schemas that
 //! define every attribute (`schema`), expressions (`eval`) and their functions (`functions`),
 //! variables (`variables`), static checks (`validate`), the canonical layout (`fmt`), the
@@ -10,6 +10,7 @@
 //! May use: nothing else in skyform. Everything else uses it.
 
 pub(crate) mod address;
+pub(crate) mod check;
 pub mod config;
 pub(crate) mod diagnostic;
 pub(crate) mod digest;

@@ -81,6 +81,10 @@ pub fn check(config: &Config) -> Diagnostics {
     for l in config.locals.values() {
         check_expr(config, &l.value, &mut diags);
     }
+    for a in config.checks.values().flat_map(|c| &c.asserts) {
+        check_expr(config, &a.condition, &mut diags);
+        check_expr(config, &a.error_message, &mut diags);
+    }
     for o in config.outputs.values() {
         if let Some(v) = &o.value {
             check_expr(config, v, &mut diags);
