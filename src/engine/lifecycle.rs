@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::engine::diff::Action;
+use crate::engine::diff::{Action, AttrChange};
 use crate::lang::address::Address;
 use crate::lang::config::{Config, ResourceBlock};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
@@ -37,6 +37,15 @@ pub(crate) fn ignoring(
         }
     }
     out
+}
+
+/// Drops the drift of ignored attributes: a change made outside skyform to an attribute whose
+/// changes are ignored plans nothing, so it is no news either. Returns whether any is left.
+pub(crate) fn drop_ignored(config: &Config, addr: &Address, changes: &mut Vec<AttrChange>) -> bool {
+    if let Some(block) = config.resources.get(addr) {
+        changes.retain(|c| !block.lifecycle.ignore_changes.ignores(&c.name));
+    }
+    !changes.is_empty()
 }
 
 /// At apply, an update sends the object's current value of every ignored attribute, so that

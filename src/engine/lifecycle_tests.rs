@@ -441,3 +441,26 @@ fn a_failed_check_is_a_warning_at_plan_and_after_apply_and_stops_nothing() {
         "only the ARN check still fails"
     );
 }
+
+#[test]
+fn a_change_made_outside_to_an_ignored_attribute_is_no_drift() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let src = role("ignore_changes = [tags]");
+    let ws = workspace(&src, &[]);
+    plan_and_apply(&p, &ws, &mut store);
+    for attrs in p.cloud.borrow_mut().objects.values_mut() {
+        attrs.insert(
+            "tags".into(),
+            serde_json::json!({"team": "changed outside"}),
+        );
+    }
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    assert!(planned.drift.is_empty(), "{:?}", planned.drift);
+    assert!(!planned.has_resource_changes());
+    // Without the lifecycle block the same change is drift, and planned back.
+    let plain = workspace(&role(""), &[]);
+    let planned = plan_only(&p, &plain, &mut store, &PlanOptions::default());
+    assert_eq!(planned.drift.len(), 1);
+    assert_eq!(action(&planned, "aws_iam_role.r"), Action::Update);
+}

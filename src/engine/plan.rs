@@ -645,6 +645,12 @@ async fn plan_state<P: Provider>(
         plan.state = state;
         return Ok(plan);
     }
+    plan.drift.retain_mut(|d| match &mut d.kind {
+        DriftKind::Changed(changes) => {
+            crate::engine::lifecycle::drop_ignored(&ws.config, &d.addr, changes)
+        }
+        DriftKind::Deleted => true,
+    });
     if opts.destroy {
         plan_destroy(ws, &state, &live, selected.as_ref(), &mut plan);
         let prevented = crate::engine::lifecycle::prevent_destroy(
