@@ -293,6 +293,39 @@ check "ops_path" {{
     )
 }
 
+#[test]
+fn a_checks_own_data_source_that_finds_nothing_warns_and_the_apply_goes_on() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        r#"resource "aws_iam_user" "u" {
+  name = "scoped-check-user"
+}
+
+check "network" {
+  data "aws_vpc" "shared" {
+    tags = { Name = "no-such-network" }
+  }
+
+  assert {
+    condition     = data.aws_vpc.shared.cidr_block == "10.0.0.0/16"
+    error_message = "the shared network is not 10.0.0.0/16"
+  }
+}
+"#,
+    )]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: reading data.aws_vpc.shared failed"),
+        "{err}"
+    );
+    assert!(err.contains("belongs to check.network"), "{err}");
+    let iam = moto.iam();
+    assert_eq!(user_path(&iam, "scoped-check-user"), "/");
+}
+
 fn user_path(iam: &aws_sdk_iam::Client, name: &str) -> String {
     let out = block_on(iam.get_user().user_name(name).send()).expect("user");
     out.user().map(|u| u.path().to_string()).unwrap_or_default()
@@ -303,7 +336,7 @@ fn a_failed_check_block_warns_at_plan_and_apply_without_stopping_either() {
     let Some(moto) = Moto::start() else { return };
     let iam = moto.iam();
     let p = Project::new(&[("main.sky.hcl", &checked_user("/"))]);
-    let warning = "Check block assertion failed";
+    let warning = "warning: Check block assertion failed";
     let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(
         out.status.code(),

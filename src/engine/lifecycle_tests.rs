@@ -464,3 +464,50 @@ fn a_change_made_outside_to_an_ignored_attribute_is_no_drift() {
     assert_eq!(planned.drift.len(), 1);
     assert_eq!(action(&planned, "aws_iam_role.r"), Action::Update);
 }
+
+const SCOPED: &str = r#"
+check "identity" {
+  data "aws_caller_identity" "me" {}
+  assert {
+    condition     = data.aws_caller_identity.me.account_id == "000000000000"
+    error_message = "running in account ${data.aws_caller_identity.me.account_id}"
+  }
+}
+resource "aws_iam_user" "u" {
+  name = "u"
+}
+"#;
+
+#[test]
+fn a_checks_data_source_feeds_its_assertion_and_its_failure_is_only_a_warning() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let ws = workspace(SCOPED, &[]);
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    let notes: Vec<String> = planned
+        .warnings
+        .0
+        .iter()
+        .flat_map(|d| d.notes.clone())
+        .collect();
+    assert_eq!(notes, ["running in account 123456789012"]);
+
+    p.cloud
+        .borrow_mut()
+        .fail
+        .insert("read aws_caller_identity".into());
+    let (planned, report) = plan_and_apply(&p, &ws, &mut store);
+    assert!(!planned.warnings.has_errors());
+    let messages: Vec<&str> = planned
+        .warnings
+        .0
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].starts_with("reading data.aws_caller_identity.me failed"),
+        "{messages:?}"
+    );
+    assert_eq!(report.added, 1, "the plan went on and the user was made");
+}

@@ -688,7 +688,7 @@ async fn plan_state<P: Provider>(
     }
     let warnings = crate::engine::checks::run(&ws.config, &mut walk.ctx, eval_diag);
     let mut plan = walk.finish()?;
-    plan.warnings = warnings;
+    plan.warnings.extend(warnings);
     plan.state = state;
     Ok(plan)
 }
@@ -826,7 +826,8 @@ impl<'w, P: Provider> Walk<'w, P> {
         let desired = match ws.eval_resource::<P>(block, schema, &self.ctx) {
             Ok(d) => d,
             Err(d) => {
-                self.diags.extend(d);
+                self.diags
+                    .extend(crate::engine::checks::scoped(&ws.config, addr, d));
                 self.ctx
                     .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
                 return Ok(());
@@ -848,6 +849,14 @@ impl<'w, P: Provider> Walk<'w, P> {
         desired: &Desired,
     ) -> Result<(), PlanError> {
         let addr = &block.addr;
+        let scoped = self.ws.config.check_data.contains_key(addr);
+        if desired.attrs.values().any(Value::contains_unknown) && scoped {
+            // Terraform reads it during the apply; skyform reads data only while planning, so
+            // the assertions that read it stay unknown.
+            self.ctx
+                .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+            return Ok(());
+        }
         if desired.attrs.values().any(Value::contains_unknown) {
             self.diags.push(
                 Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
@@ -858,14 +867,33 @@ impl<'w, P: Provider> Walk<'w, P> {
                 .set_resource(addr, resource_value(schema, &desired.attrs, None));
             return Ok(());
         }
-        let attrs = self
+        let attrs = match self
             .provider
             .read_data(&addr.type_name, &desired.to_attrs())
             .await
-            .map_err(|err| PlanError::Data {
-                addr: addr.clone(),
-                err,
-            })?;
+        {
+            Ok(attrs) => attrs,
+            Err(err) if scoped => {
+                self.diags.extend(crate::engine::checks::scoped(
+                    &self.ws.config,
+                    addr,
+                    Diagnostics(vec![Diagnostic::error(format!(
+                        "reading {addr} failed: {err}"
+                    ))
+                    .named(addr.to_string())
+                    .at(block.span.clone())]),
+                ));
+                self.ctx
+                    .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+                return Ok(());
+            }
+            Err(err) => {
+                return Err(PlanError::Data {
+                    addr: addr.clone(),
+                    err,
+                })
+            }
+        };
         self.ctx.set_resource(addr, state_value(schema, &attrs));
         let post = crate::engine::lifecycle::check(
             &mut self.ctx,
@@ -1067,6 +1095,8 @@ impl<'w, P: Provider> Walk<'w, P> {
             return Err(PlanError::Config(self.diags));
         }
         let mut plan = self.plan;
+        // What is left is warnings (a check's data source that failed).
+        plan.warnings = self.diags;
         plan.changes.sort_by(|a, b| a.addr.cmp(&b.addr));
         plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(plan)

@@ -2,8 +2,8 @@
 //! checked as Terraform checks them. Evaluating them (at the end of a plan and of an apply,
 //! where a failure is a warning) is the engine's (`engine::checks`).
 //!
-//! A scoped data source (`data "T" "n" { ... }` inside the check) is refused for now, with a
-//! message saying how to write the same check with a top-level data source.
+//! A scoped data source (`data "T" "n" { ... }` inside the check) is loaded by `config` as a
+//! data source of its global address, and recorded as the check's: its failures are warnings.
 
 use hcl_edit::structure::Block;
 use hcl_edit::Span as _;
@@ -89,17 +89,8 @@ pub(crate) fn parse(block: &Block, file: usize, diags: &mut Diagnostics) -> Opti
                     }
                 }
             }
-            "data" => diags.push(
-                Diagnostic::error(format!(
-                    "scoped data sources in check blocks are not supported yet, in {owner}"
-                ))
-                .named("data")
-                .at(span(inner.ident.span()))
-                .note(
-                    "declare the data source at the top level and read it in the assert; note \
-                     that its failure is then an error, not a warning",
-                ),
-            ),
+            // Loaded by `config` as a data source.
+            "data" => {}
             other => diags.push(
                 Diagnostic::error(format!(
                     "unexpected block {other:?} in {owner}; only assert blocks belong here"
@@ -151,9 +142,19 @@ mod tests {
     }
 
     #[test]
+    fn a_scoped_data_source_is_a_data_source_of_its_check() {
+        let (config, msgs) = load(
+            "check \"c\" {\n  data \"aws_vpc\" \"v\" {\n    default = true\n  }\n  assert {\n    condition = data.aws_vpc.v.id != \"\"\n    error_message = \"x\"\n  }\n}\n",
+        );
+        assert!(msgs.is_empty(), "{msgs:?}");
+        let addr = crate::lang::address::Address::data("aws_vpc", "v");
+        assert!(config.resources.contains_key(&addr));
+        assert_eq!(config.check_data[&addr], "c");
+    }
+
+    #[test]
     fn a_malformed_check_block_gets_clear_errors() {
         for (text, want) in [
-            ("check \"c\" {\n  data \"aws_vpc\" \"v\" {}\n  assert {\n    condition = true\n    error_message = \"x\"\n  }\n}\n", "scoped data sources in check blocks are not supported yet"),
             ("check \"c\" {\n  assert {\n    condition = true\n  }\n}\n", "needs \"error_message\""),
             ("check \"c\" {\n}\n", "needs at least one assert block"),
             ("check {\n}\n", "a check block takes 1 label"),

@@ -85,6 +85,9 @@ pub struct Config {
     pub(crate) resources: BTreeMap<Address, ResourceBlock>,
     pub(crate) outputs: BTreeMap<String, OutputBlock>,
     pub(crate) checks: BTreeMap<String, crate::lang::check::CheckBlock>,
+    /// The data sources declared inside a `check` block, by the check's name: their failures
+    /// are warnings, as in Terraform.
+    pub(crate) check_data: BTreeMap<Address, String>,
 }
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
@@ -652,6 +655,16 @@ impl Parser<'_> {
         let Some(check) = crate::lang::check::parse(block, self.file, self.diags) else {
             return;
         };
+        // A scoped data source has a global address, like any data source.
+        for inner in block.body.blocks().filter(|b| b.ident.as_str() == "data") {
+            if let [t, n] = inner.labels.as_slice() {
+                let addr = Address::data(t.as_str(), n.as_str());
+                if !self.config.resources.contains_key(&addr) {
+                    self.config.check_data.insert(addr, check.name.clone());
+                }
+            }
+            self.resource(inner, Mode::Data);
+        }
         if let Some(prev) = self.config.checks.get(&check.name) {
             let first = self.config.sources.location(&prev.span);
             let name = format!("check.{}", check.name);
