@@ -484,4 +484,78 @@ resource "aws_security_group" "sg" {
             assert!(msgs.iter().any(|m| m.contains(want)), "{inner}: {msgs:?}");
         }
     }
+
+    /// No AWS schema here has a block inside a nested block yet, so the fields are made up:
+    /// `rule { port = N, source { cidr = "..." }... }`.
+    #[test]
+    fn a_dynamic_block_inside_a_nested_block_becomes_a_list_field_of_its_object() {
+        use crate::lang::schema::{AttrType, Field};
+        use std::collections::BTreeMap;
+        let field = |ty| Field {
+            ty,
+            required: false,
+            default: None,
+            description: String::new(),
+        };
+        let source = BTreeMap::from([("cidr".to_string(), field(AttrType::String))]);
+        let rule = BTreeMap::from([
+            ("port".to_string(), field(AttrType::Number)),
+            (
+                "source".to_string(),
+                field(AttrType::List(Box::new(AttrType::Object(source)))),
+            ),
+        ]);
+        let body = hcl_edit::parser::parse_body(
+            r#"
+dynamic "rule" {
+  for_each = { web = ["10.0.0.0/8", "192.168.0.0/16"], ssh = [] }
+  content {
+    port = rule.key == "web" ? 443 : 22
+    source {
+      cidr = "127.0.0.1/32"
+    }
+    dynamic "source" {
+      for_each = rule.value
+      iterator = net
+      content {
+        cidr = net.value
+      }
+    }
+  }
+}
+"#,
+        )
+        .unwrap();
+        let mut diags = crate::lang::diagnostic::Diagnostics::default();
+        let fields_of = |n: &str| (n == "rule").then_some(&rule);
+        let lists = super::Nested {
+            file: 0,
+            diags: &mut diags,
+        }
+        .lists(body.blocks(), &fields_of, "a test");
+        assert!(diags.is_empty(), "{diags:?}");
+        let ctx = EvalCtx::new(PathBuf::from("."));
+        let (value, _) = ctx.eval_top(&lists["rule"].0).unwrap();
+        let cidrs = |i: usize| -> Vec<String> {
+            let Value::List(rules) = &value else {
+                panic!("{value:?}")
+            };
+            let Value::Object(rule) = &rules[i] else {
+                panic!("{rules:?}")
+            };
+            let Value::List(sources) = &rule["source"] else {
+                panic!("{rule:?}")
+            };
+            sources
+                .iter()
+                .map(|s| match s {
+                    Value::Object(o) => o["cidr"].as_str().unwrap_or_default().to_string(),
+                    _ => panic!("{s:?}"),
+                })
+                .collect()
+        };
+        // Map keys are iterated in order: "ssh", then "web".
+        assert_eq!(cidrs(0), ["127.0.0.1/32"]);
+        assert_eq!(cidrs(1), ["127.0.0.1/32", "10.0.0.0/8", "192.168.0.0/16"]);
+    }
 }
