@@ -664,6 +664,9 @@ async fn create_or_adopt<P: Provider>(
         known_ids,
     };
     let (id, live) = match provider.find(type_name, lost, ctx).await? {
+        // An object the state holds is not a lost create: adopting it as a successor
+        // (`create_before_destroy` of a unique name) would then delete it as the old one.
+        Found::Adopt { id, .. } if known_ids.contains(&id) => return Err(conflict),
         Found::Adopt { id, attrs } => (id, attrs),
         // Someone else's object, or one that cannot be used as it is: the conflict stands.
         Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),

@@ -511,3 +511,37 @@ fn a_checks_data_source_feeds_its_assertion_and_its_failure_is_only_a_warning() 
     );
     assert_eq!(report.added, 1, "the plan went on and the user was made");
 }
+
+#[test]
+fn create_before_destroy_of_a_unique_name_fails_at_the_cloud_and_keeps_the_old_object() {
+    // The old object carries this state's tags, but it is in the state: it must not be
+    // "adopted" as its own successor and then deleted.
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let src = role("create_before_destroy = true");
+    let ws = workspace(&src, &[]);
+    plan_and_apply(&p, &ws, &mut store);
+    let opts = PlanOptions {
+        replace: vec!["aws_iam_role.r".parse().expect("addr")],
+        ..PlanOptions::default()
+    };
+    let planned = plan_only(&p, &ws, &mut store, &opts);
+    assert!(planned.changes[0].create_before_destroy);
+    let report = apply_plan(&p, &ws, &planned, &mut store);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(
+        report.failures[0].1.contains("EntityAlreadyExists"),
+        "{:?}",
+        report.failures
+    );
+    assert_eq!(report.destroyed, 0);
+    assert!(p
+        .cloud
+        .borrow()
+        .objects
+        .contains_key(&("aws_iam_role".to_string(), "r1".to_string())));
+    assert!(store
+        .0
+        .resources
+        .contains_key(&"aws_iam_role.r".parse::<Address>().expect("addr")));
+}
