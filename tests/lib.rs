@@ -9,6 +9,7 @@ mod config_errors;
 mod default_tags;
 mod example_plans;
 mod instances;
+mod lang_blocks;
 mod plan_secrets;
 mod reliability;
 mod review_workflow;

@@ -108,6 +108,7 @@ pub(crate) async fn plan(
         ws, plan, provider, ..
     } = make_plan(ws, ctx.state(), &req.opts).await?;
     print_plan(&plan, ws.config.schemas, req.format, ctx);
+    print_warnings(&ws, &plan.warnings, ctx.style);
     if let Some(out) = &req.out {
         plan_file::write(out, &plan_file::save(&ws, &plan, &req.opts))?;
         let note = format!(
@@ -235,6 +236,7 @@ async fn apply_locked(
         provider,
     } = make_plan(ws, ctx.state(), &opts).await?;
     print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
+    print_warnings(&ws, &plan.warnings, ctx.style);
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
     let (check, caller) = guard_owner(&provider, &plan.state).await?;
@@ -279,6 +281,7 @@ async fn execute<S: StateStore>(
     let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
     watcher.abort();
     let report = report?;
+    print_warnings(ws, &report.warnings, ctx.style);
     if !report.not_started.is_empty() {
         eprintln!(
             "\nInterrupted: {} operation(s) were not started ({}); everything that finished is in the state. Run apply again to continue.",

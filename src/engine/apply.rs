@@ -75,6 +75,8 @@ pub struct ApplyReport {
     pub(crate) skipped: Vec<Address>,
     /// Operations never started because the apply was interrupted.
     pub(crate) not_started: Vec<Address>,
+    /// What `check` blocks found once the apply was done: warnings.
+    pub(crate) warnings: crate::lang::diagnostic::Diagnostics,
 }
 
 /// How an apply runs.
@@ -138,6 +140,14 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             Action::Delete => {
                 ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
             }
+            // `create_before_destroy`: the old object goes once its successor exists.
+            Action::Replace if c.create_before_destroy => {
+                ops.insert(op(OpKind::Create, &c.addr), BTreeSet::new());
+                ops.insert(
+                    op(OpKind::Delete, &c.addr),
+                    BTreeSet::from([op(OpKind::Create, &c.addr)]),
+                );
+            }
             Action::Replace => {
                 ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
                 ops.insert(
@@ -156,11 +166,25 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             .or_default()
             .push(o.clone());
     }
+    let cbd: BTreeSet<&Address> = plan
+        .changes
+        .iter()
+        .filter(|c| c.create_before_destroy && c.action == Action::Replace)
+        .map(|c| &c.addr)
+        .collect();
     let keys: Vec<Op> = ops.keys().cloned().collect();
     for o in &keys {
         match o.kind {
             OpKind::Create | OpKind::Update => {
                 let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
+                for d in &deps {
+                    // What read a deposed object moves to its successor before it goes.
+                    for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
+                        if dep.kind == OpKind::Delete && cbd.contains(&dep.addr) {
+                            ops.entry(dep.clone()).or_default().insert(o.clone());
+                        }
+                    }
+                }
                 for d in deps {
                     for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
                         let is_instance = d.key.is_none() || dep.addr == d;
@@ -239,6 +263,10 @@ pub async fn apply<P: Provider, S: StateStore>(
     if plan.targets.is_empty() {
         write_outputs(ws, &run.ctx, store, plan.destroy).await?;
     }
+    if !plan.destroy && !plan.refresh_only {
+        run.report.warnings =
+            crate::engine::checks::run(&ws.config, &mut run.ctx, crate::engine::plan::eval_diag);
+    }
     Ok(run.report)
 }
 
@@ -260,6 +288,11 @@ struct Run<'a, P> {
     dependents: BTreeMap<Op, Vec<Op>>,
     ready: BTreeSet<Op>,
     report: ApplyReport,
+    /// Replacements made create-before-destroy, and the old objects their creates deposed,
+    /// until each is deleted. The state holds one object per address, so a deposed object
+    /// lives here only: if its delete fails it is left in AWS (tagged with the lineage).
+    deposing: BTreeSet<Address>,
+    deposed: BTreeMap<Address, ResourceState>,
     provider: std::marker::PhantomData<P>,
 }
 
@@ -409,6 +442,13 @@ impl<'a, P: Provider> Run<'a, P> {
             dependents,
             ready,
             report: ApplyReport::default(),
+            deposing: plan
+                .changes
+                .iter()
+                .filter(|c| c.create_before_destroy && c.action == Action::Replace)
+                .map(|c| c.addr.clone())
+                .collect(),
+            deposed: BTreeMap::new(),
             provider: std::marker::PhantomData,
         })
     }
@@ -425,11 +465,38 @@ impl<'a, P: Provider> Run<'a, P> {
         self.ready.remove(&o);
         self.pending.remove(&o);
         let type_name = o.addr.type_name.clone();
-        let planned = match o.kind {
+        let mut planned = match o.kind {
             OpKind::Delete => Ok(Attrs::new()),
             OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
                 .map_err(|m| ProviderError::new("Unevaluated", m)),
         };
+        // A precondition unknown at plan time is checked now, before the object is touched.
+        if let (OpKind::Create | OpKind::Update, Some(block)) =
+            (o.kind, self.ws.config.block_of(&o.addr))
+        {
+            let failed = crate::engine::lifecycle::check(
+                &mut self.ctx,
+                &block.lifecycle.preconditions,
+                &o.addr.to_string(),
+                (crate::engine::lifecycle::When::Pre, None),
+                crate::engine::plan::eval_diag,
+            );
+            if let Some(d) = failed.0.into_iter().next() {
+                let message = std::iter::once(d.message)
+                    .chain(d.notes)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                planned = Err(ProviderError::new("PreconditionFailed", message));
+            }
+        }
+        if let (OpKind::Update, Ok(attrs), Some(block), Some(prior)) = (
+            o.kind,
+            &mut planned,
+            self.ws.config.block_of(&o.addr),
+            self.current.get(&o.addr),
+        ) {
+            crate::engine::lifecycle::keep_ignored(block, &prior.attrs, attrs);
+        }
         // What will tell this create's object from others if its answer is lost. Few types
         // need any, and those need one read.
         let evidence = match (&planned, o.kind) {
@@ -460,8 +527,14 @@ impl<'a, P: Provider> Run<'a, P> {
             .filter(|r| r.addr.type_name == type_name)
             .map(|r| r.id.clone())
             .collect();
+        let prior = match o.kind {
+            OpKind::Delete => self.deposed.get(&o.addr),
+            OpKind::Create | OpKind::Update => None,
+        }
+        .or_else(|| self.current.get(&o.addr))
+        .cloned();
         Ok(Call {
-            prior: self.current.get(&o.addr).cloned(),
+            prior,
             ctx: OpContext {
                 addr: o.addr.clone(),
                 lineage: self.lineage.clone(),
@@ -491,6 +564,7 @@ impl<'a, P: Provider> Run<'a, P> {
         on_event: &mut dyn FnMut(Event),
     ) -> Result<(), StateError> {
         let Done { id, attrs, note } = done;
+        let mut postcondition = None;
         if let Some(message) = note {
             on_event(Event::Note {
                 op: o.clone(),
@@ -498,6 +572,10 @@ impl<'a, P: Provider> Run<'a, P> {
             });
         }
         match o.kind {
+            // A deposed object's successor is in the state already and stays there.
+            OpKind::Delete if self.deposed.remove(&o.addr).is_some() => {
+                self.report.destroyed += 1;
+            }
             OpKind::Delete => {
                 store.remove(&o.addr).await?;
                 self.current.remove(&o.addr);
@@ -514,7 +592,11 @@ impl<'a, P: Provider> Run<'a, P> {
                     sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &o.addr),
                 };
                 store.put(&r).await?;
-                self.current.insert(o.addr.clone(), r);
+                if let Some(old) = self.current.insert(o.addr.clone(), r) {
+                    if o.kind == OpKind::Create && self.deposing.contains(&o.addr) {
+                        self.deposed.insert(o.addr.clone(), old);
+                    }
+                }
                 if o.kind == OpKind::Create {
                     self.report.added += 1;
                 } else {
@@ -523,6 +605,21 @@ impl<'a, P: Provider> Run<'a, P> {
                 if let Some(schema) = ws.config.schemas.resources.get(&o.addr.type_name) {
                     self.ctx.enter(&o.addr.module);
                     self.ctx.set_resource(&o.addr, state_value(schema, &attrs));
+                    if let Some(block) = ws.config.block_of(&o.addr) {
+                        postcondition = crate::engine::lifecycle::check(
+                            &mut self.ctx,
+                            &block.lifecycle.postconditions,
+                            &o.addr.to_string(),
+                            (
+                                crate::engine::lifecycle::When::Post,
+                                Some(state_value(schema, &attrs)),
+                            ),
+                            crate::engine::plan::eval_diag,
+                        )
+                        .0
+                        .into_iter()
+                        .next();
+                    }
                     self.ctx.enter(&[]);
                 }
                 // Locals, module variables and outputs that read this resource may now be
@@ -536,6 +633,16 @@ impl<'a, P: Provider> Run<'a, P> {
             }
         }
         store.close_intent(&o.addr).await?;
+        // The object is made and recorded, but what depends on it must not build on an object
+        // that fails its postcondition: the operation counts as failed, as in Terraform.
+        if let Some(d) = postcondition {
+            let message = std::iter::once(d.message)
+                .chain(d.notes)
+                .collect::<Vec<_>>()
+                .join(": ");
+            let e = ProviderError::new("PostconditionFailed", message);
+            return self.failed(store, o, &e, on_event).await;
+        }
         for d in self.dependents.get(&o).into_iter().flatten() {
             if let Some(waits) = self.pending.get_mut(d) {
                 waits.remove(&o);
@@ -667,6 +774,9 @@ async fn create_or_adopt<P: Provider>(
         known_ids,
     };
     let (id, mut live) = match provider.find(type_name, lost, ctx).await? {
+        // An object the state holds is not a lost create: adopting it as a successor
+        // (`create_before_destroy` of a unique name) would then delete it as the old one.
+        Found::Adopt { id, .. } if known_ids.contains(&id) => return Err(conflict),
         Found::Adopt { id, attrs } => (id, attrs),
         // Someone else's object, or one that cannot be used as it is: the conflict stands.
         Found::Nothing | Found::Replace { .. } | Found::Ambiguous { .. } => return Err(conflict),

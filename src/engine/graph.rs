@@ -218,16 +218,26 @@ impl Graph {
         let mut inside: Vec<Node> = Vec::new();
         for (name, l) in &config.locals {
             let me = Node::Local(path.to_vec(), name.clone());
+            self.node(me.clone());
             self.edges_from(path, config, &l.value, me.clone());
             inside.push(me);
         }
         for (addr, r) in &config.resources {
             let me = Node::Resource(addr.in_module(&module));
+            // Every block is a node, even one that reads nothing and nothing reads.
+            self.node(me.clone());
             let repetition = r
                 .repetition
                 .as_ref()
                 .map(crate::lang::config::Repetition::expr);
-            for e in r.attrs.values().map(|a| &a.value).chain(repetition) {
+            let lifecycle = r.lifecycle.exprs();
+            for e in r
+                .attrs
+                .values()
+                .map(|a| &a.value)
+                .chain(repetition)
+                .chain(lifecycle)
+            {
                 self.edges_from(path, config, e, me.clone());
             }
             for (text, _) in &r.depends_on {
@@ -237,6 +247,7 @@ impl Graph {
         }
         for (name, o) in &config.outputs {
             let me = Node::Output(path.to_vec(), name.clone());
+            self.node(me.clone());
             if let Some(v) = &o.value {
                 self.edges_from(path, config, v, me.clone());
             }

@@ -286,6 +286,10 @@ pub(crate) struct ResourceChange {
     /// The id of the object an `import` block brings in; apply records it first.
     #[serde(default)]
     pub(crate) importing: Option<String>,
+    /// A replacement that creates the new object before deleting the old (`lifecycle {
+    /// create_before_destroy = true }`).
+    #[serde(default)]
+    pub(crate) create_before_destroy: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -357,9 +361,10 @@ pub struct Plan {
     /// `destroy = false`), with their ids.
     #[serde(default)]
     pub(crate) forget: Vec<(Address, String)>,
-    /// Warnings found while planning, shown with the plan.
-    #[serde(default)]
-    pub(crate) warnings: Vec<String>,
+    /// Warnings: what `check` blocks found and `moved` blocks that could not be followed,
+    /// shown with the plan and not saved with it.
+    #[serde(skip)]
+    pub(crate) warnings: Diagnostics,
 }
 
 impl Plan {
@@ -623,8 +628,7 @@ pub async fn plan<P: Provider>(
             .find(|m| m.to == c.addr)
             .map(|m| m.from.clone());
     }
-    plan.warnings
-        .extend(move_diags.0.into_iter().map(|d| d.message));
+    plan.warnings.extend(move_diags);
     plan.moves = moves;
     let mut recovery = recovery;
     // An object recovery adopts only to replace it is adopted only by a plan that replaces
@@ -683,8 +687,21 @@ async fn plan_state<P: Provider>(
         plan.state = state;
         return Ok(plan);
     }
+    plan.drift.retain_mut(|d| match &mut d.kind {
+        DriftKind::Changed(changes) => {
+            crate::engine::lifecycle::drop_ignored(&ws.config, &d.addr, changes)
+        }
+        DriftKind::Deleted => true,
+    });
     if opts.destroy {
         plan_destroy(ws, &state, &live, selected.as_ref(), &mut plan);
+        let prevented = crate::engine::lifecycle::prevent_destroy(
+            &ws.config,
+            plan.changes.iter().map(|c| (&c.addr, c.action)),
+        );
+        if prevented.has_errors() {
+            return Err(PlanError::Config(prevented));
+        }
         plan.state = state;
         return Ok(plan);
     }
@@ -724,7 +741,9 @@ async fn plan_state<P: Provider>(
             }
         }
     }
+    let warnings = crate::engine::checks::run(&ws.config, &mut walk.ctx, eval_diag);
     let mut plan = walk.finish()?;
+    plan.warnings.extend(warnings);
     plan.state = state;
     Ok(plan)
 }
@@ -1099,10 +1118,24 @@ impl<'w, P: Provider> Walk<'w, P> {
             self.ctx.set_resource(addr, value);
             return Ok(());
         }
+        let pre = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.preconditions,
+            &addr.to_string(),
+            (crate::engine::lifecycle::When::Pre, None),
+            eval_diag,
+        );
+        if pre.has_errors() {
+            self.diags.extend(pre);
+            self.ctx
+                .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+            return Ok(());
+        }
         let desired = match ws.eval_resource::<P>(block, schema, &self.ctx) {
             Ok(d) => d,
             Err(d) => {
-                self.diags.extend(d);
+                self.diags
+                    .extend(crate::engine::checks::scoped(&ws.config, addr, d));
                 self.ctx
                     .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
                 return Ok(());
@@ -1125,6 +1158,14 @@ impl<'w, P: Provider> Walk<'w, P> {
         schema: &Schema,
         desired: &Desired,
     ) -> Result<(), PlanError> {
+        let scoped = self.ws.config.check_data.contains_key(&addr.base());
+        if desired.attrs.values().any(Value::contains_unknown) && scoped {
+            // Terraform reads it during the apply; skyform reads data only while planning, so
+            // the assertions that read it stay unknown.
+            self.ctx
+                .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+            return Ok(());
+        }
         if desired.attrs.values().any(Value::contains_unknown) {
             self.diags.push(
                 Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
@@ -1135,15 +1176,45 @@ impl<'w, P: Provider> Walk<'w, P> {
                 .set_resource(addr, resource_value(schema, &desired.attrs, None));
             return Ok(());
         }
-        let attrs = self
+        let attrs = match self
             .provider
             .read_data(&addr.type_name, &desired.to_attrs())
             .await
-            .map_err(|err| PlanError::Data {
-                addr: addr.clone(),
-                err,
-            })?;
+        {
+            Ok(attrs) => attrs,
+            Err(err) if scoped => {
+                self.diags.extend(crate::engine::checks::scoped(
+                    &self.ws.config,
+                    addr,
+                    Diagnostics(vec![Diagnostic::error(format!(
+                        "reading {addr} failed: {err}"
+                    ))
+                    .named(addr.to_string())
+                    .at(block.span.clone())]),
+                ));
+                self.ctx
+                    .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
+                return Ok(());
+            }
+            Err(err) => {
+                return Err(PlanError::Data {
+                    addr: addr.clone(),
+                    err,
+                })
+            }
+        };
         self.ctx.set_resource(addr, state_value(schema, &attrs));
+        let post = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.postconditions,
+            &addr.to_string(),
+            (
+                crate::engine::lifecycle::When::Post,
+                Some(state_value(schema, &attrs)),
+            ),
+            eval_diag,
+        );
+        self.diags.extend(post);
         let read = attrs
             .iter()
             .map(|(k, v)| (k.clone(), Value::from_json(v)))
@@ -1160,7 +1231,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         addr: &Address,
         block: &ResourceBlock,
         schema: &Schema,
-        desired: &Desired,
+        configured: &Desired,
     ) {
         let prior = self.state.resources.get(addr);
         let importing = self.imported.get(addr).map(|(id, _)| id.clone());
@@ -1170,8 +1241,23 @@ impl<'w, P: Provider> Walk<'w, P> {
             .cloned()
             .flatten()
             .or_else(|| self.imported.get(addr).map(|(_, attrs)| attrs.clone()));
+        let desired = &Desired {
+            attrs: crate::engine::lifecycle::ignoring(block, now.as_ref(), &configured.attrs),
+            sensitive: configured.sensitive.clone(),
+        };
         let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
         let mut reason = self.forced_replacement(addr, now.is_some(), &mut action);
+        if let Some(why) = crate::engine::lifecycle::triggered(block, &self.actions, |a, attr| {
+            self.plan
+                .changes
+                .iter()
+                .any(|c| &c.addr == a && c.changes.iter().any(|ch| ch.name == attr))
+        })
+        .filter(|_| now.is_some() && action != Action::Replace)
+        {
+            action = Action::Replace;
+            reason = Some(why);
+        }
         if matches!(action, Action::NoOp | Action::Update) {
             if let Some(r) = self.cascade(
                 block,
@@ -1189,8 +1275,22 @@ impl<'w, P: Provider> Walk<'w, P> {
         } else {
             None
         };
-        let value = resource_value(schema, &desired.attrs, computed_from);
+        // A new object is made from the configuration, ignored attributes included.
+        let made_from = if action == Action::Replace {
+            configured
+        } else {
+            desired
+        };
+        let value = resource_value(schema, &made_from.attrs, computed_from);
         self.ctx.set_resource(addr, value.clone());
+        let post = crate::engine::lifecycle::check(
+            &mut self.ctx,
+            &block.lifecycle.postconditions,
+            &addr.to_string(),
+            (crate::engine::lifecycle::When::Post, Some(value.clone())),
+            eval_diag,
+        );
+        self.diags.extend(post);
         let Value::Object(after) = value else {
             return;
         };
@@ -1218,6 +1318,8 @@ impl<'w, P: Provider> Walk<'w, P> {
             id: prior.map(|p| p.id.clone()).or_else(|| importing.clone()),
             previous_address: None,
             importing,
+            create_before_destroy: action == Action::Replace
+                && block.lifecycle.create_before_destroy,
         });
     }
 
@@ -1368,10 +1470,16 @@ impl<'w, P: Provider> Walk<'w, P> {
         for p in P::check_plan(&self.checked) {
             self.diags.push(problem_diag(ws, p));
         }
+        self.diags.extend(crate::engine::lifecycle::prevent_destroy(
+            &ws.config,
+            self.plan.changes.iter().map(|c| (&c.addr, c.action)),
+        ));
         if self.diags.has_errors() {
             return Err(PlanError::Config(self.diags));
         }
         let mut plan = self.plan;
+        // What is left is warnings (a check's data source that failed).
+        plan.warnings = self.diags;
         plan.changes.sort_by(|a, b| a.addr.cmp(&b.addr));
         plan.outputs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(plan)
@@ -1444,6 +1552,7 @@ fn deletions<'a>(
                 id: Some(r.id.clone()),
                 previous_address: None,
                 importing: None,
+                create_before_destroy: false,
             })
         })
 }

@@ -69,6 +69,7 @@ pub(crate) struct ResourceBlock {
     pub(crate) repetition: Option<Repetition>,
     /// `timeouts { create = "30m" }`: how long the provider may wait for each operation.
     pub(crate) timeouts: BTreeMap<String, std::time::Duration>,
+    pub(crate) lifecycle: crate::lang::lifecycle::Lifecycle,
 }
 
 /// How a block declares its instances: `count = N` (keys 0..N) or `for_each = map or set`
@@ -130,6 +131,10 @@ pub struct Config {
     pub(crate) imports: Vec<crate::lang::refactor::Import>,
     /// `module` calls, by name.
     pub(crate) modules: BTreeMap<String, ModuleCall>,
+    pub(crate) checks: BTreeMap<String, crate::lang::check::CheckBlock>,
+    /// The data sources declared inside a `check` block, by the check's name: their failures
+    /// are warnings, as in Terraform.
+    pub(crate) check_data: BTreeMap<Address, String>,
 }
 
 impl Config {
@@ -190,7 +195,7 @@ impl Config {
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
 /// mistaken for unknown attributes.
-const RESERVED_META: &[&str] = &["lifecycle", "provider", "provisioner", "connection"];
+const RESERVED_META: &[&str] = &["provider", "provisioner", "connection"];
 
 /// Whether a file name is a configuration file: `*.sky.hcl` or Terraform's `*.tf`. Like
 /// Terraform, hidden files and editor leftovers (`.#x.tf`, `#x.tf#`, `x.tf~`) are not.
@@ -489,6 +494,7 @@ impl Parser<'_> {
                 "resource" => self.resource(block, Mode::Managed),
                 "data" => self.resource(block, Mode::Data),
                 "output" => self.output(block),
+                "check" => self.check(block),
                 "terraform" => crate::lang::terraform::check_block(block, self.file, self.diags),
                 "moved" => {
                     let m = crate::lang::refactor::moved(block, self.file, self.diags);
@@ -521,6 +527,7 @@ impl Parser<'_> {
                             "removed",
                             "import",
                             "module",
+                            "check",
                         ],
                     ) {
                         d = d.note(format!("did you mean {s:?}?"));
@@ -828,8 +835,9 @@ impl Parser<'_> {
         };
         let owner = addr.to_string();
         let schema = self.config.schemas.get(mode, &addr.type_name);
-        let mut nested: BTreeMap<String, (Vec<Expression>, Span)> = BTreeMap::new();
         let mut timeouts = BTreeMap::new();
+        let mut nested_blocks = Vec::new();
+        let mut lifecycle: Option<(crate::lang::lifecycle::Lifecycle, Span)> = None;
         for inner in block.body.blocks() {
             let name = inner.ident.as_str();
             let is_block = schema.and_then(|s| s.attr(name)).is_some_and(|a| a.block);
@@ -837,46 +845,42 @@ impl Parser<'_> {
                 timeouts = self.timeouts(inner, &owner);
                 continue;
             }
-            if !is_block || !inner.labels.is_empty() {
-                let msg = if RESERVED_META.contains(&name) {
-                    format!("{name:?} blocks are not supported yet, in {owner}")
-                } else if is_block {
-                    format!("a {name:?} block takes no labels, in {owner}")
+            if name == "lifecycle" && !is_block {
+                let here = self.span(inner.ident.span());
+                if let Some((_, first)) = &lifecycle {
+                    let first = self.config.sources.location(first);
+                    self.diags.push(duplicate(
+                        &format!("lifecycle block in {owner}"),
+                        here,
+                        &first,
+                    ));
                 } else {
-                    format!("unexpected block {name:?} in {owner}")
-                };
+                    let parsed = crate::lang::lifecycle::parse(inner, &addr, self.file, self.diags);
+                    lifecycle = Some((parsed, here));
+                }
+                continue;
+            }
+            if RESERVED_META.contains(&name) {
                 self.diags.push(
-                    Diagnostic::error(msg)
+                    Diagnostic::error(format!("{name:?} blocks are not supported yet, in {owner}"))
                         .named(name)
                         .at(self.span(inner.ident.span())),
                 );
                 continue;
             }
-            for deeper in inner.body.blocks() {
-                self.diags.push(
-                    Diagnostic::error(format!(
-                        "unexpected block {:?} inside {name}, in {owner}",
-                        deeper.ident.as_str()
-                    ))
-                    .named(deeper.ident.as_str())
-                    .at(self.span(deeper.ident.span())),
-                );
-            }
-            // A nested block is the object of its attributes; all blocks of one name are a list.
-            let mut object = hcl_edit::expr::Object::new();
-            for a in inner.body.attributes() {
-                object.insert(
-                    hcl_edit::expr::ObjectKey::Ident(a.key.clone()),
-                    hcl_edit::expr::ObjectValue::new(a.value.clone()),
-                );
-            }
-            let span = self.span(inner.ident.span());
-            nested
-                .entry(name.to_string())
-                .or_insert_with(|| (Vec::new(), span))
-                .0
-                .push(Expression::Object(object));
+            nested_blocks.push(inner);
         }
+        let fields_of = |n: &str| {
+            schema
+                .and_then(|s| s.attr(n))
+                .filter(|a| a.block)
+                .and_then(|a| crate::lang::dynamic::object_fields(&a.ty))
+        };
+        let nested = crate::lang::dynamic::Nested {
+            file: self.file,
+            diags: self.diags,
+        }
+        .lists(nested_blocks, &fields_of, &owner);
         let mut res = ResourceBlock {
             addr: addr.clone(),
             span: span.clone(),
@@ -885,6 +889,7 @@ impl Parser<'_> {
             depends_on: Vec::new(),
             repetition: None,
             timeouts,
+            lifecycle: lifecycle.map(|(l, _)| l).unwrap_or_default(),
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
@@ -924,15 +929,12 @@ impl Parser<'_> {
                 },
             );
         }
-        for (key, (items, span)) in nested {
+        for (key, (expr, span)) in nested {
             res.attrs.insert(
                 key,
                 AttrExpr {
                     name_span: span.clone(),
-                    value: Expr {
-                        expr: Expression::Array(hcl_edit::expr::Array::from(items)),
-                        span,
-                    },
+                    value: Expr { expr, span },
                 },
             );
         }
@@ -963,6 +965,29 @@ impl Parser<'_> {
         } else {
             Repetition::ForEach(expr)
         });
+    }
+
+    fn check(&mut self, block: &Block) {
+        let Some(check) = crate::lang::check::parse(block, self.file, self.diags) else {
+            return;
+        };
+        // A scoped data source has a global address, like any data source.
+        for inner in block.body.blocks().filter(|b| b.ident.as_str() == "data") {
+            if let [t, n] = inner.labels.as_slice() {
+                let addr = Address::data(t.as_str(), n.as_str());
+                if !self.config.resources.contains_key(&addr) {
+                    self.config.check_data.insert(addr, check.name.clone());
+                }
+            }
+            self.resource(inner, Mode::Data);
+        }
+        if let Some(prev) = self.config.checks.get(&check.name) {
+            let first = self.config.sources.location(&prev.span);
+            let name = format!("check.{}", check.name);
+            self.diags.push(duplicate(&name, check.span, &first));
+        } else {
+            self.config.checks.insert(check.name.clone(), check);
+        }
     }
 
     fn depends_on(&mut self, attr: &hcl_edit::structure::Attribute, res: &mut ResourceBlock) {
@@ -1016,6 +1041,7 @@ impl Parser<'_> {
             depends_on: Vec::new(),
             repetition: None,
             timeouts: BTreeMap::new(),
+            lifecycle: crate::lang::lifecycle::Lifecycle::default(),
         };
         let mut inputs = BTreeMap::new();
         for attr in block.body.attributes() {

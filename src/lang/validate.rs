@@ -147,6 +147,7 @@ fn check_module(config: &Config) -> Diagnostics {
         if let Some(r) = &block.repetition {
             check_expr(config, r.expr(), &mut diags);
         }
+        check_lifecycle(config, block, schema, &mut diags);
     }
     for l in config.locals.values() {
         check_expr(config, &l.value, &mut diags);
@@ -169,6 +170,10 @@ fn check_module(config: &Config) -> Diagnostics {
         if let Some(e) = &imp.for_each {
             check_expr(config, e, &mut diags);
         }
+    }
+    for a in config.checks.values().flat_map(|c| &c.asserts) {
+        check_expr(config, &a.condition, &mut diags);
+        check_expr(config, &a.error_message, &mut diags);
     }
     for o in config.outputs.values() {
         if let Some(v) = &o.value {
@@ -219,6 +224,44 @@ fn check_module(config: &Config) -> Diagnostics {
         }
     }
     diags
+}
+
+/// The static checks of a lifecycle block: what its triggers and preconditions read exists,
+/// and `ignore_changes` names attributes of the type. Postconditions read `self`, so their
+/// references are checked when they are evaluated.
+fn check_lifecycle(
+    config: &Config,
+    block: &crate::lang::config::ResourceBlock,
+    schema: &crate::lang::schema::Schema,
+    diags: &mut Diagnostics,
+) {
+    let lc = &block.lifecycle;
+    for e in lc.replace_triggered_by.iter().map(|t| &t.expr).chain(
+        lc.preconditions
+            .iter()
+            .flat_map(|c| [&c.condition, &c.error_message]),
+    ) {
+        check_expr_in(config, e, block.repetition.as_ref(), diags);
+    }
+    if let crate::lang::lifecycle::IgnoreChanges::Attrs(names) = &lc.ignore_changes {
+        for n in names {
+            let why = match schema.attr(n) {
+                Some(a) if a.settable() => continue,
+                // Sending a computed attribute's old value back would be sending what the
+                // configuration cannot set.
+                Some(_) => "which is computed by AWS, so there is nothing to ignore",
+                None => "which the type does not have",
+            };
+            diags.push(
+                Diagnostic::error(format!(
+                    "Unsupported attribute: lifecycle.ignore_changes in {} names {n:?}, {why}",
+                    block.addr
+                ))
+                .named(n.clone())
+                .at(block.span.clone()),
+            );
+        }
+    }
 }
 
 fn sub_span(e: &Expr, range: Option<std::ops::Range<usize>>) -> Span {

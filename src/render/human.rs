@@ -25,7 +25,7 @@ impl Style {
         }
         match s.trim() {
             "+" => s.green().to_string(),
-            "-" | "-/+" => s.red().to_string(),
+            "-" | "-/+" | "+/-" => s.red().to_string(),
             "~" => s.yellow().to_string(),
             _ => s.to_string(),
         }
@@ -183,6 +183,7 @@ fn resource_block(c: &ResourceChange, schemas: &Registry, style: Style) -> Strin
         Action::Create => "+",
         Action::Update => "~",
         Action::Delete => "-",
+        Action::Replace if c.create_before_destroy => "+/-",
         Action::Replace => "-/+",
         Action::NoOp => " ",
     };
@@ -473,9 +474,6 @@ fn render_recovery(plan: &Plan, style: Style) -> String {
 /// The whole human plan.
 pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
     let mut out = targeting_warning(plan, style);
-    for w in &plan.warnings {
-        let _ = writeln!(out, "\n{} {w}", style.bold("Warning:"));
-    }
     out.push_str(&render_recovery(plan, style));
     out.push_str(&render_drift(plan, schemas, style));
     if plan.refresh_only {
@@ -500,17 +498,23 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
     let actions: BTreeSet<Action> = plan.changes.iter().map(|c| c.action).collect();
     if plan.has_resource_changes() {
         out.push_str("\nskyform will perform the following actions. Resource actions are indicated with these symbols:\n");
-        for (a, sym, text) in [
-            (Action::Create, "+", "create"),
-            (Action::Update, "~", "update in-place"),
-            (Action::Delete, "-", "destroy"),
+        let replaces = |cbd: bool| {
+            plan.changes
+                .iter()
+                .any(|c| c.action == Action::Replace && c.create_before_destroy == cbd)
+        };
+        for (shown, sym, text) in [
+            (actions.contains(&Action::Create), "+", "create"),
+            (actions.contains(&Action::Update), "~", "update in-place"),
+            (actions.contains(&Action::Delete), "-", "destroy"),
             (
-                Action::Replace,
+                replaces(false),
                 "-/+",
                 "destroy and then create replacement",
             ),
+            (replaces(true), "+/-", "create replacement and then destroy"),
         ] {
-            if actions.contains(&a) {
+            if shown {
                 let _ = writeln!(out, "  {} {text}", pad_sym(style, sym).trim_start());
             }
         }

@@ -17,8 +17,9 @@ use crate::state::Attrs;
 
 const PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
 
-fn actions(a: Action) -> Json {
+fn actions(a: Action, create_before_destroy: bool) -> Json {
     match a {
+        Action::Replace if create_before_destroy => json!(["create", "delete"]),
         Action::NoOp => json!(["no-op"]),
         Action::Create => json!(["create"]),
         Action::Update => json!(["update"]),
@@ -156,7 +157,7 @@ fn resource_change(c: &ResourceChange) -> Json {
         )
     };
     let mut change = Map::new();
-    change.insert("actions".into(), actions(c.action));
+    change.insert("actions".into(), actions(c.action, c.create_before_destroy));
     change.insert(
         "before".into(),
         c.before
