@@ -10,6 +10,7 @@ mod default_tags;
 mod example_plans;
 mod instances;
 mod lang_blocks;
+mod modules;
 mod plan_secrets;
 mod reliability;
 mod review_workflow;

@@ -33,8 +33,9 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         .collect();
     let occupied = |at: &BTreeMap<Address, Address>, a: &Address| at.values().any(|v| v == a);
     for m in &config.moved {
-        if m.from.key.is_none() && config.resources.contains_key(&m.from) {
-            let first = config.sources.location(&config.resources[&m.from].span);
+        let whole = m.from.key.is_none() && m.to.key.is_none();
+        if let Some(declared) = config.block_of(&m.from).filter(|_| whole) {
+            let first = config.sources.location(&declared.span);
             diags.push(
                 Diagnostic::error(format!(
                     "moved object still exists: this statement declares a move from {0}, but that resource is still declared at {first}; change your configuration so that this address will be declared as {1} instead",
@@ -48,17 +49,17 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         let matching: Vec<(Address, Address)> = at
             .iter()
             .filter(|(_, now)| {
-                if m.from.key.is_some() {
-                    **now == m.from
-                } else {
+                if whole {
                     now.is_instance_of(&m.from)
+                } else {
+                    **now == m.from
                 }
             })
             .map(|(orig, now)| {
-                let to = if m.from.key.is_some() {
-                    m.to.clone()
-                } else {
+                let to = if whole {
                     m.to.with_key(now.key.clone())
+                } else {
+                    m.to.clone()
                 };
                 (orig.clone(), to)
             })
@@ -118,8 +119,10 @@ pub(crate) fn moved_state(mut state: State, moves: &[Move]) -> State {
     }
     for m in moves {
         if m.from.key.is_none() && m.to.key.is_none() {
+            // Dependencies name blocks as declared (no keys), so the block's own name moves.
+            let (from, to) = (m.from.config_addr(), m.to.config_addr());
             for r in state.resources.values_mut() {
-                r.deps = crate::state::renamed_deps(&r.deps, &m.from, &m.to);
+                r.deps = crate::state::renamed_deps(&r.deps, &from, &to);
             }
         }
     }

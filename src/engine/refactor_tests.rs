@@ -202,3 +202,27 @@ fn an_import_block_records_the_object_and_plans_only_its_difference() {
     assert_eq!(r.attrs["path"], serde_json::json!("/b/"));
     assert!(!plan_only(&p, &ws, &mut store, &PlanOptions::default()).has_changes());
 }
+
+#[test]
+fn terraforms_documented_move_of_a_single_instance_to_a_for_each_key_is_followed() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    plan_and_apply(
+        &p,
+        &workspace(
+            "resource \"aws_iam_user\" \"a\" { name = \"small\" }\n",
+            &[],
+        ),
+        &mut store,
+    );
+    let ws = workspace(
+        "resource \"aws_iam_user\" \"a\" {\n  for_each = toset([\"small\"])\n  name     = each.key\n}\nmoved {\n  from = aws_iam_user.a\n  to   = aws_iam_user.a[\"small\"]\n}\n",
+        &[],
+    );
+    let writes = p.writes();
+    let next = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    assert_eq!(next.counts(), (0, 0, 0), "{:?}", next.changes);
+    apply_plan(&p, &ws, &next, &mut store);
+    assert_eq!(addrs(&store), ["aws_iam_user.a[\"small\"]"]);
+    assert_eq!(p.writes(), writes);
+}

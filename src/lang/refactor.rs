@@ -13,7 +13,10 @@ use crate::lang::address::{Address, Mode};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
 use crate::lang::expr::Expr;
 
-/// `moved { from = a, to = b }`: `a` in the state is now `b`.
+/// `moved { from = a, to = b }`: `a` in the state is now `b`. Two addresses without keys move
+/// a whole resource (every instance keeps its key); otherwise each names one instance, a
+/// keyless one being the single instance of a resource without `count` or `for_each` (as in
+/// Terraform's `from = aws_instance.a, to = aws_instance.a["small"]`).
 #[derive(Debug, Clone)]
 pub(crate) struct Moved {
     pub(crate) from: Address,
@@ -151,14 +154,6 @@ pub(crate) fn moved(block: &Block, file: usize, diags: &mut Diagnostics) -> Opti
             format!(
                 "resource type mismatch: this statement declares a move from {from} to {to}, which is a resource of a different type"
             ),
-            "moved",
-            block.ident.span(),
-        );
-        return None;
-    }
-    if from.key.is_some() != to.key.is_some() {
-        r.error(
-            format!("a move from {from} to {to} must name two instances or two whole resources"),
             "moved",
             block.ident.span(),
         );
