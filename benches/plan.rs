@@ -23,11 +23,8 @@ fn peak_rss_mb() -> String {
         .map_or_else(|| "n/a".into(), |kb| format!("{:.0} MB", kb / 1024.0))
 }
 
-fn main() {
-    let n: usize = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
+/// N roles, N policies and N attachments, one block each.
+fn blocks(n: usize) -> String {
     let mut text = String::new();
     for i in 0..n {
         text.push_str(&format!(
@@ -36,6 +33,30 @@ fn main() {
              resource \"aws_iam_role_policy_attachment\" \"a{i}\" {{\n  role = aws_iam_role.r{i}.name\n  policy_arn = aws_iam_policy.p{i}.arn\n}}\n"
         ));
     }
+    text
+}
+
+/// The same 3N objects from three blocks with `count = N`.
+fn counted_blocks(n: usize) -> String {
+    format!(
+        "variable \"n\" {{\n  default = {n}\n}}\n\
+         resource \"aws_iam_role\" \"r\" {{\n  count = var.n\n  name = \"role-${{count.index}}\"\n  assume_role_policy = jsonencode({{ Statement = [] }})\n}}\n\
+         resource \"aws_iam_policy\" \"p\" {{\n  count = var.n\n  name = \"policy-${{count.index}}\"\n  policy = jsonencode({{ Statement = [] }})\n}}\n\
+         resource \"aws_iam_role_policy_attachment\" \"a\" {{\n  count = var.n\n  role = aws_iam_role.r[count.index].name\n  policy_arn = aws_iam_policy.p[count.index].arn\n}}\n"
+    )
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(10_000);
+    let counted = std::env::args().any(|a| a == "count");
+    let text = if counted {
+        counted_blocks(n)
+    } else {
+        blocks(n)
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

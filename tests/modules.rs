@@ -108,7 +108,12 @@ fn the_module_example_applies_converges_and_drops_one_module_instance() {
         .reservations()
         .iter()
         .flat_map(aws_sdk_ec2::types::Reservation::instances)
-        .filter(|i| i.state().and_then(|s| s.name()).map(aws_sdk_ec2::types::InstanceStateName::as_str) == Some("running"))
+        .filter(|i| {
+            i.state()
+                .and_then(|s| s.name())
+                .map(aws_sdk_ec2::types::InstanceStateName::as_str)
+                == Some("running")
+        })
         .collect();
     assert_eq!(instances.len(), 2);
     assert!(instances

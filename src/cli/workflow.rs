@@ -370,6 +370,8 @@ fn verb(kind: OpKind, done: bool) -> &'static str {
         (OpKind::Update, true) => "Modifications complete",
         (OpKind::Delete, false) => "Destroying",
         (OpKind::Delete, true) => "Destruction complete",
+        // Steps of the walk are never reported as events.
+        (OpKind::Ready | OpKind::Gone, _) => "Passing",
     }
 }
 

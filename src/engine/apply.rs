@@ -27,6 +27,14 @@ pub(crate) enum OpKind {
     Delete,
     Create,
     Update,
+    /// Not a call: passed once every create and update of a block's instances is done.
+    /// Dependencies are between blocks, as in Terraform, so an instance that reads a block
+    /// waits for this one step instead of for each instance (N x M waits for N readers of M
+    /// instances).
+    Ready,
+    /// Not a call: passed once every delete of a block's instances is done; what the block
+    /// depended on is deleted after it.
+    Gone,
 }
 
 impl OpKind {
@@ -36,7 +44,14 @@ impl OpKind {
             OpKind::Create => "create",
             OpKind::Update => "update",
             OpKind::Delete => "delete",
+            OpKind::Ready => "ready",
+            OpKind::Gone => "gone",
         }
+    }
+
+    /// Whether this is a step of the walk rather than a call to the provider.
+    pub(crate) fn is_step(self) -> bool {
+        matches!(self, OpKind::Ready | OpKind::Gone)
     }
 }
 
@@ -158,7 +173,7 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
         }
     }
     // Dependencies name blocks as the configuration declares them; a block stands for all
-    // its instances, in every instance of its module.
+    // its instances, in every instance of its module, through its Ready and Gone steps.
     let mut by_block: BTreeMap<Address, Vec<Op>> = BTreeMap::new();
     for o in ops.keys() {
         by_block
@@ -172,7 +187,25 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
         .filter(|c| c.create_before_destroy && c.action == Action::Replace)
         .map(|c| &c.addr)
         .collect();
-    let keys: Vec<Op> = ops.keys().cloned().collect();
+    let step = |kind, block: &Address| Op {
+        kind,
+        addr: block.clone(),
+    };
+    for (block, members) in &by_block {
+        let made: BTreeSet<Op> = members
+            .iter()
+            .filter(|m| m.kind != OpKind::Delete)
+            .cloned()
+            .collect();
+        let gone: BTreeSet<Op> = members
+            .iter()
+            .filter(|m| m.kind == OpKind::Delete)
+            .cloned()
+            .collect();
+        ops.insert(step(OpKind::Ready, block), made);
+        ops.insert(step(OpKind::Gone, block), gone);
+    }
+    let keys: Vec<Op> = ops.keys().filter(|o| !o.kind.is_step()).cloned().collect();
     for o in &keys {
         match o.kind {
             OpKind::Create | OpKind::Update => {
@@ -186,29 +219,29 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
                     }
                 }
                 for d in deps {
-                    for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
-                        let is_instance = d.key.is_none() || dep.addr == d;
-                        if dep.kind != OpKind::Delete && is_instance {
-                            ops.entry(o.clone()).or_default().insert(dep.clone());
-                        }
+                    let ready = step(OpKind::Ready, &d.config_addr());
+                    if ops.contains_key(&ready) {
+                        ops.entry(o.clone()).or_default().insert(ready);
                     }
                 }
             }
             OpKind::Delete => {
-                // Whatever this object depended on is deleted only after it.
+                // Whatever this object depended on is deleted only after it (after every
+                // instance of its block).
                 if let Some(r) = plan.state.resources.get(&o.addr) {
+                    let gone = step(OpKind::Gone, &o.addr.config_addr());
                     for d in &r.deps {
                         for dep in by_block.get(&d.config_addr()).into_iter().flatten() {
-                            let is_instance = d.key.is_none() || dep.addr == *d;
-                            if dep.kind == OpKind::Delete && is_instance && dep != o {
+                            if dep.kind == OpKind::Delete && dep != o {
                                 if let Some(waits) = ops.get_mut(dep) {
-                                    waits.insert(o.clone());
+                                    waits.insert(gone.clone());
                                 }
                             }
                         }
                     }
                 }
             }
+            OpKind::Ready | OpKind::Gone => {}
         }
     }
     ops
@@ -236,7 +269,12 @@ pub async fn apply<P: Provider, S: StateStore>(
         let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
         if cancelled && running.is_empty() {
             // A replace is two operations on one address: each address once.
-            let unstarted: BTreeSet<Address> = run.pending.keys().map(|o| o.addr.clone()).collect();
+            let unstarted: BTreeSet<Address> = run
+                .pending
+                .keys()
+                .filter(|o| !o.kind.is_step())
+                .map(|o| o.addr.clone())
+                .collect();
             run.report.not_started = unstarted.into_iter().collect();
             break;
         }
@@ -245,6 +283,11 @@ pub async fn apply<P: Provider, S: StateStore>(
         } else {
             parallelism.saturating_sub(running.len())
         };
+        // Steps are passed at once: they make no call, and may ready more operations.
+        // Steps sort after every call (`OpKind`'s order), so the last ready one tells.
+        while let Some(step) = run.ready.last().filter(|o| o.kind.is_step()).cloned() {
+            run.pass(&step);
+        }
         let starting: Vec<Op> = run.ready.iter().take(room).cloned().collect();
         for o in starting {
             let call = run.start(provider, store, o).await?;
@@ -281,6 +324,9 @@ struct Run<'a, P> {
     ctx: crate::lang::eval::EvalCtx,
     /// The module instances, as the values pass expands them.
     modules: crate::engine::modules::Modules,
+    /// The ids the state held when the apply began, by type, shared by every call (copying
+    /// them for each create would be quadratic).
+    known: BTreeMap<String, std::sync::Arc<[String]>>,
     /// Operations not started yet, with what each still waits for.
     pending: BTreeMap<Op, BTreeSet<Op>>,
     /// Who waits for whom, the other way round, so that each completion touches only its
@@ -304,7 +350,9 @@ struct Call {
     planned: Result<Attrs, ProviderError>,
     prior: Option<ResourceState>,
     evidence: Attrs,
-    known_ids: Vec<String>,
+    /// The ids of this type the state held when the apply began: what a lost create's
+    /// search must not take for its own (objects created since are checked when recorded).
+    known_ids: std::sync::Arc<[String]>,
     ctx: OpContext,
 }
 
@@ -421,6 +469,17 @@ impl<'a, P: Provider> Run<'a, P> {
         }
         ctx.enter(&[]);
         crate::engine::modules::eval_values(&ws.config, &ws.order, &mut ctx, &mut modules);
+        let mut known: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in current.values() {
+            known
+                .entry(r.addr.type_name.clone())
+                .or_default()
+                .push(r.id.clone());
+        }
+        let known = known
+            .into_iter()
+            .map(|(t, ids)| (t, std::sync::Arc::from(ids)))
+            .collect();
         let mut dependents: BTreeMap<Op, Vec<Op>> = BTreeMap::new();
         for (o, waits) in &pending {
             for w in waits {
@@ -435,6 +494,7 @@ impl<'a, P: Provider> Run<'a, P> {
         Ok(Run {
             ws,
             lineage,
+            known,
             current,
             ctx,
             modules,
@@ -466,7 +526,7 @@ impl<'a, P: Provider> Run<'a, P> {
         self.pending.remove(&o);
         let type_name = o.addr.type_name.clone();
         let mut planned = match o.kind {
-            OpKind::Delete => Ok(Attrs::new()),
+            OpKind::Delete | OpKind::Ready | OpKind::Gone => Ok(Attrs::new()),
             OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
                 .map_err(|m| ProviderError::new("Unevaluated", m)),
         };
@@ -522,14 +582,13 @@ impl<'a, P: Provider> Run<'a, P> {
                 .await?;
         }
         let known_ids = self
-            .current
-            .values()
-            .filter(|r| r.addr.type_name == type_name)
-            .map(|r| r.id.clone())
-            .collect();
+            .known
+            .get(&type_name)
+            .cloned()
+            .unwrap_or_else(|| std::sync::Arc::from(Vec::new()));
         let prior = match o.kind {
             OpKind::Delete => self.deposed.get(&o.addr),
-            OpKind::Create | OpKind::Update => None,
+            OpKind::Create | OpKind::Update | OpKind::Ready | OpKind::Gone => None,
         }
         .or_else(|| self.current.get(&o.addr))
         .cloned();
@@ -565,6 +624,25 @@ impl<'a, P: Provider> Run<'a, P> {
     ) -> Result<(), StateError> {
         let Done { id, attrs, note } = done;
         let mut postcondition = None;
+        // An adopted object must not be one that another address of this state holds: one
+        // made earlier in this apply is not among the ids the search was told to pass over.
+        let holder = (o.kind == OpKind::Create && note.is_some())
+            .then(|| {
+                self.current.values().find(|r| {
+                    r.addr != o.addr && r.addr.type_name == o.addr.type_name && r.id == id
+                })
+            })
+            .flatten();
+        if let Some(holder) = holder {
+            let e = ProviderError::new(
+                "AlreadyExists",
+                format!(
+                    "the object {id} that answers this create is {}'s",
+                    holder.addr
+                ),
+            );
+            return self.failed(store, o, &e, on_event).await;
+        }
         if let Some(message) = note {
             on_event(Event::Note {
                 op: o.clone(),
@@ -581,6 +659,8 @@ impl<'a, P: Provider> Run<'a, P> {
                 self.current.remove(&o.addr);
                 self.report.destroyed += 1;
             }
+            // Passed by the walk (`Run::pass`), never performed.
+            OpKind::Ready | OpKind::Gone => {}
             OpKind::Create | OpKind::Update => {
                 let ws = self.ws;
                 let deps = ws.graph.managed_deps(&o.addr);
@@ -643,14 +723,7 @@ impl<'a, P: Provider> Run<'a, P> {
             let e = ProviderError::new("PostconditionFailed", message);
             return self.failed(store, o, &e, on_event).await;
         }
-        for d in self.dependents.get(&o).into_iter().flatten() {
-            if let Some(waits) = self.pending.get_mut(d) {
-                waits.remove(&o);
-                if waits.is_empty() {
-                    self.ready.insert(d.clone());
-                }
-            }
-        }
+        self.release(&o);
         on_event(Event::Finished { op: o, id, secs });
         Ok(())
     }
@@ -677,17 +750,37 @@ impl<'a, P: Provider> Run<'a, P> {
             error: message,
         });
         let mut doomed: Vec<Op> = self.dependents.get(&o).cloned().unwrap_or_default();
+        let mut skipped: BTreeSet<Address> = self.report.skipped.iter().cloned().collect();
         while let Some(d) = doomed.pop() {
             if self.pending.remove(&d).is_none() {
                 continue;
             }
             self.ready.remove(&d);
-            if !self.report.skipped.contains(&d.addr) {
+            if !d.kind.is_step() && skipped.insert(d.addr.clone()) {
                 self.report.skipped.push(d.addr.clone());
             }
             doomed.extend(self.dependents.get(&d).cloned().unwrap_or_default());
         }
         Ok(())
+    }
+
+    /// Passes a step: what waited for it is readied.
+    fn pass(&mut self, step: &Op) {
+        self.ready.remove(step);
+        self.pending.remove(step);
+        self.release(step);
+    }
+
+    /// Readies what waited only for `o`, now done.
+    fn release(&mut self, o: &Op) {
+        for d in self.dependents.get(o).into_iter().flatten() {
+            if let Some(waits) = self.pending.get_mut(d) {
+                waits.remove(o);
+                if waits.is_empty() {
+                    self.ready.insert(d.clone());
+                }
+            }
+        }
     }
 }
 
@@ -719,6 +812,11 @@ impl Call {
                     .delete(&type_name, &p.id, &p.attrs, &ctx)
                     .await
                     .map(|()| Done::made(p.id.clone(), Attrs::new())),
+                // Steps are passed by the walk, never sent.
+                (OpKind::Ready | OpKind::Gone, _) => Err(ProviderError::new(
+                    "NotACall",
+                    "a step of the walk is not sent",
+                )),
                 (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
             }
             .map(|mut done| {

@@ -24,6 +24,10 @@ pub(crate) struct Modules {
     /// For `validate`: a call whose `count` or `for_each` is unknown stands as one instance
     /// whose key is unknown, so that the module is still checked.
     stand_ins: bool,
+    /// Where the value nodes (not resources, not root outputs) are in the order, found on
+    /// the first `eval_values`: apply runs it after every operation, and a configuration of
+    /// many resources and few locals should not walk every resource each time.
+    value_nodes: Option<Vec<usize>>,
 }
 
 impl Default for Modules {
@@ -32,6 +36,7 @@ impl Default for Modules {
             instances: BTreeMap::from([(Vec::new(), vec![Vec::new()])]),
             each: BTreeMap::new(),
             stand_ins: false,
+            value_nodes: None,
         }
     }
 }
@@ -278,8 +283,25 @@ pub(crate) fn eval_values(
     modules: &mut Modules,
 ) {
     let mut ignored = Diagnostics::default();
-    for node in order {
-        eval_value(config, node, ctx, modules, &mut ignored);
+    let at = modules
+        .value_nodes
+        .get_or_insert_with(|| {
+            order
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| match n {
+                    Node::Resource(_) => false,
+                    Node::Output(path, _) => !path.is_empty(),
+                    _ => true,
+                })
+                .map(|(i, _)| i)
+                .collect()
+        })
+        .clone();
+    for i in at {
+        if let Some(node) = order.get(i) {
+            eval_value(config, node, ctx, modules, &mut ignored);
+        }
     }
 }
 

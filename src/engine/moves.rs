@@ -31,7 +31,12 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         .keys()
         .map(|a| (a.clone(), a.clone()))
         .collect();
-    let occupied = |at: &BTreeMap<Address, Address>, a: &Address| at.values().any(|v| v == a);
+    // Where each address is now, the other way round, so that a move's target is looked up
+    // and not searched for (a configuration of many blocks checks one per block).
+    let mut held: BTreeMap<Address, Address> = at
+        .iter()
+        .map(|(orig, now)| (now.clone(), orig.clone()))
+        .collect();
     for m in &config.moved {
         let whole = m.from.key.is_none() && m.to.key.is_none();
         if let Some(declared) = config.block_of(&m.from).filter(|_| whole) {
@@ -65,7 +70,7 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
             })
             .collect();
         for (orig, to) in matching {
-            if occupied(&at, &to) {
+            if held.contains_key(&to) {
                 diags.push(
                     Diagnostic::warning(format!(
                         "unresolved resource instance address change: skyform tried to move {} to {to}, but an object is already recorded at {to}; the move was ignored",
@@ -76,10 +81,13 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
                 );
                 continue;
             }
-            at.insert(orig, to);
+            if let Some(now) = at.insert(orig.clone(), to.clone()) {
+                held.remove(&now);
+            }
+            held.insert(to, orig);
         }
     }
-    implicit_moves(config, &mut at);
+    implicit_moves(config, &mut at, &mut held);
     let moves = at
         .into_iter()
         .filter(|(from, to)| from != to)
@@ -90,18 +98,23 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
 
 /// `r` and `r[0]` are one object when a block gains or loses `count`, unless the state
 /// already holds the other address.
-fn implicit_moves(config: &Config, at: &mut BTreeMap<Address, Address>) {
+fn implicit_moves(
+    config: &Config,
+    at: &mut BTreeMap<Address, Address>,
+    held: &mut BTreeMap<Address, Address>,
+) {
     for (addr, block) in &config.resources {
         let (old, new) = match block.repetition {
             None => (addr.with_key(Some(InstanceKey::Int(0))), addr.clone()),
             Some(Repetition::Count(_)) => (addr.clone(), addr.with_key(Some(InstanceKey::Int(0)))),
             Some(Repetition::ForEach(_)) => continue,
         };
-        if at.values().any(|v| *v == new) {
+        if held.contains_key(&new) {
             continue;
         }
-        if let Some(slot) = at.values_mut().find(|v| **v == old) {
-            *slot = new;
+        if let Some(orig) = held.remove(&old) {
+            at.insert(orig.clone(), new.clone());
+            held.insert(new, orig);
         }
     }
 }

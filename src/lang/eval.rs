@@ -471,10 +471,34 @@ impl EvalCtx {
             if let (false, Some(mut at)) = (shadowed, self.roots.get(root.as_str())) {
                 let mut used = 0;
                 for op in &ops {
-                    let (TraversalOperator::GetAttr(name), Value::Object(map)) = (op, at) else {
-                        break;
+                    // Through an index too (`aws_iam_role.r[count.index]`): cloning the list
+                    // of every instance for each instance that reads one would be quadratic.
+                    let next = match (op, at) {
+                        (TraversalOperator::GetAttr(name), Value::Object(map)) => {
+                            map.get(name.as_str())
+                        }
+                        (TraversalOperator::Index(e), Value::List(items)) => {
+                            match self.eval(e, locals) {
+                                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
+                                    // Whole and non-negative, checked just above.
+                                    #[allow(
+                                        clippy::cast_possible_truncation,
+                                        clippy::cast_sign_loss
+                                    )]
+                                    items.get(n as usize)
+                                }
+                                _ => None,
+                            }
+                        }
+                        (TraversalOperator::Index(e), Value::Object(map)) => {
+                            match self.eval(e, locals) {
+                                Ok(Value::String(k)) => map.get(&k),
+                                _ => None,
+                            }
+                        }
+                        _ => None,
                     };
-                    let Some(next) = map.get(name.as_str()) else {
+                    let Some(next) = next else {
                         break;
                     };
                     at = next;
