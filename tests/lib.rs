@@ -11,6 +11,7 @@ mod example_plans;
 mod instances;
 mod lang_blocks;
 mod plan_secrets;
+mod provider_aliases;
 mod reliability;
 mod review_workflow;
 mod safety;
