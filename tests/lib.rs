@@ -12,6 +12,7 @@ mod instances;
 mod lang_blocks;
 mod modules;
 mod plan_secrets;
+mod provider_aliases;
 mod reliability;
 mod review_workflow;
 mod safety;

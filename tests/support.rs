@@ -355,10 +355,16 @@ impl Moto {
 
     /// An EC2 client that talks to moto directly, to check results through the AWS API.
     pub(crate) fn ec2(&self) -> aws_sdk_ec2::Client {
+        self.ec2_in("us-east-1")
+    }
+
+    /// An EC2 client of `region` that talks to moto directly (moto keeps each region's
+    /// objects apart).
+    pub(crate) fn ec2_in(&self, region: &str) -> aws_sdk_ec2::Client {
         let creds = aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "test");
         let conf = aws_sdk_ec2::Config::builder()
             .behavior_version(aws_sdk_ec2::config::BehaviorVersion::latest())
-            .region(aws_sdk_ec2::config::Region::new("us-east-1"))
+            .region(aws_sdk_ec2::config::Region::new(region.to_string()))
             .credentials_provider(creds)
             .endpoint_url(&self.direct)
             .build();

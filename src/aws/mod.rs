@@ -11,7 +11,10 @@
 //! the schemas in both directions.
 //!
 //! Credentials and region come from aws-config's default chain (environment, profiles
-//! including SSO, `AWS_PROFILE`), overridden by the `provider "aws"` block. `AWS_ENDPOINT_URL`
+//! including SSO, `AWS_PROFILE`), overridden by the `provider "aws"` block. Each aliased block
+//! is a set of clients of its own (`AwsProvider::aliases`); a call runs in the configuration its
+//! request names, refresh reads each configuration's objects in one batch there, and the lineage
+//! scan looks in every one. `AWS_ENDPOINT_URL`
 //! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
@@ -56,15 +59,24 @@ use resource::Read;
 use crate::engine::default_tags::flatten;
 use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
+    Scanned,
 };
 use crate::state::Attrs;
 
+/// One provider configuration's clients. The default configuration holds the aliased ones
+/// (`provider "aws" { alias = "west" }`) in `aliases`; every `Provider` call picks the
+/// configuration its request names (`at`) and runs there, so the type files only ever see the
+/// clients of one region and profile.
 pub struct AwsProvider {
     pub(crate) iam: aws_sdk_iam::Client,
     pub(crate) sts: aws_sdk_sts::Client,
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) conf: aws_config::SdkConfig,
     pub(crate) region: String,
+    /// This configuration's alias; empty for the default.
+    pub(crate) alias: String,
+    /// The aliased configurations, by alias (only the default's is filled).
+    pub(crate) aliases: BTreeMap<String, AwsProvider>,
 }
 
 /// Where the provider's settings come from.
@@ -103,7 +115,94 @@ impl AwsProvider {
             ec2: aws_sdk_ec2::Client::new(&conf),
             conf,
             region,
+            alias: String::new(),
+            aliases: BTreeMap::new(),
         })
+    }
+
+    /// The default configuration with every aliased one, each with its own settings. A
+    /// setting an alias leaves out comes from the environment, as in Terraform.
+    pub(crate) async fn connect_all(
+        default: &AwsSettings,
+        aliases: &BTreeMap<String, AwsSettings>,
+    ) -> Result<AwsProvider, ProviderError> {
+        let mut p = AwsProvider::connect(default).await?;
+        for (alias, settings) in aliases {
+            let mut other = AwsProvider::connect(settings).await?;
+            other.alias.clone_from(alias);
+            p.aliases.insert(alias.clone(), other);
+        }
+        Ok(p)
+    }
+
+    /// The configuration a call names: this one, or one of its aliases.
+    pub(crate) fn at(&self, alias: &str) -> Result<&AwsProvider, ProviderError> {
+        if alias == self.alias {
+            return Ok(self);
+        }
+        self.aliases.get(alias).ok_or_else(|| {
+            ProviderError::new(
+                "UnknownProviderConfiguration",
+                format!(
+                    "there is no provider \"aws\" block with alias = {alias:?}; an object in the state lives in it, so keep the block until the object is destroyed"
+                ),
+            )
+        })
+    }
+
+    /// Re-reads the resources of this one configuration.
+    async fn refresh_here(
+        &self,
+        requests: &[RefreshRequest],
+    ) -> Result<Vec<Option<Attrs>>, ProviderError> {
+        // The type files read and compare every tag under `tags`.
+        let flat: Vec<RefreshRequest> = requests
+            .iter()
+            .map(|r| RefreshRequest {
+                prior: flatten(r.prior.clone()),
+                ..r.clone()
+            })
+            .collect();
+        let requests = &flat[..];
+        let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
+        // The other types: one batched Describe per type, in the registry's order.
+        let mut described: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
+        for t in registry::RESOURCE_TYPES {
+            let of_type = || requests.iter().filter(|r| r.addr.type_name == t.name);
+            let found = match t.read {
+                Read::Snapshot(_) => continue,
+                Read::Describe(read_all) => {
+                    let ids: Vec<String> = of_type().map(|r| r.id.clone()).collect();
+                    if ids.is_empty() {
+                        continue;
+                    }
+                    read_all(self, &ids).await?
+                }
+                Read::DescribeWithPrior(read_all) => {
+                    let priors: Vec<(String, Attrs)> =
+                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
+                    if priors.is_empty() {
+                        continue;
+                    }
+                    read_all(self, &priors).await?
+                }
+            };
+            described.insert(t.name, found);
+        }
+        let mut out = Vec::with_capacity(requests.len());
+        for r in requests {
+            let Some(t) = registry::resource_type(&r.addr.type_name) else {
+                return Err(unsupported(&r.addr.type_name));
+            };
+            out.push(match t.read {
+                Read::Snapshot(read) => read(&snapshot, &r.id, &r.prior),
+                Read::Describe(_) | Read::DescribeWithPrior(_) => described
+                    .get(t.name)
+                    .and_then(|found| found.get(&r.id))
+                    .cloned(),
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -425,59 +524,31 @@ impl Provider for AwsProvider {
         &self,
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError> {
-        // The type files read and compare every tag under `tags`.
-        let flat: Vec<RefreshRequest> = requests
-            .iter()
-            .map(|r| RefreshRequest {
-                prior: flatten(r.prior.clone()),
-                ..r.clone()
-            })
-            .collect();
-        let requests = &flat[..];
-        let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
-        // The other types: one batched Describe per type, in the registry's order.
-        let mut described: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
-        for t in registry::RESOURCE_TYPES {
-            let of_type = || requests.iter().filter(|r| r.addr.type_name == t.name);
-            let found = match t.read {
-                Read::Snapshot(_) => continue,
-                Read::Describe(read_all) => {
-                    let ids: Vec<String> = of_type().map(|r| r.id.clone()).collect();
-                    if ids.is_empty() {
-                        continue;
-                    }
-                    read_all(self, &ids).await?
-                }
-                Read::DescribeWithPrior(read_all) => {
-                    let priors: Vec<(String, Attrs)> =
-                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
-                    if priors.is_empty() {
-                        continue;
-                    }
-                    read_all(self, &priors).await?
-                }
-            };
-            described.insert(t.name, found);
+        // One batch per provider configuration, each read where its objects live; the
+        // answers go back in the order asked.
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, r) in requests.iter().enumerate() {
+            groups.entry(r.provider.as_str()).or_default().push(i);
         }
-        let mut out = Vec::with_capacity(requests.len());
-        for r in requests {
-            let Some(t) = registry::resource_type(&r.addr.type_name) else {
-                return Err(unsupported(&r.addr.type_name));
-            };
-            out.push(match t.read {
-                Read::Snapshot(read) => read(&snapshot, &r.id, &r.prior),
-                Read::Describe(_) | Read::DescribeWithPrior(_) => described
-                    .get(t.name)
-                    .and_then(|found| found.get(&r.id))
-                    .cloned(),
-            });
+        let mut out = vec![None; requests.len()];
+        for (alias, indexes) in groups {
+            let batch: Vec<RefreshRequest> = indexes.iter().map(|&i| requests[i].clone()).collect();
+            let found = self.at(alias)?.refresh_here(&batch).await?;
+            for (i, attrs) in indexes.into_iter().zip(found) {
+                out[i] = attrs;
+            }
         }
         Ok(out)
     }
 
-    async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn read_data(
+        &self,
+        type_name: &str,
+        args: &Attrs,
+        provider: &str,
+    ) -> Result<Attrs, ProviderError> {
         match registry::data_source(type_name) {
-            Some(d) => (d.read)(self, args).await,
+            Some(d) => (d.read)(self.at(provider)?, args).await,
             None => Err(unsupported(type_name)),
         }
     }
@@ -493,12 +564,23 @@ impl Provider for AwsProvider {
         let Some(t) = registry::resource_type(type_name) else {
             return Err(unsupported(type_name));
         };
-        let result = nodes::bounded(ctx.timeout, (t.create)(self, planned, ctx)).await;
+        let p = self.at(&ctx.provider)?;
+        let result = nodes::bounded(ctx.timeout, (t.create)(p, planned, ctx)).await;
         result.map(|(id, attrs)| (id, without_system_tags(attrs)))
     }
 
-    async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
-        adopt::evidence(self, type_name, &flatten(planned.clone())).await
+    async fn evidence(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<Attrs, ProviderError> {
+        adopt::evidence(
+            self.at(&ctx.provider)?,
+            type_name,
+            &flatten(planned.clone()),
+        )
+        .await
     }
 
     async fn find(
@@ -512,15 +594,25 @@ impl Provider for AwsProvider {
             planned: &planned,
             ..lost
         };
-        adopt::find(self, type_name, lost, ctx).await
+        adopt::find(self.at(&ctx.provider)?, type_name, lost, ctx).await
     }
 
-    async fn scan(
-        &self,
-        lineage: &str,
-        types: &[&str],
-    ) -> Result<Vec<(crate::lang::address::Address, String)>, ProviderError> {
-        adopt::scan(self, lineage, types).await
+    async fn scan(&self, lineage: &str, types: &[&str]) -> Result<Vec<Scanned>, ProviderError> {
+        // Every configuration is looked in: an object's block, and with it its alias, may be
+        // gone. Two configurations of one region see the same objects; the first keeps them.
+        let mut out: Vec<Scanned> = Vec::new();
+        for p in std::iter::once(self).chain(self.aliases.values()) {
+            for (addr, id) in adopt::scan(p, lineage, types).await? {
+                if !out.iter().any(|s| s.addr == addr && s.id == id) {
+                    out.push(Scanned {
+                        addr,
+                        id,
+                        provider: p.alias.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn update(
@@ -534,7 +626,8 @@ impl Provider for AwsProvider {
         match registry::resource_type(type_name).and_then(|t| t.update) {
             Some(update) => {
                 let (prior, planned) = (flatten(prior.clone()), flatten(planned.clone()));
-                nodes::bounded(ctx.timeout, update(self, id, &prior, &planned, ctx)).await
+                let p = self.at(&ctx.provider)?;
+                nodes::bounded(ctx.timeout, update(p, id, &prior, &planned, ctx)).await
             }
             None => Err(ProviderError::new(
                 "NotUpdatable",
@@ -553,7 +646,7 @@ impl Provider for AwsProvider {
         let result = match registry::resource_type(type_name) {
             Some(t) => {
                 let prior = flatten(prior.clone());
-                nodes::bounded(ctx.timeout, (t.delete)(self, id, &prior)).await
+                nodes::bounded(ctx.timeout, (t.delete)(self.at(&ctx.provider)?, id, &prior)).await
             }
             None => Err(unsupported(type_name)),
         };

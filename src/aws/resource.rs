@@ -173,6 +173,7 @@ pub(crate) async fn read_back(
             addr: ctx.addr.clone(),
             id: id.to_string(),
             prior: prior.clone(),
+            provider: ctx.provider.clone(),
         }])
         .await?;
     Ok(found

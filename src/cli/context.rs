@@ -88,8 +88,16 @@ pub(crate) fn print_warnings(ws: &Workspace, diags: &Diagnostics, style: Style) 
     }
 }
 
-/// The `provider "aws"` block's settings, evaluated.
+/// The default `provider "aws"` block's settings, evaluated.
 pub(crate) fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
+    block_settings(ws, &ws.config.provider)
+}
+
+/// One `provider "aws"` block's settings, evaluated.
+fn block_settings(
+    ws: &Workspace,
+    block: &crate::lang::config::ProviderBlock,
+) -> Result<AwsSettings, Error> {
     let ctx = ws.base_ctx();
     let eval = |e: &Option<crate::lang::config::Expr>| -> Result<Option<String>, Error> {
         let Some(e) = e else { return Ok(None) };
@@ -106,13 +114,20 @@ pub(crate) fn provider_settings(ws: &Workspace) -> Result<AwsSettings, Error> {
         }
     };
     Ok(AwsSettings {
-        region: eval(&ws.config.provider.region)?,
-        profile: eval(&ws.config.provider.profile)?,
+        region: eval(&block.region)?,
+        profile: eval(&block.profile)?,
     })
 }
 
+/// Connects every provider configuration: the default and each alias.
 pub(crate) async fn connect(ws: &Workspace) -> Result<AwsProvider, Error> {
-    Ok(AwsProvider::connect(&provider_settings(ws)?).await?)
+    let aliases = ws
+        .config
+        .aliases
+        .iter()
+        .map(|(alias, block)| Ok((alias.clone(), block_settings(ws, block)?)))
+        .collect::<Result<_, Error>>()?;
+    Ok(AwsProvider::connect_all(&provider_settings(ws)?, &aliases).await?)
 }
 
 /// Prints `prompt` and reads one line from stdin. The read runs on the blocking pool: the

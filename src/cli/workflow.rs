@@ -616,18 +616,20 @@ async fn import_locked(
     }
     let provider = connect(&ws).await?;
     let (check, caller) = guard_owner(&provider, &state).await?;
+    let alias = ws.config.provider_of(addr);
     let found = provider
         .refresh(&[RefreshRequest {
             addr: addr.clone(),
             id: id.to_string(),
             prior: crate::state::Attrs::new(),
+            provider: alias.clone(),
         }])
         .await?;
     let Some(Some(attrs)) = found.into_iter().next() else {
         return Err(ImportError::NotFound {
             type_name: addr.type_name.clone(),
             id: id.to_string(),
-            region: provider.region.clone(),
+            region: provider.at(&alias)?.region.clone(),
         }
         .into());
     };
@@ -641,6 +643,7 @@ async fn import_locked(
             id: id.to_string(),
             attrs,
             deps,
+            provider: alias,
             sensitive: std::collections::BTreeSet::new(),
         })
         .await?;

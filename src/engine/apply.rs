@@ -385,6 +385,7 @@ impl<'a, P: Provider> Run<'a, P> {
                         attrs: attrs.clone(),
                         deps: ws.graph.managed_deps(&c.addr),
                         sensitive: c.sensitive.clone(),
+                        provider: ws.config.provider_of(&c.addr),
                     })
                     .await?;
             }
@@ -410,6 +411,7 @@ impl<'a, P: Provider> Run<'a, P> {
                         attrs: attrs.clone(),
                         deps: ws.graph.managed_deps(&c.addr),
                         sensitive: c.sensitive.clone(),
+                        provider: ws.config.provider_of(&c.addr),
                     },
                 );
             }
@@ -557,10 +559,33 @@ impl<'a, P: Provider> Run<'a, P> {
         ) {
             crate::engine::lifecycle::keep_ignored(block, &prior.attrs, attrs);
         }
+        let prior = match o.kind {
+            OpKind::Delete => self.deposed.get(&o.addr),
+            OpKind::Create | OpKind::Update | OpKind::Ready | OpKind::Gone => None,
+        }
+        .or_else(|| self.current.get(&o.addr))
+        .cloned();
+        let ctx = OpContext {
+            addr: o.addr.clone(),
+            lineage: self.lineage.clone(),
+            // A block's `timeouts` name the operations as the intent does.
+            timeout: self
+                .ws
+                .config
+                .block_of(&o.addr)
+                .and_then(|b| b.timeouts.get(o.kind.name()))
+                .copied(),
+            // A delete goes where the object is; a create or update where its block says (a
+            // change of configuration was planned as a replacement).
+            provider: match (o.kind, &prior) {
+                (OpKind::Delete, Some(p)) => p.provider.clone(),
+                _ => self.ws.config.provider_of(&o.addr),
+            },
+        };
         // What will tell this create's object from others if its answer is lost. Few types
         // need any, and those need one read.
         let evidence = match (&planned, o.kind) {
-            (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs).await,
+            (Ok(attrs), OpKind::Create) => provider.evidence(&type_name, attrs, &ctx).await,
             _ => Ok(Attrs::new()),
         };
         let (planned, evidence) = match (planned, evidence) {
@@ -578,6 +603,7 @@ impl<'a, P: Provider> Run<'a, P> {
                     token: self.lineage.clone(),
                     attrs: attrs.clone(),
                     evidence: evidence.clone(),
+                    provider: ctx.provider.clone(),
                 })
                 .await?;
         }
@@ -586,25 +612,9 @@ impl<'a, P: Provider> Run<'a, P> {
             .get(&type_name)
             .cloned()
             .unwrap_or_else(|| std::sync::Arc::from(Vec::new()));
-        let prior = match o.kind {
-            OpKind::Delete => self.deposed.get(&o.addr),
-            OpKind::Create | OpKind::Update | OpKind::Ready | OpKind::Gone => None,
-        }
-        .or_else(|| self.current.get(&o.addr))
-        .cloned();
         Ok(Call {
             prior,
-            ctx: OpContext {
-                addr: o.addr.clone(),
-                lineage: self.lineage.clone(),
-                // A block's `timeouts` name the operations as the intent does.
-                timeout: self
-                    .ws
-                    .config
-                    .block_of(&o.addr)
-                    .and_then(|b| b.timeouts.get(o.kind.name()))
-                    .copied(),
-            },
+            ctx,
             op: o,
             type_name,
             planned,
@@ -670,6 +680,7 @@ impl<'a, P: Provider> Run<'a, P> {
                     attrs: attrs.clone(),
                     deps,
                     sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &o.addr),
+                    provider: ws.config.provider_of(&o.addr),
                 };
                 store.put(&r).await?;
                 if let Some(old) = self.current.insert(o.addr.clone(), r) {

@@ -50,7 +50,7 @@ pub(crate) const OWNER: &str = "provider \"aws\" default_tags";
 /// sensitive when either side is. Unknown while either side is. `evaluated` is the default
 /// tags' expression evaluated in the resource's context, with whether it read a secret.
 pub(crate) fn add_tags_all(
-    config: &Config,
+    default_tags: Option<&crate::lang::config::Expr>,
     schema: &Schema,
     evaluated: Option<(Value, bool)>,
     attrs: &mut BTreeMap<String, Value>,
@@ -59,7 +59,7 @@ pub(crate) fn add_tags_all(
     if !taggable(schema) {
         return Ok(());
     }
-    let defaults = match (&config.provider.default_tags, evaluated) {
+    let defaults = match (default_tags, evaluated) {
         (Some(e), Some((v, secret))) => {
             if secret {
                 sensitive.insert(TAGS_ALL.into());

@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError, RefreshRequest, Rules,
+    Scanned,
 };
-use crate::lang::address::Address;
 use crate::lang::schema::{AttrMode, Registry};
 use crate::state::Attrs;
 
@@ -23,6 +23,9 @@ pub(crate) struct FakeCloud {
     pub(crate) lose_answer: BTreeSet<String>,
     /// The wait bound each write was given, as `op address` and the bound.
     pub(crate) timeouts: Vec<(String, Option<std::time::Duration>)>,
+    /// Which provider configuration each call went to, as `op address alias` (`-` for the
+    /// default); data sources by their type.
+    pub(crate) routes: Vec<String>,
 }
 
 /// An in-memory cloud for the resource types of `R`, following `R`'s rules: the engine's tests
@@ -73,7 +76,16 @@ impl<R> FakeProvider<R> {
 
     fn note_timeout(&self, op: &str, ctx: &OpContext) {
         let key = format!("{op} {}", ctx.addr);
+        self.note_route(&key, &ctx.provider);
         self.cloud.borrow_mut().timeouts.push((key, ctx.timeout));
+    }
+
+    fn note_route(&self, call: &str, provider: &str) {
+        let alias = if provider.is_empty() { "-" } else { provider };
+        self.cloud
+            .borrow_mut()
+            .routes
+            .push(format!("{call} {alias}"));
     }
 
     #[cfg(test)]
@@ -102,6 +114,9 @@ impl<R: Rules> Provider for FakeProvider<R> {
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError> {
         self.record("refresh", "all")?;
+        for r in requests {
+            self.note_route(&format!("refresh {}", r.addr), &r.provider);
+        }
         let cloud = self.cloud.borrow();
         Ok(requests
             .iter()
@@ -114,8 +129,14 @@ impl<R: Rules> Provider for FakeProvider<R> {
             .collect())
     }
 
-    async fn read_data(&self, type_name: &str, _args: &Attrs) -> Result<Attrs, ProviderError> {
+    async fn read_data(
+        &self,
+        type_name: &str,
+        _args: &Attrs,
+        provider: &str,
+    ) -> Result<Attrs, ProviderError> {
         self.record("read", type_name)?;
+        self.note_route(&format!("read {type_name}"), provider);
         let mut a = Attrs::new();
         a.insert("account_id".into(), "123456789012".into());
         a.insert("arn".into(), "arn:aws:iam::123456789012:user/fake".into());
@@ -219,11 +240,7 @@ impl<R: Rules> Provider for FakeProvider<R> {
     }
 
     /// The fake keeps no tags; everything it made is found through intents.
-    async fn scan(
-        &self,
-        _lineage: &str,
-        _types: &[&str],
-    ) -> Result<Vec<(Address, String)>, ProviderError> {
+    async fn scan(&self, _lineage: &str, _types: &[&str]) -> Result<Vec<Scanned>, ProviderError> {
         Ok(Vec::new())
     }
 

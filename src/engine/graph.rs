@@ -99,17 +99,14 @@ impl Graph {
         let mut g = Graph::default();
         for (path, module) in config.all_modules() {
             g.add_module(&path, module);
-            // A taggable resource's tags_all reads the provider's default_tags, in the root.
-            if let Some(tags) = &config.provider.default_tags {
-                let in_module = module_of(&path);
-                for addr in module.resources.keys() {
-                    if crate::engine::default_tags::applies(module, addr) {
-                        g.edges_from(
-                            &[],
-                            config,
-                            tags,
-                            Node::Resource(addr.in_module(&in_module)),
-                        );
+            // A taggable resource's tags_all reads its provider configuration's default_tags,
+            // in the root.
+            let in_module = module_of(&path);
+            for addr in module.resources.keys() {
+                let addr = addr.in_module(&in_module);
+                if let Some(tags) = config.default_tags_of(&addr) {
+                    if crate::engine::default_tags::applies(module, &addr) {
+                        g.edges_from(&[], config, tags, Node::Resource(addr));
                     }
                 }
             }

@@ -233,3 +233,160 @@ fn module_mistakes_are_reported_in_the_modules_file() {
         assert!(rendered.contains(want), "{want} in {rendered}");
     }
 }
+
+const ALIASED: &str = r#"
+provider "aws" { region = "us-east-1" }
+
+provider "aws" {
+  alias  = "west"
+  region = "us-west-2"
+  default_tags {
+    tags = { Side = "west" }
+  }
+}
+
+resource "aws_vpc" "east" {
+  cidr_block = "10.0.0.0/16"
+}
+
+resource "aws_vpc" "west" {
+  provider   = aws.west
+  cidr_block = "10.1.0.0/16"
+}
+
+data "aws_caller_identity" "w" {
+  provider = aws.west
+}
+
+module "net" {
+  source    = "./modules/net"
+  providers = { aws = aws.west }
+  name      = "n"
+  cidr      = "10.2.0.0/16"
+  subnets   = 1
+}
+"#;
+
+#[test]
+fn every_call_for_an_aliased_block_or_module_goes_to_its_provider_configuration() {
+    let (_dir, ws, diags) = project(&[("main.tf", ALIASED), ("modules/net/main.tf", NET)]);
+    assert!(diags.is_empty(), "{diags:?}");
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    crate::engine::tests::plan_and_apply(&p, &ws, &mut store);
+    let mut routes = p.cloud.borrow().routes.clone();
+    routes.sort();
+    assert_eq!(
+        routes,
+        [
+            "create aws_vpc.east -",
+            "create aws_vpc.west west",
+            "create module.net.aws_subnet.s[0] west",
+            "create module.net.aws_vpc.this west",
+            "read aws_caller_identity west",
+        ]
+    );
+    let state = |a: &str| store.0.resources[&a.parse().expect("addr")].clone();
+    assert_eq!(state("module.net.aws_subnet.s[0]").provider, "west");
+    assert_eq!(state("aws_vpc.east").provider, "");
+    // Each configuration's default tags reach its own resources only.
+    assert_eq!(
+        state("aws_vpc.west").attrs["tags_all"],
+        serde_json::json!({ "Side": "west" })
+    );
+    let east = state("aws_vpc.east").attrs;
+    assert!(
+        east.get("tags_all").and_then(|t| t.get("Side")).is_none(),
+        "{east:?}"
+    );
+
+    // The west VPC's block goes, and the east one moves to the west configuration.
+    let changed = ALIASED
+        .replace(
+            "resource \"aws_vpc\" \"west\" {\n  provider   = aws.west\n  cidr_block = \"10.1.0.0/16\"\n}\n",
+            "",
+        )
+        .replace(
+            "resource \"aws_vpc\" \"east\" {\n",
+            "resource \"aws_vpc\" \"east\" {\n  provider = aws.west\n",
+        );
+    let (_dir2, ws2, diags) = project(&[("main.tf", &changed), ("modules/net/main.tf", NET)]);
+    assert!(diags.is_empty(), "{diags:?}");
+    p.cloud.borrow_mut().routes.clear();
+    let (plan, _) = crate::engine::tests::plan_and_apply(&p, &ws2, &mut store);
+    let change = |a: &str| {
+        plan.changes
+            .iter()
+            .find(|c| c.addr.to_string() == a)
+            .expect("change")
+            .clone()
+    };
+    assert_eq!(change("aws_vpc.west").action, Action::Delete);
+    let east = change("aws_vpc.east");
+    assert_eq!(east.action, Action::Replace);
+    assert_eq!(
+        east.reason.as_deref(),
+        Some("its provider configuration changes from aws to aws.west")
+    );
+    let writes: Vec<String> = p
+        .cloud
+        .borrow()
+        .routes
+        .iter()
+        .filter(|r| !r.starts_with("refresh") && !r.starts_with("read"))
+        .cloned()
+        .collect();
+    // The gone block's object is deleted where it lives; the moved one is made anew there.
+    assert!(
+        writes.contains(&"delete aws_vpc.west west".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        writes.contains(&"delete aws_vpc.east -".to_string()),
+        "{writes:?}"
+    );
+    assert!(
+        writes.contains(&"create aws_vpc.east west".to_string()),
+        "{writes:?}"
+    );
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    assert_eq!(state_provider(&store, "aws_vpc.east"), "west");
+    let again = plan_only(&p, &ws2, &mut store, &PlanOptions::default());
+    assert!(!again.has_changes());
+}
+
+fn state_provider(store: &MemoryState, addr: &str) -> String {
+    store.0.resources[&addr.parse().expect("addr")]
+        .provider
+        .clone()
+}
+
+#[test]
+fn a_module_sees_only_the_aliases_its_call_passes_and_its_own_provider_blocks_are_ignored() {
+    let child = "provider \"aws\" { region = \"eu-west-1\" }\n\
+                 resource \"aws_vpc\" \"v\" {\n  provider   = aws.x\n  cidr_block = \"10.0.0.0/16\"\n}\n";
+    let root = |providers: &str| {
+        format!(
+            "provider \"aws\" {{\n  alias = \"west\"\n}}\n\
+             module \"m\" {{\n  source    = \"./m\"\n  providers = {providers}\n}}\n"
+        )
+    };
+    let (_dir, ws, diags) = project(&[("main.tf", &root("{}")), ("m/main.tf", child)]);
+    let rendered = diags.render(&ws.config.sources, false);
+    assert_eq!(diags.errors(), 1, "{rendered}");
+    for want in [
+        "reference to undefined provider: there is no provider \"aws\" configuration aws.x",
+        "a module sees only the aliased configurations its call passes in",
+        "m/main.tf:3:16",
+        "provider \"aws\" blocks in module.m are ignored",
+    ] {
+        assert!(rendered.contains(want), "{want} in {rendered}");
+    }
+    let (_dir, ws, diags) = project(&[
+        ("main.tf", &root("{ aws.x = aws.west }")),
+        ("m/main.tf", child),
+    ]);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let addr = "module.m.aws_vpc.v".parse().expect("addr");
+    assert_eq!(ws.config.provider_of(&addr), "west");
+}

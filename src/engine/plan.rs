@@ -145,7 +145,11 @@ impl Workspace {
             };
             out.attrs.insert(name.clone(), value);
         }
-        let defaults = match &self.config.provider.default_tags {
+        // The default tags of the provider configuration the resource goes to.
+        let default_tags = self
+            .config
+            .default_tags_of(&block.addr.in_module(ctx.current()));
+        let defaults = match default_tags {
             Some(e) if crate::engine::default_tags::taggable(schema) => {
                 match ctx.eval_top_in_root(&e.expr) {
                     Ok(v) => Some(v),
@@ -159,7 +163,7 @@ impl Workspace {
             _ => None,
         };
         if let Err(d) = crate::engine::default_tags::add_tags_all(
-            &self.config,
+            default_tags,
             schema,
             defaults,
             &mut out.attrs,
@@ -461,6 +465,7 @@ pub(crate) async fn refresh<P: Provider>(
             addr: r.addr.clone(),
             id: r.id.clone(),
             prior: r.attrs.clone(),
+            provider: r.provider.clone(),
         })
         .collect();
     if requests.is_empty() {
@@ -1048,6 +1053,7 @@ impl<'w, P: Provider> Walk<'w, P> {
                         .at(imp.span.clone()),
                     ),
                     None => wanted.push(RefreshRequest {
+                        provider: self.ws.config.provider_of(&addr),
                         addr,
                         id,
                         prior: Attrs::new(),
@@ -1178,7 +1184,11 @@ impl<'w, P: Provider> Walk<'w, P> {
         }
         let attrs = match self
             .provider
-            .read_data(&addr.type_name, &desired.to_attrs())
+            .read_data(
+                &addr.type_name,
+                &desired.to_attrs(),
+                &self.ws.config.provider_of(addr),
+            )
             .await
         {
             Ok(attrs) => attrs,
@@ -1247,6 +1257,19 @@ impl<'w, P: Provider> Walk<'w, P> {
         };
         let (mut action, mut changes) = diff::<P>(schema, now.as_ref(), &desired.attrs);
         let mut reason = self.forced_replacement(addr, now.is_some(), &mut action);
+        // An object cannot move between provider configurations (another region or account):
+        // it is made anew in the one its block names now, and the old one deleted where it is.
+        let alias = self.ws.config.provider_of(addr);
+        if let Some(p) = prior.filter(|p| now.is_some() && p.provider != alias) {
+            if action != Action::Replace {
+                action = Action::Replace;
+                reason = Some(format!(
+                    "its provider configuration changes from {} to {}",
+                    crate::lang::config::provider_name(&p.provider),
+                    crate::lang::config::provider_name(&alias)
+                ));
+            }
+        }
         if let Some(why) = crate::engine::lifecycle::triggered(block, &self.actions, |a, attr| {
             self.plan
                 .changes

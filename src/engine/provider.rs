@@ -29,6 +29,10 @@ pub struct RefreshRequest {
     /// The attributes in state; values AWS never returns again (an access key's secret) are
     /// carried over from here.
     pub(crate) prior: Attrs,
+    /// The provider configuration the object lives in: the alias (`west` for `aws.west`), or
+    /// empty for the default one. It comes from the state, so that an object whose block is
+    /// gone is still read where it is.
+    pub(crate) provider: String,
 }
 
 /// Who is asking for a write: the resource's address and the state's lineage. Providers use
@@ -40,6 +44,18 @@ pub struct OpContext {
     /// How long the provider may wait for this operation to settle (the block's `timeouts`
     /// for it); `None` leaves the provider's default.
     pub(crate) timeout: Option<std::time::Duration>,
+    /// The provider configuration to call (see `RefreshRequest::provider`): the block's for a
+    /// create or update, the state's for a delete.
+    pub(crate) provider: String,
+}
+
+/// One object the lineage scan found: the address in its `skyform:address` tag, its id, and
+/// the provider configuration (alias, empty for the default) it was found in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scanned {
+    pub(crate) addr: Address,
+    pub(crate) id: String,
+    pub(crate) provider: String,
 }
 
 /// What a failed call tells about the cloud afterwards. The engine keeps a write-ahead intent
@@ -181,7 +197,14 @@ pub trait Provider: Rules {
         &self,
         requests: &[RefreshRequest],
     ) -> Result<Vec<Option<Attrs>>, ProviderError>;
-    async fn read_data(&self, type_name: &str, args: &Attrs) -> Result<Attrs, ProviderError>;
+    /// Reads a data source through the provider configuration `provider` (an alias, or empty
+    /// for the default).
+    async fn read_data(
+        &self,
+        type_name: &str,
+        args: &Attrs,
+        provider: &str,
+    ) -> Result<Attrs, ProviderError>;
     /// Creates an object; returns its id and attributes.
     async fn create(
         &self,
@@ -206,8 +229,13 @@ pub trait Provider: Rules {
     ) -> Result<(), ProviderError>;
     /// Records, before a create, what will tell its object from others afterwards (for an
     /// access key, the keys the user already has). Read-only. Most types need nothing.
-    async fn evidence(&self, type_name: &str, planned: &Attrs) -> Result<Attrs, ProviderError> {
-        let _ = (type_name, planned);
+    async fn evidence(
+        &self,
+        type_name: &str,
+        planned: &Attrs,
+        ctx: &OpContext,
+    ) -> Result<Attrs, ProviderError> {
+        let _ = (type_name, planned, ctx);
         Ok(Attrs::new())
     }
     /// Looks for an object that a create with these attributes, by this address and lineage,
@@ -221,13 +249,9 @@ pub trait Provider: Rules {
         lost: Lost<'_>,
         ctx: &OpContext,
     ) -> Result<Found, ProviderError>;
-    /// Every object that carries this lineage's `skyform:lineage` tag, as (the address in its
-    /// `skyform:address` tag, id): what this state created, recorded or not.
+    /// Every object that carries this lineage's `skyform:lineage` tag, in every provider
+    /// configuration: what this state created, recorded or not.
     /// Only `types` are looked at, so a configuration is never asked for permissions it does
     /// not otherwise need.
-    async fn scan(
-        &self,
-        lineage: &str,
-        types: &[&str],
-    ) -> Result<Vec<(Address, String)>, ProviderError>;
+    async fn scan(&self, lineage: &str, types: &[&str]) -> Result<Vec<Scanned>, ProviderError>;
 }

@@ -16,7 +16,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::graph::Graph;
-use crate::engine::provider::{Found, Lost, OpContext, Provider, ProviderError, RefreshRequest};
+use crate::engine::provider::{
+    Found, Lost, OpContext, Provider, ProviderError, RefreshRequest, Scanned,
+};
 use crate::lang::address::{Address, Mode};
 use crate::lang::config::Config;
 use crate::state::{ResourceState, State, StateError, StateStore};
@@ -131,6 +133,7 @@ async fn settle_intents<P: Provider>(
             addr: intent.addr.clone(),
             lineage: state.lineage.clone(),
             timeout: None,
+            provider: intent.provider.clone(),
         };
         let found = provider
             .find(&intent.addr.type_name, lost, &ctx)
@@ -145,6 +148,7 @@ async fn settle_intents<P: Provider>(
             attrs,
             deps: graph.managed_deps(&intent.addr),
             sensitive: BTreeSet::new(),
+            provider: intent.provider.clone(),
         };
         match found {
             Found::Nothing => rec.settled.push(intent.addr.clone()),
@@ -208,7 +212,7 @@ async fn scan_tagged<P: Provider>(
         .chain(rec.adopted.iter().map(|r| &r.addr))
         .collect();
     let mut wanted = Vec::new();
-    for (addr, id) in tagged {
+    for Scanned { addr, id, provider } in tagged {
         if held.contains(&addr)
             || known.contains(&(addr.type_name.as_str(), id.as_str()))
             || state
@@ -225,6 +229,7 @@ async fn scan_tagged<P: Provider>(
                 addr,
                 id,
                 prior: crate::state::Attrs::new(),
+                provider,
             });
         } else {
             rec.strays.push(Stray { addr, id });
@@ -247,6 +252,7 @@ async fn scan_tagged<P: Provider>(
             attrs,
             deps,
             sensitive: BTreeSet::new(),
+            provider: req.provider,
         });
     }
     Ok(())

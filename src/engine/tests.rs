@@ -521,6 +521,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
         token: lineage.clone(),
         attrs: attrs.clone(),
         evidence: crate::state::Attrs::new(),
+        provider: String::new(),
     }))
     .expect("intent");
     run(p.create(
@@ -530,6 +531,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
             addr: addr.clone(),
             lineage,
             timeout: None,
+            provider: String::new(),
         },
     ))
     .expect("create");
@@ -635,6 +637,7 @@ fn a_create_conflict_with_an_object_this_state_made_adopts_it_and_goes_on() {
             addr: addr.clone(),
             lineage,
             timeout: None,
+            provider: String::new(),
         },
     ))
     .expect("create");

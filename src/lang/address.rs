@@ -225,7 +225,7 @@ impl<'de> serde::Deserialize<'de> for Address {
 #[error("invalid resource address {0:?}: expected TYPE.NAME or data.TYPE.NAME, optionally with an [index] and after module.NAME steps")]
 pub struct AddressError(pub(crate) String);
 
-fn is_ident(s: &str) -> bool {
+pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

@@ -35,6 +35,20 @@ pub(crate) struct ProviderBlock {
     pub(crate) span: Option<Span>,
 }
 
+/// A reference to a provider configuration, as `provider = aws.west` or a module call's
+/// `providers = { aws = aws.west }` writes it: the alias (empty for plain `aws`, the default
+/// configuration) and where it is written.
+pub(crate) type ProviderRef = (String, Span);
+
+/// How a provider configuration is written in a configuration: `aws`, or `aws.west`.
+pub(crate) fn provider_name(alias: &str) -> String {
+    if alias.is_empty() {
+        "aws".into()
+    } else {
+        format!("aws.{alias}")
+    }
+}
+
 /// `variable "x" { ... }`.
 #[derive(Debug, Clone)]
 pub(crate) struct VariableBlock {
@@ -70,6 +84,9 @@ pub(crate) struct ResourceBlock {
     /// `timeouts { create = "30m" }`: how long the provider may wait for each operation.
     pub(crate) timeouts: BTreeMap<String, std::time::Duration>,
     pub(crate) lifecycle: crate::lang::lifecycle::Lifecycle,
+    /// `provider = aws.west`: the provider configuration, by its alias in this module, that
+    /// every call for this block goes to. `None` is the module's default configuration.
+    pub(crate) provider: Option<ProviderRef>,
 }
 
 /// How a block declares its instances: `count = N` (keys 0..N) or `for_each = map or set`
@@ -100,6 +117,10 @@ pub(crate) struct ModuleCall {
     pub(crate) inputs: BTreeMap<String, AttrExpr>,
     pub(crate) repetition: Option<Repetition>,
     pub(crate) depends_on: Vec<(String, Span)>,
+    /// `providers = { aws = aws.west, aws.east = aws }`: for each configuration the module
+    /// sees (by its alias there, empty for its default), the caller's configuration it is. A
+    /// module's default configuration not named here is the caller's default, as in Terraform.
+    pub(crate) providers: BTreeMap<String, ProviderRef>,
     /// What the module's directory declares.
     pub(crate) config: Box<Config>,
 }
@@ -121,6 +142,9 @@ pub struct Config {
     pub(crate) dir: PathBuf,
     pub(crate) sources: Sources,
     pub(crate) provider: ProviderBlock,
+    /// The aliased `provider "aws"` blocks (`alias = "west"`), by alias; each is a region and
+    /// profile of its own, with its own `default_tags`.
+    pub(crate) aliases: BTreeMap<String, ProviderBlock>,
     pub(crate) variables: BTreeMap<String, VariableBlock>,
     pub(crate) locals: BTreeMap<String, AttrExpr>,
     pub(crate) resources: BTreeMap<Address, ResourceBlock>,
@@ -175,6 +199,49 @@ impl Config {
             .get(&addr.local())
     }
 
+    /// The provider configuration `alias` (empty for the default), in the root.
+    pub(crate) fn provider_block(&self, alias: &str) -> Option<&ProviderBlock> {
+        if alias.is_empty() {
+            Some(&self.provider)
+        } else {
+            self.aliases.get(alias)
+        }
+    }
+
+    /// The root's alias of the configuration that `local` (an alias as the module at `path`
+    /// writes it, empty for its default) stands for, following each module call's
+    /// `providers` up to the root, where the provider blocks are. `None` when it names no
+    /// configuration.
+    pub(crate) fn resolve_provider(&self, path: &[String], local: &str) -> Option<String> {
+        let Some((_, parent)) = path.split_last() else {
+            return self.provider_block(local).map(|_| local.to_string());
+        };
+        match self.module_call(path)?.providers.get(local) {
+            Some((up, _)) => self.resolve_provider(parent, up),
+            None if local.is_empty() => self.resolve_provider(parent, ""),
+            None => None,
+        }
+    }
+
+    /// The root's alias of the provider configuration every call for `addr` goes to (empty
+    /// for the default). `validate` has refused a reference to nothing; should one get here,
+    /// the default is used.
+    pub(crate) fn provider_of(&self, addr: &Address) -> String {
+        let local = self
+            .block_of(addr)
+            .and_then(|b| b.provider.as_ref())
+            .map_or("", |(alias, _)| alias.as_str());
+        self.resolve_provider(&addr.module_path(), local)
+            .unwrap_or_default()
+    }
+
+    /// The `default_tags` of the provider configuration `addr` goes to.
+    pub(crate) fn default_tags_of(&self, addr: &Address) -> Option<&Expr> {
+        self.provider_block(&self.provider_of(addr))?
+            .default_tags
+            .as_ref()
+    }
+
     /// The block that declares `addr`, which may be one of its instances, in whichever
     /// module. An instance key must match the block's repetition: an integer for `count`, a
     /// string for `for_each`, none without either.
@@ -195,7 +262,7 @@ impl Config {
 
 /// Meta-arguments that belong to a later version; they are refused clearly instead of being
 /// mistaken for unknown attributes.
-const RESERVED_META: &[&str] = &["provider", "provisioner", "connection"];
+const RESERVED_META: &[&str] = &["provisioner", "connection"];
 
 /// Whether a file name is a configuration file: `*.sky.hcl` or Terraform's `*.tf`. Like
 /// Terraform, hidden files and editor leftovers (`.#x.tf`, `#x.tf#`, `x.tf~`) are not.
@@ -642,50 +709,75 @@ impl Parser<'_> {
             );
             return;
         }
-        // An aliased block is another region or profile; reading its settings into the one
-        // configuration would move every resource there.
-        if let Some(alias) = block.body.attributes().find(|a| a.key.as_str() == "alias") {
-            self.diags.push(
-                Diagnostic::error(
-                    "provider aliases are not supported yet: skyform uses one provider \"aws\" \
-                     configuration (one region and profile) per directory",
-                )
-                .named("alias")
-                .at(self.span(alias.key.span())),
-            );
-            return;
-        }
         let span = span.clone();
-        if let Some(first) = &self.config.provider.span {
-            let first = self.config.sources.location(first);
-            self.diags
-                .push(duplicate("provider \"aws\"", span, &first).note(
-                    "a default (non-aliased) provider configuration for \"aws\" was already given",
-                ));
-            return;
-        }
-        self.config.provider.span = Some(span);
+        let mut parsed = ProviderBlock {
+            span: Some(span.clone()),
+            ..ProviderBlock::default()
+        };
+        let mut alias = None;
         for nested in block.body.blocks() {
             if nested.ident.as_str() == "default_tags" {
-                self.default_tags(nested);
+                self.default_tags(nested, &mut parsed);
             } else {
                 self.unexpected_block(nested, "provider \"aws\"");
             }
         }
         for attr in block.body.attributes() {
             match attr.key.as_str() {
-                "region" => self.config.provider.region = Some(self.expr(&attr.value)),
-                "profile" => self.config.provider.profile = Some(self.expr(&attr.value)),
-                _ => self.unknown_attr(attr, "provider \"aws\"", &["region", "profile"]),
+                "region" => parsed.region = Some(self.expr(&attr.value)),
+                "profile" => parsed.profile = Some(self.expr(&attr.value)),
+                "alias" => {
+                    alias = self
+                        .literal_string(attr, "provider \"aws\"")
+                        .map(|a| (a, self.span(attr.value.span())));
+                }
+                _ => self.unknown_attr(attr, "provider \"aws\"", &["alias", "region", "profile"]),
+            }
+        }
+        match alias {
+            Some((alias, at)) => {
+                if !crate::lang::address::is_ident(&alias) {
+                    self.diags.push(
+                        Diagnostic::error(format!(
+                            "invalid provider alias {alias:?}: an alias must start with a letter or underscore, and may contain only letters, digits, underscores and dashes"
+                        ))
+                        .named("alias")
+                        .at(at),
+                    );
+                } else if let Some(first) = self
+                    .config
+                    .aliases
+                    .get(&alias)
+                    .and_then(|p| p.span.as_ref())
+                {
+                    let first = self.config.sources.location(first);
+                    self.diags.push(duplicate(
+                        &format!("provider \"aws\" with alias {alias:?}"),
+                        span,
+                        &first,
+                    ));
+                } else {
+                    self.config.aliases.insert(alias, parsed);
+                }
+            }
+            None => {
+                if let Some(first) = &self.config.provider.span {
+                    let first = self.config.sources.location(first);
+                    self.diags.push(duplicate("provider \"aws\"", span, &first).note(
+                        "a default (non-aliased) provider configuration for \"aws\" was already given; another configuration needs an alias",
+                    ));
+                } else {
+                    self.config.provider = parsed;
+                }
             }
         }
     }
 
     /// `default_tags { tags = { ... } }` inside `provider "aws"`: one block, no labels, only
     /// `tags`, as in Terraform's AWS provider.
-    fn default_tags(&mut self, block: &Block) {
+    fn default_tags(&mut self, block: &Block, provider: &mut ProviderBlock) {
         const OWNER: &str = "the default_tags of provider \"aws\"";
-        if !block.labels.is_empty() || self.config.provider.default_tags.is_some() {
+        if !block.labels.is_empty() || provider.default_tags.is_some() {
             self.diags.push(
                 Diagnostic::error("provider \"aws\" takes one default_tags block, without labels")
                     .named("default_tags")
@@ -696,11 +788,86 @@ impl Parser<'_> {
         self.no_nested_blocks(block, OWNER);
         for attr in block.body.attributes() {
             if attr.key.as_str() == "tags" {
-                self.config.provider.default_tags = Some(self.expr(&attr.value));
+                provider.default_tags = Some(self.expr(&attr.value));
             } else {
                 self.unknown_attr(attr, OWNER, &["tags"]);
             }
         }
+    }
+
+    /// A provider reference, `aws` or `aws.<alias>`, as `provider` and `providers` take it.
+    fn provider_ref(&mut self, expr: &Expression, owner: &str) -> Option<ProviderRef> {
+        let at = self.span(expr.span());
+        // `aws` alone is a variable, `aws.west` a traversal; a quoted one is Terraform's
+        // legacy form, accepted with its warning.
+        let text = match expr {
+            Expression::Variable(v) => Some(v.as_str().to_string()),
+            _ => crate::lang::eval::traversal_text(expr).or_else(|| self.quoted_reference(expr)),
+        };
+        let alias = match text
+            .as_deref()
+            .map(|t| t.split('.').collect::<Vec<_>>())
+            .as_deref()
+        {
+            Some(["aws"]) => String::new(),
+            Some(["aws", alias]) => (*alias).to_string(),
+            Some([other, ..]) if *other != "aws" => {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "unknown provider {other:?} in {owner}; skyform manages AWS only"
+                    ))
+                    .named("provider")
+                    .at(at),
+                );
+                return None;
+            }
+            _ => {
+                self.diags.push(
+                    Diagnostic::error(format!(
+                        "invalid provider reference in {owner}: expected aws or aws.<alias>, without quotes"
+                    ))
+                    .named("provider")
+                    .at(at),
+                );
+                return None;
+            }
+        };
+        Some((alias, at))
+    }
+
+    /// `providers = { aws = aws.west, aws.east = aws }` of a module call.
+    fn providers_map(
+        &mut self,
+        attr: &hcl_edit::structure::Attribute,
+        owner: &str,
+    ) -> BTreeMap<String, ProviderRef> {
+        let mut out = BTreeMap::new();
+        let Expression::Object(items) = &attr.value else {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "invalid providers in {owner}: expected a map such as {{ aws = aws.west }}"
+                ))
+                .named("providers")
+                .at(self.span(attr.value.span())),
+            );
+            return out;
+        };
+        for (key, value) in items {
+            let key_expr = match key {
+                hcl_edit::expr::ObjectKey::Expression(e) => e.clone(),
+                hcl_edit::expr::ObjectKey::Ident(i) => {
+                    Expression::Variable(hcl_edit::Decorated::new(i.as_ref().clone()))
+                }
+            };
+            let (Some((local, _)), Some(target)) = (
+                self.provider_ref(&key_expr, owner),
+                self.provider_ref(value.expr(), owner),
+            ) else {
+                continue;
+            };
+            out.insert(local, target);
+        }
+        out
     }
 
     fn variable(&mut self, block: &Block) {
@@ -890,6 +1057,7 @@ impl Parser<'_> {
             repetition: None,
             timeouts,
             lifecycle: lifecycle.map(|(l, _)| l).unwrap_or_default(),
+            provider: None,
         };
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
@@ -899,6 +1067,10 @@ impl Parser<'_> {
             }
             if key == "count" || key == "for_each" {
                 self.repetition(attr, &mut res);
+                continue;
+            }
+            if key == "provider" {
+                res.provider = self.provider_ref(&attr.value, &owner);
                 continue;
             }
             if RESERVED_META.contains(&key) {
@@ -1042,8 +1214,10 @@ impl Parser<'_> {
             repetition: None,
             timeouts: BTreeMap::new(),
             lifecycle: crate::lang::lifecycle::Lifecycle::default(),
+            provider: None,
         };
         let mut inputs = BTreeMap::new();
+        let mut providers = BTreeMap::new();
         for attr in block.body.attributes() {
             let key = attr.key.as_str();
             match key {
@@ -1057,8 +1231,7 @@ impl Parser<'_> {
                 ),
                 "count" | "for_each" => self.repetition(attr, &mut as_block),
                 "depends_on" => self.depends_on(attr, &mut as_block),
-                // One AWS provider configuration is passed on as it is.
-                "providers" => {}
+                "providers" => providers = self.providers_map(attr, &owner),
                 _ => {
                     inputs.insert(
                         key.to_string(),
@@ -1092,6 +1265,7 @@ impl Parser<'_> {
                 inputs,
                 repetition: as_block.repetition,
                 depends_on: as_block.depends_on,
+                providers,
                 config: Box::default(),
             },
         );
@@ -1311,7 +1485,7 @@ output "arn" { value = aws_iam_role.r.arn }
     }
 
     #[test]
-    fn a_second_provider_block_is_a_duplicate_and_an_alias_is_refused_not_merged() {
+    fn a_second_default_provider_block_is_a_duplicate_and_an_aliased_one_keeps_its_own_settings() {
         let first = "provider \"aws\" { region = \"us-east-1\" }\n";
         let (config, diags) = load_str(
             &[
@@ -1323,25 +1497,76 @@ output "arn" { value = aws_iam_role.r.arn }
         assert_eq!(diags.errors(), 1, "{diags:?}");
         assert!(diags.0[0].message.contains("duplicate provider \"aws\""));
         assert!(diags.0[0].notes[0].contains("a.sky.hcl:1:"), "{diags:?}");
-        let aliased = "provider \"aws\" {\n  alias  = \"west\"\n  region = \"us-west-2\"\n}\n";
+        let aliased = "provider \"aws\" {\n  alias  = \"west\"\n  region = \"us-west-2\"\n  default_tags {\n    tags = { Side = \"west\" }\n  }\n}\n";
         let (config2, diags) = load_str(
             &[("a.sky.hcl", first), ("b.sky.hcl", aliased)],
             crate::aws::schemas::registry(),
         );
-        assert_eq!(diags.errors(), 1, "{diags:?}");
-        assert!(diags.0[0]
-            .message
-            .contains("provider aliases are not supported yet"));
-        assert!(diags.0[0].span.is_some());
+        assert!(diags.is_empty(), "{diags:?}");
+        let west = &config2.aliases["west"];
+        let text = |e: &Option<Expr>| e.as_ref().expect("set").expr.to_string();
+        assert!(text(&west.region).contains("us-west-2"));
+        assert!(text(&west.default_tags).contains("Side"));
+        assert!(config2.provider.default_tags.is_none());
         // Neither later block's region replaced the first one's.
         for c in [config, config2] {
-            let region = c.provider.region.expect("region");
-            assert!(
-                region.expr.to_string().contains("us-east-1"),
-                "{}",
-                region.expr
-            );
+            assert!(text(&c.provider.region).contains("us-east-1"));
         }
+    }
+
+    #[test]
+    fn a_repeated_alias_is_a_duplicate_and_an_alias_must_be_a_name() {
+        let west = "provider \"aws\" {\n  alias  = \"west\"\n  region = \"us-west-2\"\n}\n";
+        let (config, diags) = load_str(
+            &[
+                ("a.sky.hcl", west),
+                ("b.sky.hcl", &west.replace("us-west-2", "us-west-1")),
+                ("c.sky.hcl", "provider \"aws\" { alias = \"1st\" }\n"),
+            ],
+            crate::aws::schemas::registry(),
+        );
+        assert_eq!(diags.errors(), 2, "{diags:?}");
+        assert!(diags.0[0]
+            .message
+            .contains("duplicate provider \"aws\" with alias \"west\""));
+        assert!(diags.0[1]
+            .message
+            .contains("invalid provider alias \"1st\""));
+        let region = config.aliases["west"].region.as_ref().expect("region");
+        assert!(region.expr.to_string().contains("us-west-2"));
+        assert_eq!(config.aliases.len(), 1);
+    }
+
+    #[test]
+    fn provider_references_name_the_alias_and_anything_but_aws_is_refused() {
+        let src = "provider \"aws\" {\n  alias = \"west\"\n}\n\
+                   resource \"aws_vpc\" \"w\" {\n  provider   = aws.west\n  cidr_block = \"10.0.0.0/16\"\n}\n\
+                   resource \"aws_vpc\" \"d\" {\n  provider   = aws\n  cidr_block = \"10.1.0.0/16\"\n}\n\
+                   resource \"aws_vpc\" \"g\" {\n  provider   = google.x\n  cidr_block = \"10.2.0.0/16\"\n}\n\
+                   resource \"aws_vpc\" \"q\" {\n  provider   = \"aws.west\"\n  cidr_block = \"10.3.0.0/16\"\n}\n\
+                   resource \"aws_vpc\" \"n\" {\n  provider   = 3\n  cidr_block = \"10.4.0.0/16\"\n}\n";
+        let (config, diags) = load_str(&[("main.sky.hcl", src)], crate::aws::schemas::registry());
+        assert_eq!(diags.errors(), 2, "{diags:?}");
+        assert!(diags.0[0].message.contains("unknown provider \"google\""));
+        // The quoted form of Terraform 0.11 is read, with a warning.
+        assert!(diags.0[1]
+            .message
+            .contains("Quoted references are deprecated"));
+        assert!(diags.0[2].message.contains("invalid provider reference"));
+        let alias = |n: &str| {
+            config.resources[&Address::managed("aws_vpc", n)]
+                .provider
+                .as_ref()
+                .map(|(a, _)| a.clone())
+        };
+        assert_eq!(alias("w").as_deref(), Some("west"));
+        assert_eq!(alias("d").as_deref(), Some(""));
+        assert_eq!(alias("q").as_deref(), Some("west"));
+        assert_eq!(
+            config.provider_of(&Address::managed("aws_vpc", "w")),
+            "west"
+        );
+        assert_eq!(config.provider_of(&Address::managed("aws_vpc", "d")), "");
     }
 
     #[test]

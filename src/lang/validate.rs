@@ -11,13 +11,58 @@ use crate::lang::eval::{references, RefTarget};
 #[must_use]
 pub fn check(config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::default();
-    for (_, module) in config.all_modules() {
+    for (path, module) in config.all_modules() {
         diags.extend(check_module(module));
         for call in module.modules.values() {
             check_call(module, call, &mut diags);
         }
+        check_provider_refs(config, &path, module, &mut diags);
     }
     diags
+}
+
+/// Every `provider = aws.x` of a block and every configuration a module call passes on must
+/// name a `provider "aws"` block of the root (through the `providers` of the calls between).
+fn check_provider_refs(root: &Config, path: &[String], module: &Config, diags: &mut Diagnostics) {
+    if !path.is_empty() {
+        // Only the root's blocks configure providers; a module's would silently not apply.
+        let own = std::iter::once(&module.provider).chain(module.aliases.values());
+        for span in own.filter_map(|p| p.span.as_ref()) {
+            diags.push(
+                Diagnostic::warning(format!(
+                    "provider \"aws\" blocks in module.{} are ignored: the root module's provider configurations are used, passed in with providers = {{ ... }} on the module call",
+                    path.join(".module.")
+                ))
+                .named("provider")
+                .at(span.clone()),
+            );
+        }
+    }
+    let refs = module
+        .resources
+        .values()
+        .filter_map(|b| b.provider.as_ref())
+        .chain(module.modules.values().flat_map(|c| c.providers.values()));
+    for (alias, span) in refs {
+        if root.resolve_provider(path, alias).is_some() {
+            continue;
+        }
+        let name = crate::lang::config::provider_name(alias);
+        let mut d = Diagnostic::error(format!(
+            "reference to undefined provider: there is no provider \"aws\" configuration {name} here; declare it with a provider \"aws\" block with alias = {alias:?}"
+        ))
+        .named(name.clone())
+        .at(span.clone());
+        if !path.is_empty() {
+            d = d.note(format!(
+                "a module sees only the aliased configurations its call passes in, as providers = {{ {name} = {name} }}"
+            ));
+        }
+        if let Some(s) = did_you_mean(alias, root.aliases.keys().map(String::as_str)) {
+            d = d.note(format!("did you mean aws.{s}?"));
+        }
+        diags.push(d);
+    }
 }
 
 /// A module call against the module's variables: every input declared, every variable
@@ -180,13 +225,10 @@ fn check_module(config: &Config) -> Diagnostics {
             check_expr(config, v, &mut diags);
         }
     }
-    for e in [
-        &config.provider.region,
-        &config.provider.profile,
-        &config.provider.default_tags,
-    ]
-    .into_iter()
-    .flatten()
+    for e in std::iter::once(&config.provider)
+        .chain(config.aliases.values())
+        .flat_map(|p| [&p.region, &p.profile, &p.default_tags])
+        .flatten()
     {
         check_expr(config, e, &mut diags);
     }
@@ -447,5 +489,26 @@ mod tests {
             e[0].contains("can only refer to the variable itself, using var.b, but it reads var.a"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn an_unknown_provider_alias_is_reported_where_it_is_written_with_a_hint() {
+        let src = "provider \"aws\" {\n  alias = \"west\"\n}\n\
+                   data \"aws_vpc\" \"d\" {\n  provider = aws.wset\n}\n";
+        let (config, mut diags) = load_str(&[("m.sky.hcl", src)], crate::aws::schemas::registry());
+        diags.extend(check(&config));
+        assert_eq!(diags.errors(), 1, "{diags:?}");
+        let d = &diags.0[0];
+        assert!(
+            d.message
+                .contains("reference to undefined provider: there is no provider \"aws\" configuration aws.wset"),
+            "{d:?}"
+        );
+        assert!(
+            d.notes.iter().any(|n| n.contains("did you mean aws.west?")),
+            "{d:?}"
+        );
+        let span = d.span.as_ref().expect("span");
+        assert_eq!(config.sources.location(span), "m.sky.hcl:5:14");
     }
 }

@@ -41,6 +41,10 @@ pub struct ResourceState {
     /// plan file. Schema-sensitive attributes are masked whether listed here or not.
     #[serde(default)]
     pub(crate) sensitive: std::collections::BTreeSet<String>,
+    /// The provider configuration the object lives in: its alias (`west` for `aws.west`), or
+    /// empty for the default. Reads and deletes go there even once the block is gone.
+    #[serde(default)]
+    pub(crate) provider: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +78,10 @@ pub struct Intent {
     /// (for an access key: the ids of the keys the user already had).
     #[serde(default)]
     pub(crate) evidence: Attrs,
+    /// The provider configuration the call went to (see `ResourceState::provider`): a lost
+    /// create's object is looked for there.
+    #[serde(default)]
+    pub(crate) provider: String,
 }
 
 /// Who holds a state's lock.

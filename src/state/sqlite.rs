@@ -20,7 +20,7 @@ use crate::state::{
 };
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -55,6 +55,10 @@ const MIGRATIONS: &[&str] = &[
     // create to recognise its own object afterwards.
     "ALTER TABLE resources ADD COLUMN sensitive TEXT NOT NULL DEFAULT '[]';
      ALTER TABLE intents ADD COLUMN evidence TEXT NOT NULL DEFAULT '{}';",
+    // 3 -> 4: the provider configuration (alias, '' for the default) each object lives in,
+    // so that it is read and deleted there after its block is gone.
+    "ALTER TABLE resources ADD COLUMN provider TEXT NOT NULL DEFAULT '';
+     ALTER TABLE intents ADD COLUMN provider TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The store at a path, for the async world: each call runs `Db` off the runtime's thread.
@@ -361,6 +365,7 @@ impl Db {
         // Columns and tables a read-only open of an older schema does not have yet.
         let sensitive_column = if version >= 3 { "sensitive" } else { "'[]'" };
         let evidence_column = if version >= 3 { "evidence" } else { "'{}'" };
+        let provider_column = if version >= 4 { "provider" } else { "''" };
         let foreign = |e: rusqlite::Error| StateError::Foreign {
             path: path.clone(),
             message: e.to_string(),
@@ -408,7 +413,7 @@ impl Db {
         {
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT address, id, attributes, dependencies, {sensitive_column} FROM resources ORDER BY address"
+                    "SELECT address, id, attributes, dependencies, {sensitive_column}, {provider_column} FROM resources ORDER BY address"
                 ))
                 .map_err(foreign)?;
             let rows = stmt
@@ -419,11 +424,12 @@ impl Db {
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
                     ))
                 })
                 .map_err(foreign)?;
             for row in rows {
-                let (address, id, attrs, deps, sensitive) = row.map_err(foreign)?;
+                let (address, id, attrs, deps, sensitive, provider) = row.map_err(foreign)?;
                 let bad = |what: &str| StateError::Foreign {
                     path: path.clone(),
                     message: format!("resource {address:?} has invalid {what}"),
@@ -447,6 +453,7 @@ impl Db {
                         attrs,
                         deps,
                         sensitive,
+                        provider,
                     },
                 );
             }
@@ -475,7 +482,7 @@ impl Db {
             }
             let mut stmt = tx
                 .prepare(&format!(
-                    "SELECT address, op, token, attributes, {evidence_column} FROM intents ORDER BY address"
+                    "SELECT address, op, token, attributes, {evidence_column}, {provider_column} FROM intents ORDER BY address"
                 ))
                 .map_err(foreign)?;
             let rows = stmt
@@ -486,11 +493,12 @@ impl Db {
                         r.get::<_, String>(2)?,
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
+                        r.get::<_, String>(5)?,
                     ))
                 })
                 .map_err(foreign)?;
             for row in rows {
-                let (address, op, token, attrs, evidence) = row.map_err(foreign)?;
+                let (address, op, token, attrs, evidence, provider) = row.map_err(foreign)?;
                 let bad = || StateError::Foreign {
                     path: path.clone(),
                     message: format!("intent {address:?} is invalid"),
@@ -506,6 +514,7 @@ impl Db {
                         token,
                         attrs,
                         evidence,
+                        provider,
                     },
                 );
             }
@@ -521,9 +530,9 @@ impl Db {
         let sensitive = serde_json::to_string(&r.sensitive).unwrap_or_else(|_| "[]".into());
         self.write(|tx| {
             tx.execute(
-                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6, sensitive = ?7",
-                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now(), sensitive],
+                "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive, provider) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6, sensitive = ?7, provider = ?8",
+                params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now(), sensitive, r.provider],
             )
             .map(|_| ())
         })
@@ -617,16 +626,17 @@ impl Db {
     fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
         let attrs = serde_json::Value::Object(intent.attrs.clone()).to_string();
         let evidence = serde_json::Value::Object(intent.evidence.clone()).to_string();
-        let (addr, op, token) = (
+        let (addr, op, token, provider) = (
             intent.addr.to_string(),
             intent.op.clone(),
             intent.token.clone(),
+            intent.provider.clone(),
         );
         self.bookkeeping(|tx| {
             tx.execute(
-                "INSERT INTO intents (address, op, token, attributes, created_at, evidence) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5, evidence = ?6",
-                params![addr, op, token, attrs, now(), evidence],
+                "INSERT INTO intents (address, op, token, attributes, created_at, evidence, provider) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(address) DO UPDATE SET op = ?2, token = ?3, attributes = ?4, created_at = ?5, evidence = ?6, provider = ?7",
+                params![addr, op, token, attrs, now(), evidence, provider],
             )
             .map(|_| ())
         })
@@ -784,6 +794,7 @@ mod tests {
             attrs,
             deps: vec![],
             sensitive: std::collections::BTreeSet::new(),
+            provider: String::new(),
         }
     }
 
@@ -850,28 +861,34 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
-    #[tokio::test]
-    async fn a_version_2_state_migrates_to_version_3_keeping_its_resources_and_intents() {
+    /// A state database at schema `version`, holding what `rows` (SQL) inserts.
+    fn old_state(version: usize, rows: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.db");
         let conn = Connection::open(&path).unwrap();
-        for sql in &MIGRATIONS[..2] {
+        for sql in &MIGRATIONS[..version] {
             conn.execute_batch(sql).unwrap();
         }
-        conn.execute_batch(
+        conn.execute_batch(rows).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        (dir, path)
+    }
+
+    fn version(path: &Path) -> i64 {
+        Connection::open(path)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_version_2_state_migrates_to_the_current_version_keeping_its_resources_and_intents() {
+        let (_dir, path) = old_state(
+            2,
             "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '7');
              INSERT INTO resources VALUES ('aws_iam_role.r', 'aws_iam_role', 'r', '{\"name\":\"r\"}', '[]', 0);
-             INSERT INTO intents VALUES ('aws_iam_user.u', 'create', 'l-1', '{\"name\":\"u\"}', 0);
-             PRAGMA user_version = 2;",
-        )
-        .unwrap();
-        drop(conn);
-        let version = |path: &Path| -> i64 {
-            Connection::open(path)
-                .unwrap()
-                .query_row("PRAGMA user_version", [], |r| r.get(0))
-                .unwrap()
-        };
+             INSERT INTO intents VALUES ('aws_iam_user.u', 'create', 'l-1', '{\"name\":\"u\"}', 0);",
+        );
         // A read leaves the old schema as it is, and reads it as it is.
         let mut s = SqliteState::new(path.clone());
         let read = s.load().await.unwrap();
@@ -880,7 +897,7 @@ mod tests {
         assert_eq!(version(&path), 2, "a load must not migrate");
         // The first write migrates.
         s.put(&role("b")).await.unwrap();
-        assert_eq!(version(&path), 3);
+        assert_eq!(version(&path), SCHEMA_VERSION);
         let state = SqliteState::new(path).load().await.unwrap();
         assert_eq!((state.lineage.as_str(), state.serial), ("l-1", 8));
         let r = &state.resources[&Address::managed("aws_iam_role", "r")];
@@ -888,6 +905,54 @@ mod tests {
         let intent = &state.intents[&Address::managed("aws_iam_user", "u")];
         assert!(intent.evidence.is_empty());
         assert_eq!(intent.attrs["name"], "u");
+    }
+
+    #[tokio::test]
+    async fn a_version_3_state_migrates_to_version_4_with_every_object_in_the_default_provider() {
+        let (_dir, path) = old_state(
+            3,
+            "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '3');
+             INSERT INTO resources VALUES ('aws_vpc.v', 'aws_vpc', 'vpc-1', '{}', '[]', 0, '[]');
+             INSERT INTO intents VALUES ('aws_vpc.w', 'create', 'l-1', '{}', 0, '{}');",
+        );
+        let mut s = SqliteState::new(path.clone());
+        let read = s.load().await.unwrap();
+        assert_eq!(
+            read.resources[&Address::managed("aws_vpc", "v")].provider,
+            ""
+        );
+        assert_eq!(version(&path), 3, "a load must not migrate");
+        // The first write migrates, and what it records keeps its provider configuration.
+        let west = ResourceState {
+            provider: "west".into(),
+            ..role("w")
+        };
+        s.put(&west).await.unwrap();
+        s.open_intent(&Intent {
+            addr: Address::managed("aws_iam_user", "u"),
+            op: "create".into(),
+            token: "l-1".into(),
+            attrs: crate::state::Attrs::new(),
+            evidence: crate::state::Attrs::new(),
+            provider: "west".into(),
+        })
+        .await
+        .unwrap();
+        assert_eq!(version(&path), 4);
+        let state = SqliteState::new(path).load().await.unwrap();
+        assert_eq!(
+            state.resources[&Address::managed("aws_vpc", "v")].provider,
+            ""
+        );
+        assert_eq!(state.resources[&west.addr], west);
+        assert_eq!(
+            state.intents[&Address::managed("aws_vpc", "w")].provider,
+            ""
+        );
+        assert_eq!(
+            state.intents[&Address::managed("aws_iam_user", "u")].provider,
+            "west"
+        );
     }
 
     #[tokio::test]
