@@ -31,7 +31,7 @@ pub(super) const DATA_SUBNETS: DataSource = DataSource {
 pub(super) const DATA_AVAILABILITY_ZONES: DataSource = DataSource {
     name: "aws_availability_zones",
     schema: include_str!("../../schemas/data/aws_availability_zones.json"),
-    read: |p, _| Box::pin(zones(p)),
+    read: |p, args| Box::pin(zones(p, args)),
 };
 
 async fn read_filtered(
@@ -169,12 +169,14 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
     Ok(a)
 }
 
-/// `data "aws_availability_zones"`: the available zones of the region.
-pub(super) async fn zones(p: &AwsProvider) -> Result<Attrs, ProviderError> {
+/// `data "aws_availability_zones"`: the zones of the region in the given `state`, by default
+/// the available ones. Terraform tutorials write `state = "available"`.
+pub(super) async fn zones(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let state = s(args, "state").unwrap_or("available");
     let out = p
         .ec2
         .describe_availability_zones()
-        .filters(filter("state", &["available".to_string()]))
+        .filters(filter("state", &[state.to_string()]))
         .send()
         .await
         .map_err(aws_err)?;

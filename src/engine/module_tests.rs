@@ -233,3 +233,35 @@ fn module_mistakes_are_reported_in_the_modules_file() {
         assert!(rendered.contains(want), "{want} in {rendered}");
     }
 }
+
+#[test]
+fn terraform_workspace_is_default_in_the_root_and_in_modules() {
+    let root = "resource \"aws_iam_user\" \"u\" { name = \"app-${terraform.workspace}\" }\nmodule \"m\" { source = \"./m\" }\n";
+    let module = "resource \"aws_iam_user\" \"u\" { name = \"m-${terraform.workspace}\" }\n";
+    let bad = format!("{module}output \"bad\" {{ value = terraform.name }}\n");
+    let (_dir, _ws, diags) = project(&[("main.tf", root), ("m/main.tf", &bad)]);
+    let errors: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(errors, ["undefined reference terraform.name"]);
+
+    let (_dir, ws, diags) = project(&[("main.tf", root), ("m/main.tf", module)]);
+    assert!(diags.0.is_empty(), "{diags:?}");
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
+    let plan = plan_only(
+        &p,
+        &ws,
+        &mut MemoryState::default(),
+        &PlanOptions::default(),
+    );
+    let names: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| format!("{} {}", c.addr, c.after["name"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aws_iam_user.u \"app-default\"",
+            "module.m.aws_iam_user.u \"m-default\""
+        ]
+    );
+}

@@ -33,7 +33,15 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         .collect();
     let occupied = |at: &BTreeMap<Address, Address>, a: &Address| at.values().any(|v| v == a);
     for m in &config.moved {
-        if m.from.key.is_none() && config.resources.contains_key(&m.from) {
+        // One side an instance makes this a move of one instance; a keyless `from` is then
+        // the resource's keyless instance, which is still declared only without repetition.
+        let one_instance = m.from.key.is_some() || m.to.key.is_some();
+        let still_declared = m.from.key.is_none()
+            && config
+                .resources
+                .get(&m.from)
+                .is_some_and(|b| !one_instance || b.repetition.is_none());
+        if still_declared {
             let first = config.sources.location(&config.resources[&m.from].span);
             diags.push(
                 Diagnostic::error(format!(
@@ -48,14 +56,14 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         let matching: Vec<(Address, Address)> = at
             .iter()
             .filter(|(_, now)| {
-                if m.from.key.is_some() {
+                if one_instance {
                     **now == m.from
                 } else {
                     now.is_instance_of(&m.from)
                 }
             })
             .map(|(orig, now)| {
-                let to = if m.from.key.is_some() {
+                let to = if one_instance {
                     m.to.clone()
                 } else {
                     m.to.with_key(now.key.clone())

@@ -36,6 +36,10 @@ impl EvalError {
     }
 }
 
+/// What `terraform.workspace` reads. A directory has one state, as Terraform's default
+/// workspace does, and configurations written for Terraform name things after it.
+pub(crate) const WORKSPACE: &str = "default";
+
 /// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
 #[derive(Debug, Default)]
 pub(crate) struct EvalCtx {
@@ -104,6 +108,7 @@ impl EvalCtx {
                 RefTarget::Var(_) => "var".to_string(),
                 RefTarget::Local(_) => "local".to_string(),
                 RefTarget::Path => "path".to_string(),
+                RefTarget::Terraform => "terraform".to_string(),
                 RefTarget::Module(_) => "module".to_string(),
                 RefTarget::Resource(a) if a.mode == crate::lang::address::Mode::Data => {
                     "data".to_string()
@@ -835,6 +840,8 @@ pub(crate) enum RefTarget {
     Local(String),
     Resource(Address),
     Path,
+    /// `terraform.workspace`, the one attribute of Terraform's `terraform` object.
+    Terraform,
     /// `count.index`: the attribute read.
     Count(String),
     /// `each.key` or `each.value`.
@@ -1008,6 +1015,8 @@ impl Walker {
             ("var", [name, ..]) => (RefTarget::Var((*name).to_string()), None, 1),
             ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
             ("path", _) => (RefTarget::Path, None, names.len().min(1)),
+            ("terraform", ["workspace", ..]) => (RefTarget::Terraform, None, 1),
+            ("terraform", _) => (RefTarget::Unknown(root_name.to_string()), None, names.len()),
             ("count", [attr, ..]) => (RefTarget::Count((*attr).to_string()), None, 1),
             ("module", [name, rest @ ..]) => (
                 RefTarget::Module((*name).to_string()),
