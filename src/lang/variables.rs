@@ -1,4 +1,5 @@
-//! Input variables: `--var NAME=VALUE`, `--var-file FILE`, `SKYFORM_VAR_<name>`, the variables
+//! Input variables: `--var NAME=VALUE`, `--var-file FILE`, `SKYFORM_VAR_<name>` and Terraform's
+//! `TF_VAR_<name>`, the variables
 //! files Terraform loads by itself (`terraform.tfvars`, `*.auto.tfvars`) and defaults.
 //!
 //! Precedence follows Terraform: defaults, then the environment, then the automatic files,
@@ -28,10 +29,24 @@ pub struct VarInputs {
 
 impl VarInputs {
     pub(crate) fn from_env() -> Vec<(String, String)> {
-        std::env::vars()
-            .filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v)))
-            .collect()
+        env_values(std::env::vars())
     }
+}
+
+/// The variable values an environment gives: Terraform's `TF_VAR_<name>`, which scripts and CI
+/// written for Terraform set, then skyform's own `SKYFORM_VAR_<name>`, which is later so that
+/// it wins when both name one variable.
+fn env_values(env: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let (mut terraform, mut skyform) = (Vec::new(), Vec::new());
+    for (k, v) in env {
+        if let Some(n) = k.strip_prefix("TF_VAR_") {
+            terraform.push((n.to_string(), v));
+        } else if let Some(n) = k.strip_prefix("SKYFORM_VAR_") {
+            skyform.push((n.to_string(), v));
+        }
+    }
+    terraform.extend(skyform);
+    terraform
 }
 
 /// The variables files Terraform loads from the configuration directory without being asked,
@@ -523,6 +538,26 @@ variable "n" { type = number }
 variable "tags" { type = map(string) }
 variable "secret" { sensitive = true }
 "#;
+
+    #[test]
+    fn tf_var_variables_are_read_and_skyform_var_wins_over_them() {
+        let env = [
+            ("SKYFORM_VAR_name", "from-skyform"),
+            ("TF_VAR_name", "from-terraform"),
+            ("TF_VAR_n", "3"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let inputs = VarInputs {
+            env: env_values(env.into_iter()),
+            ..VarInputs::default()
+        };
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)], crate::aws::schemas::registry());
+        let (vars, diags) = resolve(&config, &inputs, false);
+        assert!(!diags.has_errors(), "{diags:?}");
+        assert_eq!(vars.values["name"], Value::string("from-skyform"));
+        assert_eq!(vars.values["n"], Value::Number(3.0));
+    }
 
     #[test]
     fn terraform_tfvars_and_auto_tfvars_files_are_found_in_terraforms_order() {
