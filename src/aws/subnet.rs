@@ -3,7 +3,8 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2_common::{
-    arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, block_filters, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec,
+    tags_json, ById,
 };
 use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -150,9 +151,10 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
     .await
 }
 
-/// `data "aws_subnets"`: the ids of the subnets of a VPC and/or with tags.
+/// `data "aws_subnets"`: the ids of the subnets of a VPC, with tags, and/or matching `filter`
+/// blocks.
 pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
-    let mut filters = Vec::new();
+    let mut filters = block_filters(args);
     if let Some(vpc) = s(args, "vpc_id") {
         filters.push(filter("vpc-id", &[vpc.to_string()]));
     }

@@ -18,7 +18,10 @@ data "aws_vpc" "default" {
 }
 
 data "aws_subnets" "default" {
-  vpc_id = data.aws_vpc.default.id
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.default.id]
+  }
 }
 
 variable "node_count" {
