@@ -2,7 +2,13 @@
 //! Terraform project written the way tutorials and module READMEs write them, unchanged
 //! `*.tf` files. Each must validate, plan, apply against its own moto server and then plan
 //! `No changes.`; its `expect` file names objects that must then exist, checked through the
-//! AWS API rather than through skyform's output.
+//! AWS API rather than through skyform's output. Validate and the first plan must write
+//! nothing to AWS, and the apply must delete nothing. The files are laid out as `terraform
+//! fmt` writes them, so `skyform fmt --check` must pass too.
+//!
+//! A directory with a `before/` folder is a refactoring: `before/` is applied first, then the
+//! directory's own files replace it, and the first plan must show the moves and destroy
+//! nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -229,6 +235,8 @@ fn run_one(dir: &Path) -> Result<(), String> {
         }
     };
     succeed(&["validate"])?;
+    // The files are laid out as `terraform fmt` leaves them, so skyform's fmt must agree.
+    succeed(&["fmt", "--check"])?;
     let first = succeed(&["plan"])?;
     if refactoring && (!first.contains("has moved to") || !first.contains(" 0 to destroy")) {
         return Err(format!(

@@ -38,7 +38,7 @@ locals {
 resource "aws_iam_policy" "managed" {
   for_each = toset(distinct(local.user_policies[*].policy))
 
-  name   = "acme-${lower(each.key)}"
+  name = "acme-${lower(each.key)}"
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
