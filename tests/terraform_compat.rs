@@ -74,6 +74,7 @@ fn named(attached: &[aws_sdk_iam::types::AttachedPolicy], name: &str) -> usize {
 ///
 /// - `iam_role NAME`, `iam_user NAME`, `iam_policy NAME`
 /// - `iam_instance_profile NAME ROLE`: the profile exists and holds the role
+/// - `iam_access_key USER`: the user has exactly one access key
 /// - `iam_role_policy ROLE POLICY` / `iam_user_policy USER POLICY`: a managed policy of
 ///   that name is attached
 /// - `vpc_tag K=V [N]`, `subnet_tag K=V [N]`, `instance_tag K=V [N]` (running instances):
@@ -117,6 +118,15 @@ async fn check(moto: &Moto, line: &str) -> Result<(), String> {
         ["iam_instance_profile", name, role] => {
             let roles = crate::support::profile_roles(&iam, name).await;
             found(roles.iter().filter(|r| r == role).count(), 1)
+        }
+        ["iam_access_key", user] => {
+            let out = iam
+                .list_access_keys()
+                .user_name(*user)
+                .send()
+                .await
+                .map_err(|e| format!("{e:?}"))?;
+            found(out.access_key_metadata().len(), 1)
         }
         ["iam_role_policy", role, policy] => {
             let out = iam

@@ -65,6 +65,25 @@ resource "aws_iam_user_policy_attachment" "this" {
   policy_arn = aws_iam_policy.managed[each.value.policy].arn
 }
 
+resource "aws_iam_access_key" "this" {
+  for_each = aws_iam_user.this
+
+  user = each.value.name
+}
+
 output "attachments" {
   value = keys(aws_iam_user_policy_attachment.this)
+}
+
+output "access_key_ids" {
+  value = { for name, key in aws_iam_access_key.this : name => key.id }
+}
+
+output "alice_key_id" {
+  value = aws_iam_access_key.this["alice"].id
+}
+
+output "secrets" {
+  value     = { for name, key in aws_iam_access_key.this : name => key.secret }
+  sensitive = true
 }
