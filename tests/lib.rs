@@ -17,4 +17,5 @@ mod reliability;
 mod review_workflow;
 mod safety;
 mod support;
+mod terraform_compat;
 mod terraform_files;

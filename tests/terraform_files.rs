@@ -183,3 +183,79 @@ fn timeouts_blocks_are_accepted_and_their_durations_checked() {
         &["unknown attribute \"craete\"", "did you mean \"create\"?"],
     );
 }
+
+/// The AWS provider's data sources find VPCs and subnets by `filter` blocks, as "Terraform: Up
+/// & Running" writes them; only the matching ones are found.
+#[test]
+fn filter_blocks_in_vpc_and_subnet_data_sources_choose_what_they_match() {
+    let Some(moto) = Moto::start() else { return };
+    let ec2 = moto.ec2();
+    let (vpc, subnet) = block_on(async {
+        let tag = aws_sdk_ec2::types::TagSpecification::builder()
+            .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("Name")
+                    .value("book-vpc")
+                    .build(),
+            )
+            .build();
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.77.0.0/16")
+            .tag_specifications(tag)
+            .send()
+            .await
+            .expect("vpc")
+            .vpc
+            .expect("vpc")
+            .vpc_id
+            .expect("vpc id");
+        let subnet = ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block("10.77.1.0/24")
+            .send()
+            .await
+            .expect("subnet")
+            .subnet
+            .expect("subnet")
+            .subnet_id
+            .expect("subnet id");
+        (vpc, subnet)
+    });
+    let p = Project::new(&[(
+        "main.tf",
+        r#"data "aws_vpc" "book" {
+  filter {
+    name   = "tag:Name"
+    values = ["book-vpc"]
+  }
+}
+
+data "aws_subnets" "book" {
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.book.id]
+  }
+}
+
+output "vpc" {
+  value = data.aws_vpc.book.id
+}
+
+output "subnets" {
+  value = join(",", data.aws_subnets.book.ids)
+}
+"#,
+    )]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let raw = |name: &str| stdout(&moto.run(&p, &["output", "--raw", name]));
+    assert_eq!(raw("vpc").trim(), vpc);
+    assert_eq!(
+        raw("subnets").trim(),
+        subnet,
+        "the default VPC's subnets are not found"
+    );
+}

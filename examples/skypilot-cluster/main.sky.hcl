@@ -36,10 +36,10 @@ data "aws_subnets" "chosen" {
 }
 
 resource "aws_iam_role" "skypilot" {
-  name               = "skypilot-v1"
-  description        = "Assumed by every cluster node"
+  name        = "skypilot-v1"
+  description = "Assumed by every cluster node"
   assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
+    Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "ec2.amazonaws.com" }

@@ -21,13 +21,13 @@ locals {
 resource "aws_iam_policy" "minimal" {
   name        = "minimal-skypilot-policy"
   description = "Least privilege to launch and manage clusters"
-  policy      = jsonencode({
-    Version   = "2012-10-17"
+  policy = jsonencode({
+    Version = "2012-10-17"
     Statement = [
       { Effect = "Allow", Action = "ec2:RunInstances", Resource = "arn:aws:ec2:*::image/ami-*" },
       {
-        Effect   = "Allow"
-        Action   = "ec2:RunInstances"
+        Effect = "Allow"
+        Action = "ec2:RunInstances"
         Resource = [
           "arn:aws:ec2:*:${local.account}:instance/*",
           "arn:aws:ec2:*:${local.account}:network-interface/*",
@@ -68,10 +68,10 @@ resource "aws_iam_policy" "minimal" {
 }
 
 resource "aws_iam_role" "skypilot" {
-  name               = local.role
-  description        = "Assumed by every cluster node"
+  name        = local.role
+  description = "Assumed by every cluster node"
   assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
+    Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "ec2.amazonaws.com" }

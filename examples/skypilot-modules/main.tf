@@ -23,7 +23,7 @@ provider "aws" {
 
 variable "networks" {
   description = "One VPC per environment: its range, and a subnet range per zone."
-  type        = map(object({
+  type = map(object({
     cidr    = string
     subnets = map(string)
   }))
@@ -59,9 +59,9 @@ module "vpc" {
 }
 
 resource "aws_iam_role" "skypilot" {
-  name               = "skypilot-v1"
+  name = "skypilot-v1"
   assume_role_policy = jsonencode({
-    Version   = "2012-10-17"
+    Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
       Principal = { Service = "ec2.amazonaws.com" }

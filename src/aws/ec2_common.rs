@@ -19,6 +19,27 @@ pub(super) fn filter(name: &str, values: &[String]) -> Filter {
         .build()
 }
 
+/// The `filter { name, values }` blocks of a data source, as EC2 filters: Terraform's AWS
+/// provider finds VPCs and subnets this way, and its books and tutorials write them so.
+pub(super) fn block_filters(args: &crate::state::Attrs) -> Vec<Filter> {
+    let Some(blocks) = args.get("filter").and_then(serde_json::Value::as_array) else {
+        return Vec::new();
+    };
+    blocks
+        .iter()
+        .filter_map(|b| {
+            let name = b.get("name")?.as_str()?;
+            let values: Vec<String> = b
+                .get("values")?
+                .as_array()?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect();
+            Some(filter(name, &values))
+        })
+        .collect()
+}
+
 pub(super) fn tags_json(tags: &[Tag]) -> serde_json::Value {
     serde_json::Value::Object(
         tags.iter()
@@ -172,4 +193,36 @@ pub(super) fn created(
                 format!("{what} {id} vanished after it was created"),
             )
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block_filters;
+
+    #[test]
+    fn filter_blocks_become_ec2_filters_with_every_value() {
+        let args: crate::state::Attrs = serde_json::from_value(serde_json::json!({
+            "filter": [
+                { "name": "vpc-id", "values": ["vpc-1"] },
+                { "name": "tag:Tier", "values": ["public", "edge"] }
+            ],
+            "tags": { "Name": "x" }
+        }))
+        .unwrap();
+        let got: Vec<(String, Vec<String>)> = block_filters(&args)
+            .iter()
+            .map(|f| (f.name().unwrap().to_string(), f.values().to_vec()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("vpc-id".to_string(), vec!["vpc-1".to_string()]),
+                (
+                    "tag:Tier".to_string(),
+                    vec!["public".to_string(), "edge".to_string()]
+                )
+            ]
+        );
+        assert!(block_filters(&crate::state::Attrs::new()).is_empty());
+    }
 }

@@ -3,7 +3,8 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2_common::{
-    arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, block_filters, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec,
+    tags_json, ById,
 };
 use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -31,7 +32,7 @@ pub(super) const DATA_SUBNETS: DataSource = DataSource {
 pub(super) const DATA_AVAILABILITY_ZONES: DataSource = DataSource {
     name: "aws_availability_zones",
     schema: include_str!("../../schemas/data/aws_availability_zones.json"),
-    read: |p, _| Box::pin(zones(p)),
+    read: |p, args| Box::pin(zones(p, args)),
 };
 
 async fn read_filtered(
@@ -150,9 +151,10 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
     .await
 }
 
-/// `data "aws_subnets"`: the ids of the subnets of a VPC and/or with tags.
+/// `data "aws_subnets"`: the ids of the subnets of a VPC, with tags, and/or matching `filter`
+/// blocks.
 pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
-    let mut filters = Vec::new();
+    let mut filters = block_filters(args);
     if let Some(vpc) = s(args, "vpc_id") {
         filters.push(filter("vpc-id", &[vpc.to_string()]));
     }
@@ -169,12 +171,14 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
     Ok(a)
 }
 
-/// `data "aws_availability_zones"`: the available zones of the region.
-pub(super) async fn zones(p: &AwsProvider) -> Result<Attrs, ProviderError> {
+/// `data "aws_availability_zones"`: the zones of the region in the given `state`, by default
+/// the available ones. Terraform tutorials write `state = "available"`.
+pub(super) async fn zones(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let state = s(args, "state").unwrap_or("available");
     let out = p
         .ec2
         .describe_availability_zones()
-        .filters(filter("state", &["available".to_string()]))
+        .filters(filter("state", &[state.to_string()]))
         .send()
         .await
         .map_err(aws_err)?;

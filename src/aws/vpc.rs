@@ -6,7 +6,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttrib
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, block_filters, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec,
+    tags_json, ById,
 };
 use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -235,10 +236,13 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
     .await
 }
 
-/// `data "aws_vpc"`: exactly one VPC by id, by `default = true`, or by tags.
+/// `data "aws_vpc"`: exactly one VPC by id, by `default = true`, by tags, or by `filter` blocks.
 pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
-    let mut filters = Vec::new();
-    let mut described = Vec::new();
+    let mut filters = block_filters(args);
+    let mut described: Vec<String> = filters
+        .iter()
+        .map(|f| format!("filter {} = {:?}", f.name().unwrap_or_default(), f.values()))
+        .collect();
     if let Some(id) = s(args, "id") {
         filters.push(filter("vpc-id", &[id.to_string()]));
         described.push(format!("id = {id:?}"));
@@ -254,7 +258,7 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
     if filters.is_empty() {
         return Err(ProviderError::new(
             "NoFilter",
-            "data \"aws_vpc\" needs id, default = true, or tags to choose a VPC",
+            "data \"aws_vpc\" needs id, default = true, tags or filter blocks to choose a VPC",
         ));
     }
     let found = read_filtered(p, filters).await?;

@@ -61,7 +61,10 @@ pub(crate) fn workspace(
     diags.extend(graph.cycles(&config));
     let inputs = VarInputs {
         cli: vars.vars.clone(),
-        files: vars.var_files.clone(),
+        files: crate::lang::variables::auto_var_files(&config.dir)
+            .into_iter()
+            .chain(vars.var_files.iter().cloned())
+            .collect(),
         env: VarInputs::from_env(),
     };
     let (vars, var_diags) = resolve(&config, &inputs, require_vars);

@@ -390,3 +390,35 @@ fn a_module_sees_only_the_aliases_its_call_passes_and_its_own_provider_blocks_ar
     let addr = "module.m.aws_vpc.v".parse().expect("addr");
     assert_eq!(ws.config.provider_of(&addr), "west");
 }
+
+#[test]
+fn terraform_workspace_is_default_in_the_root_and_in_modules() {
+    let root = "resource \"aws_iam_user\" \"u\" { name = \"app-${terraform.workspace}\" }\nmodule \"m\" { source = \"./m\" }\n";
+    let module = "resource \"aws_iam_user\" \"u\" { name = \"m-${terraform.workspace}\" }\n";
+    let bad = format!("{module}output \"bad\" {{ value = terraform.name }}\n");
+    let (_dir, _ws, diags) = project(&[("main.tf", root), ("m/main.tf", &bad)]);
+    let errors: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(errors, ["undefined reference terraform.name"]);
+
+    let (_dir, ws, diags) = project(&[("main.tf", root), ("m/main.tf", module)]);
+    assert!(diags.0.is_empty(), "{diags:?}");
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
+    let plan = plan_only(
+        &p,
+        &ws,
+        &mut MemoryState::default(),
+        &PlanOptions::default(),
+    );
+    let names: Vec<String> = plan
+        .changes
+        .iter()
+        .map(|c| format!("{} {}", c.addr, c.after["name"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "aws_iam_user.u \"app-default\"",
+            "module.m.aws_iam_user.u \"m-default\""
+        ]
+    );
+}

@@ -148,6 +148,10 @@ pub(crate) fn expand_module(
         ctx.set(&["path", "module"], dir);
         ctx.set(&["path", "root"], root.clone());
         ctx.set(&["path", "cwd"], root);
+        ctx.set(
+            &["terraform", "workspace"],
+            Value::string(crate::lang::eval::WORKSPACE),
+        );
         mark_sensitive(&call.config, ctx);
     }
     ctx.enter(&[]);

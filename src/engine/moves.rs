@@ -38,8 +38,14 @@ pub(crate) fn plan_moves(config: &Config, state: &State) -> (Vec<Move>, Diagnost
         .map(|(orig, now)| (now.clone(), orig.clone()))
         .collect();
     for m in &config.moved {
+        // Two keyless addresses move a whole resource. Otherwise each side is one instance,
+        // a keyless `from` being the resource's keyless instance, which is still declared only
+        // while the resource has no repetition.
         let whole = m.from.key.is_none() && m.to.key.is_none();
-        if let Some(declared) = config.block_of(&m.from).filter(|_| whole) {
+        let still_declared = config
+            .block_of(&m.from)
+            .filter(|b| m.from.key.is_none() && (whole || b.repetition.is_none()));
+        if let Some(declared) = still_declared {
             let first = config.sources.location(&declared.span);
             diags.push(
                 Diagnostic::error(format!(

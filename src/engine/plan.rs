@@ -48,7 +48,8 @@ impl Desired {
 }
 
 impl Workspace {
-    /// The evaluation context with variables, `path` and the sensitivity marks.
+    /// The evaluation context with variables, `path`, `terraform.workspace` and the
+    /// sensitivity marks.
     pub(crate) fn base_ctx(&self) -> EvalCtx {
         let mut ctx = EvalCtx::new(self.config.dir.clone());
         ctx.files.read = self.files_read.clone();
@@ -61,6 +62,10 @@ impl Workspace {
                 ("root".into(), dir.clone()),
                 ("cwd".into(), dir),
             ])),
+        );
+        ctx.set(
+            &["terraform", "workspace"],
+            Value::string(crate::lang::eval::WORKSPACE),
         );
         for name in &self.vars.sensitive {
             ctx.sensitive.insert(vec!["var".into(), name.clone()]);

@@ -117,6 +117,72 @@ moved {
     assert_eq!(p.writes(), writes);
 }
 
+/// Terraform's documented way to add `for_each` to a resource: `from` names the whole resource,
+/// meaning its keyless instance, and `to` one instance.
+#[test]
+fn a_move_from_a_whole_resource_to_one_instance_keys_the_keyless_object() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    plan_and_apply(
+        &p,
+        &workspace(
+            "resource \"aws_iam_user\" \"a\" { name = \"small\" }\n",
+            &[],
+        ),
+        &mut store,
+    );
+    let writes = p.writes();
+    let keyed = workspace(
+        r#"
+resource "aws_iam_user" "a" {
+  for_each = toset(["small", "large"])
+  name     = each.key
+}
+moved {
+  from = aws_iam_user.a
+  to   = aws_iam_user.a["small"]
+}
+"#,
+        &[],
+    );
+    let next = plan_only(&p, &keyed, &mut store, &PlanOptions::default());
+    let listed: Vec<String> = next
+        .changes
+        .iter()
+        .map(|c| {
+            format!(
+                "{:?} {} {:?}",
+                c.action,
+                c.addr,
+                c.previous_address.as_ref().map(ToString::to_string)
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "Create aws_iam_user.a[\"large\"] None",
+            "NoOp aws_iam_user.a[\"small\"] Some(\"aws_iam_user.a\")"
+        ]
+    );
+    apply_plan(&p, &keyed, &next, &mut store);
+    assert_eq!(
+        addrs(&store),
+        ["aws_iam_user.a[\"large\"]", "aws_iam_user.a[\"small\"]"]
+    );
+    assert_eq!(p.writes(), writes + 1, "only the new user is created");
+
+    // And back: the instance moves to the whole resource when for_each is taken away.
+    let single = workspace(
+        "resource \"aws_iam_user\" \"a\" { name = \"small\" }\nresource \"aws_iam_user\" \"b\" { name = \"large\" }\nmoved {\n  from = aws_iam_user.a[\"small\"]\n  to   = aws_iam_user.a\n}\nmoved {\n  from = aws_iam_user.a[\"large\"]\n  to   = aws_iam_user.b\n}\n",
+        &[],
+    );
+    let next = plan_only(&p, &single, &mut store, &PlanOptions::default());
+    assert_eq!(next.counts(), (0, 0, 0), "{:?}", next.changes);
+    apply_plan(&p, &single, &next, &mut store);
+    assert_eq!(addrs(&store), ["aws_iam_user.a", "aws_iam_user.b"]);
+}
+
 #[test]
 fn a_move_from_a_block_still_declared_is_terraforms_error() {
     let p = Fake::default();

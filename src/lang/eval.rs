@@ -7,7 +7,7 @@
 //! sensitive, so the renderer can mask anything derived from it. Every file a function reads
 //! is recorded (`FilesRead`), so that a saved plan can prove at apply time that it is unchanged.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::PathBuf;
@@ -36,6 +36,10 @@ impl EvalError {
     }
 }
 
+/// What `terraform.workspace` reads. A directory has one state, as Terraform's default
+/// workspace does, and configurations written for Terraform name things after it.
+pub(crate) const WORKSPACE: &str = "default";
+
 /// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
 #[derive(Debug, Default)]
 pub(crate) struct EvalCtx {
@@ -46,6 +50,12 @@ pub(crate) struct EvalCtx {
     /// The configuration's files, for `file()` and its kin.
     pub(crate) files: Files,
     touched_sensitive: Cell<bool>,
+    /// The variables of the `for` expressions being evaluated, innermost last, each with the
+    /// path it stands for when it iterates over a resource's instances
+    /// (`for k in aws_iam_access_key.keys`): reading `k.id` is then judged by the path
+    /// `aws_iam_access_key.keys.id`, so only the instances' sensitive attributes mark what
+    /// reads them, as Terraform's marks on values do.
+    aliases: RefCell<Vec<(String, Option<Vec<String>>)>>,
     /// The module instance whose names `roots` and `sensitive` hold (the root: empty).
     current: crate::lang::address::ModuleInstance,
     /// The names of every other module instance, kept while another is current.
@@ -104,6 +114,7 @@ impl EvalCtx {
                 RefTarget::Var(_) => "var".to_string(),
                 RefTarget::Local(_) => "local".to_string(),
                 RefTarget::Path => "path".to_string(),
+                RefTarget::Terraform => "terraform".to_string(),
                 RefTarget::Module(_) => "module".to_string(),
                 RefTarget::Resource(a) if a.mode == crate::lang::address::Mode::Data => {
                     "data".to_string()
@@ -424,6 +435,9 @@ impl EvalCtx {
     ) -> Result<Value, EvalError> {
         let name = v.as_str();
         if let Some((_, value)) = locals.iter().rev().find(|(n, _)| n == name) {
+            if let Some(path) = self.alias(name).filter(|_| whole) {
+                self.note_sensitive(&path);
+            }
             return Ok(value.clone());
         }
         if whole {
@@ -433,6 +447,50 @@ impl EvalCtx {
             .get(name)
             .cloned()
             .ok_or_else(|| EvalError::new(format!("undefined reference {name:?}"), v.span()))
+    }
+
+    /// The path a `for` variable stands for, if it iterates over a resource's instances.
+    fn alias(&self, name: &str) -> Option<Vec<String>> {
+        self.aliases
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, path)| path.clone())
+    }
+
+    /// The path of a `for` collection that is a whole resource (`aws_x.y`, `data.T.n`) with a
+    /// sensitive attribute, whose elements are then its instances; `None` for anything else.
+    fn instances_path(&self, e: &Expression, locals: &[(String, Value)]) -> Option<Vec<String>> {
+        let Expression::Traversal(t) = e else {
+            return None;
+        };
+        let Expression::Variable(root) = &t.expr else {
+            return None;
+        };
+        let root = root.as_str();
+        if locals.iter().any(|(n, _)| n == root)
+            || matches!(
+                root,
+                "var" | "local" | "module" | "path" | "count" | "each" | "self" | "terraform"
+            )
+        {
+            return None;
+        }
+        let mut path = vec![root.to_string()];
+        for op in &t.operators {
+            let TraversalOperator::GetAttr(name) = op.value() else {
+                return None;
+            };
+            path.push(name.as_str().to_string());
+        }
+        let whole = if root == "data" { 3 } else { 2 };
+        (path.len() == whole
+            && self
+                .sensitive
+                .iter()
+                .any(|p| p.len() > path.len() && p.starts_with(&path)))
+        .then_some(path)
     }
 
     fn note_sensitive(&self, path: &[String]) {
@@ -451,12 +509,15 @@ impl EvalCtx {
         locals: &mut Vec<(String, Value)>,
     ) -> Result<Value, EvalError> {
         // The path of plain attribute names from the root, for sensitivity checks.
+        // An instance key or a splat is passed over: sensitive paths name no instance, so
+        // `aws_iam_access_key.k["a"].id` is judged as `aws_iam_access_key.k.id`.
         if let Expression::Variable(root) = &t.expr {
-            let mut path = vec![root.as_str().to_string()];
+            let mut path = self
+                .alias(root.as_str())
+                .unwrap_or_else(|| vec![root.as_str().to_string()]);
             for op in &t.operators {
-                match op.value() {
-                    TraversalOperator::GetAttr(name) => path.push(name.as_str().to_string()),
-                    _ => break,
+                if let TraversalOperator::GetAttr(name) = op.value() {
+                    path.push(name.as_str().to_string());
                 }
             }
             self.note_sensitive(&path);
@@ -645,7 +706,16 @@ impl EvalCtx {
         f: &hcl_edit::expr::ForExpr,
         locals: &mut Vec<(String, Value)>,
     ) -> Result<Value, EvalError> {
-        let coll = self.eval(&f.intro.collection_expr, locals)?;
+        let alias = self.instances_path(&f.intro.collection_expr, locals);
+        let coll = if alias.is_some() {
+            // Judged by what the body reads of each instance instead.
+            let touched = self.touched_sensitive.get();
+            let coll = self.eval(&f.intro.collection_expr, locals);
+            self.touched_sensitive.set(touched);
+            coll?
+        } else {
+            self.eval(&f.intro.collection_expr, locals)?
+        };
         let Some(pairs) = iterate(coll, f.intro.collection_expr.span())? else {
             return Ok(Value::Unknown);
         };
@@ -653,10 +723,16 @@ impl EvalCtx {
         let mut map: BTreeMap<String, Value> = BTreeMap::new();
         for (k, v) in pairs {
             let n = locals.len();
+            let bound = self.aliases.borrow().len();
             if let Some(kv) = &f.intro.key_var {
                 locals.push((kv.as_str().to_string(), k));
+                self.aliases
+                    .borrow_mut()
+                    .push((kv.as_str().to_string(), None));
             }
-            locals.push((f.intro.value_var.as_str().to_string(), v));
+            let value_var = f.intro.value_var.as_str().to_string();
+            locals.push((value_var.clone(), v));
+            self.aliases.borrow_mut().push((value_var, alias.clone()));
             let result = (|| {
                 if let Some(cond) = &f.cond {
                     match self.eval(&cond.expr, locals)? {
@@ -678,6 +754,7 @@ impl EvalCtx {
                 Ok(Some((key, self.eval(&f.value_expr, locals)?)))
             })();
             locals.truncate(n);
+            self.aliases.borrow_mut().truncate(bound);
             match result? {
                 None => {}
                 Some((None, v)) => list.push(v),
@@ -859,6 +936,8 @@ pub(crate) enum RefTarget {
     Local(String),
     Resource(Address),
     Path,
+    /// `terraform.workspace`, the one attribute of Terraform's `terraform` object.
+    Terraform,
     /// `count.index`: the attribute read.
     Count(String),
     /// `each.key` or `each.value`.
@@ -1032,6 +1111,8 @@ impl Walker {
             ("var", [name, ..]) => (RefTarget::Var((*name).to_string()), None, 1),
             ("local", [name, ..]) => (RefTarget::Local((*name).to_string()), None, 1),
             ("path", _) => (RefTarget::Path, None, names.len().min(1)),
+            ("terraform", ["workspace", ..]) => (RefTarget::Terraform, None, 1),
+            ("terraform", _) => (RefTarget::Unknown(root_name.to_string()), None, names.len()),
             ("count", [attr, ..]) => (RefTarget::Count((*attr).to_string()), None, 1),
             ("module", [name, rest @ ..]) => (
                 RefTarget::Module((*name).to_string()),
@@ -1260,6 +1341,55 @@ mod tests {
         c.sensitive.insert(vec!["var".into(), "name".into()]);
         assert!(c.eval_top(&parse(r#""${var.name}!""#)).unwrap().1);
         assert!(!c.eval_top(&parse("var.n")).unwrap().1);
+    }
+
+    /// Terraform marks values, not references: an instance's or a `for` element's other
+    /// attributes are not sensitive because one attribute of the resource is.
+    #[test]
+    fn only_the_sensitive_attribute_of_a_repeated_resource_marks_what_reads_it() {
+        let mut c = ctx();
+        let key = |id: &str| {
+            Value::Object(BTreeMap::from([
+                ("id".into(), Value::string(id)),
+                ("secret".into(), Value::string("s")),
+            ]))
+        };
+        c.set(
+            &["aws_iam_access_key", "k"],
+            Value::Object(BTreeMap::from([
+                ("a".into(), key("AK1")),
+                ("b".into(), key("AK2")),
+            ])),
+        );
+        c.sensitive.insert(vec![
+            "aws_iam_access_key".into(),
+            "k".into(),
+            "secret".into(),
+        ]);
+        let marked = |src: &str| c.eval_top(&parse(src)).unwrap().1;
+        assert!(!marked(r#"aws_iam_access_key.k["a"].id"#));
+        assert!(marked(r#"aws_iam_access_key.k["a"].secret"#));
+        assert!(marked(r#"aws_iam_access_key.k["a"]"#));
+        assert!(!marked("{ for n, k in aws_iam_access_key.k : n => k.id }"));
+        assert!(!marked(
+            "[for k in aws_iam_access_key.k : k.id if k.id != \"\"]"
+        ));
+        assert!(marked(
+            "{ for n, k in aws_iam_access_key.k : n => k.secret }"
+        ));
+        assert!(marked("[for k in aws_iam_access_key.k : k]"));
+        assert!(marked("[for k in aws_iam_access_key.k : jsonencode(k)]"));
+        assert!(
+            marked("values(aws_iam_access_key.k)"),
+            "anything else stays marked"
+        );
+        // A nested for over another collection binds its own variable.
+        assert!(!marked(
+            "[for k in aws_iam_access_key.k : [for k in [\"x\"] : k]]"
+        ));
+        assert!(marked(
+            "[for k in aws_iam_access_key.k : [for j in [k.secret] : j]]"
+        ));
     }
 
     #[test]

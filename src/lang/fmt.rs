@@ -25,6 +25,8 @@ struct Line {
     depth: usize,
     /// Kept byte for byte (heredoc body, inside a block comment).
     verbatim: bool,
+    /// Leaves more brackets open than it found: its value goes on over the next lines.
+    opens: bool,
 }
 
 /// Scans one line of code: pushes the brackets it opens (tagged with `line_no`), pops those
@@ -139,6 +141,7 @@ fn classify(text: &str) -> Vec<Line> {
                     text: raw.to_string(),
                     depth: 0,
                     verbatim: true,
+                    opens: false,
                 });
                 continue;
             }
@@ -148,6 +151,7 @@ fn classify(text: &str) -> Vec<Line> {
                     text: raw.trim_end().to_string(),
                     depth: 0,
                     verbatim: true,
+                    opens: false,
                 });
                 continue;
             }
@@ -159,11 +163,13 @@ fn classify(text: &str) -> Vec<Line> {
             .take_while(|c| matches!(c, '}' | ']' | ')'))
             .count();
         let depth = level(&open[..open.len().saturating_sub(closers)]);
+        let before = open.len();
         scan(raw, n, &mut open, &mut carry);
         out.push(Line {
             text: trimmed.to_string(),
             depth,
             verbatim: false,
+            opens: open.len() > before,
         });
     }
     out
@@ -208,6 +214,13 @@ pub(crate) fn format_text(text: &str) -> String {
         let is_comment =
             l.text.starts_with('#') || l.text.starts_with("//") || l.text.starts_with("/*");
         if let Some((key, value)) = assignment(&l.text).filter(|_| !is_comment) {
+            if l.opens {
+                // terraform fmt (hclwrite) leaves out of the alignment, and ends the run of
+                // aligned lines at, an attribute whose value opens a multi-line expression:
+                // `default = {` under `type        = map(string)` keeps its one space.
+                rendered.push((format!("{indent}{key} = {value}"), None));
+                continue;
+            }
             rendered.push((
                 String::new(),
                 Some((level, format!("{indent}{key}"), value.to_string())),
@@ -337,6 +350,49 @@ mod tests {
         let want = "resource \"aws_iam_user\" \"u\" {\n  name = \"x\"\n  path = \"/\"\n  tags = {\n    a        = \"b\"\n    long_key = \"c\"\n  }\n}\n";
         assert_eq!(format_text(input), want);
         assert_eq!(format_text(want), want, "formatting is idempotent");
+    }
+
+    /// The AWS provider's own `aws_iam_role` example, as `terraform fmt` leaves it: lines that
+    /// open a multi-line value are not aligned, and they end the run of aligned lines; a
+    /// heredoc opener is aligned.
+    #[test]
+    fn a_line_opening_a_multi_line_value_is_not_aligned_as_in_terraform_fmt() {
+        let want = r#"resource "aws_iam_role" "r" {
+  name = "r"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Action = "sts:AssumeRole"
+        Effect = "Allow"
+        Sid    = ""
+        Principal = {
+          Service = "ec2.amazonaws.com"
+        }
+      },
+    ]
+  })
+  description = "x"
+}
+
+variable "v" {
+  description = "map"
+  type        = map(string)
+  default = {
+    neo = "hero"
+  }
+  sensitive = false
+  nullable  = true
+  h         = <<EOT
+x
+EOT
+}
+"#;
+        assert_eq!(format_text(want), want);
+        let squashed = want
+            .replace("Sid    =", "Sid =")
+            .replace("type        =", "type =");
+        assert_eq!(format_text(&squashed), want);
     }
 
     #[test]

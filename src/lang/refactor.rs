@@ -159,6 +159,10 @@ pub(crate) fn moved(block: &Block, file: usize, diags: &mut Diagnostics) -> Opti
         );
         return None;
     }
+    // A whole resource on one side and an instance on the other is allowed, as in Terraform:
+    // the resource side then means its instance with no key (`a` to `a["x"]` when `for_each`
+    // is added), which is how Terraform's documentation moves a resource under `count` or
+    // `for_each`.
     Some(Moved { from, to, span })
 }
 

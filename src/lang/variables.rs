@@ -1,12 +1,14 @@
-//! Input variables: `--var NAME=VALUE`, `--var-file FILE`, `SKYFORM_VAR_<name>` and defaults.
+//! Input variables: `--var NAME=VALUE`, `--var-file FILE`, `SKYFORM_VAR_<name>` and Terraform's
+//! `TF_VAR_<name>`, the variables
+//! files Terraform loads by itself (`terraform.tfvars`, `*.auto.tfvars`) and defaults.
 //!
-//! Precedence follows Terraform: defaults, then the environment, then var files, then `--var`
-//! flags in the order given. Values are converted to the declared type; a string from the
+//! Precedence follows Terraform: defaults, then the environment, then the automatic files,
+//! then var files and `--var` flags in the order given. Values are converted to the declared type; a string from the
 //! command line or the environment is parsed as an HCL expression when the type is a
 //! collection.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hcl_edit::expr::{Expression, ObjectKey};
 
@@ -27,10 +29,51 @@ pub struct VarInputs {
 
 impl VarInputs {
     pub(crate) fn from_env() -> Vec<(String, String)> {
-        std::env::vars()
-            .filter_map(|(k, v)| k.strip_prefix("SKYFORM_VAR_").map(|n| (n.to_string(), v)))
-            .collect()
+        env_values(std::env::vars())
     }
+}
+
+/// The variable values an environment gives: Terraform's `TF_VAR_<name>`, which scripts and CI
+/// written for Terraform set, then skyform's own `SKYFORM_VAR_<name>`, which is later so that
+/// it wins when both name one variable.
+fn env_values(env: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    let (mut terraform, mut skyform) = (Vec::new(), Vec::new());
+    for (k, v) in env {
+        if let Some(n) = k.strip_prefix("TF_VAR_") {
+            terraform.push((n.to_string(), v));
+        } else if let Some(n) = k.strip_prefix("SKYFORM_VAR_") {
+            skyform.push((n.to_string(), v));
+        }
+    }
+    terraform.extend(skyform);
+    terraform
+}
+
+/// The variables files Terraform loads from the configuration directory without being asked,
+/// in its order: `terraform.tfvars`, `terraform.tfvars.json`, then `*.auto.tfvars` and
+/// `*.auto.tfvars.json` in lexical order of their names. A Terraform project keeps its
+/// values there, so without them its configuration would plan with the defaults instead.
+pub(crate) fn auto_var_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = ["terraform.tfvars", "terraform.tfvars.json"]
+        .iter()
+        .map(|name| dir.join(name))
+        .filter(|p| p.is_file())
+        .collect();
+    let mut auto: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n.ends_with(".auto.tfvars") || n.ends_with(".auto.tfvars.json")
+                })
+        })
+        .collect();
+    auto.sort();
+    files.extend(auto);
+    files
 }
 
 /// The resolved variables, and which of them are sensitive.
@@ -495,6 +538,55 @@ variable "n" { type = number }
 variable "tags" { type = map(string) }
 variable "secret" { sensitive = true }
 "#;
+
+    #[test]
+    fn tf_var_variables_are_read_and_skyform_var_wins_over_them() {
+        let env = [
+            ("SKYFORM_VAR_name", "from-skyform"),
+            ("TF_VAR_name", "from-terraform"),
+            ("TF_VAR_n", "3"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let inputs = VarInputs {
+            env: env_values(env.into_iter()),
+            ..VarInputs::default()
+        };
+        let (config, _) = load_str(&[("v.sky.hcl", SRC)], crate::aws::schemas::registry());
+        let (vars, diags) = resolve(&config, &inputs, false);
+        assert!(!diags.has_errors(), "{diags:?}");
+        assert_eq!(vars.values["name"], Value::string("from-skyform"));
+        assert_eq!(vars.values["n"], Value::Number(3.0));
+    }
+
+    #[test]
+    fn terraform_tfvars_and_auto_tfvars_files_are_found_in_terraforms_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.auto.tfvars",
+            "a.auto.tfvars.json",
+            "terraform.tfvars",
+            "terraform.tfvars.json",
+            "other.tfvars",
+            "x.auto.tfvars.bak",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("c.auto.tfvars")).unwrap();
+        let found: Vec<String> = auto_var_files(dir.path())
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            found,
+            [
+                "terraform.tfvars",
+                "terraform.tfvars.json",
+                "a.auto.tfvars.json",
+                "b.auto.tfvars"
+            ]
+        );
+    }
 
     #[test]
     fn cli_overrides_env_and_values_take_their_declared_type() {

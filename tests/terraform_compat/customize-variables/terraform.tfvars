@@ -1,0 +1,3 @@
+project_name        = "tutorial-app"
+environment         = "test"
+public_subnet_count = 3
