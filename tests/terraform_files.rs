@@ -104,17 +104,112 @@ fn a_provider_other_than_aws_in_required_providers_is_refused() {
 }
 
 #[test]
-fn json_and_override_files_are_refused_by_name_rather_than_skipped() {
+fn override_files_are_refused_by_name_rather_than_skipped() {
     fails_with(
         &[
             ("main.tf", USER),
-            ("extra.tf.json", "{}"),
             ("main_override.tf", USER),
+            ("override.tf.json", "{}"),
         ],
         &[
-            "extra.tf.json: Terraform's JSON syntax (*.tf.json) is not supported yet",
             "main_override.tf: override files are not supported yet",
+            "override.tf.json: override files are not supported yet",
         ],
+    );
+}
+
+/// A `*.tf.json` file as tools that generate Terraform write it: blocks by nested keys,
+/// repeated nested blocks as arrays, templates in strings, bare expressions where Terraform
+/// reads them, and `//` comments.
+const MAIN_TF_JSON: &str = r#"{
+  "//": "generated",
+  "variable": {
+    "teams": { "type": "set(string)", "default": ["ml", "web"] }
+  },
+  "resource": {
+    "aws_iam_role": {
+      "team": {
+        "for_each": "${var.teams}",
+        "name": "json-${each.key}",
+        "assume_role_policy": "${jsonencode({ Version = \"2012-10-17\", Statement = [] })}",
+        "tags": { "Team": "${each.key}" }
+      }
+    },
+    "aws_vpc": {
+      "main": { "cidr_block": "10.40.0.0/16", "tags": { "Name": "json-vpc" } }
+    },
+    "aws_security_group": {
+      "nodes": {
+        "name": "json-nodes",
+        "description": "from JSON",
+        "vpc_id": "${aws_vpc.main.id}",
+        "depends_on": ["aws_iam_role.team"],
+        "ingress": [
+          { "from_port": 22, "to_port": 22, "protocol": "tcp", "cidr_blocks": ["10.40.0.0/16"] },
+          { "from_port": 443, "to_port": 443, "protocol": "tcp", "cidr_blocks": ["10.40.0.0/16"] }
+        ]
+      }
+    }
+  },
+  "output": {
+    "roles": { "value": "${[for r in aws_iam_role.team : r.name]}" }
+  }
+}
+"#;
+
+#[test]
+fn a_tf_json_file_applies_and_then_plans_no_changes() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.tf.json", MAIN_TF_JSON)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let iam = moto.iam();
+    let ec2 = moto.ec2();
+    block_on(async {
+        for team in ["ml", "web"] {
+            let role = iam
+                .get_role()
+                .role_name(format!("json-{team}"))
+                .send()
+                .await
+                .expect("role");
+            let tag = role.role().and_then(|r| {
+                r.tags()
+                    .iter()
+                    .find(|t| t.key() == "Team")
+                    .map(|t| t.value().to_string())
+            });
+            assert_eq!(tag.as_deref(), Some(team));
+        }
+        let groups = ec2
+            .describe_security_groups()
+            .group_names("json-nodes")
+            .send()
+            .await
+            .expect("security group");
+        let ports: Vec<i32> = groups.security_groups()[0]
+            .ip_permissions()
+            .iter()
+            .filter_map(aws_sdk_ec2::types::IpPermission::from_port)
+            .collect();
+        assert_eq!(ports.len(), 2, "{ports:?}");
+    });
+    let plan = moto.run(&p, &["plan"]);
+    assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
+}
+
+#[test]
+fn a_mistake_in_a_tf_json_file_is_shown_at_its_place_in_the_json() {
+    fails_with(
+        &[(
+            "main.tf.json",
+            "{\n  \"resource\": {\n    \"aws_iam_user\": {\n      \"u\": {\n        \"name\": \"${var.nope}\"\n      }\n    }\n  }\n}\n",
+        )],
+        &["undefined variable var.nope", "main.tf.json:5:"],
+    );
+    fails_with(
+        &[("main.tf.json", "{\n  \"resource\": ,\n}\n")],
+        &["invalid JSON", "main.tf.json:2:"],
     );
 }
 

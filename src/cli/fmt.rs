@@ -11,7 +11,9 @@ use crate::lang::fmt::{format_text, line_diff, same_meaning};
 /// parse is refused with its syntax error before anything is written: the line-based formatter
 /// cannot tell what a broken file means, so it must not touch any of it.
 pub(crate) fn run(dir: &Path, check: bool, diff: bool) -> Result<Outcome, Error> {
-    let sources = crate::lang::config::read_sources(dir)?;
+    // Terraform's JSON syntax is not formatted (as `terraform fmt` leaves it alone).
+    let mut sources = crate::lang::config::read_sources(dir)?;
+    sources.files.retain(|f| !f.display.ends_with(".tf.json"));
     let mut syntax = Diagnostics::default();
     for (file, source) in sources.files.iter().enumerate() {
         if let Err(d) = crate::lang::config::parse_body(&source.text, file) {

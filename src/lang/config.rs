@@ -1,4 +1,5 @@
-//! Loading `*.sky.hcl` and `*.tf` files into typed blocks, with a span on everything a diagnostic can name.
+//! Loading `*.sky.hcl`, `*.tf` and `*.tf.json` files into typed blocks, with a span on
+//! everything a diagnostic can name.
 //!
 //! This is the only module that reads configuration files. Expressions are kept as hcl-edit
 //! syntax trees (not evaluated here): evaluation needs values that only the planner has.
@@ -270,7 +271,36 @@ const RESERVED_META: &[&str] = &["provisioner", "connection"];
 #[allow(clippy::case_sensitive_file_extension_comparisons)]
 pub(crate) fn is_config_file(name: &str) -> bool {
     let ignored = name.starts_with('.') || name.starts_with('#') || name.ends_with('~');
-    !ignored && (name.ends_with(".sky.hcl") || name.ends_with(".tf"))
+    !ignored && (name.ends_with(".sky.hcl") || name.ends_with(".tf") || name.ends_with(".tf.json"))
+}
+
+/// Adds one configuration file to `sources`: a `*.tf.json` file as its native rendering
+/// (`tf_json`), with what is wrong with its JSON if anything.
+pub(crate) fn add_source(
+    sources: &mut Sources,
+    display: String,
+    path: PathBuf,
+    text: String,
+    schemas: &'static Registry,
+) -> (usize, Option<Diagnostic>) {
+    if !display.ends_with(".tf.json") {
+        return (sources.add(display, path, text), None);
+    }
+    match crate::lang::tf_json::convert(&text, schemas) {
+        Ok(converted) => (sources.add_json(display, path, text, converted), None),
+        Err((message, range)) => {
+            let file = sources.add_json(
+                display.clone(),
+                path,
+                text,
+                crate::lang::tf_json::Converted::identity(range.as_ref().map_or(0, |r| r.start)),
+            );
+            let d = Diagnostic::error(message)
+                .named(display)
+                .at(Span::new(file, Some(0..1)));
+            (file, Some(d))
+        }
+    }
 }
 
 /// The configuration files of a directory, sorted so that every run sees them in one order.
@@ -300,10 +330,11 @@ fn unsupported_files(dir: &Path) -> std::io::Result<Vec<(String, &'static str)>>
         .filter_map(|name| {
             let why = if name.starts_with('.') {
                 return None;
-            } else if name.ends_with(".tf.json") {
-                "Terraform's JSON syntax (*.tf.json) is not supported yet"
             } else if is_config_file(&name)
-                && (name == "override.tf" || name.ends_with("_override.tf"))
+                && (name == "override.tf"
+                    || name.ends_with("_override.tf")
+                    || name == "override.tf.json"
+                    || name.ends_with("_override.tf.json"))
             {
                 "override files are not supported yet"
             } else {
@@ -328,13 +359,22 @@ pub(crate) fn load(
         ..Config::default()
     };
     let mut diags = Diagnostics::default();
-    config.sources = read_sources(dir)?;
+    for raw in read_sources(dir)?.files {
+        let (_, problem) = add_source(
+            &mut config.sources,
+            raw.display,
+            raw.path,
+            raw.text,
+            schemas,
+        );
+        diags.extend(Diagnostics(problem.into_iter().collect()));
+    }
     for (name, why) in unsupported_files(dir)? {
         diags.push(Diagnostic::error(format!("{name}: {why}")).named(name));
     }
     if config.sources.files.is_empty() {
         diags.push(Diagnostic::error(format!(
-            "no *.sky.hcl or *.tf files in {}",
+            "no *.sky.hcl, *.tf or *.tf.json files in {}",
             dir.display()
         )));
     }
@@ -394,7 +434,7 @@ fn load_modules(
             Ok(_) => {
                 diags.push(
                     Diagnostic::error(format!(
-                        "module.{name}: no *.sky.hcl or *.tf files in {}",
+                        "module.{name}: no *.sky.hcl, *.tf or *.tf.json files in {}",
                         dir.display()
                     ))
                     .named(format!("module.{name}"))
@@ -426,7 +466,9 @@ fn load_modules(
                     let display = path
                         .strip_prefix(root)
                         .map_or_else(|_| path.display().to_string(), |p| p.display().to_string());
-                    added.push(sources.add(display, path, text));
+                    let (file, problem) = add_source(sources, display, path, text, config.schemas);
+                    diags.extend(Diagnostics(problem.into_iter().collect()));
+                    added.push(file);
                 }
                 Err(e) => diags.push(
                     Diagnostic::error(format!("{}: {e}", path.display()))

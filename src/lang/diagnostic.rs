@@ -23,7 +23,11 @@ pub(crate) struct SourceFile {
     /// The path as shown to the user (relative to the working directory when possible).
     pub(crate) display: String,
     pub(crate) path: PathBuf,
+    /// What is parsed: the file's text, or for a `*.tf.json` file its native rendering.
     pub(crate) text: String,
+    /// A `*.tf.json` file: its own text, and where each piece of `text` came from in it, so
+    /// that positions are shown in the file the user wrote.
+    pub(crate) json: Option<(String, crate::lang::tf_json::Converted)>,
 }
 
 /// All loaded files; a `Span` refers into it by index.
@@ -54,17 +58,45 @@ impl Sources {
             display,
             path,
             text,
+            json: None,
         });
         self.files.len() - 1
     }
 
+    /// Adds a `*.tf.json` file: `json` is what it says, `converted` its native rendering.
+    pub(crate) fn add_json(
+        &mut self,
+        display: String,
+        path: PathBuf,
+        json: String,
+        converted: crate::lang::tf_json::Converted,
+    ) -> usize {
+        self.files.push(SourceFile {
+            display,
+            path,
+            text: converted.text.clone(),
+            json: Some((json, converted)),
+        });
+        self.files.len() - 1
+    }
+
+    /// The text a span is shown in and the span's offset there: the JSON a `*.tf.json`
+    /// file holds, or the file's text.
+    fn shown(&self, span: &Span) -> Option<(&str, usize)> {
+        let file = self.files.get(span.file)?;
+        Some(match &file.json {
+            Some((json, converted)) => (json.as_str(), converted.original(span.range.start)),
+            None => (file.text.as_str(), span.range.start),
+        })
+    }
+
     /// One-based line and column (in characters) of a byte offset.
     pub(crate) fn line_col(&self, span: &Span) -> (usize, usize) {
-        let Some(file) = self.files.get(span.file) else {
+        let Some((text, offset)) = self.shown(span) else {
             return (1, 1);
         };
-        let offset = span.range.start.min(file.text.len());
-        let before = file.text.get(..offset).unwrap_or("");
+        let offset = offset.min(text.len());
+        let before = text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
@@ -82,7 +114,7 @@ impl Sources {
     }
 
     fn line_text(&self, span: &Span, line: usize) -> Option<&str> {
-        self.files.get(span.file)?.text.lines().nth(line - 1)
+        self.shown(span)?.0.lines().nth(line - 1)
     }
 }
 

@@ -28,6 +28,7 @@ pub(crate) mod lifecycle;
 pub(crate) mod refactor;
 pub(crate) mod schema;
 pub(crate) mod terraform;
+pub(crate) mod tf_json;
 pub mod validate;
 pub(crate) mod value;
 pub mod variables;
