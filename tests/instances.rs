@@ -311,3 +311,31 @@ removed {
     let clean = moto.run(&p, &["plan"]);
     assert!(stdout(&clean).contains("No changes."), "{}", stdout(&clean));
 }
+
+#[test]
+fn a_saved_plan_of_instances_applies_as_reviewed_and_is_refused_once_the_world_changed() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.tf", &instances_tf(&["ann", "bo"], &["ml"]))]);
+    let plan_file = p.path().join("reviewed.plan");
+    let plan_path = plan_file.to_string_lossy().to_string();
+    let out = moto.run(&p, &["plan", "--out", &plan_path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = moto.run(&p, &["apply", &plan_path]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(iam_users(&moto), ["ann", "bo"]);
+
+    // A plan that drops one instance, then someone deletes the other first: refused.
+    p.write("main.tf", &instances_tf(&["ann"], &["ml"]));
+    let out = moto.run(&p, &["plan", "--out", &plan_path]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let iam = moto.iam();
+    block_on(async { iam.delete_user().user_name("ann").send().await }).expect("delete by hand");
+    let out = moto.run(&p, &["apply", &plan_path]);
+    assert!(!out.status.success(), "a stale plan must be refused");
+    assert!(
+        stderr(&out).contains("the saved plan is stale"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(iam_users(&moto), ["bo"], "nothing was applied");
+}

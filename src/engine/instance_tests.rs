@@ -295,3 +295,63 @@ fn replacing_one_instance_cascades_to_the_instance_that_reads_it_through_each_va
     );
     assert!(!listed.iter().any(|c| c.contains("web")), "{listed:?}");
 }
+
+#[test]
+fn lost_creates_of_instances_are_each_adopted_by_the_next_apply() {
+    let p = Fake::default();
+    p.cloud
+        .borrow_mut()
+        .lose_answer
+        .insert("create aws_iam_user".into());
+    let src = "resource \"aws_iam_user\" \"u\" {\n  for_each = toset([\"a\", \"b\"])\n  name     = \"user-${each.key}\"\n}\n";
+    let mut store = MemoryState::default();
+    let report = crate::engine::tests::apply_src(&p, src, &mut store);
+    assert_eq!(report.failures.len(), 2);
+    assert_eq!(store.0.intents.len(), 2, "each outcome is unknown");
+    p.cloud.borrow_mut().lose_answer.clear();
+    let writes = p.writes();
+    let report = crate::engine::tests::apply_src(&p, src, &mut store);
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(
+        p.writes(),
+        writes,
+        "both objects were adopted, none made again"
+    );
+    for key in ["a", "b"] {
+        let addr: Address = format!("aws_iam_user.u[\"{key}\"]").parse().unwrap();
+        assert_eq!(store.0.resources[&addr].id, format!("user-{key}"));
+    }
+    assert!(store.0.intents.is_empty());
+}
+
+#[test]
+fn data_sources_take_count_and_are_read_per_instance() {
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let ws = workspace(
+        r#"
+data "aws_caller_identity" "me" {
+  count = 2
+}
+resource "aws_iam_user" "u" {
+  name = "from-${data.aws_caller_identity.me[1].account_id}-${length(data.aws_caller_identity.me)}"
+}
+"#,
+        &[],
+    );
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    let read: Vec<String> = planned.data.keys().map(ToString::to_string).collect();
+    assert_eq!(
+        read,
+        [
+            "data.aws_caller_identity.me[0]",
+            "data.aws_caller_identity.me[1]"
+        ]
+    );
+    let user = &planned.changes[0];
+    let name = user.after["name"].to_string();
+    assert!(
+        name.starts_with("\"from-") && name.ends_with("-2\""),
+        "{name}"
+    );
+}

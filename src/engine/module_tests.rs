@@ -422,3 +422,48 @@ fn terraform_workspace_is_default_in_the_root_and_in_modules() {
         ]
     );
 }
+
+#[test]
+fn a_module_call_waits_for_its_depends_on_and_its_resources_can_be_targeted() {
+    let root = r#"
+resource "aws_iam_role" "first" {
+  name               = "first"
+  assume_role_policy = jsonencode({ Statement = [] })
+}
+
+module "net" {
+  source     = "./modules/net"
+  name       = "n"
+  cidr       = "10.5.0.0/16"
+  subnets    = 1
+  depends_on = [aws_iam_role.first]
+}
+"#;
+    let (_dir, ws, diags) = project(&[("main.tf", root), ("modules/net/main.tf", NET)]);
+    assert!(!diags.has_errors(), "{diags:?}");
+    let vpc: crate::lang::address::Address = "module.net.aws_vpc.this".parse().expect("addr");
+    let deps = ws.graph.managed_deps(&vpc);
+    assert!(
+        deps.iter().any(|d| d.to_string() == "aws_iam_role.first"),
+        "{deps:?}"
+    );
+    let p = Fake::default();
+    let mut store = MemoryState::default();
+    let targeted = plan_only(
+        &p,
+        &ws,
+        &mut store,
+        &PlanOptions {
+            targets: vec![vpc.clone()],
+            ..PlanOptions::default()
+        },
+    );
+    assert_eq!(
+        created(&targeted),
+        ["aws_iam_role.first", "module.net.aws_vpc.this"]
+    );
+    apply_plan(&p, &ws, &targeted, &mut store);
+    let calls = p.cloud.borrow().calls.clone();
+    let pos = |c: &str| calls.iter().position(|x| x == c).expect(c);
+    assert!(pos("create aws_iam_role") < pos("create aws_vpc"));
+}

@@ -566,7 +566,7 @@ fn an_open_intent_is_reconciled_by_adopting_what_the_lost_create_made() {
 }
 
 /// Applies a plan of `src` against `store`, returning the report.
-fn apply_src(
+pub(crate) fn apply_src(
     p: &FakeProvider<crate::aws::AwsProvider>,
     src: &str,
     store: &mut MemoryState,
