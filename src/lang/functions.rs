@@ -282,6 +282,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         call: f_fileexists,
     },
     Function {
+        name: "fileset",
+        min_args: 2,
+        max_args: Some(2),
+        doc: "The files under a directory that match a glob (`*`, `**`, `?`, `[...]`, `{a,b}`), relative to it, sorted: `fileset(path, pattern)`.",
+        call: f_fileset,
+    },
+    Function {
         name: "flatten",
         min_args: 1,
         max_args: Some(1),
@@ -595,6 +602,13 @@ pub(crate) const FUNCTIONS: &[Function] = &[
         max_args: None,
         doc: "The first argument that evaluates without an error (evaluated lazily, as Terraform does).",
         call: f_lazy,
+    },
+    Function {
+        name: "type",
+        min_args: 1,
+        max_args: Some(1),
+        doc: "A value's type in Terraform's notation, such as `object({a: string})` (Terraform offers it in its console only).",
+        call: f_type,
     },
     Function {
         name: "upper",
@@ -1545,6 +1559,124 @@ fn yaml_block(v: &Value, indent: usize, out: &mut String) {
     }
 }
 
+/// Go's `doublestar` glob, which Terraform's `fileset` uses, as a regular expression over a
+/// path with `/` separators: `*` and `?` stay within one name, `**` spans directories,
+/// `[...]` is a class, `{a,b}` alternatives.
+fn glob_regex(pattern: &str) -> Result<regex::Regex, String> {
+    let mut re = String::from("^");
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut i = 0;
+    let mut braces = 0usize;
+    while i < chars.len() {
+        match chars[i] {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                // `**/` is zero or more directories; a final `**` is anything.
+                if chars.get(i + 2) == Some(&'/') {
+                    re.push_str("(?:[^/]*/)*");
+                    i += 3;
+                } else {
+                    re.push_str(".*");
+                    i += 2;
+                }
+                continue;
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or_else(|| format!("invalid pattern {pattern:?}: unclosed [ "))?;
+                let class: String = chars[i + 1..i + end].iter().collect();
+                let class = class
+                    .strip_prefix('!')
+                    .map_or(class.clone(), |c| format!("^{c}"));
+                re.push('[');
+                re.push_str(&class);
+                re.push(']');
+                i += end + 1;
+                continue;
+            }
+            '{' => {
+                braces += 1;
+                re.push_str("(?:");
+            }
+            '}' if braces > 0 => {
+                braces -= 1;
+                re.push(')');
+            }
+            ',' if braces > 0 => re.push('|'),
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                re.push_str(&regex::escape(&chars[i].to_string()));
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    re.push('$');
+    regex::Regex::new(&re).map_err(|e| format!("invalid pattern {pattern:?}: {e}"))
+}
+
+fn f_fileset(_name: &str, a: &[Value], files: &Files) -> R {
+    let dir = string(&a[0], "the path")?;
+    let pattern = string(&a[1], "the pattern")?;
+    let matcher = glob_regex(&pattern)?;
+    let root = files.base_dir.join(&dir);
+    let mut found = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(at) = stack.pop() {
+        let entries =
+            std::fs::read_dir(&at).map_err(|e| format!("cannot list {}: {e}", at.display()))?;
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(&root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if path.is_file() && matcher.is_match(&relative) {
+                // A saved plan proves the matched files are still there.
+                files.read.record_existence(&files.base_dir, &path, true);
+                found.push(Value::String(relative));
+            }
+        }
+    }
+    sort_set(&mut found);
+    Ok(Value::List(found))
+}
+
+/// A value's type as Terraform writes it.
+fn type_text(v: &Value) -> String {
+    match v {
+        Value::Null | Value::Unknown => "dynamic".into(),
+        Value::Bool(_) => "bool".into(),
+        Value::Number(_) => "number".into(),
+        Value::String(_) => "string".into(),
+        Value::List(items) => format!(
+            "tuple([{}])",
+            items.iter().map(type_text).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "object({{{}}})",
+            map.iter()
+                .map(|(k, v)| format!("{k}: {}", type_text(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+// Every function has the table's signature, whether or not it can fail.
+#[allow(clippy::unnecessary_wraps)]
+fn f_type(_name: &str, a: &[Value], _files: &Files) -> R {
+    Ok(Value::String(type_text(&a[0])))
+}
+
 fn f_fileexists(_name: &str, a: &[Value], files: &Files) -> R {
     let path = files.base_dir.join(string(&a[0], "the path")?);
     match std::fs::metadata(&path) {
@@ -1692,6 +1824,55 @@ pub(crate) fn cidrsubnet(prefix: &str, newbits: f64, netnum: f64) -> Result<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fileset_matches_doublestar_globs_relative_to_its_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "policies/a.json",
+            "policies/b.json",
+            "policies/deep/c.json",
+            "policies/x.txt",
+        ] {
+            let path = dir.path().join(f);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "{}").unwrap();
+        }
+        let files = Files {
+            base_dir: dir.path().to_path_buf(),
+            read: FilesRead::default(),
+        };
+        let set = |pattern: &str| {
+            call(
+                "fileset",
+                &[Value::string("policies"), Value::string(pattern)],
+                &files,
+            )
+            .unwrap()
+            .to_string()
+        };
+        assert_eq!(set("*.json"), "[\"a.json\", \"b.json\"]");
+        assert_eq!(
+            set("**/*.json"),
+            "[\"a.json\", \"b.json\", \"deep/c.json\"]"
+        );
+        assert_eq!(set("{a,x}.*"), "[\"a.json\", \"x.txt\"]");
+        assert_eq!(set("?.[jt]*"), "[\"a.json\", \"b.json\", \"x.txt\"]");
+        assert!(files.read.digests().contains_key("policies/deep/c.json"));
+    }
+
+    #[test]
+    fn type_names_a_value_as_terraform_does() {
+        let files = Files::default();
+        let v = Value::Object(BTreeMap::from([
+            ("a".to_string(), Value::List(vec![Value::string("x")])),
+            ("b".to_string(), Value::Bool(true)),
+        ]));
+        assert_eq!(
+            call("type", &[v], &files).unwrap(),
+            Value::string("object({a: tuple([string]), b: bool})")
+        );
+    }
 
     #[test]
     fn the_table_is_in_name_order_and_the_readme_lists_exactly_its_functions() {
