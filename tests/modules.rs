@@ -26,16 +26,11 @@ fn example_tree(name: &str) -> Project {
     p
 }
 
-/// The Name tags of the VPCs moto holds, sorted.
-fn vpc_names(moto: &Moto) -> Vec<String> {
-    let ec2 = moto.ec2();
-    let out = block_on(async { ec2.describe_vpcs().send().await }).expect("describe vpcs");
-    let mut names: Vec<String> = out
-        .vpcs()
-        .iter()
-        .filter_map(|v| {
-            v.tags()
-                .iter()
+/// The Name tags among these objects' tags, sorted.
+fn name_tags<'a>(tags: impl Iterator<Item = &'a [aws_sdk_ec2::types::Tag]>) -> Vec<String> {
+    let mut names: Vec<String> = tags
+        .filter_map(|t| {
+            t.iter()
                 .find(|t| t.key() == Some("Name"))
                 .and_then(|t| t.value())
                 .map(String::from)
@@ -45,22 +40,17 @@ fn vpc_names(moto: &Moto) -> Vec<String> {
     names
 }
 
+/// The Name tags of the VPCs moto holds, sorted.
+fn vpc_names(moto: &Moto) -> Vec<String> {
+    let ec2 = moto.ec2();
+    let out = block_on(async { ec2.describe_vpcs().send().await }).expect("describe vpcs");
+    name_tags(out.vpcs().iter().map(aws_sdk_ec2::types::Vpc::tags))
+}
+
 fn subnet_names(moto: &Moto) -> Vec<String> {
     let ec2 = moto.ec2();
     let out = block_on(async { ec2.describe_subnets().send().await }).expect("describe subnets");
-    let mut names: Vec<String> = out
-        .subnets()
-        .iter()
-        .filter_map(|s| {
-            s.tags()
-                .iter()
-                .find(|t| t.key() == Some("Name"))
-                .and_then(|t| t.value())
-                .map(String::from)
-        })
-        .collect();
-    names.sort();
-    names
+    name_tags(out.subnets().iter().map(aws_sdk_ec2::types::Subnet::tags))
 }
 
 #[test]

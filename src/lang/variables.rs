@@ -356,33 +356,9 @@ pub fn resolve(config: &Config, inputs: &VarInputs, require_all: bool) -> (Vars,
             }
             None => Value::Unknown,
         };
-        let value = match &ty {
-            Some(t) => match t.conform(value) {
-                Ok(val) => val,
-                Err(e) => {
-                    diags.push(
-                        Diagnostic::error(format!("invalid value for var.{name}: {e}"))
-                            .named(format!("var.{name}"))
-                            .at(v.span.clone()),
-                    );
-                    continue;
-                }
-            },
-            None => value,
-        };
-        if value == Value::Null && !v.nullable {
-            diags.push(
-                Diagnostic::error(format!(
-                    "invalid value for var.{name}: the variable is not nullable, so it \
-                     may not be null"
-                ))
-                .named(format!("var.{name}"))
-                .at(v.span.clone()),
-            );
-            continue;
+        if let Some(value) = checked(config, v, ty.as_ref(), value, &mut diags) {
+            vars.values.insert(name.clone(), value);
         }
-        validate(config, v, &value, &mut diags);
-        vars.values.insert(name.clone(), value);
     }
     (vars, diags)
 }
@@ -422,7 +398,23 @@ pub(crate) fn module_input(
         Some(val) => val,
     };
     let ty = declared_type(config, name, &mut diags);
-    let value = match &ty {
+    match checked(config, v, ty.as_ref(), value, &mut diags) {
+        Some(value) if !diags.has_errors() => Ok(value),
+        _ => Err(diags),
+    }
+}
+
+/// A variable's value converted to its type, refused when null and not nullable, and
+/// checked by its validations (an unknown value is not judged): `None` when it is refused.
+fn checked(
+    config: &Config,
+    v: &VariableBlock,
+    ty: Option<&AttrType>,
+    value: Value,
+    diags: &mut Diagnostics,
+) -> Option<Value> {
+    let name = &v.name;
+    let value = match ty {
         Some(t) => match t.conform(value) {
             Ok(val) => val,
             Err(e) => {
@@ -431,7 +423,7 @@ pub(crate) fn module_input(
                         .named(format!("var.{name}"))
                         .at(v.span.clone()),
                 );
-                return Err(diags);
+                return None;
             }
         },
         None => value,
@@ -444,16 +436,10 @@ pub(crate) fn module_input(
             .named(format!("var.{name}"))
             .at(v.span.clone()),
         );
-        return Err(diags);
+        return None;
     }
-    if !value.contains_unknown() {
-        validate(config, v, &value, &mut diags);
-    }
-    if diags.has_errors() {
-        Err(diags)
-    } else {
-        Ok(value)
-    }
+    validate(config, v, &value, diags);
+    Some(value)
 }
 
 /// Runs the variable's `validation` blocks against its value. An unknown value (under
