@@ -9,7 +9,6 @@ use hcl_edit::structure::Block;
 use hcl_edit::Span as _;
 
 use crate::lang::diagnostic::{Diagnostic, Diagnostics, Span};
-use crate::lang::expr::Expr;
 use crate::lang::lifecycle::Condition;
 
 /// One `check` block.
@@ -50,44 +49,8 @@ pub(crate) fn parse(block: &Block, file: usize, diags: &mut Diagnostics) -> Opti
     for inner in block.body.blocks() {
         match inner.ident.as_str() {
             "assert" => {
-                let get = |n: &str| {
-                    inner.body.get_attribute(n).map(|a| Expr {
-                        expr: a.value.clone(),
-                        span: span(a.value.span()),
-                    })
-                };
-                match (get("condition"), get("error_message")) {
-                    (Some(condition), Some(error_message)) => asserts.push(Condition {
-                        condition,
-                        error_message,
-                    }),
-                    (c, _) => {
-                        let missing = if c.is_none() {
-                            "condition"
-                        } else {
-                            "error_message"
-                        };
-                        diags.push(
-                            Diagnostic::error(format!(
-                                "Missing required argument: an assert block in {owner} needs {missing:?}"
-                            ))
-                            .named("assert")
-                            .at(span(inner.ident.span())),
-                        );
-                    }
-                }
-                for a in inner.body.attributes() {
-                    let key = a.key.as_str();
-                    if key != "condition" && key != "error_message" {
-                        diags.push(
-                            Diagnostic::error(format!(
-                                "unknown argument {key:?} in an assert of {owner}; it takes condition and error_message"
-                            ))
-                            .named(key)
-                            .at(span(a.key.span())),
-                        );
-                    }
-                }
+                let what = format!("an assert block in {owner}");
+                asserts.extend(crate::lang::lifecycle::condition(inner, file, &what, diags));
             }
             // Loaded by `config` as a data source.
             "data" => {}

@@ -191,41 +191,60 @@ pub(crate) fn parse(
                 continue;
             }
         };
-        let get = |name: &str| inner.body.get_attribute(name).map(|a| expr(&a.value));
-        match (get("condition"), get("error_message")) {
-            (Some(condition), Some(error_message)) => list.push(Condition {
-                condition,
-                error_message,
-            }),
-            (c, _) => {
-                let missing = if c.is_none() {
-                    "condition"
-                } else {
-                    "error_message"
-                };
-                diags.push(
-                    Diagnostic::error(format!(
-                        "Missing required argument: the {kind} block in the lifecycle of {owner} needs {missing:?}"
-                    ))
-                    .named(kind)
-                    .at(span(inner.ident.span())),
-                );
-            }
-        }
-        for attr in inner.body.attributes() {
-            let key = attr.key.as_str();
-            if key != "condition" && key != "error_message" {
-                diags.push(
-                    Diagnostic::error(format!(
-                        "unknown argument {key:?} in a {kind} of {owner}; it takes condition and error_message"
-                    ))
-                    .named(key)
-                    .at(span(attr.key.span())),
-                );
-            }
-        }
+        let what = format!("the {kind} block in the lifecycle of {owner}");
+        list.extend(condition(inner, file, &what, diags));
     }
     out
+}
+
+/// A `condition` / `error_message` block (a precondition, a postcondition, a check's assert):
+/// both are required and nothing else belongs; `what` names the block in messages.
+pub(crate) fn condition(
+    block: &Block,
+    file: usize,
+    what: &str,
+    diags: &mut Diagnostics,
+) -> Option<Condition> {
+    let span = |r: Option<std::ops::Range<usize>>| Span::new(file, r);
+    let get = |name: &str| {
+        block.body.get_attribute(name).map(|a| Expr {
+            expr: a.value.clone(),
+            span: span(a.value.span()),
+        })
+    };
+    for attr in block.body.attributes() {
+        let key = attr.key.as_str();
+        if key != "condition" && key != "error_message" {
+            diags.push(
+                Diagnostic::error(format!(
+                    "unknown argument {key:?} in {what}; it takes condition and error_message"
+                ))
+                .named(key)
+                .at(span(attr.key.span())),
+            );
+        }
+    }
+    match (get("condition"), get("error_message")) {
+        (Some(condition), Some(error_message)) => Some(Condition {
+            condition,
+            error_message,
+        }),
+        (c, _) => {
+            let missing = if c.is_none() {
+                "condition"
+            } else {
+                "error_message"
+            };
+            diags.push(
+                Diagnostic::error(format!(
+                    "Missing required argument: {what} needs {missing:?}"
+                ))
+                .named(block.ident.as_str())
+                .at(span(block.ident.span())),
+            );
+            None
+        }
+    }
 }
 
 /// `ignore_changes = all` or a list of attribute names (bare, or quoted as Terraform 0.11 wrote
