@@ -4,7 +4,7 @@
 
 use super::resource::{DataSource, Resource};
 use super::{
-    caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
+    caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile, iam_policy,
     iam_policy_attachment, iam_role, iam_user, instance, internet_gateway, route_table,
     security_group, subnet, vpc,
 };
@@ -14,9 +14,11 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &iam_role::TYPE,
     &iam_policy::TYPE,
     &iam_policy_attachment::ROLE_TYPE,
+    &iam_inline_policy::ROLE_TYPE,
     &iam_instance_profile::TYPE,
     &iam_user::TYPE,
     &iam_policy_attachment::USER_TYPE,
+    &iam_inline_policy::USER_TYPE,
     &iam_access_key::TYPE,
     &vpc::TYPE,
     &subnet::TYPE,
