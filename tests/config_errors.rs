@@ -391,3 +391,52 @@ fn a_value_not_matching_an_object_type_is_refused_with_the_variable_location() {
     assert!(err.contains("main.sky.hcl:1:10"), "{err}");
     assert!(!p.path().join(".skyform").exists());
 }
+
+#[test]
+fn an_attribute_terraform_has_but_skyform_lacks_is_a_gap_not_a_typo() {
+    let err = fails_with(
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_role\" \"r\" {\n  name                 = \"r\"\n  assume_role_policy   = \"{}\"\n  permissions_boundary = \"arn:aws:iam::aws:policy/ReadOnlyAccess\"\n}\n",
+        )],
+        &[
+            "attribute \"permissions_boundary\" of aws_iam_role is not supported yet by skyform",
+            "main.sky.hcl:4:3",
+        ],
+    );
+    assert!(!err.contains("unknown attribute"), "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn a_nested_block_terraform_has_but_skyform_lacks_is_a_gap_too() {
+    let err = fails_with(
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_instance\" \"i\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n\n  root_block_device {\n    volume_size = 100\n  }\n}\n",
+        )],
+        &[
+            "attribute \"root_block_device\" of aws_instance is not supported yet by skyform",
+            "main.sky.hcl:5:3",
+        ],
+    );
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn aws_iam_policy_attachment_is_refused_with_why_and_what_to_use() {
+    fails_with(
+        &[(
+            "main.sky.hcl",
+            "resource \"aws_iam_policy_attachment\" \"a\" {\n  name       = \"a\"\n  roles      = [\"r\"]\n  policy_arn = \"arn:aws:iam::aws:policy/ReadOnlyAccess\"\n}\n",
+        )],
+        &[
+            "resource type \"aws_iam_policy_attachment\" is not supported by skyform",
+            "main.sky.hcl:1:10",
+            "exclusive",
+            "detaches the policy from every other role, user and group",
+            "aws_iam_role_policy_attachment",
+            "aws_iam_user_policy_attachment",
+        ],
+    );
+}

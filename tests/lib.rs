@@ -8,6 +8,7 @@ mod check_and_policy;
 mod config_errors;
 mod default_tags;
 mod example_plans;
+mod iam_inline_policies;
 mod instances;
 mod lang_blocks;
 mod modules;

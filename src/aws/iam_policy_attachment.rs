@@ -3,8 +3,8 @@
 //! Ids are `NAME/POLICY_ARN`; role and user names hold no `/`.
 
 use super::iam_snapshot::IamSnapshot;
-use super::resource::{adopted, read_back, Read, Recover, Resource};
-use super::{aws_err, is_not_found, req, retry_propagation, s, AwsProvider};
+use super::resource::{find_by_pair, Read, Recover, Resource};
+use super::{aws_err, is_not_found, req, retry_propagation, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
 
@@ -41,7 +41,7 @@ pub(super) enum Principal {
 
 impl Principal {
     /// The attribute that names the principal.
-    fn key(self) -> &'static str {
+    pub(super) fn key(self) -> &'static str {
         match self {
             Principal::Role => "role",
             Principal::User => "user",
@@ -139,11 +139,5 @@ async fn find(
     lost: Lost<'_>,
     ctx: &OpContext,
 ) -> Result<Found, ProviderError> {
-    let planned = lost.planned;
-    let (Some(name), Some(arn)) = (s(planned, who.key()), s(planned, "policy_arn")) else {
-        return Ok(Found::Nothing);
-    };
-    Ok(adopted(
-        read_back(p, ctx, &format!("{name}/{arn}"), planned).await?,
-    ))
+    find_by_pair(p, lost, ctx, (who.key(), '/', "policy_arn")).await
 }

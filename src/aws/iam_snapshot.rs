@@ -1,7 +1,7 @@
 //! One batched read of IAM for a refresh: `GetAccountAuthorizationDetails` (roles, users,
-//! local policies with every version, attachments and tags), `ListRoles` (descriptions and
-//! session lengths, which the former omits) and `ListInstanceProfiles`, each paginated. Only
-//! what the requested types need is fetched. Policy tags and access keys have no account-wide
+//! local policies with every version, attachments, inline policies and tags), `ListRoles`
+//! (descriptions and session lengths, which the former omits) and `ListInstanceProfiles`,
+//! each paginated. Only what the requested types need is fetched. Policy tags and access keys have no account-wide
 //! listing, so they cost one call per policy and per user.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,6 +21,8 @@ pub(super) struct RoleInfo {
     pub(crate) trust: String,
     pub(crate) tags: serde_json::Value,
     pub(crate) attached: BTreeSet<String>,
+    /// Inline policies (`aws_iam_role_policy`): name to document, normalised.
+    pub(crate) inline: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +32,8 @@ pub(super) struct UserInfo {
     pub(crate) path: String,
     pub(crate) tags: serde_json::Value,
     pub(crate) attached: BTreeSet<String>,
+    /// Inline policies (`aws_iam_user_policy`): name to document, normalised.
+    pub(crate) inline: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -73,10 +77,12 @@ impl IamSnapshot {
     ) -> Result<IamSnapshot, ProviderError> {
         let types: BTreeSet<&str> = requests.iter().map(|r| r.addr.type_name.as_str()).collect();
         let mut snap = IamSnapshot::default();
-        let want_roles =
-            types.contains("aws_iam_role") || types.contains("aws_iam_role_policy_attachment");
-        let want_users =
-            types.contains("aws_iam_user") || types.contains("aws_iam_user_policy_attachment");
+        let want_roles = types.contains("aws_iam_role")
+            || types.contains("aws_iam_role_policy_attachment")
+            || types.contains("aws_iam_role_policy");
+        let want_users = types.contains("aws_iam_user")
+            || types.contains("aws_iam_user_policy_attachment")
+            || types.contains("aws_iam_user_policy");
         let want_policies = types.contains("aws_iam_policy");
         let mut filter = Vec::new();
         if want_roles {
@@ -117,6 +123,7 @@ impl IamSnapshot {
                                 .iter()
                                 .filter_map(|a| a.policy_arn().map(String::from))
                                 .collect(),
+                            inline: inline(r.role_policy_list()),
                             ..RoleInfo::default()
                         },
                     );
@@ -135,6 +142,7 @@ impl IamSnapshot {
                                 .iter()
                                 .filter_map(|a| a.policy_arn().map(String::from))
                                 .collect(),
+                            inline: inline(u.user_policy_list()),
                         },
                     );
                 }
@@ -257,4 +265,17 @@ impl IamSnapshot {
         }
         Ok(snap)
     }
+}
+
+/// The inline policies `GetAccountAuthorizationDetails` lists for one role or user, by name,
+/// with their documents decoded (AWS URL-encodes them).
+fn inline(list: &[aws_sdk_iam::types::PolicyDetail]) -> BTreeMap<String, String> {
+    list.iter()
+        .filter_map(|d| {
+            Some((
+                d.policy_name()?.to_string(),
+                d.policy_document().map(document).unwrap_or_default(),
+            ))
+        })
+        .collect()
 }

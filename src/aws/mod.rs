@@ -1,6 +1,7 @@
 //! The AWS implementation of `Provider`: one file per resource type (the two policy
-//! attachments share one, and so do route tables and their associations), plus the batched IAM
-//! read (`iam_snapshot.rs`) that refresh uses for every IAM type at once.
+//! attachments share one, the two inline policies another, and so do route tables and their
+//! associations), plus the batched IAM read (`iam_snapshot.rs`) that refresh uses for every IAM
+//! type at once.
 //!
 //! Each type's file fills in one `resource::Resource`: how refresh reads a batch of ids (from
 //! the IAM snapshot or with its own Describe), create, update and delete, how a lost create's
@@ -26,6 +27,7 @@ mod cluster;
 pub(crate) mod credentials;
 mod ec2_common;
 mod iam_access_key;
+mod iam_inline_policy;
 mod iam_instance_profile;
 mod iam_policy;
 mod iam_policy_attachment;

@@ -4,7 +4,7 @@
 
 use super::resource::{DataSource, Resource};
 use super::{
-    caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
+    caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile, iam_policy,
     iam_policy_attachment, iam_role, iam_user, instance, internet_gateway, route_table,
     security_group, subnet, vpc,
 };
@@ -14,9 +14,11 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &iam_role::TYPE,
     &iam_policy::TYPE,
     &iam_policy_attachment::ROLE_TYPE,
+    &iam_inline_policy::ROLE_TYPE,
     &iam_instance_profile::TYPE,
     &iam_user::TYPE,
     &iam_policy_attachment::USER_TYPE,
+    &iam_inline_policy::USER_TYPE,
     &iam_access_key::TYPE,
     &vpc::TYPE,
     &subnet::TYPE,
@@ -27,6 +29,16 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &cluster::TYPE,
     &instance::TYPE,
 ];
+
+/// Resource types refused on purpose, with why and what to use instead: `validate` and `plan`
+/// say so at the block, instead of "unknown resource type".
+pub(crate) const REFUSED_TYPES: &[(&str, &str)] = &[(
+    "aws_iam_policy_attachment",
+    "it is exclusive: it detaches the policy from every other role, user and group in the \
+     account that it does not list, including those managed elsewhere. Attach the policy \
+     with aws_iam_role_policy_attachment (per role) or aws_iam_user_policy_attachment (per \
+     user) instead",
+)];
 
 /// Every data source.
 pub(crate) const DATA_SOURCES: &[&DataSource] = &[
@@ -74,6 +86,18 @@ mod tests {
             "a data source registered twice"
         );
         assert_eq!(schemas, distinct);
+    }
+
+    #[test]
+    fn a_refused_type_is_not_also_implemented_and_says_what_to_use_instead() {
+        for (name, why) in REFUSED_TYPES {
+            assert!(
+                resource_type(name).is_none(),
+                "{name} is both refused and registered"
+            );
+            assert!(registry().refused.contains_key(*name), "{name}");
+            assert!(why.contains("instead"), "{name}: {why}");
+        }
     }
 
     #[test]

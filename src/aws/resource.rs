@@ -183,6 +183,25 @@ pub(crate) async fn read_back(
         .map(|a| (id.to_string(), a)))
 }
 
+/// Finds a lost create's object that is identified by two of its planned attributes joined
+/// into its id (`ROLE/POLICY_ARN`, `ROLE:NAME`): objects without tags or an id of their own,
+/// for which an existing object with those attributes is what the create made. Nothing when
+/// either attribute is unknown.
+pub(crate) async fn find_by_pair(
+    p: &AwsProvider,
+    lost: Lost<'_>,
+    ctx: &OpContext,
+    (first, sep, second): (&str, char, &str),
+) -> Result<Found, ProviderError> {
+    let planned = lost.planned;
+    let (Some(a), Some(b)) = (super::s(planned, first), super::s(planned, second)) else {
+        return Ok(Found::Nothing);
+    };
+    Ok(adopted(
+        read_back(p, ctx, &format!("{a}{sep}{b}"), planned).await?,
+    ))
+}
+
 /// Adopts what a read found; nothing when nothing was.
 pub(crate) fn adopted(found: Option<(String, Attrs)>) -> Found {
     found.map_or(Found::Nothing, |(id, attrs)| Found::Adopt { id, attrs })

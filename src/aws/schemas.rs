@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use super::registry::{DATA_SOURCES, RESOURCE_TYPES};
+use super::registry::{DATA_SOURCES, REFUSED_TYPES, RESOURCE_TYPES};
 #[cfg(test)]
 use crate::lang::schema::AttrMode;
 use crate::lang::schema::Registry;
@@ -16,7 +16,7 @@ pub fn registry() -> &'static Registry {
         let resources: Vec<(&str, &str)> =
             RESOURCE_TYPES.iter().map(|t| (t.name, t.schema)).collect();
         let data: Vec<(&str, &str)> = DATA_SOURCES.iter().map(|d| (d.name, d.schema)).collect();
-        Registry::parse(&resources, &data)
+        Registry::parse(&resources, &data).with_refused(REFUSED_TYPES)
     })
 }
 

@@ -1077,6 +1077,13 @@ impl Parser<'_> {
                 );
                 continue;
             }
+            if schema.is_some_and(|s| s.lacks(name)) {
+                self.diags.push(
+                    crate::lang::diagnostic::not_supported_yet(&addr.type_name, name)
+                        .at(self.span(inner.ident.span())),
+                );
+                continue;
+            }
             nested_blocks.push(inner);
         }
         let fields_of = |n: &str| {

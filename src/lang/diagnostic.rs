@@ -258,6 +258,18 @@ impl Diagnostics {
     }
 }
 
+/// The error for an attribute or block Terraform has on `type_name` and skyform does not yet
+/// (`Schema::lacks`), worded apart from a typo's "unknown attribute". The caller places it.
+pub(crate) fn not_supported_yet(type_name: &str, name: &str) -> Diagnostic {
+    Diagnostic::error(format!(
+        "attribute {name:?} of {type_name} is not supported yet by skyform"
+    ))
+    .named(name)
+    .note(format!(
+        "Terraform's AWS provider has it; `skyform schema {type_name}` lists what skyform supports"
+    ))
+}
+
 /// The closest candidate to `name` by edit distance, for "did you mean" hints.
 pub(crate) fn did_you_mean<'a>(
     name: &str,

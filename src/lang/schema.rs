@@ -220,6 +220,10 @@ struct RawSchema {
     #[serde(default)]
     description: String,
     attributes: BTreeMap<String, RawAttr>,
+    /// Attribute names Terraform's provider documents for this type that skyform lacks: setting
+    /// one is "not supported yet", not a typo.
+    #[serde(default)]
+    unsupported: Vec<String>,
 }
 
 /// One attribute of a schema.
@@ -252,6 +256,8 @@ pub(crate) struct Schema {
     pub(crate) type_name: String,
     pub(crate) description: String,
     pub(crate) attributes: BTreeMap<String, Attr>,
+    /// Terraform's attributes for this type that skyform does not have yet.
+    pub(crate) unsupported: Vec<String>,
 }
 
 impl Schema {
@@ -298,11 +304,21 @@ impl Schema {
                 },
             );
         }
+        if let Some(both) = raw.unsupported.iter().find(|n| attributes.contains_key(*n)) {
+            return Err(format!("{both} is both an attribute and unsupported"));
+        }
         Ok(Schema {
             type_name: raw.type_name,
             description: raw.description,
             attributes,
+            unsupported: raw.unsupported,
         })
+    }
+
+    /// Whether Terraform has this attribute or block on the type and skyform does not yet
+    /// (the schema's `unsupported`): a gap, not a typo.
+    pub(crate) fn lacks(&self, name: &str) -> bool {
+        self.unsupported.iter().any(|n| n == name)
     }
 
     pub(crate) fn attr(&self, name: &str) -> Option<&Attr> {
@@ -374,6 +390,9 @@ impl Schema {
 pub struct Registry {
     pub(crate) resources: BTreeMap<String, Schema>,
     pub(crate) data: BTreeMap<String, Schema>,
+    /// Resource types the provider deliberately does not implement, with the reason and what
+    /// to use instead.
+    pub(crate) refused: BTreeMap<String, String>,
 }
 
 /// No resource type at all: what a configuration that was loaded against no provider knows.
@@ -404,7 +423,18 @@ impl Registry {
         Registry {
             resources: parse_all(resources),
             data: parse_all(data),
+            refused: BTreeMap::new(),
         }
+    }
+
+    /// The registry with resource types that are refused on purpose, as (type, reason) pairs.
+    #[must_use]
+    pub(crate) fn with_refused(mut self, refused: &[(&str, &str)]) -> Registry {
+        self.refused = refused
+            .iter()
+            .map(|(t, why)| ((*t).to_string(), (*why).to_string()))
+            .collect();
+        self
     }
 }
 

@@ -4,7 +4,7 @@
 
 use crate::lang::address::Mode;
 use crate::lang::config::{Config, Expr, Repetition};
-use crate::lang::diagnostic::{did_you_mean, Diagnostic, Diagnostics, Span};
+use crate::lang::diagnostic::{did_you_mean, not_supported_yet, Diagnostic, Diagnostics, Span};
 use crate::lang::eval::{references, RefTarget};
 
 /// Checks the root module and every module it calls, each against its own names.
@@ -124,6 +124,19 @@ fn check_module(config: &Config) -> Diagnostics {
     let mut diags = Diagnostics::default();
     let reg = config.schemas;
     for (addr, block) in &config.resources {
+        if let Some(why) = reg.refused.get(&addr.type_name) {
+            if addr.mode == Mode::Managed {
+                diags.push(
+                    Diagnostic::error(format!(
+                        "resource type {:?} is not supported by skyform: {why}",
+                        addr.type_name
+                    ))
+                    .named(addr.type_name.clone())
+                    .at(block.type_span.clone()),
+                );
+                continue;
+            }
+        }
         let Some(schema) = reg.get(addr.mode, &addr.type_name) else {
             let kind = if addr.mode == Mode::Data {
                 "data source"
@@ -146,6 +159,12 @@ fn check_module(config: &Config) -> Diagnostics {
         for (name, attr) in &block.attrs {
             match schema.attr(name) {
                 None => {
+                    if schema.lacks(name) {
+                        diags.push(
+                            not_supported_yet(&addr.type_name, name).at(attr.name_span.clone()),
+                        );
+                        continue;
+                    }
                     let mut d = Diagnostic::error(format!("unknown attribute {name:?} in {addr}"))
                         .named(name.clone())
                         .at(attr.name_span.clone());
