@@ -29,6 +29,7 @@ mod iam_access_key;
 mod iam_instance_profile;
 mod iam_policy;
 mod iam_policy_attachment;
+mod iam_policy_document;
 mod iam_role;
 mod iam_snapshot;
 mod iam_user;

@@ -5,8 +5,8 @@
 use super::resource::{DataSource, Resource};
 use super::{
     caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
-    iam_policy_attachment, iam_role, iam_user, instance, internet_gateway, route_table,
-    security_group, subnet, vpc,
+    iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance, internet_gateway,
+    route_table, security_group, subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -31,6 +31,7 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
 /// Every data source.
 pub(crate) const DATA_SOURCES: &[&DataSource] = &[
     &caller_identity::DATA,
+    &iam_policy_document::DATA,
     &vpc::DATA,
     &subnet::DATA_SUBNETS,
     &subnet::DATA_AVAILABILITY_ZONES,
