@@ -19,6 +19,7 @@
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
 mod adopt;
+mod ami;
 pub(crate) mod caller_identity;
 mod check;
 pub(crate) mod cidr;

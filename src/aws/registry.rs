@@ -4,7 +4,7 @@
 
 use super::resource::{DataSource, Resource};
 use super::{
-    caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
+    ami, caller_identity, cluster, iam_access_key, iam_instance_profile, iam_policy,
     iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance, internet_gateway,
     route_table, security_group, subnet, vpc,
 };
@@ -30,6 +30,7 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
 
 /// Every data source.
 pub(crate) const DATA_SOURCES: &[&DataSource] = &[
+    &ami::DATA,
     &caller_identity::DATA,
     &iam_policy_document::DATA,
     &vpc::DATA,
