@@ -1,43 +1,15 @@
 //! IAM against moto: the guide's example end to end, updates, drift, failures and prompts.
 //! Results are checked through the IAM API, and write calls are counted by the proxy.
 
-use crate::support::{block_on, example_dir, profile_roles, stderr, stdout, Moto, Project};
+use crate::support::{
+    attached_role_policies, block_on, example_dir, policy_document, profile_roles, stderr, stdout,
+    trust_policy, Moto, Project,
+};
 
 fn example_project() -> Project {
     let text =
         std::fs::read_to_string(example_dir("skypilot-iam").join("main.sky.hcl")).expect("example");
     Project::new(&[("main.sky.hcl", &text)])
-}
-
-/// A role's trust policy as IAM returns it.
-async fn trust_policy(iam: &aws_sdk_iam::Client, role: &str) -> serde_json::Value {
-    let role = iam
-        .get_role()
-        .role_name(role)
-        .send()
-        .await
-        .expect("role")
-        .role
-        .expect("role");
-    skyform::lang::document::parse_document(role.assume_role_policy_document().unwrap_or_default())
-        .expect("trust json")
-}
-
-/// One version of a managed policy's document as IAM returns it.
-async fn policy_document(iam: &aws_sdk_iam::Client, arn: &str, version: &str) -> serde_json::Value {
-    let v = iam
-        .get_policy_version()
-        .policy_arn(arn)
-        .version_id(version)
-        .send()
-        .await
-        .expect("version");
-    skyform::lang::document::parse_document(
-        v.policy_version()
-            .and_then(|v| v.document())
-            .unwrap_or_default(),
-    )
-    .expect("policy json")
 }
 
 #[test]
@@ -541,29 +513,7 @@ fn policy_documents_built_from_statement_blocks_apply_and_plan_clean() {
             doc["Statement"][2]["Resource"],
             "arn:aws:iam::123456789012:role/doc-role"
         );
-        let attached = moto
-            .iam()
-            .list_attached_role_policies()
-            .role_name("doc-role")
-            .send()
-            .await
-            .expect("attached");
-        assert_eq!(
-            attached
-                .attached_policies()
-                .iter()
-                .filter_map(|a| a.policy_arn())
-                .collect::<Vec<_>>(),
-            [arn]
-        );
+        assert_eq!(attached_role_policies(&moto.iam(), "doc-role").await, [arn]);
     });
-    let plan = moto.run(&p, &["plan", "--detailed-exitcode"]);
-    assert_eq!(
-        plan.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&plan),
-        stderr(&plan)
-    );
-    assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
+    moto.assert_plan_clean(&p);
 }

@@ -39,6 +39,7 @@ mod internet_gateway;
 mod nodes;
 pub mod permissions;
 pub(crate) mod policy;
+mod region;
 mod registry;
 mod resource;
 mod route_table;
