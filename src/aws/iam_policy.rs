@@ -161,19 +161,29 @@ pub(super) async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderErr
     Ok(())
 }
 
-/// The local policy by this name, with its ARN and tags. There is no `GetPolicy` by name: the
-/// account's local policies are listed.
-async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
-    let policies = p
-        .iam
+/// Every managed policy in `scope` (local, AWS's, or both when `None`) under `path_prefix`,
+/// page by page: IAM has no lookup by name.
+async fn list(
+    p: &AwsProvider,
+    scope: Option<aws_sdk_iam::types::PolicyScopeType>,
+    path_prefix: Option<&str>,
+) -> Result<Vec<aws_sdk_iam::types::Policy>, ProviderError> {
+    p.iam
         .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .set_scope(scope)
+        .set_path_prefix(path_prefix.map(String::from))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(aws_err)?;
+        .map_err(aws_err)
+}
+
+/// The local policy by this name, with its ARN and tags. There is no `GetPolicy` by name: the
+/// account's local policies are listed.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    let policies = list(p, Some(aws_sdk_iam::types::PolicyScopeType::Local), None).await?;
     let Some(arn) = policies
         .iter()
         .find(|pol| pol.policy_name() == Some(name))
@@ -201,16 +211,7 @@ async fn arn_by_name(
     name: &str,
     path_prefix: Option<&str>,
 ) -> Result<String, ProviderError> {
-    let policies = p
-        .iam
-        .list_policies()
-        .set_path_prefix(path_prefix.map(String::from))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(aws_err)?;
+    let policies = list(p, None, path_prefix).await?;
     let arns: Vec<&str> = policies
         .iter()
         .filter(|pol| pol.policy_name() == Some(name))
