@@ -1,7 +1,10 @@
 //! IAM against moto: the guide's example end to end, updates, drift, failures and prompts.
 //! Results are checked through the IAM API, and write calls are counted by the proxy.
 
-use crate::support::{block_on, example_dir, profile_roles, stderr, stdout, Moto, Project};
+use crate::support::{
+    attached_role_policies, block_on, example_dir, policy_document, profile_roles, stderr, stdout,
+    trust_policy, Moto, Project,
+};
 
 fn example_project() -> Project {
     let text =
@@ -24,35 +27,13 @@ fn the_guides_iam_example_applies_verifies_plans_clean_and_destroys() {
 
     let iam = moto.iam();
     block_on(async {
-        let role = iam
-            .get_role()
-            .role_name("skypilot-v1")
-            .send()
-            .await
-            .expect("role")
-            .role
-            .expect("role");
-        let trust = skyform::lang::document::parse_document(
-            role.assume_role_policy_document().unwrap_or_default(),
-        )
-        .expect("trust json");
+        let trust = trust_policy(&iam, "skypilot-v1").await;
         assert_eq!(
             trust["Statement"][0]["Principal"]["Service"],
             "ec2.amazonaws.com"
         );
         let arn = "arn:aws:iam::123456789012:policy/minimal-skypilot-policy";
-        let version = iam
-            .get_policy_version()
-            .policy_arn(arn)
-            .version_id("v1")
-            .send()
-            .await
-            .expect("version");
-        let doc = version
-            .policy_version()
-            .and_then(|v| v.document())
-            .expect("doc");
-        let doc = skyform::lang::document::parse_document(doc).expect("policy json");
+        let doc = policy_document(&iam, arn, "v1").await;
         assert_eq!(
             doc["Statement"][7]["Resource"],
             "arn:aws:iam::123456789012:instance-profile/skypilot-v1"
@@ -205,20 +186,8 @@ fn a_changed_policy_document_is_one_update_and_a_new_default_version() {
                 .iter()
                 .find(|v| v.is_default_version())
                 .expect("default");
-            let v = moto
-                .iam()
-                .get_policy_version()
-                .policy_arn(arn)
-                .version_id(default.version_id().unwrap_or_default())
-                .send()
-                .await
-                .expect("v");
-            let doc = skyform::lang::document::parse_document(
-                v.policy_version()
-                    .and_then(|v| v.document())
-                    .unwrap_or_default(),
-            )
-            .expect("json");
+            let doc =
+                policy_document(&moto.iam(), arn, default.version_id().unwrap_or_default()).await;
             assert_eq!(doc["Statement"][0]["Action"], *action);
         });
     }
@@ -456,4 +425,95 @@ fn tags_changed_outside_skyform_are_planned_back_in_place() {
     });
     let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}
+
+const DOCUMENTS: &str = r#"
+data "aws_caller_identity" "me" {}
+data "aws_iam_policy_document" "trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+data "aws_iam_policy_document" "base" {
+  statement {
+    sid       = "Describe"
+    actions   = ["ec2:DescribeInstances", "ec2:DescribeImages"]
+    resources = ["*"]
+  }
+}
+data "aws_iam_policy_document" "minimal" {
+  source_policy_documents = [data.aws_iam_policy_document.base.json]
+  statement {
+    sid       = "SpotRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["spot.amazonaws.com"]
+    }
+  }
+  statement {
+    sid       = "PassRole"
+    actions   = ["iam:PassRole"]
+    resources = ["arn:aws:iam::${data.aws_caller_identity.me.account_id}:role/doc-role"]
+  }
+}
+resource "aws_iam_role" "r" {
+  name               = "doc-role"
+  assume_role_policy = data.aws_iam_policy_document.trust.json
+}
+resource "aws_iam_policy" "p" {
+  name   = "doc-minimal"
+  policy = data.aws_iam_policy_document.minimal.json
+}
+resource "aws_iam_role_policy_attachment" "a" {
+  role       = aws_iam_role.r.name
+  policy_arn = aws_iam_policy.p.arn
+}
+"#;
+
+#[test]
+fn policy_documents_built_from_statement_blocks_apply_and_plan_clean() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", DOCUMENTS)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    block_on(async {
+        let trust = trust_policy(&moto.iam(), "doc-role").await;
+        assert_eq!(trust["Version"], "2012-10-17");
+        assert_eq!(trust["Statement"][0]["Effect"], "Allow");
+        assert_eq!(trust["Statement"][0]["Action"], "sts:AssumeRole");
+        assert_eq!(
+            trust["Statement"][0]["Principal"]["Service"],
+            "ec2.amazonaws.com"
+        );
+        let arn = "arn:aws:iam::123456789012:policy/doc-minimal";
+        let doc = policy_document(&moto.iam(), arn, "v1").await;
+        let sids: Vec<&str> = doc["Statement"]
+            .as_array()
+            .expect("statements")
+            .iter()
+            .filter_map(|s| s["Sid"].as_str())
+            .collect();
+        assert_eq!(sids, ["Describe", "SpotRole", "PassRole"]);
+        assert_eq!(
+            doc["Statement"][0]["Action"],
+            serde_json::json!(["ec2:DescribeInstances", "ec2:DescribeImages"])
+        );
+        assert_eq!(
+            doc["Statement"][1]["Condition"]["StringEquals"]["iam:AWSServiceName"],
+            "spot.amazonaws.com"
+        );
+        assert_eq!(
+            doc["Statement"][2]["Resource"],
+            "arn:aws:iam::123456789012:role/doc-role"
+        );
+        assert_eq!(attached_role_policies(&moto.iam(), "doc-role").await, [arn]);
+    });
+    moto.assert_plan_clean(&p);
 }

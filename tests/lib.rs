@@ -6,6 +6,7 @@ mod aws_iam;
 mod aws_network;
 mod check_and_policy;
 mod config_errors;
+mod data_sources;
 mod default_tags;
 mod example_plans;
 mod iam_inline_policies;

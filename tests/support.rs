@@ -272,6 +272,19 @@ impl Moto {
             .expect("run skyform")
     }
 
+    /// Plans with `--detailed-exitcode` and requires "No changes." (exit 0).
+    pub(crate) fn assert_plan_clean(&self, project: &Project) {
+        let plan = self.run(project, &["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&plan),
+            stderr(&plan)
+        );
+        assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
+    }
+
     /// The AWS actions received so far that change something.
     pub(crate) fn writes(&self) -> Vec<String> {
         let calls = self.calls.lock().expect("calls");
@@ -643,4 +656,52 @@ pub(crate) fn stdout(out: &std::process::Output) -> String {
 
 pub(crate) fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A role's trust policy as IAM returns it.
+pub(crate) async fn trust_policy(iam: &aws_sdk_iam::Client, role: &str) -> serde_json::Value {
+    let role = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .expect("role")
+        .role
+        .expect("role");
+    skyform::lang::document::parse_document(role.assume_role_policy_document().unwrap_or_default())
+        .expect("trust json")
+}
+
+/// One version of a managed policy's document as IAM returns it.
+pub(crate) async fn policy_document(
+    iam: &aws_sdk_iam::Client,
+    arn: &str,
+    version: &str,
+) -> serde_json::Value {
+    let v = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .expect("version");
+    skyform::lang::document::parse_document(
+        v.policy_version()
+            .and_then(|v| v.document())
+            .unwrap_or_default(),
+    )
+    .expect("policy json")
+}
+
+/// The ARNs of the managed policies attached to a role, as IAM lists them.
+pub(crate) async fn attached_role_policies(iam: &aws_sdk_iam::Client, role: &str) -> Vec<String> {
+    iam.list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("attached")
+        .attached_policies()
+        .iter()
+        .filter_map(|a| a.policy_arn().map(String::from))
+        .collect()
 }

@@ -40,6 +40,14 @@ pub(super) fn block_filters(args: &crate::state::Attrs) -> Vec<Filter> {
         .collect()
 }
 
+/// Filters as the messages of data sources show them: `filter name = ["a", "b"]`.
+pub(super) fn describe_filters(filters: &[Filter]) -> Vec<String> {
+    filters
+        .iter()
+        .map(|f| format!("filter {} = {:?}", f.name().unwrap_or_default(), f.values()))
+        .collect()
+}
+
 pub(super) fn tags_json(tags: &[Tag]) -> serde_json::Value {
     serde_json::Value::Object(
         tags.iter()

@@ -1,8 +1,9 @@
 //! `aws_iam_policy`. A new document becomes a new default version; when the policy already
-//! has five versions (AWS's limit), the oldest non-default one is deleted first.
+//! has five versions (AWS's limit), the oldest non-default one is deleted first. Also the data
+//! source of that name, which finds a managed policy (local or AWS's) by ARN or name.
 
 use super::iam_snapshot::IamSnapshot;
-use super::resource::{iam_pairs, Named, Read, Recover, Resource};
+use super::resource::{iam_pairs, DataSource, Named, Read, Recover, Resource};
 use super::{aws_err, iam_tags, req, s, sync_iam_tags, tags_of, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -18,6 +19,12 @@ pub(super) const TYPE: Resource = Resource {
     recover: Recover::UniqueName(|p, name| Box::pin(named(p, name))),
     describe_tagged: None,
     evidence: None,
+};
+
+pub(super) const DATA: DataSource = DataSource {
+    name: "aws_iam_policy",
+    schema: include_str!("../../schemas/data/aws_iam_policy.json"),
+    read: |p, args| Box::pin(find(p, args)),
 };
 
 pub(super) fn read(snap: &IamSnapshot, arn: &str) -> Option<Attrs> {
@@ -154,19 +161,29 @@ pub(super) async fn delete(p: &AwsProvider, arn: &str) -> Result<(), ProviderErr
     Ok(())
 }
 
-/// The local policy by this name, with its ARN and tags. There is no `GetPolicy` by name: the
-/// account's local policies are listed.
-async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
-    let policies = p
-        .iam
+/// Every managed policy in `scope` (local, AWS's, or both when `None`) under `path_prefix`,
+/// page by page: IAM has no lookup by name.
+async fn list(
+    p: &AwsProvider,
+    scope: Option<aws_sdk_iam::types::PolicyScopeType>,
+    path_prefix: Option<&str>,
+) -> Result<Vec<aws_sdk_iam::types::Policy>, ProviderError> {
+    p.iam
         .list_policies()
-        .scope(aws_sdk_iam::types::PolicyScopeType::Local)
+        .set_scope(scope)
+        .set_path_prefix(path_prefix.map(String::from))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(aws_err)?;
+        .map_err(aws_err)
+}
+
+/// The local policy by this name, with its ARN and tags. There is no `GetPolicy` by name: the
+/// account's local policies are listed.
+async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderError> {
+    let policies = list(p, Some(aws_sdk_iam::types::PolicyScopeType::Local), None).await?;
     let Some(arn) = policies
         .iter()
         .find(|pol| pol.policy_name() == Some(name))
@@ -185,4 +202,101 @@ async fn named(p: &AwsProvider, name: &str) -> Result<Option<Named>, ProviderErr
         id: arn,
         tags: iam_pairs(tags.tags()),
     }))
+}
+
+/// The ARN of the one policy, local or AWS's, with this name under `path_prefix`. IAM has no
+/// lookup by name, so the policies are listed, as Terraform's provider does.
+async fn arn_by_name(
+    p: &AwsProvider,
+    name: &str,
+    path_prefix: Option<&str>,
+) -> Result<String, ProviderError> {
+    let policies = list(p, None, path_prefix).await?;
+    let arns: Vec<&str> = policies
+        .iter()
+        .filter(|pol| pol.policy_name() == Some(name))
+        .filter_map(|pol| pol.arn())
+        .collect();
+    let under = path_prefix.map_or(String::new(), |pre| format!(" under path {pre:?}"));
+    match arns.as_slice() {
+        [arn] => Ok((*arn).to_string()),
+        [] => Err(ProviderError::new(
+            "NoSuchEntity",
+            format!("no IAM policy is named {name:?}{under}"),
+        )),
+        several => Err(ProviderError::new(
+            "TooManyResults",
+            format!(
+                "{} IAM policies are named {name:?}{under} ({}); give arn or path_prefix to choose one",
+                several.len(),
+                several.join(", ")
+            ),
+        )),
+    }
+}
+
+/// `data "aws_iam_policy"`: the policy by `arn`, or by `name` (and `path_prefix`), with the
+/// document of its default version.
+async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let arn = match (s(args, "arn"), s(args, "name")) {
+        (Some(arn), _) => arn.to_string(),
+        (None, Some(name)) => arn_by_name(p, name, s(args, "path_prefix")).await?,
+        (None, None) => {
+            return Err(ProviderError::new(
+                "NoFilter",
+                "data \"aws_iam_policy\" needs arn or name to choose a policy",
+            ))
+        }
+    };
+    let got = p
+        .iam
+        .get_policy()
+        .policy_arn(&arn)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let Some(policy) = got.policy() else {
+        return Err(ProviderError::new(
+            "NoSuchEntity",
+            format!("IAM returned no policy for {arn}"),
+        ));
+    };
+    let version = p
+        .iam
+        .get_policy_version()
+        .policy_arn(&arn)
+        .version_id(policy.default_version_id().unwrap_or("v1"))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let raw = version
+        .policy_version()
+        .and_then(|v| v.document())
+        .unwrap_or_default();
+    // AWS URL-encodes the document; the attribute holds it as JSON, as Terraform's does.
+    let document =
+        super::policy::parse_document(raw).map_or_else(|| raw.to_string(), |d| d.to_string());
+    let mut a = args.clone();
+    a.insert("arn".into(), arn.clone().into());
+    a.insert("id".into(), arn.into());
+    a.insert(
+        "name".into(),
+        policy.policy_name().unwrap_or_default().into(),
+    );
+    a.insert("path".into(), policy.path().unwrap_or_default().into());
+    a.insert(
+        "description".into(),
+        policy.description().unwrap_or_default().into(),
+    );
+    a.insert(
+        "policy_id".into(),
+        policy.policy_id().unwrap_or_default().into(),
+    );
+    a.insert(
+        "attachment_count".into(),
+        policy.attachment_count().unwrap_or(0).into(),
+    );
+    a.insert("policy".into(), document.into());
+    a.insert("tags".into(), super::tags_json(policy.tags()));
+    Ok(a)
 }

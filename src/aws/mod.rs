@@ -20,6 +20,7 @@
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
 mod adopt;
+mod ami;
 pub(crate) mod caller_identity;
 mod check;
 pub(crate) mod cidr;
@@ -31,6 +32,7 @@ mod iam_inline_policy;
 mod iam_instance_profile;
 mod iam_policy;
 mod iam_policy_attachment;
+mod iam_policy_document;
 mod iam_role;
 mod iam_snapshot;
 mod iam_user;
@@ -39,6 +41,7 @@ mod internet_gateway;
 mod nodes;
 pub mod permissions;
 pub(crate) mod policy;
+mod region;
 mod registry;
 mod resource;
 mod route_table;

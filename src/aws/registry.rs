@@ -4,9 +4,9 @@
 
 use super::resource::{DataSource, Resource};
 use super::{
-    caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile, iam_policy,
-    iam_policy_attachment, iam_role, iam_user, instance, internet_gateway, route_table,
-    security_group, subnet, vpc,
+    ami, caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile,
+    iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
+    internet_gateway, region, route_table, security_group, subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -42,7 +42,12 @@ pub(crate) const REFUSED_TYPES: &[(&str, &str)] = &[(
 
 /// Every data source.
 pub(crate) const DATA_SOURCES: &[&DataSource] = &[
+    &ami::DATA,
     &caller_identity::DATA,
+    &iam_policy::DATA,
+    &iam_policy_document::DATA,
+    &region::DATA_PARTITION,
+    &region::DATA_REGION,
     &vpc::DATA,
     &subnet::DATA_SUBNETS,
     &subnet::DATA_AVAILABILITY_ZONES,

@@ -6,8 +6,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttrib
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, block_filters, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec,
-    tags_json, ById,
+    arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
+    tag_spec, tags_json, ById,
 };
 use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -239,10 +239,7 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
 /// `data "aws_vpc"`: exactly one VPC by id, by `default = true`, by tags, or by `filter` blocks.
 pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
     let mut filters = block_filters(args);
-    let mut described: Vec<String> = filters
-        .iter()
-        .map(|f| format!("filter {} = {:?}", f.name().unwrap_or_default(), f.values()))
-        .collect();
+    let mut described = describe_filters(&filters);
     if let Some(id) = s(args, "id") {
         filters.push(filter("vpc-id", &[id.to_string()]));
         described.push(format!("id = {id:?}"));

@@ -190,7 +190,8 @@ struct RawAttr {
     enum_values: Option<Vec<String>>,
     #[serde(default)]
     description: String,
-    /// The fields of a nested block; the attribute's type is then `set(object)`.
+    /// The fields of a nested block; the attribute's type is then `set(object)`, or
+    /// `list(object)` where the blocks' order means something (a policy's statements).
     block: Option<BTreeMap<String, RawField>>,
     /// A check on the value's form, named here and carried out by the provider's
     /// `check_format` (for AWS, `vpc_cidr`: an IPv4 network, /16 to /28).
@@ -210,6 +211,42 @@ struct RawField {
     default: Option<serde_json::Value>,
     #[serde(default)]
     description: String,
+    /// The fields of a block inside this nested block (a statement's `principals { ... }`);
+    /// the field's type is then `set(object)` or `list(object)`.
+    block: Option<BTreeMap<String, RawField>>,
+}
+
+/// The type of nested blocks of these fields: `set(object)` or `list(object)`.
+fn block_type(
+    owner: &str,
+    type_name: &str,
+    fields: &BTreeMap<String, RawField>,
+) -> Result<AttrType, String> {
+    let mut out = BTreeMap::new();
+    for (f, raw) in fields {
+        let ty = match &raw.block {
+            Some(inner) => block_type(&format!("{owner}.{f}"), &raw.type_name, inner)?,
+            None => AttrType::parse(&raw.type_name)
+                .ok_or_else(|| format!("{owner}.{f}: unknown type {}", raw.type_name))?,
+        };
+        out.insert(
+            f.clone(),
+            Field {
+                ty,
+                required: raw.required,
+                default: raw.default.as_ref().map(Value::from_json),
+                description: raw.description.clone(),
+            },
+        );
+    }
+    let object = Box::new(AttrType::Object(out));
+    match type_name {
+        "set(object)" => Ok(AttrType::Set(object)),
+        "list(object)" => Ok(AttrType::List(object)),
+        _ => Err(format!(
+            "{owner}: a block attribute has type set(object) or list(object)"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -266,24 +303,7 @@ impl Schema {
         let mut attributes = BTreeMap::new();
         for (name, a) in raw.attributes {
             let ty = match &a.block {
-                Some(fields) if a.type_name == "set(object)" => {
-                    let mut out = BTreeMap::new();
-                    for (f, raw) in fields {
-                        let ty = AttrType::parse(&raw.type_name)
-                            .ok_or_else(|| format!("{name}.{f}: unknown type {}", raw.type_name))?;
-                        out.insert(
-                            f.clone(),
-                            Field {
-                                ty,
-                                required: raw.required,
-                                default: raw.default.as_ref().map(Value::from_json),
-                                description: raw.description.clone(),
-                            },
-                        );
-                    }
-                    AttrType::Set(Box::new(AttrType::Object(out)))
-                }
-                Some(_) => return Err(format!("{name}: a block attribute has type set(object)")),
+                Some(fields) => block_type(&name, &a.type_name, fields)?,
                 None => AttrType::parse(&a.type_name)
                     .ok_or_else(|| format!("{name}: unknown type {}", a.type_name))?,
             };
@@ -359,29 +379,43 @@ impl Schema {
             ));
         }
         for (name, a) in &self.attributes {
-            let AttrType::Set(inner) = &a.ty else {
-                continue;
-            };
-            let AttrType::Object(fields) = inner.as_ref() else {
-                continue;
-            };
-            out.push_str(&format!(
-                "\n`{name} {{ ... }}` blocks (any number, compared as a set):\n\n| field | type | required | default | description |\n|---|---|---|---|---|\n"
-            ));
-            for (f, field) in fields {
-                let default = field
-                    .default
-                    .as_ref()
-                    .map_or(String::new(), |d| format!("`{d}`"));
-                out.push_str(&format!(
-                    "| `{f}` | {} | {} | {default} | {} |\n",
-                    field.ty.name(),
-                    if field.required { "yes" } else { "" },
-                    field.description
-                ));
-            }
+            blocks_markdown(&mut out, name, &a.ty);
         }
         out
+    }
+}
+
+/// The field table of the nested blocks of type `ty` written as `name { ... }`, then those of
+/// the blocks inside them (`statement.principals { ... }`).
+fn blocks_markdown(out: &mut String, name: &str, ty: &AttrType) {
+    let (AttrType::Set(inner) | AttrType::List(inner)) = ty else {
+        return;
+    };
+    let AttrType::Object(fields) = inner.as_ref() else {
+        return;
+    };
+    let kind = if matches!(ty, AttrType::Set(_)) {
+        "compared as a set"
+    } else {
+        "in the order written"
+    };
+    out.push_str(&format!(
+        "\n`{name} {{ ... }}` blocks (any number, {kind}):\n\n| field | type | required | default | description |\n|---|---|---|---|---|\n"
+    ));
+    for (f, field) in fields {
+        let default = field
+            .default
+            .as_ref()
+            .map_or(String::new(), |d| format!("`{d}`"));
+        out.push_str(&format!(
+            "| `{f}` | {} | {} | {default} | {} |\n",
+            field.ty.name(),
+            if field.required { "yes" } else { "" },
+            field.description
+        ));
+    }
+    for (f, field) in fields {
+        blocks_markdown(out, &format!("{name}.{f}"), &field.ty);
     }
 }
 
@@ -461,5 +495,28 @@ mod tests {
         assert!(AttrType::Json.conform(Value::string("{not json")).is_err());
         let map = AttrType::parse("map(string)").unwrap();
         assert!(map.conform(Value::string("x")).is_err());
+    }
+
+    #[test]
+    fn a_block_inside_a_nested_block_is_a_list_or_set_of_objects_and_nothing_else() {
+        let text = |inner_type: &str| {
+            format!(
+                r#"{{"type": "t", "attributes": {{"statement": {{"type": "list(object)", "mode": "optional", "block": {{
+                    "principals": {{"type": "{inner_type}", "block": {{"type": {{"type": "string", "required": true}}}}}}
+                }}}}}}}}"#
+            )
+        };
+        let schema = Schema::parse(&text("set(object)")).unwrap();
+        let AttrType::List(statement) = &schema.attributes["statement"].ty else {
+            panic!("{:?}", schema.attributes["statement"].ty)
+        };
+        let AttrType::Object(fields) = statement.as_ref() else {
+            panic!("{statement:?}")
+        };
+        assert_eq!(fields["principals"].ty.name(), "set(object)");
+        let md = schema.to_markdown("data source");
+        assert!(md.contains("`statement.principals { ... }` blocks"), "{md}");
+        let e = Schema::parse(&text("string")).unwrap_err();
+        assert!(e.contains("statement.principals"), "{e}");
     }
 }
