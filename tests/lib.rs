@@ -18,6 +18,7 @@ mod provider_aliases;
 mod reliability;
 mod review_workflow;
 mod safety;
+mod security_group_rules;
 mod support;
 mod terraform_compat;
 mod terraform_files;

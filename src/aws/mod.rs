@@ -47,6 +47,7 @@ mod resource;
 mod route_table;
 pub mod schemas;
 mod security_group;
+mod security_group_rule;
 mod subnet;
 mod vpc;
 
@@ -516,7 +517,9 @@ impl Rules for AwsProvider {
     fn check_plan(
         planned: &[crate::engine::provider::Planned<'_>],
     ) -> Vec<crate::engine::provider::Problem> {
-        cidr::check_plan(planned)
+        let mut problems = cidr::check_plan(planned);
+        problems.extend(security_group_rule::check_plan(planned));
+        problems
     }
 }
 

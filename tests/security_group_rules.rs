@@ -1,0 +1,237 @@
+//! `aws_vpc_security_group_ingress_rule` and `aws_vpc_security_group_egress_rule` against
+//! moto, checked through `DescribeSecurityGroupRules`; and the plan-time refusal of a rule
+//! resource on a group whose inline blocks of the same direction would revoke it.
+
+use crate::support::{block_on, stderr, stdout, Moto, Project};
+
+fn config(ssh_port: u16) -> String {
+    format!(
+        r#"
+resource "aws_vpc" "v" {{
+  cidr_block = "10.30.0.0/16"
+}}
+
+resource "aws_security_group" "web" {{
+  name   = "web"
+  vpc_id = aws_vpc.v.id
+}}
+
+resource "aws_vpc_security_group_ingress_rule" "ssh" {{
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "tcp"
+  from_port         = {ssh_port}
+  to_port           = {ssh_port}
+  cidr_ipv4         = "10.30.0.0/16"
+  description       = "ssh"
+  tags = {{
+    Name = "ssh"
+  }}
+}}
+
+resource "aws_vpc_security_group_ingress_rule" "https" {{
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}}
+
+resource "aws_vpc_security_group_egress_rule" "dns" {{
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "udp"
+  from_port         = 53
+  to_port           = 53
+  cidr_ipv4         = "10.30.0.2/32"
+}}
+"#
+    )
+}
+
+/// The group's rules as AWS reports them: (egress, protocol, from, to, cidr, tagged Name).
+fn rules(moto: &Moto) -> Vec<(bool, String, i32, i32, String, Option<String>)> {
+    let ec2 = moto.ec2();
+    let groups = block_on(
+        ec2.describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-name")
+                    .values("web")
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("groups");
+    let Some(id) = groups
+        .security_groups()
+        .first()
+        .and_then(|g| g.group_id().map(String::from))
+    else {
+        return Vec::new();
+    };
+    let out = block_on(
+        ec2.describe_security_group_rules()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-id")
+                    .values(id)
+                    .build(),
+            )
+            .send(),
+    )
+    .expect("rules");
+    let mut found: Vec<_> = out
+        .security_group_rules()
+        .iter()
+        .map(|r| {
+            (
+                r.is_egress().unwrap_or_default(),
+                r.ip_protocol().unwrap_or_default().to_string(),
+                r.from_port().unwrap_or_default(),
+                r.to_port().unwrap_or_default(),
+                r.cidr_ipv4().unwrap_or_default().to_string(),
+                r.tags()
+                    .iter()
+                    .find(|t| t.key() == Some("Name"))
+                    .and_then(|t| t.value().map(String::from)),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn rule(
+    egress: bool,
+    proto: &str,
+    port: i32,
+    cidr: &str,
+    name: Option<&str>,
+) -> (bool, String, i32, i32, String, Option<String>) {
+    (
+        egress,
+        proto.into(),
+        port,
+        port,
+        cidr.into(),
+        name.map(String::from),
+    )
+}
+
+#[test]
+fn rule_resources_apply_plan_clean_are_replaced_on_a_new_port_and_destroy() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &config(22))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Apply complete! Resources: 5 added"),
+        "{}",
+        stdout(&out)
+    );
+    // AWS's default allow-all egress stays: the group has no egress blocks.
+    let default_egress = rule(true, "-1", -1, "0.0.0.0/0", None);
+    assert_eq!(
+        rules(&moto),
+        [
+            rule(false, "tcp", 22, "10.30.0.0/16", Some("ssh")),
+            rule(false, "tcp", 443, "0.0.0.0/0", None),
+            default_egress.clone(),
+            rule(true, "udp", 53, "10.30.0.2/32", None),
+        ]
+    );
+
+    let out = moto.run(&p, &["plan"]);
+    assert!(
+        stdout(&out).contains("No changes."),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    p.write("main.sky.hcl", &config(2222));
+    let out = moto.run(&p, &["plan"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("aws_vpc_security_group_ingress_rule.ssh must be replaced"),
+        "{text}{}",
+        stderr(&out)
+    );
+    assert!(
+        text.contains("1 to add, 0 to change, 1 to destroy"),
+        "{text}"
+    );
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        rules(&moto),
+        [
+            rule(false, "tcp", 443, "0.0.0.0/0", None),
+            rule(false, "tcp", 2222, "10.30.0.0/16", Some("ssh")),
+            default_egress,
+            rule(true, "udp", 53, "10.30.0.2/32", None),
+        ]
+    );
+    let out = moto.run(&p, &["plan"]);
+    assert!(stdout(&out).contains("No changes."), "{}", stdout(&out));
+
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(rules(&moto).is_empty(), "the group and its rules are gone");
+}
+
+#[test]
+fn a_rule_resource_on_a_group_with_inline_rules_of_its_direction_is_a_plan_error() {
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        r#"
+resource "aws_vpc" "v" {
+  cidr_block = "10.0.0.0/16"
+}
+
+resource "aws_security_group" "web" {
+  name   = "web"
+  vpc_id = aws_vpc.v.id
+
+  ingress {
+    from_port   = 22
+    to_port     = 22
+    protocol    = "tcp"
+    cidr_blocks = ["10.0.0.0/16"]
+  }
+}
+
+resource "aws_vpc_security_group_ingress_rule" "https" {
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "0.0.0.0/0"
+}
+
+resource "aws_vpc_security_group_egress_rule" "all" {
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "-1"
+  cidr_ipv4         = "0.0.0.0/0"
+}
+"#,
+    )]);
+    let out = p.offline().arg("validate").output().expect("run");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "aws_vpc_security_group_ingress_rule.https: aws_security_group.web also declares \
+             inline ingress blocks, and a group's inline ingress blocks are authoritative"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("main.sky.hcl:19:"),
+        "the rule's security_group_id: {err}"
+    );
+    // The group leaves egress alone (no egress blocks), so the egress rule is no conflict.
+    assert!(
+        !err.contains("aws_vpc_security_group_egress_rule.all"),
+        "{err}"
+    );
+}
