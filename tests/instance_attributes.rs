@@ -112,7 +112,10 @@ fn an_instance_s_zone_addresses_metadata_options_and_root_volume_reach_ec2_and_p
         .expect("describe volumes");
     let v = &volumes.volumes()[0];
     assert_eq!(v.size(), Some(30));
-    assert_eq!(v.volume_type().map(|t| t.as_str()), Some("gp3"));
+    assert_eq!(
+        v.volume_type().map(aws_sdk_ec2::types::VolumeType::as_str),
+        Some("gp3")
+    );
     assert_eq!(v.encrypted(), Some(true));
 
     moto.assert_plan_clean(&p);

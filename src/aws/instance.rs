@@ -102,7 +102,11 @@ pub(super) async fn read_all(
         let primary = i
             .network_interfaces()
             .iter()
-            .find(|n| n.attachment().and_then(|t| t.device_index()) == Some(0))
+            .find(|n| {
+                n.attachment()
+                    .and_then(aws_sdk_ec2::types::InstanceNetworkInterfaceAttachment::device_index)
+                    == Some(0)
+            })
             .and_then(|n| n.network_interface_id());
         a.insert(
             "primary_network_interface_id".into(),
