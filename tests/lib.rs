@@ -10,6 +10,7 @@ mod data_sources;
 mod default_tags;
 mod example_plans;
 mod iam_inline_policies;
+mod instance_attributes;
 mod instances;
 mod lang_blocks;
 mod modules;

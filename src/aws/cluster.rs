@@ -67,6 +67,7 @@ fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false),
         tags,
+        ..Spec::default()
     }
 }
 

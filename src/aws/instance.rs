@@ -1,9 +1,19 @@
 //! `aws_instance`: one EC2 instance, with the node code clusters use.
 
-use super::ec2_common::{arn, filter, string_set, strings, sync_tags, tags_json, ById};
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{
+    EbsBlockDevice, EbsInstanceBlockDevice, HttpTokensState, Instance,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, MonitoringState, Volume,
+    VolumeType,
+};
+
+use super::ec2_common::{
+    arn, bool_of, filter, int, string_set, strings, sync_tags, tags_json, ById,
+};
 use super::nodes::{self, client_token, describe, profile_name, Spec};
 use super::resource::{Read, Recover, Resource};
-use super::{after_made, req, s, tags_of, AwsProvider};
+use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
 
@@ -27,6 +37,18 @@ pub(super) async fn read_all(
 ) -> Result<ById, ProviderError> {
     let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
     let found = describe(p, vec![filter("instance-id", &ids)], false).await?;
+    // DescribeInstances names the root volume but not its size or type: one DescribeVolumes
+    // for the instances whose configuration has a root_block_device, none otherwise.
+    let with_root: Vec<String> = found
+        .iter()
+        .filter(|i| {
+            priors.iter().any(|(id, a)| {
+                Some(id.as_str()) == i.instance_id() && has_block(a, "root_block_device")
+            })
+        })
+        .filter_map(|i| root_volume(i).map(String::from))
+        .collect();
+    let volumes = volumes(p, &with_root).await?;
     let mut out = ById::new();
     for i in found {
         let Some(id) = i.instance_id() else { continue };
@@ -63,10 +85,71 @@ pub(super) async fn read_all(
             "private_ip".into(),
             i.private_ip_address().unwrap_or_default().into(),
         );
+        let public_ip = i.public_ip_address().unwrap_or_default();
+        a.insert("public_ip".into(), public_ip.into());
         a.insert(
-            "public_ip".into(),
-            i.public_ip_address().unwrap_or_default().into(),
+            "associate_public_ip_address".into(),
+            (!public_ip.is_empty()).into(),
         );
+        a.insert(
+            "private_dns".into(),
+            i.private_dns_name().unwrap_or_default().into(),
+        );
+        a.insert(
+            "public_dns".into(),
+            i.public_dns_name().unwrap_or_default().into(),
+        );
+        let primary = i
+            .network_interfaces()
+            .iter()
+            .find(|n| {
+                n.attachment()
+                    .and_then(aws_sdk_ec2::types::InstanceNetworkInterfaceAttachment::device_index)
+                    == Some(0)
+            })
+            .and_then(|n| n.network_interface_id());
+        a.insert(
+            "primary_network_interface_id".into(),
+            primary.unwrap_or_default().into(),
+        );
+        let placement = i.placement();
+        a.insert(
+            "availability_zone".into(),
+            placement
+                .and_then(|p| p.availability_zone())
+                .unwrap_or_default()
+                .into(),
+        );
+        a.insert(
+            "tenancy".into(),
+            placement
+                .and_then(|p| p.tenancy())
+                .map_or("default", |t| t.as_str())
+                .into(),
+        );
+        a.insert(
+            "monitoring".into(),
+            matches!(
+                i.monitoring().and_then(|m| m.state()),
+                Some(MonitoringState::Enabled | MonitoringState::Pending)
+            )
+            .into(),
+        );
+        if let Some(m) = i.metadata_options() {
+            a.insert(
+                "metadata_options".into(),
+                serde_json::json!([{
+                    "http_tokens": m.http_tokens().map_or("optional", |t| t.as_str()),
+                    "http_endpoint": m.http_endpoint().map_or("enabled", |e| e.as_str()),
+                    "http_put_response_hop_limit": m.http_put_response_hop_limit().unwrap_or(1),
+                }]),
+            );
+        }
+        if let Some(volume) = root_volume(&i).and_then(|v| volumes.get(v)) {
+            let delete = root_mapping(&i).and_then(EbsInstanceBlockDevice::delete_on_termination);
+            let block = root_block(a.get("root_block_device"), volume, delete);
+            a.insert("root_block_device".into(), block);
+        }
         a.insert("tags".into(), tags_json(i.tags()));
         out.insert(id.to_string(), a);
     }
@@ -87,6 +170,13 @@ pub(super) async fn create(
         key_name: s(a, "key_name").map(String::from),
         user_data: s(a, "user_data").map(String::from),
         tags: tags_of(a),
+        availability_zone: s(a, "availability_zone").map(String::from),
+        tenancy: s(a, "tenancy").map(String::from),
+        private_ip: s(a, "private_ip").map(String::from),
+        associate_public_ip: bool_of(a, "associate_public_ip_address"),
+        metadata_options: block(a, "metadata_options").map(metadata_request),
+        root_volume: block(a, "root_block_device").map(root_request),
+        monitoring: bool_of(a, "monitoring").unwrap_or(false),
         ..Spec::default()
     };
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
@@ -114,6 +204,38 @@ pub(super) async fn update(
     {
         nodes::set_groups(p, &[id.to_string()], &want).await?;
     }
+    if let Some(want) = block(a, "metadata_options") {
+        if Some(want) != block(prior, "metadata_options") {
+            let m = metadata_request(want);
+            p.ec2
+                .modify_instance_metadata_options()
+                .instance_id(id)
+                .set_http_tokens(m.http_tokens().cloned())
+                .set_http_endpoint(m.http_endpoint().cloned())
+                .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
+                .send()
+                .await
+                .map_err(aws_err)?;
+        }
+    }
+    let monitoring = bool_of(a, "monitoring").unwrap_or(false);
+    if monitoring != bool_of(prior, "monitoring").unwrap_or(false) {
+        if monitoring {
+            p.ec2
+                .monitor_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map_err(aws_err)?;
+        } else {
+            p.ec2
+                .unmonitor_instances()
+                .instance_ids(id)
+                .send()
+                .await
+                .map_err(aws_err)?;
+        }
+    }
     let mut result = read_all(p, &[(id.to_string(), prior.clone())])
         .await?
         .remove(id)
@@ -124,4 +246,117 @@ pub(super) async fn update(
 
 pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     nodes::terminate(p, &[id.to_string()]).await
+}
+
+/// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
+fn block<'a>(a: &'a Attrs, key: &str) -> Option<&'a serde_json::Map<String, serde_json::Value>> {
+    a.get(key)?.as_array()?.first()?.as_object()
+}
+
+fn has_block(a: &Attrs, key: &str) -> bool {
+    block(a, key).is_some()
+}
+
+fn metadata_request(
+    m: &serde_json::Map<String, serde_json::Value>,
+) -> InstanceMetadataOptionsRequest {
+    let text = |k: &str| m.get(k).and_then(serde_json::Value::as_str);
+    InstanceMetadataOptionsRequest::builder()
+        .set_http_tokens(text("http_tokens").map(HttpTokensState::from))
+        .set_http_endpoint(text("http_endpoint").map(InstanceMetadataEndpointState::from))
+        .set_http_put_response_hop_limit(int(m.get("http_put_response_hop_limit")))
+        .build()
+}
+
+fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevice {
+    let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+    let flag = |k: &str| r.get(k).and_then(serde_json::Value::as_bool);
+    EbsBlockDevice::builder()
+        .set_volume_size(int(r.get("volume_size")))
+        .set_volume_type(text("volume_type").map(VolumeType::from))
+        .set_iops(int(r.get("iops")))
+        .set_throughput(int(r.get("throughput")))
+        .set_encrypted(flag("encrypted"))
+        .set_kms_key_id(text("kms_key_id").map(String::from))
+        .set_delete_on_termination(flag("delete_on_termination"))
+        .build()
+}
+
+/// The EBS mapping of the instance's root device.
+fn root_mapping(i: &Instance) -> Option<&EbsInstanceBlockDevice> {
+    let root = i.root_device_name()?;
+    i.block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root))
+        .and_then(|m| m.ebs())
+}
+
+fn root_volume(i: &Instance) -> Option<&str> {
+    root_mapping(i).and_then(EbsInstanceBlockDevice::volume_id)
+}
+
+/// The named volumes, from one paged `DescribeVolumes` (none when there are no ids).
+async fn volumes(
+    p: &AwsProvider,
+    ids: &[String],
+) -> Result<BTreeMap<String, Volume>, ProviderError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let pages = p
+        .ec2
+        .describe_volumes()
+        .set_volume_ids(Some(ids.to_vec()))
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    Ok(pages
+        .iter()
+        .flat_map(aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput::volumes)
+        .filter_map(|v| Some((v.volume_id()?.to_string(), v.clone())))
+        .collect())
+}
+
+/// The root volume as a `root_block_device` block. A field the prior block left null stays
+/// null: AWS fills those in (gp3's baseline IOPS, say), and the configuration did not ask.
+fn root_block(
+    prior: Option<&serde_json::Value>,
+    v: &Volume,
+    delete_on_termination: Option<bool>,
+) -> serde_json::Value {
+    let live = serde_json::json!({
+        "volume_size": v.size(),
+        "volume_type": v.volume_type().map(VolumeType::as_str),
+        "iops": v.iops(),
+        "throughput": v.throughput(),
+        "encrypted": v.encrypted(),
+        "kms_key_id": v.kms_key_id(),
+        "delete_on_termination": delete_on_termination,
+    });
+    let Some(prior) = prior
+        .and_then(serde_json::Value::as_array)
+        .and_then(|b| b.first())
+        .and_then(serde_json::Value::as_object)
+    else {
+        return serde_json::json!([live]);
+    };
+    let block: serde_json::Map<String, serde_json::Value> = live
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, value)| {
+            let asked = prior.get(k).is_some_and(|p| !p.is_null());
+            (
+                k.clone(),
+                if asked {
+                    value.clone()
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+        })
+        .collect();
+    serde_json::json!([block])
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
     BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
-    InstanceMarketOptionsRequest, InstanceType, MarketType, ResourceType, Tag, TagSpecification,
+    InstanceMarketOptionsRequest, InstanceMetadataOptionsRequest,
+    InstanceNetworkInterfaceSpecification, InstanceType, MarketType, Placement, ResourceType,
+    RunInstancesMonitoringEnabled, Tag, TagSpecification, Tenancy,
 };
 
 use super::ec2_common::filter;
@@ -27,8 +29,18 @@ pub(super) struct Spec {
     pub(crate) key_name: Option<String>,
     pub(crate) user_data: Option<String>,
     pub(crate) root_volume_size_gb: Option<i32>,
+    /// The whole root volume (`aws_instance`'s `root_block_device`); wins over the size alone.
+    pub(crate) root_volume: Option<EbsBlockDevice>,
     pub(crate) use_spot: bool,
     pub(crate) tags: BTreeMap<String, String>,
+    pub(crate) availability_zone: Option<String>,
+    pub(crate) tenancy: Option<String>,
+    pub(crate) private_ip: Option<String>,
+    /// Only a network interface specification can carry this, so when it is set the subnet,
+    /// groups and private IP move into one.
+    pub(crate) associate_public_ip: Option<bool>,
+    pub(crate) metadata_options: Option<InstanceMetadataOptionsRequest>,
+    pub(crate) monitoring: bool,
 }
 
 tokio::task_local! {
@@ -130,13 +142,33 @@ pub(super) async fn launch(
                 .build(),
         );
     }
-    let devices = match spec.root_volume_size_gb {
-        Some(size) => Some(vec![BlockDeviceMapping::builder()
+    let root = spec.root_volume.clone().or_else(|| {
+        spec.root_volume_size_gb
+            .map(|size| EbsBlockDevice::builder().volume_size(size).build())
+    });
+    let devices = match root {
+        Some(ebs) => Some(vec![BlockDeviceMapping::builder()
             .device_name(root_device(p, &spec.image_id).await)
-            .ebs(EbsBlockDevice::builder().volume_size(size).build())
+            .ebs(ebs)
             .build()]),
         None => None,
     };
+    let groups = Some(spec.security_group_ids.clone()).filter(|g| !g.is_empty());
+    let interface = spec.associate_public_ip.map(|public| {
+        InstanceNetworkInterfaceSpecification::builder()
+            .device_index(0)
+            .associate_public_ip_address(public)
+            .set_subnet_id(spec.subnet_id.clone())
+            .set_groups(groups.clone())
+            .set_private_ip_address(spec.private_ip.clone())
+            .build()
+    });
+    let placement = (spec.availability_zone.is_some() || spec.tenancy.is_some()).then(|| {
+        Placement::builder()
+            .set_availability_zone(spec.availability_zone.clone())
+            .set_tenancy(spec.tenancy.as_deref().map(Tenancy::from))
+            .build()
+    });
     let user_data = spec
         .user_data
         .as_ref()
@@ -149,10 +181,17 @@ pub(super) async fn launch(
                 .instance_type(InstanceType::from(spec.instance_type.as_str()))
                 .min_count(1)
                 .max_count(1)
-                .set_subnet_id(spec.subnet_id.clone())
-                .set_security_group_ids(
-                    Some(spec.security_group_ids.clone()).filter(|g| !g.is_empty()),
-                )
+                .set_subnet_id(spec.subnet_id.clone().filter(|_| interface.is_none()))
+                .set_security_group_ids(groups.clone().filter(|_| interface.is_none()))
+                .set_private_ip_address(spec.private_ip.clone().filter(|_| interface.is_none()))
+                .set_network_interfaces(interface.clone().map(|i| vec![i]))
+                .set_placement(placement.clone())
+                .set_metadata_options(spec.metadata_options.clone())
+                .set_monitoring(spec.monitoring.then(|| {
+                    RunInstancesMonitoringEnabled::builder()
+                        .enabled(true)
+                        .build()
+                }))
                 .set_iam_instance_profile(
                     spec.iam_instance_profile
                         .as_ref()
