@@ -332,25 +332,14 @@ pub(crate) fn eval_value(
 
 /// Sets `module.CALL.name` (or `module.CALL[key].name`) in the calling module's scope.
 fn set_module_value(ctx: &mut EvalCtx, step: &ModuleStep, output: &str, value: Value) {
-    match &step.key {
-        None => ctx.set(&["module", &step.name, output], value),
-        Some(InstanceKey::Str(k)) => ctx.set(&["module", &step.name, k, output], value),
-        Some(InstanceKey::Int(i)) => {
-            let Ok(i) = usize::try_from(*i) else { return };
-            let mut list = match ctx.roots.get("module").and_then(|m| match m {
-                Value::Object(o) => o.get(&step.name).cloned(),
-                _ => None,
-            }) {
-                Some(Value::List(items)) => items,
-                _ => Vec::new(),
-            };
-            if list.len() <= i {
-                list.resize(i + 1, Value::Object(BTreeMap::new()));
-            }
-            if let Value::Object(obj) = &mut list[i] {
-                obj.insert(output.to_string(), value);
-            }
-            ctx.set(&["module", &step.name], Value::List(list));
-        }
+    let Some(call) = ctx.slot(&["module", &step.name]) else {
+        return;
+    };
+    let instance = match &step.key {
+        None => Some(call),
+        Some(key) => crate::lang::eval::instance_slot(call, key),
+    };
+    if let Some(instance) = instance {
+        *crate::lang::eval::object_entry(instance, output) = value;
     }
 }

@@ -1006,13 +1006,10 @@ impl<'w, P: Provider> Walk<'w, P> {
                 self.ctx.set_instance(None);
                 let key = match key {
                     None => None,
-                    Some((Ok((Value::String(s), _)), _)) => {
-                        Some(crate::lang::address::InstanceKey::Str(s))
-                    }
-                    Some((Ok((Value::Number(n), _)), _)) if n >= 0.0 && n.fract() == 0.0 => {
-                        // Whole and non-negative, checked just above.
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        Some(crate::lang::address::InstanceKey::Int(n as u64))
+                    Some((Ok((v, _)), _))
+                        if crate::lang::address::InstanceKey::from_value(&v).is_some() =>
+                    {
+                        crate::lang::address::InstanceKey::from_value(&v)
                     }
                     Some((other, k)) => {
                         let message = match other {
@@ -1424,15 +1421,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         expr: &crate::lang::config::Expr,
     ) -> Option<Address> {
         let replaced = |a: &Address| self.actions.get(a) == Some(&Action::Replace);
-        let key_of = |v: Value| match v {
-            Value::Number(n) if n >= 0.0 && n.fract() == 0.0 => {
-                // Whole and non-negative, checked just above.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                Some(crate::lang::address::InstanceKey::Int(n as u64))
-            }
-            Value::String(s) => Some(crate::lang::address::InstanceKey::Str(s)),
-            _ => None,
-        };
+        let key_of = |v: Value| crate::lang::address::InstanceKey::from_value(&v);
         let refs = references(&expr.expr).0;
         for r in &refs {
             let RefTarget::Resource(target) = &r.target else {

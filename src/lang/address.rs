@@ -167,6 +167,20 @@ impl InstanceKey {
         }
     }
 
+    /// The key a value selects: a string, or a whole non-negative number.
+    pub(crate) fn from_value(v: &crate::lang::value::Value) -> Option<InstanceKey> {
+        use crate::lang::value::Value;
+        match v {
+            Value::Number(n) if *n >= 0.0 && n.fract() == 0.0 => {
+                // Whole and non-negative, checked just above.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(InstanceKey::Int(*n as u64))
+            }
+            Value::String(s) => Some(InstanceKey::Str(s.clone())),
+            _ => None,
+        }
+    }
+
     /// `[0]` or `["a"]`, as written after a name.
     fn parse(text: &str) -> Option<InstanceKey> {
         let inner = text.strip_prefix('[')?.strip_suffix(']')?;

@@ -145,69 +145,40 @@ impl EvalCtx {
 
     /// Sets `root.key` (for `var.x`) or `root.key.name` (for `data.T.n`) in the context.
     pub(crate) fn set(&mut self, path: &[&str], value: Value) {
-        let Some((first, rest)) = path.split_first() else {
-            return;
-        };
+        if let Some(slot) = self.slot(path) {
+            *slot = value;
+        }
+    }
+
+    /// The place at `path` among the roots, made (as objects) where it is missing; `None` for
+    /// an empty path.
+    pub(crate) fn slot(&mut self, path: &[&str]) -> Option<&mut Value> {
+        let (first, rest) = path.split_first()?;
         let mut slot = self
             .roots
             .entry((*first).to_string())
             .or_insert_with(|| Value::Object(BTreeMap::new()));
         for key in rest {
-            if !matches!(slot, Value::Object(_)) {
-                *slot = Value::Object(BTreeMap::new());
-            }
-            let Value::Object(map) = slot else { return };
-            slot = map.entry((*key).to_string()).or_insert(Value::Null);
+            slot = object_entry(slot, key);
         }
-        *slot = value;
+        Some(slot)
     }
 
     /// Stores a resource's value under its address. An instance's value goes into its
     /// block's value: the list of a `count` block, the map of a `for_each` block.
     pub(crate) fn set_resource(&mut self, addr: &Address, value: Value) {
-        use crate::lang::address::InstanceKey;
-        let slot = self.resource_slot(addr);
-        match &addr.key {
-            None => *slot = value,
-            Some(InstanceKey::Int(i)) => {
-                if !matches!(slot, Value::List(_)) {
-                    *slot = Value::List(Vec::new());
-                }
-                if let (Value::List(items), Ok(i)) = (slot, usize::try_from(*i)) {
-                    if items.len() <= i {
-                        items.resize(i + 1, Value::Null);
-                    }
-                    items[i] = value;
-                }
-            }
-            Some(InstanceKey::Str(k)) => {
-                if !matches!(slot, Value::Object(_)) {
-                    *slot = Value::Object(BTreeMap::new());
-                }
-                if let Value::Object(map) = slot {
-                    map.insert(k.clone(), value);
-                }
-            }
-        }
-    }
-
-    /// The place of a block's value (`aws_iam_role.r`, `data.T.n`) among the roots.
-    fn resource_slot(&mut self, addr: &Address) -> &mut Value {
-        let mut slot = match addr.mode {
-            crate::lang::address::Mode::Managed => self
-                .roots
-                .entry(addr.type_name.clone())
-                .or_insert_with(|| Value::Object(BTreeMap::new())),
-            crate::lang::address::Mode::Data => {
-                let data = self
-                    .roots
-                    .entry("data".to_string())
-                    .or_insert_with(|| Value::Object(BTreeMap::new()));
-                object_entry(data, &addr.type_name)
-            }
+        let path = match addr.mode {
+            crate::lang::address::Mode::Managed => vec![addr.type_name.as_str(), &addr.name],
+            crate::lang::address::Mode::Data => vec!["data", &addr.type_name, &addr.name],
         };
-        slot = object_entry(slot, &addr.name);
-        slot
+        let Some(slot) = self.slot(&path) else { return };
+        let slot = match &addr.key {
+            None => Some(slot),
+            Some(key) => instance_slot(slot, key),
+        };
+        if let Some(slot) = slot {
+            *slot = value;
+        }
     }
 
     /// Makes `count.index`, or `each.key` and `each.value`, visible for one instance's
@@ -538,22 +509,13 @@ impl EvalCtx {
                         (TraversalOperator::GetAttr(name), Value::Object(map)) => {
                             map.get(name.as_str())
                         }
-                        (TraversalOperator::Index(e), Value::List(items)) => {
-                            match self.eval(e, locals) {
-                                Ok(Value::Number(n)) if n >= 0.0 && n.fract() == 0.0 => {
-                                    // Whole and non-negative, checked just above.
-                                    #[allow(
-                                        clippy::cast_possible_truncation,
-                                        clippy::cast_sign_loss
-                                    )]
-                                    items.get(n as usize)
+                        (TraversalOperator::Index(e), Value::List(_) | Value::Object(_)) => {
+                            let key = self.eval(e, locals).ok();
+                            match (key.as_ref().and_then(InstanceKey::from_value), at) {
+                                (Some(InstanceKey::Int(i)), Value::List(items)) => {
+                                    usize::try_from(i).ok().and_then(|i| items.get(i))
                                 }
-                                _ => None,
-                            }
-                        }
-                        (TraversalOperator::Index(e), Value::Object(map)) => {
-                            match self.eval(e, locals) {
-                                Ok(Value::String(k)) => map.get(&k),
+                                (Some(InstanceKey::Str(k)), Value::Object(map)) => map.get(&k),
                                 _ => None,
                             }
                         }
@@ -917,8 +879,32 @@ pub(crate) fn eval_diag(
         .at(span)
 }
 
+/// The element of a block's value that holds one instance: an index of a `count` block's list
+/// (grown with nulls up to it), a key of a `for_each` block's map. `None` for an index beyond
+/// any `count` (one read from a damaged state), rather than a list that large.
+pub(crate) fn instance_slot<'a>(slot: &'a mut Value, key: &InstanceKey) -> Option<&'a mut Value> {
+    match key {
+        InstanceKey::Str(k) => Some(object_entry(slot, k)),
+        InstanceKey::Int(i) => {
+            let i = usize::try_from(*i)
+                .ok()
+                .filter(|i| u32::try_from(*i).is_ok())?;
+            if !matches!(slot, Value::List(_)) {
+                *slot = Value::List(Vec::new());
+            }
+            let Value::List(items) = slot else {
+                return None;
+            };
+            if items.len() <= i {
+                items.resize(i + 1, Value::Null);
+            }
+            items.get_mut(i)
+        }
+    }
+}
+
 /// `map[key]` of an object value, made an object first if it is not one.
-fn object_entry<'a>(slot: &'a mut Value, key: &str) -> &'a mut Value {
+pub(crate) fn object_entry<'a>(slot: &'a mut Value, key: &str) -> &'a mut Value {
     if !matches!(slot, Value::Object(_)) {
         *slot = Value::Object(BTreeMap::new());
     }
