@@ -105,6 +105,9 @@ fn an_ami_found_by_owner_filter_and_name_regex_is_the_newest_match_and_launches(
 
 const LOOKUPS: &str = r#"
 data "aws_region" "here" {}
+data "aws_region" "named" {
+  region = "eu-west-1"
+}
 data "aws_partition" "p" {}
 data "aws_iam_policy" "by_arn" {
   arn = "arn:aws:iam::123456789012:policy/team/handmade"
@@ -115,7 +118,7 @@ data "aws_iam_policy" "handmade" {
 }
 resource "aws_iam_role" "r" {
   name               = "lookups"
-  description        = "${data.aws_region.here.name}/${data.aws_partition.p.partition}/${data.aws_partition.p.dns_suffix}"
+  description        = "${data.aws_region.here.name}/${data.aws_partition.p.partition}/${data.aws_partition.p.dns_suffix}/${data.aws_region.named.name}"
   assume_role_policy = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", Principal = { Service = "ec2.${data.aws_partition.p.dns_suffix}" }, Action = "sts:AssumeRole" }] })
 }
 resource "aws_iam_role_policy_attachment" "handmade" {
@@ -156,7 +159,10 @@ fn region_partition_and_an_iam_policy_found_by_arn_or_name_feed_resources() {
             .expect("role")
             .role
             .expect("role");
-        assert_eq!(role.description(), Some("us-east-1/aws/amazonaws.com"));
+        assert_eq!(
+            role.description(),
+            Some("us-east-1/aws/amazonaws.com/eu-west-1")
+        );
         assert_eq!(
             attached_role_policies(&iam, "lookups").await,
             ["arn:aws:iam::123456789012:policy/team/handmade"]

@@ -60,7 +60,18 @@ fn is_region_name(name: &str) -> bool {
 }
 
 fn region(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
-    let name = s(args, "name").unwrap_or(&p.region);
+    // Provider v6 names the lookup `region` and keeps `name` as its deprecated spelling;
+    // configurations of either era must read the same.
+    let name = match (s(args, "region"), s(args, "name")) {
+        (Some(r), Some(n)) if r != n => {
+            return Err(ProviderError::new(
+                "InvalidRegion",
+                format!("region = {r:?} and name = {n:?} disagree; set only region"),
+            ))
+        }
+        (Some(r), _) | (None, Some(r)) => r,
+        (None, None) => &p.region,
+    };
     if !is_region_name(name) {
         return Err(ProviderError::new(
             "InvalidRegion",
@@ -70,6 +81,7 @@ fn region(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
     let (_, dns) = partition_of(name);
     let mut a = args.clone();
     a.insert("name".into(), name.into());
+    a.insert("region".into(), name.into());
     a.insert("id".into(), name.into());
     a.insert("endpoint".into(), format!("ec2.{name}.{dns}").into());
     Ok(a)
