@@ -188,3 +188,108 @@ fn region_partition_and_an_iam_policy_found_by_arn_or_name_feed_resources() {
         stderr(&plan)
     );
 }
+
+const ONE_SUBNET: &str = r#"
+data "aws_subnet" "by_tag" {
+  vpc_id = "VPC"
+  filter {
+    name   = "tag:Name"
+    values = ["lookup-b"]
+  }
+}
+data "aws_subnet" "by_id" {
+  id = data.aws_subnet.by_tag.id
+}
+resource "aws_security_group" "nodes" {
+  name        = "in-${data.aws_subnet.by_id.availability_zone}"
+  description = "${data.aws_subnet.by_tag.cidr_block}/${data.aws_subnet.by_id.tags.Name}"
+  vpc_id      = data.aws_subnet.by_tag.vpc_id
+}
+output "found" {
+  value = data.aws_subnet.by_id.id
+}
+"#;
+
+#[test]
+fn a_subnet_found_by_filter_or_by_id_feeds_a_resource_and_two_matches_are_an_error() {
+    let Some(moto) = Moto::start() else { return };
+    let ec2 = moto.ec2();
+    let (vpc, b) = block_on(async {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block("10.80.0.0/16")
+            .send()
+            .await
+            .expect("vpc")
+            .vpc
+            .and_then(|v| v.vpc_id)
+            .expect("vpc id");
+        let mut ids = Vec::new();
+        for (cidr, zone, name) in [
+            ("10.80.1.0/24", "us-east-1a", "lookup-a"),
+            ("10.80.2.0/24", "us-east-1b", "lookup-b"),
+        ] {
+            let tags = aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::Subnet)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("Name")
+                        .value(name)
+                        .build(),
+                )
+                .build();
+            let id = ec2
+                .create_subnet()
+                .vpc_id(&vpc)
+                .cidr_block(cidr)
+                .availability_zone(zone)
+                .tag_specifications(tags)
+                .send()
+                .await
+                .expect("subnet")
+                .subnet
+                .and_then(|s| s.subnet_id)
+                .expect("subnet id");
+            ids.push(id);
+        }
+        (vpc, ids[1].clone())
+    });
+    let p = Project::new(&[("main.sky.hcl", &ONE_SUBNET.replace("VPC", &vpc))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    block_on(async {
+        let groups = ec2
+            .describe_security_groups()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("group-name")
+                    .values("in-us-east-1b")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("groups");
+        let [g] = groups.security_groups() else {
+            panic!("one group: {groups:?}")
+        };
+        assert_eq!(g.vpc_id(), Some(vpc.as_str()));
+        assert_eq!(g.description(), Some("10.80.2.0/24/lookup-b"));
+    });
+    let shown = moto.run(&p, &["output", "found"]);
+    assert_eq!(stdout(&shown).trim(), format!("{b:?}"));
+    moto.assert_plan_clean(&p);
+
+    p.write(
+        "main.sky.hcl",
+        &format!("data \"aws_subnet\" \"x\" {{\n  vpc_id = \"{vpc}\"\n}}\n"),
+    );
+    let plan = moto.run(&p, &["plan"]);
+    assert_eq!(plan.status.code(), Some(1), "{}", stdout(&plan));
+    let err = stderr(&plan);
+    assert!(
+        err.contains(&format!(
+            "2 subnets match vpc_id = \"{vpc}\" in us-east-1; exactly one must"
+        )),
+        "{err}"
+    );
+}

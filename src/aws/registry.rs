@@ -51,6 +51,7 @@ pub(crate) const DATA_SOURCES: &[&DataSource] = &[
     &region::DATA_PARTITION,
     &region::DATA_REGION,
     &vpc::DATA,
+    &subnet::DATA_SUBNET,
     &subnet::DATA_SUBNETS,
     &subnet::DATA_AVAILABILITY_ZONES,
 ];

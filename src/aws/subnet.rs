@@ -1,10 +1,11 @@
-//! `aws_subnet` and `data "aws_subnets"`: one `DescribeSubnets` for every subnet in state.
+//! `aws_subnet`, `data "aws_subnet"` and `data "aws_subnets"`: one `DescribeSubnets` for every
+//! subnet in state, and one per lookup.
 
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2_common::{
-    arn, block_filters, bool_of, created, delete_with_retry, filter, sync_tags, tag_spec,
-    tags_json, ById,
+    arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
+    tag_spec, tags_json, ById,
 };
 use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -21,6 +22,12 @@ pub(super) const TYPE: Resource = Resource {
     recover: Recover::Tags,
     describe_tagged: Some(ec2_describe_tagged!(describe_subnets, subnets, subnet_id)),
     evidence: None,
+};
+
+pub(super) const DATA_SUBNET: DataSource = DataSource {
+    name: "aws_subnet",
+    schema: include_str!("../../schemas/data/aws_subnet.json"),
+    read: |p, args| Box::pin(find_one(p, args)),
 };
 
 pub(super) const DATA_SUBNETS: DataSource = DataSource {
@@ -168,6 +175,94 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
         "ids".into(),
         serde_json::Value::from(found.into_keys().collect::<Vec<_>>()),
     );
+    Ok(a)
+}
+
+/// `data "aws_subnet"`: exactly one subnet, every given argument a filter, as Terraform's.
+pub(super) async fn find_one(p: &AwsProvider, args: &Attrs) -> Result<Attrs, ProviderError> {
+    let mut filters = block_filters(args);
+    let mut described = describe_filters(&filters);
+    for (arg, name) in [
+        ("id", "subnet-id"),
+        ("vpc_id", "vpc-id"),
+        ("availability_zone", "availability-zone"),
+        ("availability_zone_id", "availability-zone-id"),
+        ("cidr_block", "cidr-block"),
+        ("state", "state"),
+    ] {
+        if let Some(v) = s(args, arg) {
+            filters.push(filter(name, &[v.to_string()]));
+            described.push(format!("{arg} = {v:?}"));
+        }
+    }
+    if let Some(d) = bool_of(args, "default_for_az") {
+        filters.push(filter("default-for-az", &[d.to_string()]));
+        described.push(format!("default_for_az = {d}"));
+    }
+    for (k, v) in super::tags_of(args) {
+        filters.push(filter(&format!("tag:{k}"), std::slice::from_ref(&v)));
+        described.push(format!("tags.{k} = {v:?}"));
+    }
+    let out = p
+        .ec2
+        .describe_subnets()
+        .set_filters(Some(filters))
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    let [sn] = out.as_slice() else {
+        return Err(ProviderError::new(
+            "NotExactlyOne",
+            format!(
+                "{} subnets match {} in {}; exactly one must",
+                out.len(),
+                if described.is_empty() {
+                    "no argument".to_string()
+                } else {
+                    described.join(", ")
+                },
+                p.region
+            ),
+        ));
+    };
+    let id = sn.subnet_id().unwrap_or_default();
+    let mut a = args.clone();
+    a.insert("id".into(), id.into());
+    a.insert(
+        "arn".into(),
+        sn.subnet_arn()
+            .map_or_else(|| arn(p, sn.owner_id(), "subnet", id), String::from)
+            .into(),
+    );
+    for (key, value) in [
+        ("vpc_id", sn.vpc_id()),
+        ("availability_zone", sn.availability_zone()),
+        ("availability_zone_id", sn.availability_zone_id()),
+        ("cidr_block", sn.cidr_block()),
+        (
+            "state",
+            sn.state().map(aws_sdk_ec2::types::SubnetState::as_str),
+        ),
+        ("owner_id", sn.owner_id()),
+    ] {
+        a.insert(key.into(), value.unwrap_or_default().into());
+    }
+    a.insert(
+        "default_for_az".into(),
+        sn.default_for_az().unwrap_or(false).into(),
+    );
+    a.insert(
+        "map_public_ip_on_launch".into(),
+        sn.map_public_ip_on_launch().unwrap_or(false).into(),
+    );
+    a.insert(
+        "available_ip_address_count".into(),
+        sn.available_ip_address_count().unwrap_or(0).into(),
+    );
+    a.insert("tags".into(), tags_json(sn.tags()));
     Ok(a)
 }
 
