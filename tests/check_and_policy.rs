@@ -525,3 +525,57 @@ fn check_verbose_lists_the_actions_of_the_next_apply_and_says_when_simulation_is
         moto.writes()
     );
 }
+
+#[test]
+fn policy_grants_the_spot_service_linked_role_under_its_condition_only_for_spot() {
+    let cluster = |spot: bool| {
+        format!(
+            "resource \"aws_cluster\" \"c\" {{\n  name          = \"c\"\n  instance_type = \"t3.micro\"\n  image_id      = \"ami-12c6146b\"\n  use_spot      = {spot}\n}}\n"
+        )
+    };
+    let statements = |config: &str| -> Vec<serde_json::Value> {
+        let p = Project::new(&[("main.sky.hcl", config)]);
+        let out = p
+            .offline()
+            .args(["policy", "--account", ACCOUNT])
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{}", stderr(&out));
+        let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+        doc["Statement"].as_array().expect("statements").clone()
+    };
+    let wanted = serde_json::json!({
+        "Effect": "Allow",
+        "Action": "iam:CreateServiceLinkedRole",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}
+    });
+    let without_sid = |s: &serde_json::Value| {
+        let mut s = s.clone();
+        s.as_object_mut().expect("object").remove("Sid");
+        s
+    };
+    let spot = statements(&cluster(true));
+    assert!(spot.iter().any(|s| without_sid(s) == wanted), "{spot:?}");
+    // The condition is not merged into the other account-wide statement.
+    assert!(
+        spot.iter()
+            .filter(|s| s.get("Condition").is_none())
+            .all(|s| !s.to_string().contains("CreateServiceLinkedRole")),
+        "{spot:?}"
+    );
+    let on_demand = statements(&cluster(false));
+    assert!(
+        on_demand
+            .iter()
+            .all(|s| !s.to_string().contains("CreateServiceLinkedRole")),
+        "{on_demand:?}"
+    );
+    let instance = statements(
+        "resource \"aws_instance\" \"i\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n  instance_market_options {\n    market_type = \"spot\"\n  }\n}\n",
+    );
+    assert!(
+        instance.iter().any(|s| without_sid(s) == wanted),
+        "{instance:?}"
+    );
+}

@@ -161,3 +161,155 @@ fn an_instance_s_zone_addresses_metadata_options_and_root_volume_reach_ec2_and_p
         "{state:?}"
     );
 }
+
+fn launch_config(protected: bool, shutdown: &str, team: &str) -> String {
+    format!(
+        r#"resource "aws_instance" "spot" {{
+  ami                                  = "ami-12c6146b"
+  instance_type                        = "t3.micro"
+  user_data_base64                     = "ZWNobyBoaQ=="
+  disable_api_termination              = {protected}
+  instance_initiated_shutdown_behavior = "{shutdown}"
+  volume_tags                          = {{ Team = "{team}" }}
+  tags                                 = {{ Name = "spot" }}
+
+  instance_market_options {{
+    market_type = "spot"
+    spot_options {{
+      max_price          = "0.05"
+      spot_instance_type = "one-time"
+    }}
+  }}
+
+  credit_specification {{
+    cpu_credits = "standard"
+  }}
+}}
+"#
+    )
+}
+
+/// What `DescribeInstanceAttribute` says of one attribute, as text.
+fn attribute(moto: &Moto, id: &str, name: aws_sdk_ec2::types::InstanceAttributeName) -> String {
+    let ec2 = moto.ec2();
+    let out = block_on(async {
+        ec2.describe_instance_attribute()
+            .instance_id(id)
+            .attribute(name)
+            .send()
+            .await
+    })
+    .expect("describe instance attribute");
+    if let Some(b) = out.disable_api_termination() {
+        return format!("{:?}", b.value());
+    }
+    if let Some(v) = out.instance_initiated_shutdown_behavior() {
+        return v.value().unwrap_or_default().to_string();
+    }
+    out.user_data()
+        .and_then(|v| v.value())
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn volume_tag(moto: &Moto, i: &Instance, key: &str) -> Option<String> {
+    let ids: Vec<String> = i
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs()?.volume_id().map(String::from))
+        .collect();
+    assert!(!ids.is_empty(), "{i:?}");
+    let ec2 = moto.ec2();
+    let out = block_on(async {
+        ec2.describe_volumes()
+            .set_volume_ids(Some(ids))
+            .send()
+            .await
+    })
+    .expect("describe volumes");
+    out.volumes()[0]
+        .tags()
+        .iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value().map(String::from))
+}
+
+#[test]
+fn spot_user_data_base64_protection_shutdown_and_volume_tags_reach_ec2_and_change_in_place() {
+    use aws_sdk_ec2::types::InstanceAttributeName as Name;
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &launch_config(false, "terminate", "a"))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    let i = the_instance(&moto);
+    let id = i.instance_id().expect("id").to_string();
+    assert_eq!(
+        i.instance_lifecycle()
+            .map(aws_sdk_ec2::types::InstanceLifecycleType::as_str),
+        Some("spot")
+    );
+    assert_eq!(attribute(&moto, &id, Name::UserData), "ZWNobyBoaQ==");
+    assert_eq!(
+        attribute(&moto, &id, Name::InstanceInitiatedShutdownBehavior),
+        "terminate"
+    );
+    assert_eq!(volume_tag(&moto, &i, "Team").as_deref(), Some("a"));
+    // volume_tags replace the instance's tags on the volumes.
+    assert_eq!(volume_tag(&moto, &i, "Name"), None);
+    moto.assert_plan_clean(&p);
+
+    // moto ignores RunInstances' DisableApiTermination, so protection is switched on by an
+    // update here, together with the other in-place changes.
+    p.write("main.sky.hcl", &launch_config(true, "stop", "b"));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let after = the_instance(&moto);
+    assert_eq!(after.instance_id(), Some(id.as_str()), "changed in place");
+    assert_eq!(
+        attribute(&moto, &id, Name::DisableApiTermination),
+        "Some(true)"
+    );
+    assert_eq!(
+        attribute(&moto, &id, Name::InstanceInitiatedShutdownBehavior),
+        "stop"
+    );
+    assert_eq!(volume_tag(&moto, &after, "Team").as_deref(), Some("b"));
+    moto.assert_plan_clean(&p);
+
+    // Termination protection holds, as in Terraform: destroy fails and the instance stays.
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert_eq!(the_instance(&moto).instance_id(), Some(id.as_str()));
+
+    p.write("main.sky.hcl", &launch_config(false, "stop", "b"));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        attribute(&moto, &id, Name::DisableApiTermination),
+        "Some(false)"
+    );
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn user_data_and_user_data_base64_together_are_refused() {
+    let Some(moto) = Moto::start() else { return };
+    let config = r#"resource "aws_instance" "x" {
+  ami              = "ami-12c6146b"
+  instance_type    = "t3.micro"
+  user_data        = "echo hi"
+  user_data_base64 = "ZWNobyBoaQ=="
+}
+"#;
+    let p = Project::new(&[("main.sky.hcl", config)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("conflict"), "{}", stderr(&out));
+    assert!(
+        !moto.writes().iter().any(|w| w == "RunInstances"),
+        "{:?}",
+        moto.writes()
+    );
+}

@@ -96,6 +96,7 @@ impl AwsProvider {
                         denied.push(Grant {
                             action: r.eval_action_name().to_string(),
                             resource: r.eval_resource_name().unwrap_or(resource).to_string(),
+                            condition: None,
                         });
                     }
                 }

@@ -3,13 +3,14 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    EbsBlockDevice, EbsInstanceBlockDevice, HttpTokensState, Instance,
-    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest, MonitoringState, Volume,
-    VolumeType,
+    AttributeBooleanValue, EbsBlockDevice, EbsInstanceBlockDevice, HttpTokensState, Instance,
+    InstanceAttributeName, InstanceCreditSpecificationRequest, InstanceInterruptionBehavior,
+    InstanceMarketOptionsRequest, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
+    MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions, Volume, VolumeType,
 };
 
 use super::ec2_common::{
-    arn, bool_of, filter, int, string_set, strings, sync_tags, tags_json, ById,
+    arn, bool_of, filter, int, retag, string_set, strings, sync_tags, tags_json, ById,
 };
 use super::nodes::{self, client_token, describe, profile_name, Spec};
 use super::resource::{Read, Recover, Resource};
@@ -177,8 +178,20 @@ pub(super) async fn create(
         metadata_options: block(a, "metadata_options").map(metadata_request),
         root_volume: block(a, "root_block_device").map(root_request),
         monitoring: bool_of(a, "monitoring").unwrap_or(false),
+        user_data_base64: s(a, "user_data_base64").map(String::from),
+        shutdown_behavior: s(a, "instance_initiated_shutdown_behavior").map(String::from),
+        disable_api_termination: bool_of(a, "disable_api_termination"),
+        market_options: block(a, "instance_market_options").map(market_request),
+        cpu_credits: cpu_credits(a),
+        volume_tags: volume_tags(a),
         ..Spec::default()
     };
+    if spec.user_data.is_some() && spec.user_data_base64.is_some() {
+        return Err(ProviderError::new(
+            "InvalidParameterCombination",
+            "user_data and user_data_base64 conflict: set one of them",
+        ));
+    }
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
     let id = nodes::launch(p, &spec, &token).await?;
     after_made(async {
@@ -236,7 +249,62 @@ pub(super) async fn update(
                 .map_err(aws_err)?;
         }
     }
-    let mut result = read_all(p, &[(id.to_string(), prior.clone())])
+    if a.get("disable_api_termination") != prior.get("disable_api_termination") {
+        p.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            .disable_api_termination(
+                AttributeBooleanValue::builder()
+                    .value(bool_of(a, "disable_api_termination").unwrap_or(false))
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    if let Some(behavior) = s(a, "instance_initiated_shutdown_behavior")
+        .filter(|b| Some(*b) != s(prior, "instance_initiated_shutdown_behavior"))
+    {
+        p.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            // The Attribute/Value form: moto implements only this one for this attribute.
+            .attribute(InstanceAttributeName::InstanceInitiatedShutdownBehavior)
+            .value(behavior)
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    if let Some(cpu) = cpu_credits(a).filter(|c| Some(c) != cpu_credits(prior).as_ref()) {
+        p.ec2
+            .modify_instance_credit_specification()
+            .instance_credit_specifications(
+                InstanceCreditSpecificationRequest::builder()
+                    .instance_id(id)
+                    .cpu_credits(cpu)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    if a.get("volume_tags") != prior.get("volume_tags") {
+        let found = describe(p, vec![filter("instance-id", &[id.to_string()])], false).await?;
+        let volume_ids: Vec<String> = found
+            .iter()
+            .flat_map(Instance::block_device_mappings)
+            .filter_map(|m| m.ebs()?.volume_id().map(String::from))
+            .collect();
+        let as_tags = |x: &Attrs| -> Attrs {
+            std::iter::once((
+                "tags".to_string(),
+                x.get("volume_tags").cloned().unwrap_or_default(),
+            ))
+            .collect()
+        };
+        retag(p, &volume_ids, &as_tags(prior), &as_tags(a)).await?;
+    }
+    let mut result = read_all(p, &[(id.to_string(), a.clone())])
         .await?
         .remove(id)
         .unwrap_or_else(|| prior.clone());
@@ -251,6 +319,51 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
 /// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
 fn block<'a>(a: &'a Attrs, key: &str) -> Option<&'a serde_json::Map<String, serde_json::Value>> {
     a.get(key)?.as_array()?.first()?.as_object()
+}
+
+fn cpu_credits(a: &Attrs) -> Option<String> {
+    block(a, "credit_specification")?
+        .get("cpu_credits")?
+        .as_str()
+        .map(String::from)
+}
+
+/// `volume_tags` as a map, `None` when unset (the volumes then carry the instance's tags).
+fn volume_tags(a: &Attrs) -> Option<BTreeMap<String, String>> {
+    let tags = a.get("volume_tags")?.as_object()?;
+    Some(
+        tags.iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+            .collect(),
+    )
+}
+
+fn market_request(m: &serde_json::Map<String, serde_json::Value>) -> InstanceMarketOptionsRequest {
+    let spot = m
+        .get("spot_options")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|b| b.first())
+        .and_then(serde_json::Value::as_object);
+    let text = |o: &serde_json::Map<String, serde_json::Value>, k: &str| {
+        o.get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(String::from)
+    };
+    InstanceMarketOptionsRequest::builder()
+        .set_market_type(text(m, "market_type").map(|t| MarketType::from(t.as_str())))
+        .set_spot_options(spot.map(|o| {
+            SpotMarketOptions::builder()
+                .set_max_price(text(o, "max_price"))
+                .set_instance_interruption_behavior(
+                    text(o, "instance_interruption_behavior")
+                        .map(|b| InstanceInterruptionBehavior::from(b.as_str())),
+                )
+                .set_spot_instance_type(
+                    text(o, "spot_instance_type").map(|t| SpotInstanceType::from(t.as_str())),
+                )
+                .build()
+        }))
+        .build()
 }
 
 fn has_block(a: &Attrs, key: &str) -> bool {

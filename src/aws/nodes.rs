@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, EbsBlockDevice, Filter, IamInstanceProfileSpecification,
-    InstanceMarketOptionsRequest, InstanceMetadataOptionsRequest,
+    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter,
+    IamInstanceProfileSpecification, InstanceMarketOptionsRequest, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceType, MarketType, Placement, ResourceType,
-    RunInstancesMonitoringEnabled, Tag, TagSpecification, Tenancy,
+    RunInstancesMonitoringEnabled, ShutdownBehavior, Tag, TagSpecification, Tenancy,
 };
 
 use super::ec2_common::filter;
@@ -41,6 +41,16 @@ pub(super) struct Spec {
     pub(crate) associate_public_ip: Option<bool>,
     pub(crate) metadata_options: Option<InstanceMetadataOptionsRequest>,
     pub(crate) monitoring: bool,
+    /// User data already base64-encoded (`user_data_base64`), sent as it is.
+    pub(crate) user_data_base64: Option<String>,
+    pub(crate) shutdown_behavior: Option<String>,
+    pub(crate) disable_api_termination: Option<bool>,
+    /// `aws_instance`'s `instance_market_options`; wins over `use_spot`.
+    pub(crate) market_options: Option<InstanceMarketOptionsRequest>,
+    /// `credit_specification`'s `cpu_credits` (burstable types: standard or unlimited).
+    pub(crate) cpu_credits: Option<String>,
+    /// The volumes' tags when they differ from the instance's (`volume_tags`).
+    pub(crate) volume_tags: Option<BTreeMap<String, String>>,
 }
 
 tokio::task_local! {
@@ -134,11 +144,18 @@ pub(super) async fn launch(
         .resource_type(ResourceType::Instance)
         .set_tags(Some(tags.clone()))
         .build()];
-    if !tags.is_empty() {
+    let volume_tags = match &spec.volume_tags {
+        Some(v) => v
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect(),
+        None => tags,
+    };
+    if !volume_tags.is_empty() {
         specs.push(
             TagSpecification::builder()
                 .resource_type(ResourceType::Volume)
-                .set_tags(Some(tags))
+                .set_tags(Some(volume_tags))
                 .build(),
         );
     }
@@ -172,7 +189,15 @@ pub(super) async fn launch(
     let user_data = spec
         .user_data
         .as_ref()
-        .map(|u| aws_smithy_types::base64::encode(u.as_bytes()));
+        .map(|u| aws_smithy_types::base64::encode(u.as_bytes()))
+        .or_else(|| spec.user_data_base64.clone());
+    let market = spec.market_options.clone().or_else(|| {
+        spec.use_spot.then(|| {
+            InstanceMarketOptionsRequest::builder()
+                .market_type(MarketType::Spot)
+                .build()
+        })
+    });
     let out = retry_propagation(
         || async {
             p.ec2
@@ -200,11 +225,18 @@ pub(super) async fn launch(
                 .set_key_name(spec.key_name.clone())
                 .set_user_data(user_data.clone())
                 .set_block_device_mappings(devices.clone())
-                .set_instance_market_options(spec.use_spot.then(|| {
-                    InstanceMarketOptionsRequest::builder()
-                        .market_type(MarketType::Spot)
-                        .build()
-                }))
+                .set_instance_market_options(market.clone())
+                .set_instance_initiated_shutdown_behavior(
+                    spec.shutdown_behavior
+                        .as_deref()
+                        .map(ShutdownBehavior::from),
+                )
+                .set_disable_api_termination(spec.disable_api_termination)
+                .set_credit_specification(
+                    spec.cpu_credits
+                        .as_ref()
+                        .map(|c| CreditSpecificationRequest::builder().cpu_credits(c).build()),
+                )
                 .set_tag_specifications(Some(specs.clone()))
                 .client_token(token)
                 .send()

@@ -77,11 +77,14 @@ pub(crate) struct Need {
     pub(crate) ops: BTreeSet<Operation>,
 }
 
-/// One action on one resource ARN (or `*`).
+/// One action on one resource ARN (or `*`), under a condition or none.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Grant {
     pub(crate) action: String,
     pub(crate) resource: String,
+    /// The statement's `Condition` object as JSON text (comparable and ordered; the map's
+    /// keys are sorted, so equal conditions have equal text).
+    pub(crate) condition: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +132,24 @@ struct Rule {
     /// resource whose `key` attribute equals this rule's `name` value (a cluster's instance
     /// profile gives the role that `iam:PassRole` is about).
     via: Option<Via>,
+    /// An IAM `Condition` the grant carries (`iam:CreateServiceLinkedRole` only for the spot
+    /// service).
+    condition: Option<serde_json::Value>,
+    /// The attribute that calls for the rule: it applies only when that attribute is set and
+    /// not false or empty (`use_spot = true`, an `instance_market_options` block), or unknown.
+    when: Option<String>,
+}
+
+/// Whether a rule's `when` attribute calls for it.
+fn called_for(attrs: &BTreeMap<String, Value>, when: Option<&str>) -> bool {
+    let Some(name) = when else { return true };
+    match attrs.get(name) {
+        None | Some(Value::Null | Value::Bool(false)) => false,
+        Some(Value::List(items)) => !items.is_empty(),
+        Some(Value::Object(fields)) => !fields.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(_) => true,
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -283,6 +304,9 @@ pub(crate) fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
         };
         for op in &need.ops {
             for rule in rules.of(*op) {
+                if !called_for(&need.attrs, rule.when.as_deref()) {
+                    continue;
+                }
                 let resource = match &rule.on {
                     None => "*".to_string(),
                     Some(kind) => {
@@ -325,19 +349,21 @@ pub(crate) fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
                     out.insert(Grant {
                         action: action.clone(),
                         resource: resource.clone(),
+                        condition: rule.condition.as_ref().map(ToString::to_string),
                     });
                 }
             }
         }
     }
-    // An action allowed on every resource needs no narrower grant besides.
+    // An action allowed on every resource without a condition needs no narrower grant besides.
     let everywhere: BTreeSet<String> = out
         .iter()
-        .filter(|g| g.resource == "*")
+        .filter(|g| g.resource == "*" && g.condition.is_none())
         .map(|g| g.action.clone())
         .collect();
-    out.retain(|g| g.resource == "*" || !everywhere.contains(&g.action));
-    // Nor does an ARN that a wildcard ARN for the same action already covers.
+    out.retain(|g| (g.resource == "*" && g.condition.is_none()) || !everywhere.contains(&g.action));
+    // Nor does an ARN that a wildcard ARN for the same action, under the same condition,
+    // already covers.
     let wild: Vec<Grant> = out
         .iter()
         .filter(|g| g.resource != "*" && g.resource.contains('*'))
@@ -345,7 +371,10 @@ pub(crate) fn grants(needs: &[Need], account: &str) -> BTreeSet<Grant> {
         .collect();
     out.retain(|g| {
         !wild.iter().any(|w| {
-            w.action == g.action && w.resource != g.resource && glob(&w.resource, &g.resource)
+            w.action == g.action
+                && w.condition == g.condition
+                && w.resource != g.resource
+                && glob(&w.resource, &g.resource)
         })
     });
     out
@@ -423,6 +452,8 @@ pub(crate) struct Statement {
     pub(crate) effect: &'static str,
     pub(crate) action: OneOrMany,
     pub(crate) resource: OneOrMany,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) condition: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -443,29 +474,37 @@ impl Document {
     }
 }
 
-/// A policy document: one statement per group of resources that need the same actions,
-/// account-wide actions first, in a stable order.
+/// A policy document: one statement per group of resources that need the same actions under
+/// the same condition, account-wide actions first, in a stable order.
 pub(crate) fn document(grants: &BTreeSet<Grant>) -> Document {
-    let mut by_resource: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    type Conditioned<'a, T> = (Option<&'a str>, T);
+    let mut by_resource: BTreeMap<Conditioned<&str>, BTreeSet<&str>> = BTreeMap::new();
     for g in grants {
         by_resource
-            .entry(&g.resource)
+            .entry((g.condition.as_deref(), &g.resource))
             .or_default()
             .insert(&g.action);
     }
-    let mut by_actions: BTreeMap<Vec<&str>, Vec<String>> = BTreeMap::new();
-    for (resource, actions) in by_resource {
+    let mut by_actions: BTreeMap<Conditioned<Vec<&str>>, Vec<String>> = BTreeMap::new();
+    for ((condition, resource), actions) in by_resource {
         by_actions
-            .entry(actions.into_iter().collect())
+            .entry((condition, actions.into_iter().collect()))
             .or_default()
             .push(resource.to_string());
     }
-    let mut groups: Vec<(Vec<&str>, Vec<String>)> = by_actions.into_iter().collect();
-    groups.sort_by_key(|g| (g.1.first().is_none_or(|r| r != "*"), g.1.clone()));
+    let mut groups: Vec<(Conditioned<Vec<&str>>, Vec<String>)> = by_actions.into_iter().collect();
+    // Conditioned statements follow the unconditioned ones of their resources.
+    groups.sort_by_key(|g| {
+        (
+            g.1.first().is_none_or(|r| r != "*"),
+            g.1.clone(),
+            g.0 .0.map(String::from),
+        )
+    });
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     let statement = groups
         .into_iter()
-        .map(|(actions, resources)| {
+        .map(|((condition, actions), resources)| {
             let base = sid(&resources);
             let n = seen.entry(base.clone()).or_default();
             *n += 1;
@@ -474,6 +513,7 @@ pub(crate) fn document(grants: &BTreeSet<Grant>) -> Document {
                 effect: "Allow",
                 action: OneOrMany::of(actions.into_iter().map(String::from).collect()),
                 resource: OneOrMany::of(resources),
+                condition: condition.and_then(|c| serde_json::from_str(c).ok()),
             }
         })
         .collect();
@@ -553,7 +593,7 @@ mod tests {
                         "{type_name}: unknown kind {kind}"
                     );
                 }
-                for attr in rule.name.iter().chain(rule.path.iter()) {
+                for attr in rule.name.iter().chain(&rule.path).chain(&rule.when) {
                     assert!(schema.attr(attr).is_some(), "{type_name}.{attr}");
                 }
                 if let Some(via) = &rule.via {
@@ -590,6 +630,7 @@ mod tests {
             g.contains(&Grant {
                 action: a.into(),
                 resource: r.into(),
+                condition: None,
             })
         };
         assert!(has(
@@ -626,7 +667,8 @@ mod tests {
         let g = grants(&needs, "1");
         assert!(g.contains(&Grant {
             action: "iam:AttachRolePolicy".into(),
-            resource: "arn:aws:iam::1:role/*".into()
+            resource: "arn:aws:iam::1:role/*".into(),
+            condition: None,
         }));
         assert!(!g.iter().any(|g| g.action == "iam:PassRole"));
     }
@@ -673,15 +715,18 @@ mod tests {
         let g = grants(&needs, "1");
         assert!(g.contains(&Grant {
             action: "iam:PassRole".into(),
-            resource: "arn:aws:iam::1:role/skypilot-role".into()
+            resource: "arn:aws:iam::1:role/skypilot-role".into(),
+            condition: None,
         }));
         assert!(g.contains(&Grant {
             action: "ec2:RunInstances".into(),
-            resource: "arn:aws:ec2:*:1:instance/*".into()
+            resource: "arn:aws:ec2:*:1:instance/*".into(),
+            condition: None,
         }));
         assert!(g.contains(&Grant {
             action: "ec2:RunInstances".into(),
-            resource: "arn:aws:ec2:*::image/*".into()
+            resource: "arn:aws:ec2:*::image/*".into(),
+            condition: None,
         }));
     }
 
@@ -698,6 +743,7 @@ mod tests {
         let doc = document(&BTreeSet::from([Grant {
             action: "iam:GetRole".into(),
             resource: "*".into(),
+            condition: None,
         }]));
         let text = resource_block("skyform-operator", &doc);
         let (config, diags) =
@@ -705,5 +751,44 @@ mod tests {
         assert!(!diags.has_errors(), "{text}");
         let block = config.resources.values().next().unwrap();
         assert_eq!(block.addr.to_string(), "aws_iam_policy.skyform-operator");
+    }
+
+    #[test]
+    fn spot_brings_the_conditioned_service_linked_role_grant_in_its_own_statement() {
+        let cluster = |spot: bool| {
+            let c = need(
+                "aws_cluster.c",
+                &[
+                    ("name", Value::string("c")),
+                    ("use_spot", Value::Bool(spot)),
+                ],
+                &[Operation::Read, Operation::Create],
+            );
+            document(&grants(&[c], "1")).to_json()["Statement"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        let statements = cluster(true);
+        let conditioned: Vec<&serde_json::Value> = statements
+            .iter()
+            .filter(|s| s.get("Condition").is_some())
+            .collect();
+        assert_eq!(conditioned.len(), 1, "{statements:?}");
+        assert_eq!(conditioned[0]["Action"], "iam:CreateServiceLinkedRole");
+        assert_eq!(conditioned[0]["Resource"], "*");
+        assert_eq!(
+            conditioned[0]["Condition"],
+            serde_json::json!({"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}})
+        );
+        // The account-wide unconditioned actions stay in a statement of their own.
+        assert!(statements
+            .iter()
+            .any(|s| s["Resource"] == "*" && s.get("Condition").is_none()));
+        let on_demand = serde_json::Value::from(cluster(false)).to_string();
+        assert!(
+            !on_demand.contains("CreateServiceLinkedRole"),
+            "{on_demand}"
+        );
     }
 }
