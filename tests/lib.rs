@@ -8,6 +8,7 @@ mod check_and_policy;
 mod config_errors;
 mod data_sources;
 mod default_tags;
+mod deferred_reads;
 mod example_plans;
 mod iam_inline_policies;
 mod instance_attributes;

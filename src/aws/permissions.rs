@@ -226,6 +226,10 @@ pub(crate) fn for_plan(plan: &Plan) -> Vec<Need> {
             Action::Delete => {
                 ops.insert(Operation::Delete);
             }
+            // A data source read during apply needs what a read at plan time needs.
+            Action::Read => {
+                ops.insert(Operation::Read);
+            }
         }
         // Deleted objects are named by what AWS last said; everything else by the plan.
         let mut attrs: BTreeMap<String, Value> = c

@@ -266,7 +266,7 @@ async fn execute<S: StateStore>(
     let mut on_event = |e: Event| match e {
         Event::Started(op) => println!("{}: {}...", op.addr, verb(op.kind, false)),
         Event::Finished { op, id, secs } => {
-            let id = if op.kind == OpKind::Delete {
+            let id = if op.kind == OpKind::Delete || id.is_empty() {
                 String::new()
             } else {
                 format!(" [id={id}]")
@@ -370,6 +370,8 @@ fn verb(kind: OpKind, done: bool) -> &'static str {
         (OpKind::Update, true) => "Modifications complete",
         (OpKind::Delete, false) => "Destroying",
         (OpKind::Delete, true) => "Destruction complete",
+        (OpKind::Read, false) => "Reading",
+        (OpKind::Read, true) => "Read complete",
         // Steps of the walk are never reported as events.
         (OpKind::Ready | OpKind::Gone, _) => "Passing",
     }
@@ -383,6 +385,7 @@ fn action_name(a: Option<Action>) -> &'static str {
         Some(Action::Update) => "updated",
         Some(Action::Replace) => "replaced",
         Some(Action::Delete) => "destroyed",
+        Some(Action::Read) => "read during apply",
     }
 }
 

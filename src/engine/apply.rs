@@ -27,6 +27,9 @@ pub(crate) enum OpKind {
     Delete,
     Create,
     Update,
+    /// A data source read during apply, once what its configuration reads is known. Its
+    /// result goes to what reads it; nothing is written to the state.
+    Read,
     /// Not a call: passed once every create and update of a block's instances is done.
     /// Dependencies are between blocks, as in Terraform, so an instance that reads a block
     /// waits for this one step instead of for each instance (N x M waits for N readers of M
@@ -43,6 +46,7 @@ impl OpKind {
         match self {
             OpKind::Create => "create",
             OpKind::Update => "update",
+            OpKind::Read => "read",
             OpKind::Delete => "delete",
             OpKind::Ready => "ready",
             OpKind::Gone => "gone",
@@ -152,6 +156,9 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
             Action::Update => {
                 ops.insert(op(OpKind::Update, &c.addr), BTreeSet::new());
             }
+            Action::Read => {
+                ops.insert(op(OpKind::Read, &c.addr), BTreeSet::new());
+            }
             Action::Delete => {
                 ops.insert(op(OpKind::Delete, &c.addr), BTreeSet::new());
             }
@@ -208,7 +215,7 @@ pub(crate) fn operations(ws: &Workspace, plan: &Plan) -> BTreeMap<Op, BTreeSet<O
     let keys: Vec<Op> = ops.keys().filter(|o| !o.kind.is_step()).cloned().collect();
     for o in &keys {
         match o.kind {
-            OpKind::Create | OpKind::Update => {
+            OpKind::Create | OpKind::Update | OpKind::Read => {
                 let deps = ws.graph.resource_deps(&Node::Resource(o.addr.clone()));
                 for d in &deps {
                     // What read a deposed object moves to its successor before it goes.
@@ -529,11 +536,13 @@ impl<'a, P: Provider> Run<'a, P> {
         let type_name = o.addr.type_name.clone();
         let mut planned = match o.kind {
             OpKind::Delete | OpKind::Ready | OpKind::Gone => Ok(Attrs::new()),
-            OpKind::Create | OpKind::Update => evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
-                .map_err(|m| ProviderError::new("Unevaluated", m)),
+            OpKind::Create | OpKind::Update | OpKind::Read => {
+                evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
+                    .map_err(|m| ProviderError::new("Unevaluated", m))
+            }
         };
         // A precondition unknown at plan time is checked now, before the object is touched.
-        if let (OpKind::Create | OpKind::Update, Some(block)) =
+        if let (OpKind::Create | OpKind::Update | OpKind::Read, Some(block)) =
             (o.kind, self.ws.config.block_of(&o.addr))
         {
             let failed = crate::engine::lifecycle::check(
@@ -561,7 +570,7 @@ impl<'a, P: Provider> Run<'a, P> {
         }
         let prior = match o.kind {
             OpKind::Delete => self.deposed.get(&o.addr),
-            OpKind::Create | OpKind::Update | OpKind::Ready | OpKind::Gone => None,
+            OpKind::Create | OpKind::Update | OpKind::Read | OpKind::Ready | OpKind::Gone => None,
         }
         .or_else(|| self.current.get(&o.addr))
         .cloned();
@@ -594,8 +603,8 @@ impl<'a, P: Provider> Run<'a, P> {
         };
         // Write-ahead: the intent is committed before the call, so a crash during it leaves a
         // trace the next run reconciles. The store's future resolves only once the intent is
-        // durable, and the call is not made before that.
-        if let Ok(attrs) = &planned {
+        // durable, and the call is not made before that. A read changes nothing to trace.
+        if let (Ok(attrs), false) = (&planned, o.kind == OpKind::Read) {
             store
                 .open_intent(&Intent {
                     addr: o.addr.clone(),
@@ -671,6 +680,9 @@ impl<'a, P: Provider> Run<'a, P> {
             }
             // Passed by the walk (`Run::pass`), never performed.
             OpKind::Ready | OpKind::Gone => {}
+            OpKind::Read => {
+                postcondition = self.read_done(&o.addr, &attrs);
+            }
             OpKind::Create | OpKind::Update => {
                 let ws = self.ws;
                 let deps = ws.graph.managed_deps(&o.addr);
@@ -723,7 +735,9 @@ impl<'a, P: Provider> Run<'a, P> {
                 );
             }
         }
-        store.close_intent(&o.addr).await?;
+        if o.kind != OpKind::Read {
+            store.close_intent(&o.addr).await?;
+        }
         // The object is made and recorded, but what depends on it must not build on an object
         // that fails its postcondition: the operation counts as failed, as in Terraform.
         if let Some(d) = postcondition {
@@ -751,7 +765,7 @@ impl<'a, P: Provider> Run<'a, P> {
         // or failed after part of its work, may have made something the next run must find.
         // An answered error made nothing; an update or delete needs no search, since the next
         // refresh reads what AWS has.
-        if o.kind != OpKind::Create || e.kind != ErrorKind::Unknown {
+        if o.kind != OpKind::Read && (o.kind != OpKind::Create || e.kind != ErrorKind::Unknown) {
             store.close_intent(&o.addr).await?;
         }
         let message = e.to_string();
@@ -773,6 +787,40 @@ impl<'a, P: Provider> Run<'a, P> {
             doomed.extend(self.dependents.get(&d).cloned().unwrap_or_default());
         }
         Ok(())
+    }
+
+    /// A deferred data source was read: its values are what expressions see from now on, and
+    /// its postconditions are checked. Returns the first that failed.
+    fn read_done(
+        &mut self,
+        addr: &Address,
+        attrs: &Attrs,
+    ) -> Option<crate::lang::diagnostic::Diagnostic> {
+        let ws = self.ws;
+        let schema = ws.config.schemas.get(addr.mode, &addr.type_name)?;
+        let value = state_value(schema, attrs);
+        self.ctx.enter(&addr.module);
+        self.ctx.set_resource(addr, value.clone());
+        let failed = ws.config.block_of(addr).and_then(|block| {
+            crate::engine::lifecycle::check(
+                &mut self.ctx,
+                &block.lifecycle.postconditions,
+                &addr.to_string(),
+                (crate::engine::lifecycle::When::Post, Some(value)),
+                crate::engine::plan::eval_diag,
+            )
+            .0
+            .into_iter()
+            .next()
+        });
+        self.ctx.enter(&[]);
+        crate::engine::modules::eval_values(
+            &ws.config,
+            &ws.order,
+            &mut self.ctx,
+            &mut self.modules,
+        );
+        failed
     }
 
     /// Passes a step: what waited for it is readied.
@@ -823,6 +871,18 @@ impl Call {
                     .delete(&type_name, &p.id, &p.attrs, &ctx)
                     .await
                     .map(|()| Done::made(p.id.clone(), Attrs::new())),
+                // A read's id is the one its result names, for the progress line.
+                (OpKind::Read, _) => provider
+                    .read_data(&type_name, &planned, &ctx.provider)
+                    .await
+                    .map(|attrs| {
+                        let id = attrs
+                            .get("id")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        Done::made(id, attrs)
+                    }),
                 // Steps are passed by the walk, never sent.
                 (OpKind::Ready | OpKind::Gone, _) => Err(ProviderError::new(
                     "NotACall",
@@ -831,8 +891,12 @@ impl Call {
                 (_, None) => Err(ProviderError::new("NotInState", "there is no prior object")),
             }
             .map(|mut done| {
-                // `tags` and `tags_all` told apart again, as they were sent.
-                if let Some(schema) = P::schemas().resources.get(&type_name) {
+                // `tags` and `tags_all` told apart again, as they were sent (a data source of
+                // a resource type's name has no such pair).
+                if let (Some(schema), false) = (
+                    P::schemas().resources.get(&type_name),
+                    op.kind == OpKind::Read,
+                ) {
                     crate::engine::default_tags::split(schema, &mut done.attrs, &planned);
                 }
                 done
@@ -1000,7 +1064,7 @@ fn desired<P: Provider>(
 ) -> Result<crate::engine::plan::Desired, String> {
     let (Some(block), Some(schema)) = (
         ws.config.block(addr),
-        ws.config.schemas.resources.get(&addr.type_name),
+        ws.config.schemas.get(addr.mode, &addr.type_name),
     ) else {
         return Err("it is not in the configuration".to_string());
     };

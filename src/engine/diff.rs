@@ -20,6 +20,9 @@ pub(crate) enum Action {
     /// Delete, then create (IAM names are unique, so both cannot exist at once).
     Replace,
     Delete,
+    /// A data source read during apply, since its configuration waits on values known only
+    /// then, or its `depends_on` on a change (Terraform's `<=`).
+    Read,
 }
 
 /// One attribute whose value will change.

@@ -132,16 +132,26 @@ impl<R: Rules> Provider for FakeProvider<R> {
     async fn read_data(
         &self,
         type_name: &str,
-        _args: &Attrs,
+        args: &Attrs,
         provider: &str,
     ) -> Result<Attrs, ProviderError> {
         self.record("read", type_name)?;
         self.note_route(&format!("read {type_name}"), provider);
-        let mut a = Attrs::new();
-        a.insert("account_id".into(), "123456789012".into());
-        a.insert("arn".into(), "arn:aws:iam::123456789012:user/fake".into());
-        a.insert("user_id".into(), "AIDAFAKE".into());
-        a.insert("id".into(), "123456789012".into());
+        // Every type answers as the caller identity does; what it was asked is echoed, and
+        // `json` holds the arguments, so a test can see which values a read was given.
+        let mut a = args.clone();
+        if !args.is_empty() {
+            a.insert(
+                "json".into(),
+                serde_json::to_string(args).unwrap_or_default().into(),
+            );
+        }
+        a.entry("account_id")
+            .or_insert_with(|| "123456789012".into());
+        a.entry("arn")
+            .or_insert_with(|| "arn:aws:iam::123456789012:user/fake".into());
+        a.entry("user_id").or_insert_with(|| "AIDAFAKE".into());
+        a.entry("id").or_insert_with(|| "123456789012".into());
         Ok(a)
     }
 

@@ -26,6 +26,8 @@ pub(crate) mod moves;
 pub mod plan;
 pub(crate) mod plan_file;
 pub(crate) mod provider;
+#[cfg(test)]
+pub(crate) mod read_tests;
 pub(crate) mod reconcile;
 #[cfg(test)]
 mod refactor_tests;

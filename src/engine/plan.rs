@@ -273,6 +273,12 @@ fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
 
 pub(crate) use crate::lang::eval::eval_diag;
 
+/// Why a data source is read during apply, in Terraform's words (the human plan prints them,
+/// the JSON plan maps them to its `action_reason`).
+pub(crate) const READ_CONFIG_UNKNOWN: &str = "config refers to values not yet known";
+pub(crate) const READ_DEPENDENCY_PENDING: &str =
+    "depends on a resource or a module with changes pending";
+
 /// The planned change of one resource.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ResourceChange {
@@ -389,7 +395,8 @@ impl Plan {
                     c.2 += 1;
                 }
                 Action::Delete => c.2 += 1,
-                Action::NoOp => {}
+                // Terraform's summary does not count reads.
+                Action::NoOp | Action::Read => {}
             }
         }
         c
@@ -1158,7 +1165,9 @@ impl<'w, P: Provider> Walk<'w, P> {
         Ok(())
     }
 
-    /// A data source is read now; it must not depend on values known only after apply.
+    /// A data source is read now, unless its configuration reads values known only after
+    /// apply or its `depends_on` names something with changes pending: then it is read
+    /// during apply, as in Terraform, and what reads it sees unknowns until then.
     async fn data_source(
         &mut self,
         addr: &Address,
@@ -1167,21 +1176,20 @@ impl<'w, P: Provider> Walk<'w, P> {
         desired: &Desired,
     ) -> Result<(), PlanError> {
         let scoped = self.ws.config.check_data.contains_key(&addr.base());
-        if desired.attrs.values().any(Value::contains_unknown) && scoped {
-            // Terraform reads it during the apply; skyform reads data only while planning, so
-            // the assertions that read it stay unknown.
+        let unknown = desired.attrs.values().any(Value::contains_unknown);
+        if unknown && scoped {
+            // A `check` block's data is not part of the apply; the assertions that read it
+            // stay unknown.
             self.ctx
                 .set_resource(addr, resource_value(schema, &BTreeMap::new(), None));
             return Ok(());
         }
-        if desired.attrs.values().any(Value::contains_unknown) {
-            self.diags.push(
-                Diagnostic::error(format!("{addr} reads values known only after apply; data sources must depend on known values"))
-                    .named(addr.to_string())
-                    .at(block.span.clone()),
-            );
-            self.ctx
-                .set_resource(addr, resource_value(schema, &desired.attrs, None));
+        if unknown {
+            self.defer_read(addr, schema, desired, READ_CONFIG_UNKNOWN);
+            return Ok(());
+        }
+        if !scoped && self.dependency_pending(block) {
+            self.defer_read(addr, schema, desired, READ_DEPENDENCY_PENDING);
             return Ok(());
         }
         let attrs = match self
@@ -1234,6 +1242,57 @@ impl<'w, P: Provider> Walk<'w, P> {
         self.checked.push(planned(addr, block, read));
         self.plan.data.insert(addr.clone(), attrs);
         Ok(())
+    }
+
+    /// Whether a `depends_on` entry of `block` names a resource or data source of this module
+    /// instance with a change planned (a deferred read included).
+    fn dependency_pending(&self, block: &ResourceBlock) -> bool {
+        block.depends_on.iter().any(|(text, _)| {
+            let Ok(dep) = text.parse::<Address>() else {
+                return false;
+            };
+            let dep = dep.in_module(self.ctx.current());
+            self.actions
+                .iter()
+                .any(|(a, action)| a.is_instance_of(&dep) && *action != Action::NoOp)
+        })
+    }
+
+    /// A data source left for apply to read: planned as a read, its results unknown (what the
+    /// configuration sets stays as set).
+    fn defer_read(&mut self, addr: &Address, schema: &Schema, desired: &Desired, why: &str) {
+        let mut value = resource_value(schema, &desired.attrs, None);
+        if let Value::Object(obj) = &mut value {
+            for (name, a) in &schema.attributes {
+                if a.mode == AttrMode::OptionalComputed && obj.get(name).is_none_or(Value::is_null)
+                {
+                    obj.insert(name.clone(), Value::Unknown);
+                }
+            }
+        }
+        self.ctx.set_resource(addr, value.clone());
+        let Value::Object(after) = value else {
+            return;
+        };
+        self.actions.insert(addr.clone(), Action::Read);
+        self.plan.changes.push(ResourceChange {
+            addr: addr.clone(),
+            action: Action::Read,
+            changes: Vec::new(),
+            before: None,
+            after,
+            sensitive: desired
+                .sensitive
+                .iter()
+                .chain(&sensitive_of(self.ws.config.schemas, addr))
+                .cloned()
+                .collect(),
+            reason: Some(why.into()),
+            id: None,
+            previous_address: None,
+            importing: None,
+            create_before_destroy: false,
+        });
     }
 
     /// A managed resource: its action against what AWS has, forced replacements, and the

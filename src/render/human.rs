@@ -47,9 +47,11 @@ fn header(c: &ResourceChange) -> String {
         Action::Delete => "will be destroyed",
         Action::Replace => "must be replaced",
         Action::NoOp => "is unchanged",
+        Action::Read => "will be read during apply",
     };
     let head = match &c.reason {
         Some(r) if c.action == Action::Delete => format!("# {} {what}\n  # (because {r})", c.addr),
+        Some(r) if c.action == Action::Read => format!("# {} {what}\n  # ({r})", c.addr),
         Some(r) => format!("# {} {what} (because {r})", c.addr),
         None => format!("# {} {what}", c.addr),
     };
@@ -186,12 +188,13 @@ fn resource_block(c: &ResourceChange, schemas: &Registry, style: Style) -> Strin
         Action::Replace if c.create_before_destroy => "+/-",
         Action::Replace => "-/+",
         Action::NoOp => " ",
+        Action::Read => "<=",
     };
     let mut out = String::new();
     open_block(&mut out, style, sym, &header(c), &c.addr);
     let mut lines: Vec<(String, String, String, String)> = Vec::new(); // symbol, name, value, comment
     match c.action {
-        Action::Create => {
+        Action::Create | Action::Read => {
             for (name, v) in &c.after {
                 if is_block_set(ty(name)) && !c.sensitive.contains(name) {
                     for l in block_set_lines(name, &Value::Null, v, style) {
@@ -326,9 +329,13 @@ fn open_block(
     addr: &crate::lang::address::Address,
 ) {
     let _ = writeln!(out, "  {}", style.bold(header));
+    let mode = match addr.mode {
+        crate::lang::address::Mode::Managed => "resource",
+        crate::lang::address::Mode::Data => "data",
+    };
     let _ = writeln!(
         out,
-        "{} resource {} {} {{",
+        "{} {mode} {} {} {{",
         pad_sym(style, sym),
         quote(&addr.type_name),
         quote(&addr.name)
@@ -513,6 +520,11 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
                 "destroy and then create replacement",
             ),
             (replaces(true), "+/-", "create replacement and then destroy"),
+            (
+                actions.contains(&Action::Read),
+                "<=",
+                "read (data resources)",
+            ),
         ] {
             if shown {
                 let _ = writeln!(out, "  {} {text}", pad_sym(style, sym).trim_start());

@@ -26,6 +26,7 @@ fn actions(a: Action, create_before_destroy: bool) -> Json {
         // skyform replaces by deleting first: IAM names are unique.
         Action::Replace => json!(["delete", "create"]),
         Action::Delete => json!(["delete"]),
+        Action::Read => json!(["read"]),
     }
 }
 
@@ -206,6 +207,10 @@ fn resource_change(c: &ResourceChange) -> Json {
             Some("delete_because_wrong_repetition")
         }
         (Action::Delete, Some(_)) => Some("delete_because_no_resource_config"),
+        (Action::Read, Some(crate::engine::plan::READ_DEPENDENCY_PENDING)) => {
+            Some("read_because_dependency_pending")
+        }
+        (Action::Read, _) => Some("read_because_config_unknown"),
         _ => None,
     };
     if let Some(r) = reason {

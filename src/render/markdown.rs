@@ -15,6 +15,7 @@ fn action_word(a: Action) -> &'static str {
         Action::Update => "update in place",
         Action::Replace => "**replace**",
         Action::Delete => "**destroy**",
+        Action::Read => "read during apply",
     }
 }
 

@@ -6,3 +6,5 @@
 pub(crate) mod human;
 pub(crate) mod json;
 pub(crate) mod markdown;
+#[cfg(test)]
+mod read_tests;
