@@ -255,3 +255,53 @@ resource "aws_route_table" "t" {
     .expect("tables");
     assert!(tables.route_tables().is_empty(), "{tables:?}");
 }
+
+/// Addresses, their associations, and the NAT gateways not deleted, as counts.
+fn census(moto: &Moto) -> (usize, usize, usize) {
+    let addrs = addresses(moto);
+    let live = nat_gateways(moto)
+        .iter()
+        .filter(|g| {
+            !matches!(
+                g.state().map(aws_sdk_ec2::types::NatGatewayState::as_str),
+                Some("deleted" | "deleting" | "failed")
+            )
+        })
+        .count();
+    (
+        addrs.len(),
+        addrs
+            .iter()
+            .filter(|a| a.association_id().is_some())
+            .count(),
+        live,
+    )
+}
+
+#[test]
+fn an_apply_killed_at_any_write_converges_with_one_address_each_one_association_and_one_gateway() {
+    let Some(moto) = Moto::start() else { return };
+    let text = config("one");
+    let mut k = 1;
+    loop {
+        moto.resume();
+        moto.reset();
+        let p = Project::new(&[("main.sky.hcl", &text)]);
+        let Some(action) = moto.kill_apply_at_write(&p, k) else {
+            // Every write of the apply has been a kill point.
+            assert!(k > 8, "the apply made only {} writes", k - 1);
+            break;
+        };
+        let out = moto.run(&p, &["apply", "--auto-approve"]);
+        assert!(
+            out.status.success(),
+            "k={k} ({action}): {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        // Two addresses (the gateway's and the instance's), both associated, one gateway.
+        assert_eq!(census(&moto), (2, 2, 1), "k={k} ({action})");
+        moto.assert_plan_clean(&p);
+        k += 1;
+    }
+}
