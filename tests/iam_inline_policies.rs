@@ -2,9 +2,6 @@
 //! an in-place change of the document, a clean plan, recovery of a put whose answer was lost,
 //! and destroy. Results are checked through `GetRolePolicy` and `GetUserPolicy`.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use crate::support::{block_on, stderr, stdout, Moto, Project};
 
 /// A role and a user, each with an inline policy allowing `action`. The documents are written
@@ -151,18 +148,11 @@ fn a_put_whose_answer_was_lost_is_found_by_name_and_not_repeated() {
 
     // Write numbering starts again, so the put is write 1.
     moto.resume();
-    moto.faults.hold_at.store(1, Ordering::SeqCst);
-    let mut child = moto
-        .process(&p, &["apply", "--auto-approve"])
-        .spawn()
-        .expect("spawn skyform");
-    let held = moto.wait_held(&mut child, Duration::from_mins(1));
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait_with_output();
-    moto.quiesce(Duration::from_secs(30));
-    assert!(held, "the apply ended before its first write");
-    assert_eq!(moto.held_action().as_deref(), Some("PutRolePolicy"));
-    moto.resume();
+    assert_eq!(
+        moto.kill_apply_at_write(&p, 1).as_deref(),
+        Some("PutRolePolicy"),
+        "the apply's first write"
+    );
     assert_eq!(live_actions(&moto).0.as_deref(), Some("s3:GetObject"));
 
     moto.clear_calls();

@@ -15,6 +15,7 @@ mod instance_attributes;
 mod instances;
 mod lang_blocks;
 mod modules;
+mod nat_gateway;
 mod plan_secrets;
 mod provider_aliases;
 mod reliability;

@@ -324,6 +324,25 @@ impl Moto {
         }
     }
 
+    /// Runs `apply --auto-approve` and SIGKILLs it once the proxy holds the answer to its
+    /// `k`-th write (counted from the last `resume`), then waits until what it sent has landed
+    /// and re-opens forwarding. Answers the held action, or `None` when the apply ended
+    /// before its `k`-th write.
+    pub(crate) fn kill_apply_at_write(&self, project: &Project, k: usize) -> Option<String> {
+        self.faults.hold_at.store(k, Ordering::SeqCst);
+        let mut child = self
+            .process(project, &["apply", "--auto-approve"])
+            .spawn()
+            .expect("spawn skyform");
+        let held = self.wait_held(&mut child, Duration::from_mins(1));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait_with_output();
+        self.quiesce(Duration::from_secs(30));
+        let action = self.held_action();
+        self.resume();
+        action.filter(|_| held)
+    }
+
     pub(crate) fn clear_calls(&self) {
         self.calls.lock().expect("calls").clear();
     }

@@ -321,7 +321,7 @@ pub(super) async fn wait_for(
 
 /// Polls `pending` (the ids not yet in the wanted state) with backoff until it answers none,
 /// or fails once the bound from `deadline` would pass.
-async fn poll_until<F, Fut>(wanted: &str, mut pending: F) -> Result<(), ProviderError>
+pub(super) async fn poll_until<F, Fut>(wanted: &str, mut pending: F) -> Result<(), ProviderError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Vec<String>, ProviderError>>,

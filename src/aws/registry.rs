@@ -4,9 +4,10 @@
 
 use super::resource::{DataSource, Resource};
 use super::{
-    ami, caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile,
+    ami, caller_identity, cluster, eip, iam_access_key, iam_inline_policy, iam_instance_profile,
     iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
-    internet_gateway, region, route_table, security_group, security_group_rule, subnet, vpc,
+    internet_gateway, nat_gateway, region, route_table, security_group, security_group_rule,
+    subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -23,6 +24,8 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &vpc::TYPE,
     &subnet::TYPE,
     &internet_gateway::TYPE,
+    &eip::TYPE,
+    &nat_gateway::TYPE,
     &route_table::TYPE,
     &route_table::ASSOCIATION_TYPE,
     &security_group::TYPE,
@@ -30,6 +33,7 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &security_group_rule::EGRESS_TYPE,
     &cluster::TYPE,
     &instance::TYPE,
+    &eip::ASSOCIATION_TYPE,
 ];
 
 /// Resource types refused on purpose, with why and what to use instead: `validate` and `plan`

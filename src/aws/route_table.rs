@@ -41,26 +41,65 @@ pub(super) const ASSOCIATION_TYPE: Resource = Resource {
     evidence: None,
 };
 
-/// A route as the schema has it.
-fn route(cidr: &str, gateway: &str) -> serde_json::Value {
-    json!({"cidr_block": cidr, "gateway_id": gateway})
+/// Where an inline route sends its traffic: the schema's target fields, one set per route.
+const TARGETS: [&str; 2] = ["gateway_id", "nat_gateway_id"];
+
+/// An inline route: its destination, and the target field with its value.
+#[derive(Debug, Clone, PartialEq)]
+struct Route {
+    cidr: String,
+    target: &'static str,
+    to: String,
 }
 
-fn routes_of(a: &Attrs) -> Vec<(String, String)> {
+/// A route as the schema has it: every target field present, the unused ones null, as the
+/// configuration's blocks are after conversion, so that the two compare equal.
+fn route(r: &Route) -> serde_json::Value {
+    let mut v = json!({"cidr_block": r.cidr});
+    for target in TARGETS {
+        v[target] = if target == r.target {
+            r.to.clone().into()
+        } else {
+            serde_json::Value::Null
+        };
+    }
+    v
+}
+
+fn routes_of(a: &Attrs) -> Vec<Route> {
     a.get("route")
         .and_then(serde_json::Value::as_array)
         .map(|items| {
             items
                 .iter()
                 .filter_map(|r| {
-                    Some((
-                        r.get("cidr_block")?.as_str()?.to_string(),
-                        r.get("gateway_id")?.as_str()?.to_string(),
-                    ))
+                    let (target, to) = TARGETS
+                        .iter()
+                        .find_map(|t| Some((*t, r.get(*t)?.as_str().filter(|v| !v.is_empty())?)))?;
+                    Some(Route {
+                        cidr: r.get("cidr_block")?.as_str()?.to_string(),
+                        target,
+                        to: to.to_string(),
+                    })
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Refuses a route block without a target: AWS would refuse it only after the table exists.
+fn check_targets(a: &Attrs) -> Result<(), ProviderError> {
+    let blocks = a
+        .get("route")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len);
+    if routes_of(a).len() < blocks {
+        return Err(ProviderError::new(
+            "InvalidRoute",
+            "every route block needs gateway_id or nat_gateway_id",
+        ));
+    }
+    Ok(())
 }
 
 async fn describe(
@@ -91,10 +130,15 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
             .filter(|r| r.gateway_id() != Some("local"))
             .filter(|r| r.origin().is_none_or(|o| o.as_str() != "CreateRouteTable"))
             .filter_map(|r| {
-                Some(route(
-                    r.destination_cidr_block()?,
-                    r.gateway_id().unwrap_or_default(),
-                ))
+                let (target, to) = match (r.nat_gateway_id(), r.gateway_id()) {
+                    (Some(nat), _) => ("nat_gateway_id", nat),
+                    (None, gateway) => ("gateway_id", gateway.unwrap_or_default()),
+                };
+                Some(route(&Route {
+                    cidr: r.destination_cidr_block()?.to_string(),
+                    target,
+                    to: to.to_string(),
+                }))
             })
             .collect();
         routes.sort_by_key(ToString::to_string);
@@ -109,24 +153,22 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
     Ok(out)
 }
 
-async fn add_route(
-    p: &AwsProvider,
-    id: &str,
-    cidr: &str,
-    gateway: &str,
-) -> Result<(), ProviderError> {
-    p.ec2
+async fn add_route(p: &AwsProvider, id: &str, r: &Route) -> Result<(), ProviderError> {
+    let call = p
+        .ec2
         .create_route()
         .route_table_id(id)
-        .destination_cidr_block(cidr)
-        .gateway_id(gateway)
-        .send()
-        .await
-        .map_err(aws_err)?;
+        .destination_cidr_block(&r.cidr);
+    let call = match r.target {
+        "nat_gateway_id" => call.nat_gateway_id(&r.to),
+        _ => call.gateway_id(&r.to),
+    };
+    call.send().await.map_err(aws_err)?;
     Ok(())
 }
 
 pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
+    check_targets(a)?;
     let out = p
         .ec2
         .create_route_table()
@@ -144,8 +186,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         })?
         .to_string();
     after_made(async {
-        for (cidr, gw) in routes_of(a) {
-            add_route(p, &id, &cidr, &gw).await?;
+        for r in routes_of(a) {
+            add_route(p, &id, &r).await?;
         }
         created(
             read_all(p, std::slice::from_ref(&id)).await?,
@@ -162,10 +204,11 @@ pub(super) async fn update(
     prior: &Attrs,
     a: &Attrs,
 ) -> Result<Attrs, ProviderError> {
+    check_targets(a)?;
     let mut result = prior.clone();
     let (old, new) = (routes_of(prior), routes_of(a));
-    // A destination that stays with another gateway is deleted here and created again below.
-    for (cidr, _) in old.iter().filter(|r| !new.contains(r)) {
+    // A destination that stays with another target is deleted here and created again below.
+    for Route { cidr, .. } in old.iter().filter(|r| !new.contains(r)) {
         p.ec2
             .delete_route()
             .route_table_id(id)
@@ -174,8 +217,8 @@ pub(super) async fn update(
             .await
             .map_err(aws_err)?;
     }
-    for (cidr, gw) in new.iter().filter(|r| !old.contains(r)) {
-        add_route(p, id, cidr, gw).await?;
+    for r in new.iter().filter(|r| !old.contains(r)) {
+        add_route(p, id, r).await?;
     }
     if let Some(r) = a.get("route") {
         result.insert("route".into(), r.clone());
