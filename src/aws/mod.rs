@@ -48,6 +48,7 @@ mod route_table;
 pub mod schemas;
 mod security_group;
 mod security_group_rule;
+mod security_group_rule_legacy;
 mod subnet;
 mod vpc;
 
