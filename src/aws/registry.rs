@@ -6,7 +6,7 @@ use super::resource::{DataSource, Resource};
 use super::{
     ami, caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile,
     iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
-    internet_gateway, region, route_table, security_group, security_group_rule,
+    internet_gateway, region, route, route_table, security_group, security_group_rule,
     security_group_rule_legacy, subnet, vpc,
 };
 
@@ -26,6 +26,7 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &internet_gateway::TYPE,
     &route_table::TYPE,
     &route_table::ASSOCIATION_TYPE,
+    &route::TYPE,
     &security_group::TYPE,
     &security_group_rule::INGRESS_TYPE,
     &security_group_rule::EGRESS_TYPE,

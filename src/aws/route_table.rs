@@ -63,7 +63,8 @@ fn routes_of(a: &Attrs) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn describe(
+/// Route tables by a filter, every page.
+pub(super) async fn describe(
     p: &AwsProvider,
     f: aws_sdk_ec2::types::Filter,
 ) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
@@ -163,6 +164,11 @@ pub(super) async fn update(
     a: &Attrs,
 ) -> Result<Attrs, ProviderError> {
     let mut result = prior.clone();
+    // No route blocks: the table's routes are not managed inline (aws_route may own them).
+    if a.get("route").is_none_or(serde_json::Value::is_null) {
+        sync_tags(p, id, prior, a, &mut result).await?;
+        return Ok(result);
+    }
     let (old, new) = (routes_of(prior), routes_of(a));
     // A destination that stays with another gateway is deleted here and created again below.
     for (cidr, _) in old.iter().filter(|r| !new.contains(r)) {

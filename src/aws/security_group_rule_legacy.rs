@@ -7,7 +7,7 @@
 
 use aws_sdk_ec2::types::{IpPermission, SecurityGroupRule};
 
-use super::ec2_common::{delete_with_retry, filter, int, strings, ById};
+use super::ec2_common::{crc32, delete_with_retry, filter, int, strings, ById};
 use super::resource::{adopted, read_back, Read, Recover, Resource};
 use super::security_group;
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -150,19 +150,6 @@ fn sorted(items: &[String]) -> Vec<String> {
     let mut v = items.to_vec();
     v.sort();
     v
-}
-
-/// CRC-32 (IEEE), the checksum Terraform's provider hashes its ids with.
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
 }
 
 /// One source of a rule, as an AWS rule names it.
@@ -377,12 +364,6 @@ mod tests {
 
     fn attrs(v: serde_json::Value) -> Attrs {
         serde_json::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn crc32_is_the_ieee_checksum() {
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
     }
 
     #[test]
