@@ -20,6 +20,7 @@ mod plan_secrets;
 mod provider_aliases;
 mod reliability;
 mod review_workflow;
+mod routes;
 mod safety;
 mod security_group_rules;
 mod support;

@@ -203,9 +203,29 @@ pub(super) fn created(
         })
 }
 
+/// CRC-32 (IEEE), the checksum Terraform's provider hashes the ids of objects without one
+/// of their own with (`sgrule-...`, `r-...`), so the same object gets the same id again.
+pub(super) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
 #[cfg(test)]
 mod tests {
-    use super::block_filters;
+    use super::{block_filters, crc32};
+
+    #[test]
+    fn crc32_is_the_ieee_checksum() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
 
     #[test]
     fn filter_blocks_become_ec2_filters_with_every_value() {

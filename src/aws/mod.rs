@@ -46,10 +46,12 @@ pub(crate) mod policy;
 mod region;
 mod registry;
 mod resource;
+mod route;
 mod route_table;
 pub mod schemas;
 mod security_group;
 mod security_group_rule;
+mod security_group_rule_legacy;
 mod subnet;
 mod vpc;
 
@@ -521,6 +523,7 @@ impl Rules for AwsProvider {
     ) -> Vec<crate::engine::provider::Problem> {
         let mut problems = cidr::check_plan(planned);
         problems.extend(security_group_rule::check_plan(planned));
+        problems.extend(route::check_plan(planned));
         problems
     }
 }

@@ -6,8 +6,8 @@ use super::resource::{DataSource, Resource};
 use super::{
     ami, caller_identity, cluster, eip, iam_access_key, iam_inline_policy, iam_instance_profile,
     iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
-    internet_gateway, nat_gateway, region, route_table, security_group, security_group_rule,
-    subnet, vpc,
+    internet_gateway, nat_gateway, region, route, route_table, security_group, security_group_rule,
+    security_group_rule_legacy, subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -28,9 +28,11 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &nat_gateway::TYPE,
     &route_table::TYPE,
     &route_table::ASSOCIATION_TYPE,
+    &route::TYPE,
     &security_group::TYPE,
     &security_group_rule::INGRESS_TYPE,
     &security_group_rule::EGRESS_TYPE,
+    &security_group_rule_legacy::TYPE,
     &cluster::TYPE,
     &instance::TYPE,
     &eip::ASSOCIATION_TYPE,

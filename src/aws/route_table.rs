@@ -102,7 +102,8 @@ fn check_targets(a: &Attrs) -> Result<(), ProviderError> {
     Ok(())
 }
 
-async fn describe(
+/// Route tables by a filter, every page.
+pub(super) async fn describe(
     p: &AwsProvider,
     f: aws_sdk_ec2::types::Filter,
 ) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
@@ -206,6 +207,11 @@ pub(super) async fn update(
 ) -> Result<Attrs, ProviderError> {
     check_targets(a)?;
     let mut result = prior.clone();
+    // No route blocks: the table's routes are not managed inline (aws_route may own them).
+    if a.get("route").is_none_or(serde_json::Value::is_null) {
+        sync_tags(p, id, prior, a, &mut result).await?;
+        return Ok(result);
+    }
     let (old, new) = (routes_of(prior), routes_of(a));
     // A destination that stays with another target is deleted here and created again below.
     for Route { cidr, .. } in old.iter().filter(|r| !new.contains(r)) {

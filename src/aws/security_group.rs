@@ -85,55 +85,71 @@ impl Rule {
     }
 
     fn permission(&self, own_id: &str) -> IpPermission {
-        let desc = Some(self.description.clone()).filter(|d| !d.is_empty());
-        let mut groups: Vec<UserIdGroupPair> = self
-            .groups
-            .iter()
-            .map(|g| {
-                UserIdGroupPair::builder()
-                    .group_id(g)
-                    .set_description(desc.clone())
-                    .build()
-            })
-            .collect();
+        let mut groups: Vec<&str> = self.groups.iter().map(String::as_str).collect();
         if self.self_ {
-            groups.push(
-                UserIdGroupPair::builder()
-                    .group_id(own_id)
-                    .set_description(desc.clone())
-                    .build(),
-            );
+            groups.push(own_id);
         }
-        let all = self.protocol == "-1";
-        IpPermission::builder()
-            .ip_protocol(&self.protocol)
-            .set_from_port((!all).then_some(self.from))
-            .set_to_port((!all).then_some(self.to))
-            .set_ip_ranges(Some(
-                self.cidrs
-                    .iter()
-                    .map(|c| {
-                        IpRange::builder()
-                            .cidr_ip(c)
-                            .set_description(desc.clone())
-                            .build()
-                    })
-                    .collect(),
-            ))
-            .set_ipv6_ranges(Some(
-                self.ipv6
-                    .iter()
-                    .map(|c| {
-                        Ipv6Range::builder()
-                            .cidr_ipv6(c)
-                            .set_description(desc.clone())
-                            .build()
-                    })
-                    .collect(),
-            ))
-            .set_user_id_group_pairs(Some(groups))
-            .build()
+        let ports = (self.protocol != "-1").then_some((self.from, self.to));
+        let desc = Some(self.description.as_str()).filter(|d| !d.is_empty());
+        permission(
+            &self.protocol,
+            ports,
+            (&self.cidrs, &self.ipv6, &groups),
+            desc,
+        )
     }
+}
+
+/// One permission: a protocol, its port range (none for every protocol), and its IPv4, IPv6
+/// and group sources, each with the description.
+pub(super) fn permission<'a>(
+    protocol: &str,
+    ports: Option<(i32, i32)>,
+    (cidrs, ipv6, groups): (
+        impl IntoIterator<Item = &'a String>,
+        impl IntoIterator<Item = &'a String>,
+        &[&str],
+    ),
+    description: Option<&str>,
+) -> IpPermission {
+    let desc = description.map(String::from);
+    IpPermission::builder()
+        .ip_protocol(protocol)
+        .set_from_port(ports.map(|(from, _)| from))
+        .set_to_port(ports.map(|(_, to)| to))
+        .set_ip_ranges(Some(
+            cidrs
+                .into_iter()
+                .map(|c| {
+                    IpRange::builder()
+                        .cidr_ip(c)
+                        .set_description(desc.clone())
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_ipv6_ranges(Some(
+            ipv6.into_iter()
+                .map(|c| {
+                    Ipv6Range::builder()
+                        .cidr_ipv6(c)
+                        .set_description(desc.clone())
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_user_id_group_pairs(Some(
+            groups
+                .iter()
+                .map(|g| {
+                    UserIdGroupPair::builder()
+                        .group_id(*g)
+                        .set_description(desc.clone())
+                        .build()
+                })
+                .collect(),
+        ))
+        .build()
 }
 
 fn rules_of(a: &Attrs, key: &str) -> Option<BTreeSet<Rule>> {
@@ -245,46 +261,70 @@ async fn change_rules(
     add: &[&Rule],
     remove: &[&Rule],
 ) -> Result<(), ProviderError> {
-    let perms = |rules: &[&Rule]| Some(rules.iter().map(|r| r.permission(id)).collect::<Vec<_>>());
+    let perms = |rules: &[&Rule]| rules.iter().map(|r| r.permission(id)).collect::<Vec<_>>();
     if !remove.is_empty() {
-        if egress {
-            p.ec2
-                .revoke_security_group_egress()
-                .group_id(id)
-                .set_ip_permissions(perms(remove))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        } else {
-            p.ec2
-                .revoke_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(perms(remove))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
+        revoke(p, id, egress, perms(remove)).await?;
     }
     if !add.is_empty() {
-        if egress {
-            p.ec2
-                .authorize_security_group_egress()
-                .group_id(id)
-                .set_ip_permissions(perms(add))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        } else {
-            p.ec2
-                .authorize_security_group_ingress()
-                .group_id(id)
-                .set_ip_permissions(perms(add))
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
+        authorize(p, id, egress, perms(add)).await?;
     }
     Ok(())
+}
+
+/// Authorizes permissions on a group, in the direction asked.
+pub(super) async fn authorize(
+    p: &AwsProvider,
+    group: &str,
+    egress: bool,
+    perms: Vec<IpPermission>,
+) -> Result<(), ProviderError> {
+    if egress {
+        p.ec2
+            .authorize_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    } else {
+        p.ec2
+            .authorize_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    }
+}
+
+/// Revokes permissions from a group, in the direction asked.
+pub(super) async fn revoke(
+    p: &AwsProvider,
+    group: &str,
+    egress: bool,
+    perms: Vec<IpPermission>,
+) -> Result<(), ProviderError> {
+    if egress {
+        p.ec2
+            .revoke_security_group_egress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    } else {
+        p.ec2
+            .revoke_security_group_ingress()
+            .group_id(group)
+            .set_ip_permissions(Some(perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    }
 }
 
 async fn sync_rules(

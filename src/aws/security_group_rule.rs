@@ -3,8 +3,8 @@
 //! found again by them. Refresh reads every rule in state with one `DescribeSecurityGroupRules`
 //! per page, filtered by the rule ids; delete revokes by rule id.
 //!
-//! Also the plan check for the fight Terraform's docs warn of: a group's inline rules of one
-//! direction are authoritative (`security_group.rs` revokes whatever else it reads there), so a
+//! Also the plan check for the fight Terraform's docs warn of, for these types and
+//! `aws_security_group_rule` alike: a group's inline rules of one direction are authoritative (`security_group.rs` revokes whatever else it reads there), so a
 //! separate rule resource of that direction on the same group would be revoked and recreated
 //! on every apply.
 
@@ -282,11 +282,17 @@ pub(super) async fn delete(
     .await
 }
 
-/// The inline-block attribute of `aws_security_group` a rule type fights with.
-fn inline_key(type_name: &str) -> Option<&'static str> {
-    match type_name {
+/// The inline-block attribute of `aws_security_group` a rule resource fights with: its
+/// type's direction, or for `aws_security_group_rule` the direction its `type` names.
+fn inline_key(rule: &Planned<'_>) -> Option<&'static str> {
+    match rule.addr.type_name.as_str() {
         INGRESS => Some("ingress"),
         EGRESS => Some("egress"),
+        "aws_security_group_rule" => match rule.attrs.get("type").and_then(Value::as_str) {
+            Some("ingress") => Some("ingress"),
+            Some("egress") => Some("egress"),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -303,7 +309,7 @@ pub(crate) fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
         .collect();
     let mut problems = Vec::new();
     for rule in planned {
-        let Some(key) = inline_key(&rule.addr.type_name) else {
+        let Some(key) = inline_key(rule) else {
             continue;
         };
         let Some(refs) = rule.refs.get("security_group_id") else {
@@ -325,9 +331,8 @@ pub(crate) fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
                      {key} blocks are authoritative in skyform: applying {group} revokes every \
                      {key} rule it does not list, including this one, which the next apply \
                      adds again. Terraform's docs warn against combining inline rules with \
-                     rule resources: move {group}'s {key} blocks into {} resources, or this \
+                     rule resources: move {group}'s {key} blocks into rule resources, or this \
                      rule into its {key} blocks",
-                    rule.addr.type_name,
                     rule = rule.addr,
                     group = group.addr,
                 ),
