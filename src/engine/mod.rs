@@ -31,6 +31,7 @@ pub(crate) mod read_tests;
 pub(crate) mod reconcile;
 #[cfg(test)]
 mod refactor_tests;
+pub(crate) mod relevance;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]

@@ -761,8 +761,28 @@ async fn plan_state<P: Provider>(
     let warnings = crate::engine::checks::run(&ws.config, &mut walk.ctx, eval_diag);
     let mut plan = walk.finish()?;
     plan.warnings.extend(warnings);
+    keep_relevant_drift(&ws.config, &mut plan);
     plan.state = state;
     Ok(plan)
+}
+
+/// Drops the drift that does not matter to this plan (`relevance`): objects with a change
+/// planned, and objects that are gone, keep all of theirs.
+fn keep_relevant_drift(config: &crate::lang::config::Config, plan: &mut Plan) {
+    let reads = crate::engine::relevance::Reads::of(config);
+    let changing: BTreeSet<Address> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::NoOp)
+        .map(|c| c.addr.clone())
+        .collect();
+    plan.drift.retain_mut(|d| match &mut d.kind {
+        DriftKind::Changed(changes) if !changing.contains(&d.addr) => {
+            reads.keep(config, &d.addr, changes);
+            !changes.is_empty()
+        }
+        _ => true,
+    });
 }
 
 /// `--replace` names a managed resource of the configuration.
