@@ -14,6 +14,7 @@ mod instance_attributes;
 mod instances;
 mod lang_blocks;
 mod modules;
+mod placement_groups;
 mod plan_secrets;
 mod provider_aliases;
 mod reliability;

@@ -6,7 +6,8 @@ use super::resource::{DataSource, Resource};
 use super::{
     ami, caller_identity, cluster, iam_access_key, iam_inline_policy, iam_instance_profile,
     iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
-    internet_gateway, region, route_table, security_group, security_group_rule, subnet, vpc,
+    internet_gateway, key_pair, placement_group, region, route_table, security_group,
+    security_group_rule, subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -28,6 +29,8 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &security_group::TYPE,
     &security_group_rule::INGRESS_TYPE,
     &security_group_rule::EGRESS_TYPE,
+    &key_pair::TYPE,
+    &placement_group::TYPE,
     &cluster::TYPE,
     &instance::TYPE,
 ];
