@@ -16,6 +16,7 @@ mod instances;
 mod lang_blocks;
 mod modules;
 mod nat_gateway;
+mod placement_groups;
 mod plan_secrets;
 mod provider_aliases;
 mod reliability;

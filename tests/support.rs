@@ -75,9 +75,36 @@ pub(crate) struct Moto {
     pub faults: Arc<Faults>,
 }
 
+/// A test's own answer to a request: given its action and its form body, the HTTP status and
+/// XML body to answer with instead of moto's, or `None` to forward it. How tests serve what
+/// moto does not implement (placement groups) or make AWS answer what moto never does
+/// (capacity errors).
+pub(crate) type Answer = Arc<dyn Fn(&str, &str) -> Option<(u16, String)> + Send + Sync>;
+
+/// The answer hook of the proxy (`Moto::answer_with`); none by default.
+#[derive(Default)]
+pub(crate) struct Answerer(Mutex<Option<Answer>>);
+
+impl std::fmt::Debug for Answerer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.0.lock().is_ok_and(|a| a.is_some());
+        write!(f, "Answerer({})", if set { "set" } else { "none" })
+    }
+}
+
+impl Answerer {
+    fn answer(&self, action: &str, body: &str) -> Option<(u16, String)> {
+        let hook = self.0.lock().expect("answer").clone()?;
+        hook(action, body)
+    }
+}
+
 /// What the proxy does to requests besides recording them.
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
+    /// Requests the test answers itself; they are recorded in `calls` and gated like any other,
+    /// but never reach moto.
+    pub answer: Answerer,
     /// Hold the answer to the n-th write call since the last `resume` (1-based; 0 = never):
     /// it reaches AWS, but the caller never hears back, as when a process dies mid-call.
     /// That write is the kill point: from then on nothing more reaches AWS until `resume`.
@@ -251,6 +278,15 @@ impl Moto {
             calls,
             faults,
         })
+    }
+
+    /// From now on the proxy answers the requests `answer` returns something for, instead of
+    /// forwarding them to moto.
+    pub(crate) fn answer_with(
+        &self,
+        answer: impl Fn(&str, &str) -> Option<(u16, String)> + Send + Sync + 'static,
+    ) {
+        *self.faults.answer.0.lock().expect("answer") = Some(Arc::new(answer));
     }
 
     /// `skyform -C <project>` pointed at this server through the proxy.
@@ -591,19 +627,18 @@ fn relay(
         if let Some(action) = &action {
             calls.lock().expect("calls").push(action.clone());
         }
-        let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
-        for line in &head {
-            if line.to_ascii_lowercase().starts_with("connection:") {
-                continue;
-            }
-            if line == "\r\n" {
-                upstream.write_all(b"Connection: close\r\n")?;
-            }
-            upstream.write_all(line.as_bytes())?;
-        }
-        upstream.write_all(&body)?;
-        let mut response = Vec::new();
-        upstream.read_to_end(&mut response)?;
+        let answered = action
+            .as_deref()
+            .and_then(|a| faults.answer.answer(a, &text));
+        let response = match answered {
+            Some((status, xml)) => format!(
+                "HTTP/1.1 {status} {}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{xml}",
+                if status < 400 { "OK" } else { "Error" },
+                xml.len()
+            )
+            .into_bytes(),
+            None => forward(port, &head, &body)?,
+        };
         drop(in_flight);
         if hold {
             // AWS acted; the caller is left waiting until it is killed.
@@ -623,6 +658,24 @@ fn relay(
             return Ok(());
         }
     }
+}
+
+/// Sends one request to moto and reads its whole answer.
+fn forward(port: u16, head: &[String], body: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut upstream = TcpStream::connect(("127.0.0.1", port))?;
+    for line in head {
+        if line.to_ascii_lowercase().starts_with("connection:") {
+            continue;
+        }
+        if line == "\r\n" {
+            upstream.write_all(b"Connection: close\r\n")?;
+        }
+        upstream.write_all(line.as_bytes())?;
+    }
+    upstream.write_all(body)?;
+    let mut response = Vec::new();
+    upstream.read_to_end(&mut response)?;
+    Ok(response)
 }
 
 /// Whether the client has closed its end (or reset it): a request read from such a socket

@@ -97,7 +97,12 @@ pub(super) async fn scan(
             continue;
         };
         let f = vec![filter("tag:skyform:lineage", &[lineage.to_string()])];
-        found.extend(describe(p, f).await?);
+        // Say which type could not be read: the scan covers every type in the configuration.
+        let listed = describe(p, f).await.map_err(|mut e| {
+            e.message = format!("listing {t} objects: {}", e.message);
+            e
+        })?;
+        found.extend(listed);
     }
     let mut out: Vec<(crate::lang::address::Address, String)> = found
         .into_iter()

@@ -60,6 +60,7 @@ fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
         security_group_ids: strings(a.get("security_group_ids")),
         iam_instance_profile: s(a, "iam_instance_profile").map(String::from),
         key_name: s(a, "key_name").map(String::from),
+        placement_group: s(a, "placement_group").map(String::from),
         user_data: s(a, "user_data").map(String::from),
         root_volume_size_gb: super::ec2_common::int(a.get("root_volume_size_gb")),
         use_spot: a
@@ -129,6 +130,7 @@ fn attrs_of(
         Some(k) => a.insert("key_name".into(), k.into()),
         None => a.remove("key_name"),
     };
+    super::nodes::read_placement(head, &mut a, false);
     let states: BTreeSet<&str> = nodes
         .values()
         .map(|i| match state_of(i) {

@@ -113,6 +113,7 @@ pub(super) async fn read_all(
             "primary_network_interface_id".into(),
             primary.unwrap_or_default().into(),
         );
+        nodes::read_placement(&i, &mut a, true);
         let placement = i.placement();
         a.insert(
             "availability_zone".into(),
@@ -173,6 +174,8 @@ pub(super) async fn create(
         tags: tags_of(a),
         availability_zone: s(a, "availability_zone").map(String::from),
         tenancy: s(a, "tenancy").map(String::from),
+        placement_group: s(a, "placement_group").map(String::from),
+        partition_number: super::ec2_common::int(a.get("placement_partition_number")),
         private_ip: s(a, "private_ip").map(String::from),
         associate_public_ip: bool_of(a, "associate_public_ip_address"),
         metadata_options: block(a, "metadata_options").map(metadata_request),

@@ -39,9 +39,11 @@ mod iam_snapshot;
 mod iam_user;
 mod instance;
 mod internet_gateway;
+mod key_pair;
 mod nat_gateway;
 mod nodes;
 pub mod permissions;
+mod placement_group;
 pub(crate) mod policy;
 mod region;
 mod registry;
@@ -248,11 +250,19 @@ where
         };
     }
     if let Some(status) = status {
-        // The SDK's own text here embeds the whole raw response. A body nobody can read says
-        // nothing about whether the call was carried out.
+        // The SDK's own text here embeds the whole raw response; its text alone, shortened,
+        // still says what went wrong (an emulator's "action has not been implemented"). A body
+        // nobody can read says nothing about whether the call was carried out.
+        let body = e
+            .raw_response()
+            .and_then(|r| r.body().bytes())
+            .map(|b| plain_text(&String::from_utf8_lossy(b)))
+            .filter(|t| !t.is_empty())
+            .map(|t| format!(": {t}"))
+            .unwrap_or_default();
         return ProviderError::new(
             "UnexpectedResponse",
-            format!("AWS answered HTTP {status} with a body the SDK could not read"),
+            format!("AWS answered HTTP {status} with a body the SDK could not read{body}"),
         )
         .with_kind(ErrorKind::Unknown);
     }
@@ -287,6 +297,30 @@ pub(crate) async fn after_made<T>(
     rest: impl Future<Output = Result<T, ProviderError>>,
 ) -> Result<T, ProviderError> {
     rest.await.map_err(ProviderError::after_partial_write)
+}
+
+/// A response body as one short line of text: markup dropped, whitespace collapsed, at most
+/// 200 characters.
+fn plain_text(body: &str) -> String {
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                text.push(' ');
+            }
+            _ if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let line = words.join(" ");
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line,
+    }
 }
 
 /// The text of the first `<tag>` element in an XML error body.
@@ -668,5 +702,22 @@ impl Provider for AwsProvider {
             Err(e) if is_not_found(&e) => Ok(()),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_text;
+
+    #[test]
+    fn an_unreadable_error_body_is_shown_as_one_short_line_of_its_text() {
+        let html = "<!doctype html>\n<html><title>500</title>\n<p>The CreatePlacementGroup action has not been implemented</p></html>";
+        assert_eq!(
+            plain_text(html),
+            "500 The CreatePlacementGroup action has not been implemented"
+        );
+        let long = "x ".repeat(300);
+        assert_eq!(plain_text(&long).chars().count(), 203);
+        assert_eq!(plain_text(""), "");
     }
 }

@@ -17,6 +17,7 @@ use aws_sdk_ec2::types::{
 use super::ec2_common::filter;
 use super::{aws_err, retry_propagation, AwsProvider};
 use crate::engine::provider::ProviderError;
+use crate::state::Attrs;
 
 /// What every node of a launch shares.
 #[derive(Debug, Clone, Default)]
@@ -35,6 +36,9 @@ pub(super) struct Spec {
     pub(crate) tags: BTreeMap<String, String>,
     pub(crate) availability_zone: Option<String>,
     pub(crate) tenancy: Option<String>,
+    /// `Placement.GroupName` and `PartitionNumber`: every node of a launch goes in the group.
+    pub(crate) placement_group: Option<String>,
+    pub(crate) partition_number: Option<i32>,
     pub(crate) private_ip: Option<String>,
     /// Only a network interface specification can carry this, so when it is set the subnet,
     /// groups and private IP move into one.
@@ -180,10 +184,15 @@ pub(super) async fn launch(
             .set_private_ip_address(spec.private_ip.clone())
             .build()
     });
-    let placement = (spec.availability_zone.is_some() || spec.tenancy.is_some()).then(|| {
+    let placement = (spec.availability_zone.is_some()
+        || spec.tenancy.is_some()
+        || spec.placement_group.is_some())
+    .then(|| {
         Placement::builder()
             .set_availability_zone(spec.availability_zone.clone())
             .set_tenancy(spec.tenancy.as_deref().map(Tenancy::from))
+            .set_group_name(spec.placement_group.clone())
+            .set_partition_number(spec.partition_number)
             .build()
     });
     let user_data = spec
@@ -414,6 +423,27 @@ pub(super) fn profile_name(i: &aws_sdk_ec2::types::Instance) -> Option<String> {
         .and_then(|p| p.arn())
         .and_then(|arn| arn.rsplit('/').next())
         .map(String::from)
+}
+
+/// Writes an instance's placement group (and, with `partition`, its partition number) as
+/// `DescribeInstances` reports them into `a`, which holds the prior attributes. When the answer
+/// names no group, the prior one stays: AWS names the group of every instance launched into one
+/// and an instance leaves it only when stopped and moved, but moto drops `Placement.GroupName`
+/// at launch and never reports it.
+pub(super) fn read_placement(i: &aws_sdk_ec2::types::Instance, a: &mut Attrs, partition: bool) {
+    let placement = i.placement();
+    if let Some(g) = placement
+        .and_then(|p| p.group_name())
+        .filter(|g| !g.is_empty())
+    {
+        a.insert("placement_group".into(), g.into());
+    }
+    if let Some(n) = placement
+        .and_then(aws_sdk_ec2::types::Placement::partition_number)
+        .filter(|_| partition)
+    {
+        a.insert("placement_partition_number".into(), n.into());
+    }
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use super::resource::{DataSource, Resource};
 use super::{
     ami, caller_identity, cluster, eip, iam_access_key, iam_inline_policy, iam_instance_profile,
     iam_policy, iam_policy_attachment, iam_policy_document, iam_role, iam_user, instance,
-    internet_gateway, nat_gateway, region, route, route_table, security_group, security_group_rule,
-    security_group_rule_legacy, subnet, vpc,
+    internet_gateway, key_pair, nat_gateway, placement_group, region, route, route_table,
+    security_group, security_group_rule, security_group_rule_legacy, subnet, vpc,
 };
 
 /// Every resource type. Refresh issues the types' own Describe calls in this order.
@@ -33,6 +33,8 @@ pub(crate) const RESOURCE_TYPES: &[&Resource] = &[
     &security_group_rule::INGRESS_TYPE,
     &security_group_rule::EGRESS_TYPE,
     &security_group_rule_legacy::TYPE,
+    &key_pair::TYPE,
+    &placement_group::TYPE,
     &cluster::TYPE,
     &instance::TYPE,
     &eip::ASSOCIATION_TYPE,
