@@ -294,7 +294,7 @@ fn spot_user_data_base64_protection_shutdown_and_volume_tags_reach_ec2_and_chang
 }
 
 #[test]
-fn user_data_and_user_data_base64_together_are_refused() {
+fn user_data_and_user_data_base64_together_are_refused_before_anything_is_made() {
     let Some(moto) = Moto::start() else { return };
     let config = r#"resource "aws_instance" "x" {
   ami              = "ami-12c6146b"
@@ -304,12 +304,68 @@ fn user_data_and_user_data_base64_together_are_refused() {
 }
 "#;
     let p = Project::new(&[("main.sky.hcl", config)]);
+    for command in [&["validate"][..], &["apply", "--auto-approve"]] {
+        let out = moto.run(&p, command);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("aws_instance.x.user_data_base64 conflicts with user_data"),
+            "{err}"
+        );
+        assert!(err.contains("main.sky.hcl:5:3"), "at the attribute: {err}");
+    }
+    assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+}
+
+fn scripted(script: &str, replace_on_change: bool) -> String {
+    format!(
+        r#"resource "aws_instance" "app" {{
+  ami                         = "ami-12c6146b"
+  instance_type               = "t3.micro"
+  user_data                   = "{script}"
+  user_data_replace_on_change = {replace_on_change}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_user_data_change_updates_in_place_unless_replace_on_change_is_set() {
+    use aws_sdk_ec2::types::InstanceAttributeName as Name;
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &scripted("echo one", false))]);
     let out = moto.run(&p, &["apply", "--auto-approve"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("conflict"), "{}", stderr(&out));
-    assert!(
-        !moto.writes().iter().any(|w| w == "RunInstances"),
-        "{:?}",
-        moto.writes()
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let id = the_instance(&moto).instance_id().expect("id").to_string();
+
+    p.write("main.sky.hcl", &scripted("echo two", false));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        the_instance(&moto).instance_id(),
+        Some(id.as_str()),
+        "the same instance, running again"
     );
+    assert_eq!(attribute(&moto, &id, Name::UserData), "ZWNobyB0d28=");
+    let writes = moto.writes();
+    for action in ["StopInstances", "ModifyInstanceAttribute", "StartInstances"] {
+        assert!(writes.iter().any(|w| w == action), "{action}: {writes:?}");
+    }
+    moto.assert_plan_clean(&p);
+
+    p.write("main.sky.hcl", &scripted("echo three", true));
+    let out = moto.run(&p, &["plan"]);
+    let plan = stdout(&out);
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("user_data ") && l.contains("# forces replacement")),
+        "{plan}"
+    );
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let new = the_instance(&moto);
+    assert_ne!(new.instance_id(), Some(id.as_str()), "replaced");
+    moto.assert_plan_clean(&p);
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }

@@ -186,12 +186,6 @@ pub(super) async fn create(
         volume_tags: volume_tags(a),
         ..Spec::default()
     };
-    if spec.user_data.is_some() && spec.user_data_base64.is_some() {
-        return Err(ProviderError::new(
-            "InvalidParameterCombination",
-            "user_data and user_data_base64 conflict: set one of them",
-        ));
-    }
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
     let id = nodes::launch(p, &spec, &token).await?;
     after_made(async {
@@ -211,6 +205,23 @@ pub(super) async fn update(
     prior: &Attrs,
     a: &Attrs,
 ) -> Result<Attrs, ProviderError> {
+    let script = user_data(a)?;
+    if script != user_data(prior)? {
+        // As Terraform does: AWS takes new user data only from a stopped instance.
+        let ids = [id.to_string()];
+        nodes::stop(p, &ids).await?;
+        p.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            // The Attribute/Value form, which takes the script base64-encoded as RunInstances
+            // does: moto reads the UserData blob form as base64 twice over.
+            .attribute(InstanceAttributeName::UserData)
+            .value(aws_smithy_types::base64::encode(script.unwrap_or_default()))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        nodes::start(p, &ids).await?;
+    }
     let want = strings(a.get("vpc_security_group_ids"));
     if !want.is_empty()
         && string_set(want.clone()) != string_set(strings(prior.get("vpc_security_group_ids")))
@@ -314,6 +325,23 @@ pub(super) async fn update(
 
 pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     nodes::terminate(p, &[id.to_string()]).await
+}
+
+/// The start-up script's bytes, from `user_data` (text) or `user_data_base64`.
+fn user_data(a: &Attrs) -> Result<Option<Vec<u8>>, ProviderError> {
+    if let Some(text) = s(a, "user_data") {
+        return Ok(Some(text.as_bytes().to_vec()));
+    }
+    s(a, "user_data_base64")
+        .map(|b| {
+            aws_smithy_types::base64::decode(b).map_err(|e| {
+                ProviderError::new(
+                    "InvalidParameterValue",
+                    format!("user_data_base64 is not base64: {e}"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
