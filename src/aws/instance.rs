@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, EbsBlockDevice, EbsInstanceBlockDevice, HttpTokensState, Instance,
-    InstanceAttributeName, InstanceCreditSpecificationRequest, InstanceInterruptionBehavior,
-    InstanceMarketOptionsRequest, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions, Volume, VolumeType,
+    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, EbsInstanceBlockDevice,
+    HttpTokensState, Instance, InstanceAttributeName, InstanceCreditSpecificationRequest,
+    InstanceInterruptionBehavior, InstanceMarketOptionsRequest, InstanceMetadataEndpointState,
+    InstanceMetadataOptionsRequest, MarketType, MonitoringState, SpotInstanceType,
+    SpotMarketOptions, Volume, VolumeType,
 };
 
 use super::ec2_common::{
@@ -38,18 +39,26 @@ pub(super) async fn read_all(
 ) -> Result<ById, ProviderError> {
     let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
     let found = describe(p, vec![filter("instance-id", &ids)], false).await?;
-    // DescribeInstances names the root volume but not its size or type: one DescribeVolumes
-    // for the instances whose configuration has a root_block_device, none otherwise.
-    let with_root: Vec<String> = found
-        .iter()
-        .filter(|i| {
-            priors.iter().any(|(id, a)| {
-                Some(id.as_str()) == i.instance_id() && has_block(a, "root_block_device")
-            })
-        })
-        .filter_map(|i| root_volume(i).map(String::from))
-        .collect();
-    let volumes = volumes(p, &with_root).await?;
+    // DescribeInstances names the volumes but not their size or type: one DescribeVolumes for
+    // the volumes of every instance whose configuration has a root_block_device (its root
+    // volume) or an ebs_block_device (the others), none otherwise.
+    let mut wanted: Vec<String> = Vec::new();
+    for i in &found {
+        let Some((_, a)) = priors
+            .iter()
+            .find(|(id, _)| Some(id.as_str()) == i.instance_id())
+        else {
+            continue;
+        };
+        if has_block(a, "root_block_device") {
+            wanted.extend(root_volume(i).map(String::from));
+        }
+        if a.contains_key("ebs_block_device") {
+            wanted
+                .extend(extra_mappings(i).filter_map(|(_, ebs)| ebs.volume_id().map(String::from)));
+        }
+    }
+    let volumes = volumes(p, &wanted).await?;
     let mut out = ById::new();
     for i in found {
         let Some(id) = i.instance_id() else { continue };
@@ -151,6 +160,10 @@ pub(super) async fn read_all(
             let block = root_block(a.get("root_block_device"), volume, delete);
             a.insert("root_block_device".into(), block);
         }
+        if a.contains_key("ebs_block_device") {
+            let blocks = ebs_blocks(a.get("ebs_block_device"), &i, &volumes);
+            a.insert("ebs_block_device".into(), blocks);
+        }
         a.insert("tags".into(), tags_json(i.tags()));
         out.insert(id.to_string(), a);
     }
@@ -184,6 +197,7 @@ pub(super) async fn create(
         market_options: block(a, "instance_market_options").map(market_request),
         cpu_credits: cpu_credits(a),
         volume_tags: volume_tags(a),
+        ebs_volumes: ebs_requests(a),
         ..Spec::default()
     };
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
@@ -409,6 +423,7 @@ fn metadata_request(
         .build()
 }
 
+/// The volume a `root_block_device` or `ebs_block_device` block asks for.
 fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevice {
     let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
     let flag = |k: &str| r.get(k).and_then(serde_json::Value::as_bool);
@@ -420,7 +435,74 @@ fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevic
         .set_encrypted(flag("encrypted"))
         .set_kms_key_id(text("kms_key_id").map(String::from))
         .set_delete_on_termination(flag("delete_on_termination"))
+        .set_snapshot_id(text("snapshot_id").map(String::from))
         .build()
+}
+
+/// The `ebs_block_device` blocks as launch mappings.
+fn ebs_requests(a: &Attrs) -> Vec<BlockDeviceMapping> {
+    a.get("ebs_block_device")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_object)
+        .map(|b| {
+            BlockDeviceMapping::builder()
+                .set_device_name(
+                    b.get("device_name")
+                        .and_then(serde_json::Value::as_str)
+                        .map(String::from),
+                )
+                .ebs(root_request(b))
+                .build()
+        })
+        .collect()
+}
+
+/// The EBS mappings other than the root's, with their device names.
+fn extra_mappings(i: &Instance) -> impl Iterator<Item = (&str, &EbsInstanceBlockDevice)> {
+    let root = i.root_device_name();
+    i.block_device_mappings().iter().filter_map(move |m| {
+        let name = m.device_name()?;
+        (Some(name) != root).then_some((name, m.ebs()?))
+    })
+}
+
+/// The attached non-root volumes as `ebs_block_device` blocks, each shaped like its prior
+/// block of the same device name (fields it left null stay null, as for the root volume).
+fn ebs_blocks(
+    prior: Option<&serde_json::Value>,
+    i: &Instance,
+    volumes: &BTreeMap<String, Volume>,
+) -> serde_json::Value {
+    let priors: Vec<&serde_json::Value> = prior
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let blocks = extra_mappings(i)
+        .filter_map(|(device, ebs)| {
+            let volume = volumes.get(ebs.volume_id()?)?;
+            let like = priors
+                .iter()
+                .find(|b| b.get("device_name").and_then(serde_json::Value::as_str) == Some(device))
+                .map(|b| serde_json::json!([b]));
+            let mut block = root_block(like.as_ref(), volume, ebs.delete_on_termination());
+            let fields = block.get_mut(0)?.as_object_mut()?;
+            fields.insert("device_name".into(), device.into());
+            let asked = |k: &str| {
+                like.as_ref()
+                    .and_then(|l| l.get(0)?.get(k))
+                    .is_some_and(|v| !v.is_null())
+            };
+            let snapshot = volume
+                .snapshot_id()
+                .filter(|s| !s.is_empty() && asked("snapshot_id"));
+            fields.insert("snapshot_id".into(), snapshot.into());
+            block.get(0).cloned()
+        })
+        .collect();
+    serde_json::Value::Array(blocks)
 }
 
 /// The EBS mapping of the instance's root device.

@@ -51,6 +51,8 @@ pub(super) struct Spec {
     pub(crate) cpu_credits: Option<String>,
     /// The volumes' tags when they differ from the instance's (`volume_tags`).
     pub(crate) volume_tags: Option<BTreeMap<String, String>>,
+    /// Further EBS volumes attached at launch (`ebs_block_device`), each with its device name.
+    pub(crate) ebs_volumes: Vec<BlockDeviceMapping>,
 }
 
 tokio::task_local! {
@@ -163,13 +165,15 @@ pub(super) async fn launch(
         spec.root_volume_size_gb
             .map(|size| EbsBlockDevice::builder().volume_size(size).build())
     });
-    let devices = match root {
-        Some(ebs) => Some(vec![BlockDeviceMapping::builder()
+    let mut devices = match root {
+        Some(ebs) => vec![BlockDeviceMapping::builder()
             .device_name(root_device(p, &spec.image_id).await)
             .ebs(ebs)
-            .build()]),
-        None => None,
+            .build()],
+        None => Vec::new(),
     };
+    devices.extend(spec.ebs_volumes.iter().cloned());
+    let devices = Some(devices).filter(|d| !d.is_empty());
     let groups = Some(spec.security_group_ids.clone()).filter(|g| !g.is_empty());
     let interface = spec.associate_public_ip.map(|public| {
         InstanceNetworkInterfaceSpecification::builder()
