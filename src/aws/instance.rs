@@ -3,17 +3,19 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, EbsInstanceBlockDevice,
-    HttpTokensState, Instance, InstanceAttributeName, InstanceCreditSpecificationRequest,
-    InstanceInterruptionBehavior, InstanceMarketOptionsRequest, InstanceMetadataEndpointState,
-    InstanceMetadataOptionsRequest, MarketType, MonitoringState, SpotInstanceType,
-    SpotMarketOptions, Volume, VolumeType,
+    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, EbsInstanceBlockDevice, Instance,
+    InstanceAttributeName, InstanceCreditSpecificationRequest, InstanceInterruptionBehavior,
+    InstanceMarketOptionsRequest, MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions,
+    Volume, VolumeType,
 };
 
 use super::ec2_common::{
     arn, bool_of, filter, int, retag, string_set, strings, sync_tags, tags_json, ById,
 };
-use super::nodes::{self, client_token, describe, profile_name, Spec};
+use super::nodes::{
+    self, block, client_token, describe, metadata_block, metadata_request, profile_name,
+    set_metadata_options, Spec,
+};
 use super::resource::{Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
@@ -145,15 +147,8 @@ pub(super) async fn read_all(
             )
             .into(),
         );
-        if let Some(m) = i.metadata_options() {
-            a.insert(
-                "metadata_options".into(),
-                serde_json::json!([{
-                    "http_tokens": m.http_tokens().map_or("optional", |t| t.as_str()),
-                    "http_endpoint": m.http_endpoint().map_or("enabled", |e| e.as_str()),
-                    "http_put_response_hop_limit": m.http_put_response_hop_limit().unwrap_or(1),
-                }]),
-            );
+        if let Some(m) = metadata_block(&i) {
+            a.insert("metadata_options".into(), m);
         }
         if let Some(volume) = root_volume(&i).and_then(|v| volumes.get(v)) {
             let delete = root_mapping(&i).and_then(EbsInstanceBlockDevice::delete_on_termination);
@@ -242,20 +237,7 @@ pub(super) async fn update(
     {
         nodes::set_groups(p, &[id.to_string()], &want).await?;
     }
-    if let Some(want) = block(a, "metadata_options") {
-        if Some(want) != block(prior, "metadata_options") {
-            let m = metadata_request(want);
-            p.ec2
-                .modify_instance_metadata_options()
-                .instance_id(id)
-                .set_http_tokens(m.http_tokens().cloned())
-                .set_http_endpoint(m.http_endpoint().cloned())
-                .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-    }
+    set_metadata_options(p, &[id.to_string()], prior, a).await?;
     let monitoring = bool_of(a, "monitoring").unwrap_or(false);
     if monitoring != bool_of(prior, "monitoring").unwrap_or(false) {
         if monitoring {
@@ -358,11 +340,6 @@ fn user_data(a: &Attrs) -> Result<Option<Vec<u8>>, ProviderError> {
         .transpose()
 }
 
-/// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
-fn block<'a>(a: &'a Attrs, key: &str) -> Option<&'a serde_json::Map<String, serde_json::Value>> {
-    a.get(key)?.as_array()?.first()?.as_object()
-}
-
 fn cpu_credits(a: &Attrs) -> Option<String> {
     block(a, "credit_specification")?
         .get("cpu_credits")?
@@ -410,17 +387,6 @@ fn market_request(m: &serde_json::Map<String, serde_json::Value>) -> InstanceMar
 
 fn has_block(a: &Attrs, key: &str) -> bool {
     block(a, key).is_some()
-}
-
-fn metadata_request(
-    m: &serde_json::Map<String, serde_json::Value>,
-) -> InstanceMetadataOptionsRequest {
-    let text = |k: &str| m.get(k).and_then(serde_json::Value::as_str);
-    InstanceMetadataOptionsRequest::builder()
-        .set_http_tokens(text("http_tokens").map(HttpTokensState::from))
-        .set_http_endpoint(text("http_endpoint").map(InstanceMetadataEndpointState::from))
-        .set_http_put_response_hop_limit(int(m.get("http_put_response_hop_limit")))
-        .build()
 }
 
 /// The volume a `root_block_device` or `ebs_block_device` block asks for.
