@@ -387,3 +387,83 @@ fn the_cluster_example_applies_into_a_vpc_chosen_by_name_and_an_instance_launche
         .status
         .success());
 }
+
+fn imds_cluster(http_tokens: &str) -> String {
+    format!(
+        r#"resource "aws_cluster" "c" {{
+  name          = "imds"
+  num_nodes     = 2
+  instance_type = "t3.micro"
+  image_id      = "ami-12c6146b"
+
+  metadata_options {{
+    http_tokens = "{http_tokens}"
+  }}
+}}
+"#
+    )
+}
+
+/// Every running instance's id and `HttpTokens`, sorted by id.
+fn http_tokens(moto: &Moto) -> Vec<(String, String)> {
+    let ec2 = moto.ec2();
+    let out = block_on(async {
+        ec2.describe_instances()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("instance-state-name")
+                    .values("running")
+                    .build(),
+            )
+            .send()
+            .await
+    })
+    .expect("describe instances");
+    let mut seen: Vec<(String, String)> = out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .map(|i| {
+            (
+                i.instance_id().unwrap_or_default().to_string(),
+                i.metadata_options()
+                    .and_then(|m| m.http_tokens())
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    seen.sort();
+    seen
+}
+
+#[test]
+fn cluster_nodes_get_imdsv2_at_launch_and_metadata_options_change_in_place() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &imds_cluster("required"))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let launched = http_tokens(&moto);
+    assert_eq!(launched.len(), 2, "{launched:?}");
+    assert!(
+        launched.iter().all(|(_, t)| t == "required"),
+        "{launched:?}"
+    );
+    moto.assert_plan_clean(&p);
+
+    p.write("main.sky.hcl", &imds_cluster("optional"));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("0 to add, 1 to change, 0 to destroy"),
+        "{}",
+        stdout(&out)
+    );
+    let changed = http_tokens(&moto);
+    let ids = |v: &[(String, String)]| v.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&changed), ids(&launched), "the same nodes");
+    assert!(changed.iter().all(|(_, t)| t == "optional"), "{changed:?}");
+    moto.assert_plan_clean(&p);
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}

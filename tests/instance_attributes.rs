@@ -294,7 +294,7 @@ fn spot_user_data_base64_protection_shutdown_and_volume_tags_reach_ec2_and_chang
 }
 
 #[test]
-fn user_data_and_user_data_base64_together_are_refused() {
+fn user_data_and_user_data_base64_together_are_refused_before_anything_is_made() {
     let Some(moto) = Moto::start() else { return };
     let config = r#"resource "aws_instance" "x" {
   ami              = "ami-12c6146b"
@@ -304,12 +304,178 @@ fn user_data_and_user_data_base64_together_are_refused() {
 }
 "#;
     let p = Project::new(&[("main.sky.hcl", config)]);
+    for command in [&["validate"][..], &["apply", "--auto-approve"]] {
+        let out = moto.run(&p, command);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {}", stdout(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("aws_instance.x.user_data_base64 conflicts with user_data"),
+            "{err}"
+        );
+        assert!(err.contains("main.sky.hcl:5:3"), "at the attribute: {err}");
+    }
+    assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+}
+
+fn scripted(script: &str, replace_on_change: bool) -> String {
+    format!(
+        r#"resource "aws_instance" "app" {{
+  ami                         = "ami-12c6146b"
+  instance_type               = "t3.micro"
+  user_data                   = "{script}"
+  user_data_replace_on_change = {replace_on_change}
+}}
+"#
+    )
+}
+
+#[test]
+fn a_user_data_change_updates_in_place_unless_replace_on_change_is_set() {
+    use aws_sdk_ec2::types::InstanceAttributeName as Name;
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &scripted("echo one", false))]);
     let out = moto.run(&p, &["apply", "--auto-approve"]);
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("conflict"), "{}", stderr(&out));
-    assert!(
-        !moto.writes().iter().any(|w| w == "RunInstances"),
-        "{:?}",
-        moto.writes()
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let id = the_instance(&moto).instance_id().expect("id").to_string();
+
+    p.write("main.sky.hcl", &scripted("echo two", false));
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        the_instance(&moto).instance_id(),
+        Some(id.as_str()),
+        "the same instance, running again"
     );
+    assert_eq!(attribute(&moto, &id, Name::UserData), "ZWNobyB0d28=");
+    let writes = moto.writes();
+    for action in ["StopInstances", "ModifyInstanceAttribute", "StartInstances"] {
+        assert!(writes.iter().any(|w| w == action), "{action}: {writes:?}");
+    }
+    moto.assert_plan_clean(&p);
+
+    p.write("main.sky.hcl", &scripted("echo three", true));
+    let out = moto.run(&p, &["plan"]);
+    let plan = stdout(&out);
+    assert!(
+        plan.lines()
+            .any(|l| l.contains("user_data ") && l.contains("# forces replacement")),
+        "{plan}"
+    );
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let new = the_instance(&moto);
+    assert_ne!(new.instance_id(), Some(id.as_str()), "replaced");
+    moto.assert_plan_clean(&p);
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn ebs_block_devices_are_attached_with_their_settings_and_read_in_one_describe_volumes() {
+    let Some(moto) = Moto::start() else { return };
+    let config = r#"resource "aws_instance" "db" {
+  count         = 2
+  ami           = "ami-12c6146b"
+  instance_type = "t3.micro"
+
+  root_block_device {
+    volume_size = 12
+  }
+
+  ebs_block_device {
+    device_name = "/dev/sdf"
+    volume_size = 20
+    volume_type = "gp3"
+  }
+
+  ebs_block_device {
+    device_name           = "/dev/sdg"
+    volume_size           = 5
+    volume_type           = "standard"
+    delete_on_termination = false
+  }
+}
+"#;
+    let p = Project::new(&[("main.sky.hcl", config)]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    let ec2 = moto.ec2();
+    let found = block_on(async {
+        ec2.describe_volumes()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("attachment.device")
+                    .values("/dev/sdf")
+                    .values("/dev/sdg")
+                    .build(),
+            )
+            .send()
+            .await
+    })
+    .expect("describe volumes");
+    let mut seen: Vec<(String, i32, String)> = found
+        .volumes()
+        .iter()
+        .map(|v| {
+            let a = &v.attachments()[0];
+            (
+                a.device().unwrap_or_default().to_string(),
+                v.size().unwrap_or_default(),
+                v.volume_type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let sdf = ("/dev/sdf".to_string(), 20, "gp3".to_string());
+    let sdg = ("/dev/sdg".to_string(), 5, "standard".to_string());
+    assert_eq!(seen, [sdf.clone(), sdf, sdg.clone(), sdg]);
+    // moto's volume attachments leave DeleteOnTermination out; the instances' mappings say it.
+    let described = block_on(async { ec2.describe_instances().send().await }).expect("describe");
+    let mut kept: Vec<(String, Option<bool>)> = described
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .flat_map(Instance::block_device_mappings)
+        .filter(|m| m.device_name() != Some("/dev/sda1"))
+        .map(|m| {
+            (
+                m.device_name().unwrap_or_default().to_string(),
+                m.ebs()
+                    .and_then(aws_sdk_ec2::types::EbsInstanceBlockDevice::delete_on_termination),
+            )
+        })
+        .collect();
+    kept.sort();
+    let f = ("/dev/sdf".to_string(), Some(true));
+    let g = ("/dev/sdg".to_string(), Some(false));
+    assert_eq!(kept, [f.clone(), f, g.clone(), g]);
+
+    moto.clear_calls();
+    moto.assert_plan_clean(&p);
+    let calls = moto.calls.lock().expect("calls").clone();
+    let count = |action: &str| calls.iter().filter(|c| *c == action).count();
+    // The refresh's one, and the scan for objects of this state's lineage it does not hold.
+    assert_eq!(count("DescribeInstances"), 2, "{calls:?}");
+    assert_eq!(count("DescribeVolumes"), 1, "{calls:?}");
+
+    // A new size is a new instance, as in Terraform.
+    p.write(
+        "main.sky.hcl",
+        &config.replace("volume_size = 20", "volume_size = 30"),
+    );
+    let out = moto.run(&p, &["plan"]);
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("2 to add, 0 to change, 2 to destroy"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("aws_instance.db[0] must be replaced"),
+        "{plan}"
+    );
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }

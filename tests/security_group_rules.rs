@@ -491,3 +491,28 @@ resource "aws_security_group_rule" "in" {
     // The group leaves ingress alone (no ingress blocks): that rule is no conflict.
     assert!(!err.contains("aws_security_group_rule.in"), "{err}");
 }
+
+#[test]
+fn a_rule_with_two_sources_is_refused_at_plan_time_naming_both() {
+    let Some(moto) = Moto::start() else { return };
+    let config = r#"resource "aws_vpc_security_group_ingress_rule" "r" {
+  security_group_id            = "sg-12345678"
+  ip_protocol                  = "tcp"
+  from_port                    = 22
+  to_port                      = 22
+  cidr_ipv4                    = "10.0.0.0/8"
+  referenced_security_group_id = "sg-87654321"
+}
+"#;
+    let p = Project::new(&[("main.sky.hcl", config)]);
+    let out = moto.run(&p, &["plan"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "aws_vpc_security_group_ingress_rule.r.referenced_security_group_id conflicts with cidr_ipv4"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("main.sky.hcl:7:3"), "{err}");
+}

@@ -68,6 +68,7 @@ fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false),
         tags,
+        metadata_options: nodes::block(a, "metadata_options").map(nodes::metadata_request),
         ..Spec::default()
     }
 }
@@ -145,6 +146,9 @@ fn attrs_of(
         _ => "mixed".to_string(),
     };
     a.insert("state".into(), state.into());
+    if let Some(m) = nodes::metadata_block(head) {
+        a.insert("metadata_options".into(), m);
+    }
     let mut tags = tags_json(head.tags());
     if let Some(m) = tags.as_object_mut() {
         m.retain(|k, _| !k.starts_with("skyform:"));
@@ -316,6 +320,7 @@ pub(super) async fn update(
     {
         nodes::set_groups(p, &kept, &want_groups).await?;
     }
+    nodes::set_metadata_options(p, &kept, prior, a).await?;
     // Tags on every node that was not just launched with them.
     super::ec2_common::retag(p, &kept, prior, a).await?;
     let all_ids: Vec<String> = kept.iter().chain(launched.iter()).cloned().collect();

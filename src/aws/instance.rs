@@ -3,16 +3,19 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, EbsBlockDevice, EbsInstanceBlockDevice, HttpTokensState, Instance,
+    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, EbsInstanceBlockDevice, Instance,
     InstanceAttributeName, InstanceCreditSpecificationRequest, InstanceInterruptionBehavior,
-    InstanceMarketOptionsRequest, InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
-    MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions, Volume, VolumeType,
+    InstanceMarketOptionsRequest, MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions,
+    Volume, VolumeType,
 };
 
 use super::ec2_common::{
     arn, bool_of, filter, int, retag, string_set, strings, sync_tags, tags_json, ById,
 };
-use super::nodes::{self, client_token, describe, profile_name, Spec};
+use super::nodes::{
+    self, block, client_token, describe, metadata_block, metadata_request, profile_name,
+    set_metadata_options, Spec,
+};
 use super::resource::{Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
@@ -38,18 +41,26 @@ pub(super) async fn read_all(
 ) -> Result<ById, ProviderError> {
     let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
     let found = describe(p, vec![filter("instance-id", &ids)], false).await?;
-    // DescribeInstances names the root volume but not its size or type: one DescribeVolumes
-    // for the instances whose configuration has a root_block_device, none otherwise.
-    let with_root: Vec<String> = found
-        .iter()
-        .filter(|i| {
-            priors.iter().any(|(id, a)| {
-                Some(id.as_str()) == i.instance_id() && has_block(a, "root_block_device")
-            })
-        })
-        .filter_map(|i| root_volume(i).map(String::from))
-        .collect();
-    let volumes = volumes(p, &with_root).await?;
+    // DescribeInstances names the volumes but not their size or type: one DescribeVolumes for
+    // the volumes of every instance whose configuration has a root_block_device (its root
+    // volume) or an ebs_block_device (the others), none otherwise.
+    let mut wanted: Vec<String> = Vec::new();
+    for i in &found {
+        let Some((_, a)) = priors
+            .iter()
+            .find(|(id, _)| Some(id.as_str()) == i.instance_id())
+        else {
+            continue;
+        };
+        if has_block(a, "root_block_device") {
+            wanted.extend(root_volume(i).map(String::from));
+        }
+        if a.contains_key("ebs_block_device") {
+            wanted
+                .extend(extra_mappings(i).filter_map(|(_, ebs)| ebs.volume_id().map(String::from)));
+        }
+    }
+    let volumes = volumes(p, &wanted).await?;
     let mut out = ById::new();
     for i in found {
         let Some(id) = i.instance_id() else { continue };
@@ -137,20 +148,17 @@ pub(super) async fn read_all(
             )
             .into(),
         );
-        if let Some(m) = i.metadata_options() {
-            a.insert(
-                "metadata_options".into(),
-                serde_json::json!([{
-                    "http_tokens": m.http_tokens().map_or("optional", |t| t.as_str()),
-                    "http_endpoint": m.http_endpoint().map_or("enabled", |e| e.as_str()),
-                    "http_put_response_hop_limit": m.http_put_response_hop_limit().unwrap_or(1),
-                }]),
-            );
+        if let Some(m) = metadata_block(&i) {
+            a.insert("metadata_options".into(), m);
         }
         if let Some(volume) = root_volume(&i).and_then(|v| volumes.get(v)) {
             let delete = root_mapping(&i).and_then(EbsInstanceBlockDevice::delete_on_termination);
             let block = root_block(a.get("root_block_device"), volume, delete);
             a.insert("root_block_device".into(), block);
+        }
+        if a.contains_key("ebs_block_device") {
+            let blocks = ebs_blocks(a.get("ebs_block_device"), &i, &volumes);
+            a.insert("ebs_block_device".into(), blocks);
         }
         a.insert("tags".into(), tags_json(i.tags()));
         out.insert(id.to_string(), a);
@@ -187,14 +195,9 @@ pub(super) async fn create(
         market_options: block(a, "instance_market_options").map(market_request),
         cpu_credits: cpu_credits(a),
         volume_tags: volume_tags(a),
+        ebs_volumes: ebs_requests(a),
         ..Spec::default()
     };
-    if spec.user_data.is_some() && spec.user_data_base64.is_some() {
-        return Err(ProviderError::new(
-            "InvalidParameterCombination",
-            "user_data and user_data_base64 conflict: set one of them",
-        ));
-    }
     let token = client_token(&ctx.lineage, &ctx.addr.to_string(), 0, 0);
     let id = nodes::launch(p, &spec, &token).await?;
     after_made(async {
@@ -214,26 +217,30 @@ pub(super) async fn update(
     prior: &Attrs,
     a: &Attrs,
 ) -> Result<Attrs, ProviderError> {
+    let script = user_data(a)?;
+    if script != user_data(prior)? {
+        // As Terraform does: AWS takes new user data only from a stopped instance.
+        let ids = [id.to_string()];
+        nodes::stop(p, &ids).await?;
+        p.ec2
+            .modify_instance_attribute()
+            .instance_id(id)
+            // The Attribute/Value form, which takes the script base64-encoded as RunInstances
+            // does: moto reads the UserData blob form as base64 twice over.
+            .attribute(InstanceAttributeName::UserData)
+            .value(aws_smithy_types::base64::encode(script.unwrap_or_default()))
+            .send()
+            .await
+            .map_err(aws_err)?;
+        nodes::start(p, &ids).await?;
+    }
     let want = strings(a.get("vpc_security_group_ids"));
     if !want.is_empty()
         && string_set(want.clone()) != string_set(strings(prior.get("vpc_security_group_ids")))
     {
         nodes::set_groups(p, &[id.to_string()], &want).await?;
     }
-    if let Some(want) = block(a, "metadata_options") {
-        if Some(want) != block(prior, "metadata_options") {
-            let m = metadata_request(want);
-            p.ec2
-                .modify_instance_metadata_options()
-                .instance_id(id)
-                .set_http_tokens(m.http_tokens().cloned())
-                .set_http_endpoint(m.http_endpoint().cloned())
-                .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
-                .send()
-                .await
-                .map_err(aws_err)?;
-        }
-    }
+    set_metadata_options(p, &[id.to_string()], prior, a).await?;
     let monitoring = bool_of(a, "monitoring").unwrap_or(false);
     if monitoring != bool_of(prior, "monitoring").unwrap_or(false) {
         if monitoring {
@@ -319,9 +326,21 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
     nodes::terminate(p, &[id.to_string()]).await
 }
 
-/// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
-fn block<'a>(a: &'a Attrs, key: &str) -> Option<&'a serde_json::Map<String, serde_json::Value>> {
-    a.get(key)?.as_array()?.first()?.as_object()
+/// The start-up script's bytes, from `user_data` (text) or `user_data_base64`.
+fn user_data(a: &Attrs) -> Result<Option<Vec<u8>>, ProviderError> {
+    if let Some(text) = s(a, "user_data") {
+        return Ok(Some(text.as_bytes().to_vec()));
+    }
+    s(a, "user_data_base64")
+        .map(|b| {
+            aws_smithy_types::base64::decode(b).map_err(|e| {
+                ProviderError::new(
+                    "InvalidParameterValue",
+                    format!("user_data_base64 is not base64: {e}"),
+                )
+            })
+        })
+        .transpose()
 }
 
 fn cpu_credits(a: &Attrs) -> Option<String> {
@@ -373,17 +392,7 @@ fn has_block(a: &Attrs, key: &str) -> bool {
     block(a, key).is_some()
 }
 
-fn metadata_request(
-    m: &serde_json::Map<String, serde_json::Value>,
-) -> InstanceMetadataOptionsRequest {
-    let text = |k: &str| m.get(k).and_then(serde_json::Value::as_str);
-    InstanceMetadataOptionsRequest::builder()
-        .set_http_tokens(text("http_tokens").map(HttpTokensState::from))
-        .set_http_endpoint(text("http_endpoint").map(InstanceMetadataEndpointState::from))
-        .set_http_put_response_hop_limit(int(m.get("http_put_response_hop_limit")))
-        .build()
-}
-
+/// The volume a `root_block_device` or `ebs_block_device` block asks for.
 fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevice {
     let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
     let flag = |k: &str| r.get(k).and_then(serde_json::Value::as_bool);
@@ -395,7 +404,74 @@ fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevic
         .set_encrypted(flag("encrypted"))
         .set_kms_key_id(text("kms_key_id").map(String::from))
         .set_delete_on_termination(flag("delete_on_termination"))
+        .set_snapshot_id(text("snapshot_id").map(String::from))
         .build()
+}
+
+/// The `ebs_block_device` blocks as launch mappings.
+fn ebs_requests(a: &Attrs) -> Vec<BlockDeviceMapping> {
+    a.get("ebs_block_device")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(serde_json::Value::as_object)
+        .map(|b| {
+            BlockDeviceMapping::builder()
+                .set_device_name(
+                    b.get("device_name")
+                        .and_then(serde_json::Value::as_str)
+                        .map(String::from),
+                )
+                .ebs(root_request(b))
+                .build()
+        })
+        .collect()
+}
+
+/// The EBS mappings other than the root's, with their device names.
+fn extra_mappings(i: &Instance) -> impl Iterator<Item = (&str, &EbsInstanceBlockDevice)> {
+    let root = i.root_device_name();
+    i.block_device_mappings().iter().filter_map(move |m| {
+        let name = m.device_name()?;
+        (Some(name) != root).then_some((name, m.ebs()?))
+    })
+}
+
+/// The attached non-root volumes as `ebs_block_device` blocks, each shaped like its prior
+/// block of the same device name (fields it left null stay null, as for the root volume).
+fn ebs_blocks(
+    prior: Option<&serde_json::Value>,
+    i: &Instance,
+    volumes: &BTreeMap<String, Volume>,
+) -> serde_json::Value {
+    let priors: Vec<&serde_json::Value> = prior
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .collect();
+    let blocks = extra_mappings(i)
+        .filter_map(|(device, ebs)| {
+            let volume = volumes.get(ebs.volume_id()?)?;
+            let like = priors
+                .iter()
+                .find(|b| b.get("device_name").and_then(serde_json::Value::as_str) == Some(device))
+                .map(|b| serde_json::json!([b]));
+            let mut block = root_block(like.as_ref(), volume, ebs.delete_on_termination());
+            let fields = block.get_mut(0)?.as_object_mut()?;
+            fields.insert("device_name".into(), device.into());
+            let asked = |k: &str| {
+                like.as_ref()
+                    .and_then(|l| l.get(0)?.get(k))
+                    .is_some_and(|v| !v.is_null())
+            };
+            let snapshot = volume
+                .snapshot_id()
+                .filter(|s| !s.is_empty() && asked("snapshot_id"));
+            fields.insert("snapshot_id".into(), snapshot.into());
+            block.get(0).cloned()
+        })
+        .collect();
+    serde_json::Value::Array(blocks)
 }
 
 /// The EBS mapping of the instance's root device.

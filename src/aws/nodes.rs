@@ -2,19 +2,20 @@
 //! one instance per `RunInstances` call (tagged at creation, with a deterministic `ClientToken`),
 //! finding instances, and waiting for states with a bounded timeout: the operation's
 //! `timeouts` when its block has them (set for the call by `bounded`), else
-//! `SKYFORM_INSTANCE_TIMEOUT`.
+//! `SKYFORM_INSTANCE_TIMEOUT`; and the `metadata_options` block both types read and change.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter,
-    IamInstanceProfileSpecification, InstanceMarketOptionsRequest, InstanceMetadataOptionsRequest,
+    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter, HttpTokensState,
+    IamInstanceProfileSpecification, Instance, InstanceMarketOptionsRequest,
+    InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceType, MarketType, Placement, ResourceType,
     RunInstancesMonitoringEnabled, ShutdownBehavior, Tag, TagSpecification, Tenancy,
 };
 
-use super::ec2_common::filter;
+use super::ec2_common::{filter, int};
 use super::{aws_err, retry_propagation, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -55,6 +56,8 @@ pub(super) struct Spec {
     pub(crate) cpu_credits: Option<String>,
     /// The volumes' tags when they differ from the instance's (`volume_tags`).
     pub(crate) volume_tags: Option<BTreeMap<String, String>>,
+    /// Further EBS volumes attached at launch (`ebs_block_device`), each with its device name.
+    pub(crate) ebs_volumes: Vec<BlockDeviceMapping>,
 }
 
 tokio::task_local! {
@@ -167,13 +170,15 @@ pub(super) async fn launch(
         spec.root_volume_size_gb
             .map(|size| EbsBlockDevice::builder().volume_size(size).build())
     });
-    let devices = match root {
-        Some(ebs) => Some(vec![BlockDeviceMapping::builder()
+    let mut devices = match root {
+        Some(ebs) => vec![BlockDeviceMapping::builder()
             .device_name(root_device(p, &spec.image_id).await)
             .ebs(ebs)
-            .build()]),
-        None => None,
+            .build()],
+        None => Vec::new(),
     };
+    devices.extend(spec.ebs_volumes.iter().cloned());
+    let devices = Some(devices).filter(|d| !d.is_empty());
     let groups = Some(spec.security_group_ids.clone()).filter(|g| !g.is_empty());
     let interface = spec.associate_public_ip.map(|public| {
         InstanceNetworkInterfaceSpecification::builder()
@@ -444,6 +449,64 @@ pub(super) fn read_placement(i: &aws_sdk_ec2::types::Instance, a: &mut Attrs, pa
     {
         a.insert("placement_partition_number".into(), n.into());
     }
+}
+
+/// The instance metadata service's settings as a `metadata_options` block.
+pub(super) fn metadata_block(i: &Instance) -> Option<serde_json::Value> {
+    let m = i.metadata_options()?;
+    Some(serde_json::json!([{
+        "http_tokens": m.http_tokens().map_or("optional", |t| t.as_str()),
+        "http_endpoint": m.http_endpoint().map_or("enabled", |e| e.as_str()),
+        "http_put_response_hop_limit": m.http_put_response_hop_limit().unwrap_or(1),
+    }]))
+}
+
+/// Applies a changed `metadata_options` block to the instances, one
+/// `ModifyInstanceMetadataOptions` each (it takes one instance).
+pub(super) async fn set_metadata_options(
+    p: &AwsProvider,
+    ids: &[String],
+    prior: &Attrs,
+    a: &Attrs,
+) -> Result<(), ProviderError> {
+    let Some(want) = block(a, "metadata_options") else {
+        return Ok(());
+    };
+    if Some(want) == block(prior, "metadata_options") {
+        return Ok(());
+    }
+    let m = metadata_request(want);
+    for id in ids {
+        p.ec2
+            .modify_instance_metadata_options()
+            .instance_id(id)
+            .set_http_tokens(m.http_tokens().cloned())
+            .set_http_endpoint(m.http_endpoint().cloned())
+            .set_http_put_response_hop_limit(m.http_put_response_hop_limit())
+            .send()
+            .await
+            .map_err(aws_err)?;
+    }
+    Ok(())
+}
+
+/// The one block of a `list(object)` attribute holding at most one (`metadata_options { }`).
+pub(super) fn block<'a>(
+    a: &'a Attrs,
+    key: &str,
+) -> Option<&'a serde_json::Map<String, serde_json::Value>> {
+    a.get(key)?.as_array()?.first()?.as_object()
+}
+
+pub(super) fn metadata_request(
+    m: &serde_json::Map<String, serde_json::Value>,
+) -> InstanceMetadataOptionsRequest {
+    let text = |k: &str| m.get(k).and_then(serde_json::Value::as_str);
+    InstanceMetadataOptionsRequest::builder()
+        .set_http_tokens(text("http_tokens").map(HttpTokensState::from))
+        .set_http_endpoint(text("http_endpoint").map(InstanceMetadataEndpointState::from))
+        .set_http_put_response_hop_limit(int(m.get("http_put_response_hop_limit")))
+        .build()
 }
 
 #[cfg(test)]

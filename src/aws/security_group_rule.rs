@@ -172,6 +172,8 @@ fn permission(a: &Attrs) -> Result<IpPermission, ProviderError> {
 }
 
 /// The one source or destination a rule needs, checked before AWS would refuse it less clearly.
+/// Two at once are refused earlier, at plan time, by the schema's `conflicts_with`; this also
+/// catches none, and values that were unknown when planned.
 fn one_target(a: &Attrs) -> Result<(), ProviderError> {
     let given = ["cidr_ipv4", "cidr_ipv6", "referenced_security_group_id"]
         .into_iter()

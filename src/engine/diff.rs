@@ -1,7 +1,7 @@
 //! The pure decision for one resource: create, update, replace or nothing, and which
 //! attributes changed. Driven entirely by the schema: only settable attributes are compared,
 //! `json` attributes compare by their kind's rule (the provider's) or as JSON, and a changed
-//! `force_new` attribute means replacement.
+//! `force_new` attribute (or a `force_new_if` one whose condition holds) means replacement.
 
 use std::collections::BTreeMap;
 
@@ -91,7 +91,7 @@ pub(crate) fn diff<P: Provider>(
                 name: name.clone(),
                 before,
                 after,
-                forces_replacement: attr.force_new,
+                forces_replacement: attr.forces_new(desired),
             });
         }
     }

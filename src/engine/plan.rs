@@ -150,6 +150,7 @@ impl Workspace {
             };
             out.attrs.insert(name.clone(), value);
         }
+        conflicts(block, schema, &out.attrs, &mut diags);
         // The default tags of the provider configuration the resource goes to.
         let default_tags = self
             .config
@@ -1476,10 +1477,10 @@ impl<'w, P: Provider> Walk<'w, P> {
                     name: attr.clone(),
                     before,
                     after: value,
-                    forces_replacement: a.force_new,
+                    forces_replacement: a.forces_new(&desired.attrs),
                 });
             }
-            if a.force_new {
+            if a.forces_new(&desired.attrs) {
                 *action = Action::Replace;
             } else if *action == Action::NoOp {
                 *action = Action::Update;
@@ -1669,6 +1670,43 @@ pub(crate) fn sensitive_of(schemas: &Registry, addr: &Address) -> BTreeSet<Strin
 
 /// Evaluates the whole configuration with every computed value unknown and no AWS calls, for
 /// `skyform validate`: finds type errors and bad values wherever they are knowable.
+/// Terraform's `ConflictsWith`: two attributes of the schema that may not both be set (to
+/// something other than null). Reported once per pair, at the one written later, naming both.
+fn conflicts(
+    block: &ResourceBlock,
+    schema: &Schema,
+    values: &BTreeMap<String, Value>,
+    diags: &mut Diagnostics,
+) {
+    let set = |name: &str| {
+        block
+            .attrs
+            .get(name)
+            .filter(|_| values.get(name).is_some_and(|v| !v.is_null()))
+    };
+    for (name, a) in &schema.attributes {
+        let Some(here) = set(name) else { continue };
+        for other in &a.conflicts_with {
+            let Some(there) = set(other) else { continue };
+            // A pair declared on both sides is reported by the later-written attribute.
+            let mutual = schema
+                .attr(other)
+                .is_some_and(|o| o.conflicts_with.contains(name));
+            if mutual && there.name_span.range.start > here.name_span.range.start {
+                continue;
+            }
+            diags.push(
+                Diagnostic::error(format!(
+                    "{}.{name} conflicts with {other}: set only one of them",
+                    block.addr
+                ))
+                .named(name.clone())
+                .at(here.name_span.clone()),
+            );
+        }
+    }
+}
+
 pub(crate) fn check_values<P: Provider>(ws: &Workspace) -> Diagnostics {
     evaluate_static::<P>(ws).1
 }

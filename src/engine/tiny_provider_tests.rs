@@ -36,6 +36,9 @@ static SCHEMAS: LazyLock<Registry> = LazyLock::new(|| {
                     "shelf": {"type": "string", "mode": "required", "description": "The shelf's id."},
                     "slot": {"type": "number", "mode": "required", "description": "Where on the shelf."},
                     "manifest": {"type": "json", "kind": "tiny_manifest", "mode": "optional", "description": "What it holds."},
+                    "note": {"type": "string", "mode": "optional", "force_new_if": "fragile", "conflicts_with": ["sticker"], "description": "Written on it; a new box when fragile."},
+                    "sticker": {"type": "string", "mode": "optional", "conflicts_with": ["note"], "description": "Stuck on it, instead of a note."},
+                    "fragile": {"type": "bool", "mode": "optional", "default": false, "description": "Whether a new note means a new box."},
                     "id": {"type": "string", "mode": "computed", "description": "Its id."}
                 }}"#,
             ),
@@ -168,4 +171,88 @@ fn the_providers_format_and_cross_resource_rules_are_its_own() {
         "{text}"
     );
     assert_eq!(p.writes(), 0, "nothing was written");
+}
+
+/// One box with a note, and whether it is fragile.
+fn noted(note: &str, fragile: bool) -> String {
+    format!(
+        "resource \"tiny_box\" \"n\" {{\n  name    = \"n\"\n  shelf   = \"s\"\n  slot    = 1\n  note    = \"{note}\"\n  fragile = {fragile}\n}}\n"
+    )
+}
+
+#[test]
+fn a_force_new_if_attribute_changes_in_place_unless_its_condition_holds() {
+    let p = FakeProvider::<Tiny>::default();
+    let mut store = MemoryState::default();
+    let ws = workspace_of(Tiny::schemas(), &noted("hello", false), &[]);
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    apply_plan(&p, &ws, &planned, &mut store);
+
+    let ws = workspace_of(Tiny::schemas(), &noted("bye", false), &[]);
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    assert_eq!(planned.changes[0].action, Action::Update, "{planned:?}");
+    apply_plan(&p, &ws, &planned, &mut store);
+    let calls = p.cloud.borrow().calls.clone();
+    assert!(
+        !calls.iter().any(|c| c.starts_with("delete")),
+        "an in-place change deletes nothing: {calls:?}"
+    );
+    let addr = Address::managed("tiny_box", "n");
+    assert_eq!(store.0.resources[&addr].attrs["note"], "bye");
+
+    // The condition and the change in one plan: the condition's new value decides.
+    let ws = workspace_of(Tiny::schemas(), &noted("again", true), &[]);
+    let planned = plan_only(&p, &ws, &mut store, &PlanOptions::default());
+    assert_eq!(planned.changes[0].action, Action::Replace, "{planned:?}");
+    let human = crate::render::human::render_plan(
+        &planned,
+        Tiny::schemas(),
+        crate::render::human::Style { color: false },
+    );
+    let note_line = human
+        .lines()
+        .find(|l| l.contains("note"))
+        .unwrap_or_default();
+    assert!(note_line.contains("# forces replacement"), "{human}");
+    let fragile_line = human
+        .lines()
+        .find(|l| l.contains("fragile"))
+        .unwrap_or_default();
+    assert!(!fragile_line.contains("# forces replacement"), "{human}");
+    apply_plan(&p, &ws, &planned, &mut store);
+    let calls = p.cloud.borrow().calls.clone();
+    assert!(
+        calls.iter().any(|c| c == "delete tiny_box"),
+        "the box was replaced: {calls:?}"
+    );
+    assert_eq!(store.0.resources[&addr].attrs["note"], "again");
+}
+
+#[test]
+fn conflicting_attributes_are_refused_at_the_later_one_naming_both() {
+    let p = FakeProvider::<Tiny>::default();
+    let src = noted("hello", false).replace("  slot", "  sticker = \"red\"\n  slot");
+    let ws = workspace_of(Tiny::schemas(), &src, &[]);
+    let diags = crate::engine::plan::check_values::<FakeProvider<Tiny>>(&ws);
+    let text = diags.render(&ws.config.sources, false);
+    assert_eq!(diags.errors(), 1, "reported once: {text}");
+    assert!(
+        text.contains("tiny_box.n.note conflicts with sticker"),
+        "{text}"
+    );
+    assert!(text.contains("main.sky.hcl:6:3"), "at the note: {text}");
+    let err = run(plan(
+        &p,
+        &ws,
+        MemoryState::default().0,
+        &PlanOptions::default(),
+    ))
+    .expect_err("the plan is refused");
+    assert!(matches!(err, PlanError::Config(_)), "{err}");
+
+    // Null is not set: Terraform's rule.
+    let src = noted("hello", false).replace("  slot", "  sticker = null\n  slot");
+    let ws = workspace_of(Tiny::schemas(), &src, &[]);
+    let diags = crate::engine::plan::check_values::<FakeProvider<Tiny>>(&ws);
+    assert!(!diags.has_errors());
 }

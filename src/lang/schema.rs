@@ -199,6 +199,12 @@ struct RawAttr {
     /// What a `json` attribute holds (`iam_policy`): the provider compares documents of a kind
     /// it knows semantically, and the others as JSON.
     kind: Option<String>,
+    /// A bool attribute that, when true, makes a change of this one replace the object
+    /// (`user_data` with `user_data_replace_on_change`); otherwise it changes in place.
+    force_new_if: Option<String>,
+    /// Attributes that may not be set together with this one (Terraform's `ConflictsWith`).
+    #[serde(default)]
+    conflicts_with: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,12 +284,26 @@ pub(crate) struct Attr {
     pub(crate) format: Option<String>,
     /// For a `json` attribute, what kind of document it holds.
     pub(crate) kind: Option<String>,
+    /// The bool attribute whose `true` makes a change of this one a replacement.
+    pub(crate) force_new_if: Option<String>,
+    /// Attributes that may not be set together with this one.
+    pub(crate) conflicts_with: Vec<String>,
 }
 
 impl Attr {
     /// Whether the user may set it in configuration.
     pub(crate) fn settable(&self) -> bool {
         self.mode != AttrMode::Computed
+    }
+
+    /// Whether a change of this attribute replaces the object, given the desired values of
+    /// the others: always for `force_new`, and for `force_new_if` when that attribute is true.
+    pub(crate) fn forces_new(&self, desired: &BTreeMap<String, Value>) -> bool {
+        self.force_new
+            || self
+                .force_new_if
+                .as_ref()
+                .is_some_and(|cond| desired.get(cond) == Some(&Value::Bool(true)))
     }
 }
 
@@ -321,8 +341,26 @@ impl Schema {
                     block: a.block.is_some(),
                     format: a.format.clone(),
                     kind: a.kind.clone(),
+                    force_new_if: a.force_new_if,
+                    conflicts_with: a.conflicts_with,
                 },
             );
+        }
+        for (name, a) in &attributes {
+            if let Some(cond) = &a.force_new_if {
+                if attributes.get(cond).map(|c| &c.ty) != Some(&AttrType::Bool) {
+                    return Err(format!(
+                        "{name}: force_new_if names {cond}, not a bool attribute"
+                    ));
+                }
+            }
+            for other in &a.conflicts_with {
+                if attributes.get(other).is_none_or(|o| !o.settable()) || other == name {
+                    return Err(format!(
+                        "{name}: conflicts_with names {other}, not another settable attribute"
+                    ));
+                }
+            }
         }
         if let Some(both) = raw.unsupported.iter().find(|n| attributes.contains_key(*n)) {
             return Err(format!("{both} is both an attribute and unsupported"));
@@ -370,12 +408,21 @@ impl Schema {
                 .default
                 .as_ref()
                 .map_or(String::new(), |d| format!("`{d}`"));
+            let force_new = match (&a.force_new_if, a.force_new) {
+                (_, true) => "yes".to_string(),
+                (Some(cond), false) => format!("if `{cond}`"),
+                (None, false) => String::new(),
+            };
+            let mut description = a.description.clone();
+            if !a.conflicts_with.is_empty() {
+                let names: Vec<String> =
+                    a.conflicts_with.iter().map(|n| format!("`{n}`")).collect();
+                description.push_str(&format!(" Conflicts with {}.", names.join(", ")));
+            }
             out.push_str(&format!(
-                "| `{name}` | {} | {mode} | {} | {} | {default} | {} |\n",
+                "| `{name}` | {} | {mode} | {force_new} | {} | {default} | {description} |\n",
                 a.ty.name(),
-                if a.force_new { "yes" } else { "" },
                 if a.sensitive { "yes" } else { "" },
-                a.description
             ));
         }
         for (name, a) in &self.attributes {
