@@ -149,7 +149,7 @@ fn a_put_whose_answer_was_lost_is_found_by_name_and_not_repeated() {
     // Write numbering starts again, so the put is write 1.
     moto.resume();
     assert_eq!(
-        moto.kill_apply_at_write(&p, 1).as_deref(),
+        moto.kill_apply_at_write(&p, 1).ok().as_deref(),
         Some("PutRolePolicy"),
         "the apply's first write"
     );

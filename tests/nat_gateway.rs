@@ -3,7 +3,7 @@
 //! an instance's address associated through `aws_eip_association`. Checked through the EC2
 //! API: addresses, associations, the gateway's state and the route.
 
-use crate::support::{block_on, stderr, stdout, Moto, Project};
+use crate::support::{block_on, ec2_tag as tag, nat_gateway_live, stderr, stdout, Moto, Project};
 
 fn config(stage: &str) -> String {
     format!(
@@ -101,12 +101,6 @@ fn nat_gateways(moto: &Moto) -> Vec<aws_sdk_ec2::types::NatGateway> {
         .expect("nat gateways")
         .nat_gateways()
         .to_vec()
-}
-
-fn tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
-    tags.iter()
-        .find(|t| t.key() == Some(key))
-        .and_then(|t| t.value())
 }
 
 #[test]
@@ -261,12 +255,7 @@ fn census(moto: &Moto) -> (usize, usize, usize) {
     let addrs = addresses(moto);
     let live = nat_gateways(moto)
         .iter()
-        .filter(|g| {
-            !matches!(
-                g.state().map(aws_sdk_ec2::types::NatGatewayState::as_str),
-                Some("deleted" | "deleting" | "failed")
-            )
-        })
+        .filter(|g| nat_gateway_live(g))
         .count();
     (
         addrs.len(),
@@ -287,7 +276,7 @@ fn an_apply_killed_at_any_write_converges_with_one_address_each_one_association_
         moto.resume();
         moto.reset();
         let p = Project::new(&[("main.sky.hcl", &text)]);
-        let Some(action) = moto.kill_apply_at_write(&p, k) else {
+        let Ok(action) = moto.kill_apply_at_write(&p, k) else {
             // Every write of the apply has been a kill point.
             assert!(k > 8, "the apply made only {} writes", k - 1);
             break;

@@ -1,14 +1,16 @@
 //! Reliability against moto: an apply killed with SIGKILL at every write of a reference run
 //! that creates every resource type (and then gives a policy a second version) converges on
-//! the next run with exactly the configured objects; an apply through a proxy that throttles
-//! and cuts connections converges; the state lock admits one writer and releases a dead one's.
-//! AWS is checked through its API.
+//! the next run with exactly the configured objects, and every type registered in schemas/ is
+//! in that reference; an apply through a proxy that throttles and cuts connections converges;
+//! the state lock admits one writer and releases a dead one's. AWS is checked through its API.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::support::{block_on, profile_roles, stderr, stdout, Moto, Project};
+use crate::support::{
+    block_on, ec2_tag, nat_gateway_live, profile_roles, stderr, stdout, Moto, Project,
+};
 
 /// 10 roles, 5 users, 5 security groups and a 4-node cluster: 21 resources.
 fn big_config() -> String {
@@ -86,7 +88,8 @@ fn census(moto: &Moto) -> (usize, usize, usize, usize) {
 }
 
 /// Which apply of the reference a configuration is for: `A` creates every type, `B` then
-/// gives the policy a second version and changes a tag on the role.
+/// gives the policy a second version, changes a tag on the role and on the NAT gateway,
+/// rewrites the role's inline policy and a rule's description (all in place).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     A,
@@ -204,9 +207,144 @@ resource "aws_instance" "one" {{
   subnet_id              = aws_subnet.a.id
   vpc_security_group_ids = [aws_security_group.nodes.id]
   tags                   = {{ Name = "kill-instance" }}
+
+  metadata_options {{
+    http_tokens = "required"
+  }}
+
+  root_block_device {{
+    volume_size = 16
+  }}
+}}
+
+resource "aws_iam_role_policy" "inline" {{
+  name   = "kill-role-inline"
+  role   = aws_iam_role.node.name
+  policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = "{action}", Resource = "*" }}] }})
+}}
+
+resource "aws_iam_user_policy_attachment" "launcher" {{
+  user       = aws_iam_user.launcher.name
+  policy_arn = aws_iam_policy.node.arn
+}}
+
+resource "aws_iam_user_policy" "inline" {{
+  name   = "kill-user-inline"
+  user   = aws_iam_user.launcher.name
+  policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Action = "ec2:DescribeInstances", Resource = "*" }}] }})
+}}
+
+# Rules as resources of their own need a group without inline rule blocks.
+resource "aws_security_group" "rules" {{
+  name        = "kill-sg-rules"
+  description = "kill-test rules"
+  vpc_id      = aws_vpc.net.id
+}}
+
+resource "aws_vpc_security_group_ingress_rule" "https" {{
+  security_group_id = aws_security_group.rules.id
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = "10.70.0.0/16"
+}}
+
+resource "aws_vpc_security_group_egress_rule" "dns" {{
+  security_group_id = aws_security_group.rules.id
+  ip_protocol       = "udp"
+  from_port         = 53
+  to_port           = 53
+  cidr_ipv4         = "10.70.0.2/32"
+}}
+
+resource "aws_security_group_rule" "web" {{
+  type              = "ingress"
+  security_group_id = aws_security_group.rules.id
+  protocol          = "tcp"
+  from_port         = 8080
+  to_port           = 8080
+  cidr_blocks       = ["10.70.0.0/16"]
+  description       = "web-{tag}"
+}}
+
+resource "aws_eip" "nat" {{
+  domain = "vpc"
+  tags   = {{ Name = "kill-nat-ip" }}
+}}
+
+resource "aws_nat_gateway" "nat" {{
+  subnet_id     = aws_subnet.a.id
+  allocation_id = aws_eip.nat.id
+  tags          = {{ Name = "kill-nat", stage = "{tag}" }}
+}}
+
+# Routes as resources of their own need a table without inline route blocks.
+resource "aws_route_table" "private" {{
+  vpc_id = aws_vpc.net.id
+  tags   = {{ Name = "kill-rt-private" }}
+}}
+
+resource "aws_route" "out" {{
+  route_table_id         = aws_route_table.private.id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.nat.id
+}}
+
+resource "aws_eip" "one" {{
+  domain = "vpc"
+  tags   = {{ Name = "kill-instance-ip" }}
+}}
+
+resource "aws_eip_association" "one" {{
+  allocation_id = aws_eip.one.id
+  instance_id   = aws_instance.one.id
 }}
 "#
     )
+}
+
+/// The resource types skyform registers, read from the schemas/ folder at run time (one
+/// `<type>.json` per resource type; data sources live in schemas/data/).
+fn registered_resource_types() -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let mut types: Vec<String> = std::fs::read_dir(&dir)
+        .expect("schemas/")
+        .map(|e| e.expect("schemas/ entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| {
+            let text = std::fs::read_to_string(&p).expect("schema");
+            let schema: serde_json::Value = serde_json::from_str(&text).expect("schema json");
+            // permissions.json is not a schema: it has no `type`.
+            schema["type"].as_str().map(String::from)
+        })
+        .collect();
+    types.sort();
+    types
+}
+
+#[test]
+fn every_registered_resource_type_is_in_the_kill_test_reference() {
+    let types = registered_resource_types();
+    assert!(
+        types.iter().any(|t| t == "aws_vpc") && types.len() >= 20,
+        "schemas/ lists too few types: {types:?}"
+    );
+    for stage in [Stage::A, Stage::B] {
+        let reference = every_type(stage);
+        let missing: Vec<&String> = types
+            .iter()
+            .filter(|t| !reference.contains(&format!("resource \"{t}\" ")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "resource types registered in schemas/ but missing from the kill test's reference \
+             (stage {stage:?}): {missing:?}. Add one of each to `every_type` in \
+             tests/reliability.rs, count it in `Census::take` through the AWS API and in \
+             `Census::expected`, then run \
+             `cargo test --test integration an_apply_killed_at_any_write` so that every write \
+             of the new type is a kill point."
+        );
+    }
 }
 
 /// Everything in the account that is not moto's default, as the IAM and EC2 APIs report it.
@@ -225,6 +363,12 @@ struct Census {
     policy_versions: usize,
     /// The action the default version of `kill-policy` allows.
     policy_action: Option<String>,
+    /// The inline policies of `kill-role`, and the action the first of them allows.
+    role_inline: Vec<String>,
+    role_inline_action: Option<String>,
+    /// The policies attached to `kill-user`, and its inline policies.
+    user_policies: Vec<String>,
+    user_inline: Vec<String>,
     access_keys: usize,
     vpcs: usize,
     subnets: usize,
@@ -232,11 +376,24 @@ struct Census {
     /// Route tables that are not a VPC's main table, and their explicit associations.
     route_tables: usize,
     associations: usize,
+    /// The routes of those tables other than the local one, as `destination target`, where a
+    /// NAT gateway target is `nat` when the gateway is live and `nat-gone` when not.
+    routes: Vec<String>,
+    /// Sorted, as are `rules`, `addresses` and `nat_gateways`.
     groups: Vec<String>,
+    /// The rules of `kill-sg-rules` as `direction protocol from-to cidr description`.
+    rules: Vec<String>,
+    /// Elastic IPs as `Name -> holder`: `nat` (a live NAT gateway's), `kill-instance` (the
+    /// single instance's), `unassociated` or `other`.
+    addresses: Vec<String>,
+    /// NAT gateways not deleted, deleting or failed, as `Name/stage` (their tags).
+    nat_gateways: Vec<String>,
     /// Instances not terminated: all, cluster nodes, and the single instance.
     instances: usize,
     nodes: usize,
     singles: usize,
+    /// The single instance's metadata `http_tokens`.
+    single_http_tokens: Option<String>,
 }
 
 impl Census {
@@ -256,16 +413,34 @@ impl Census {
             role_stage: Some(tag.into()),
             policy_versions: versions,
             policy_action: Some(action.into()),
+            role_inline: one("kill-role-inline"),
+            role_inline_action: Some(action.into()),
+            user_policies: one("kill-policy"),
+            user_inline: one("kill-user-inline"),
             access_keys: 1,
             vpcs: 1,
             subnets: 1,
             gateways: 1,
-            route_tables: 1,
+            route_tables: 2,
             associations: 1,
-            groups: one("kill-sg"),
+            routes: vec!["0.0.0.0/0 igw".into(), "0.0.0.0/0 nat".into()],
+            groups: vec!["kill-sg".into(), "kill-sg-rules".into()],
+            // AWS's default egress stays: the group declares no egress of its own.
+            rules: vec![
+                "egress -1 -1--1 0.0.0.0/0 ".into(),
+                "egress udp 53-53 10.70.0.2/32 ".into(),
+                "ingress tcp 443-443 10.70.0.0/16 ".into(),
+                format!("ingress tcp 8080-8080 10.70.0.0/16 web-{tag}"),
+            ],
+            addresses: vec![
+                "kill-instance-ip -> kill-instance".into(),
+                "kill-nat-ip -> nat".into(),
+            ],
+            nat_gateways: vec![format!("kill-nat/{tag}")],
             instances: 4,
             nodes: 3,
             singles: 1,
+            single_http_tokens: Some("required".into()),
         }
     }
 
@@ -331,6 +506,23 @@ impl Census {
                     .iter()
                     .find(|t| t.key() == "stage")
                     .map(|t| t.value().to_string());
+                let inline = iam
+                    .list_role_policies()
+                    .role_name("kill-role")
+                    .send()
+                    .await
+                    .expect("role inline policies");
+                c.role_inline = inline.policy_names().to_vec();
+                if let Some(name) = c.role_inline.first() {
+                    let got = iam
+                        .get_role_policy()
+                        .role_name("kill-role")
+                        .policy_name(name)
+                        .send()
+                        .await
+                        .expect("role inline policy");
+                    c.role_inline_action = allowed_action(got.policy_document());
+                }
             }
             if let Some(arn) = policies
                 .policies()
@@ -362,10 +554,7 @@ impl Census {
                     .policy_version()
                     .and_then(|v| v.document())
                     .unwrap_or_default();
-                c.policy_action = ["s3:GetObject", "s3:ListBucket"]
-                    .into_iter()
-                    .find(|a| doc.contains(a))
-                    .map(String::from);
+                c.policy_action = allowed_action(doc);
             }
             if c.users.iter().any(|u| u == "kill-user") {
                 let keys = iam
@@ -375,6 +564,24 @@ impl Census {
                     .await
                     .expect("keys");
                 c.access_keys = keys.access_key_metadata().len();
+                let inline = iam
+                    .list_user_policies()
+                    .user_name("kill-user")
+                    .send()
+                    .await
+                    .expect("user inline policies");
+                c.user_inline = inline.policy_names().to_vec();
+                let attached = iam
+                    .list_attached_user_policies()
+                    .user_name("kill-user")
+                    .send()
+                    .await
+                    .expect("user attached");
+                c.user_policies = attached
+                    .attached_policies()
+                    .iter()
+                    .filter_map(|p| p.policy_name().map(String::from))
+                    .collect();
             }
 
             let vpcs = ec2.describe_vpcs().send().await.expect("vpcs");
@@ -402,6 +609,27 @@ impl Census {
                 .iter()
                 .filter(|g| !g.attachments().iter().any(|a| !ours(a.vpc_id())))
                 .count();
+            let nats = ec2
+                .describe_nat_gateways()
+                .send()
+                .await
+                .expect("nat gateways");
+            let live_nats: Vec<&aws_sdk_ec2::types::NatGateway> = nats
+                .nat_gateways()
+                .iter()
+                .filter(|g| nat_gateway_live(g))
+                .collect();
+            c.nat_gateways = live_nats
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{}/{}",
+                        ec2_tag(g.tags(), "Name").unwrap_or_default(),
+                        ec2_tag(g.tags(), "stage").unwrap_or_default()
+                    )
+                })
+                .collect();
+            c.nat_gateways.sort();
             let tables = ec2.describe_route_tables().send().await.expect("tables");
             for t in tables.route_tables().iter().filter(|t| ours(t.vpc_id())) {
                 let main = t.associations().iter().any(|a| a.main() == Some(true));
@@ -411,7 +639,26 @@ impl Census {
                     .iter()
                     .filter(|a| a.main() != Some(true))
                     .count();
+                if main {
+                    continue;
+                }
+                for r in t.routes() {
+                    let dest = r.destination_cidr_block().unwrap_or_default();
+                    let target = match (r.gateway_id(), r.nat_gateway_id()) {
+                        (Some("local"), _) => continue,
+                        (Some(_), _) => "igw",
+                        (_, Some(id))
+                            if live_nats.iter().any(|g| g.nat_gateway_id() == Some(id)) =>
+                        {
+                            "nat"
+                        }
+                        (_, Some(_)) => "nat-gone",
+                        _ => "other",
+                    };
+                    c.routes.push(format!("{dest} {target}"));
+                }
             }
+            c.routes.sort();
             let groups = ec2.describe_security_groups().send().await.expect("groups");
             c.groups = groups
                 .security_groups()
@@ -419,6 +666,46 @@ impl Census {
                 .filter(|g| ours(g.vpc_id()) && g.group_name() != Some("default"))
                 .filter_map(|g| g.group_name().map(String::from))
                 .collect();
+            c.groups.sort();
+            if let Some(id) = groups
+                .security_groups()
+                .iter()
+                .find(|g| g.group_name() == Some("kill-sg-rules"))
+                .and_then(|g| g.group_id())
+            {
+                let listed = ec2
+                    .describe_security_group_rules()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("group-id")
+                            .values(id)
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .expect("rules");
+                c.rules = listed
+                    .security_group_rules()
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {}-{} {} {}",
+                            if r.is_egress() == Some(true) {
+                                "egress"
+                            } else {
+                                "ingress"
+                            },
+                            r.ip_protocol().unwrap_or_default(),
+                            r.from_port().unwrap_or_default(),
+                            r.to_port().unwrap_or_default(),
+                            r.cidr_ipv4().unwrap_or_default(),
+                            r.description().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                c.rules.sort();
+            }
+            let mut single = None;
             let mut next = None;
             loop {
                 let page = ec2
@@ -437,25 +724,60 @@ impl Census {
                         continue;
                     }
                     c.instances += 1;
-                    let tag = |k: &str| {
-                        i.tags()
-                            .iter()
-                            .find(|t| t.key() == Some(k))
-                            .and_then(|t| t.value())
-                            .map(String::from)
-                    };
                     c.nodes +=
-                        usize::from(tag("skyform:cluster").as_deref() == Some("kill-cluster"));
-                    c.singles += usize::from(tag("Name").as_deref() == Some("kill-instance"));
+                        usize::from(ec2_tag(i.tags(), "skyform:cluster") == Some("kill-cluster"));
+                    if ec2_tag(i.tags(), "Name") == Some("kill-instance") {
+                        c.singles += 1;
+                        single = i.instance_id().map(String::from);
+                        c.single_http_tokens = i
+                            .metadata_options()
+                            .and_then(|m| m.http_tokens())
+                            .map(|t| t.as_str().to_string());
+                    }
                 }
                 next = page.next_token().map(String::from);
                 if next.is_none() {
                     break;
                 }
             }
+            let addresses = ec2.describe_addresses().send().await.expect("addresses");
+            c.addresses = addresses
+                .addresses()
+                .iter()
+                .map(|a| {
+                    let nat = live_nats.iter().any(|g| {
+                        g.nat_gateway_addresses().iter().any(|n| {
+                            n.allocation_id().is_some() && n.allocation_id() == a.allocation_id()
+                        })
+                    });
+                    let holder = if a.association_id().is_none() {
+                        "unassociated"
+                    } else if single.is_some() && a.instance_id() == single.as_deref() {
+                        "kill-instance"
+                    } else if nat {
+                        "nat"
+                    } else {
+                        "other"
+                    };
+                    format!(
+                        "{} -> {holder}",
+                        ec2_tag(a.tags(), "Name").unwrap_or_default()
+                    )
+                })
+                .collect();
+            c.addresses.sort();
             c
         })
     }
+}
+
+/// Which of the reference's two actions a policy document allows (IAM may answer it
+/// URL-encoded).
+fn allowed_action(doc: &str) -> Option<String> {
+    ["s3:GetObject", "s3:ListBucket"]
+        .into_iter()
+        .find(|a| doc.contains(a) || doc.contains(&a.replace(':', "%3A")))
+        .map(String::from)
 }
 
 /// One kill point: the `k`-th write of the apply of `stage`.
@@ -510,25 +832,16 @@ fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
         p.write("main.sky.hcl", &every_type(Stage::B));
         moto.resume();
     }
-    moto.faults.hold_at.store(k, Ordering::SeqCst);
-    let mut child = moto
-        .process(&p, &["apply", "--auto-approve"])
-        .spawn()
-        .expect("spawn skyform");
-    let held = moto.wait_held(&mut child, Duration::from_mins(1));
-    let _ = child.kill(); // SIGKILL
-    let killed = child.wait_with_output().expect("wait for skyform");
-    moto.quiesce(Duration::from_secs(30));
-    let action = moto.held_action();
-    moto.resume();
-    if !held {
-        return Err(format!(
-            "{stage:?} k={k}: the run ended before its {k}th write:\n{}{}",
-            stdout(&killed),
-            stderr(&killed)
-        ));
-    }
-    let action = action.unwrap_or_default();
+    let action = match moto.kill_apply_at_write(&p, k) {
+        Ok(action) => action,
+        Err(ended) => {
+            return Err(format!(
+                "{stage:?} k={k}: the run ended before its {k}th write:\n{}{}",
+                stdout(&ended),
+                stderr(&ended)
+            ))
+        }
+    };
     let at = format!("{stage:?} k={k} (held {action})");
 
     let out = moto.run(&p, &["apply", "--auto-approve"]);

@@ -362,9 +362,13 @@ impl Moto {
 
     /// Runs `apply --auto-approve` and SIGKILLs it once the proxy holds the answer to its
     /// `k`-th write (counted from the last `resume`), then waits until what it sent has landed
-    /// and re-opens forwarding. Answers the held action, or `None` when the apply ended
-    /// before its `k`-th write.
-    pub(crate) fn kill_apply_at_write(&self, project: &Project, k: usize) -> Option<String> {
+    /// and re-opens forwarding. Answers the held action, or the run's output when the apply
+    /// ended before its `k`-th write.
+    pub(crate) fn kill_apply_at_write(
+        &self,
+        project: &Project,
+        k: usize,
+    ) -> Result<String, std::process::Output> {
         self.faults.hold_at.store(k, Ordering::SeqCst);
         let mut child = self
             .process(project, &["apply", "--auto-approve"])
@@ -372,11 +376,14 @@ impl Moto {
             .expect("spawn skyform");
         let held = self.wait_held(&mut child, Duration::from_mins(1));
         let _ = child.kill(); // SIGKILL
-        let _ = child.wait_with_output();
+        let killed = child.wait_with_output().expect("wait for skyform");
         self.quiesce(Duration::from_secs(30));
         let action = self.held_action();
         self.resume();
-        action.filter(|_| held)
+        match action {
+            Some(action) if held => Ok(action),
+            _ => Err(killed),
+        }
     }
 
     pub(crate) fn clear_calls(&self) {
@@ -499,6 +506,22 @@ impl Moto {
             c.session_token().to_string(),
         )
     }
+}
+
+/// Whether a NAT gateway still exists for a census: `deleted`, `deleting` and `failed` ones
+/// linger in `DescribeNatGateways` but are gone.
+pub(crate) fn nat_gateway_live(g: &aws_sdk_ec2::types::NatGateway) -> bool {
+    !matches!(
+        g.state().map(aws_sdk_ec2::types::NatGatewayState::as_str),
+        Some("deleted" | "deleting" | "failed")
+    )
+}
+
+/// An EC2 object's tag value, as the EC2 API lists its tags.
+pub(crate) fn ec2_tag<'a>(tags: &'a [aws_sdk_ec2::types::Tag], key: &str) -> Option<&'a str> {
+    tags.iter()
+        .find(|t| t.key() == Some(key))
+        .and_then(|t| t.value())
 }
 
 /// The roles an instance profile holds, read through the IAM API.
