@@ -74,7 +74,11 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
     let p = vpc_example();
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    assert!(stdout(&out).contains("Apply complete! Resources: 8 added"));
+    assert!(
+        stdout(&out).contains("Apply complete! Resources: 14 added"),
+        "{}",
+        stdout(&out)
+    );
 
     let client = ec2(&moto);
     let vpcs = vpcs_named(&moto, "skypilot-private");
@@ -107,7 +111,7 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
             .filter_map(|s| s.cidr_block())
             .collect();
         cidrs.sort_unstable();
-        assert_eq!(cidrs, ["10.20.0.0/20", "10.20.16.0/20"]);
+        assert_eq!(cidrs, ["10.20.0.0/20", "10.20.16.0/20", "10.20.240.0/20"]);
         let gateways = client
             .describe_internet_gateways()
             .filters(filter("attachment.vpc-id", &vpc))
@@ -118,18 +122,64 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
             .internet_gateway_id()
             .expect("igw")
             .to_string();
-        let tables = client
-            .describe_route_tables()
-            .filters(filter("vpc-id", &vpc))
-            .filters(filter("tag:Name", "skypilot-private-out"))
-            .send()
-            .await
-            .expect("route tables");
-        let table = &tables.route_tables()[0];
-        assert!(table.routes().iter().any(|r| {
+        let table = |name: &'static str| {
+            let client = client.clone();
+            let vpc = vpc.clone();
+            async move {
+                client
+                    .describe_route_tables()
+                    .filters(filter("vpc-id", &vpc))
+                    .filters(filter("tag:Name", name))
+                    .send()
+                    .await
+                    .expect("route tables")
+                    .route_tables()[0]
+                    .clone()
+            }
+        };
+        // The public subnet routes to the internet gateway, and holds the NAT gateway.
+        let public = table("skypilot-private-public").await;
+        assert!(public.routes().iter().any(|r| {
             r.destination_cidr_block() == Some("0.0.0.0/0") && r.gateway_id() == Some(&igw)
         }));
-        assert_eq!(table.associations().len(), 2, "both subnets use it");
+        assert_eq!(public.associations().len(), 1);
+        let nats = client
+            .describe_nat_gateways()
+            .filter(filter("vpc-id", &vpc))
+            .send()
+            .await
+            .expect("nat gateways");
+        let [nat] = nats.nat_gateways() else {
+            panic!("one NAT gateway: {nats:?}")
+        };
+        assert_eq!(
+            nat.state().map(aws_sdk_ec2::types::NatGatewayState::as_str),
+            Some("available")
+        );
+        let addresses = client
+            .describe_addresses()
+            .filters(filter("tag:Name", "skypilot-private-nat"))
+            .send()
+            .await
+            .expect("addresses");
+        let [eip] = addresses.addresses() else {
+            panic!("one address: {addresses:?}")
+        };
+        assert_eq!(
+            nat.nat_gateway_addresses()[0].allocation_id(),
+            eip.allocation_id()
+        );
+        // The private subnets' default route (an aws_route) goes to the NAT gateway.
+        let private = table("skypilot-private-private").await;
+        assert!(private.routes().iter().any(|r| {
+            r.destination_cidr_block() == Some("0.0.0.0/0")
+                && r.nat_gateway_id() == nat.nat_gateway_id()
+        }));
+        assert_eq!(
+            private.associations().len(),
+            2,
+            "both private subnets use it"
+        );
     });
     let g = group(&moto, "skypilot-private-nodes").expect("group");
     assert_eq!(g.vpc_id(), Some(vpc.as_str()));
@@ -239,9 +289,13 @@ fn a_new_vpc_cidr_replaces_the_vpc_and_its_dependents_with_no_orphan() {
         "aws_vpc.private",
         "aws_subnet.a",
         "aws_subnet.b",
+        "aws_subnet.public",
         "aws_internet_gateway.gw",
-        "aws_route_table.out",
+        "aws_route_table.public",
+        "aws_route_table.private",
         "aws_route_table_association.a",
+        "aws_nat_gateway.out",
+        "aws_route.private_default",
         "aws_security_group.nodes",
     ] {
         assert!(
@@ -502,7 +556,7 @@ fn a_deleted_route_is_drift_and_a_group_without_egress_keeps_the_default_without
     let table = block_on(
         client
             .describe_route_tables()
-            .filters(filter("tag:Name", "skypilot-private-out"))
+            .filters(filter("tag:Name", "skypilot-private-public"))
             .send(),
     )
     .expect("tables")
@@ -521,7 +575,7 @@ fn a_deleted_route_is_drift_and_a_group_without_egress_keeps_the_default_without
     let out = moto.run(&p, &["plan", "--detailed-exitcode"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stdout(&out).contains("# aws_route_table.out has changed"),
+        stdout(&out).contains("# aws_route_table.public has changed"),
         "{}",
         stdout(&out)
     );

@@ -80,15 +80,17 @@ fn the_cluster_examples_plans_are_unchanged() {
     let vpc = example("skypilot-vpc");
     let out = moto.run(&vpc, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // moto lacks placement groups: the proxy answers them (tests/placement_groups.rs).
+    crate::placement_groups::emulate(&moto);
     let p = example("skypilot-cluster");
-    let image = ["--var", "image_id=ami-12c6146b"];
-    insta::assert_snapshot!("cluster_human", plan(&moto, &p, &image));
+    let vars = ["--var", "num_nodes=2"];
+    insta::assert_snapshot!("cluster_human", plan(&moto, &p, &vars));
     insta::assert_snapshot!(
         "cluster_markdown",
-        plan(&moto, &p, &[&image[..], &["--markdown"]].concat())
+        plan(&moto, &p, &[&vars[..], &["--markdown"]].concat())
     );
     insta::assert_snapshot!(
         "cluster_json",
-        plan(&moto, &p, &[&image[..], &["--json"]].concat())
+        plan(&moto, &p, &[&vars[..], &["--json"]].concat())
     );
 }

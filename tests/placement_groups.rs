@@ -17,9 +17,9 @@ use crate::support::{block_on, stderr, stdout, Moto, Project};
 
 /// One emulated placement group.
 #[derive(Debug, Clone)]
-struct Group {
+pub(crate) struct Group {
     id: String,
-    strategy: String,
+    pub(crate) strategy: String,
     partition_count: Option<String>,
     spread_level: Option<String>,
     tags: BTreeMap<String, String>,
@@ -27,10 +27,10 @@ struct Group {
 
 /// The placement groups the proxy answers for, and the `RunInstances` bodies it saw.
 #[derive(Debug, Default)]
-struct Emulation {
-    groups: BTreeMap<String, Group>,
+pub(crate) struct Emulation {
+    pub(crate) groups: BTreeMap<String, Group>,
     next_id: usize,
-    run_instances: Vec<BTreeMap<String, String>>,
+    pub(crate) run_instances: Vec<BTreeMap<String, String>>,
 }
 
 const NS: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
@@ -231,7 +231,7 @@ impl Emulation {
 }
 
 /// Has the proxy answer the placement-group actions from an emulation, and returns it.
-fn emulate(moto: &Moto) -> Arc<Mutex<Emulation>> {
+pub(crate) fn emulate(moto: &Moto) -> Arc<Mutex<Emulation>> {
     let state = Arc::new(Mutex::new(Emulation::default()));
     let served = Arc::clone(&state);
     moto.answer_with(move |action, body| served.lock().unwrap().answer(action, body));

@@ -1,6 +1,9 @@
 # The guide's full picture in one reviewed configuration: the skypilot-v1 role and instance
-# profile every node carries, a security group in the VPC the launcher chooses by its Name tag,
-# and a 2-node cluster in that VPC. The cluster belongs to the identity that launched it.
+# profile every node carries, with the guide's minimal policy attached (built with
+# aws_iam_policy_document, so it names the role and profile it creates); a security group in
+# the VPC the launcher chooses by its Name tag; and a 2-node GPU-training cluster in that VPC's
+# private subnets, on the newest Deep Learning AMI, packed into a cluster placement group, with
+# IMDSv2 only. The cluster belongs to the identity that launched it.
 
 provider "aws" {}
 
@@ -11,8 +14,9 @@ variable "vpc_name" {
 }
 
 variable "image_id" {
-  description = "The AMI of every node (region-specific)."
+  description = "The AMI of every node; the newest Deep Learning AMI on Ubuntu when null."
   type        = string
+  default     = null
 }
 
 variable "instance_type" {
@@ -27,30 +31,144 @@ variable "num_nodes" {
   default     = 2
 }
 
+variable "placement_strategy" {
+  description = "cluster (one network segment, lowest latency: for training), spread or partition; null launches without a placement group."
+  type        = string
+  default     = "cluster"
+}
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
 data "aws_vpc" "chosen" {
   tags = { Name = var.vpc_name }
 }
 
-data "aws_subnets" "chosen" {
-  vpc_id = data.aws_vpc.chosen.id
+# The VPC's private subnets (the skypilot-vpc example tags them tier = private).
+data "aws_subnets" "private" {
+  filter {
+    name   = "vpc-id"
+    values = [data.aws_vpc.chosen.id]
+  }
+
+  filter {
+    name   = "tag:tier"
+    values = ["private"]
+  }
+}
+
+# AWS's Deep Learning AMIs (GPU drivers, CUDA) are published by this account.
+data "aws_ami" "deep_learning" {
+  most_recent = true
+  owners      = ["898082745236"]
+
+  filter {
+    name   = "name"
+    values = ["Deep Learning*Ubuntu*"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
+  }
+}
+
+locals {
+  ec2 = "arn:${data.aws_partition.current.partition}:ec2:*:${data.aws_caller_identity.current.account_id}"
+}
+
+data "aws_iam_policy_document" "assume_from_ec2" {
+  statement {
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
 }
 
 resource "aws_iam_role" "skypilot" {
-  name        = "skypilot-v1"
-  description = "Assumed by every cluster node"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  name               = "skypilot-v1"
+  description        = "Assumed by every cluster node"
+  assume_role_policy = data.aws_iam_policy_document.assume_from_ec2.json
 }
 
 resource "aws_iam_instance_profile" "skypilot" {
   name = "skypilot-v1"
   role = aws_iam_role.skypilot.name
+}
+
+# The guide's minimal policy. It names the role and profile above, whose ARNs are known only
+# once they exist: the document is read during the apply, after them.
+data "aws_iam_policy_document" "minimal" {
+  statement {
+    sid       = "LaunchFromAnyImage"
+    actions   = ["ec2:RunInstances"]
+    resources = ["arn:${data.aws_partition.current.partition}:ec2:*::image/ami-*"]
+  }
+
+  statement {
+    sid       = "LaunchInto"
+    actions   = ["ec2:RunInstances"]
+    resources = [for kind in ["instance", "network-interface", "subnet", "volume", "security-group"] : "${local.ec2}:${kind}/*"]
+  }
+
+  statement {
+    sid       = "ManageInstances"
+    actions   = ["ec2:TerminateInstances", "ec2:DeleteTags", "ec2:StartInstances", "ec2:CreateTags", "ec2:StopInstances"]
+    resources = ["${local.ec2}:instance/*"]
+  }
+
+  statement {
+    sid       = "Describe"
+    actions   = ["ec2:Describe*"]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "SecurityGroups"
+    actions   = ["ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress"]
+    resources = ["${local.ec2}:*"]
+  }
+
+  # The first spot request in an account creates AWSServiceRoleForEC2Spot.
+  statement {
+    sid       = "SpotServiceLinkedRole"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["spot.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "PassTheNodeRole"
+    actions   = ["iam:GetRole", "iam:PassRole"]
+    resources = [aws_iam_role.skypilot.arn]
+  }
+
+  statement {
+    sid       = "ReadTheNodeProfile"
+    actions   = ["iam:GetInstanceProfile"]
+    resources = [aws_iam_instance_profile.skypilot.arn]
+  }
+}
+
+resource "aws_iam_policy" "minimal" {
+  name        = "minimal-skypilot-policy"
+  description = "Least privilege to launch and manage clusters"
+  policy      = data.aws_iam_policy_document.minimal.json
+}
+
+# Nodes launch further clusters (controllers do), so the role holds the policy too.
+resource "aws_iam_role_policy_attachment" "skypilot" {
+  role       = aws_iam_role.skypilot.name
+  policy_arn = aws_iam_policy.minimal.arn
 }
 
 resource "aws_security_group" "cluster" {
@@ -73,15 +191,29 @@ resource "aws_security_group" "cluster" {
   }
 }
 
+resource "aws_placement_group" "train" {
+  count    = var.placement_strategy == null ? 0 : 1
+  name     = "train"
+  strategy = var.placement_strategy
+}
+
 resource "aws_cluster" "train" {
   name                 = "train"
   num_nodes            = var.num_nodes
   instance_type        = var.instance_type
-  image_id             = var.image_id
-  subnet_id            = data.aws_subnets.chosen.ids[0]
+  image_id             = coalesce(var.image_id, data.aws_ami.deep_learning.id)
+  subnet_id            = data.aws_subnets.private.ids[0]
   security_group_ids   = [aws_security_group.cluster.id]
   iam_instance_profile = aws_iam_instance_profile.skypilot.name
+  placement_group      = one(aws_placement_group.train[*].name)
   tags                 = { project = "training" }
+
+  # IMDSv2 only: a request forged through a node's web service cannot read the role's keys.
+  metadata_options {
+    http_tokens                 = "required"
+    http_endpoint               = "enabled"
+    http_put_response_hop_limit = 2
+  }
 }
 
 output "head_private_ip" {
@@ -90,6 +222,10 @@ output "head_private_ip" {
 
 output "instance_ids" {
   value = aws_cluster.train.instance_ids
+}
+
+output "image" {
+  value = aws_cluster.train.image_id
 }
 
 output "owner" {

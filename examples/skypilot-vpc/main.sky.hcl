@@ -1,6 +1,7 @@
 # A private VPC for clusters, in the spirit of the AWS guide: the launcher picks it by its
-# Name tag (aws.vpc_name in the guide), nodes get only internal IPs, and one security group
-# lets SSH in from inside the VPC and everything out.
+# Name tag (aws.vpc_name in the guide), nodes get only internal IPs in two private subnets
+# that reach the internet through a NAT gateway, and one security group lets SSH in from
+# inside the VPC and everything out.
 
 provider "aws" {}
 
@@ -34,24 +35,30 @@ resource "aws_subnet" "a" {
   vpc_id            = aws_vpc.private.id
   cidr_block        = cidrsubnet(var.cidr, 4, 0)
   availability_zone = local.zones[0]
-  tags              = { Name = "${var.vpc_name}-a" }
+  tags              = { Name = "${var.vpc_name}-a", tier = "private" }
 }
 
 resource "aws_subnet" "b" {
   vpc_id            = aws_vpc.private.id
   cidr_block        = cidrsubnet(var.cidr, 4, 1)
   availability_zone = local.zones[1]
-  tags              = { Name = "${var.vpc_name}-b" }
+  tags              = { Name = "${var.vpc_name}-b", tier = "private" }
 }
 
-# The gateway and default route let the head node reach package mirrors; nodes keep private
-# IPs only (map_public_ip_on_launch stays false).
+# A public subnet holds the NAT gateway; the internet gateway is its default route.
+resource "aws_subnet" "public" {
+  vpc_id            = aws_vpc.private.id
+  cidr_block        = cidrsubnet(var.cidr, 4, 15)
+  availability_zone = local.zones[0]
+  tags              = { Name = "${var.vpc_name}-public", tier = "public" }
+}
+
 resource "aws_internet_gateway" "gw" {
   vpc_id = aws_vpc.private.id
   tags   = { Name = var.vpc_name }
 }
 
-resource "aws_route_table" "out" {
+resource "aws_route_table" "public" {
   vpc_id = aws_vpc.private.id
 
   route {
@@ -59,17 +66,52 @@ resource "aws_route_table" "out" {
     gateway_id = aws_internet_gateway.gw.id
   }
 
-  tags = { Name = "${var.vpc_name}-out" }
+  tags = { Name = "${var.vpc_name}-public" }
+}
+
+resource "aws_route_table_association" "public" {
+  subnet_id      = aws_subnet.public.id
+  route_table_id = aws_route_table.public.id
+}
+
+# Nodes keep private IPs only (map_public_ip_on_launch stays false) and reach package mirrors
+# through the NAT gateway, whose fixed public address is an Elastic IP.
+resource "aws_eip" "nat" {
+  domain = "vpc"
+  tags   = { Name = "${var.vpc_name}-nat" }
+}
+
+resource "aws_nat_gateway" "out" {
+  subnet_id     = aws_subnet.public.id
+  allocation_id = aws_eip.nat.id
+  tags          = { Name = var.vpc_name }
+
+  timeouts {
+    create = "10m"
+    delete = "10m"
+  }
+}
+
+# The private table's default route is its own resource, so the table has no route blocks.
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.private.id
+  tags   = { Name = "${var.vpc_name}-private" }
+}
+
+resource "aws_route" "private_default" {
+  route_table_id         = aws_route_table.private.id
+  destination_cidr_block = "0.0.0.0/0"
+  nat_gateway_id         = aws_nat_gateway.out.id
 }
 
 resource "aws_route_table_association" "a" {
   subnet_id      = aws_subnet.a.id
-  route_table_id = aws_route_table.out.id
+  route_table_id = aws_route_table.private.id
 }
 
 resource "aws_route_table_association" "b" {
   subnet_id      = aws_subnet.b.id
-  route_table_id = aws_route_table.out.id
+  route_table_id = aws_route_table.private.id
 }
 
 resource "aws_security_group" "nodes" {
@@ -106,6 +148,10 @@ output "vpc_id" {
 
 output "subnet_ids" {
   value = [aws_subnet.a.id, aws_subnet.b.id]
+}
+
+output "nat_public_ip" {
+  value = aws_eip.nat.public_ip
 }
 
 output "security_group_id" {

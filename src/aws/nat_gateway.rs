@@ -20,7 +20,7 @@ pub(super) const TYPE: Resource = Resource {
     read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
     create: |p, a, ctx| Box::pin(create(p, a, ctx)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
-    delete: |p, id, _| Box::pin(delete(p, id)),
+    delete: |p, id, prior| Box::pin(delete(p, id, prior)),
     recover: Recover::Tags,
     describe_tagged: Some(|p, filters| Box::pin(describe_tagged(p, filters))),
     evidence: None,
@@ -230,7 +230,7 @@ pub(super) async fn update(
 
 /// Deletes the gateway and waits until AWS says `deleted`: until then its interface and its
 /// Elastic IP's association are still in place, and the subnet or address cannot go.
-pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
+pub(super) async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(), ProviderError> {
     let result = p
         .ec2
         .delete_nat_gateway()
@@ -251,5 +251,33 @@ pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderErro
             .filter_map(|g| g.nat_gateway_id().map(String::from))
             .collect())
     })
-    .await
+    .await?;
+    drop_own_association(p, prior).await
+}
+
+/// The gateway's own association with its Elastic IP ends with it: AWS drops it when the
+/// gateway is deleted, but an emulator (moto) keeps it, and a replacement gateway given the
+/// same address would then fail with `Resource.AlreadyAssociated`. Only an association with
+/// this gateway's interface is dropped; the address itself stays, it belongs to its `aws_eip`.
+async fn drop_own_association(p: &AwsProvider, prior: &Attrs) -> Result<(), ProviderError> {
+    let (Some(allocation), Some(eni)) =
+        (s(prior, "allocation_id"), s(prior, "network_interface_id"))
+    else {
+        return Ok(());
+    };
+    let out = p
+        .ec2
+        .describe_addresses()
+        .filters(filter("allocation-id", &[allocation.to_string()]))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    for a in out.addresses() {
+        if let (Some(assoc), Some(on)) = (a.association_id(), a.network_interface_id()) {
+            if on == eni {
+                super::eip::disassociate(p, assoc).await?;
+            }
+        }
+    }
+    Ok(())
 }

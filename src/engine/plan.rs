@@ -767,22 +767,16 @@ async fn plan_state<P: Provider>(
     Ok(plan)
 }
 
-/// Drops the drift that does not matter to this plan (`relevance`): objects with a change
-/// planned, and objects that are gone, keep all of theirs.
+/// Drops the drift that does not matter to this plan (`relevance`); objects that are gone
+/// keep their report.
 fn keep_relevant_drift(config: &crate::lang::config::Config, plan: &mut Plan) {
     let reads = crate::engine::relevance::Reads::of(config);
-    let changing: BTreeSet<Address> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::NoOp)
-        .map(|c| c.addr.clone())
-        .collect();
     plan.drift.retain_mut(|d| match &mut d.kind {
-        DriftKind::Changed(changes) if !changing.contains(&d.addr) => {
+        DriftKind::Changed(changes) => {
             reads.keep(config, &d.addr, changes);
             !changes.is_empty()
         }
-        _ => true,
+        DriftKind::Deleted => true,
     });
 }
 

@@ -1,7 +1,7 @@
 //! Which drift a plan reports. As Terraform does since 1.2, a change made outside skyform is
-//! shown when it matters to this plan: the object is gone, it has a change planned, the
-//! attribute is set in its block (so the plan undoes the change), or some expression of the
-//! configuration reads the attribute. What is left out is a computed or unmanaged attribute
+//! shown when it matters to this plan: the object is gone, the attribute is set in its block
+//! (so the plan undoes the change), or some expression of the configuration reads the
+//! attribute. What is left out is a computed or unmanaged attribute
 //! that moved because another resource acted on the object: a NAT gateway attaching its
 //! Elastic IP to an interface, an `aws_route` adding a route to a table that declares no
 //! `route` blocks. Nobody has to undo those, and a "changed outside skyform" note for them on
@@ -70,8 +70,7 @@ impl Reads {
         Reads(reads(config))
     }
 
-    /// Keeps of `changes`, drift of the object at `addr` (which has no change planned), the
-    /// attributes that matter: set in its block, or read by the configuration. An object
+    /// Keeps of `changes`, drift of the object at `addr`, the attributes that matter: set in its block, or read by the configuration. An object
     /// whose block is gone keeps them all.
     pub(crate) fn keep(&self, config: &Config, addr: &Address, changes: &mut Vec<AttrChange>) {
         let Some(block) = config.block_of(addr) else {

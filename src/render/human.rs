@@ -138,9 +138,10 @@ fn json_diff(before: &str, after: &str, indent: usize, style: Style) -> String {
     out
 }
 
-/// Whether an attribute is a set of nested blocks (`ingress { ... }`).
+/// Whether an attribute is a set or list of nested blocks (`ingress { ... }`,
+/// `metadata_options { ... }`).
 fn is_block_set(ty: Option<&AttrType>) -> bool {
-    matches!(ty, Some(AttrType::Set(inner)) if matches!(inner.as_ref(), AttrType::Object(_)))
+    matches!(ty, Some(AttrType::Set(inner) | AttrType::List(inner)) if matches!(inner.as_ref(), AttrType::Object(_)))
 }
 
 /// Nested blocks as Terraform shows them: one `name { ... }` per block, removed blocks with
