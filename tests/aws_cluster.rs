@@ -1,8 +1,9 @@
 //! Clusters and instances against moto: nodes verified through the EC2 API (count, state,
 //! tags, instance profile, security group), in-place scaling, stop and start, healing a node
-//! terminated out of band, the owner guard, and the cluster example.
+//! terminated out of band, the owner guard, and `IMDSv2` (the cluster example is applied in
+//! `examples_applied`).
 
-use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
+use crate::support::{block_on, stderr, stdout, Moto, Project};
 
 const CLUSTER: &str = r#"
 variable "num_nodes" {
@@ -325,67 +326,6 @@ fn another_accounts_identity_cannot_change_a_cluster_and_nothing_is_written() {
         stderr(&out)
     );
     assert_eq!(nodes(&moto, "gpu-test").len(), 2);
-}
-
-#[test]
-fn the_cluster_example_applies_into_a_vpc_chosen_by_name_and_an_instance_launches() {
-    let Some(moto) = Moto::start() else { return };
-    let client = ec2(&moto);
-    block_on(async {
-        let vpc = client
-            .create_vpc()
-            .cidr_block("10.40.0.0/16")
-            .tag_specifications(
-                aws_sdk_ec2::types::TagSpecification::builder()
-                    .resource_type(aws_sdk_ec2::types::ResourceType::Vpc)
-                    .tags(
-                        aws_sdk_ec2::types::Tag::builder()
-                            .key("Name")
-                            .value("skypilot-private")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("vpc");
-        let id = vpc.vpc().and_then(|v| v.vpc_id()).expect("id").to_string();
-        client
-            .create_subnet()
-            .vpc_id(id)
-            .cidr_block("10.40.1.0/24")
-            .send()
-            .await
-            .expect("subnet");
-    });
-    let text = std::fs::read_to_string(example_dir("skypilot-cluster").join("main.sky.hcl"))
-        .expect("example");
-    let p = Project::new(&[("main.sky.hcl", &text)]);
-    let out = moto.run(
-        &p,
-        &["apply", "--auto-approve", "--var", "image_id=ami-12c6146b"],
-    );
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let train = nodes(&moto, "train");
-    assert_eq!(indexes(&train), ["0", "1"]);
-    assert!(train.iter().all(|n| n.profile.ends_with("/skypilot-v1")));
-    let ip = stdout(&moto.run(&p, &["output", "--raw", "head_private_ip"]));
-    assert!(ip.trim().starts_with("10.40.1."), "{ip}");
-
-    let q = Project::new(&[(
-        "main.sky.hcl",
-        "resource \"aws_instance\" \"one\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n  tags          = { Name = \"single\" }\n}\n",
-    )]);
-    let out = moto.run(&q, &["apply", "--auto-approve"]);
-    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    let id = stdout(&moto.run(&q, &["state", "show", "aws_instance.one"]));
-    assert!(id.contains("id ") && id.contains("\"i-"), "{id}");
-    let out = moto.run(&q, &["plan", "--detailed-exitcode"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
-    assert!(moto
-        .run(&q, &["destroy", "--auto-approve"])
-        .status
-        .success());
 }
 
 fn imds_cluster(http_tokens: &str) -> String {

@@ -10,6 +10,7 @@ mod data_sources;
 mod default_tags;
 mod deferred_reads;
 mod example_plans;
+mod examples_applied;
 mod iam_inline_policies;
 mod instance_attributes;
 mod instances;
