@@ -22,7 +22,7 @@ pub(crate) struct Group {
     pub(crate) strategy: String,
     partition_count: Option<String>,
     spread_level: Option<String>,
-    tags: BTreeMap<String, String>,
+    pub(crate) tags: BTreeMap<String, String>,
 }
 
 /// The placement groups the proxy answers for, and the `RunInstances` bodies it saw.
@@ -114,6 +114,11 @@ impl Group {
 }
 
 impl Emulation {
+    /// Forgets every group and launch, as `/moto-api/reset` does for moto's own state.
+    pub(crate) fn reset(&mut self) {
+        *self = Emulation::default();
+    }
+
     fn answer(&mut self, action: &str, body: &str) -> Option<(u16, String)> {
         let f = form(body);
         match action {
@@ -239,7 +244,7 @@ pub(crate) fn emulate(moto: &Moto) -> Arc<Mutex<Emulation>> {
 }
 
 /// A real public key from ssh-keygen: moto parses and fingerprints what it imports.
-fn public_key(dir: &Path, name: &str) -> String {
+pub(crate) fn public_key(dir: &Path, name: &str) -> String {
     let path = dir.join(name);
     let out = std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "test@skyform", "-f"])

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::placement_groups::{emulate, Emulation};
 use crate::support::{
     block_on, ec2_tag, nat_gateway_live, profile_roles, stderr, stdout, Moto, Project,
 };
@@ -102,8 +103,22 @@ fn every_type(stage: Stage) -> String {
         Stage::A => ("s3:GetObject", "a"),
         Stage::B => ("s3:ListBucket", "b"),
     };
+    let public_key = kill_key();
     format!(
-        r#"resource "aws_vpc" "net" {{
+        r#"resource "aws_key_pair" "deployer" {{
+  key_name   = "kill-key"
+  public_key = "{public_key}"
+  tags       = {{ stage = "{tag}" }}
+}}
+
+# moto lacks placement groups: the proxy answers them (tests/placement_groups.rs).
+resource "aws_placement_group" "nodes" {{
+  name     = "kill-pg"
+  strategy = "cluster"
+  tags     = {{ stage = "{tag}" }}
+}}
+
+resource "aws_vpc" "net" {{
   cidr_block = "10.70.0.0/16"
   tags       = {{ Name = "kill-vpc" }}
 }}
@@ -199,6 +214,7 @@ resource "aws_cluster" "c" {{
   subnet_id            = aws_subnet.a.id
   security_group_ids   = [aws_security_group.nodes.id]
   iam_instance_profile = aws_iam_instance_profile.node.name
+  placement_group      = aws_placement_group.nodes.name
 }}
 
 resource "aws_instance" "one" {{
@@ -206,6 +222,7 @@ resource "aws_instance" "one" {{
   instance_type          = "t3.micro"
   subnet_id              = aws_subnet.a.id
   vpc_security_group_ids = [aws_security_group.nodes.id]
+  key_name               = aws_key_pair.deployer.key_name
   tags                   = {{ Name = "kill-instance" }}
 
   metadata_options {{
@@ -303,6 +320,19 @@ resource "aws_eip_association" "one" {{
     )
 }
 
+/// One real public key for every run of the reference (moto parses what it imports), made
+/// once per test process.
+fn kill_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("skyform-kill-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("key dir");
+        let key = crate::placement_groups::public_key(&dir, "kill");
+        let _ = std::fs::remove_dir_all(&dir);
+        key
+    })
+}
+
 /// The resource types skyform registers, read from the schemas/ folder at run time (one
 /// `<type>.json` per resource type; data sources live in schemas/data/).
 fn registered_resource_types() -> Vec<String> {
@@ -392,8 +422,15 @@ struct Census {
     instances: usize,
     nodes: usize,
     singles: usize,
-    /// The single instance's metadata `http_tokens`.
+    /// The single instance's metadata `http_tokens`, and its key pair.
     single_http_tokens: Option<String>,
+    single_key: Option<String>,
+    /// Key pairs as `name/stage` (moto's `DescribeKeyPairs`).
+    key_pairs: Vec<String>,
+    /// Placement groups as `name strategy/stage` (the proxy's emulation), and the groups the
+    /// cluster's `RunInstances` calls named.
+    placement_groups: Vec<String>,
+    launched_into: Vec<String>,
 }
 
 impl Census {
@@ -441,14 +478,53 @@ impl Census {
             nodes: 3,
             singles: 1,
             single_http_tokens: Some("required".into()),
+            single_key: Some("kill-key".into()),
+            key_pairs: vec![format!("kill-key/{tag}")],
+            placement_groups: vec![format!("kill-pg cluster/{tag}")],
+            launched_into: vec!["kill-pg".into()],
         }
     }
 
-    fn take(moto: &Moto) -> Census {
+    fn take(moto: &Moto, pg: &Mutex<Emulation>) -> Census {
         let iam = moto.iam();
         let ec2 = moto.ec2();
+        let mut c = Census::default();
+        {
+            let pg = pg.lock().expect("emulation");
+            c.placement_groups = pg
+                .groups
+                .iter()
+                .map(|(name, g)| {
+                    format!(
+                        "{name} {}/{}",
+                        g.strategy,
+                        g.tags.get("stage").map_or("", String::as_str)
+                    )
+                })
+                .collect();
+            let mut into: Vec<String> = pg
+                .run_instances
+                .iter()
+                .filter_map(|f| f.get("Placement.GroupName").cloned())
+                .collect();
+            into.sort();
+            into.dedup();
+            c.launched_into = into;
+        }
         block_on(async {
-            let mut c = Census::default();
+            let keys = ec2.describe_key_pairs().send().await.expect("key pairs");
+            c.key_pairs = keys
+                .key_pairs()
+                .iter()
+                .map(|k| {
+                    format!(
+                        "{}/{}",
+                        k.key_name().unwrap_or_default(),
+                        ec2_tag(k.tags(), "stage").unwrap_or_default()
+                    )
+                })
+                .collect();
+            c.key_pairs.sort();
             let roles = iam.list_roles().send().await.expect("roles");
             c.roles = roles
                 .roles()
@@ -733,6 +809,7 @@ impl Census {
                             .metadata_options()
                             .and_then(|m| m.http_tokens())
                             .map(|t| t.as_str().to_string());
+                        c.single_key = i.key_name().map(String::from);
                     }
                 }
                 next = page.next_token().map(String::from);
@@ -788,7 +865,7 @@ struct KillPoint {
 }
 
 /// Counts the writes of the reference: a clean apply of A, then of B from A's result.
-fn count_reference_writes(moto: &Moto) -> (usize, usize) {
+fn count_reference_writes(moto: &Moto, pg: &Mutex<Emulation>) -> (usize, usize) {
     let p = Project::new(&[("main.sky.hcl", &every_type(Stage::A))]);
     let mut counts = Vec::new();
     for stage in [Stage::A, Stage::B] {
@@ -804,7 +881,7 @@ fn count_reference_writes(moto: &Moto) -> (usize, usize) {
         eprintln!("reference apply {stage:?} writes: {:?}", moto.writes());
         counts.push(moto.writes().len());
         assert_eq!(
-            Census::take(moto),
+            Census::take(moto, pg),
             Census::expected(stage),
             "reference {stage:?}"
         );
@@ -815,10 +892,11 @@ fn count_reference_writes(moto: &Moto) -> (usize, usize) {
 /// Kills the apply of `point.stage` at its `k`-th write on a fresh account, converges with one
 /// more apply and checks AWS; the error names k, the held action and the converge run. Ok says
 /// whether the converge run adopted something the killed run created.
-fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
+fn kill_and_converge(moto: &Moto, pg: &Mutex<Emulation>, point: KillPoint) -> Result<bool, String> {
     let KillPoint { stage, k } = point;
     moto.resume();
     moto.reset();
+    pg.lock().expect("emulation").reset();
     let p = Project::new(&[("main.sky.hcl", &every_type(Stage::A))]);
     if stage == Stage::B {
         let out = moto.run(&p, &["apply", "--auto-approve"]);
@@ -849,7 +927,7 @@ fn kill_and_converge(moto: &Moto, point: KillPoint) -> Result<bool, String> {
     if !out.status.success() {
         return Err(format!("{at}: the converge apply failed:\n{converge}"));
     }
-    let census = Census::take(moto);
+    let census = Census::take(moto, pg);
     let expected = Census::expected(stage);
     if census != expected {
         return Err(format!(
@@ -887,7 +965,8 @@ const KILL_WORKERS: usize = 2;
 fn an_apply_killed_at_any_write_converges_with_exactly_the_configured_objects() {
     let Some(first) = Moto::start() else { return };
     let started = std::time::Instant::now();
-    let (writes_a, writes_b) = count_reference_writes(&first);
+    let first_pg = emulate(&first);
+    let (writes_a, writes_b) = count_reference_writes(&first, &first_pg);
     // At least one create per type, one launch per node, and B's new policy version.
     assert!(
         writes_a >= 16 && writes_b >= 1,
@@ -900,14 +979,18 @@ fn an_apply_killed_at_any_write_converges_with_exactly_the_configured_objects() 
     let queue = Mutex::new(points.iter().copied());
     let failures = Mutex::new(Vec::new());
     let adopted = AtomicUsize::new(0);
-    let mut motos = vec![first];
-    motos.extend((1..KILL_WORKERS).filter_map(|_| Moto::start()));
+    let mut motos = vec![(first, first_pg)];
+    motos.extend((1..KILL_WORKERS).filter_map(|_| {
+        let moto = Moto::start()?;
+        let pg = emulate(&moto);
+        Some((moto, pg))
+    }));
     std::thread::scope(|s| {
-        for moto in &motos {
+        for (moto, pg) in &motos {
             s.spawn(|| loop {
                 let next = queue.lock().expect("queue").next();
                 let Some(point) = next else { break };
-                match kill_and_converge(moto, point) {
+                match kill_and_converge(moto, pg, point) {
                     Ok(true) => _ = adopted.fetch_add(1, Ordering::SeqCst),
                     Ok(false) => {}
                     Err(e) => failures
@@ -922,7 +1005,7 @@ fn an_apply_killed_at_any_write_converges_with_exactly_the_configured_objects() 
     failures.sort_by_key(|(stage, k, _)| (*stage == Stage::B, *k));
     let refused: usize = motos
         .iter()
-        .map(|m| m.faults.refused.load(Ordering::SeqCst))
+        .map(|(m, _)| m.faults.refused.load(Ordering::SeqCst))
         .sum();
     eprintln!(
         "{} kill points ({writes_a} in A, {writes_b} in B) in {:?}; {refused} requests kept from moto after a kill point",
