@@ -413,10 +413,10 @@ fn a_nested_block_terraform_has_but_skyform_lacks_is_a_gap_too() {
     let err = fails_with(
         &[(
             "main.sky.hcl",
-            "resource \"aws_instance\" \"i\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n\n  ebs_block_device {\n    device_name = \"/dev/sdb\"\n  }\n}\n",
+            "resource \"aws_instance\" \"i\" {\n  ami           = \"ami-12c6146b\"\n  instance_type = \"t3.micro\"\n\n  ephemeral_block_device {\n    device_name = \"/dev/sdb\"\n  }\n}\n",
         )],
         &[
-            "attribute \"ebs_block_device\" of aws_instance is not supported yet by skyform",
+            "attribute \"ephemeral_block_device\" of aws_instance is not supported yet by skyform",
             "main.sky.hcl:5:3",
         ],
     );

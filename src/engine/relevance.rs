@@ -1,7 +1,7 @@
 //! Which drift a plan reports. As Terraform does since 1.2, a change made outside skyform is
-//! shown when it matters to this plan: the object is gone, the attribute is set in its block
-//! (so the plan undoes the change), or some expression of the configuration reads the
-//! attribute. What is left out is a computed or unmanaged attribute
+//! shown when it matters to this plan: the object is gone, the plan sets the attribute (it is
+//! written in the block, or it is not computed, so its default applies) and so undoes the
+//! change, or some expression of the configuration reads the attribute. What is left out is a computed or unmanaged attribute
 //! that moved because another resource acted on the object: a NAT gateway attaching its
 //! Elastic IP to an interface, an `aws_route` adding a route to a table that declares no
 //! `route` blocks. Nobody has to undo those, and a "changed outside skyform" note for them on
@@ -15,6 +15,7 @@ use crate::lang::address::Address;
 use crate::lang::config::Config;
 use crate::lang::eval::{references, RefTarget};
 use crate::lang::expr::Expr;
+use crate::lang::schema::AttrMode;
 
 /// What the configuration reads of a block: `(module path, local address, attribute)`, the
 /// attribute `None` when an expression reads the whole object.
@@ -70,16 +71,24 @@ impl Reads {
         Reads(reads(config))
     }
 
-    /// Keeps of `changes`, drift of the object at `addr`, the attributes that matter: set in its block, or read by the configuration. An object
-    /// whose block is gone keeps them all.
+    /// Keeps of `changes`, drift of the object at `addr`, the attributes that matter: set by
+    /// the plan (written in its block, or not computed), or read by the configuration. An
+    /// object whose block is gone keeps them all.
     pub(crate) fn keep(&self, config: &Config, addr: &Address, changes: &mut Vec<AttrChange>) {
         let Some(block) = config.block_of(addr) else {
             return;
         };
         let (path, local) = (addr.module_path(), addr.local());
         let whole = self.0.contains(&(path.clone(), local.clone(), None));
+        let schema = config.schemas.get(addr.mode, &addr.type_name);
         changes.retain(|c| {
-            let configured = block.attrs.contains_key(&c.name)
+            // A required or optional (not computed) attribute is set by the plan whether
+            // written or not (its default): the plan undoes the change.
+            let managed = schema
+                .and_then(|s| s.attr(&c.name))
+                .is_some_and(|a| matches!(a.mode, AttrMode::Required | AttrMode::Optional));
+            let configured = managed
+                || block.attrs.contains_key(&c.name)
                 || (c.name == "tags_all"
                     && (block.attrs.contains_key("tags")
                         || config.default_tags_of(addr).is_some()));
