@@ -21,6 +21,7 @@ mod placement_groups;
 mod plan_secrets;
 mod provider_aliases;
 mod reliability;
+mod request_counts;
 mod review_workflow;
 mod routes;
 mod safety;

@@ -9,6 +9,8 @@
 //! create (the user's keys at that moment), a cluster by its nodes.
 //! Everything here only reads: `plan` looks, `apply` acts.
 
+use std::collections::BTreeMap;
+
 use super::ec2_common::filter;
 use super::registry;
 use super::resource::{adopted, ours, read_back, tag_filters, Recover};
@@ -49,7 +51,7 @@ pub(super) async fn find(
             let mut ids: Vec<String> = describe(p, tag_filters(ctx))
                 .await?
                 .into_iter()
-                .map(|(_, id)| id)
+                .map(|(_, id, _)| id)
                 .filter(|id| !id.is_empty() && !lost.known_ids.contains(id))
                 .collect();
             ids.sort();
@@ -81,15 +83,26 @@ pub(super) async fn find(
     }
 }
 
+/// What the lineage scan found in one provider configuration.
+#[derive(Default)]
+pub(super) struct Scan {
+    /// The `skyform:address` and id of every object tagged with the lineage.
+    pub(super) tagged: Vec<(crate::lang::address::Address, String)>,
+    /// The attributes the listing read in full, by type and id: what a refresh by id would
+    /// read of the same objects, so the refresh that follows need not ask again.
+    pub(super) attrs: BTreeMap<(String, String), Attrs>,
+}
+
 /// The `skyform:address` and id of every object of `types` tagged with this lineage. Types
 /// without `describe_tagged` (IAM) are not scanned: their unique names make intents enough.
 pub(super) async fn scan(
     p: &AwsProvider,
     lineage: &str,
     types: &[&str],
-) -> Result<Vec<(crate::lang::address::Address, String)>, ProviderError> {
+) -> Result<Scan, ProviderError> {
+    let mut result = Scan::default();
     if lineage.is_empty() {
-        return Ok(Vec::new());
+        return Ok(result);
     }
     let mut found = Vec::new();
     for t in types {
@@ -102,7 +115,12 @@ pub(super) async fn scan(
             e.message = format!("listing {t} objects: {}", e.message);
             e
         })?;
-        found.extend(listed);
+        for (tags, id, attrs) in listed {
+            if let Some(attrs) = attrs.filter(|_| !id.is_empty()) {
+                result.attrs.insert(((*t).to_string(), id.clone()), attrs);
+            }
+            found.push((tags, id));
+        }
     }
     let mut out: Vec<(crate::lang::address::Address, String)> = found
         .into_iter()
@@ -119,5 +137,6 @@ pub(super) async fn scan(
         .collect();
     out.sort();
     out.dedup();
-    Ok(out)
+    result.tagged = out;
+    Ok(result)
 }

@@ -19,7 +19,7 @@ pub(super) const TYPE: Resource = Resource {
     delete: |p, id, prior| Box::pin(delete(p, id, prior)),
     recover: Recover::Tags,
     describe_tagged: Some(ec2_describe_tagged!(
-        describe_addresses,
+        unpaged describe_addresses,
         addresses,
         allocation_id
     )),

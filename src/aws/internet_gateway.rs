@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::ResourceType;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
+use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -18,26 +18,32 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, prior| Box::pin(delete(p, id, prior)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_internet_gateways,
-        internet_gateways,
-        internet_gateway_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    Ok(by_id(
+        read_tagged(p, vec![filter("internet-gateway-id", ids)]).await?,
+    ))
+}
+
+/// Gateways by filters, with everything refresh reads.
+async fn read_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
     let gateways = p
         .ec2
         .describe_internet_gateways()
-        .filters(filter("internet-gateway-id", ids))
+        .set_filters(Some(filters))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(aws_err)?;
-    let mut out = ById::new();
+    let mut out = Vec::new();
     for g in gateways {
         let Some(id) = g.internet_gateway_id() else {
             continue;
@@ -52,7 +58,7 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
             a.insert("vpc_id".into(), vpc.into());
         }
         a.insert("tags".into(), tags_json(g.tags()));
-        out.insert(id.to_string(), a);
+        out.push(described(g.tags(), id, a));
     }
     Ok(out)
 }

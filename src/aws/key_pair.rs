@@ -26,7 +26,7 @@ pub(super) const TYPE: Resource = Resource {
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Identity(|p, lost, ctx| Box::pin(find(p, lost, ctx))),
     describe_tagged: Some(ec2_describe_tagged!(
-        describe_key_pairs,
+        unpaged describe_key_pairs,
         key_pairs,
         key_name
     )),

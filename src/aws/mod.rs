@@ -15,7 +15,9 @@
 //! including SSO, `AWS_PROFILE`), overridden by the `provider "aws"` block. Each aliased block
 //! is a set of clients of its own (`AwsProvider::aliases`); a call runs in the configuration its
 //! request names, refresh reads each configuration's objects in one batch there, and the lineage
-//! scan looks in every one. `AWS_ENDPOINT_URL`
+//! scan looks in every one. The scan's listings read the objects of the `Read::Describe` types
+//! in full, and the refresh that follows in the same command is served from them
+//! (`AwsProvider::scanned`): a no-op plan asks once per type, not twice. `AWS_ENDPOINT_URL`
 //! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
@@ -59,6 +61,7 @@ mod vpc;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
@@ -89,6 +92,10 @@ pub struct AwsProvider {
     pub(crate) alias: String,
     /// The aliased configurations, by alias (only the default's is filled).
     pub(crate) aliases: BTreeMap<String, AwsProvider>,
+    /// What the lineage scan read in full in this configuration, by (type, id), for the
+    /// refresh that follows it. Each entry serves one refresh and every write empties it: it
+    /// is never older than the command's own reads, and a provider lives for one command.
+    scanned: Mutex<BTreeMap<(String, String), Attrs>>,
 }
 
 /// Where the provider's settings come from.
@@ -129,6 +136,7 @@ impl AwsProvider {
             region,
             alias: String::new(),
             aliases: BTreeMap::new(),
+            scanned: Mutex::default(),
         })
     }
 
@@ -162,6 +170,26 @@ impl AwsProvider {
         })
     }
 
+    /// Takes what the lineage scan read of `id`, if it did.
+    fn take_scanned(&self, type_name: &str, id: &str) -> Option<Attrs> {
+        // A poisoned lock only means a panic elsewhere; the map itself is still whole.
+        let mut scanned = self
+            .scanned
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        scanned.remove(&(type_name.to_string(), id.to_string()))
+    }
+
+    /// Forgets what every configuration's scan read: a write makes it stale.
+    fn forget_scanned(&self) {
+        for p in std::iter::once(self).chain(self.aliases.values()) {
+            p.scanned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+        }
+    }
+
     /// Re-reads the resources of this one configuration.
     async fn refresh_here(
         &self,
@@ -184,11 +212,25 @@ impl AwsProvider {
             let found = match t.read {
                 Read::Snapshot(_) => continue,
                 Read::Describe(read_all) => {
-                    let ids: Vec<String> = of_type().map(|r| r.id.clone()).collect();
-                    if ids.is_empty() {
+                    // What the scan read serves; only the rest (imported objects, or objects
+                    // whose lineage tag was removed) is read by id.
+                    let mut found = ec2_common::ById::new();
+                    let mut missing: Vec<String> = Vec::new();
+                    for r in of_type() {
+                        match self.take_scanned(t.name, &r.id) {
+                            Some(a) => {
+                                found.insert(r.id.clone(), a);
+                            }
+                            None => missing.push(r.id.clone()),
+                        }
+                    }
+                    if found.is_empty() && missing.is_empty() {
                         continue;
                     }
-                    read_all(self, &ids).await?
+                    if !missing.is_empty() {
+                        found.extend(read_all(self, &missing).await?);
+                    }
+                    found
                 }
                 Read::DescribeWithPrior(read_all) => {
                     let priors: Vec<(String, Attrs)> =
@@ -606,6 +648,7 @@ impl Provider for AwsProvider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<(String, Attrs), ProviderError> {
+        self.forget_scanned();
         let tagged = with_system_tags(type_name, &flatten(planned.clone()), ctx);
         let planned = &tagged;
         let Some(t) = registry::resource_type(type_name) else {
@@ -649,7 +692,12 @@ impl Provider for AwsProvider {
         // gone. Two configurations of one region see the same objects; the first keeps them.
         let mut out: Vec<Scanned> = Vec::new();
         for p in std::iter::once(self).chain(self.aliases.values()) {
-            for (addr, id) in adopt::scan(p, lineage, types).await? {
+            let scan = adopt::scan(p, lineage, types).await?;
+            p.scanned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(scan.attrs);
+            for (addr, id) in scan.tagged {
                 if !out.iter().any(|s| s.addr == addr && s.id == id) {
                     out.push(Scanned {
                         addr,
@@ -670,6 +718,7 @@ impl Provider for AwsProvider {
         planned: &Attrs,
         ctx: &OpContext,
     ) -> Result<Attrs, ProviderError> {
+        self.forget_scanned();
         match registry::resource_type(type_name).and_then(|t| t.update) {
             Some(update) => {
                 let (prior, planned) = (flatten(prior.clone()), flatten(planned.clone()));
@@ -690,6 +739,7 @@ impl Provider for AwsProvider {
         prior: &Attrs,
         ctx: &OpContext,
     ) -> Result<(), ProviderError> {
+        self.forget_scanned();
         let result = match registry::resource_type(type_name) {
             Some(t) => {
                 let prior = flatten(prior.clone());

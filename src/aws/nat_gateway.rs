@@ -9,7 +9,7 @@ use aws_sdk_ec2::types::{
 
 use super::ec2_common::{created, filter, sync_tags, tag_spec, tags_json, ById};
 use super::nodes::poll_until;
-use super::resource::{tagged, Read, Recover, Resource, Tagged};
+use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
@@ -22,7 +22,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, prior| Box::pin(delete(p, id, prior)),
     recover: Recover::Tags,
-    describe_tagged: Some(|p, filters| Box::pin(describe_tagged(p, filters))),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
@@ -50,14 +50,15 @@ async fn describe(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<NatGatewa
     Ok(all.into_iter().filter(|g| !gone(g)).collect())
 }
 
-async fn describe_tagged(
-    p: &AwsProvider,
-    filters: Vec<Filter>,
-) -> Result<Vec<Tagged>, ProviderError> {
+/// Gateways by filters, with everything refresh reads.
+async fn read_tagged(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<Tagged>, ProviderError> {
     Ok(describe(p, filters)
         .await?
         .iter()
-        .map(|g| tagged(g.tags(), g.nat_gateway_id()))
+        .filter_map(|g| {
+            let id = g.nat_gateway_id()?;
+            Some(described(g.tags(), id, attrs_of(g, id)))
+        })
         .collect())
 }
 
@@ -99,13 +100,9 @@ fn attrs_of(g: &NatGateway, id: &str) -> Attrs {
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    let mut out = ById::new();
-    for g in describe(p, vec![filter("nat-gateway-id", ids)]).await? {
-        if let Some(id) = g.nat_gateway_id() {
-            out.insert(id.to_string(), attrs_of(&g, id));
-        }
-    }
-    Ok(out)
+    Ok(by_id(
+        read_tagged(p, vec![filter("nat-gateway-id", ids)]).await?,
+    ))
 }
 
 /// A `ClientToken` from what identifies this create: a repeated call with it returns the

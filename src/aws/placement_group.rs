@@ -3,10 +3,10 @@
 //! `DescribePlacementGroups` filtered by name, and a lost create is found by its tags. Every
 //! setting but the tags is fixed at creation: a change replaces the group.
 
-use aws_sdk_ec2::types::{PlacementGroup, PlacementStrategy, ResourceType, SpreadLevel};
+use aws_sdk_ec2::types::{Filter, PlacementGroup, PlacementStrategy, ResourceType, SpreadLevel};
 
 use super::ec2_common::{created, filter, int, sync_tags, tag_spec, tags_json, ById};
-use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
+use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, retry_propagation, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -19,11 +19,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_placement_groups,
-        placement_groups,
-        group_name
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
@@ -51,15 +47,22 @@ fn attrs_of(g: &PlacementGroup, name: &str) -> Attrs {
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     // A filter rather than GroupNames: one group gone must not fail the whole batch.
-    // DescribePlacementGroups is not paginated: it answers every match at once.
+    Ok(by_id(
+        read_tagged(p, vec![filter("group-name", ids)]).await?,
+    ))
+}
+
+/// Placement groups by filters, with everything refresh reads. `DescribePlacementGroups` is not
+/// paginated: it answers every match at once.
+async fn read_tagged(p: &AwsProvider, filters: Vec<Filter>) -> Result<Vec<Tagged>, ProviderError> {
     let out = p
         .ec2
         .describe_placement_groups()
-        .filters(filter("group-name", ids))
+        .set_filters(Some(filters))
         .send()
         .await
         .map_err(aws_err)?;
-    let mut found = ById::new();
+    let mut found = Vec::new();
     for g in out.placement_groups() {
         // A deleted group stays listed for a while in state "deleted".
         if g.state().is_some_and(|st| st.as_str() == "deleted") {
@@ -68,7 +71,7 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
         let Some(name) = g.group_name() else {
             continue;
         };
-        found.insert(name.to_string(), attrs_of(g, name));
+        found.push(described(g.tags(), name, attrs_of(g, name)));
     }
     Ok(found)
 }

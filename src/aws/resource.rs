@@ -25,19 +25,36 @@ use crate::state::Attrs;
 /// never moves provider futures across threads.
 pub(crate) type AwsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + 'a>>;
 
-/// The tags and id of one object that a Describe by tag filters returned.
-pub(crate) type Tagged = (Vec<aws_sdk_ec2::types::Tag>, String);
+/// One object that a Describe by tag filters returned: its tags, its id, and, for the types
+/// whose refresh reads nothing but that Describe (`Read::Describe`), the very attributes a
+/// refresh by id reads, so that the lineage scan's answer serves the refresh that follows.
+pub(crate) type Tagged = (Vec<aws_sdk_ec2::types::Tag>, String, Option<Attrs>);
 
 /// One object of a Describe by tag filters: its tags and id.
 pub(crate) fn tagged(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> Tagged {
-    (tags.to_vec(), id.unwrap_or_default().to_string())
+    (tags.to_vec(), id.unwrap_or_default().to_string(), None)
 }
 
-/// A `DescribeTagged` for an EC2 type: one Describe call (`describe_vpcs`) with the filters,
-/// and each listed object (`vpcs`) with its tags and id (`vpc_id`). A macro because the EC2
+/// One object of a full read by filters: its tags, id and attributes.
+pub(crate) fn described(tags: &[aws_sdk_ec2::types::Tag], id: &str, attrs: Attrs) -> Tagged {
+    (tags.to_vec(), id.to_string(), Some(attrs))
+}
+
+/// A full read's objects by id, as refresh wants them.
+pub(crate) fn by_id(found: Vec<Tagged>) -> ById {
+    found
+        .into_iter()
+        .filter_map(|(_, id, attrs)| Some((id, attrs?)))
+        .collect()
+}
+
+/// A `DescribeTagged` for an EC2 type: one Describe call with the filters, every page, and
+/// each listed object (`vpcs`) with its tags and id (`vpc_id`). A macro because the EC2
 /// Describe builders and outputs share no trait: only these three names differ per type.
+/// `unpaged` is for the Describe calls EC2 answers in one page (key pairs, addresses,
+/// placement groups: the SDK has no paginator for them).
 macro_rules! ec2_describe_tagged {
-    ($call:ident, $list:ident, $id:ident) => {
+    (unpaged $call:ident, $list:ident, $id:ident) => {
         |p, filters| {
             Box::pin(async move {
                 let out = p
@@ -49,6 +66,26 @@ macro_rules! ec2_describe_tagged {
                     .map_err($crate::aws::aws_err)?;
                 Ok(out
                     .$list()
+                    .iter()
+                    .map(|o| $crate::aws::resource::tagged(o.tags(), o.$id()))
+                    .collect())
+            })
+        }
+    };
+    ($call:ident, $list:ident, $id:ident) => {
+        |p, filters| {
+            Box::pin(async move {
+                let listed = p
+                    .ec2
+                    .$call()
+                    .set_filters(Some(filters))
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err($crate::aws::aws_err)?;
+                Ok(listed
                     .iter()
                     .map(|o| $crate::aws::resource::tagged(o.tags(), o.$id()))
                     .collect())

@@ -149,7 +149,7 @@ pub(super) async fn read_all(
     if tables.is_empty() {
         return Ok(ById::new());
     }
-    let described = route_table::describe(p, filter("route-table-id", &tables)).await?;
+    let described = route_table::describe(p, vec![filter("route-table-id", &tables)]).await?;
     let mut out = ById::new();
     for (id, prior) in items {
         let Ok(key) = Key::of(prior) else { continue };

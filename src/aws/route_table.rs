@@ -7,7 +7,7 @@ use serde_json::json;
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
 };
-use super::resource::{adopted, ec2_describe_tagged, read_back, Read, Recover, Resource};
+use super::resource::{adopted, by_id, described, read_back, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
@@ -20,11 +20,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_route_tables,
-        route_tables,
-        route_table_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
@@ -102,14 +98,14 @@ fn check_targets(a: &Attrs) -> Result<(), ProviderError> {
     Ok(())
 }
 
-/// Route tables by a filter, every page.
+/// Route tables by filters, every page.
 pub(super) async fn describe(
     p: &AwsProvider,
-    f: aws_sdk_ec2::types::Filter,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
 ) -> Result<Vec<aws_sdk_ec2::types::RouteTable>, ProviderError> {
     p.ec2
         .describe_route_tables()
-        .filters(f)
+        .set_filters(Some(filters))
         .into_paginator()
         .items()
         .send()
@@ -119,8 +115,18 @@ pub(super) async fn describe(
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    let mut out = ById::new();
-    for t in describe(p, filter("route-table-id", ids)).await? {
+    Ok(by_id(
+        read_tagged(p, vec![filter("route-table-id", ids)]).await?,
+    ))
+}
+
+/// Route tables by filters, with everything refresh reads.
+async fn read_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
+    let mut out = Vec::new();
+    for t in describe(p, filters).await? {
         let Some(id) = t.route_table_id() else {
             continue;
         };
@@ -149,7 +155,7 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
         a.insert("vpc_id".into(), t.vpc_id().unwrap_or_default().into());
         a.insert("route".into(), routes.into());
         a.insert("tags".into(), tags_json(t.tags()));
-        out.insert(id.to_string(), a);
+        out.push(described(t.tags(), id, a));
     }
     Ok(out)
 }
@@ -252,7 +258,12 @@ pub(super) async fn read_associations(
     ids: &[String],
 ) -> Result<ById, ProviderError> {
     let mut out = ById::new();
-    for t in describe(p, filter("association.route-table-association-id", ids)).await? {
+    for t in describe(
+        p,
+        vec![filter("association.route-table-association-id", ids)],
+    )
+    .await?
+    {
         for assoc in t.associations() {
             let Some(id) = assoc.route_table_association_id() else {
                 continue;

@@ -14,7 +14,7 @@ use super::ec2_common::{
     arn, created, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec,
     tags_json, ById,
 };
-use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
+use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -27,11 +27,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_security_groups,
-        security_groups,
-        group_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
@@ -216,17 +212,25 @@ fn rules_from(perms: &[IpPermission], own_id: &str) -> Vec<serde_json::Value> {
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
+    Ok(by_id(read_tagged(p, vec![filter("group-id", ids)]).await?))
+}
+
+/// Security groups by filters, with everything refresh reads.
+async fn read_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
     let groups = p
         .ec2
         .describe_security_groups()
-        .filters(filter("group-id", ids))
+        .set_filters(Some(filters))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(aws_err)?;
-    let mut out = ById::new();
+    let mut out = Vec::new();
     for g in groups {
         let Some(id) = g.group_id() else { continue };
         let mut a = Attrs::new();
@@ -248,7 +252,7 @@ pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, Pr
             rules_from(g.ip_permissions_egress(), id).into(),
         );
         a.insert("tags".into(), tags_json(g.tags()));
-        out.insert(id.to_string(), a);
+        out.push(described(g.tags(), id, a));
     }
     Ok(out)
 }

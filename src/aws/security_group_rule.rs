@@ -17,7 +17,7 @@ use aws_sdk_ec2::types::{
 use super::ec2_common::{
     arn, created, delete_with_retry, filter, int, sync_tags, tag_spec, tags_json, ById,
 };
-use super::resource::{ec2_describe_tagged, Read, Recover, Resource};
+use super::resource::{by_id, described, tagged, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Planned, Problem, ProviderError};
 use crate::lang::address::Address;
@@ -35,11 +35,7 @@ pub(super) const INGRESS_TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, prior| Box::pin(delete(p, id, prior, false)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_security_group_rules,
-        security_group_rules,
-        security_group_rule_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters, false))),
     evidence: None,
 };
 
@@ -51,11 +47,7 @@ pub(super) const EGRESS_TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, prior| Box::pin(delete(p, id, prior, true)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        describe_security_group_rules,
-        security_group_rules,
-        security_group_rule_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters, true))),
     evidence: None,
 };
 
@@ -111,26 +103,40 @@ pub(super) async fn read_all(
     egress: bool,
 ) -> Result<ById, ProviderError> {
     // A filter rather than SecurityGroupRuleIds: one rule gone must not fail the whole batch.
+    Ok(by_id(
+        read_tagged(p, vec![filter("security-group-rule-id", ids)], egress).await?,
+    ))
+}
+
+/// Rules by filters; those of this direction with everything refresh reads. Rules of the
+/// other direction are listed with their tags only, so that the lineage scan still sees
+/// them whichever of the two types it lists.
+async fn read_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+    egress: bool,
+) -> Result<Vec<Tagged>, ProviderError> {
     let rules = p
         .ec2
         .describe_security_group_rules()
-        .filters(filter("security-group-rule-id", ids))
+        .set_filters(Some(filters))
         .into_paginator()
         .items()
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(aws_err)?;
-    let mut out = ById::new();
+    let mut out = Vec::new();
     for r in rules {
-        // A rule of the other direction is not this type's object.
-        if r.is_egress() != Some(egress) {
-            continue;
-        }
         let Some(id) = r.security_group_rule_id() else {
             continue;
         };
-        out.insert(id.to_string(), attrs_of(p, &r, id));
+        // A rule of the other direction is not this type's object.
+        if r.is_egress() == Some(egress) {
+            out.push(described(r.tags(), id, attrs_of(p, &r, id)));
+        } else {
+            out.push(tagged(r.tags(), Some(id)));
+        }
     }
     Ok(out)
 }

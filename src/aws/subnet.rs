@@ -7,7 +7,7 @@ use super::ec2_common::{
     arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
     tag_spec, tags_json, ById,
 };
-use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
+use super::resource::{by_id, described, DataSource, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -20,7 +20,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(describe_subnets, subnets, subnet_id)),
+    describe_tagged: Some(|p, filters| Box::pin(read_filtered(p, filters))),
     evidence: None,
 };
 
@@ -45,7 +45,7 @@ pub(super) const DATA_AVAILABILITY_ZONES: DataSource = DataSource {
 async fn read_filtered(
     p: &AwsProvider,
     filters: Vec<aws_sdk_ec2::types::Filter>,
-) -> Result<ById, ProviderError> {
+) -> Result<Vec<Tagged>, ProviderError> {
     let subnets = p
         .ec2
         .describe_subnets()
@@ -56,7 +56,7 @@ async fn read_filtered(
         .collect::<Result<Vec<_>, _>>()
         .await
         .map_err(aws_err)?;
-    let mut out = ById::new();
+    let mut out = Vec::new();
     for sn in subnets {
         let Some(id) = sn.subnet_id() else { continue };
         let mut a = Attrs::new();
@@ -81,13 +81,15 @@ async fn read_filtered(
             sn.map_public_ip_on_launch().unwrap_or(false).into(),
         );
         a.insert("tags".into(), tags_json(sn.tags()));
-        out.insert(id.to_string(), a);
+        out.push(described(sn.tags(), id, a));
     }
     Ok(out)
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    read_filtered(p, vec![filter("subnet-id", ids)]).await
+    Ok(by_id(
+        read_filtered(p, vec![filter("subnet-id", ids)]).await?,
+    ))
 }
 
 async fn set_public(p: &AwsProvider, id: &str, want: bool) -> Result<(), ProviderError> {
@@ -173,7 +175,7 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
     a.insert("id".into(), p.region.clone().into());
     a.insert(
         "ids".into(),
-        serde_json::Value::from(found.into_keys().collect::<Vec<_>>()),
+        serde_json::Value::from(by_id(found).into_keys().collect::<Vec<_>>()),
     );
     Ok(a)
 }

@@ -9,7 +9,7 @@ use super::ec2_common::{
     arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
     tag_spec, tags_json, ById,
 };
-use super::resource::{ec2_describe_tagged, DataSource, Read, Recover, Resource};
+use super::resource::{by_id, described, DataSource, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -22,7 +22,7 @@ pub(super) const TYPE: Resource = Resource {
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(describe_vpcs, vpcs, vpc_id)),
+    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
     evidence: None,
 };
 
@@ -50,11 +50,14 @@ async fn dns(p: &AwsProvider, id: &str, name: VpcAttributeName) -> Result<bool, 
         .unwrap_or(false))
 }
 
-/// Reads VPCs matching `filters`, with everything the schema computes.
+/// Reads VPCs matching `filters`, with everything the schema computes. Besides the one
+/// `DescribeVpcs` (every page) and one lookup each of the default security groups and main
+/// route tables for all of them, EC2 has no batch form of `DescribeVpcAttribute`: the two DNS
+/// settings cost two calls per VPC.
 async fn read_filtered(
     p: &AwsProvider,
     filters: Vec<aws_sdk_ec2::types::Filter>,
-) -> Result<ById, ProviderError> {
+) -> Result<Vec<Tagged>, ProviderError> {
     let vpcs: Vec<aws_sdk_ec2::types::Vpc> = p
         .ec2
         .describe_vpcs()
@@ -69,7 +72,7 @@ async fn read_filtered(
         .iter()
         .filter_map(|v| v.vpc_id().map(String::from))
         .collect();
-    let mut out = ById::new();
+    let mut out = Vec::new();
     if ids.is_empty() {
         return Ok(out);
     }
@@ -134,16 +137,26 @@ async fn read_filtered(
                 rt.route_table_id().unwrap_or_default().into(),
             );
         }
-        out.insert(id.to_string(), a);
+        out.push(described(v.tags(), id, a));
     }
     Ok(out)
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    let mut out = read_filtered(p, vec![filter("vpc-id", ids)]).await?;
-    // The data source's `default` is not an attribute of the resource.
-    for a in out.values_mut() {
-        a.remove("default");
+    Ok(by_id(read_tagged(p, vec![filter("vpc-id", ids)]).await?))
+}
+
+/// VPCs by filters as the resource reads them: the data source's `default` is not an
+/// attribute of the resource.
+async fn read_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
+    let mut out = read_filtered(p, filters).await?;
+    for (_, _, a) in &mut out {
+        if let Some(a) = a {
+            a.remove("default");
+        }
     }
     Ok(out)
 }
@@ -258,7 +271,7 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
             "data \"aws_vpc\" needs id, default = true, tags or filter blocks to choose a VPC",
         ));
     }
-    let found = read_filtered(p, filters).await?;
+    let found = by_id(read_filtered(p, filters).await?);
     if found.len() != 1 {
         return Err(ProviderError::new(
             "NotExactlyOne",

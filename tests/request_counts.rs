@@ -1,0 +1,275 @@
+//! How many requests a no-op plan makes, counted by the recording proxy: the lineage scan's
+//! listing reads the objects of each type in full and serves the refresh that follows, so a
+//! type costs one Describe per page, not two; objects the scan cannot see (their lineage tag
+//! removed outside skyform) are still read by id.
+
+use std::collections::BTreeMap;
+
+use crate::placement_groups::public_key;
+use crate::support::{block_on, stderr, stdout, Moto, Project};
+
+fn config(public_key: &str) -> String {
+    format!(
+        r#"
+resource "aws_vpc" "v" {{
+  cidr_block = "10.60.0.0/16"
+}}
+
+resource "aws_subnet" "s" {{
+  vpc_id     = aws_vpc.v.id
+  cidr_block = "10.60.1.0/24"
+}}
+
+resource "aws_internet_gateway" "igw" {{
+  vpc_id = aws_vpc.v.id
+}}
+
+resource "aws_route_table" "public" {{
+  vpc_id = aws_vpc.v.id
+  route {{
+    cidr_block = "0.0.0.0/0"
+    gateway_id = aws_internet_gateway.igw.id
+  }}
+}}
+
+resource "aws_security_group" "web" {{
+  name   = "web"
+  vpc_id = aws_vpc.v.id
+}}
+
+resource "aws_vpc_security_group_ingress_rule" "ssh" {{
+  security_group_id = aws_security_group.web.id
+  ip_protocol       = "tcp"
+  from_port         = 22
+  to_port           = 22
+  cidr_ipv4         = "10.60.0.0/16"
+}}
+
+resource "aws_eip" "nat" {{
+  domain = "vpc"
+}}
+
+resource "aws_nat_gateway" "nat" {{
+  subnet_id     = aws_subnet.s.id
+  allocation_id = aws_eip.nat.id
+}}
+
+resource "aws_key_pair" "deployer" {{
+  key_name   = "deployer"
+  public_key = "{public_key}"
+}}
+
+resource "aws_instance" "bastion" {{
+  ami           = "ami-12c6146b"
+  instance_type = "t3.micro"
+  subnet_id     = aws_subnet.s.id
+  key_name      = aws_key_pair.deployer.key_name
+}}
+
+resource "aws_cluster" "c" {{
+  name          = "counted"
+  num_nodes     = 2
+  instance_type = "t3.micro"
+  image_id      = "ami-12c6146b"
+}}
+"#
+    )
+}
+
+/// The calls the proxy recorded, by action.
+fn counts(moto: &Moto) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for action in moto.calls.lock().expect("calls").iter() {
+        *out.entry(action.clone()).or_insert(0) += 1;
+    }
+    out
+}
+
+#[test]
+fn a_no_op_plan_reads_each_scanned_type_once_and_the_refresh_asks_nothing_more() {
+    let Some(moto) = Moto::start() else { return };
+    let keys = tempfile::tempdir().unwrap();
+    let p = Project::new(&[(
+        "main.sky.hcl",
+        &config(&public_key(keys.path(), "deployer")),
+    )]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    // The objects made after the address and the security group (the NAT gateway's interface,
+    // the ingress rule) are drift of theirs: recorded here, through the scan's reads.
+    let file = p.path().join("refresh.plan").display().to_string();
+    let out = moto.run(&p, &["plan", "--refresh-only", "--out", &file]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let out = moto.run(&p, &["apply", &file]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+
+    moto.clear_calls();
+    moto.assert_plan_clean(&p);
+    let got = counts(&moto);
+    assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+    let want: BTreeMap<String, usize> = [
+        // No GetCallerIdentity reaches the proxy during a plan: none is listed, so any would
+        // fail the comparison.
+        // One listing per type, filtered by the lineage, serves the scan and the refresh.
+        ("DescribeVpcs", 1),
+        ("DescribeSubnets", 1),
+        ("DescribeInternetGateways", 1),
+        ("DescribeNatGateways", 1),
+        ("DescribeSecurityGroupRules", 1),
+        // The route tables' listing, and the VPCs' main route table lookup (one for all VPCs).
+        ("DescribeRouteTables", 2),
+        // The security groups' listing, and the VPCs' default group lookup (one for all VPCs).
+        ("DescribeSecurityGroups", 2),
+        // EC2 has no batch form: two DNS settings per VPC, one VPC here.
+        ("DescribeVpcAttribute", 2),
+        // Refreshed with their prior attributes (what AWS never shows again), so still
+        // listed by the scan and read again by id: addresses, key pairs, and instances (the
+        // instance's and the cluster's, each scanned and read).
+        ("DescribeAddresses", 2),
+        ("DescribeKeyPairs", 2),
+        ("DescribeInstances", 4),
+    ]
+    .into_iter()
+    .map(|(a, n)| (a.to_string(), n))
+    .collect();
+    let described: BTreeMap<String, usize> = got
+        .iter()
+        .filter(|(a, _)| a.starts_with("Describe") || a.as_str() == "GetCallerIdentity")
+        .map(|(a, n)| (a.clone(), *n))
+        .collect();
+    assert_eq!(described, want, "all calls: {got:?}");
+
+    // With the lineage tags gone, the scan sees none of these objects and the refresh reads
+    // each by id. A refresh-only plan keeps every difference: finding none, it proves the
+    // by-id reads and the scan's reads, recorded above, the same for every type served.
+    let ec2 = moto.ec2();
+    let served = [
+        "vpc",
+        "subnet",
+        "internet-gateway",
+        "route-table",
+        "security-group",
+        "security-group-rule",
+    ];
+    let ids: Vec<String> = block_on(async {
+        ec2.describe_tags()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("key")
+                    .values("skyform:lineage")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("tags")
+    })
+    .tags()
+    .iter()
+    .filter(|t| {
+        t.resource_type()
+            .is_some_and(|r| served.contains(&r.as_str()))
+    })
+    .filter_map(|t| t.resource_id().map(String::from))
+    .collect();
+    // moto keeps NAT gateways' tags apart from its tag API (DescribeTags and DeleteTags do
+    // not see them), so the gateway stays served by the scan here.
+    assert_eq!(ids.len(), served.len(), "{ids:?}");
+    block_on(async {
+        ec2.delete_tags()
+            .set_resources(Some(ids))
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("skyform:lineage")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("untag")
+    });
+    moto.clear_calls();
+    let out = moto.run(&p, &["plan", "--refresh-only", "--detailed-exitcode"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let got = counts(&moto);
+    for action in [
+        "DescribeVpcs",
+        "DescribeSubnets",
+        "DescribeInternetGateways",
+        "DescribeSecurityGroupRules",
+    ] {
+        assert_eq!(got.get(action), Some(&2), "{action}: {got:?}");
+    }
+}
+
+fn subnet_config(name: &str) -> String {
+    format!(
+        r#"
+resource "aws_vpc" "v" {{
+  cidr_block = "10.61.0.0/16"
+}}
+
+resource "aws_subnet" "s" {{
+  vpc_id     = aws_vpc.v.id
+  cidr_block = "10.61.1.0/24"
+  tags       = {{ Name = "{name}" }}
+}}
+"#
+    )
+}
+
+#[test]
+fn an_object_whose_lineage_tag_was_removed_is_still_refreshed_by_id() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &subnet_config("kept"))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let ec2 = moto.ec2();
+    let subnet = block_on(async {
+        let out = ec2
+            .describe_subnets()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("tag:Name")
+                    .values("kept")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("subnets");
+        out.subnets()[0].subnet_id().expect("id").to_string()
+    });
+    block_on(async {
+        ec2.delete_tags()
+            .resources(&subnet)
+            .tags(
+                aws_sdk_ec2::types::Tag::builder()
+                    .key("skyform:lineage")
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("untag")
+    });
+
+    moto.clear_calls();
+    moto.assert_plan_clean(&p);
+    // The scan no longer sees the subnet, so the refresh reads it by id: two listings.
+    assert_eq!(counts(&moto).get("DescribeSubnets"), Some(&2));
+    assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+
+    // A change to it is still planned as a change in place, not a create.
+    p.write("main.sky.hcl", &subnet_config("renamed"));
+    let out = moto.run(&p, &["plan"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("0 to add, 1 to change, 0 to destroy"),
+        "{}",
+        stdout(&out)
+    );
+}
