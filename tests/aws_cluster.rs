@@ -536,3 +536,47 @@ fn root_block_device_and_root_volume_size_gb_together_are_refused_at_validate() 
     );
     assert!(err.contains("main.sky.hcl:7:3"), "at the block: {err}");
 }
+
+fn addressed(public: bool) -> String {
+    format!(
+        r#"resource "aws_cluster" "c" {{
+  name                        = "private-nodes"
+  num_nodes                   = 2
+  instance_type               = "t3.micro"
+  image_id                    = "ami-12c6146b"
+  associate_public_ip_address = {public}
+}}
+"#
+    )
+}
+
+#[test]
+fn cluster_nodes_launched_without_public_addresses_have_none_and_a_change_replaces_the_cluster() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &addressed(false))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let ids: Vec<String> = nodes(&moto, "private-nodes")
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let ec2 = moto.ec2();
+    let out = block_on(ec2.describe_instances().set_instance_ids(Some(ids)).send())
+        .expect("describe instances");
+    let public: Vec<Option<String>> = out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .map(|i| i.public_ip_address().map(String::from))
+        .collect();
+    assert_eq!(public, [None, None]);
+    moto.assert_plan_clean(&p);
+
+    p.write("main.sky.hcl", &addressed(true));
+    let plan = stdout(&moto.run(&p, &["plan"]));
+    assert!(plan.contains("aws_cluster.c must be replaced"), "{plan}");
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(nodes(&moto, "private-nodes").is_empty());
+}

@@ -70,6 +70,7 @@ fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
         tags,
         metadata_options: nodes::block(a, "metadata_options").map(nodes::metadata_request),
         root_volume: nodes::block(a, "root_block_device").map(nodes::root_request),
+        associate_public_ip: super::ec2_common::bool_of(a, "associate_public_ip_address"),
         ..Spec::default()
     }
 }
@@ -153,6 +154,12 @@ fn attrs_of(
         a.insert("metadata_options".into(), m);
     }
     nodes::read_root_block(head, volumes, &mut a);
+    a.insert(
+        "associate_public_ip_address".into(),
+        head.public_ip_address()
+            .is_some_and(|ip| !ip.is_empty())
+            .into(),
+    );
     let mut tags = tags_json(head.tags());
     if let Some(m) = tags.as_object_mut() {
         m.retain(|k, _| !k.starts_with("skyform:"));
