@@ -407,3 +407,176 @@ fn cluster_nodes_get_imdsv2_at_launch_and_metadata_options_change_in_place() {
     let out = moto.run(&p, &["destroy", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
 }
+
+fn disk_clusters(size: u32) -> String {
+    format!(
+        r#"resource "aws_cluster" "big" {{
+  name          = "disks"
+  num_nodes     = 2
+  instance_type = "t3.micro"
+  image_id      = "ami-12c6146b"
+
+  root_block_device {{
+    volume_size = {size}
+    volume_type = "gp3"
+    encrypted   = true
+  }}
+}}
+
+resource "aws_cluster" "small" {{
+  name          = "disks-small"
+  instance_type = "t3.micro"
+  image_id      = "ami-12c6146b"
+
+  root_block_device {{
+    volume_size = 12
+  }}
+}}
+"#
+    )
+}
+
+/// The root volume of every live node of `cluster`: (size, type, encrypted), by node.
+fn root_volumes(moto: &Moto, cluster: &str) -> Vec<(Option<i32>, String, Option<bool>)> {
+    let ec2 = moto.ec2();
+    let ids: Vec<String> = nodes(moto, cluster).into_iter().map(|n| n.id).collect();
+    block_on(async {
+        let out = ec2
+            .describe_instances()
+            .set_instance_ids(Some(ids))
+            .send()
+            .await
+            .expect("describe instances");
+        let mut found = Vec::new();
+        for i in out
+            .reservations()
+            .iter()
+            .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        {
+            let volume = i
+                .block_device_mappings()
+                .iter()
+                .find(|b| b.device_name() == i.root_device_name())
+                .and_then(|b| b.ebs()?.volume_id())
+                .expect("a root volume");
+            let v = ec2
+                .describe_volumes()
+                .volume_ids(volume)
+                .send()
+                .await
+                .expect("describe volumes")
+                .volumes()[0]
+                .clone();
+            found.push((
+                v.size(),
+                v.volume_type()
+                    .map_or("", aws_sdk_ec2::types::VolumeType::as_str)
+                    .to_string(),
+                v.encrypted(),
+            ));
+        }
+        found
+    })
+}
+
+#[test]
+fn every_cluster_node_gets_the_root_block_device_read_back_in_one_describe_volumes() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &disk_clusters(30))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let wanted = (Some(30), "gp3".to_string(), Some(true));
+    assert_eq!(root_volumes(&moto, "disks"), [wanted.clone(), wanted]);
+    assert_eq!(root_volumes(&moto, "disks-small")[0].0, Some(12));
+
+    moto.clear_calls();
+    moto.assert_plan_clean(&p);
+    let calls = moto.calls.lock().expect("calls").clone();
+    // Both clusters' head volumes in one request: refresh stays batched.
+    let volumes = calls.iter().filter(|c| *c == "DescribeVolumes").count();
+    assert_eq!(volumes, 1, "{calls:?}");
+
+    // A new size is a new cluster, as a new root volume is a new instance in Terraform.
+    p.write("main.sky.hcl", &disk_clusters(40));
+    let out = moto.run(&p, &["plan"]);
+    let plan = stdout(&out);
+    assert!(plan.contains("aws_cluster.big must be replaced"), "{plan}");
+    assert!(
+        plan.contains("1 to add, 0 to change, 1 to destroy"),
+        "{plan}"
+    );
+
+    p.write("main.sky.hcl", &disk_clusters(30));
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(nodes(&moto, "disks").is_empty());
+    assert!(nodes(&moto, "disks-small").is_empty());
+}
+
+#[test]
+fn root_block_device_and_root_volume_size_gb_together_are_refused_at_validate() {
+    let config = r#"resource "aws_cluster" "c" {
+  name                = "both"
+  instance_type       = "t3.micro"
+  image_id            = "ami-12c6146b"
+  root_volume_size_gb = 30
+
+  root_block_device {
+    volume_size = 30
+  }
+}
+"#;
+    let p = Project::new(&[("main.sky.hcl", config)]);
+    let out = p.offline().arg("validate").output().expect("validate");
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("aws_cluster.c.root_block_device conflicts with root_volume_size_gb"),
+        "{err}"
+    );
+    assert!(err.contains("main.sky.hcl:7:3"), "at the block: {err}");
+}
+
+fn addressed(public: bool) -> String {
+    format!(
+        r#"resource "aws_cluster" "c" {{
+  name                        = "private-nodes"
+  num_nodes                   = 2
+  instance_type               = "t3.micro"
+  image_id                    = "ami-12c6146b"
+  associate_public_ip_address = {public}
+}}
+"#
+    )
+}
+
+#[test]
+fn cluster_nodes_launched_without_public_addresses_have_none_and_a_change_replaces_the_cluster() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &addressed(false))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let ids: Vec<String> = nodes(&moto, "private-nodes")
+        .into_iter()
+        .map(|n| n.id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let ec2 = moto.ec2();
+    let out = block_on(ec2.describe_instances().set_instance_ids(Some(ids)).send())
+        .expect("describe instances");
+    let public: Vec<Option<String>> = out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .map(|i| i.public_ip_address().map(String::from))
+        .collect();
+    assert_eq!(public, [None, None]);
+    moto.assert_plan_clean(&p);
+
+    p.write("main.sky.hcl", &addressed(true));
+    let plan = stdout(&moto.run(&p, &["plan"]));
+    assert!(plan.contains("aws_cluster.c must be replaced"), "{plan}");
+    let out = moto.run(&p, &["destroy", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(nodes(&moto, "private-nodes").is_empty());
+}

@@ -69,6 +69,8 @@ fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
             .unwrap_or(false),
         tags,
         metadata_options: nodes::block(a, "metadata_options").map(nodes::metadata_request),
+        root_volume: nodes::block(a, "root_block_device").map(nodes::root_request),
+        associate_public_ip: super::ec2_common::bool_of(a, "associate_public_ip_address"),
         ..Spec::default()
     }
 }
@@ -92,11 +94,13 @@ fn by_index(
 }
 
 /// A cluster's attributes from its nodes; what no node shows (user data, spot, the owner)
-/// comes from `prior`.
+/// comes from `prior`. `volumes` holds the head's root volume when the configuration has a
+/// `root_block_device`: every node was launched with the same one, so the head stands for all.
 fn attrs_of(
     name: &str,
     nodes: &BTreeMap<usize, aws_sdk_ec2::types::Instance>,
     prior: &Attrs,
+    volumes: &BTreeMap<String, aws_sdk_ec2::types::Volume>,
 ) -> Option<Attrs> {
     let head = nodes.values().next()?;
     let mut a = prior.clone();
@@ -149,6 +153,13 @@ fn attrs_of(
     if let Some(m) = nodes::metadata_block(head) {
         a.insert("metadata_options".into(), m);
     }
+    nodes::read_root_block(head, volumes, &mut a);
+    a.insert(
+        "associate_public_ip_address".into(),
+        head.public_ip_address()
+            .is_some_and(|ip| !ip.is_empty())
+            .into(),
+    );
     let mut tags = tags_json(head.tags());
     if let Some(m) = tags.as_object_mut() {
         m.retain(|k, _| !k.starts_with("skyform:"));
@@ -196,9 +207,22 @@ pub(super) async fn read_all(
         false,
     )
     .await?;
+    let members: Vec<_> = clusters
+        .iter()
+        .map(|(name, _)| by_index(&instances, name))
+        .collect();
+    // DescribeInstances does not show a volume's size or type: one DescribeVolumes for the head
+    // root volumes of every cluster configured with a root_block_device, none otherwise.
+    let wanted: Vec<String> = clusters
+        .iter()
+        .zip(&members)
+        .filter(|((_, prior), _)| nodes::block(prior, "root_block_device").is_some())
+        .filter_map(|(_, n)| nodes::root_volume(n.values().next()?).map(String::from))
+        .collect();
+    let volumes = nodes::volumes(p, &wanted).await?;
     let mut out = super::ec2_common::ById::new();
-    for (name, prior) in clusters {
-        if let Some(a) = attrs_of(name, &by_index(&instances, name), prior) {
+    for ((name, prior), found) in clusters.iter().zip(&members) {
+        if let Some(a) = attrs_of(name, found, prior, &volumes) {
             out.insert(name.clone(), a);
         }
     }

@@ -3,18 +3,18 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_ec2::types::{
-    AttributeBooleanValue, BlockDeviceMapping, EbsBlockDevice, EbsInstanceBlockDevice, Instance,
+    AttributeBooleanValue, BlockDeviceMapping, EbsInstanceBlockDevice, Instance,
     InstanceAttributeName, InstanceCreditSpecificationRequest, InstanceInterruptionBehavior,
     InstanceMarketOptionsRequest, MarketType, MonitoringState, SpotInstanceType, SpotMarketOptions,
-    Volume, VolumeType,
+    Volume,
 };
 
 use super::ec2_common::{
-    arn, bool_of, filter, int, retag, string_set, strings, sync_tags, tags_json, ById,
+    arn, bool_of, filter, retag, string_set, strings, sync_tags, tags_json, ById,
 };
 use super::nodes::{
     self, block, client_token, describe, metadata_block, metadata_request, profile_name,
-    set_metadata_options, Spec,
+    read_root_block, root_block, root_request, root_volume, set_metadata_options, volumes, Spec,
 };
 use super::resource::{Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
@@ -151,11 +151,7 @@ pub(super) async fn read_all(
         if let Some(m) = metadata_block(&i) {
             a.insert("metadata_options".into(), m);
         }
-        if let Some(volume) = root_volume(&i).and_then(|v| volumes.get(v)) {
-            let delete = root_mapping(&i).and_then(EbsInstanceBlockDevice::delete_on_termination);
-            let block = root_block(a.get("root_block_device"), volume, delete);
-            a.insert("root_block_device".into(), block);
-        }
+        read_root_block(&i, &volumes, &mut a);
         if a.contains_key("ebs_block_device") {
             let blocks = ebs_blocks(a.get("ebs_block_device"), &i, &volumes);
             a.insert("ebs_block_device".into(), blocks);
@@ -392,22 +388,6 @@ fn has_block(a: &Attrs, key: &str) -> bool {
     block(a, key).is_some()
 }
 
-/// The volume a `root_block_device` or `ebs_block_device` block asks for.
-fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevice {
-    let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
-    let flag = |k: &str| r.get(k).and_then(serde_json::Value::as_bool);
-    EbsBlockDevice::builder()
-        .set_volume_size(int(r.get("volume_size")))
-        .set_volume_type(text("volume_type").map(VolumeType::from))
-        .set_iops(int(r.get("iops")))
-        .set_throughput(int(r.get("throughput")))
-        .set_encrypted(flag("encrypted"))
-        .set_kms_key_id(text("kms_key_id").map(String::from))
-        .set_delete_on_termination(flag("delete_on_termination"))
-        .set_snapshot_id(text("snapshot_id").map(String::from))
-        .build()
-}
-
 /// The `ebs_block_device` blocks as launch mappings.
 fn ebs_requests(a: &Attrs) -> Vec<BlockDeviceMapping> {
     a.get("ebs_block_device")
@@ -472,83 +452,4 @@ fn ebs_blocks(
         })
         .collect();
     serde_json::Value::Array(blocks)
-}
-
-/// The EBS mapping of the instance's root device.
-fn root_mapping(i: &Instance) -> Option<&EbsInstanceBlockDevice> {
-    let root = i.root_device_name()?;
-    i.block_device_mappings()
-        .iter()
-        .find(|m| m.device_name() == Some(root))
-        .and_then(|m| m.ebs())
-}
-
-fn root_volume(i: &Instance) -> Option<&str> {
-    root_mapping(i).and_then(EbsInstanceBlockDevice::volume_id)
-}
-
-/// The named volumes, from one paged `DescribeVolumes` (none when there are no ids).
-async fn volumes(
-    p: &AwsProvider,
-    ids: &[String],
-) -> Result<BTreeMap<String, Volume>, ProviderError> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    let pages = p
-        .ec2
-        .describe_volumes()
-        .set_volume_ids(Some(ids.to_vec()))
-        .into_paginator()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(aws_err)?;
-    Ok(pages
-        .iter()
-        .flat_map(aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput::volumes)
-        .filter_map(|v| Some((v.volume_id()?.to_string(), v.clone())))
-        .collect())
-}
-
-/// The root volume as a `root_block_device` block. A field the prior block left null stays
-/// null: AWS fills those in (gp3's baseline IOPS, say), and the configuration did not ask.
-fn root_block(
-    prior: Option<&serde_json::Value>,
-    v: &Volume,
-    delete_on_termination: Option<bool>,
-) -> serde_json::Value {
-    let live = serde_json::json!({
-        "volume_size": v.size(),
-        "volume_type": v.volume_type().map(VolumeType::as_str),
-        "iops": v.iops(),
-        "throughput": v.throughput(),
-        "encrypted": v.encrypted(),
-        "kms_key_id": v.kms_key_id(),
-        "delete_on_termination": delete_on_termination,
-    });
-    let Some(prior) = prior
-        .and_then(serde_json::Value::as_array)
-        .and_then(|b| b.first())
-        .and_then(serde_json::Value::as_object)
-    else {
-        return serde_json::json!([live]);
-    };
-    let block: serde_json::Map<String, serde_json::Value> = live
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, value)| {
-            let asked = prior.get(k).is_some_and(|p| !p.is_null());
-            (
-                k.clone(),
-                if asked {
-                    value.clone()
-                } else {
-                    serde_json::Value::Null
-                },
-            )
-        })
-        .collect();
-    serde_json::json!([block])
 }

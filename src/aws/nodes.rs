@@ -2,17 +2,19 @@
 //! one instance per `RunInstances` call (tagged at creation, with a deterministic `ClientToken`),
 //! finding instances, and waiting for states with a bounded timeout: the operation's
 //! `timeouts` when its block has them (set for the call by `bounded`), else
-//! `SKYFORM_INSTANCE_TIMEOUT`; and the `metadata_options` block both types read and change.
+//! `SKYFORM_INSTANCE_TIMEOUT`; and the `metadata_options` block both types read and change, and
+//! the `root_block_device` both launch and read back (one `DescribeVolumes` per refresh).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::types::{
-    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, Filter, HttpTokensState,
-    IamInstanceProfileSpecification, Instance, InstanceMarketOptionsRequest,
+    BlockDeviceMapping, CreditSpecificationRequest, EbsBlockDevice, EbsInstanceBlockDevice, Filter,
+    HttpTokensState, IamInstanceProfileSpecification, Instance, InstanceMarketOptionsRequest,
     InstanceMetadataEndpointState, InstanceMetadataOptionsRequest,
     InstanceNetworkInterfaceSpecification, InstanceType, MarketType, Placement, ResourceType,
-    RunInstancesMonitoringEnabled, ShutdownBehavior, Tag, TagSpecification, Tenancy,
+    RunInstancesMonitoringEnabled, ShutdownBehavior, Tag, TagSpecification, Tenancy, Volume,
+    VolumeType,
 };
 
 use super::ec2_common::{filter, int};
@@ -507,6 +509,111 @@ pub(super) fn metadata_request(
         .set_http_endpoint(text("http_endpoint").map(InstanceMetadataEndpointState::from))
         .set_http_put_response_hop_limit(int(m.get("http_put_response_hop_limit")))
         .build()
+}
+
+/// The volume a `root_block_device` or `ebs_block_device` block asks for.
+pub(super) fn root_request(r: &serde_json::Map<String, serde_json::Value>) -> EbsBlockDevice {
+    let text = |k: &str| r.get(k).and_then(serde_json::Value::as_str);
+    let flag = |k: &str| r.get(k).and_then(serde_json::Value::as_bool);
+    EbsBlockDevice::builder()
+        .set_volume_size(int(r.get("volume_size")))
+        .set_volume_type(text("volume_type").map(VolumeType::from))
+        .set_iops(int(r.get("iops")))
+        .set_throughput(int(r.get("throughput")))
+        .set_encrypted(flag("encrypted"))
+        .set_kms_key_id(text("kms_key_id").map(String::from))
+        .set_delete_on_termination(flag("delete_on_termination"))
+        .set_snapshot_id(text("snapshot_id").map(String::from))
+        .build()
+}
+
+/// The EBS mapping of the instance's root device.
+pub(super) fn root_mapping(i: &Instance) -> Option<&EbsInstanceBlockDevice> {
+    let root = i.root_device_name()?;
+    i.block_device_mappings()
+        .iter()
+        .find(|m| m.device_name() == Some(root))
+        .and_then(|m| m.ebs())
+}
+
+pub(super) fn root_volume(i: &Instance) -> Option<&str> {
+    root_mapping(i).and_then(EbsInstanceBlockDevice::volume_id)
+}
+
+/// The named volumes, from one paged `DescribeVolumes` (none when there are no ids).
+pub(super) async fn volumes(
+    p: &AwsProvider,
+    ids: &[String],
+) -> Result<BTreeMap<String, Volume>, ProviderError> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let pages = p
+        .ec2
+        .describe_volumes()
+        .set_volume_ids(Some(ids.to_vec()))
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(aws_err)?;
+    Ok(pages
+        .iter()
+        .flat_map(aws_sdk_ec2::operation::describe_volumes::DescribeVolumesOutput::volumes)
+        .filter_map(|v| Some((v.volume_id()?.to_string(), v.clone())))
+        .collect())
+}
+
+/// Sets `root_block_device` from the instance's root volume when `volumes` holds it (it does
+/// when the configuration has the block: the read asked for it).
+pub(super) fn read_root_block(i: &Instance, volumes: &BTreeMap<String, Volume>, a: &mut Attrs) {
+    if let Some(volume) = root_volume(i).and_then(|v| volumes.get(v)) {
+        let delete = root_mapping(i).and_then(EbsInstanceBlockDevice::delete_on_termination);
+        let block = root_block(a.get("root_block_device"), volume, delete);
+        a.insert("root_block_device".into(), block);
+    }
+}
+
+/// The root volume as a `root_block_device` block. A field the prior block left null stays
+/// null: AWS fills those in (gp3's baseline IOPS, say), and the configuration did not ask.
+pub(super) fn root_block(
+    prior: Option<&serde_json::Value>,
+    v: &Volume,
+    delete_on_termination: Option<bool>,
+) -> serde_json::Value {
+    let live = serde_json::json!({
+        "volume_size": v.size(),
+        "volume_type": v.volume_type().map(VolumeType::as_str),
+        "iops": v.iops(),
+        "throughput": v.throughput(),
+        "encrypted": v.encrypted(),
+        "kms_key_id": v.kms_key_id(),
+        "delete_on_termination": delete_on_termination,
+    });
+    let Some(prior) = prior
+        .and_then(serde_json::Value::as_array)
+        .and_then(|b| b.first())
+        .and_then(serde_json::Value::as_object)
+    else {
+        return serde_json::json!([live]);
+    };
+    let block: serde_json::Map<String, serde_json::Value> = live
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, value)| {
+            let asked = prior.get(k).is_some_and(|p| !p.is_null());
+            (
+                k.clone(),
+                if asked {
+                    value.clone()
+                } else {
+                    serde_json::Value::Null
+                },
+            )
+        })
+        .collect();
+    serde_json::json!([block])
 }
 
 #[cfg(test)]
