@@ -10,7 +10,7 @@ use serde_json::json;
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
 use super::resource::{
-    adopted, listed, read_back, split_kept, tag_filters, Raws, Read, Recover, Resource, Tagged,
+    adopted, kept_or_listed, listed, read_back, tag_filters, Raws, Read, Recover, Resource, Tagged,
 };
 use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, Provider as _, ProviderError};
@@ -202,11 +202,14 @@ async fn read_listed(
     clusters: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<super::ec2_common::ById, ProviderError> {
-    let (mut instances, missing) = split_kept::<aws_sdk_ec2::types::Instance>(clusters, raws);
-    if !missing.is_empty() {
-        let by_tag = vec![filter(&format!("tag:{CLUSTER_TAG}"), &missing)];
-        instances.extend(describe(p, by_tag, false).await?);
-    }
+    let instances: Vec<aws_sdk_ec2::types::Instance> = kept_or_listed(clusters, raws, |missing| {
+        describe(
+            p,
+            vec![filter(&format!("tag:{CLUSTER_TAG}"), &missing)],
+            false,
+        )
+    })
+    .await?;
     let mut out = super::ec2_common::ById::new();
     for (name, prior) in clusters {
         if let Some(a) = attrs_of(name, &by_index(&instances, name), prior) {

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
 use super::ec2_common::{arn, bool_of, created, filter, sync_tags, tag_spec, tags_json, ById};
 use super::resource::{
-    adopted, listed, read_back, split_kept, Raws, Read, Recover, Resource, Tagged,
+    adopted, kept_or_listed, listed, read_back, Raws, Read, Recover, Resource, Tagged,
 };
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
@@ -113,10 +113,10 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let (mut addresses, missing) = split_kept::<Address>(priors, raws);
-    if !missing.is_empty() {
-        addresses.extend(describe(p, filter("allocation-id", &missing)).await?);
-    }
+    let addresses: Vec<Address> = kept_or_listed(priors, raws, |missing| {
+        describe(p, filter("allocation-id", &missing))
+    })
+    .await?;
     let mut out = ById::new();
     for addr in addresses {
         let Some(id) = addr.allocation_id() else {

@@ -16,7 +16,7 @@ use super::nodes::{
     self, block, client_token, describe, metadata_block, metadata_request, profile_name,
     set_metadata_options, Spec,
 };
-use super::resource::{split_kept, Raws, Read, Recover, Resource};
+use super::resource::{kept_or_listed, Raws, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
@@ -49,10 +49,10 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let (mut found, missing) = split_kept::<Instance>(priors, raws);
-    if !missing.is_empty() {
-        found.extend(describe(p, vec![filter("instance-id", &missing)], false).await?);
-    }
+    let found: Vec<Instance> = kept_or_listed(priors, raws, |missing| {
+        describe(p, vec![filter("instance-id", &missing)], false)
+    })
+    .await?;
     // DescribeInstances names the volumes but not their size or type: one DescribeVolumes for
     // the volumes of every instance whose configuration has a root_block_device (its root
     // volume) or an ebs_block_device (the others), none otherwise.

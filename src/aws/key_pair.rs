@@ -13,7 +13,7 @@ use aws_sdk_ec2::types::{KeyPairInfo, ResourceType};
 
 use super::ec2_common::{created, filter, sync_tags, tag_spec, tags_json, ById};
 use super::resource::{
-    adopted, listed, ours, read_back, split_kept, Raws, Read, Recover, Resource, Tagged,
+    adopted, kept_or_listed, listed, ours, read_back, Raws, Read, Recover, Resource, Tagged,
 };
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
@@ -90,10 +90,10 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let (mut found, missing) = split_kept::<KeyPairInfo>(priors, raws);
-    if !missing.is_empty() {
-        found.extend(describe(p, &missing).await?);
-    }
+    let found: Vec<KeyPairInfo> = kept_or_listed(priors, raws, |missing| async move {
+        describe(p, &missing).await
+    })
+    .await?;
     // DescribeKeyPairs names no account, and the ARN never changes while the key lives, so it
     // is carried over; only a key read for the first time costs the one STS call.
     let mut account = None;

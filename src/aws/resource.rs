@@ -87,13 +87,17 @@ pub(crate) fn by_id(found: Vec<Tagged>) -> ById {
         .collect()
 }
 
-/// The SDK objects of `priors` the scan kept (of type `T`), and the ids it kept none of, which
-/// the caller lists by id.
-pub(crate) fn split_kept<T: 'static>(
+/// The SDK objects (of type `T`) of the ids in `priors`: those the lineage scan kept, and
+/// the others from `list_missing`, called with their ids only when there are any.
+pub(crate) async fn kept_or_listed<T: 'static, Fut>(
     priors: &[(String, Attrs)],
     mut raws: Raws,
-) -> (Vec<T>, Vec<String>) {
-    let mut kept = Vec::new();
+    list_missing: impl FnOnce(Vec<String>) -> Fut,
+) -> Result<Vec<T>, ProviderError>
+where
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut found = Vec::new();
     let mut missing = Vec::new();
     for (id, _) in priors {
         let objects: Vec<T> = raws
@@ -105,10 +109,13 @@ pub(crate) fn split_kept<T: 'static>(
         if objects.is_empty() {
             missing.push(id.clone());
         } else {
-            kept.extend(objects);
+            found.extend(objects);
         }
     }
-    (kept, missing)
+    if !missing.is_empty() {
+        found.extend(list_missing(missing).await?);
+    }
+    Ok(found)
 }
 
 pub(crate) type Create =

@@ -13,7 +13,7 @@ use super::ec2_common::{
     arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
     tag_spec, tags_json, ById,
 };
-use super::resource::{listed, split_kept, DataSource, Raws, Read, Recover, Resource, Tagged};
+use super::resource::{kept_or_listed, listed, DataSource, Raws, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -224,10 +224,10 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let (mut vpcs, missing) = split_kept::<Vpc>(priors, raws);
-    if !missing.is_empty() {
-        vpcs.extend(list(p, vec![filter("vpc-id", &missing)]).await?);
-    }
+    let vpcs: Vec<Vpc> = kept_or_listed(priors, raws, |missing| {
+        list(p, vec![filter("vpc-id", &missing)])
+    })
+    .await?;
     let mut out = attrs_of(p, &vpcs, priors).await?;
     for a in out.values_mut() {
         a.remove("default");
