@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use super::ec2_common::filter;
 use super::registry;
-use super::resource::{adopted, ours, read_back, tag_filters, Recover};
+use super::resource::{adopted, ours, read_back, tag_filters, Kept, Raw, Recover};
 use super::{s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
@@ -91,6 +91,9 @@ pub(super) struct Scan {
     /// The attributes the listing read in full, by type and id: what a refresh by id would
     /// read of the same objects, so the refresh that follows need not ask again.
     pub(super) attrs: BTreeMap<(String, String), Attrs>,
+    /// The SDK objects listed of the `Read::Objects` types, by type and id, which their
+    /// refresh turns into attributes with the prior ones.
+    pub(super) objects: BTreeMap<(String, String), Vec<Raw>>,
 }
 
 /// The `skyform:address` and id of every object of `types` tagged with this lineage. Types
@@ -115,9 +118,15 @@ pub(super) async fn scan(
             e.message = format!("listing {t} objects: {}", e.message);
             e
         })?;
-        for (tags, id, attrs) in listed {
-            if let Some(attrs) = attrs.filter(|_| !id.is_empty()) {
-                result.attrs.insert(((*t).to_string(), id.clone()), attrs);
+        for (tags, id, kept) in listed {
+            let key = ((*t).to_string(), id.clone());
+            match kept {
+                _ if id.is_empty() => {}
+                Kept::Nothing => {}
+                Kept::Attrs(attrs) => {
+                    result.attrs.insert(key, attrs);
+                }
+                Kept::Object(raw) => result.objects.entry(key).or_default().push(raw),
             }
             found.push((tags, id));
         }

@@ -9,7 +9,9 @@ use serde_json::json;
 
 use super::ec2_common::{filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
-use super::resource::{adopted, read_back, tag_filters, Read, Recover, Resource, Tagged};
+use super::resource::{
+    adopted, kept_or_listed, listed, read_back, tag_filters, Raws, Read, Recover, Resource, Tagged,
+};
 use super::{after_made, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, Provider as _, ProviderError};
 use crate::state::Attrs;
@@ -22,7 +24,7 @@ pub(super) const NODE_TAG: &str = "skyform:node";
 pub(super) const TYPE: Resource = Resource {
     name: "aws_cluster",
     schema: include_str!("../../schemas/aws_cluster.json"),
-    read: Read::DescribeWithPrior(|p, clusters| Box::pin(read_all(p, clusters))),
+    read: Read::Objects(|p, clusters, raws| Box::pin(read_listed(p, clusters, raws))),
     create: |p, a, ctx| Box::pin(create(p, a, ctx)),
     update: Some(|p, name, prior, a, ctx| Box::pin(update(p, name, prior, a, ctx))),
     delete: |p, name, _| Box::pin(delete(p, name)),
@@ -195,17 +197,29 @@ fn attrs_of(
     Some(a)
 }
 
-/// Every cluster in state, from one `DescribeInstances` filtered by the cluster tag.
+/// Every cluster in `clusters`, from one `DescribeInstances` filtered by the cluster tag.
 pub(super) async fn read_all(
     p: &AwsProvider,
     clusters: &[(String, Attrs)],
 ) -> Result<super::ec2_common::ById, ProviderError> {
-    let names: Vec<String> = clusters.iter().map(|(n, _)| n.clone()).collect();
-    let instances = describe(
-        p,
-        vec![filter(&format!("tag:{CLUSTER_TAG}"), &names)],
-        false,
-    )
+    read_listed(p, clusters, Raws::new()).await
+}
+
+/// Every cluster in `clusters`: those whose nodes the lineage scan listed (`raws`, the same
+/// live nodes a read by the cluster tag finds, since every node is launched with both tags)
+/// from those nodes, the others from one `DescribeInstances` filtered by the cluster tag.
+async fn read_listed(
+    p: &AwsProvider,
+    clusters: &[(String, Attrs)],
+    raws: Raws,
+) -> Result<super::ec2_common::ById, ProviderError> {
+    let instances: Vec<aws_sdk_ec2::types::Instance> = kept_or_listed(clusters, raws, |missing| {
+        describe(
+            p,
+            vec![filter(&format!("tag:{CLUSTER_TAG}"), &missing)],
+            false,
+        )
+    })
     .await?;
     let members: Vec<_> = clusters
         .iter()
@@ -332,7 +346,10 @@ pub(super) async fn update(
         .filter_map(|(_, i)| i.instance_id().map(String::from))
         .collect();
     nodes::terminate(p, &extra).await?;
-    let launched = launch_missing(p, a, name, n, &all, ctx).await?;
+    // A node launched here carries skyform's tags as the create's do: the lineage scan, which
+    // serves the cluster's refresh, finds the nodes by them.
+    let tagged = super::with_system_tags(TYPE.name, a, ctx);
+    let launched = launch_missing(p, &tagged, name, n, &all, ctx).await?;
     let kept: Vec<String> = live
         .iter()
         .filter(|(idx, _)| **idx < n)
@@ -384,6 +401,7 @@ pub(super) async fn delete(p: &AwsProvider, name: &str) -> Result<(), ProviderEr
 
 /// The live nodes matching `filters`, of clusters (`in_cluster`) or standalone instances, each
 /// with its tags and the id of what it belongs to: its cluster's name, or its own instance id.
+/// Each is kept whole: the lineage scan's listing serves the refresh (`read_listed`).
 pub(super) async fn tagged_nodes(
     p: &AwsProvider,
     filters: Vec<aws_sdk_ec2::types::Filter>,
@@ -393,7 +411,7 @@ pub(super) async fn tagged_nodes(
         .await?
         .iter()
         .filter(|i| i.tags().iter().any(|t| t.key() == Some(CLUSTER_TAG)) == in_cluster)
-        .map(|i| super::resource::tagged(i.tags(), tag(i, CLUSTER_TAG).or(i.instance_id())))
+        .map(|i| listed(i.tags(), tag(i, CLUSTER_TAG).or(i.instance_id()), i.clone()))
         .collect())
 }
 

@@ -1,11 +1,14 @@
 //! `aws_eip` (an Elastic IP address, allocated with its tags and released on destroy) and
 //! `aws_eip_association` (an address's association, found again by its allocation and
 //! target). One `DescribeAddresses` per type serves each at refresh: the call has no pages.
+//! The lineage scan's listing keeps the addresses it saw, so a plan lists addresses once.
 
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
 use super::ec2_common::{arn, bool_of, created, filter, sync_tags, tag_spec, tags_json, ById};
-use super::resource::{adopted, ec2_describe_tagged, read_back, Read, Recover, Resource};
+use super::resource::{
+    adopted, kept_or_listed, listed, read_back, Raws, Read, Recover, Resource, Tagged,
+};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
@@ -13,18 +16,33 @@ use crate::state::Attrs;
 pub(super) const TYPE: Resource = Resource {
     name: "aws_eip",
     schema: include_str!("../../schemas/aws_eip.json"),
-    read: Read::DescribeWithPrior(|p, priors| Box::pin(read_all(p, priors))),
+    read: Read::Objects(|p, priors, raws| Box::pin(read_listed(p, priors, raws))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, prior| Box::pin(delete(p, id, prior)),
     recover: Recover::Tags,
-    describe_tagged: Some(ec2_describe_tagged!(
-        unpaged describe_addresses,
-        addresses,
-        allocation_id
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(list_tagged(p, filters))),
     evidence: None,
 };
+
+/// The addresses matching `filters`, each kept whole for the refresh (`read_listed`).
+async fn list_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
+    let out = p
+        .ec2
+        .describe_addresses()
+        .set_filters(Some(filters))
+        .send()
+        .await
+        .map_err(aws_err)?;
+    Ok(out
+        .addresses()
+        .iter()
+        .map(|a| listed(a.tags(), a.allocation_id(), a.clone()))
+        .collect())
+}
 
 /// An association carries no tags: `AssociateAddress` is idempotent per allocation and target,
 /// so the address's current association with the planned target is what a lost create made.
@@ -79,15 +97,28 @@ fn dns_names(region: &str, public_ip: Option<&str>, private_ip: Option<&str>) ->
     )
 }
 
-/// Every address in state, from one `DescribeAddresses`; `associate_with_private_ip` is
-/// configuration AWS does not echo, so it comes from the prior attributes.
+/// Every address in `priors`, from one `DescribeAddresses`.
 pub(super) async fn read_all(
     p: &AwsProvider,
     priors: &[(String, Attrs)],
 ) -> Result<ById, ProviderError> {
-    let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
+    read_listed(p, priors, Raws::new()).await
+}
+
+/// Every address in `priors`: those the lineage scan listed (`raws`) as it listed them, the
+/// others from one `DescribeAddresses` by id. `associate_with_private_ip` is configuration
+/// AWS does not echo, so it comes from the prior attributes.
+async fn read_listed(
+    p: &AwsProvider,
+    priors: &[(String, Attrs)],
+    raws: Raws,
+) -> Result<ById, ProviderError> {
+    let addresses: Vec<Address> = kept_or_listed(priors, raws, |missing| {
+        describe(p, filter("allocation-id", &missing))
+    })
+    .await?;
     let mut out = ById::new();
-    for addr in describe(p, filter("allocation-id", &ids)).await? {
+    for addr in addresses {
         let Some(id) = addr.allocation_id() else {
             continue;
         };

@@ -16,7 +16,7 @@ use super::nodes::{
     self, block, client_token, describe, metadata_block, metadata_request, profile_name,
     read_root_block, root_block, root_request, root_volume, set_metadata_options, volumes, Spec,
 };
-use super::resource::{Read, Recover, Resource};
+use super::resource::{kept_or_listed, Raws, Read, Recover, Resource};
 use super::{after_made, aws_err, req, s, tags_of, AwsProvider};
 use crate::engine::provider::{OpContext, ProviderError};
 use crate::state::Attrs;
@@ -24,7 +24,7 @@ use crate::state::Attrs;
 pub(super) const TYPE: Resource = Resource {
     name: "aws_instance",
     schema: include_str!("../../schemas/aws_instance.json"),
-    read: Read::DescribeWithPrior(|p, priors| Box::pin(read_all(p, priors))),
+    read: Read::Objects(|p, priors, raws| Box::pin(read_listed(p, priors, raws))),
     create: |p, a, ctx| Box::pin(create(p, a, ctx)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
@@ -33,14 +33,26 @@ pub(super) const TYPE: Resource = Resource {
     evidence: None,
 };
 
-/// Every instance in state, from one `DescribeInstances`; `priors` supply what AWS does not
-/// show again (user data).
+/// Every instance in `priors`, from one `DescribeInstances`.
 pub(super) async fn read_all(
     p: &AwsProvider,
     priors: &[(String, Attrs)],
 ) -> Result<ById, ProviderError> {
-    let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
-    let found = describe(p, vec![filter("instance-id", &ids)], false).await?;
+    read_listed(p, priors, Raws::new()).await
+}
+
+/// Every instance in `priors`: those the lineage scan listed (`raws`) as it listed them, the
+/// others from one `DescribeInstances` by id; `priors` supply what AWS does not show again
+/// (user data).
+async fn read_listed(
+    p: &AwsProvider,
+    priors: &[(String, Attrs)],
+    raws: Raws,
+) -> Result<ById, ProviderError> {
+    let found: Vec<Instance> = kept_or_listed(priors, raws, |missing| {
+        describe(p, vec![filter("instance-id", &missing)], false)
+    })
+    .await?;
     // DescribeInstances names the volumes but not their size or type: one DescribeVolumes for
     // the volumes of every instance whose configuration has a root_block_device (its root
     // volume) or an ebs_block_device (the others), none otherwise.

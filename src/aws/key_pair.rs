@@ -12,7 +12,9 @@ use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{KeyPairInfo, ResourceType};
 
 use super::ec2_common::{created, filter, sync_tags, tag_spec, tags_json, ById};
-use super::resource::{adopted, ec2_describe_tagged, ours, read_back, Read, Recover, Resource};
+use super::resource::{
+    adopted, kept_or_listed, listed, ours, read_back, Raws, Read, Recover, Resource, Tagged,
+};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, ProviderError};
 use crate::state::Attrs;
@@ -20,16 +22,12 @@ use crate::state::Attrs;
 pub(super) const TYPE: Resource = Resource {
     name: "aws_key_pair",
     schema: include_str!("../../schemas/aws_key_pair.json"),
-    read: Read::DescribeWithPrior(|p, priors| Box::pin(read_all(p, priors))),
+    read: Read::Objects(|p, priors, raws| Box::pin(read_listed(p, priors, raws))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Identity(|p, lost, ctx| Box::pin(find(p, lost, ctx))),
-    describe_tagged: Some(ec2_describe_tagged!(
-        unpaged describe_key_pairs,
-        key_pairs,
-        key_name
-    )),
+    describe_tagged: Some(|p, filters| Box::pin(list_tagged(p, filters))),
     evidence: None,
 };
 
@@ -47,10 +45,18 @@ fn same_key(a: &str, b: &str) -> bool {
 /// The key pairs with these names, with their public keys, in one call per page. A name
 /// filter rather than `KeyNames`: one key gone must not fail the whole batch.
 async fn describe(p: &AwsProvider, names: &[String]) -> Result<Vec<KeyPairInfo>, ProviderError> {
+    describe_filtered(p, vec![filter("key-name", names)]).await
+}
+
+/// The key pairs matching `filters`, with their public keys: the call has no pages.
+async fn describe_filtered(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<KeyPairInfo>, ProviderError> {
     let out = p
         .ec2
         .describe_key_pairs()
-        .filters(filter("key-name", names))
+        .set_filters(Some(filters))
         .include_public_key(true)
         .send()
         .await
@@ -58,12 +64,36 @@ async fn describe(p: &AwsProvider, names: &[String]) -> Result<Vec<KeyPairInfo>,
     Ok(out.key_pairs().to_vec())
 }
 
+/// The key pairs matching `filters`, each kept whole for the refresh (`read_listed`).
+async fn list_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
+    Ok(describe_filtered(p, filters)
+        .await?
+        .iter()
+        .map(|k| listed(k.tags(), k.key_name(), k.clone()))
+        .collect())
+}
+
 pub(super) async fn read_all(
     p: &AwsProvider,
     priors: &[(String, Attrs)],
 ) -> Result<ById, ProviderError> {
-    let names: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
-    let found = describe(p, &names).await?;
+    read_listed(p, priors, Raws::new()).await
+}
+
+/// The key pairs in `priors`: those the lineage scan listed (`raws`) as it listed them, the
+/// others from one `DescribeKeyPairs` by name.
+async fn read_listed(
+    p: &AwsProvider,
+    priors: &[(String, Attrs)],
+    raws: Raws,
+) -> Result<ById, ProviderError> {
+    let found: Vec<KeyPairInfo> = kept_or_listed(priors, raws, |missing| async move {
+        describe(p, &missing).await
+    })
+    .await?;
     // DescribeKeyPairs names no account, and the ARN never changes while the key lives, so it
     // is carried over; only a key read for the first time costs the one STS call.
     let mut account = None;

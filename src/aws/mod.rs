@@ -17,7 +17,9 @@
 //! request names, refresh reads each configuration's objects in one batch there, and the lineage
 //! scan looks in every one. The scan's listings read the objects of the `Read::Describe` types
 //! in full, and the refresh that follows in the same command is served from them
-//! (`AwsProvider::scanned`): a no-op plan asks once per type, not twice. `AWS_ENDPOINT_URL`
+//! (`AwsProvider::scanned`); of the `Read::Objects` types, whose attributes need the prior ones,
+//! the scan keeps the SDK objects it listed and their refresh builds the attributes from those
+//! (`AwsProvider::scanned_objects`): a no-op plan asks once per type, not twice. `AWS_ENDPOINT_URL`
 //! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
 //! standard retry mode; IAM's eventual consistency by `retry_propagation`.
 
@@ -96,6 +98,9 @@ pub struct AwsProvider {
     /// refresh that follows it. Each entry serves one refresh and every write empties it: it
     /// is never older than the command's own reads, and a provider lives for one command.
     scanned: Mutex<BTreeMap<(String, String), Attrs>>,
+    /// Likewise, the SDK objects the scan listed of the `Read::Objects` types, which their
+    /// refresh turns into attributes with the prior ones.
+    scanned_objects: Mutex<BTreeMap<(String, String), Vec<resource::Raw>>>,
 }
 
 /// Where the provider's settings come from.
@@ -137,6 +142,7 @@ impl AwsProvider {
             alias: String::new(),
             aliases: BTreeMap::new(),
             scanned: Mutex::default(),
+            scanned_objects: Mutex::default(),
         })
     }
 
@@ -180,10 +186,29 @@ impl AwsProvider {
         scanned.remove(&(type_name.to_string(), id.to_string()))
     }
 
+    /// Takes the SDK objects the lineage scan listed of the `type_name` objects in `priors`.
+    fn take_scanned_objects(&self, type_name: &str, priors: &[(String, Attrs)]) -> resource::Raws {
+        let mut scanned = self
+            .scanned_objects
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        priors
+            .iter()
+            .filter_map(|(id, _)| {
+                let raws = scanned.remove(&(type_name.to_string(), id.clone()))?;
+                Some((id.clone(), raws))
+            })
+            .collect()
+    }
+
     /// Forgets what every configuration's scan read: a write makes it stale.
     fn forget_scanned(&self) {
         for p in std::iter::once(self).chain(self.aliases.values()) {
             p.scanned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+            p.scanned_objects
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
@@ -240,6 +265,15 @@ impl AwsProvider {
                     }
                     read_all(self, &priors).await?
                 }
+                Read::Objects(read_all) => {
+                    let priors: Vec<(String, Attrs)> =
+                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
+                    if priors.is_empty() {
+                        continue;
+                    }
+                    let raws = self.take_scanned_objects(t.name, &priors);
+                    read_all(self, &priors, raws).await?
+                }
             };
             described.insert(t.name, found);
         }
@@ -250,7 +284,7 @@ impl AwsProvider {
             };
             out.push(match t.read {
                 Read::Snapshot(read) => read(&snapshot, &r.id, &r.prior),
-                Read::Describe(_) | Read::DescribeWithPrior(_) => described
+                Read::Describe(_) | Read::DescribeWithPrior(_) | Read::Objects(_) => described
                     .get(t.name)
                     .and_then(|found| found.get(&r.id))
                     .cloned(),
@@ -697,6 +731,10 @@ impl Provider for AwsProvider {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .extend(scan.attrs);
+            p.scanned_objects
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .extend(scan.objects);
             for (addr, id) in scan.tagged {
                 if !out.iter().any(|s| s.addr == addr && s.id == id) {
                     out.push(Scanned {

@@ -8,6 +8,7 @@
 //! provider and the tests can inspect. One allocation per call is nothing next to the network
 //! round trip it waits for.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -25,75 +26,97 @@ use crate::state::Attrs;
 /// never moves provider futures across threads.
 pub(crate) type AwsFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + 'a>>;
 
-/// One object that a Describe by tag filters returned: its tags, its id, and, for the types
-/// whose refresh reads nothing but that Describe (`Read::Describe`), the very attributes a
-/// refresh by id reads, so that the lineage scan's answer serves the refresh that follows.
-pub(crate) type Tagged = (Vec<aws_sdk_ec2::types::Tag>, String, Option<Attrs>);
+/// One object that a Describe by tag filters returned: its tags, its id, and what the lineage
+/// scan keeps of it for the refresh that follows (`Kept`).
+pub(crate) type Tagged = (Vec<aws_sdk_ec2::types::Tag>, String, Kept);
+
+/// An SDK object as a listing returned it (an `Instance`, an `Address`), kept for the refresh
+/// that turns it into attributes with the prior ones. Type-erased because each type keeps its
+/// own SDK struct and only its own read looks inside.
+pub(crate) type Raw = Box<dyn std::any::Any + Send>;
+
+/// The SDK objects the lineage scan listed, by id (a cluster has one per node).
+pub(crate) type Raws = BTreeMap<String, Vec<Raw>>;
+
+/// What the lineage scan keeps of a listed object so that the refresh need not ask again.
+pub(crate) enum Kept {
+    /// Nothing: the refresh reads the object by id.
+    Nothing,
+    /// The very attributes a refresh by id reads (`Read::Describe`).
+    Attrs(Attrs),
+    /// The SDK object, which the type's `Read::Objects` read turns into attributes with the
+    /// prior ones.
+    Object(Raw),
+}
 
 /// One object of a Describe by tag filters: its tags and id.
 pub(crate) fn tagged(tags: &[aws_sdk_ec2::types::Tag], id: Option<&str>) -> Tagged {
-    (tags.to_vec(), id.unwrap_or_default().to_string(), None)
+    (
+        tags.to_vec(),
+        id.unwrap_or_default().to_string(),
+        Kept::Nothing,
+    )
 }
 
 /// One object of a full read by filters: its tags, id and attributes.
 pub(crate) fn described(tags: &[aws_sdk_ec2::types::Tag], id: &str, attrs: Attrs) -> Tagged {
-    (tags.to_vec(), id.to_string(), Some(attrs))
+    (tags.to_vec(), id.to_string(), Kept::Attrs(attrs))
+}
+
+/// One listed SDK object, kept whole for a `Read::Objects` refresh.
+pub(crate) fn listed<T: Send + 'static>(
+    tags: &[aws_sdk_ec2::types::Tag],
+    id: Option<&str>,
+    object: T,
+) -> Tagged {
+    (
+        tags.to_vec(),
+        id.unwrap_or_default().to_string(),
+        Kept::Object(Box::new(object)),
+    )
 }
 
 /// A full read's objects by id, as refresh wants them.
 pub(crate) fn by_id(found: Vec<Tagged>) -> ById {
     found
         .into_iter()
-        .filter_map(|(_, id, attrs)| Some((id, attrs?)))
+        .filter_map(|(_, id, kept)| match kept {
+            Kept::Attrs(a) => Some((id, a)),
+            Kept::Nothing | Kept::Object(_) => None,
+        })
         .collect()
 }
 
-/// A `DescribeTagged` for an EC2 type: one Describe call with the filters, every page, and
-/// each listed object (`vpcs`) with its tags and id (`vpc_id`). A macro because the EC2
-/// Describe builders and outputs share no trait: only these three names differ per type.
-/// `unpaged` is for the Describe calls EC2 answers in one page (key pairs, addresses,
-/// placement groups: the SDK has no paginator for them).
-macro_rules! ec2_describe_tagged {
-    (unpaged $call:ident, $list:ident, $id:ident) => {
-        |p, filters| {
-            Box::pin(async move {
-                let out = p
-                    .ec2
-                    .$call()
-                    .set_filters(Some(filters))
-                    .send()
-                    .await
-                    .map_err($crate::aws::aws_err)?;
-                Ok(out
-                    .$list()
-                    .iter()
-                    .map(|o| $crate::aws::resource::tagged(o.tags(), o.$id()))
-                    .collect())
-            })
+/// The SDK objects (of type `T`) of the ids in `priors`: those the lineage scan kept, and
+/// the others from `list_missing`, called with their ids only when there are any.
+pub(crate) async fn kept_or_listed<T: 'static, Fut>(
+    priors: &[(String, Attrs)],
+    mut raws: Raws,
+    list_missing: impl FnOnce(Vec<String>) -> Fut,
+) -> Result<Vec<T>, ProviderError>
+where
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for (id, _) in priors {
+        let objects: Vec<T> = raws
+            .remove(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| r.downcast::<T>().ok().map(|o| *o))
+            .collect();
+        if objects.is_empty() {
+            missing.push(id.clone());
+        } else {
+            found.extend(objects);
         }
-    };
-    ($call:ident, $list:ident, $id:ident) => {
-        |p, filters| {
-            Box::pin(async move {
-                let listed = p
-                    .ec2
-                    .$call()
-                    .set_filters(Some(filters))
-                    .into_paginator()
-                    .items()
-                    .send()
-                    .collect::<Result<Vec<_>, _>>()
-                    .await
-                    .map_err($crate::aws::aws_err)?;
-                Ok(listed
-                    .iter()
-                    .map(|o| $crate::aws::resource::tagged(o.tags(), o.$id()))
-                    .collect())
-            })
-        }
-    };
+    }
+    if !missing.is_empty() {
+        found.extend(list_missing(missing).await?);
+    }
+    Ok(found)
 }
-pub(crate) use ec2_describe_tagged;
 
 pub(crate) type Create =
     for<'a> fn(&'a AwsProvider, &'a Attrs, &'a OpContext) -> AwsFuture<'a, (String, Attrs)>;
@@ -112,6 +135,8 @@ pub(crate) type Evidence = for<'a> fn(&'a AwsProvider, &'a Attrs) -> AwsFuture<'
 pub(crate) type ReadIds = for<'a> fn(&'a AwsProvider, &'a [String]) -> AwsFuture<'a, ById>;
 pub(crate) type ReadWithPrior =
     for<'a> fn(&'a AwsProvider, &'a [(String, Attrs)]) -> AwsFuture<'a, ById>;
+pub(crate) type ReadObjects =
+    for<'a> fn(&'a AwsProvider, &'a [(String, Attrs)], Raws) -> AwsFuture<'a, ById>;
 
 /// How refresh reads a type: every type is read in one batch per refresh.
 pub(crate) enum Read {
@@ -122,6 +147,10 @@ pub(crate) enum Read {
     /// With one Describe of its own, given each id with its prior attributes (what AWS never
     /// shows again, like an instance's user data, is carried over from them).
     DescribeWithPrior(ReadWithPrior),
+    /// Like `DescribeWithPrior`, given as well the SDK objects the lineage scan listed (of
+    /// the ids it saw): the type turns those into attributes with the prior ones and
+    /// describes only the other ids, so a plan lists the type once.
+    Objects(ReadObjects),
 }
 
 /// How the object of a create whose outcome was lost is found again (`Provider::find`).

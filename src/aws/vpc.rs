@@ -1,15 +1,19 @@
-//! `aws_vpc` and `data "aws_vpc"`. One `DescribeVpcs` for every VPC in state, plus one call each
-//! for their default security groups and main route tables; the two DNS settings are per-VPC
-//! attributes in EC2's API, so they cost two `DescribeVpcAttribute` calls per VPC.
+//! `aws_vpc` and `data "aws_vpc"`. One `DescribeVpcs` for every VPC in state (the lineage
+//! scan's listing, in a plan); the two DNS settings are per-VPC attributes in EC2's API, so
+//! they cost two `DescribeVpcAttribute` calls per VPC. The default security group and main
+//! route table are looked up when a VPC is first read and then kept from the prior attributes
+//! (`attrs_of` says why).
 
-use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, VpcAttributeName};
+use std::collections::BTreeMap;
+
+use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, Vpc, VpcAttributeName};
 use serde_json::json;
 
 use super::ec2_common::{
     arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
     tag_spec, tags_json, ById,
 };
-use super::resource::{by_id, described, DataSource, Read, Recover, Resource, Tagged};
+use super::resource::{kept_or_listed, listed, DataSource, Raws, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -17,12 +21,12 @@ use crate::state::Attrs;
 pub(super) const TYPE: Resource = Resource {
     name: "aws_vpc",
     schema: include_str!("../../schemas/aws_vpc.json"),
-    read: Read::Describe(|p, ids| Box::pin(read_all(p, ids))),
+    read: Read::Objects(|p, priors, raws| Box::pin(read_listed(p, priors, raws))),
     create: |p, a, _| Box::pin(create(p, a)),
     update: Some(|p, id, prior, a, _| Box::pin(update(p, id, prior, a))),
     delete: |p, id, _| Box::pin(delete(p, id)),
     recover: Recover::Tags,
-    describe_tagged: Some(|p, filters| Box::pin(read_tagged(p, filters))),
+    describe_tagged: Some(|p, filters| Box::pin(list_tagged(p, filters))),
     evidence: None,
 };
 
@@ -50,16 +54,12 @@ async fn dns(p: &AwsProvider, id: &str, name: VpcAttributeName) -> Result<bool, 
         .unwrap_or(false))
 }
 
-/// Reads VPCs matching `filters`, with everything the schema computes. Besides the one
-/// `DescribeVpcs` (every page) and one lookup each of the default security groups and main
-/// route tables for all of them, EC2 has no batch form of `DescribeVpcAttribute`: the two DNS
-/// settings cost two calls per VPC.
-async fn read_filtered(
+/// The VPCs matching `filters`, every page.
+async fn list(
     p: &AwsProvider,
     filters: Vec<aws_sdk_ec2::types::Filter>,
-) -> Result<Vec<Tagged>, ProviderError> {
-    let vpcs: Vec<aws_sdk_ec2::types::Vpc> = p
-        .ec2
+) -> Result<Vec<Vpc>, ProviderError> {
+    p.ec2
         .describe_vpcs()
         .set_filters(Some(filters))
         .into_paginator()
@@ -67,38 +67,111 @@ async fn read_filtered(
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(aws_err)?;
-    let ids: Vec<String> = vpcs
+        .map_err(aws_err)
+}
+
+/// The VPCs matching `filters`, each kept whole for the refresh (`read_listed`).
+async fn list_tagged(
+    p: &AwsProvider,
+    filters: Vec<aws_sdk_ec2::types::Filter>,
+) -> Result<Vec<Tagged>, ProviderError> {
+    Ok(list(p, filters)
+        .await?
         .iter()
-        .filter_map(|v| v.vpc_id().map(String::from))
-        .collect();
-    let mut out = Vec::new();
+        .map(|v| listed(v.tags(), v.vpc_id(), v.clone()))
+        .collect())
+}
+
+/// The ids of the objects, one per VPC of `ids`, that one paged Describe call finds with
+/// `filters` (the VPC's default group, its main route table).
+async fn lookup(
+    p: &AwsProvider,
+    ids: &[String],
+    what: Lookup,
+) -> Result<BTreeMap<String, String>, ProviderError> {
     if ids.is_empty() {
-        return Ok(out);
+        return Ok(BTreeMap::new());
     }
-    let groups = p
-        .ec2
-        .describe_security_groups()
-        .filters(filter("vpc-id", &ids))
-        .filters(filter("group-name", &["default".to_string()]))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(aws_err)?;
-    let mains = p
-        .ec2
-        .describe_route_tables()
-        .filters(filter("vpc-id", &ids))
-        .filters(filter("association.main", &["true".to_string()]))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(aws_err)?;
-    for v in &vpcs {
+    Ok(match what {
+        Lookup::DefaultGroup => p
+            .ec2
+            .describe_security_groups()
+            .filters(filter("vpc-id", ids))
+            .filters(filter("group-name", &["default".to_string()]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(aws_err)?
+            .iter()
+            .filter_map(|g| Some((g.vpc_id()?.to_string(), g.group_id()?.to_string())))
+            .collect(),
+        Lookup::MainRouteTable => p
+            .ec2
+            .describe_route_tables()
+            .filters(filter("vpc-id", ids))
+            .filters(filter("association.main", &["true".to_string()]))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(aws_err)?
+            .iter()
+            .filter_map(|r| Some((r.vpc_id()?.to_string(), r.route_table_id()?.to_string())))
+            .collect(),
+    })
+}
+
+/// What a VPC's attributes name that `DescribeVpcs` does not show.
+#[derive(Clone, Copy)]
+enum Lookup {
+    DefaultGroup,
+    MainRouteTable,
+}
+
+/// The attributes of `vpcs`, with everything the schema computes, by id. EC2 has no batch
+/// form of `DescribeVpcAttribute`: the two DNS settings cost two calls per VPC.
+///
+/// `default_security_group_id` and `main_route_table_id` are kept from the prior attributes
+/// when those hold them, and looked up (one call each for all the VPCs lacking them) only
+/// when they do not: at create, import, adoption and for `data "aws_vpc"`. A VPC's default
+/// security group is made with it and never replaced, and its main route table changes only
+/// by `ReplaceRouteTableAssociation`, which no skyform resource calls. Reading them at every
+/// refresh would cost a `DescribeSecurityGroups` and a `DescribeRouteTables` beside the
+/// security groups' and route tables' own listings; those listings cannot serve it for free,
+/// since a configuration need not hold any security group or route table (the scan lists
+/// only the types it holds), and a default group or main table is not tagged with the
+/// lineage anyway.
+async fn attrs_of(
+    p: &AwsProvider,
+    vpcs: &[Vpc],
+    priors: &[(String, Attrs)],
+) -> Result<ById, ProviderError> {
+    let prior_of = |id: &str, key: &str| {
+        priors
+            .iter()
+            .find(|(pid, _)| pid == id)
+            .and_then(|(_, a)| s(a, key))
+            .filter(|v| !v.is_empty())
+            .map(String::from)
+    };
+    let mut looked_up = BTreeMap::new();
+    for (key, what) in [
+        ("default_security_group_id", Lookup::DefaultGroup),
+        ("main_route_table_id", Lookup::MainRouteTable),
+    ] {
+        let lacking: Vec<String> = vpcs
+            .iter()
+            .filter_map(Vpc::vpc_id)
+            .filter(|id| prior_of(id, key).is_none())
+            .map(String::from)
+            .collect();
+        looked_up.insert(key, lookup(p, &lacking, what).await?);
+    }
+    let mut out = ById::new();
+    for v in vpcs {
         let Some(id) = v.vpc_id() else { continue };
         let mut a = Attrs::new();
         a.insert("id".into(), id.into());
@@ -125,38 +198,39 @@ async fn read_filtered(
                 .await?
                 .into(),
         );
-        if let Some(g) = groups.iter().find(|g| g.vpc_id() == Some(id)) {
-            a.insert(
-                "default_security_group_id".into(),
-                g.group_id().unwrap_or_default().into(),
-            );
+        for (key, found) in &looked_up {
+            if let Some(value) = prior_of(id, key).or_else(|| found.get(id).cloned()) {
+                a.insert((*key).into(), value.into());
+            }
         }
-        if let Some(rt) = mains.iter().find(|r| r.vpc_id() == Some(id)) {
-            a.insert(
-                "main_route_table_id".into(),
-                rt.route_table_id().unwrap_or_default().into(),
-            );
-        }
-        out.push(described(v.tags(), id, a));
+        out.insert(id.to_string(), a);
     }
     Ok(out)
 }
 
-pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    Ok(by_id(read_tagged(p, vec![filter("vpc-id", ids)]).await?))
+/// Every VPC in `priors`, from one `DescribeVpcs` by id.
+pub(super) async fn read_all(
+    p: &AwsProvider,
+    priors: &[(String, Attrs)],
+) -> Result<ById, ProviderError> {
+    read_listed(p, priors, Raws::new()).await
 }
 
-/// VPCs by filters as the resource reads them: the data source's `default` is not an
-/// attribute of the resource.
-async fn read_tagged(
+/// Every VPC in `priors`: those the lineage scan listed (`raws`) as it listed them, the others
+/// from one `DescribeVpcs` by id. The data source's `default` is not an attribute of the
+/// resource.
+async fn read_listed(
     p: &AwsProvider,
-    filters: Vec<aws_sdk_ec2::types::Filter>,
-) -> Result<Vec<Tagged>, ProviderError> {
-    let mut out = read_filtered(p, filters).await?;
-    for (_, _, a) in &mut out {
-        if let Some(a) = a {
-            a.remove("default");
-        }
+    priors: &[(String, Attrs)],
+    raws: Raws,
+) -> Result<ById, ProviderError> {
+    let vpcs: Vec<Vpc> = kept_or_listed(priors, raws, |missing| {
+        list(p, vec![filter("vpc-id", &missing)])
+    })
+    .await?;
+    let mut out = attrs_of(p, &vpcs, priors).await?;
+    for a in out.values_mut() {
+        a.remove("default");
     }
     Ok(out)
 }
@@ -214,7 +288,11 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
     ]);
     after_made(async {
         set_dns(p, &id, a, Some(&defaults)).await?;
-        created(read_all(p, std::slice::from_ref(&id)).await?, &id, "VPC")
+        created(
+            read_all(p, &[(id.clone(), Attrs::new())]).await?,
+            &id,
+            "VPC",
+        )
     })
     .await
 }
@@ -271,7 +349,7 @@ pub(super) async fn find(p: &AwsProvider, args: &Attrs) -> Result<Attrs, Provide
             "data \"aws_vpc\" needs id, default = true, tags or filter blocks to choose a VPC",
         ));
     }
-    let found = by_id(read_filtered(p, filters).await?);
+    let found = attrs_of(p, &list(p, filters).await?, &[]).await?;
     if found.len() != 1 {
         return Err(ProviderError::new(
             "NotExactlyOne",
