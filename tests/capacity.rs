@@ -403,3 +403,35 @@ fn no_capacity_anywhere_names_every_place_tried_and_leaves_nothing_running() {
     }
     assert_eq!(live(&moto), Vec::<(String, String)>::new());
 }
+
+#[test]
+fn a_cluster_names_its_type_one_way_only_and_its_subnet_one_way_only() {
+    let check = |body: &str| {
+        let config = format!(
+            "resource \"aws_cluster\" \"c\" {{\n  name     = \"c\"\n  image_id = \"ami-12c6146b\"\n{body}}}\n"
+        );
+        let p = Project::new(&[("main.sky.hcl", &config)]);
+        let out = p.offline().arg("validate").output().expect("validate");
+        (out.status.code(), stderr(&out))
+    };
+    let (code, err) = check("");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("set instance_type, or instance_types to try several in order"),
+        "{err}"
+    );
+    let (code, err) =
+        check("  instance_type  = \"p3.2xlarge\"\n  instance_types = [\"p3.8xlarge\"]\n");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("conflicts with"), "{err}");
+    let (code, err) = check(
+        "  instance_types = [\"p3.8xlarge\"]\n  subnet_id      = \"subnet-1\"\n  subnet_ids     = [\"subnet-2\"]\n",
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("aws_cluster.c.subnet_id") && err.contains("subnet_ids"),
+        "{err}"
+    );
+    let (code, err) = check("  instance_types = [\"p3.8xlarge\", \"p3.2xlarge\"]\n");
+    assert_eq!(code, Some(0), "{err}");
+}

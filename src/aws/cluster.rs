@@ -482,6 +482,12 @@ pub(super) async fn create(
     )
     .await?;
     let places = places(a);
+    if places.is_empty() {
+        return Err(ProviderError::new(
+            "InvalidParameterValue",
+            format!("{}: set instance_type or instance_types", ctx.addr),
+        ));
+    }
     let zones = zones(p, &places).await;
     let mut tried: Vec<String> = Vec::new();
     let mut launched = None;
