@@ -292,8 +292,35 @@ fn types_are_tried_in_order_then_zones_and_every_partial_launch_is_taken_back() 
         capacity.lock().unwrap().places(),
         vec![place("p3.8xlarge", "us-east-1b", false)]
     );
-    assert_eq!(live(&moto), vec![b.clone(), b.clone(), b.clone(), b]);
+    assert_eq!(
+        live(&moto),
+        vec![b.clone(), b.clone(), b.clone(), b.clone()]
+    );
     moto.assert_plan_clean(&project);
+
+    // When the cluster's own place is full, scaling up says so and goes nowhere else.
+    {
+        let mut c = capacity.lock().unwrap();
+        c.launches.clear();
+        c.short.push(Short {
+            instance_type: "p3.8xlarge",
+            zone: "us-east-1b",
+            spot: false,
+            room: 0,
+            code: "InsufficientInstanceCapacity",
+        });
+    }
+    project.write("cluster.sky.hcl", &cluster(5, types));
+    let out = moto.run(&project, &["apply", "--auto-approve"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{}{err}", stdout(&out));
+    assert!(err.contains("no p3.8xlarge capacity in"), "{err}");
+    assert!(err.contains("--replace=aws_cluster.gpu"), "{err}");
+    assert_eq!(
+        capacity.lock().unwrap().places(),
+        vec![place("p3.8xlarge", "us-east-1b", false)]
+    );
+    assert_eq!(live(&moto), vec![b.clone(), b.clone(), b.clone(), b]);
 }
 
 #[test]
