@@ -4,6 +4,7 @@
 mod aws_cluster;
 mod aws_iam;
 mod aws_network;
+mod capacity;
 mod check_and_policy;
 mod config_errors;
 mod data_sources;

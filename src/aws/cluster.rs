@@ -4,16 +4,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::try_join_all;
+use futures_util::future::join_all;
 use serde_json::json;
 
-use super::ec2_common::{filter, string_set, strings, tags_json};
+use super::ec2_common::{bool_of, filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
 use super::resource::{
     adopted, kept_or_listed, listed, read_back, tag_filters, Raws, Read, Recover, Resource, Tagged,
 };
 use super::{after_made, req, s, tags_of, AwsProvider};
-use crate::engine::provider::{Found, Lost, OpContext, Provider as _, ProviderError};
+use crate::engine::provider::{
+    Found, Lost, OpContext, Planned, Problem, Provider as _, ProviderError,
+};
 use crate::state::Attrs;
 
 pub(super) const CLUSTER_TAG: &str = "skyform:cluster";
@@ -50,25 +52,94 @@ fn num_nodes(a: &Attrs) -> usize {
         .map_or(1, |n| n.max(0.0) as usize)
 }
 
-/// The launch spec of node `index`.
-fn spec(a: &Attrs, name: &str, index: usize) -> Spec {
+/// Where a cluster's nodes are launched: one instance type, one subnet (`None`: the default
+/// VPC's default subnet in AWS's choice of zone) and one market. All nodes share one place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Place {
+    instance_type: String,
+    subnet_id: Option<String>,
+    spot: bool,
+}
+
+impl Place {
+    fn market(&self) -> &'static str {
+        if self.spot {
+            "spot"
+        } else {
+            "on-demand"
+        }
+    }
+}
+
+/// Every place a new cluster may go, in the order tried: the instance types in order and, for
+/// each, the subnets in order; with spot and `on_demand_fallback`, all of them on spot first,
+/// then all of them on-demand.
+fn places(a: &Attrs) -> Vec<Place> {
+    let mut types = strings(a.get("instance_types"));
+    if types.is_empty() {
+        types.extend(s(a, "instance_type").map(String::from));
+    }
+    let listed = strings(a.get("subnet_ids"));
+    let subnets: Vec<Option<String>> = if listed.is_empty() {
+        vec![s(a, "subnet_id").map(String::from)]
+    } else {
+        listed.into_iter().map(Some).collect()
+    };
+    let spot = bool_of(a, "use_spot").unwrap_or(false);
+    let markets: &[bool] = match (spot, bool_of(a, "on_demand_fallback").unwrap_or(false)) {
+        (true, true) => &[true, false],
+        (true, false) => &[true],
+        (false, _) => &[false],
+    };
+    let mut out = Vec::new();
+    for &spot in markets {
+        for t in &types {
+            for subnet in &subnets {
+                out.push(Place {
+                    instance_type: t.clone(),
+                    subnet_id: subnet.clone(),
+                    spot,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The place a launched cluster is in, from its state: scaling up adds nodes there only.
+fn chosen(prior: &Attrs, a: &Attrs) -> Place {
+    let spot = match s(prior, "market") {
+        Some(m) => m == "spot",
+        None => bool_of(a, "use_spot").unwrap_or(false),
+    };
+    Place {
+        instance_type: s(prior, "instance_type")
+            .or_else(|| s(a, "instance_type"))
+            .unwrap_or_default()
+            .to_string(),
+        subnet_id: s(prior, "subnet_id")
+            .or_else(|| s(a, "subnet_id"))
+            .map(String::from),
+        spot,
+    }
+}
+
+/// The launch spec of node `index` in `place`.
+fn spec(a: &Attrs, name: &str, index: usize, place: &Place) -> Spec {
     let mut tags = tags_of(a);
     tags.insert(CLUSTER_TAG.into(), name.into());
     tags.insert(NODE_TAG.into(), index.to_string());
     Spec {
         image_id: s(a, "image_id").unwrap_or_default().to_string(),
-        instance_type: s(a, "instance_type").unwrap_or_default().to_string(),
-        subnet_id: s(a, "subnet_id").map(String::from),
+        instance_type: place.instance_type.clone(),
+        subnet_id: place.subnet_id.clone(),
         security_group_ids: strings(a.get("security_group_ids")),
         iam_instance_profile: s(a, "iam_instance_profile").map(String::from),
         key_name: s(a, "key_name").map(String::from),
         placement_group: s(a, "placement_group").map(String::from),
         user_data: s(a, "user_data").map(String::from),
         root_volume_size_gb: super::ec2_common::int(a.get("root_volume_size_gb")),
-        use_spot: a
-            .get("use_spot")
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false),
+        use_spot: place.spot,
         tags,
         metadata_options: nodes::block(a, "metadata_options").map(nodes::metadata_request),
         root_volume: nodes::block(a, "root_block_device").map(nodes::root_request),
@@ -121,6 +192,16 @@ fn attrs_of(
         "subnet_id".into(),
         head.subnet_id().unwrap_or_default().into(),
     );
+    if let Some(zone) = head.placement().and_then(|p| p.availability_zone()) {
+        a.insert("availability_zone".into(), zone.into());
+    }
+    // AWS marks a spot node's lifecycle and says nothing of an on-demand one; moto says nothing
+    // of either, so without the mark the market the launch chose (in `prior`) stands.
+    if head.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot) {
+        a.insert("market".into(), "spot".into());
+    } else if s(&a, "market").is_none() {
+        a.insert("market".into(), "on-demand".into());
+    }
     a.insert(
         "security_group_ids".into(),
         string_set(
@@ -250,7 +331,13 @@ async fn read_one(p: &AwsProvider, name: &str, prior: &Attrs) -> Result<Attrs, P
         .ok_or_else(|| ProviderError::new("NotFound", format!("cluster {name} has no nodes")))
 }
 
-/// Launches the missing indexes below `n`; returns the new instance ids.
+/// Launches the missing indexes below `n` in `place` and waits for them to run. Returns every
+/// instance it launched, also when it fails part-way, so that the caller can take them back:
+/// the launches run side by side and each one is seen through, none cancelled mid-call with
+/// its instance unknown. `attempt` (the place's rank in the failover order) keeps each place's
+/// `ClientToken`s apart: a token once used elsewhere would be refused or answered with that
+/// launch's instance.
+#[allow(clippy::too_many_arguments)] // one launch's whole context; a struct would only rename it
 async fn launch_missing(
     p: &AwsProvider,
     a: &Attrs,
@@ -258,9 +345,14 @@ async fn launch_missing(
     n: usize,
     all: &[aws_sdk_ec2::types::Instance],
     ctx: &OpContext,
-) -> Result<Vec<String>, ProviderError> {
+    place: &Place,
+    attempt: usize,
+) -> (Vec<String>, Result<(), ProviderError>) {
     let live = by_index(all, name);
-    let address = ctx.addr.to_string();
+    let address = match attempt {
+        0 => ctx.addr.to_string(),
+        k => format!("{}#{k}", ctx.addr),
+    };
     let launches = (0..n).filter(|i| !live.contains_key(i)).map(|idx| {
         // A node replaced after a termination needs a new token, or AWS would answer with the
         // terminated instance.
@@ -270,12 +362,109 @@ async fn launch_missing(
             .filter(|i| matches!(state_of(i), "terminated" | "shutting-down"))
             .count();
         let token = client_token(&ctx.lineage, &address, idx, generation);
-        let spec = spec(a, name, idx);
+        let spec = spec(a, name, idx, place);
         async move { nodes::launch(p, &spec, &token).await }
     });
-    let ids = try_join_all(launches).await?;
-    nodes::wait_for(p, &ids, &["running"]).await?;
-    Ok(ids)
+    let mut ids = Vec::new();
+    let mut failure: Option<ProviderError> = None;
+    for result in join_all(launches).await {
+        match result {
+            Ok(id) => ids.push(id),
+            // A quota error wins over any other: it stops the failover.
+            Err(e) if failure.as_ref().is_none_or(|f| !nodes::is_quota(&f.code)) => {
+                if failure.is_none() || nodes::is_quota(&e.code) {
+                    failure = Some(e);
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    if let Some(e) = failure {
+        return (ids, Err(e));
+    }
+    let running = nodes::wait_for(p, &ids, &["running"]).await;
+    (ids, running)
+}
+
+/// The availability zone of each subnet the places name, for the attempt messages; empty
+/// when there is only one place (nothing to report) or the subnets cannot be read (the
+/// messages then name the subnets).
+async fn zones(p: &AwsProvider, places: &[Place]) -> BTreeMap<String, String> {
+    let subnets: BTreeSet<String> = places
+        .iter()
+        .filter_map(|pl| pl.subnet_id.clone())
+        .collect();
+    if places.len() < 2 || subnets.is_empty() {
+        return BTreeMap::new();
+    }
+    let answer = p
+        .ec2
+        .describe_subnets()
+        .set_subnet_ids(Some(subnets.into_iter().collect()))
+        .send()
+        .await;
+    answer
+        .map(|o| {
+            o.subnets()
+                .iter()
+                .filter_map(|s| {
+                    Some((
+                        s.subnet_id()?.to_string(),
+                        s.availability_zone()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where a place is, as a person reads it: its zone, else its subnet.
+fn whereabouts(place: &Place, zones: &BTreeMap<String, String>) -> String {
+    match &place.subnet_id {
+        Some(subnet) => zones.get(subnet).cloned().unwrap_or_else(|| subnet.clone()),
+        None => "the default subnet".to_string(),
+    }
+}
+
+/// What to try next, as the attempt message says it: the zone alone when only that changes.
+fn next_place(from: &Place, to: &Place, zones: &BTreeMap<String, String>) -> String {
+    let at = whereabouts(to, zones);
+    match (from.instance_type == to.instance_type, from.spot == to.spot) {
+        (true, true) => at,
+        (_, true) => format!("{} in {at}", to.instance_type),
+        _ => format!("{} {} in {at}", to.market(), to.instance_type),
+    }
+}
+
+/// A quota error: trying elsewhere cannot help, so the message says which quota and where to
+/// raise it.
+fn quota_error(ctx: &OpContext, place: &Place, e: &ProviderError) -> ProviderError {
+    let quota = match e.code.as_str() {
+        "VcpuLimitExceeded" if place.spot => format!(
+            "the vCPU quota for spot instance requests of {}'s family",
+            place.instance_type
+        ),
+        "VcpuLimitExceeded" => format!(
+            "the vCPU quota for running on-demand instances of {}'s family",
+            place.instance_type
+        ),
+        "MaxSpotInstanceCountExceeded" => "the spot instance request quota".to_string(),
+        _ => format!("the instance quota for {}", place.instance_type),
+    };
+    ProviderError::new(
+        e.code.clone(),
+        format!(
+            "{addr}: launching {market} {ty} hit {quota} ({code}: {message}). This is an account \
+             quota, the same in every zone, so no other place was tried: request an increase in \
+             Service Quotas (console: Service Quotas > AWS services > Amazon Elastic Compute \
+             Cloud (Amazon EC2)), then apply again",
+            addr = ctx.addr,
+            market = place.market(),
+            ty = place.instance_type,
+            code = e.code,
+            message = e.message,
+        ),
+    )
 }
 
 fn check_size(a: &Attrs) -> Result<usize, ProviderError> {
@@ -306,10 +495,64 @@ pub(super) async fn create(
         true,
     )
     .await?;
-    // Once a launch has been attempted, nodes may exist: any failure leaves the outcome open
-    // (a rejected first launch made nothing, and the next run's search finds just that).
+    let places = places(a);
+    if places.is_empty() {
+        return Err(ProviderError::new(
+            "InvalidParameterValue",
+            format!("{}: set instance_type or instance_types", ctx.addr),
+        ));
+    }
+    let zones = zones(p, &places).await;
+    let mut tried: Vec<String> = Vec::new();
+    let mut launched = None;
+    for (k, place) in places.iter().enumerate() {
+        let (ids, result) = launch_missing(p, a, &name, n, &existing, ctx, place, k).await;
+        let Err(e) = result else {
+            launched = Some((place, ids));
+            break;
+        };
+        // All or nothing: what this attempt launched goes, and is gone, before anything else.
+        nodes::terminate(p, &ids)
+            .await
+            .map_err(ProviderError::after_partial_write)?;
+        if nodes::is_quota(&e.code) {
+            return Err(quota_error(ctx, place, &e));
+        }
+        if !nodes::is_capacity(&e.code) {
+            return Err(e);
+        }
+        let at = whereabouts(place, &zones);
+        tried.push(format!(
+            "{} {} in {at} ({})",
+            place.market(),
+            place.instance_type,
+            e.code
+        ));
+        if let Some(next) = places.get(k + 1) {
+            let spot = if place.spot { " spot" } else { "" };
+            eprintln!(
+                "{}: no{spot} {} capacity in {at} ({}), trying {}",
+                ctx.addr,
+                place.instance_type,
+                e.code,
+                next_place(place, next, &zones)
+            );
+        }
+    }
+    let Some((place, ids)) = launched else {
+        return Err(ProviderError::new(
+            "InsufficientInstanceCapacity",
+            format!(
+                "{}: no place had capacity for all {n} nodes, and no node of any attempt is left \
+                 running. Tried, in order: {}. Add zones (subnet_ids), instance types \
+                 (instance_types) or on_demand_fallback, or apply again later",
+                ctx.addr,
+                tried.join("; ")
+            ),
+        ));
+    };
+    // The nodes are up: a failure from here on leaves them, and the next run finds them.
     after_made(async {
-        let ids = launch_missing(p, a, &name, n, &existing, ctx).await?;
         if s(a, "state") == Some("stopped") {
             nodes::stop(p, &ids).await?;
         }
@@ -318,6 +561,7 @@ pub(super) async fn create(
             "owner".into(),
             json!({"arn": owner.principal, "account": owner.tenant}),
         );
+        prior.insert("market".into(), place.market().into());
         let attrs = read_one(p, &name, &prior).await?;
         Ok((name.clone(), attrs))
     })
@@ -349,7 +593,34 @@ pub(super) async fn update(
     // A node launched here carries skyform's tags as the create's do: the lineage scan, which
     // serves the cluster's refresh, finds the nodes by them.
     let tagged = super::with_system_tags(TYPE.name, a, ctx);
-    let launched = launch_missing(p, &tagged, name, n, &all, ctx).await?;
+    let place = chosen(prior, a);
+    let (launched, result) = launch_missing(p, &tagged, name, n, &all, ctx, &place, 0).await;
+    if let Err(e) = result {
+        let e = if nodes::is_capacity(&e.code) {
+            ProviderError::new(
+                e.code.clone(),
+                format!(
+                    "{addr}: no {ty} capacity in {at} ({code}) for the new nodes. A cluster's \
+                     nodes share one zone, so it stays where it is: apply again later, or move \
+                     the whole cluster with `skyform apply --replace={addr}`",
+                    addr = ctx.addr,
+                    ty = place.instance_type,
+                    at = whereabouts(&place, &BTreeMap::new()),
+                    code = e.code,
+                ),
+            )
+        } else if nodes::is_quota(&e.code) {
+            quota_error(ctx, &place, &e)
+        } else {
+            e
+        };
+        // The nodes launched before the failure belong to the cluster, which reads them.
+        return Err(if launched.is_empty() {
+            e
+        } else {
+            e.after_partial_write()
+        });
+    }
     let kept: Vec<String> = live
         .iter()
         .filter(|(idx, _)| **idx < n)
@@ -381,6 +652,7 @@ pub(super) async fn update(
     if let Some(o) = prior.get("owner") {
         keep.insert("owner".into(), o.clone());
     }
+    keep.insert("market".into(), place.market().into());
     read_one(p, name, &keep).await
 }
 
@@ -433,4 +705,23 @@ async fn find(p: &AwsProvider, lost: Lost<'_>, ctx: &OpContext) -> Result<Found,
         json!({"arn": owner.principal, "account": owner.tenant}),
     );
     Ok(adopted(read_back(p, ctx, name, &prior).await?))
+}
+
+/// A cluster names its instance type one way or the other: `instance_type` is optional only
+/// because, with `instance_types`, it is the computed choice.
+pub(crate) fn check_plan(planned: &[Planned<'_>]) -> Vec<Problem> {
+    let set = |p: &Planned<'_>, key: &str| p.attrs.get(key).is_some_and(|v| !v.is_null());
+    planned
+        .iter()
+        .filter(|p| p.addr.type_name == TYPE.name)
+        .filter(|p| !set(p, "instance_type") && !set(p, "instance_types"))
+        .map(|p| Problem {
+            addr: p.addr.clone(),
+            attr: Some("instance_type".into()),
+            message: format!(
+                "{}: set instance_type, or instance_types to try several in order",
+                p.addr
+            ),
+        })
+        .collect()
 }

@@ -400,7 +400,7 @@ fn plain_text(body: &str) -> String {
 }
 
 /// The text of the first `<tag>` element in an XML error body.
-fn xml_text(body: &str, tag: &str) -> Option<String> {
+pub(crate) fn xml_text(body: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
     let start = body.find(&open)? + open.len();
     let end = body[start..].find(&format!("</{tag}>"))? + start;
@@ -634,6 +634,7 @@ impl Rules for AwsProvider {
         let mut problems = cidr::check_plan(planned);
         problems.extend(security_group_rule::check_plan(planned));
         problems.extend(route::check_plan(planned));
+        problems.extend(cluster::check_plan(planned));
         problems
     }
 }

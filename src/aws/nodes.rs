@@ -115,6 +115,64 @@ pub(super) fn client_token(
     digest[..48].to_string()
 }
 
+/// `RunInstances` errors that say a place (zone, instance type, market) has no room now: another
+/// place may. AWS documents the first three as server errors (HTTP 500), the rest as client
+/// errors; `Unsupported` is a type not offered in that zone.
+const CAPACITY_CODES: &[&str] = &[
+    "InsufficientInstanceCapacity",
+    "InsufficientHostCapacity",
+    "InsufficientCapacity",
+    "InsufficientCapacityOnHost",
+    "InsufficientSpotCapacity",
+    "SpotMaxPriceTooLow",
+    "Unsupported",
+];
+
+/// `RunInstances` errors that say an account quota is used up: the same everywhere.
+const QUOTA_CODES: &[&str] = &[
+    "VcpuLimitExceeded",
+    "InstanceLimitExceeded",
+    "MaxSpotInstanceCountExceeded",
+];
+
+pub(super) fn is_capacity(code: &str) -> bool {
+    CAPACITY_CODES.contains(&code)
+}
+
+pub(super) fn is_quota(code: &str) -> bool {
+    QUOTA_CODES.contains(&code)
+}
+
+/// Stops the SDK retrying a launch that failed for capacity or quota. The capacity codes come
+/// with HTTP 500, which the standard strategy retries with backoff for up to eight attempts:
+/// the failover would then wait a minute per place for answers that will not change, when the
+/// next place may have room now.
+#[derive(Debug)]
+struct NoRetryForCapacity;
+
+impl aws_sdk_ec2::config::retry::ClassifyRetry for NoRetryForCapacity {
+    fn classify_retry(
+        &self,
+        ctx: &aws_sdk_ec2::config::interceptors::InterceptorContext,
+    ) -> aws_sdk_ec2::config::retry::RetryAction {
+        let code = ctx
+            .response()
+            .and_then(|r| r.body().bytes())
+            .map(String::from_utf8_lossy)
+            .and_then(|body| super::xml_text(&body, "Code"));
+        match code {
+            Some(c) if is_capacity(&c) || is_quota(&c) => {
+                aws_sdk_ec2::config::retry::RetryAction::RetryForbidden
+            }
+            _ => aws_sdk_ec2::config::retry::RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "skyform: no retry for capacity and quota errors"
+    }
+}
+
 /// "Invalid IAM Instance Profile" right after the profile was made is IAM catching up.
 fn profile_not_ready(e: &ProviderError) -> bool {
     e.message.contains("Invalid IAM Instance Profile")
@@ -255,6 +313,10 @@ pub(super) async fn launch(
                 )
                 .set_tag_specifications(Some(specs.clone()))
                 .client_token(token)
+                .customize()
+                .config_override(
+                    aws_sdk_ec2::config::Builder::default().retry_classifier(NoRetryForCapacity),
+                )
                 .send()
                 .await
                 .map_err(aws_err)
