@@ -2,7 +2,8 @@
 //! listing reads the objects of each type in full and serves the refresh that follows, so a
 //! type costs one Describe per page, not two, the types refreshed with their prior attributes
 //! included (the scan keeps the SDK objects it listed); objects the scan cannot see (their
-//! lineage tag removed outside skyform) are still read by id.
+//! lineage tag removed outside skyform) are still read by id. The grown examples' no-op plans
+//! are counted action by action.
 
 use std::collections::BTreeMap;
 
@@ -287,4 +288,71 @@ fn an_object_whose_lineage_tag_was_removed_is_still_refreshed_by_id() {
         "{}",
         stdout(&out)
     );
+}
+
+fn example(name: &str) -> Project {
+    let text = std::fs::read_to_string(crate::support::example_dir(name).join("main.sky.hcl"))
+        .expect("example");
+    Project::new(&[("main.sky.hcl", &text)])
+}
+
+#[test]
+fn the_no_op_plans_of_the_grown_examples_make_one_request_per_type_and_page() {
+    let Some(moto) = Moto::start() else { return };
+    crate::placement_groups::emulate(&moto);
+    let vpc = example("skypilot-vpc");
+    let cluster = example("skypilot-cluster");
+    for p in [&vpc, &cluster] {
+        let out = moto.run(p, &["apply", "--auto-approve"]);
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+    let expected = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+        pairs.iter().map(|(a, n)| ((*a).to_string(), *n)).collect()
+    };
+    // One request per type (resource or data source) and page. The shared actions: three
+    // types read route tables (aws_route_table, aws_route_table_association, aws_route), one
+    // call each; EC2 has no batch read of a VPC's DNS attributes (two calls per VPC).
+    let vpc_calls = expected(&[
+        ("DescribeAddresses", 1),
+        ("DescribeAvailabilityZones", 1),
+        ("DescribeInternetGateways", 1),
+        ("DescribeNatGateways", 1),
+        ("DescribeRouteTables", 3),
+        ("DescribeSecurityGroups", 1),
+        ("DescribeSubnets", 1),
+        ("DescribeVpcAttribute", 2),
+        ("DescribeVpcs", 1),
+    ]);
+    // data "aws_vpc" (no prior state) looks up the VPC's default group, main route table and
+    // DNS attributes; the group is also aws_security_group's read. Every IAM type is one
+    // GetAccountAuthorizationDetails with ListRoles and ListInstanceProfiles; a managed
+    // policy's tags have no batch read (ListPolicyTags, one per policy: there is one here).
+    let cluster_calls = expected(&[
+        ("DescribeImages", 1),
+        ("DescribeInstances", 1),
+        ("DescribePlacementGroups", 1),
+        ("DescribeRouteTables", 1),
+        ("DescribeSecurityGroups", 2),
+        ("DescribeSubnets", 1),
+        ("DescribeVpcAttribute", 2),
+        ("DescribeVpcs", 1),
+        ("GetAccountAuthorizationDetails", 1),
+        ("GetCallerIdentity", 1),
+        ("ListInstanceProfiles", 1),
+        ("ListPolicyTags", 1),
+        ("ListRoles", 1),
+    ]);
+    for (p, want) in [(&vpc, vpc_calls), (&cluster, cluster_calls)] {
+        moto.clear_calls();
+        let out = moto.run(p, &["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        assert_eq!(counts(&moto), want);
+        assert!(moto.writes().is_empty(), "{:?}", moto.writes());
+    }
 }
