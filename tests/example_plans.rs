@@ -35,6 +35,23 @@ fn redact(text: &str) -> String {
     out
 }
 
+/// Replaces the JSON plan's `timestamp` (when the plan was made) with `TIMESTAMP`.
+fn redact_timestamp(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("\"timestamp\": \"") {
+            let indent = &line[..line.len() - trimmed.len()];
+            let comma = if trimmed.ends_with(',') { "," } else { "" };
+            out.push_str(&format!("{indent}\"timestamp\": \"TIMESTAMP\"{comma}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 fn example(name: &str) -> Project {
     let text = std::fs::read_to_string(example_dir(name).join("main.sky.hcl")).expect("example");
     Project::new(&[("main.sky.hcl", &text)])
@@ -44,7 +61,7 @@ fn example(name: &str) -> Project {
 fn plan(moto: &Moto, p: &Project, args: &[&str]) -> String {
     let out = moto.run(p, &[&["plan"], args].concat());
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
-    redact(&stdout(&out))
+    redact_timestamp(&redact(&stdout(&out)))
 }
 
 #[test]
@@ -52,6 +69,14 @@ fn ids_are_redacted_but_not_words_that_look_like_them() {
     assert_eq!(
         redact("vpc-0a1b2c3d4e5f60718 (sg-12345678) thi-deadbeef99"),
         "vpc-XXXXXXXX (sg-XXXXXXXX) thi-deadbeef99"
+    );
+}
+
+#[test]
+fn the_plans_timestamp_is_redacted_and_nothing_else() {
+    assert_eq!(
+        redact_timestamp("{\n  \"timestamp\": \"2026-11-29T13:20:48Z\",\n  \"x\": 1\n}\n"),
+        "{\n  \"timestamp\": \"TIMESTAMP\",\n  \"x\": 1\n}\n"
     );
 }
 

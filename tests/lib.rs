@@ -15,6 +15,7 @@ mod examples_applied;
 mod iam_inline_policies;
 mod instance_attributes;
 mod instances;
+mod json_format;
 mod lang_blocks;
 mod modules;
 mod nat_gateway;

@@ -7,10 +7,10 @@
 use crate::review_workflow::{plan_file, user_tags};
 use crate::support::{block_on, stderr, stdout, Moto, Project};
 
-const PASSWORD: &str = "Pw-correct-horse-1";
+pub(crate) const PASSWORD: &str = "Pw-correct-horse-1";
 const OTHER_PASSWORD: &str = "Pw-battery-staple-2";
 
-const KEYED: &str = r#"
+pub(crate) const KEYED: &str = r#"
 variable "db_password" {
   sensitive = true
 }
@@ -30,12 +30,12 @@ output "key_secret" {
 }
 "#;
 
-fn pw(value: &str) -> String {
+pub(crate) fn pw(value: &str) -> String {
     format!("db_password={value}")
 }
 
 /// Applies `KEYED` and returns the access key's secret, as `output --raw` reveals it.
-fn applied_with_a_key(moto: &Moto, p: &Project) -> String {
+pub(crate) fn applied_with_a_key(moto: &Moto, p: &Project) -> String {
     let out = moto.run(p, &["apply", "--auto-approve", "--var", &pw(PASSWORD)]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     let out = moto.run(p, &["output", "--raw", "key_secret"]);
@@ -58,7 +58,7 @@ fn planned_tag_change(moto: &Moto, p: &Project) -> (String, String) {
     (secret, file)
 }
 
-fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
+pub(crate) fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
     for s in secrets {
         assert!(!text.contains(s), "{what} holds a secret ({s}):\n{text}");
     }

@@ -110,11 +110,11 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
         parallelism: u32,
     },
-    /// Print a saved plan.
+    /// Print a saved plan; without one, `--json` prints the state (Terraform's `values`).
     Show {
         #[arg(value_name = "PLANFILE")]
-        file: PathBuf,
-        /// Terraform's JSON plan representation.
+        file: Option<PathBuf>,
+        /// Terraform's JSON plan representation (of the state, without PLANFILE).
         #[arg(long, conflicts_with = "markdown")]
         json: bool,
         /// A Markdown summary.

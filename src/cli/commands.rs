@@ -96,7 +96,13 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             file,
             json,
             markdown,
-        } => workflow::show(&ctx, &file, Format::of(json, markdown)),
+        } => match file {
+            Some(file) => workflow::show(&ctx, &file, Format::of(json, markdown)),
+            None if json => block_on(workflow::show_state(&ctx)),
+            None => Err(Error::Usage(
+                "show needs a PLANFILE; without one, `show --json` prints the state".into(),
+            )),
+        },
         Command::Import { address, id, vars } => {
             block_on(workflow::import(&ctx, &vars, &address_of(&address)?, &id))
         }

@@ -68,12 +68,15 @@ async fn make_plan<S: StateStore>(
     let provider = connect(&ws).await?;
     let state = store.load().await?;
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
-        Ok(plan) => Ok(Planned {
-            ws,
-            plan,
-            store,
-            provider,
-        }),
+        Ok(mut plan) => {
+            plan.described = Some(crate::render::json_config::described(&ws));
+            Ok(Planned {
+                ws,
+                plan,
+                store,
+                provider,
+            })
+        }
         Err(e) => Err(plan_error(ws, e)),
     }
 }
@@ -546,6 +549,21 @@ pub(crate) fn show(ctx: &Context, file: &Path, format: Format) -> Result<Outcome
     let saved = plan_file::read(file)?;
     // A plan file is shown without loading the configuration: with the provider's schemas.
     print_plan(&saved.plan, crate::aws::schemas::registry(), format, ctx);
+    Ok(Outcome::Done)
+}
+
+/// `show --json` without a plan file: the state as Terraform's `values` document. It reads
+/// the state only: no AWS call, no write.
+pub(crate) async fn show_state(ctx: &Context) -> Result<Outcome, Error> {
+    let state = ctx.state().load().await?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::render::json_config::state_json(
+            &state,
+            crate::aws::schemas::registry()
+        ))
+        .unwrap_or_default()
+    );
     Ok(Outcome::Done)
 }
 

@@ -381,6 +381,11 @@ pub struct Plan {
     /// shown with the plan and not saved with it.
     #[serde(skip)]
     pub(crate) warnings: Diagnostics,
+    /// What the JSON plan says of the workspace (`variables`, `configuration`, `timestamp`;
+    /// `render::json_config::described`), made with the plan and kept in its file, so that
+    /// `show --json FILE` prints it without the configuration. It holds no secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) described: Option<serde_json::Value>,
 }
 
 impl Plan {

@@ -945,6 +945,9 @@ pub(crate) struct Reference {
     /// The instance key a resource reference selects (`0` in `aws_iam_user.u[0].arn`), as
     /// an expression to evaluate where the reference is (`count.index`, `each.key`).
     pub(crate) index: Option<Expression>,
+    /// The attribute read after the instance key (`name` in `aws_iam_user.u[0].name`): the
+    /// JSON plan's `references` list it, as Terraform does.
+    pub(crate) indexed_attr: Option<String>,
 }
 
 /// A function call found in an expression.
@@ -1001,6 +1004,7 @@ impl Walker {
                         text: name.to_string(),
                         range: v.span(),
                         index: None,
+                        indexed_attr: None,
                     });
                 }
             }
@@ -1127,22 +1131,33 @@ impl Walker {
             text.push_str(n);
         }
         // The operator right after a resource's name, when it selects an instance.
-        let index = match &target {
+        let (index, indexed_attr) = match &target {
             RefTarget::Resource(a) => {
                 let name_ops = if a.mode == crate::lang::address::Mode::Data {
                     2
                 } else {
                     1
                 };
-                match t.operators.get(name_ops).map(hcl_edit::Decorated::value) {
+                let index = match t.operators.get(name_ops).map(hcl_edit::Decorated::value) {
                     Some(TraversalOperator::Index(e)) => Some(e.clone()),
                     Some(TraversalOperator::LegacyIndex(i)) => {
                         Some(Expression::from(hcl_edit::Number::from(*i.value())))
                     }
                     _ => None,
-                }
+                };
+                let after = match t
+                    .operators
+                    .get(name_ops + 1)
+                    .map(hcl_edit::Decorated::value)
+                {
+                    Some(TraversalOperator::GetAttr(n)) if index.is_some() => {
+                        Some(n.as_str().to_string())
+                    }
+                    _ => None,
+                };
+                (index, after)
             }
-            _ => None,
+            _ => (None, None),
         };
         self.refs.push(Reference {
             target,
@@ -1150,6 +1165,7 @@ impl Walker {
             text,
             range,
             index,
+            indexed_attr,
         });
     }
 }

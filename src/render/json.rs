@@ -15,7 +15,7 @@ use crate::lang::address::{Address, InstanceKey, Mode};
 use crate::lang::value::Value;
 use crate::state::Attrs;
 
-const PROVIDER: &str = "registry.terraform.io/hashicorp/aws";
+use crate::render::json_config::{FORMAT_VERSION, PROVIDER, TERRAFORM_VERSION};
 
 fn actions(a: Action, create_before_destroy: bool) -> Json {
     match a {
@@ -31,7 +31,7 @@ fn actions(a: Action, create_before_destroy: bool) -> Json {
 }
 
 /// The address fields every resource object carries.
-fn identity(addr: &Address) -> Map<String, Json> {
+pub(crate) fn identity(addr: &Address) -> Map<String, Json> {
     let mut m = Map::new();
     m.insert("address".into(), addr.to_string().into());
     if !addr.module.is_empty() {
@@ -63,7 +63,10 @@ fn identity(addr: &Address) -> Map<String, Json> {
     m
 }
 
-fn redacted_attrs(attrs: &Attrs, sensitive: &std::collections::BTreeSet<String>) -> Json {
+pub(crate) fn redacted_attrs(
+    attrs: &Attrs,
+    sensitive: &std::collections::BTreeSet<String>,
+) -> Json {
     Json::Object(
         attrs
             .iter()
@@ -113,7 +116,7 @@ fn unknown_marks(v: &Value) -> Option<Json> {
     }
 }
 
-fn sensitive_marks(names: &std::collections::BTreeSet<String>) -> Json {
+pub(crate) fn sensitive_marks(names: &std::collections::BTreeSet<String>) -> Json {
     if names.is_empty() {
         return json!({});
     }
@@ -290,7 +293,7 @@ pub(crate) fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) ->
             )
         })
         .collect();
-    let planned: Vec<Json> = plan
+    let planned: Vec<(Address, Json)> = plan
         .changes
         .iter()
         .filter(|c| c.action != Action::Delete)
@@ -299,24 +302,76 @@ pub(crate) fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) ->
             m.insert("schema_version".into(), 0.into());
             m.insert("values".into(), after_of(c));
             m.insert("sensitive_values".into(), sensitive_marks(&c.sensitive));
-            Json::Object(m)
+            (c.addr.clone(), Json::Object(m))
+        })
+        .collect();
+    let planned_outputs: Map<String, Json> = plan
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            let after = o.after.as_ref()?;
+            let mut m = Map::new();
+            m.insert("sensitive".into(), o.sensitive.into());
+            // Terraform leaves out the value of an output not known until apply.
+            if !after.contains_unknown() {
+                let value = if o.sensitive {
+                    Json::Null
+                } else {
+                    known(after)
+                };
+                m.insert("value".into(), value);
+            }
+            Some((o.name.clone(), Json::Object(m)))
         })
         .collect();
     let mut out = json!({
-        "format_version": "1.2",
+        "format_version": FORMAT_VERSION,
+        "terraform_version": TERRAFORM_VERSION,
         "skyform_version": env!("CARGO_PKG_VERSION"),
         "applyable": plan.has_effect(),
         "complete": plan.targets.is_empty(),
         "errored": false,
-        "planned_values": {"root_module": {"resources": planned}},
+        "planned_values": {
+            "outputs": planned_outputs,
+            "root_module": crate::render::json_config::module_tree(&planned, &[]),
+        },
         "resource_drift": resource_drift,
         "resource_changes": resource_changes,
         "output_changes": output_changes,
+        "prior_state": {
+            "format_version": FORMAT_VERSION,
+            "terraform_version": TERRAFORM_VERSION,
+            "values": crate::render::json_config::state_values(&plan.state, schemas),
+        },
+        "relevant_attributes": relevant_attributes(plan),
     });
-    if let (Some(recovery), Json::Object(m)) = (recovery_json(plan), &mut out) {
-        m.insert("skyform_recovery".into(), recovery);
+    if let Json::Object(m) = &mut out {
+        if let Some(Json::Object(described)) = &plan.described {
+            m.extend(described.clone());
+        }
+        if let Some(recovery) = recovery_json(plan) {
+            m.insert("skyform_recovery".into(), recovery);
+        }
     }
     out
+}
+
+/// Terraform's `relevant_attributes`: the attributes changed outside skyform that the plan
+/// takes into account. skyform reports drift only where it matters to the plan (ignored
+/// attributes are dropped before), so these are the drifted attributes, one path each.
+fn relevant_attributes(plan: &Plan) -> Json {
+    plan.drift
+        .iter()
+        .filter_map(|d| match &d.kind {
+            DriftKind::Changed(changes) => Some((d, changes)),
+            DriftKind::Deleted => None,
+        })
+        .flat_map(|(d, changes)| {
+            changes
+                .iter()
+                .map(|c| json!({"resource": d.addr.to_string(), "attribute": [c.name]}))
+        })
+        .collect()
 }
 
 /// What recovery found (skyform's own key; Terraform has nothing like it): the objects apply

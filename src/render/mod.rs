@@ -5,6 +5,7 @@
 
 pub(crate) mod human;
 pub(crate) mod json;
+pub(crate) mod json_config;
 pub(crate) mod markdown;
 #[cfg(test)]
 mod read_tests;
