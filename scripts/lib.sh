@@ -19,6 +19,24 @@ ensure_moto() {
   command -v moto_server >/dev/null 2>&1 || { echo "moto_server could not be installed" >&2; return 1; }
 }
 
+# Sets CHECKOV to a checkov that the policy-check test runs on skyform's JSON plans: $CHECKOV
+# if set, the machine's, or checkov installed into .venv (pinned, as the test's counts are
+# checkov's; it is big, so it is installed only when missing).
+ensure_checkov() {
+  if [ -n "${CHECKOV:-}" ]; then return 0; fi
+  if [ ! -x "$ROOT/.venv/bin/checkov" ] && ! command -v checkov >/dev/null 2>&1; then
+    echo "checkov not found; installing checkov==3.3.30 into $ROOT/.venv" >&2
+    [ -x "$ROOT/.venv/bin/pip" ] || python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install --quiet 'checkov==3.3.30'
+  fi
+  if [ -x "$ROOT/.venv/bin/checkov" ]; then
+    CHECKOV="$ROOT/.venv/bin/checkov"
+  else
+    CHECKOV="$(command -v checkov)" || { echo "checkov could not be installed" >&2; return 1; }
+  fi
+  export CHECKOV
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

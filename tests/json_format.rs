@@ -179,7 +179,10 @@ fn the_json_plan_holds_configuration_variables_and_prior_state_also_from_a_plan_
     // The state before the plan, as AWS had it after the apply.
     let prior = &doc["prior_state"]["values"];
     let live = block_on(moto.iam().get_user().user_name("json-blue-0").send()).expect("user");
-    assert_eq!(live.user().map(aws_sdk_iam::types::User::path), Some("/json/"));
+    assert_eq!(
+        live.user().map(aws_sdk_iam::types::User::path),
+        Some("/json/")
+    );
     let before = resource(prior, "aws_iam_user.u[0]");
     assert_eq!(before["values"]["path"], "/json/");
     assert_eq!(before["index"], 0);

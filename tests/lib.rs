@@ -6,6 +6,7 @@ mod aws_iam;
 mod aws_network;
 mod capacity;
 mod check_and_policy;
+mod checkov;
 mod config_errors;
 mod data_sources;
 mod default_tags;
