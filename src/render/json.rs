@@ -11,11 +11,12 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::engine::diff::Action;
 use crate::engine::plan::{DriftKind, Plan, ResourceChange};
-use crate::lang::address::{Address, InstanceKey, Mode};
+use crate::lang::address::Address;
 use crate::lang::value::Value;
-use crate::state::Attrs;
 
-use crate::render::json_config::{FORMAT_VERSION, PROVIDER, TERRAFORM_VERSION};
+use crate::render::json_config::{
+    identity, redacted_attrs, sensitive_marks, FORMAT_VERSION, TERRAFORM_VERSION,
+};
 
 fn actions(a: Action, create_before_destroy: bool) -> Json {
     match a {
@@ -28,58 +29,6 @@ fn actions(a: Action, create_before_destroy: bool) -> Json {
         Action::Delete => json!(["delete"]),
         Action::Read => json!(["read"]),
     }
-}
-
-/// The address fields every resource object carries.
-pub(crate) fn identity(addr: &Address) -> Map<String, Json> {
-    let mut m = Map::new();
-    m.insert("address".into(), addr.to_string().into());
-    if !addr.module.is_empty() {
-        m.insert(
-            "module_address".into(),
-            crate::lang::address::module_text(&addr.module).into(),
-        );
-    }
-    m.insert(
-        "mode".into(),
-        match addr.mode {
-            Mode::Managed => "managed",
-            Mode::Data => "data",
-        }
-        .into(),
-    );
-    m.insert("type".into(), addr.type_name.clone().into());
-    m.insert("name".into(), addr.name.clone().into());
-    match &addr.key {
-        Some(InstanceKey::Int(i)) => {
-            m.insert("index".into(), (*i).into());
-        }
-        Some(InstanceKey::Str(s)) => {
-            m.insert("index".into(), s.clone().into());
-        }
-        None => {}
-    }
-    m.insert("provider_name".into(), PROVIDER.into());
-    m
-}
-
-pub(crate) fn redacted_attrs(
-    attrs: &Attrs,
-    sensitive: &std::collections::BTreeSet<String>,
-) -> Json {
-    Json::Object(
-        attrs
-            .iter()
-            .map(|(k, v)| {
-                let v = if sensitive.contains(k) {
-                    Json::Null
-                } else {
-                    v.clone()
-                };
-                (k.clone(), v)
-            })
-            .collect(),
-    )
 }
 
 /// Known values as JSON, with unknown parts left out (Terraform's `after`).
@@ -114,18 +63,6 @@ fn unknown_marks(v: &Value) -> Option<Json> {
         )),
         _ => None,
     }
-}
-
-pub(crate) fn sensitive_marks(names: &std::collections::BTreeSet<String>) -> Json {
-    if names.is_empty() {
-        return json!({});
-    }
-    Json::Object(
-        names
-            .iter()
-            .map(|n| (n.clone(), Json::Bool(true)))
-            .collect(),
-    )
 }
 
 fn after_of(c: &ResourceChange) -> Json {

@@ -1,7 +1,8 @@
 //! The parts of Terraform's JSON plan that describe the configuration and the state rather
 //! than the changes: `variables`, `configuration` (provider configurations, resources with
 //! their `expressions`, outputs, module calls), the `values` representation of a state
-//! (`prior_state`, and `skyform show --json` without a plan file) and `timestamp`.
+//! (`prior_state`, and `skyform show --json` without a plan file) and `timestamp`; and the
+//! pieces of a resource object that the plan's JSON (`render::json`) shares with these.
 //!
 //! `variables`, `configuration` and `timestamp` are made when the plan is (`described`) and
 //! kept with it, so that `show --json PLANFILE` prints them without the configuration at hand.
@@ -14,10 +15,12 @@ use std::collections::BTreeSet;
 use serde_json::{json, Map, Value as Json};
 
 use crate::engine::plan::{sensitive_of, Workspace};
+use crate::lang::address::InstanceKey;
 use crate::lang::address::{Address, Mode, ModuleStep};
 use crate::lang::config::{Config, Expr, ProviderBlock, Repetition};
 use crate::lang::eval::{references, EvalCtx, RefTarget, Reference};
 use crate::lang::schema::Registry;
+use crate::state::Attrs;
 use crate::state::State;
 
 /// The provider's full name, as Terraform writes it in `provider_name` and `full_name`.
@@ -324,16 +327,10 @@ pub(crate) fn state_values(state: &State, schemas: &Registry) -> Json {
         .map(|(addr, r)| {
             let mut sensitive = sensitive_of(schemas, addr);
             sensitive.extend(r.sensitive.iter().cloned());
-            let mut m = crate::render::json::identity(addr);
+            let mut m = identity(addr);
             m.insert("schema_version".into(), 0.into());
-            m.insert(
-                "values".into(),
-                crate::render::json::redacted_attrs(&r.attrs, &sensitive),
-            );
-            m.insert(
-                "sensitive_values".into(),
-                crate::render::json::sensitive_marks(&sensitive),
-            );
+            m.insert("values".into(), redacted_attrs(&r.attrs, &sensitive));
+            m.insert("sensitive_values".into(), sensitive_marks(&sensitive));
             (addr.clone(), Json::Object(m))
         })
         .collect();
@@ -403,4 +400,68 @@ pub(crate) fn state_json(state: &State, schemas: &Registry) -> Json {
         "skyform_version": env!("CARGO_PKG_VERSION"),
         "values": state_values(state, schemas),
     })
+}
+
+/// The address fields every resource object carries.
+pub(crate) fn identity(addr: &Address) -> Map<String, Json> {
+    let mut m = Map::new();
+    m.insert("address".into(), addr.to_string().into());
+    if !addr.module.is_empty() {
+        m.insert(
+            "module_address".into(),
+            crate::lang::address::module_text(&addr.module).into(),
+        );
+    }
+    m.insert(
+        "mode".into(),
+        match addr.mode {
+            Mode::Managed => "managed",
+            Mode::Data => "data",
+        }
+        .into(),
+    );
+    m.insert("type".into(), addr.type_name.clone().into());
+    m.insert("name".into(), addr.name.clone().into());
+    match &addr.key {
+        Some(InstanceKey::Int(i)) => {
+            m.insert("index".into(), (*i).into());
+        }
+        Some(InstanceKey::Str(s)) => {
+            m.insert("index".into(), s.clone().into());
+        }
+        None => {}
+    }
+    m.insert("provider_name".into(), PROVIDER.into());
+    m
+}
+
+pub(crate) fn redacted_attrs(
+    attrs: &Attrs,
+    sensitive: &std::collections::BTreeSet<String>,
+) -> Json {
+    Json::Object(
+        attrs
+            .iter()
+            .map(|(k, v)| {
+                let v = if sensitive.contains(k) {
+                    Json::Null
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+pub(crate) fn sensitive_marks(names: &std::collections::BTreeSet<String>) -> Json {
+    if names.is_empty() {
+        return json!({});
+    }
+    Json::Object(
+        names
+            .iter()
+            .map(|n| (n.clone(), Json::Bool(true)))
+            .collect(),
+    )
 }
