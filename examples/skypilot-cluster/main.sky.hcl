@@ -200,12 +200,14 @@ resource "aws_security_group" "cluster" {
   }
 }
 
-# A cluster placement group holds instances of one zone only, but it is not tied to a zone
-# until its first instance launches. The cluster's failover never has nodes in two zones at
-# once (an attempt that fails part-way is terminated, and gone, before the next zone), so the
-# group follows the cluster wherever it lands. The price: all nodes on one network segment is
-# a higher capacity bar, so more places may be tried; set placement_strategy = null when
-# finding any capacity matters more than the latency between nodes.
+# A cluster placement group holds instances of one zone only (it cannot span zones), but it
+# is not tied to a zone until its first instance launches. The cluster's failover never has
+# nodes in two zones at once (an attempt that fails part-way is terminated, and gone, before
+# the next zone), so the group is empty whenever the cluster moves. That an emptied group
+# then takes the next zone is how AWS describes the rule, not something moto can check. The
+# price: all nodes on one network segment is a higher capacity bar, so more places may be
+# tried; set placement_strategy = null when finding any capacity matters more than the
+# latency between nodes.
 resource "aws_placement_group" "train" {
   count    = var.placement_strategy == null ? 0 : 1
   name     = "train"
