@@ -75,7 +75,7 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     assert!(
-        stdout(&out).contains("Apply complete! Resources: 14 added"),
+        stdout(&out).contains("Apply complete! Resources: 16 added"),
         "{}",
         stdout(&out)
     );
@@ -111,7 +111,15 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
             .filter_map(|s| s.cidr_block())
             .collect();
         cidrs.sort_unstable();
-        assert_eq!(cidrs, ["10.20.0.0/20", "10.20.16.0/20", "10.20.240.0/20"]);
+        assert_eq!(
+            cidrs,
+            [
+                "10.20.0.0/20",
+                "10.20.16.0/20",
+                "10.20.240.0/20",
+                "10.20.32.0/20"
+            ]
+        );
         let gateways = client
             .describe_internet_gateways()
             .filters(filter("attachment.vpc-id", &vpc))
@@ -177,8 +185,8 @@ fn the_private_vpc_example_applies_is_verified_through_ec2_plans_clean_and_destr
         }));
         assert_eq!(
             private.associations().len(),
-            2,
-            "both private subnets use it"
+            3,
+            "the three private subnets use it"
         );
     });
     let g = group(&moto, "skypilot-private-nodes").expect("group");
@@ -652,7 +660,10 @@ fn objects_tagged_with_the_lineage_are_adopted_when_configured_and_the_others_ke
     let mut trimmed = text.clone();
     trimmed.replace_range(assoc..assoc_end, "");
     trimmed.replace_range(start..end, "");
-    trimmed = trimmed.replace("[aws_subnet.a.id, aws_subnet.b.id]", "[aws_subnet.a.id]");
+    trimmed = trimmed.replace(
+        "[aws_subnet.a.id, aws_subnet.b.id, aws_subnet.c.id]",
+        "[aws_subnet.a.id, aws_subnet.c.id]",
+    );
     p.write("main.sky.hcl", &trimmed);
 
     let out = moto.run(&p, &["apply", "--auto-approve"]);

@@ -462,3 +462,164 @@ fn a_cluster_names_its_type_one_way_only_and_its_subnet_one_way_only() {
     let (code, err) = check("  instance_types = [\"p3.8xlarge\", \"p3.2xlarge\"]\n");
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Live instances with their subnet and `skyform:node` tag, from EC2.
+fn live_nodes(moto: &Moto) -> Vec<(String, String, String)> {
+    let out = block_on(moto.ec2().describe_instances().send()).unwrap();
+    let mut found: Vec<(String, String, String)> = out
+        .reservations()
+        .iter()
+        .flat_map(aws_sdk_ec2::types::Reservation::instances)
+        .filter(|i| {
+            !matches!(
+                i.state()
+                    .and_then(|s| s.name())
+                    .map(aws_sdk_ec2::types::InstanceStateName::as_str),
+                Some("terminated" | "shutting-down")
+            )
+        })
+        .map(|i| {
+            let node = i
+                .tags()
+                .iter()
+                .find(|t| t.key() == Some("skyform:node"))
+                .and_then(|t| t.value())
+                .unwrap_or_default();
+            (
+                i.subnet_id().unwrap_or_default().to_string(),
+                node.to_string(),
+                i.instance_id().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn an_apply_killed_at_any_write_of_a_failover_converges_to_one_whole_cluster_in_one_subnet() {
+    let Some(moto) = Moto::start() else { return };
+    let config = r#"
+resource "aws_cluster" "gpu" {
+  name          = "gpu-failover"
+  num_nodes     = 3
+  image_id      = "ami-12c6146b"
+  instance_type = "p3.16xlarge"
+  subnet_ids    = [aws_subnet.a.id, aws_subnet.b.id]
+}
+"#;
+    let mut k = 1;
+    loop {
+        moto.resume();
+        moto.reset();
+        // The first subnet has room for one node of three: the apply fails over part-way.
+        let short = vec![Short {
+            instance_type: "p3.16xlarge",
+            zone: "us-east-1a",
+            spot: false,
+            room: 1,
+            code: "InsufficientInstanceCapacity",
+        }];
+        let (project, _capacity) = network(&moto, short);
+        project.write("cluster.sky.hcl", config);
+        // Writes are numbered from the cluster's apply.
+        moto.resume();
+        let Ok(action) = moto.kill_apply_at_write(&project, k) else {
+            // Every write of the apply has been a kill point: three launches in 1a, taking
+            // back the one that landed, three in 1b.
+            assert!(k > 7, "the apply made only {} writes", k - 1);
+            break;
+        };
+        let out = moto.run(&project, &["apply", "--auto-approve"]);
+        assert!(
+            out.status.success(),
+            "k={k} ({action}): {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let nodes = live_nodes(&moto);
+        let subnets: std::collections::BTreeSet<&str> =
+            nodes.iter().map(|(s, _, _)| s.as_str()).collect();
+        let indexes: Vec<&str> = nodes.iter().map(|(_, n, _)| n.as_str()).collect();
+        assert_eq!(nodes.len(), 3, "k={k} ({action}): {nodes:?}");
+        assert_eq!(subnets.len(), 1, "k={k} ({action}): {nodes:?}");
+        let mut sorted = indexes.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, ["0", "1", "2"], "k={k} ({action}): {nodes:?}");
+        moto.assert_plan_clean(&project);
+        k += 1;
+    }
+}
+
+#[test]
+fn a_reclaimed_spot_node_is_drift_and_comes_back_in_the_cluster_subnet_on_demand_when_spot_is_full()
+{
+    let Some(moto) = Moto::start() else { return };
+    let (project, capacity) = network(&moto, Vec::new());
+    let extra = "instance_type = \"g5.xlarge\"\n  use_spot = true\n  on_demand_fallback = true";
+    project.write("cluster.sky.hcl", &cluster(3, extra));
+    let out = moto.run(&project, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let before = live_nodes(&moto);
+    assert_eq!(before.len(), 3, "{before:?}");
+    let subnet = before[0].0.clone();
+    let shown = stdout(&moto.run(&project, &["state", "show", "aws_cluster.gpu"]));
+    assert!(
+        shown.contains("market") && shown.contains("\"spot\""),
+        "{shown}"
+    );
+
+    // AWS reclaims node 1 (moto has no reclaim: it is terminated as AWS would).
+    let victim = before
+        .iter()
+        .find(|(_, n, _)| n == "1")
+        .map(|(_, _, id)| id.clone())
+        .unwrap();
+    block_on(
+        moto.ec2()
+            .terminate_instances()
+            .instance_ids(&victim)
+            .send(),
+    )
+    .unwrap();
+    let plan = moto.run(&project, &["plan", "--detailed-exitcode"]);
+    let text = stdout(&plan);
+    assert_eq!(plan.status.code(), Some(2), "{text}");
+    assert!(text.contains("# aws_cluster.gpu has changed"), "{text}");
+    assert!(text.contains("num_nodes = 3 -> 2"), "{text}");
+
+    // Spot is full in the cluster's zone now: the node comes back on-demand, in its subnet.
+    {
+        let mut c = capacity.lock().unwrap();
+        c.launches.clear();
+        c.short.push(Short {
+            instance_type: "g5.xlarge",
+            zone: "us-east-1a",
+            spot: true,
+            room: 0,
+            code: "InsufficientSpotCapacity",
+        });
+    }
+    let out = moto.run(&project, &["apply", "--auto-approve"]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{}{err}", stdout(&out));
+    assert!(
+        err.contains("no spot g5.xlarge capacity in us-east-1a, launching on-demand there"),
+        "{err}"
+    );
+    assert_eq!(
+        capacity.lock().unwrap().places(),
+        vec![
+            place("g5.xlarge", "us-east-1a", true),
+            place("g5.xlarge", "us-east-1a", false)
+        ]
+    );
+    let after = live_nodes(&moto);
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(after.iter().all(|(s, _, _)| *s == subnet), "{after:?}");
+    let healed = after.iter().find(|(_, n, _)| n == "1").unwrap();
+    assert_ne!(healed.2, victim, "node 1 is a new instance");
+    let shown = stdout(&moto.run(&project, &["state", "show", "aws_cluster.gpu"]));
+    assert!(shown.contains("\"mixed\""), "{shown}");
+    moto.assert_plan_clean(&project);
+}

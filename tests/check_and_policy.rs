@@ -629,10 +629,21 @@ fn the_printed_policies_of_the_network_and_cluster_examples_are_enough_to_apply_
         }
     }
     let doc = serde_json::json!({"Version": "2012-10-17", "Statement": statements});
-    // The spot statement is conditioned; the cluster is on-demand, so it is not printed.
-    assert!(!statements.iter().any(|s| actions(s)
+    // The cluster asks for spot first, so the conditioned statement for the spot service-linked
+    // role is printed, and only for spot.
+    let linked: Vec<&serde_json::Value> = statements
         .iter()
-        .any(|a| a == "iam:CreateServiceLinkedRole")));
+        .filter(|s| {
+            actions(s)
+                .iter()
+                .any(|a| a == "iam:CreateServiceLinkedRole")
+        })
+        .collect();
+    assert_eq!(linked.len(), 1, "{statements:?}");
+    assert_eq!(
+        linked[0]["Condition"]["StringEquals"]["iam:AWSServiceName"],
+        "spot.amazonaws.com"
+    );
     for (action, arn) in [
         (
             "ec2:CreateNatGateway",

@@ -1,9 +1,9 @@
 //! The grown examples applied together against moto, as a user would: `skypilot-vpc` (a
 //! private VPC whose subnets reach out through a NAT gateway), then `skypilot-cluster` (a
-//! GPU-training cluster in it, on an AMI found by `data "aws_ami"`, with the guide's minimal
-//! policy built by `aws_iam_policy_document`, a placement group and `IMDSv2`). Everything is
-//! checked through the EC2 and IAM APIs. moto lacks placement groups, so the proxy answers
-//! those actions (`placement_groups::emulate`).
+//! GPU-training cluster in it, spot first over two GPU types and three zones, on an AMI found
+//! by `data "aws_ami"`, with the guide's minimal policy built by `aws_iam_policy_document`, a
+//! placement group and `IMDSv2`). Everything is checked through the EC2 and IAM APIs. moto
+//! lacks placement groups, so the proxy answers those actions (`placement_groups::emulate`).
 
 use crate::support::{
     attached_role_policies, block_on, example_dir, policy_document, stderr, stdout, trust_policy,
@@ -64,10 +64,21 @@ fn the_grown_examples_make_a_private_vpc_and_a_training_cluster_checked_through_
     .iter()
     .filter_map(|s| s.subnet_id().map(String::from))
     .collect();
-    assert_eq!(private.len(), 2);
+    assert_eq!(private.len(), 3);
+    // Every node in one private subnet (the first: moto has room everywhere), of the first type.
+    let subnets: std::collections::BTreeSet<Option<&str>> = nodes
+        .iter()
+        .map(aws_sdk_ec2::types::Instance::subnet_id)
+        .collect();
+    assert_eq!(subnets.len(), 1, "{nodes:?}");
     for n in &nodes {
         assert_eq!(n.image_id(), Some("ami-dca37ea5"), "the Deep Learning AMI");
         assert!(private.iter().any(|s| Some(s.as_str()) == n.subnet_id()));
+        assert_eq!(
+            n.instance_type()
+                .map(aws_sdk_ec2::types::InstanceType::as_str),
+            Some("p4d.24xlarge")
+        );
         assert_eq!(
             n.metadata_options()
                 .and_then(|m| m.http_tokens())
@@ -94,6 +105,14 @@ fn the_grown_examples_make_a_private_vpc_and_a_training_cluster_checked_through_
         assert!(launched_into
             .iter()
             .all(|g| g.is_some_and(|g| g == "train")));
+        // On spot: the RunInstances forms ask for it.
+        assert!(
+            e.run_instances.iter().all(|f| f
+                .get("InstanceMarketOptions.MarketType")
+                .is_some_and(|m| m == "spot")),
+            "{:?}",
+            e.run_instances
+        );
     }
 
     // The role trusts EC2 (a policy document), and holds the minimal policy, whose PassRole

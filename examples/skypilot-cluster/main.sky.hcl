@@ -3,7 +3,10 @@
 # aws_iam_policy_document, so it names the role and profile it creates); a security group in
 # the VPC the launcher chooses by its Name tag; and a 2-node GPU-training cluster in that VPC's
 # private subnets, on the newest Deep Learning AMI, packed into a cluster placement group, with
-# IMDSv2 only. The cluster belongs to the identity that launched it.
+# IMDSv2 only. GPU capacity is scarce, so the cluster names alternatives: two instance types
+# and the private subnets of three zones, on spot first and on-demand when no zone has spot
+# room for the whole cluster. Every node lands in one subnet. The cluster belongs to the
+# identity that launched it.
 
 provider "aws" {}
 
@@ -19,10 +22,16 @@ variable "image_id" {
   default     = null
 }
 
-variable "instance_type" {
-  description = "The instance type of every node."
-  type        = string
-  default     = "m6i.large"
+variable "instance_types" {
+  description = "The GPU instance types to try, in order; every node gets the first that has room for all of them."
+  type        = list(string)
+  default     = ["p4d.24xlarge", "p3.16xlarge"]
+}
+
+variable "use_spot" {
+  description = "Launch on spot first (a fraction of the on-demand price; AWS may reclaim nodes, which the next apply heals)."
+  type        = bool
+  default     = true
 }
 
 variable "num_nodes" {
@@ -191,6 +200,14 @@ resource "aws_security_group" "cluster" {
   }
 }
 
+# A cluster placement group holds instances of one zone only (it cannot span zones), but it
+# is not tied to a zone until its first instance launches. The cluster's failover never has
+# nodes in two zones at once (an attempt that fails part-way is terminated, and gone, before
+# the next zone), so the group is empty whenever the cluster moves. That an emptied group
+# then takes the next zone is how AWS describes the rule, not something moto can check. The
+# price: all nodes on one network segment is a higher capacity bar, so more places may be
+# tried; set placement_strategy = null when finding any capacity matters more than the
+# latency between nodes.
 resource "aws_placement_group" "train" {
   count    = var.placement_strategy == null ? 0 : 1
   name     = "train"
@@ -200,9 +217,11 @@ resource "aws_placement_group" "train" {
 resource "aws_cluster" "train" {
   name                 = "train"
   num_nodes            = var.num_nodes
-  instance_type        = var.instance_type
+  instance_types       = var.instance_types
+  use_spot             = var.use_spot
+  on_demand_fallback   = true
   image_id             = coalesce(var.image_id, data.aws_ami.deep_learning.id)
-  subnet_id            = data.aws_subnets.private.ids[0]
+  subnet_ids           = data.aws_subnets.private.ids
   security_group_ids   = [aws_security_group.cluster.id]
   iam_instance_profile = aws_iam_instance_profile.skypilot.name
   placement_group      = one(aws_placement_group.train[*].name)
@@ -222,6 +241,16 @@ output "head_private_ip" {
 
 output "instance_ids" {
   value = aws_cluster.train.instance_ids
+}
+
+# Where the cluster found room: the zone and market (spot, on-demand, or mixed once a
+# reclaimed spot node came back on-demand). `skyform state show aws_cluster.train` shows the
+# instance type chosen.
+output "placed" {
+  value = {
+    zone   = aws_cluster.train.availability_zone
+    market = aws_cluster.train.market
+  }
 }
 
 output "image" {

@@ -1,7 +1,7 @@
 # A private VPC for clusters, in the spirit of the AWS guide: the launcher picks it by its
-# Name tag (aws.vpc_name in the guide), nodes get only internal IPs in two private subnets
-# that reach the internet through a NAT gateway, and one security group lets SSH in from
-# inside the VPC and everything out.
+# Name tag (aws.vpc_name in the guide), nodes get only internal IPs in three private subnets,
+# one per zone so that a cluster can fail over between zones, that reach the internet through
+# a NAT gateway, and one security group lets SSH in from inside the VPC and everything out.
 
 provider "aws" {}
 
@@ -30,7 +30,7 @@ resource "aws_vpc" "private" {
   tags                 = { Name = var.vpc_name, managed-by = "skyform" }
 }
 
-# Two private subnets, one per zone, carved out of the VPC's range.
+# Three private subnets, one per zone, carved out of the VPC's range.
 resource "aws_subnet" "a" {
   vpc_id            = aws_vpc.private.id
   cidr_block        = cidrsubnet(var.cidr, 4, 0)
@@ -43,6 +43,13 @@ resource "aws_subnet" "b" {
   cidr_block        = cidrsubnet(var.cidr, 4, 1)
   availability_zone = local.zones[1]
   tags              = { Name = "${var.vpc_name}-b", tier = "private" }
+}
+
+resource "aws_subnet" "c" {
+  vpc_id            = aws_vpc.private.id
+  cidr_block        = cidrsubnet(var.cidr, 4, 2)
+  availability_zone = local.zones[2]
+  tags              = { Name = "${var.vpc_name}-c", tier = "private" }
 }
 
 # A public subnet holds the NAT gateway; the internet gateway is its default route.
@@ -114,6 +121,11 @@ resource "aws_route_table_association" "b" {
   route_table_id = aws_route_table.private.id
 }
 
+resource "aws_route_table_association" "c" {
+  subnet_id      = aws_subnet.c.id
+  route_table_id = aws_route_table.private.id
+}
+
 resource "aws_security_group" "nodes" {
   name        = "${var.vpc_name}-nodes"
   description = "Cluster nodes: SSH from inside the VPC, all traffic between nodes"
@@ -147,7 +159,7 @@ output "vpc_id" {
 }
 
 output "subnet_ids" {
-  value = [aws_subnet.a.id, aws_subnet.b.id]
+  value = [aws_subnet.a.id, aws_subnet.b.id, aws_subnet.c.id]
 }
 
 output "nat_public_ip" {

@@ -20,6 +20,9 @@ use crate::state::Attrs;
 
 pub(super) const CLUSTER_TAG: &str = "skyform:cluster";
 pub(super) const NODE_TAG: &str = "skyform:node";
+/// The market a node was launched on: AWS marks a spot node's lifecycle, moto does not, and a
+/// cluster healed on-demand after a spot reclaim has nodes on both.
+const MARKET_TAG: &str = "skyform:market";
 
 /// A cluster is one object made of many nodes: its id is its name, and it is read, found and
 /// scanned through its nodes' tags.
@@ -46,6 +49,15 @@ fn index_of(i: &aws_sdk_ec2::types::Instance) -> Option<usize> {
     tag(i, NODE_TAG).and_then(|v| v.parse().ok())
 }
 
+/// The market node `i` runs on, when it shows: its spot lifecycle, else the tag it was launched
+/// with.
+fn market_of(i: &aws_sdk_ec2::types::Instance) -> Option<&str> {
+    if i.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot) {
+        return Some("spot");
+    }
+    tag(i, MARKET_TAG)
+}
+
 fn num_nodes(a: &Attrs) -> usize {
     a.get("num_nodes")
         .and_then(serde_json::Value::as_f64)
@@ -62,6 +74,15 @@ struct Place {
 }
 
 impl Place {
+    /// Where node `i` is; a node that does not show its market is taken to be on `spot`.
+    fn of(i: &aws_sdk_ec2::types::Instance, spot: bool) -> Place {
+        Place {
+            instance_type: i.instance_type().map_or("", |t| t.as_str()).to_string(),
+            subnet_id: i.subnet_id().map(String::from),
+            spot: market_of(i).map_or(spot, |m| m == "spot"),
+        }
+    }
+
     fn market(&self) -> &'static str {
         if self.spot {
             "spot"
@@ -108,8 +129,10 @@ fn places(a: &Attrs) -> Vec<Place> {
 
 /// The place a launched cluster is in, from its state: scaling up adds nodes there only.
 fn chosen(prior: &Attrs, a: &Attrs) -> Place {
+    // A mixed cluster (spot nodes and on-demand ones healed in their place) still asks for
+    // spot first.
     let spot = match s(prior, "market") {
-        Some(m) => m == "spot",
+        Some(m) => m != "on-demand",
         None => bool_of(a, "use_spot").unwrap_or(false),
     };
     Place {
@@ -129,6 +152,7 @@ fn spec(a: &Attrs, name: &str, index: usize, place: &Place) -> Spec {
     let mut tags = tags_of(a);
     tags.insert(CLUSTER_TAG.into(), name.into());
     tags.insert(NODE_TAG.into(), index.to_string());
+    tags.insert(MARKET_TAG.into(), place.market().into());
     Spec {
         image_id: s(a, "image_id").unwrap_or_default().to_string(),
         instance_type: place.instance_type.clone(),
@@ -195,12 +219,18 @@ fn attrs_of(
     if let Some(zone) = head.placement().and_then(|p| p.availability_zone()) {
         a.insert("availability_zone".into(), zone.into());
     }
-    // AWS marks a spot node's lifecycle and says nothing of an on-demand one; moto says nothing
-    // of either, so without the mark the market the launch chose (in `prior`) stands.
-    if head.instance_lifecycle() == Some(&aws_sdk_ec2::types::InstanceLifecycleType::Spot) {
-        a.insert("market".into(), "spot".into());
-    } else if s(&a, "market").is_none() {
-        a.insert("market".into(), "on-demand".into());
+    // `market` is null while the nodes are an interrupted create's remains (`find`): the
+    // update that completes them may still move them (`update`). Otherwise it is the nodes'
+    // market, "mixed" when a spot cluster has on-demand nodes healed in (on_demand_fallback);
+    // nodes that show none (launched before the market tag) keep the recorded one.
+    if !prior.get("market").is_some_and(serde_json::Value::is_null) {
+        let markets: BTreeSet<&str> = nodes.values().filter_map(market_of).collect();
+        let market = match markets.iter().collect::<Vec<_>>().as_slice() {
+            [] => s(prior, "market").unwrap_or("on-demand").to_string(),
+            [one] => (**one).to_string(),
+            _ => "mixed".to_string(),
+        };
+        a.insert("market".into(), market.into());
     }
     a.insert(
         "security_group_ids".into(),
@@ -467,6 +497,134 @@ fn quota_error(ctx: &OpContext, place: &Place, e: &ProviderError) -> ProviderErr
     )
 }
 
+/// Whether node `i` is this state's own node of the cluster at `ctx.addr`: an earlier run of
+/// this very resource launched it. Only those are ever moved: another environment may run a
+/// cluster of the same name.
+fn own(i: &aws_sdk_ec2::types::Instance, ctx: &OpContext) -> bool {
+    tag(i, "skyform:lineage") == Some(ctx.lineage.as_str())
+        && tag(i, "skyform:address") == Some(ctx.addr.to_string().as_str())
+}
+
+/// The ids of this state's own live nodes of cluster `name` in `instances`.
+fn own_live(
+    instances: &[aws_sdk_ec2::types::Instance],
+    name: &str,
+    ctx: &OpContext,
+) -> Vec<String> {
+    by_index(instances, name)
+        .values()
+        .filter(|i| own(i, ctx))
+        .filter_map(|i| i.instance_id().map(String::from))
+        .collect()
+}
+
+/// Finds a place for the whole cluster: `places` in order, each attempt launching the missing
+/// nodes and, when it fails part-way for capacity, taking back what it launched before the next
+/// place. `existing` is what describing the cluster found. Live nodes of this state's own, left
+/// by an interrupted create, are never left in one place while the rest launch in another:
+/// their place is tried first, for only the nodes missing, and when it has no room (or the
+/// configuration no longer lists it) they are terminated, and gone, before anything launches
+/// elsewhere. A cluster never spans two subnets.
+#[allow(clippy::too_many_arguments)] // one search's whole context; a struct would only rename it
+async fn search(
+    p: &AwsProvider,
+    a: &Attrs,
+    name: &str,
+    n: usize,
+    ctx: &OpContext,
+    places: &[Place],
+    existing: Vec<aws_sdk_ec2::types::Instance>,
+) -> Result<(Place, Vec<String>), ProviderError> {
+    let mut existing = existing;
+    let mut order = places.to_vec();
+    let first_spot = places.first().is_some_and(|pl| pl.spot);
+    let live = by_index(&existing, name);
+    let mine: Vec<&aws_sdk_ec2::types::Instance> = live.values().filter(|i| own(i, ctx)).collect();
+    if let Some(head) = mine.first() {
+        let here = Place::of(head, first_spot);
+        let keep = places.contains(&here);
+        let astray: Vec<String> = mine
+            .iter()
+            .filter(|i| !keep || Place::of(i, first_spot) != here)
+            .filter_map(|i| i.instance_id().map(String::from))
+            .collect();
+        if !astray.is_empty() {
+            nodes::terminate(p, &astray).await?;
+            existing = describe(
+                p,
+                vec![filter(&format!("tag:{CLUSTER_TAG}"), &[name.to_string()])],
+                true,
+            )
+            .await?;
+        }
+        if keep {
+            order.retain(|pl| *pl != here);
+            order.insert(0, here);
+        }
+    }
+    let zones = zones(p, &order).await;
+    let mut tried: Vec<String> = Vec::new();
+    for (k, place) in order.iter().enumerate() {
+        // A place's rank in the configuration keeps its ClientTokens apart from every other
+        // place's, the same in every run whatever place a run starts with.
+        let rank = places.iter().position(|pl| pl == place).unwrap_or(k);
+        let (ids, result) = launch_missing(p, a, name, n, &existing, ctx, place, rank).await;
+        let Err(e) = result else {
+            return Ok((place.clone(), ids));
+        };
+        // All or nothing: what this attempt launched goes, and is gone, before anything else.
+        nodes::terminate(p, &ids)
+            .await
+            .map_err(ProviderError::after_partial_write)?;
+        if nodes::is_quota(&e.code) {
+            return Err(quota_error(ctx, place, &e));
+        }
+        if !nodes::is_capacity(&e.code) {
+            return Err(e);
+        }
+        // Nodes kept from an interrupted create are in this place: the cluster moves whole.
+        let stranded = own_live(&existing, name, ctx);
+        if !stranded.is_empty() {
+            nodes::terminate(p, &stranded)
+                .await
+                .map_err(ProviderError::after_partial_write)?;
+            existing = describe(
+                p,
+                vec![filter(&format!("tag:{CLUSTER_TAG}"), &[name.to_string()])],
+                true,
+            )
+            .await?;
+        }
+        let at = whereabouts(place, &zones);
+        tried.push(format!(
+            "{} {} in {at} ({})",
+            place.market(),
+            place.instance_type,
+            e.code
+        ));
+        if let Some(next) = order.get(k + 1) {
+            let spot = if place.spot { " spot" } else { "" };
+            eprintln!(
+                "{}: no{spot} {} capacity in {at} ({}), trying {}",
+                ctx.addr,
+                place.instance_type,
+                e.code,
+                next_place(place, next, &zones)
+            );
+        }
+    }
+    Err(ProviderError::new(
+        "InsufficientInstanceCapacity",
+        format!(
+            "{}: no place had capacity for all {n} nodes, and no node of any attempt is left \
+             running. Tried, in order: {}. Add zones (subnet_ids), instance types \
+             (instance_types) or on_demand_fallback, or apply again later",
+            ctx.addr,
+            tried.join("; ")
+        ),
+    ))
+}
+
 fn check_size(a: &Attrs) -> Result<usize, ProviderError> {
     let n = num_nodes(a);
     if n == 0 {
@@ -502,55 +660,7 @@ pub(super) async fn create(
             format!("{}: set instance_type or instance_types", ctx.addr),
         ));
     }
-    let zones = zones(p, &places).await;
-    let mut tried: Vec<String> = Vec::new();
-    let mut launched = None;
-    for (k, place) in places.iter().enumerate() {
-        let (ids, result) = launch_missing(p, a, &name, n, &existing, ctx, place, k).await;
-        let Err(e) = result else {
-            launched = Some((place, ids));
-            break;
-        };
-        // All or nothing: what this attempt launched goes, and is gone, before anything else.
-        nodes::terminate(p, &ids)
-            .await
-            .map_err(ProviderError::after_partial_write)?;
-        if nodes::is_quota(&e.code) {
-            return Err(quota_error(ctx, place, &e));
-        }
-        if !nodes::is_capacity(&e.code) {
-            return Err(e);
-        }
-        let at = whereabouts(place, &zones);
-        tried.push(format!(
-            "{} {} in {at} ({})",
-            place.market(),
-            place.instance_type,
-            e.code
-        ));
-        if let Some(next) = places.get(k + 1) {
-            let spot = if place.spot { " spot" } else { "" };
-            eprintln!(
-                "{}: no{spot} {} capacity in {at} ({}), trying {}",
-                ctx.addr,
-                place.instance_type,
-                e.code,
-                next_place(place, next, &zones)
-            );
-        }
-    }
-    let Some((place, ids)) = launched else {
-        return Err(ProviderError::new(
-            "InsufficientInstanceCapacity",
-            format!(
-                "{}: no place had capacity for all {n} nodes, and no node of any attempt is left \
-                 running. Tried, in order: {}. Add zones (subnet_ids), instance types \
-                 (instance_types) or on_demand_fallback, or apply again later",
-                ctx.addr,
-                tried.join("; ")
-            ),
-        ));
-    };
+    let (place, ids) = search(p, a, &name, n, ctx, &places, existing).await?;
     // The nodes are up: a failure from here on leaves them, and the next run finds them.
     after_made(async {
         if s(a, "state") == Some("stopped") {
@@ -593,8 +703,60 @@ pub(super) async fn update(
     // A node launched here carries skyform's tags as the create's do: the lineage scan, which
     // serves the cluster's refresh, finds the nodes by them.
     let tagged = super::with_system_tags(TYPE.name, a, ctx);
+    let owner = || {
+        let mut keep = a.clone();
+        if let Some(o) = prior.get("owner") {
+            keep.insert("owner".into(), o.clone());
+        }
+        keep
+    };
+    if prior.get("market").is_some_and(serde_json::Value::is_null) {
+        // An interrupted create's nodes, adopted: the create is finished as it would have
+        // been, which may move them (never splitting the cluster) when their place is full.
+        let (_, launched) = search(p, &tagged, name, n, ctx, &places(a), all).await?;
+        if s(a, "state") == Some("stopped") {
+            nodes::stop(p, &launched).await?;
+        }
+        let mut keep = owner();
+        keep.remove("market");
+        return read_one(p, name, &keep).await;
+    }
     let place = chosen(prior, a);
-    let (launched, result) = launch_missing(p, &tagged, name, n, &all, ctx, &place, 0).await;
+    let (mut launched, mut result) =
+        launch_missing(p, &tagged, name, n, &all, ctx, &place, 0).await;
+    // A spot cluster with on_demand_fallback heals a reclaimed node, or grows, on-demand in
+    // its own subnet when spot has no room there: the cluster's zone does not change.
+    let fallback = Place {
+        spot: false,
+        ..place.clone()
+    };
+    if place.spot
+        && bool_of(a, "on_demand_fallback").unwrap_or(false)
+        && result.as_ref().is_err_and(|e| nodes::is_capacity(&e.code))
+    {
+        nodes::terminate(p, &launched)
+            .await
+            .map_err(ProviderError::after_partial_write)?;
+        let all = describe(
+            p,
+            vec![filter(&format!("tag:{CLUSTER_TAG}"), &[name.to_string()])],
+            true,
+        )
+        .await?;
+        let ranked = places(a);
+        let rank = ranked
+            .iter()
+            .position(|pl| *pl == fallback)
+            .unwrap_or(ranked.len());
+        eprintln!(
+            "{}: no spot {} capacity in {}, launching on-demand there (on_demand_fallback)",
+            ctx.addr,
+            place.instance_type,
+            whereabouts(&place, &zones(p, &[place.clone(), fallback.clone()]).await),
+        );
+        (launched, result) =
+            launch_missing(p, &tagged, name, n, &all, ctx, &fallback, rank.max(1)).await;
+    }
     if let Err(e) = result {
         let e = if nodes::is_capacity(&e.code) {
             ProviderError::new(
@@ -648,11 +810,11 @@ pub(super) async fn update(
     } else {
         nodes::start(p, &in_state(&["stopping", "stopped"])).await?;
     }
-    let mut keep = a.clone();
-    if let Some(o) = prior.get("owner") {
-        keep.insert("owner".into(), o.clone());
-    }
-    keep.insert("market".into(), place.market().into());
+    let mut keep = owner();
+    keep.insert(
+        "market".into(),
+        s(prior, "market").unwrap_or(place.market()).into(),
+    );
     read_one(p, name, &keep).await
 }
 
@@ -704,7 +866,17 @@ async fn find(p: &AwsProvider, lost: Lost<'_>, ctx: &OpContext) -> Result<Found,
         "owner".into(),
         json!({"arn": owner.principal, "account": owner.tenant}),
     );
-    Ok(adopted(read_back(p, ctx, name, &prior).await?))
+    let found = read_back(p, ctx, name, &prior)
+        .await?
+        .map(|(id, mut attrs)| {
+            // Fewer nodes than asked for are a lost create's remains, not a cluster: a null market
+            // says so, and the update that follows finishes the create (`update`).
+            if num_nodes(&attrs) < num_nodes(planned) {
+                attrs.insert("market".into(), serde_json::Value::Null);
+            }
+            (id, attrs)
+        });
+    Ok(adopted(found))
 }
 
 /// A cluster names its instance type one way or the other: `instance_type` is optional only
