@@ -12,6 +12,7 @@ mod default_tags;
 mod deferred_reads;
 mod example_plans;
 mod examples_applied;
+mod exclude;
 mod iam_inline_policies;
 mod instance_attributes;
 mod instances;

@@ -39,6 +39,10 @@ pub(crate) struct TargetArgs {
     /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub(crate) targets: Vec<String>,
+    /// Leave this resource, instance or module alone, and what depends on it (repeatable; with
+    /// a destroy: what it depends on); the plan is partial.
+    #[arg(long = "exclude", value_name = "ADDRESS")]
+    pub(crate) excludes: Vec<String>,
     /// Also delete objects tagged with this state's lineage that neither the state nor the
     /// configuration holds (by default the plan lists them and leaves them alone).
     #[arg(long)]

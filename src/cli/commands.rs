@@ -47,9 +47,13 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             parallelism,
             ..
         } => {
-            if !targets.targets.is_empty() || targets.prune_tagged || !replace.is_empty() {
+            if !targets.targets.is_empty()
+                || !targets.excludes.is_empty()
+                || targets.prune_tagged
+                || !replace.is_empty()
+            {
                 return Err(Error::Usage(
-                    "a saved plan carries its own options; --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
+                    "a saved plan carries its own options; --target, --exclude, --prune-tagged and --replace cannot be given with PLANFILE".into(),
                 ));
             }
             // Sensitive variables are given again: the plan file holds only their digests.
@@ -160,6 +164,11 @@ fn options(targets: &TargetArgs, replace: &[String], destroy: bool) -> Result<Pl
     Ok(PlanOptions {
         destroy,
         targets: addresses(&targets.targets)?,
+        excludes: targets
+            .excludes
+            .iter()
+            .map(|e| e.parse())
+            .collect::<Result<_, _>>()?,
         replace: addresses(replace)?,
         prune_tagged: targets.prune_tagged,
         ..PlanOptions::default()

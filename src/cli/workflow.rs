@@ -314,7 +314,7 @@ async fn execute<S: StateStore>(
     };
     if report.failures.is_empty() {
         println!("\n{}", ctx.style.bold(&summary));
-        if !plan.destroy && plan.targets.is_empty() {
+        if !plan.destroy && !plan.is_partial() {
             let outputs = store.load().await?.outputs;
             if !outputs.is_empty() {
                 println!("\nOutputs:\n");

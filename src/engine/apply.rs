@@ -310,7 +310,7 @@ pub async fn apply<P: Provider, S: StateStore>(
         }
     }
     // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
-    if plan.targets.is_empty() {
+    if !plan.is_partial() {
         write_outputs(ws, &run.ctx, store, plan.destroy).await?;
     }
     if !plan.destroy && !plan.refresh_only {

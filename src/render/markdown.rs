@@ -38,7 +38,13 @@ pub(crate) fn plan_markdown(plan: &Plan, schemas: &crate::lang::schema::Registry
         "no changes".to_string()
     };
     let _ = writeln!(out, "### skyform plan: {title}\n");
-    if !plan.targets.is_empty() {
+    if !plan.excludes.is_empty() {
+        let _ = writeln!(
+            out,
+            "> **Partial plan:** {}.\n",
+            crate::render::human::partial_scope(plan, &|a| format!("`{a}`"))
+        );
+    } else if !plan.targets.is_empty() {
         let list: Vec<String> = plan.targets.iter().map(|t| format!("`{t}`")).collect();
         let _ = writeln!(
             out,
