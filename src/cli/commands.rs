@@ -27,13 +27,14 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             out,
             json,
             markdown,
+            markdown_limit,
         } => {
             let request = workflow::PlanRequest {
                 opts: PlanOptions {
                     refresh_only,
                     ..options(&targets, &replace, destroy)?
                 },
-                format: Format::of(json, markdown),
+                format: Format::of(json, markdown, markdown_limit),
                 out,
                 detailed: detailed_exitcode,
             };
@@ -100,7 +101,8 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             file,
             json,
             markdown,
-        } => workflow::show(&ctx, &file, Format::of(json, markdown)),
+            markdown_limit,
+        } => workflow::show(&ctx, &file, Format::of(json, markdown, markdown_limit)),
         Command::Import { address, id, vars } => {
             block_on(workflow::import(&ctx, &vars, &address_of(&address)?, &id))
         }

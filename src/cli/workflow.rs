@@ -86,7 +86,10 @@ fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
             serde_json::to_string_pretty(&crate::render::json::plan_json(plan, schemas))
                 .unwrap_or_default()
         ),
-        Format::Markdown => print!("{}", crate::render::markdown::plan_markdown(plan, schemas)),
+        Format::Markdown(limit) => print!(
+            "{}",
+            crate::render::markdown::plan_markdown(plan, schemas, limit)
+        ),
     }
 }
 

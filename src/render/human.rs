@@ -426,8 +426,8 @@ pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> Str
     out
 }
 
-/// Terraform's warning for a plan limited with `--target` (OpenTofu's title, for
-/// `--exclude` too).
+/// Terraform's warning for a plan limited with `--target`; `OpenTofu` gives it for
+/// `--exclude` too.
 fn targeting_warning(plan: &Plan, style: Style) -> String {
     if !plan.is_partial() {
         return String::new();
