@@ -21,6 +21,7 @@ mod modules;
 mod nat_gateway;
 mod placement_groups;
 mod plan_secrets;
+mod progress;
 mod provider_aliases;
 mod reliability;
 mod request_counts;

@@ -278,8 +278,17 @@ async fn execute<S: StateStore>(
         }
         Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
         Event::Note { op, message } => println!("{}: {message}", op.addr),
+        Event::Still { op, elapsed } => println!(
+            "{}: Still {}... [{} elapsed]",
+            op.addr,
+            verb(op.kind, false).to_lowercase(),
+            elapsed_text(elapsed)
+        ),
     };
-    let opts = crate::engine::apply::ApplyOptions::with_parallelism(parallelism);
+    let opts = crate::engine::apply::ApplyOptions {
+        progress: Some(progress_interval()),
+        ..crate::engine::apply::ApplyOptions::with_parallelism(parallelism)
+    };
     let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
     let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
     watcher.abort();
@@ -363,6 +372,31 @@ async fn watch_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     next_signal().await;
     eprintln!("Stopping now; the next run reconciles what was in flight.");
     std::process::exit(crate::error::INTERRUPTED);
+}
+
+/// How often a running operation is reported: Terraform's 10 s, or
+/// `SKYFORM_PROGRESS_INTERVAL_MS` (for tests; a value that is not a positive number is
+/// ignored).
+fn progress_interval() -> std::time::Duration {
+    std::env::var("SKYFORM_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis,
+        )
+}
+
+/// Terraform's way of writing a wait: `10s`, `1m10s`; under a second (only with a short
+/// test interval), in milliseconds.
+fn elapsed_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        1..60 => format!("{secs}s"),
+        _ => format!("{}m{}s", secs / 60, secs % 60),
+    }
 }
 
 fn verb(kind: OpKind, done: bool) -> &'static str {
