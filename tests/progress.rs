@@ -64,3 +64,37 @@ fn a_quick_apply_prints_no_still_lines() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stdout(&out).contains("Still"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_big_plan_says_how_many_resources_it_refreshed_and_a_small_one_does_not() {
+    let Some(moto) = Moto::start() else { return };
+    let many = r#"
+resource "aws_iam_user" "many" {
+  count = 100
+  name  = "progress-many-${count.index}"
+}
+"#;
+    let p = Project::new(&[("main.sky.hcl", many)]);
+    let out = moto.run(&p, &["apply", "--auto-approve", "--parallelism", "20"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("Refreshed"),
+        "nothing to refresh yet"
+    );
+    assert!(user_exists(&moto, "progress-many-99"));
+    let out = moto.run(&p, &["plan", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Refreshed 100 resources in "),
+        "{}",
+        stderr(&out)
+    );
+    // stdout stays the JSON plan alone.
+    serde_json::from_str::<serde_json::Value>(&stdout(&out)).expect("json");
+
+    let small = Project::new(&[("main.sky.hcl", USER)]);
+    let out = moto.run(&small, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = moto.run(&small, &["plan"]);
+    assert!(!stderr(&out).contains("Refreshed"), "{}", stderr(&out));
+}

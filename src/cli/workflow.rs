@@ -68,14 +68,40 @@ async fn make_plan<S: StateStore>(
     let provider = connect(&ws).await?;
     let state = store.load().await?;
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
-        Ok(plan) => Ok(Planned {
-            ws,
-            plan,
-            store,
-            provider,
-        }),
+        Ok(plan) => {
+            if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
+                // On stderr: stdout may be a JSON or Markdown plan.
+                eprintln!(
+                    "Refreshed {} resources in {:.1} s",
+                    thousands(n),
+                    took.as_secs_f64()
+                );
+            }
+            Ok(Planned {
+                ws,
+                plan,
+                store,
+                provider,
+            })
+        }
         Err(e) => Err(plan_error(ws, e)),
     }
+}
+
+/// From how many refreshed objects a plan says how long its refresh took.
+const REFRESH_SUMMARY_MIN: usize = 100;
+
+/// `12000` as `12,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
@@ -695,4 +721,15 @@ async fn import_locked(
     );
     println!("Run `skyform plan` to see how it differs from the configuration.");
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod summary_tests {
+    #[test]
+    fn counts_are_written_with_thousands_separators() {
+        assert_eq!(super::thousands(7), "7");
+        assert_eq!(super::thousands(100), "100");
+        assert_eq!(super::thousands(12_000), "12,000");
+        assert_eq!(super::thousands(1_234_567), "1,234,567");
+    }
 }

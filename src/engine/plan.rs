@@ -372,6 +372,10 @@ pub struct Plan {
     /// The `--exclude` addresses: a non-empty list also means the plan is partial.
     #[serde(default)]
     pub(crate) excludes: Vec<Scope>,
+    /// How many objects the refresh read and how long it took, for the summary line on big
+    /// plans; not kept in plan files (it describes this run only).
+    #[serde(skip)]
+    pub(crate) refreshed: Option<(usize, std::time::Duration)>,
     #[serde(default)]
     pub(crate) refresh_only: bool,
     /// What an interrupted apply left, found without writing; apply records it first.
@@ -782,10 +786,12 @@ async fn plan_state<P: Provider>(
 ) -> Result<Plan, PlanError> {
     let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
     check_replace_targets(ws, opts)?;
+    let started = std::time::Instant::now();
     let live = refresh(provider, &state)
         .await
         .map_err(PlanError::Refresh)?;
     let mut plan = Plan {
+        refreshed: Some((live.len(), started.elapsed())),
         drift: drift_of::<P>(&state, &live),
         destroy: opts.destroy,
         targets: opts.targets.clone(),
