@@ -39,6 +39,10 @@ pub(crate) struct TargetArgs {
     /// Limit the run to this resource and what it depends on (repeatable); the plan is partial.
     #[arg(long = "target", value_name = "ADDRESS")]
     pub(crate) targets: Vec<String>,
+    /// Leave this resource, instance or module alone, and what depends on it (repeatable; with
+    /// a destroy: what it depends on); the plan is partial.
+    #[arg(long = "exclude", value_name = "ADDRESS")]
+    pub(crate) excludes: Vec<String>,
     /// Also delete objects tagged with this state's lineage that neither the state nor the
     /// configuration holds (by default the plan lists them and leaves them alone).
     #[arg(long)]
@@ -79,6 +83,10 @@ pub(crate) enum Command {
         /// Print a Markdown summary for a pull request instead of the human plan.
         #[arg(long)]
         markdown: bool,
+        /// The most characters the Markdown may have (GitHub's comment limit by default): the
+        /// full plan, then the changes table, is cut to fit, saying so.
+        #[arg(long, value_name = "N", default_value_t = 65_535, value_parser = clap::value_parser!(u64).range(1024..))]
+        markdown_limit: u64,
     },
     /// Make AWS match the configuration, or apply a saved plan exactly.
     Apply {
@@ -120,6 +128,9 @@ pub(crate) enum Command {
         /// A Markdown summary.
         #[arg(long)]
         markdown: bool,
+        /// The most characters the Markdown may have (GitHub's comment limit by default).
+        #[arg(long, value_name = "N", default_value_t = 65_535, value_parser = clap::value_parser!(u64).range(1024..))]
+        markdown_limit: u64,
     },
     /// Adopt an existing AWS object into the state under ADDRESS.
     Import {

@@ -27,13 +27,14 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             out,
             json,
             markdown,
+            markdown_limit,
         } => {
             let request = workflow::PlanRequest {
                 opts: PlanOptions {
                     refresh_only,
                     ..options(&targets, &replace, destroy)?
                 },
-                format: Format::of(json, markdown),
+                format: Format::of(json, markdown, markdown_limit),
                 out,
                 detailed: detailed_exitcode,
             };
@@ -47,9 +48,13 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             parallelism,
             ..
         } => {
-            if !targets.targets.is_empty() || targets.prune_tagged || !replace.is_empty() {
+            if !targets.targets.is_empty()
+                || !targets.excludes.is_empty()
+                || targets.prune_tagged
+                || !replace.is_empty()
+            {
                 return Err(Error::Usage(
-                    "a saved plan carries its own options; --target, --prune-tagged and --replace cannot be given with PLANFILE".into(),
+                    "a saved plan carries its own options; --target, --exclude, --prune-tagged and --replace cannot be given with PLANFILE".into(),
                 ));
             }
             // Sensitive variables are given again: the plan file holds only their digests.
@@ -96,8 +101,9 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             file,
             json,
             markdown,
+            markdown_limit,
         } => match file {
-            Some(file) => workflow::show(&ctx, &file, Format::of(json, markdown)),
+            Some(file) => workflow::show(&ctx, &file, Format::of(json, markdown, markdown_limit)),
             None if json => block_on(workflow::show_state(&ctx)),
             None => Err(Error::Usage(
                 "show needs a PLANFILE; without one, `show --json` prints the state".into(),
@@ -166,6 +172,11 @@ fn options(targets: &TargetArgs, replace: &[String], destroy: bool) -> Result<Pl
     Ok(PlanOptions {
         destroy,
         targets: addresses(&targets.targets)?,
+        excludes: targets
+            .excludes
+            .iter()
+            .map(|e| e.parse())
+            .collect::<Result<_, _>>()?,
         replace: addresses(replace)?,
         prune_tagged: targets.prune_tagged,
         ..PlanOptions::default()

@@ -34,15 +34,18 @@ impl Context {
 pub(crate) enum Format {
     Human,
     Json,
-    Markdown,
+    /// With the most characters it may have.
+    Markdown(usize),
 }
 
 impl Format {
-    pub(crate) fn of(json: bool, markdown: bool) -> Format {
+    pub(crate) fn of(json: bool, markdown: bool, limit: u64) -> Format {
         if json {
             Format::Json
         } else if markdown {
-            Format::Markdown
+            Format::Markdown(
+                usize::try_from(limit).unwrap_or(crate::render::markdown::COMMENT_LIMIT),
+            )
         } else {
             Format::Human
         }

@@ -70,6 +70,14 @@ async fn make_plan<S: StateStore>(
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
         Ok(mut plan) => {
             plan.described = Some(crate::render::json_config::described(&ws));
+            if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
+                // On stderr: stdout may be a JSON or Markdown plan.
+                eprintln!(
+                    "Refreshed {} resources in {:.1} s",
+                    thousands(n),
+                    took.as_secs_f64()
+                );
+            }
             Ok(Planned {
                 ws,
                 plan,
@@ -81,6 +89,22 @@ async fn make_plan<S: StateStore>(
     }
 }
 
+/// From how many refreshed objects a plan says how long its refresh took.
+const REFRESH_SUMMARY_MIN: usize = 100;
+
+/// `12000` as `12,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
     match format {
         Format::Human => print!("{}", render_plan(plan, schemas, ctx.style)),
@@ -89,7 +113,10 @@ fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
             serde_json::to_string_pretty(&crate::render::json::plan_json(plan, schemas))
                 .unwrap_or_default()
         ),
-        Format::Markdown => print!("{}", crate::render::markdown::plan_markdown(plan, schemas)),
+        Format::Markdown(limit) => print!(
+            "{}",
+            crate::render::markdown::plan_markdown(plan, schemas, limit)
+        ),
     }
 }
 
@@ -278,8 +305,17 @@ async fn execute<S: StateStore>(
         }
         Event::Failed { op, .. } => println!("{}: {} failed", op.addr, verb(op.kind, false)),
         Event::Note { op, message } => println!("{}: {message}", op.addr),
+        Event::Still { op, elapsed } => println!(
+            "{}: Still {}... [{} elapsed]",
+            op.addr,
+            verb(op.kind, false).to_lowercase(),
+            elapsed_text(elapsed)
+        ),
     };
-    let opts = crate::engine::apply::ApplyOptions::with_parallelism(parallelism);
+    let opts = crate::engine::apply::ApplyOptions {
+        progress: Some(progress_interval()),
+        ..crate::engine::apply::ApplyOptions::with_parallelism(parallelism)
+    };
     let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
     let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
     watcher.abort();
@@ -317,7 +353,7 @@ async fn execute<S: StateStore>(
     };
     if report.failures.is_empty() {
         println!("\n{}", ctx.style.bold(&summary));
-        if !plan.destroy && plan.targets.is_empty() {
+        if !plan.destroy && !plan.is_partial() {
             let outputs = store.load().await?.outputs;
             if !outputs.is_empty() {
                 println!("\nOutputs:\n");
@@ -363,6 +399,31 @@ async fn watch_signals(cancel: std::sync::Arc<std::sync::atomic::AtomicBool>) {
     next_signal().await;
     eprintln!("Stopping now; the next run reconciles what was in flight.");
     std::process::exit(crate::error::INTERRUPTED);
+}
+
+/// How often a running operation is reported: Terraform's 10 s, or
+/// `SKYFORM_PROGRESS_INTERVAL_MS` (for tests; a value that is not a positive number is
+/// ignored).
+fn progress_interval() -> std::time::Duration {
+    std::env::var("SKYFORM_PROGRESS_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|ms| *ms > 0)
+        .map_or(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_millis,
+        )
+}
+
+/// Terraform's way of writing a wait: `10s`, `1m10s`; under a second (only with a short
+/// test interval), in milliseconds.
+fn elapsed_text(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{}ms", d.as_millis()),
+        1..60 => format!("{secs}s"),
+        _ => format!("{}m{}s", secs / 60, secs % 60),
+    }
 }
 
 fn verb(kind: OpKind, done: bool) -> &'static str {
@@ -676,4 +737,15 @@ async fn import_locked(
     );
     println!("Run `skyform plan` to see how it differs from the configuration.");
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod summary_tests {
+    #[test]
+    fn counts_are_written_with_thousands_separators() {
+        assert_eq!(super::thousands(7), "7");
+        assert_eq!(super::thousands(100), "100");
+        assert_eq!(super::thousands(12_000), "12,000");
+        assert_eq!(super::thousands(1_234_567), "1,234,567");
+    }
 }

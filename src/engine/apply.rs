@@ -83,6 +83,12 @@ pub enum Event {
         op: Op,
         message: String,
     },
+    /// An operation still running, every `ApplyOptions::progress` interval: Terraform's
+    /// "Still creating... [10s elapsed]".
+    Still {
+        op: Op,
+        elapsed: std::time::Duration,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +111,9 @@ pub struct ApplyOptions {
     pub(crate) parallelism: usize,
     /// Set (by a signal) to start no new operation; those in flight finish and are recorded.
     pub(crate) cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// How often to report each operation still running (`Event::Still`); `None` reports
+    /// nothing, and needs no timer in the runtime.
+    pub(crate) progress: Option<std::time::Duration>,
 }
 
 impl ApplyOptions {
@@ -113,6 +122,7 @@ impl ApplyOptions {
         ApplyOptions {
             parallelism,
             cancel: std::sync::Arc::default(),
+            progress: None,
         }
     }
 }
@@ -271,6 +281,8 @@ pub async fn apply<P: Provider, S: StateStore>(
     let mut run = Run::prepare(ws, plan, store).await?;
     let parallelism = opts.parallelism.max(1);
     let mut running = FuturesUnordered::new();
+    // When each operation in flight started, and how many progress lines it has had.
+    let mut in_flight: BTreeMap<Op, (std::time::Instant, u32)> = BTreeMap::new();
     loop {
         // Start what is ready, unless interrupted: then only what is in flight completes.
         let cancelled = opts.cancel.load(std::sync::atomic::Ordering::SeqCst);
@@ -299,18 +311,24 @@ pub async fn apply<P: Provider, S: StateStore>(
         for o in starting {
             let call = run.start(provider, store, o).await?;
             on_event(Event::Started(call.op.clone()));
+            in_flight.insert(call.op.clone(), (std::time::Instant::now(), 0));
             running.push(call.perform(provider));
         }
-        let Some((o, result, secs)) = running.next().await else {
+        let next = match opts.progress {
+            None => running.next().await,
+            Some(every) => next_reporting(&mut running, &mut in_flight, every, on_event).await,
+        };
+        let Some((o, result, secs)) = next else {
             break;
         };
+        in_flight.remove(&o);
         match result {
             Ok(done) => run.succeeded(store, o, done, secs, on_event).await?,
             Err(e) => run.failed(store, o, &e, on_event).await?,
         }
     }
     // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
-    if plan.targets.is_empty() {
+    if !plan.is_partial() {
         write_outputs(ws, &run.ctx, store, plan.destroy).await?;
     }
     if !plan.destroy && !plan.refresh_only {
@@ -318,6 +336,37 @@ pub async fn apply<P: Provider, S: StateStore>(
             crate::engine::checks::run(&ws.config, &mut run.ctx, crate::engine::plan::eval_diag);
     }
     Ok(run.report)
+}
+
+/// The next operation to finish; meanwhile, each one in flight is reported (`Event::Still`)
+/// every `every` from its start, so that a long wait is not silent.
+async fn next_reporting<F: std::future::Future>(
+    running: &mut FuturesUnordered<F>,
+    in_flight: &mut BTreeMap<Op, (std::time::Instant, u32)>,
+    every: std::time::Duration,
+    on_event: &mut dyn FnMut(Event),
+) -> Option<F::Output> {
+    loop {
+        let due = |(start, n): &(std::time::Instant, u32)| *start + every * (n + 1);
+        let Some(first) = in_flight.values().map(due).min() else {
+            return running.next().await;
+        };
+        tokio::select! {
+            done = running.next() => return done,
+            () = tokio::time::sleep_until(first.into()) => {
+                let now = std::time::Instant::now();
+                for (op, entry) in in_flight.iter_mut() {
+                    if due(entry) <= now {
+                        entry.1 += 1;
+                        on_event(Event::Still {
+                            op: op.clone(),
+                            elapsed: every * entry.1,
+                        });
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What an apply carries from one operation to the next.

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::engine::diff::{diff, Action, AttrChange};
 use crate::engine::graph::{Graph, Node};
 use crate::engine::provider::{Planned, Problem, Provider, ProviderError, RefreshRequest};
-use crate::lang::address::{Address, Mode};
+use crate::lang::address::{Address, Mode, Scope};
 use crate::lang::config::{Config, ResourceBlock};
 use crate::lang::diagnostic::{Diagnostic, Diagnostics};
 use crate::lang::eval::{references, EvalCtx, RefTarget};
@@ -332,6 +332,10 @@ pub struct PlanOptions {
     /// Limit the plan to these resources and what they depend on (what depends on them, for
     /// a destroy).
     pub(crate) targets: Vec<Address>,
+    /// Leave these resources or modules alone, and what depends on them (what they depend
+    /// on, for a destroy): the inverse of `targets`, usable with it.
+    #[serde(default)]
+    pub(crate) excludes: Vec<Scope>,
     /// Replace these even though nothing forces it.
     pub(crate) replace: Vec<Address>,
     /// Plan no change; only record what AWS now says.
@@ -365,6 +369,13 @@ pub struct Plan {
     /// The `--target` addresses: a non-empty list means the plan is partial.
     #[serde(default)]
     pub(crate) targets: Vec<Address>,
+    /// The `--exclude` addresses: a non-empty list also means the plan is partial.
+    #[serde(default)]
+    pub(crate) excludes: Vec<Scope>,
+    /// How many objects the refresh read and how long it took, for the summary line on big
+    /// plans; not kept in plan files (it describes this run only).
+    #[serde(skip)]
+    pub(crate) refreshed: Option<(usize, std::time::Duration)>,
     #[serde(default)]
     pub(crate) refresh_only: bool,
     /// What an interrupted apply left, found without writing; apply records it first.
@@ -389,6 +400,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether `--target` or `--exclude` limited the plan, so that it may not be everything
+    /// the configuration asks for.
+    pub(crate) fn is_partial(&self) -> bool {
+        !self.targets.is_empty() || !self.excludes.is_empty()
+    }
+
     /// (to add, to change, to destroy), as Terraform counts them.
     pub(crate) fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
@@ -543,28 +560,54 @@ fn drift_of<P: Provider>(state: &State, live: &BTreeMap<Address, Option<Attrs>>)
     out
 }
 
-/// The resources a partial plan covers: the targets and, transitively, what they depend on
-/// (for a destroy: what depends on them). `None` when the plan is whole.
-fn selection(
+/// What a partial plan covers: with `--target`, the targets and, transitively, what they
+/// depend on (for a destroy: what depends on them); less what `--exclude` names and,
+/// transitively, what depends on it (for a destroy: what it depends on).
+#[derive(Debug)]
+struct Selection {
+    /// `None` when no `--target` limits the plan.
+    targets: Option<BTreeSet<Address>>,
+    excludes: Vec<Scope>,
+    /// What is left alone because it depends on (or, for a destroy, is depended on by) an
+    /// excluded resource.
+    excluded: BTreeSet<Address>,
+}
+
+impl Selection {
+    fn targeted(&self, a: &Address) -> bool {
+        self.targets
+            .as_ref()
+            .is_none_or(|s| s.contains(a) || (a.key.is_some() && s.contains(&a.base())))
+    }
+
+    fn excluded(&self, a: &Address) -> bool {
+        self.excludes.iter().any(|e| e.covers(a))
+            || self
+                .excluded
+                .iter()
+                .any(|d| Scope::Resource(d.clone()).covers(a))
+    }
+
+    /// Whether every instance of `block` is excluded, so that the block is left as it is.
+    fn block_excluded(&self, block: &Address) -> bool {
+        self.excluded(block)
+    }
+}
+
+/// The resources and blocks reachable from `seeds` along dependencies, or against them
+/// (`dependents`), seeds included: in the state's recorded dependencies and the
+/// configuration's graph.
+fn closure(
     ws: &Workspace,
     state: &State,
-    opts: &PlanOptions,
-) -> Result<Option<BTreeSet<Address>>, String> {
-    if opts.targets.is_empty() {
-        return Ok(None);
-    }
-    for t in &opts.targets {
-        if ws.config.block_of(t).is_none() && !state.resources.contains_key(t) {
-            return Err(format!(
-                "--target {t}: no such resource in the configuration or the state"
-            ));
-        }
-    }
-    let mut selected: BTreeSet<Address> = opts.targets.iter().cloned().collect();
-    let mut stack: Vec<Address> = opts.targets.clone();
+    seeds: Vec<Address>,
+    dependents: bool,
+) -> BTreeSet<Address> {
+    let mut selected: BTreeSet<Address> = seeds.iter().cloned().collect();
+    let mut stack = seeds;
     while let Some(a) = stack.pop() {
-        let next: Vec<Address> = if opts.destroy {
-            let mut dependents: Vec<Address> = state
+        let next: Vec<Address> = if dependents {
+            let mut found: Vec<Address> = state
                 .resources
                 .values()
                 .filter(|r| r.deps.iter().any(|d| a.is_instance_of(d)))
@@ -574,17 +617,18 @@ fn selection(
                 Node::Resource(a) => Some(a),
                 _ => None,
             });
-            dependents.extend(
+            let block = a.config_addr();
+            found.extend(
                 blocks
                     .filter(|r| {
                         ws.graph
                             .resource_deps(&Node::Resource((*r).clone()))
                             .iter()
-                            .any(|d| a.is_instance_of(d))
+                            .any(|d| a.is_instance_of(d) || block.is_instance_of(d))
                     })
                     .cloned(),
             );
-            dependents
+            found
         } else {
             ws.graph
                 .resource_deps(&Node::Resource(a.clone()))
@@ -597,12 +641,63 @@ fn selection(
             }
         }
     }
-    Ok(Some(selected))
+    selected
 }
 
-/// Whether `a` is in a plan's scope: the plan is whole, or `a` or its whole block is selected.
-fn in_selection(selected: Option<&BTreeSet<Address>>, a: &Address) -> bool {
-    selected.is_none_or(|s| s.contains(a) || (a.key.is_some() && s.contains(&a.base())))
+/// The selection of a partial plan; `None` when the plan is whole.
+fn selection(
+    ws: &Workspace,
+    state: &State,
+    opts: &PlanOptions,
+) -> Result<Option<Selection>, String> {
+    if opts.targets.is_empty() && opts.excludes.is_empty() {
+        return Ok(None);
+    }
+    for t in &opts.targets {
+        if ws.config.block_of(t).is_none() && !state.resources.contains_key(t) {
+            return Err(format!(
+                "--target {t}: no such resource in the configuration or the state"
+            ));
+        }
+    }
+    let blocks: Vec<&Address> = ws
+        .graph
+        .index
+        .keys()
+        .filter_map(|n| match n {
+            Node::Resource(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let mut seeds = Vec::new();
+    for e in &opts.excludes {
+        let before = seeds.len();
+        if let Scope::Resource(a) = e {
+            if ws.config.block_of(a).is_some() || state.resources.contains_key(a) {
+                seeds.push(a.clone());
+            }
+        }
+        seeds.extend(blocks.iter().filter(|b| e.covers(b)).map(|b| (*b).clone()));
+        seeds.extend(state.resources.keys().filter(|a| e.covers(a)).cloned());
+        if seeds.len() == before {
+            return Err(format!(
+                "--exclude {e}: no such resource or module in the configuration or the state"
+            ));
+        }
+    }
+    let targets =
+        (!opts.targets.is_empty()).then(|| closure(ws, state, opts.targets.clone(), opts.destroy));
+    let excluded = closure(ws, state, seeds, !opts.destroy);
+    Ok(Some(Selection {
+        targets,
+        excludes: opts.excludes.clone(),
+        excluded,
+    }))
+}
+
+/// Whether `a` is in a plan's scope: the plan is whole, or `a` is targeted and not excluded.
+fn in_selection(selected: Option<&Selection>, a: &Address) -> bool {
+    selected.is_none_or(|s| s.targeted(a) && !s.excluded(a))
 }
 
 /// A block's value before any instance is planned: an empty list for `count`, an empty map
@@ -696,13 +791,16 @@ async fn plan_state<P: Provider>(
 ) -> Result<Plan, PlanError> {
     let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
     check_replace_targets(ws, opts)?;
+    let started = std::time::Instant::now();
     let live = refresh(provider, &state)
         .await
         .map_err(PlanError::Refresh)?;
     let mut plan = Plan {
+        refreshed: Some((live.len(), started.elapsed())),
         drift: drift_of::<P>(&state, &live),
         destroy: opts.destroy,
         targets: opts.targets.clone(),
+        excludes: opts.excludes.clone(),
         refresh_only: opts.refresh_only,
         ..Plan::default()
     };
@@ -805,7 +903,7 @@ fn plan_destroy(
     ws: &Workspace,
     state: &State,
     live: &BTreeMap<Address, Option<Attrs>>,
-    selected: Option<&BTreeSet<Address>>,
+    selected: Option<&Selection>,
     plan: &mut Plan,
 ) {
     let in_scope = |a: &Address| in_selection(selected, a);
@@ -843,7 +941,7 @@ struct Walk<'w, P> {
     live: &'w BTreeMap<Address, Option<Attrs>>,
     opts: &'w PlanOptions,
     forced: &'w BTreeMap<Address, String>,
-    selected: Option<&'w BTreeSet<Address>>,
+    selected: Option<&'w Selection>,
     ctx: EvalCtx,
     diags: Diagnostics,
     /// The action decided for each resource so far, for the replacement cascade.
@@ -868,8 +966,12 @@ impl<'w, P: Provider> Walk<'w, P> {
 
     /// Whether any instance of a block is in the plan's scope.
     fn block_in_scope(&self, block: &Address) -> bool {
-        self.selected
-            .is_none_or(|s| s.iter().any(|a| a.is_instance_of(block)))
+        self.selected.is_none_or(|s| {
+            !s.block_excluded(block)
+                && s.targets
+                    .as_ref()
+                    .is_none_or(|t| t.iter().any(|a| a.is_instance_of(block)))
+        })
     }
 
     fn output(&mut self, name: &str) {

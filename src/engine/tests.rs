@@ -362,8 +362,70 @@ fn the_markdown_plan_calls_out_destruction_first_and_folds_the_full_plan() {
     assert!(!plan.drift.is_empty(), "the out-of-band edit is drift");
     insta::assert_snapshot!(crate::render::markdown::plan_markdown(
         &plan,
-        crate::aws::schemas::registry()
+        crate::aws::schemas::registry(),
+        crate::render::markdown::COMMENT_LIMIT
     ));
+}
+
+/// A plan of `n` new roles, against an empty cloud.
+fn roles_plan(n: usize) -> Plan {
+    let src = format!(
+        r#"
+resource "aws_iam_role" "r" {{
+  count              = {n}
+  name               = "role-${{count.index}}"
+  description        = "one of many roles, with a description long enough to matter"
+  assume_role_policy = jsonencode({{ Version = "2012-10-17", Statement = [] }})
+}}
+"#
+    );
+    let p = FakeProvider::<crate::aws::AwsProvider>::default();
+    plan_only(
+        &p,
+        &workspace(&src, &[]),
+        &mut MemoryState::default(),
+        &PlanOptions::default(),
+    )
+}
+
+#[test]
+fn the_markdown_plan_of_a_thousand_roles_fits_a_comment_and_says_what_was_cut() {
+    let plan = roles_plan(1000);
+    let limit = crate::render::markdown::COMMENT_LIMIT;
+    let md = crate::render::markdown::plan_markdown(&plan, crate::aws::schemas::registry(), limit);
+    assert!(
+        md.chars().count() <= limit,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.starts_with("### skyform plan: 1000 to add, 0 to change, 0 to destroy"));
+    // The table is whole; the full plan is cut, and the note says where the rest is.
+    assert_eq!(md.matches("| create |").count(), 1000);
+    assert!(md.contains("<details><summary>Full plan (cut)</summary>"));
+    assert!(md.contains("The full plan was cut to fit a comment"));
+    assert!(md.contains("skyform show PLANFILE --json"));
+    let whole =
+        crate::render::markdown::plan_markdown(&plan, crate::aws::schemas::registry(), usize::MAX);
+    assert!(
+        whole.chars().count() > limit && whole.contains("<details><summary>Full plan</summary>")
+    );
+}
+
+#[test]
+fn a_markdown_plan_whose_table_is_over_the_limit_cuts_the_table_too_and_says_so() {
+    let plan = roles_plan(300);
+    let limit = 5_000;
+    let md = crate::render::markdown::plan_markdown(&plan, crate::aws::schemas::registry(), limit);
+    assert!(
+        md.chars().count() <= limit,
+        "{} characters",
+        md.chars().count()
+    );
+    assert!(md.starts_with("### skyform plan: 300 to add"));
+    assert!(!md.contains("<details>"));
+    let rows = md.matches("| create |").count();
+    assert!(rows > 0 && rows < 300, "{rows} rows");
+    assert!(md.contains(&format!("{rows} of 300 rows shown")), "{md}");
 }
 
 #[test]

@@ -322,9 +322,111 @@ impl FromStr for Address {
     }
 }
 
+/// What `--exclude` names: a resource (a block, or one instance of it) or a whole module
+/// (`module.net`, `module.net["a"]`). A step or resource written without a key covers every
+/// instance.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Scope {
+    Resource(Address),
+    Module(ModuleInstance),
+}
+
+/// Whether the module instance `m` is `pattern` or inside it, a keyless step covering every
+/// key.
+fn module_covers(pattern: &[ModuleStep], m: &[ModuleStep]) -> bool {
+    m.len() >= pattern.len()
+        && pattern
+            .iter()
+            .zip(m)
+            .all(|(p, s)| p.name == s.name && (p.key.is_none() || p.key == s.key))
+}
+
+impl Scope {
+    /// Whether `a` (a block or an instance) is what this names or inside it.
+    pub(crate) fn covers(&self, a: &Address) -> bool {
+        match self {
+            Scope::Module(m) => module_covers(m, &a.module),
+            Scope::Resource(r) => {
+                r.module.len() == a.module.len()
+                    && module_covers(&r.module, &a.module)
+                    && r.mode == a.mode
+                    && r.type_name == a.type_name
+                    && r.name == a.name
+                    && (r.key.is_none() || r.key == a.key)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Resource(a) => write!(f, "{a}"),
+            Scope::Module(m) => write!(f, "{}", module_text(m)),
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = AddressError;
+
+    fn from_str(s: &str) -> Result<Scope, AddressError> {
+        if let Ok(a) = s.parse::<Address>() {
+            return Ok(Scope::Resource(a));
+        }
+        let err = || AddressError(s.to_string());
+        let parts = parts(s).ok_or_else(err)?;
+        let mut module = Vec::new();
+        for pair in parts.chunks(2) {
+            match pair {
+                [("module", None), (name, key)] if is_ident(name) => module.push(ModuleStep {
+                    name: (*name).to_string(),
+                    key: key.clone(),
+                }),
+                _ => return Err(err()),
+            }
+        }
+        Ok(Scope::Module(module))
+    }
+}
+
+/// Written as their text, in plan files.
+impl serde::Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scope {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Scope, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_exclude_names_a_block_an_instance_or_a_module_and_covers_what_is_inside() {
+        let inst: Address = "module.net[\"a\"].aws_subnet.s[0]".parse().unwrap();
+        let other: Address = "module.net[\"b\"].aws_subnet.s[0]".parse().unwrap();
+        let module: Scope = "module.net".parse().unwrap();
+        assert!(module.covers(&inst) && module.covers(&other));
+        let keyed: Scope = "module.net[\"a\"]".parse().unwrap();
+        assert!(keyed.covers(&inst) && !keyed.covers(&other));
+        let block: Scope = "module.net.aws_subnet.s".parse().unwrap();
+        assert!(block.covers(&inst) && block.covers(&other));
+        let one: Scope = "aws_iam_user.u[\"a\"]".parse().unwrap();
+        assert!(one.covers(&"aws_iam_user.u[\"a\"]".parse().unwrap()));
+        assert!(!one.covers(&"aws_iam_user.u[\"b\"]".parse().unwrap()));
+        assert!(!module.covers(&"aws_iam_role.r".parse().unwrap()));
+        assert_eq!(keyed.to_string(), "module.net[\"a\"]");
+        assert!("module".parse::<Scope>().is_err());
+        assert!("module.net.x".parse::<Scope>().is_err());
+        assert!("".parse::<Scope>().is_err());
+    }
 
     #[test]
     fn addresses_round_trip_through_their_text_form() {

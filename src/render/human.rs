@@ -426,22 +426,41 @@ pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> Str
     out
 }
 
-/// Terraform's warning for a plan limited with `--target`.
+/// Terraform's warning for a plan limited with `--target`; `OpenTofu` gives it for
+/// `--exclude` too.
 fn targeting_warning(plan: &Plan, style: Style) -> String {
-    if plan.targets.is_empty() {
+    if !plan.is_partial() {
         return String::new();
     }
-    let list: Vec<String> = plan.targets.iter().map(ToString::to_string).collect();
     format!(
-        "\n{}\n\nThe plan is partial: it covers only {} and {}. The result may not be all the changes the configuration asks for, and outputs are not updated. Run a plan without --target to see the rest.\n",
+        "\n{}\n\nThe plan is partial: {}. The result may not be all the changes the configuration asks for, and outputs are not updated. Run a plan without --target or --exclude to see the rest.\n",
         style.bold("Warning: Resource targeting is in effect"),
-        list.join(", "),
-        if plan.destroy {
-            "what depends on them"
-        } else {
-            "what they depend on"
-        }
+        partial_scope(plan, &|a| a.to_string())
     )
+}
+
+/// What a partial plan covers, in words: "it covers only A and what it depends on, and
+/// leaves out B and what depends on them". `name` writes each address.
+pub(crate) fn partial_scope(plan: &Plan, name: &dyn Fn(&str) -> String) -> String {
+    let (up, down) = ("what they depend on", "what depends on them");
+    let mut parts = Vec::new();
+    if !plan.targets.is_empty() {
+        let list: Vec<String> = plan.targets.iter().map(|t| name(&t.to_string())).collect();
+        parts.push(format!(
+            "it covers only {} and {}",
+            list.join(", "),
+            if plan.destroy { down } else { up }
+        ));
+    }
+    if !plan.excludes.is_empty() {
+        let list: Vec<String> = plan.excludes.iter().map(|e| name(&e.to_string())).collect();
+        parts.push(format!(
+            "it leaves out {} and {}",
+            list.join(", "),
+            if plan.destroy { up } else { down }
+        ));
+    }
+    parts.join(", and ")
 }
 
 /// What an interrupted apply left, as found by this plan, and the objects tagged with this
