@@ -220,7 +220,11 @@ pub(crate) fn resource_value(
             | (AttrMode::OptionalComputed, None | Some(Value::Null), Some(live)) => {
                 live.get(name).map_or(Value::Null, Value::from_json)
             }
-            (AttrMode::Computed, _, None) => Value::Unknown,
+            // Not set and not made yet: AWS (or the provider, as a cluster's chosen
+            // `instance_type`) decides it, so what reads it waits for the apply, as in
+            // Terraform.
+            (AttrMode::Computed, _, None)
+            | (AttrMode::OptionalComputed, None | Some(Value::Null), None) => Value::Unknown,
             (_, Some(v), _) => v.clone(),
             (_, None, _) => Value::Null,
         };
