@@ -33,7 +33,7 @@
 //! |---|---|
 //! | `*.sky.hcl` and `*.tf` in the working directory | `lang::config` (the `terraform {}` block: `lang::terraform`) |
 //! | `--var-file` files | `lang::variables` |
-//! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock) |
+//! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock, drift first-seen times) |
 //! | plan files (`plan --out`) | `engine::plan_file` |
 //! | `~/.aws/config`, `~/.aws/credentials` | `aws::credentials` (through aws-config's parser) |
 //! | `schemas/**/*.json` (embedded at build time, each by its type's file in `aws/`) | `aws::schemas`, parsed by `lang::schema` |

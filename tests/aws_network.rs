@@ -49,7 +49,7 @@ fn all_vpcs(moto: &Moto) -> Vec<String> {
         .collect()
 }
 
-fn group(moto: &Moto, name: &str) -> Option<aws_sdk_ec2::types::SecurityGroup> {
+pub(crate) fn group(moto: &Moto, name: &str) -> Option<aws_sdk_ec2::types::SecurityGroup> {
     let out = block_on(
         ec2(moto)
             .describe_security_groups()
@@ -60,7 +60,7 @@ fn group(moto: &Moto, name: &str) -> Option<aws_sdk_ec2::types::SecurityGroup> {
     out.security_groups().first().cloned()
 }
 
-fn has_ssh_rule(g: &aws_sdk_ec2::types::SecurityGroup, cidr: &str) -> bool {
+pub(crate) fn has_ssh_rule(g: &aws_sdk_ec2::types::SecurityGroup, cidr: &str) -> bool {
     g.ip_permissions().iter().any(|p| {
         p.from_port() == Some(22)
             && p.ip_protocol() == Some("tcp")

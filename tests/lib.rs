@@ -11,6 +11,7 @@ mod config_errors;
 mod data_sources;
 mod default_tags;
 mod deferred_reads;
+mod drift;
 mod example_plans;
 mod examples_applied;
 mod exclude;

@@ -505,31 +505,60 @@ fn graph_prints_dot_and_completions_print_a_script() {
 #[test]
 fn the_ci_example_runs_only_commands_that_skyform_accepts() {
     use clap::Parser as _;
-    let path = crate::support::example_dir("ci").join(".github/workflows/skyform.yml");
-    let text = std::fs::read_to_string(path).expect("workflow");
+    let dir = crate::support::example_dir("ci").join(".github/workflows");
     let mut seen = Vec::new();
-    for line in text.lines() {
-        let line = line.trim().trim_start_matches("run:").trim();
-        let Some(rest) = line.strip_prefix("skyform ") else {
-            continue;
-        };
-        let args: Vec<String> = rest
-            .split('>')
-            .next()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(|a| a.trim_matches('"').to_string())
-            .collect();
-        let command_line = std::iter::once("skyform".to_string()).chain(args.clone());
-        if let Err(e) = skyform::cli::args::Cli::try_parse_from(command_line) {
-            panic!("`skyform {rest}` is not a valid command line: {e}");
+    let mut scheduled_drift = false;
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("workflows")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("workflow");
+        let doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut runs_here = Vec::new();
+        for line in text.lines() {
+            let line = line.trim().trim_start_matches("run:").trim();
+            let Some(rest) = line.strip_prefix("skyform ") else {
+                continue;
+            };
+            let args: Vec<String> = rest
+                .split('>')
+                .next()
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|a| a.trim_matches('"').to_string())
+                .collect();
+            let command_line = std::iter::once("skyform".to_string()).chain(args.clone());
+            if let Err(e) = skyform::cli::args::Cli::try_parse_from(command_line) {
+                panic!("`skyform {rest}` is not a valid command line: {e}");
+            }
+            runs_here.push(args.get(2).cloned().unwrap_or_default());
         }
-        seen.push(args.get(2).cloned().unwrap_or_default());
+        // A drift job runs on a schedule and files what it finds as an issue.
+        if runs_here.iter().any(|c| c == "drift") {
+            let cron = doc["on"]["schedule"][0]["cron"]
+                .as_str()
+                .unwrap_or_default();
+            assert_eq!(
+                cron.split_whitespace().count(),
+                5,
+                "{}: {cron:?}",
+                path.display()
+            );
+            assert!(text.contains("gh issue create"), "{}", path.display());
+            assert!(text.contains("gh issue edit"), "{}", path.display());
+            scheduled_drift = true;
+        }
+        seen.extend(runs_here);
     }
-    for cmd in ["fmt", "validate", "plan", "show", "apply"] {
+    for cmd in ["fmt", "validate", "plan", "show", "apply", "drift"] {
         assert!(
             seen.iter().any(|s| s == cmd),
-            "the workflow runs skyform {cmd}: {seen:?}"
+            "the workflows run skyform {cmd}: {seen:?}"
         );
     }
+    assert!(scheduled_drift, "a scheduled workflow runs skyform drift");
 }

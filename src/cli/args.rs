@@ -141,6 +141,21 @@ pub(crate) enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Report what changed in AWS outside skyform, and since when; exit 2 when anything did.
+    /// It records only when each drift was first seen (unless --no-record).
+    Drift {
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Terraform's `resource_drift` entries, each with `first_seen` times.
+        #[arg(long, conflicts_with = "markdown")]
+        json: bool,
+        /// A Markdown table, e.g. for an issue opened by a scheduled CI job.
+        #[arg(long)]
+        markdown: bool,
+        /// Write nothing at all, not even when each drift was first seen.
+        #[arg(long)]
+        no_record: bool,
+    },
     /// Record in the state what AWS now says; change nothing in AWS.
     Refresh {
         #[command(flatten)]

@@ -112,6 +112,17 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Import { address, id, vars } => {
             block_on(workflow::import(&ctx, &vars, &address_of(&address)?, &id))
         }
+        Command::Drift {
+            vars,
+            json,
+            markdown,
+            no_record,
+        } => block_on(workflow::drift(
+            &ctx,
+            &vars,
+            Format::of(json, markdown, 0),
+            !no_record,
+        )),
         Command::Refresh { vars } => block_on(workflow::refresh(&ctx, &vars)),
         Command::Output { name, raw, json } => block_on(output(&ctx, name.as_deref(), raw, json)),
         Command::State(command) => state(&ctx, command),

@@ -1,5 +1,5 @@
 //! The commands that read AWS and may write it: `plan` (and `--out`), `apply` (and `apply
-//! FILE`), `destroy`, `show FILE`, `import` and `refresh`. Each is a thin sequence over the
+//! FILE`), `destroy`, `show FILE`, `import`, `refresh` and `drift`. Each is a thin sequence over the
 //! core: load the workspace and state, plan through the provider, print, guard the owner,
 //! apply, report.
 
@@ -662,6 +662,62 @@ async fn refresh_locked(ctx: &Context, ws: Workspace, opts: PlanOptions) -> Resu
         ))
     );
     Ok(Outcome::Done)
+}
+
+/// `drift`: refreshes and reports every change made outside skyform, with how long each has
+/// been seen; `Changes` (exit 2) when there is any. Its one write, unless `record` is false,
+/// is the first-seen times in the state's bookkeeping, under the lock for just that write;
+/// AWS, resources and outputs are never written.
+pub(crate) async fn drift(
+    ctx: &Context,
+    vars: &VarArgs,
+    format: Format,
+    record: bool,
+) -> Result<Outcome, Error> {
+    let opts = PlanOptions {
+        refresh_only: true,
+        ..PlanOptions::default()
+    };
+    let ws = plan_workspace(ctx, vars)?;
+    let Planned { ws, plan, .. } = Box::pin(make_plan(ws, ctx.state(), &opts)).await?;
+    let now = std::time::SystemTime::now();
+    let seen = if record {
+        locked(ctx, "drift", async {
+            let mut store = ctx.state();
+            // Read again under the lock: another run may have recorded times meanwhile.
+            let earlier = store.load().await?.drift_seen;
+            let seen = crate::engine::drift_seen::carried(&earlier, &plan.drift, now);
+            if seen != earlier {
+                store.set_drift_seen(&seen).await?;
+            }
+            Ok(seen)
+        })
+        .await?
+    } else {
+        crate::engine::drift_seen::carried(&plan.state.drift_seen, &plan.drift, now)
+    };
+    let schemas = ws.config.schemas;
+    match format {
+        Format::Human => print!(
+            "{}",
+            crate::render::drift::drift_text(&plan, schemas, &seen, now, ctx.style)
+        ),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::render::drift::drift_json(&plan, schemas, &seen))
+                .unwrap_or_default()
+        ),
+        Format::Markdown(_) => print!(
+            "{}",
+            crate::render::drift::drift_markdown(&plan, schemas, &seen, now)
+        ),
+    }
+    print_warnings(&ws, &plan.warnings, ctx.style);
+    Ok(if plan.drift.is_empty() {
+        Outcome::Done
+    } else {
+        Outcome::Changes
+    })
 }
 
 /// `import ADDRESS ID`: adopts an existing object. The next plan shows only how it differs

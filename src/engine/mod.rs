@@ -12,6 +12,7 @@ pub mod apply;
 pub(crate) mod checks;
 pub(crate) mod default_tags;
 pub(crate) mod diff;
+pub(crate) mod drift_seen;
 pub mod fake;
 pub mod graph;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use owo_colors::OwoColorize;
 
 use crate::engine::diff::Action;
 use crate::engine::plan::{DriftKind, Plan, ResourceChange};
+use crate::lang::address::Address;
 use crate::lang::schema::{AttrType, Registry};
 use crate::lang::value::{quote, Value};
 
@@ -69,7 +70,12 @@ fn header(c: &ResourceChange) -> String {
 }
 
 /// Renders a value at an indentation, multi-line for JSON documents and collections.
-fn value_text(ty: Option<&AttrType>, v: &Value, sensitive: bool, indent: usize) -> String {
+pub(crate) fn value_text(
+    ty: Option<&AttrType>,
+    v: &Value,
+    sensitive: bool,
+    indent: usize,
+) -> String {
     match (ty, v) {
         (_, Value::Unknown) => "(known after apply)".into(),
         _ if sensitive && !v.is_null() => "(sensitive value)".into(),
@@ -359,6 +365,24 @@ pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> Str
         style.bold("Note: Objects have changed outside of skyform")
     );
     out.push_str("skyform detected the following changes made outside of skyform since the last \"skyform apply\":\n\n");
+    out.push_str(&drift_blocks(plan, schemas, style, &|_, _| None));
+    if plan.refresh_only {
+        out.push_str("This is a refresh-only plan: applying it records these changes in the state and changes nothing in AWS.\n");
+    } else {
+        out.push_str("Unless you have made equivalent changes to your configuration, the plan below undoes them.\n");
+    }
+    out
+}
+
+/// One block per drifted object, as Terraform shows drift; `note` may add a comment line
+/// under an attribute (`Some(name)`) or a gone object (`None`), e.g. how long it was seen.
+pub(crate) fn drift_blocks(
+    plan: &Plan,
+    schemas: &Registry,
+    style: Style,
+    note: &dyn Fn(&Address, Option<&str>) -> Option<String>,
+) -> String {
+    let mut out = String::new();
     for d in &plan.drift {
         let schema = schemas.resources.get(&d.addr.type_name);
         let ty = |name: &str| schema.and_then(|s| s.attr(name)).map(|a| &a.ty);
@@ -372,6 +396,9 @@ pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> Str
                     &format!("# {} has been deleted", d.addr),
                     &d.addr,
                 );
+                if let Some(n) = note(&d.addr, None) {
+                    let _ = writeln!(out, "        # {n}");
+                }
                 for key in ["id", "name"] {
                     if let Some(v) = d.prior.get(key) {
                         let _ = writeln!(
@@ -398,30 +425,28 @@ pub(crate) fn render_drift(plan: &Plan, schemas: &Registry, style: Style) -> Str
                         for l in block_set_lines(&ch.name, &ch.before, &ch.after, style) {
                             let _ = writeln!(out, "{l}");
                         }
-                        continue;
+                    } else {
+                        let text = match (ty(&ch.name), &ch.before, &ch.after) {
+                            (Some(AttrType::Json), Value::String(b), Value::String(a))
+                                if !sensitive =>
+                            {
+                                json_diff(b, a, 8, style)
+                            }
+                            (t, b, a) => format!(
+                                "{} -> {}",
+                                value_text(t, b, sensitive, 8),
+                                value_text(t, a, sensitive, 8)
+                            ),
+                        };
+                        let _ = writeln!(out, "      {} {} = {text}", style.sym("~"), ch.name);
                     }
-                    let text = match (ty(&ch.name), &ch.before, &ch.after) {
-                        (Some(AttrType::Json), Value::String(b), Value::String(a))
-                            if !sensitive =>
-                        {
-                            json_diff(b, a, 8, style)
-                        }
-                        (t, b, a) => format!(
-                            "{} -> {}",
-                            value_text(t, b, sensitive, 8),
-                            value_text(t, a, sensitive, 8)
-                        ),
-                    };
-                    let _ = writeln!(out, "      {} {} = {text}", style.sym("~"), ch.name);
+                    if let Some(n) = note(&d.addr, Some(&ch.name)) {
+                        let _ = writeln!(out, "        # {n}");
+                    }
                 }
                 out.push_str("    }\n\n");
             }
         }
-    }
-    if plan.refresh_only {
-        out.push_str("This is a refresh-only plan: applying it records these changes in the state and changes nothing in AWS.\n");
-    } else {
-        out.push_str("Unless you have made equivalent changes to your configuration, the plan below undoes them.\n");
     }
     out
 }

@@ -18,6 +18,34 @@ use crate::render::json_config::{
     identity, redacted_attrs, sensitive_marks, FORMAT_VERSION, TERRAFORM_VERSION,
 };
 
+/// `resource_drift`: each object changed outside skyform, as Terraform writes it.
+pub(crate) fn resource_drift(plan: &Plan, schemas: &crate::lang::schema::Registry) -> Vec<Json> {
+    plan.drift
+        .iter()
+        .map(|d| {
+            let sensitive = plan.sensitive_attrs(schemas, &d.addr);
+            let mut m = identity(&d.addr);
+            let (acts, after) = match (&d.kind, &d.live) {
+                (DriftKind::Deleted, _) | (_, None) => (json!(["delete"]), Json::Null),
+                (DriftKind::Changed(_), Some(live)) => {
+                    (json!(["update"]), redacted_attrs(live, &sensitive))
+                }
+            };
+            m.insert(
+                "change".into(),
+                json!({
+                    "actions": acts,
+                    "before": redacted_attrs(&d.prior, &sensitive),
+                    "after": after,
+                    "before_sensitive": sensitive_marks(&sensitive),
+                    "after_sensitive": sensitive_marks(&sensitive),
+                }),
+            );
+            Json::Object(m)
+        })
+        .collect()
+}
+
 fn actions(a: Action, create_before_destroy: bool) -> Json {
     match a {
         Action::Replace if create_before_destroy => json!(["create", "delete"]),
@@ -171,31 +199,7 @@ pub(crate) fn plan_json(plan: &Plan, schemas: &crate::lang::schema::Registry) ->
         );
         Json::Object(m)
     }));
-    let resource_drift: Vec<Json> = plan
-        .drift
-        .iter()
-        .map(|d| {
-            let sensitive = plan.sensitive_attrs(schemas, &d.addr);
-            let mut m = identity(&d.addr);
-            let (acts, after) = match (&d.kind, &d.live) {
-                (DriftKind::Deleted, _) | (_, None) => (json!(["delete"]), Json::Null),
-                (DriftKind::Changed(_), Some(live)) => {
-                    (json!(["update"]), redacted_attrs(live, &sensitive))
-                }
-            };
-            m.insert(
-                "change".into(),
-                json!({
-                    "actions": acts,
-                    "before": redacted_attrs(&d.prior, &sensitive),
-                    "after": after,
-                    "before_sensitive": sensitive_marks(&sensitive),
-                    "after_sensitive": sensitive_marks(&sensitive),
-                }),
-            );
-            Json::Object(m)
-        })
-        .collect();
+    let resource_drift = resource_drift(plan, schemas);
     let output_changes: Map<String, Json> = plan
         .outputs
         .iter()

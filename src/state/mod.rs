@@ -107,6 +107,11 @@ pub struct State {
     /// Objects `state rm` handed off, as `type/id`: never adopted again by their tags.
     #[serde(default)]
     pub(crate) forgotten: std::collections::BTreeSet<String>,
+    /// When `skyform drift` first saw each drift that is still there (`engine::drift_seen`
+    /// keys, RFC 3339 times), from `meta`'s `drift_seen`. It describes AWS, not what skyform
+    /// manages, so plan files leave it out.
+    #[serde(skip)]
+    pub(crate) drift_seen: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +163,9 @@ pub trait StateStore {
     /// Releases the lock with this id; false when it was not held under that id.
     async fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
     async fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
+    /// Replaces the first-seen times of drift (an empty map deletes them), without bumping
+    /// the serial: they are bookkeeping about AWS, and a saved plan stays applicable.
+    async fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError>;
 }
 
 /// Dependency lists after a rename.
@@ -260,6 +268,10 @@ impl StateStore for MemoryState {
         Ok(true)
     }
     async fn heartbeat(&mut self, _id: &str) -> Result<(), StateError> {
+        Ok(())
+    }
+    async fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError> {
+        self.0.drift_seen.clone_from(seen);
         Ok(())
     }
     async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {

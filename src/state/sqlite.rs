@@ -403,11 +403,16 @@ impl Db {
             (Some(tenant), Some(principal)) => Some(Owner { tenant, principal }),
             _ => None,
         };
+        // A map that does not parse is only lost bookkeeping: the next drift run starts it anew.
+        let drift_seen = meta("drift_seen")?
+            .and_then(|f| serde_json::from_str(&f).ok())
+            .unwrap_or_default();
         let mut state = State {
             lineage,
             serial: serial.parse().unwrap_or(0),
             owner,
             forgotten,
+            drift_seen,
             ..State::default()
         };
         {
@@ -724,6 +729,25 @@ impl Db {
     }
 }
 
+impl Db {
+    fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError> {
+        let text = serde_json::to_string(seen).unwrap_or_else(|_| "{}".into());
+        let empty = seen.is_empty();
+        self.bookkeeping(|tx| {
+            if empty {
+                tx.execute("DELETE FROM meta WHERE key = 'drift_seen'", [])
+            } else {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('drift_seen', ?1)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![text],
+                )
+            }
+            .map(|_| ())
+        })
+    }
+}
+
 impl StateStore for SqliteState {
     async fn load(&mut self) -> Result<State, StateError> {
         self.blocking(Db::load).await
@@ -754,6 +778,10 @@ impl StateStore for SqliteState {
     async fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
         let lineage = lineage.to_string();
         self.blocking(move |db| db.set_lineage(&lineage)).await
+    }
+    async fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError> {
+        let seen = seen.clone();
+        self.blocking(move |db| db.set_drift_seen(&seen)).await
     }
     async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
         let (from, to) = (from.clone(), to.clone());
