@@ -60,3 +60,18 @@ stop_moto() {
   if [ -n "${MOTO_PID:-}" ]; then kill "$MOTO_PID" 2>/dev/null; wait "$MOTO_PID" 2>/dev/null; fi
   MOTO_PID=
 }
+
+# Sets HCL_TOOLS_DIR to a directory holding @cdktf/hcl-tools (HashiCorp's hclwrite.Format for
+# Node), the reference of the differential fmt test: $HCL_TOOLS_DIR if set, or .node, where it
+# is installed (pinned) when missing.
+ensure_hcl_tools() {
+  if [ -n "${HCL_TOOLS_DIR:-}" ]; then return 0; fi
+  if [ ! -f "$ROOT/.node/node_modules/@cdktf/hcl-tools/package.json" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm not found; the fmt differential test needs Node" >&2; return 1; }
+    echo "hcl-tools not found; installing @cdktf/hcl-tools@0.21.0 into $ROOT/.node" >&2
+    mkdir -p "$ROOT/.node"
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.node" '@cdktf/hcl-tools@0.21.0' >&2
+  fi
+  HCL_TOOLS_DIR="$ROOT/.node"
+  export HCL_TOOLS_DIR
+}

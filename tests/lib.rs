@@ -15,6 +15,7 @@ mod drift;
 mod example_plans;
 mod examples_applied;
 mod exclude;
+mod fmt_differential;
 mod iam_inline_policies;
 mod instance_attributes;
 mod instances;

@@ -1,289 +1,550 @@
 //! The canonical layout of `*.sky.hcl` files, as `terraform fmt` writes it (the command itself
 //! is `cli::fmt`).
 //!
-//! Formatting works on lines, with a small lexer that knows strings (and the `${...}` inside
-//! them), heredocs and comments, so that only layout changes: two spaces per nesting level,
-//! one space around an attribute's `=`, the `=` of consecutive attributes aligned, no
-//! trailing whitespace, one newline at the end. Comments and heredoc bodies are kept as they
-//! are. The result must parse to the same body as the input; a file for which it would not is
-//! reported and left alone, so `fmt` can never change what a configuration means. A file that
-//! does not parse at all is refused with its syntax error, and then nothing is written.
+//! It is hclwrite.Format's algorithm (the engine of `terraform fmt`), so that a repository
+//! `terraform fmt` keeps canonical is canonical here too, byte for byte: the text is lexed into
+//! HCL tokens; each line is indented two spaces per line above it that left brackets open;
+//! the spaces between tokens follow hclwrite's rules; the `=` of consecutive one-line
+//! attributes, and consecutive trailing comments, are aligned. Only spaces before tokens
+//! change: comments, heredoc bodies and blank lines (leading and trailing ones too) are kept.
+//! `tests/fmt_differential.rs` checks it against hclwrite itself. The result must parse to the
+//! same body as the input; a file for which it would not is reported and left alone, so
+//! `fmt` can never change what a configuration means. A file that does not parse at all is
+//! refused with its syntax error, and then nothing is written.
 
-/// What the lexer carries from one line to the next.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Carry {
-    Code,
-    BlockComment,
-    /// Inside a heredoc, until a line that is exactly this marker (after trimming).
-    Heredoc(String),
+/// The kinds of token that hclwrite's layout rules tell apart (hclsyntax's token types, less
+/// those the rules treat alike).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Newline,
+    /// A `#`/`//` comment (its newline included, so it ends a line) or a `/* */` one.
+    Comment,
+    Ident,
+    Number,
+    OQuote,
+    CQuote,
+    /// Literal text inside a quoted string.
+    QuotedLit,
+    /// `<<EOT` with its newline.
+    OHeredoc,
+    /// Literal text of a heredoc body.
+    StringLit,
+    /// The heredoc's closing marker line, leading whitespace included.
+    CHeredoc,
+    /// `${` or `${~`.
+    TemplateInterp,
+    /// `%{` or `%{~`.
+    TemplateControl,
+    /// The `}` or `~}` that ends an interpolation or directive.
+    TemplateSeqEnd,
+    OBrace,
+    CBrace,
+    OBrack,
+    CBrack,
+    OParen,
+    CParen,
+    Equal,
+    Comma,
+    Dot,
+    Ellipsis,
+    DoubleColon,
+    Minus,
+    Bang,
+    /// An operator after which a `-` is a negation (`+ * / % == != < <= > >= && || ( : ?`).
+    Operator,
+    /// `:` and `?`, after which a `-` is a negation too.
+    Separator,
+    Other,
 }
 
-/// One line, classified.
-struct Line {
+struct Token {
+    kind: Kind,
     text: String,
-    /// The indentation level.
-    depth: usize,
-    /// Kept byte for byte (heredoc body, inside a block comment).
-    verbatim: bool,
-    /// Leaves more brackets open than it found: its value goes on over the next lines.
-    opens: bool,
+    /// The spaces written before it, set by the layout passes.
+    spaces: usize,
 }
 
-/// Scans one line of code: pushes the brackets it opens (tagged with `line_no`), pops those
-/// it closes, and notes the heredoc or comment it leaves open.
-fn scan(line: &str, line_no: usize, open: &mut Vec<usize>, carry: &mut Carry) {
-    let b = line.as_bytes();
-    let mut i = 0;
-    // Inside a string: the number of `${` / `%{` braces open within it (0 = plain string).
-    let mut in_string = false;
-    let mut interp: Vec<usize> = Vec::new();
-    while i < b.len() {
-        if *carry == Carry::BlockComment {
-            if b[i..].starts_with(b"*/") {
-                *carry = Carry::Code;
-                i += 2;
-            } else {
-                i += 1;
-            }
-            continue;
+impl Token {
+    fn bracket_change(&self) -> i64 {
+        match self.kind {
+            Kind::OBrace
+            | Kind::OBrack
+            | Kind::OParen
+            | Kind::TemplateInterp
+            | Kind::TemplateControl => 1,
+            Kind::CBrace | Kind::CBrack | Kind::CParen | Kind::TemplateSeqEnd => -1,
+            _ => 0,
         }
-        let c = b[i];
-        if in_string && interp.is_empty() {
-            match c {
-                b'\\' => i += 1,
-                b'"' => in_string = false,
-                b'$' | b'%' if b.get(i + 1) == Some(&b'{') => {
-                    interp.push(0);
-                    i += 1;
-                }
-                _ => {}
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            b'"' if !interp.is_empty() => {
-                // A string inside an interpolation: skip it whole.
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    }
-                    i += 1;
-                }
-            }
-            b'"' => in_string = true,
-            b'#' => break,
-            b'/' if b.get(i + 1) == Some(&b'/') => break,
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                *carry = Carry::BlockComment;
-                i += 1;
-            }
-            b'<' if b.get(i + 1) == Some(&b'<') && interp.is_empty() => {
-                let rest = &line[i + 2..];
-                let rest = rest.strip_prefix('-').unwrap_or(rest);
-                let marker: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                if !marker.is_empty() {
-                    *carry = Carry::Heredoc(marker);
-                    return;
-                }
-            }
-            b'{' | b'[' | b'(' => {
-                if let Some(n) = interp.last_mut() {
-                    *n += 1;
-                } else {
-                    open.push(line_no);
-                }
-            }
-            b'}' | b']' | b')' => match interp.last_mut() {
-                Some(0) => {
-                    interp.pop();
-                }
-                Some(n) => *n -= 1,
-                None => {
-                    open.pop();
-                }
-            },
-            _ => {}
-        }
-        i += 1;
+    }
+
+    /// A newline token, or a line comment (which carries its newline).
+    fn ends_line(&self) -> bool {
+        self.kind == Kind::Newline || (self.kind == Kind::Comment && self.text.ends_with('\n'))
     }
 }
 
-/// The indentation level for brackets still open: brackets opened on one line (`jsonencode({`)
-/// indent once, as `terraform fmt` does.
-fn level(open: &[usize]) -> usize {
+/// What an open `{` belongs to, so that its `}` is lexed as the right token.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Open {
+    Brace,
+    /// An interpolation inside a quoted string (true) or a heredoc line (false).
+    Template(bool),
+}
+
+/// A small HCL lexer: enough of hclsyntax's scanner to give every token hclwrite's type.
+struct Lexer<'a> {
+    src: &'a str,
+    pos: usize,
+    tokens: Vec<Token>,
+    stack: Vec<Open>,
+}
+
+impl<'a> Lexer<'a> {
+    fn rest(&self) -> &'a str {
+        &self.src[self.pos..]
+    }
+
+    fn push(&mut self, kind: Kind, len: usize) {
+        let end = (self.pos + len).min(self.src.len());
+        self.tokens.push(Token {
+            kind,
+            text: self.src[self.pos..end].to_string(),
+            spaces: 0,
+        });
+        self.pos = end;
+    }
+
+    /// The length of the char at the cursor (at least 1 byte, so lexing always advances).
+    fn char_len(&self) -> usize {
+        self.rest().chars().next().map_or(1, char::len_utf8)
+    }
+
+    fn run(mut self) -> Vec<Token> {
+        while self.pos < self.src.len() {
+            self.code_token();
+        }
+        self.tokens
+    }
+
+    fn code_token(&mut self) {
+        let rest = self.rest();
+        let Some(c) = rest.chars().next() else { return };
+        if c == ' ' || c == '\t' {
+            self.pos += 1;
+            return;
+        }
+        let two = rest.get(..2).unwrap_or("");
+        let len_to = |pat: &str| rest.find(pat);
+        match c {
+            '\n' => self.push(Kind::Newline, 1),
+            '\r' if two == "\r\n" => self.push(Kind::Newline, 2),
+            '#' => self.push(Kind::Comment, len_to("\n").map_or(rest.len(), |n| n + 1)),
+            '/' if two == "//" => {
+                self.push(Kind::Comment, len_to("\n").map_or(rest.len(), |n| n + 1));
+            }
+            '/' if two == "/*" => {
+                self.push(Kind::Comment, len_to("*/").map_or(rest.len(), |n| n + 2));
+            }
+            '"' => {
+                self.push(Kind::OQuote, 1);
+                self.template(true);
+            }
+            '<' if two == "<<" => self.heredoc(),
+            '{' => {
+                self.stack.push(Open::Brace);
+                self.push(Kind::OBrace, 1);
+            }
+            '}' | '~'
+                if self.stack.last().is_some_and(|o| *o != Open::Brace)
+                    && (c == '}' || two == "~}") =>
+            {
+                let Some(Open::Template(quoted)) = self.stack.pop() else {
+                    return;
+                };
+                self.push(Kind::TemplateSeqEnd, if c == '~' { 2 } else { 1 });
+                if quoted {
+                    self.template(true);
+                }
+            }
+            '}' => {
+                self.stack.pop();
+                self.push(Kind::CBrace, 1);
+            }
+            '[' => self.push(Kind::OBrack, 1),
+            ']' => self.push(Kind::CBrack, 1),
+            '(' => self.push(Kind::OParen, 1),
+            ')' => self.push(Kind::CParen, 1),
+            ',' => self.push(Kind::Comma, 1),
+            '.' if rest.starts_with("...") => self.push(Kind::Ellipsis, 3),
+            '.' => self.push(Kind::Dot, 1),
+            ':' if two == "::" => self.push(Kind::DoubleColon, 2),
+            ':' | '?' => self.push(Kind::Separator, 1),
+            '-' => self.push(Kind::Minus, 1),
+            '!' if two == "!=" => self.push(Kind::Operator, 2),
+            '!' => self.push(Kind::Bang, 1),
+            '=' if two == "==" => self.push(Kind::Operator, 2),
+            '=' if two == "=>" => self.push(Kind::Other, 2),
+            '=' => self.push(Kind::Equal, 1),
+            '<' | '>' if rest[1..].starts_with('=') => self.push(Kind::Operator, 2),
+            '&' | '|' if two == "&&" || two == "||" => self.push(Kind::Operator, 2),
+            '+' | '*' | '/' | '%' | '<' | '>' => self.push(Kind::Operator, 1),
+            c if c.is_ascii_digit() => {
+                let mut n = 0;
+                let b = rest.as_bytes();
+                while n < b.len() {
+                    let d = b[n];
+                    let exp_sign =
+                        (d == b'+' || d == b'-') && n > 0 && matches!(b[n - 1], b'e' | b'E');
+                    let frac = d == b'.' && b.get(n + 1).is_some_and(u8::is_ascii_digit);
+                    if !(d.is_ascii_digit() || d == b'e' || d == b'E' || exp_sign || frac) {
+                        break;
+                    }
+                    n += 1;
+                }
+                self.push(Kind::Number, n);
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                let n = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
+                    .unwrap_or(rest.len());
+                self.push(Kind::Ident, n);
+            }
+            _ => {
+                let n = self.char_len();
+                self.push(Kind::Other, n);
+            }
+        }
+    }
+
+    /// Lexes template text up to the next interpolation (then back to code) or its end: the
+    /// closing quote of a quoted string, or the end of the line in a heredoc.
+    fn template(&mut self, quoted: bool) {
+        let b = self.rest().as_bytes();
+        let mut n = 0;
+        while n < b.len() {
+            match b[n] {
+                b'\\' if quoted => n += 2,
+                b'$' | b'%' if b.get(n + 1) == Some(&b'{') => {
+                    if n > 0 && b[n - 1] == b[n] && (n < 2 || b[n - 2] != b[n]) {
+                        // `$${` and `%%{` are escapes, not interpolations.
+                        n += 2;
+                        continue;
+                    }
+                    if n > 0 {
+                        self.push(
+                            if quoted {
+                                Kind::QuotedLit
+                            } else {
+                                Kind::StringLit
+                            },
+                            n,
+                        );
+                    }
+                    let control = b[n] == b'%';
+                    let len = if b.get(n + 2) == Some(&b'~') { 3 } else { 2 };
+                    self.stack.push(Open::Template(quoted));
+                    let kind = if control {
+                        Kind::TemplateControl
+                    } else {
+                        Kind::TemplateInterp
+                    };
+                    self.push(kind, len);
+                    return;
+                }
+                b'"' if quoted => {
+                    if n > 0 {
+                        self.push(Kind::QuotedLit, n);
+                    }
+                    self.push(Kind::CQuote, 1);
+                    return;
+                }
+                b'\n' if quoted => break,
+                b'\n' => {
+                    self.push(Kind::StringLit, n + 1);
+                    return;
+                }
+                _ => n += 1,
+            }
+        }
+        if n > 0 {
+            self.push(
+                if quoted {
+                    Kind::QuotedLit
+                } else {
+                    Kind::StringLit
+                },
+                n,
+            );
+        }
+    }
+
+    /// `<<EOT` / `<<-EOT`: the opener with its newline, the body lines kept as they are (their
+    /// interpolations lexed as code), and the closing marker.
+    fn heredoc(&mut self) {
+        let rest = self.rest();
+        let after = rest[2..].strip_prefix('-').unwrap_or(&rest[2..]);
+        let marker: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '-')
+            .collect();
+        let head = rest.len() - after.len() + marker.len();
+        if marker.is_empty() || !rest[head..].starts_with('\n') {
+            self.push(Kind::Operator, 1);
+            return;
+        }
+        self.push(Kind::OHeredoc, head + 1);
+        while self.pos < self.src.len() {
+            let line = self.rest().split('\n').next().unwrap_or("");
+            if line.trim_start_matches([' ', '\t']).trim_end_matches('\r') == marker {
+                let n = line.trim_end_matches('\r').len();
+                self.push(Kind::CHeredoc, n);
+                return;
+            }
+            let depth = self.stack.len();
+            self.template(false);
+            // An interpolation in the body: lex it as code until it closes.
+            while self.stack.len() > depth && self.pos < self.src.len() {
+                self.code_token();
+            }
+        }
+    }
+}
+
+/// One line of tokens, split as hclwrite splits it: `lead`, then `assign` (from the `=` of a
+/// one-line attribute on), then a trailing `comment`; each is a range of token indexes.
+struct FmtLine {
+    start: usize,
+    assign: usize,
+    comment: usize,
+    end: usize,
+}
+
+impl FmtLine {
+    fn columns(tokens: &[Token], range: std::ops::Range<usize>) -> usize {
+        tokens[range]
+            .iter()
+            .map(|t| t.spaces + t.text.chars().count())
+            .sum()
+    }
+}
+
+fn lines_for_format(tokens: &[Token]) -> Vec<FmtLine> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for (i, t) in tokens.iter().enumerate() {
+        if t.ends_line() || i + 1 == tokens.len() {
+            lines.push(FmtLine {
+                start,
+                assign: i + 1,
+                comment: i + 1,
+                end: i + 1,
+            });
+            start = i + 1;
+        }
+    }
+    for line in &mut lines {
+        let (s, e) = (line.start, line.end);
+        if e - s > 1 && tokens[e - 1].kind == Kind::Comment {
+            line.comment = e - 1;
+            line.assign = e - 1;
+        }
+        if let Some(eq) = (s + 1..line.comment).find(|&i| tokens[i].kind == Kind::Equal) {
+            // Only a whole expression is aligned: a value that opens brackets it does not
+            // close on this line (`policy = jsonencode({`) goes on over the next lines.
+            if net_brackets(&tokens[eq..line.comment]) == 0 {
+                line.assign = eq;
+            }
+        }
+    }
+    lines
+}
+
+/// The brackets a run of tokens leaves open, counted up to a heredoc opener (its body is text).
+fn net_brackets(tokens: &[Token]) -> i64 {
     let mut n = 0;
-    let mut last = None;
-    for l in open {
-        if last != Some(*l) {
-            n += 1;
-            last = Some(*l);
+    for t in tokens {
+        n += t.bracket_change();
+        if t.kind == Kind::OHeredoc {
+            break;
         }
     }
     n
 }
 
-fn classify(text: &str) -> Vec<Line> {
-    let mut out = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
-    let mut carry = Carry::Code;
-    for (n, raw) in text.lines().enumerate() {
-        match &carry {
-            Carry::Heredoc(marker) => {
-                if raw.trim() == marker {
-                    carry = Carry::Code;
-                }
-                out.push(Line {
-                    text: raw.to_string(),
-                    depth: 0,
-                    verbatim: true,
-                    opens: false,
-                });
-                continue;
-            }
-            Carry::BlockComment => {
-                scan(raw, n, &mut open, &mut carry);
-                out.push(Line {
-                    text: raw.trim_end().to_string(),
-                    depth: 0,
-                    verbatim: true,
-                    opens: false,
-                });
-                continue;
-            }
-            Carry::Code => {}
+/// hclwrite's indentation: a line that opens brackets indents the following lines one level
+/// however many it opens, and the lines that close them come back out.
+fn format_indent(tokens: &mut [Token], lines: &[FmtLine]) {
+    let mut indents: Vec<i64> = Vec::new();
+    for line in lines {
+        if tokens[line.start].kind == Kind::Newline {
+            tokens[line.start].spaces = 0;
+            continue;
         }
-        let trimmed = raw.trim();
-        let closers = trimmed
-            .chars()
-            .take_while(|c| matches!(c, '}' | ']' | ')'))
-            .count();
-        let depth = level(&open[..open.len().saturating_sub(closers)]);
-        let before = open.len();
-        scan(raw, n, &mut open, &mut carry);
-        out.push(Line {
-            text: trimmed.to_string(),
-            depth,
-            verbatim: false,
-            opens: open.len() > before,
-        });
+        let net = net_brackets(&tokens[line.start..line.assign])
+            + net_brackets(&tokens[line.assign..line.comment]);
+        let level = if net > 0 {
+            let level = indents.len();
+            indents.push(net);
+            level
+        } else {
+            let mut closed = -net;
+            while closed > 0 {
+                let Some(top) = indents.last_mut() else { break };
+                if closed >= *top {
+                    closed -= *top;
+                    indents.pop();
+                } else {
+                    *top -= closed;
+                    closed = 0;
+                }
+            }
+            indents.len()
+        };
+        tokens[line.start].spaces = 2 * level;
+    }
+}
+
+/// Whether hclwrite puts a space between `subject` and `after`.
+fn space_after(subject: &Token, before: Option<&Token>, after: &Token) -> bool {
+    use Kind as K;
+    let (s, a) = (subject.kind, after.kind);
+    match () {
+        () if a == K::Newline => false,
+        () if s == K::Ident && a == K::OParen => false,
+        () if (s == K::Ident && a == K::DoubleColon) || (s == K::DoubleColon && a == K::Ident) => {
+            false
+        }
+        () if s == K::Dot || a == K::Dot => false,
+        () if a == K::Comma || a == K::Ellipsis => false,
+        () if s == K::Comma => true,
+        () if matches!(s, K::QuotedLit | K::StringLit | K::OQuote | K::OHeredoc)
+            || matches!(a, K::QuotedLit | K::StringLit | K::CQuote | K::CHeredoc) =>
+        {
+            false
+        }
+        () if s == K::Ident
+            && subject.text == "in"
+            && before.is_some_and(|b| b.kind == K::Ident) =>
+        {
+            true
+        }
+        () if a == K::OBrack
+            && (s == K::Ident || s == K::Number || subject.bracket_change() < 0) =>
+        {
+            false
+        }
+        // After nothing, an opening bracket, a separator or an operator, `-` is a negation.
+        () if s == K::Minus => !matches!(
+            before.map(|b| b.kind),
+            None | Some(
+                K::OParen
+                    | K::OBrace
+                    | K::OBrack
+                    | K::Equal
+                    | K::Separator
+                    | K::Comma
+                    | K::Minus
+                    | K::Operator
+                    | K::Bang
+            )
+        ),
+        () if s == K::Bang => false,
+        () if s == K::OBrace || a == K::CBrace => !(s == K::OBrace && a == K::CBrace),
+        () if matches!(s, K::TemplateInterp | K::TemplateControl) && a == K::OBrace => true,
+        () if s == K::CBrace && a == K::TemplateSeqEnd => true,
+        () if s == K::TemplateSeqEnd && matches!(a, K::TemplateInterp | K::TemplateControl) => {
+            false
+        }
+        () if subject.bracket_change() > 0 => false,
+        () if after.bracket_change() < 0 => false,
+        () => true,
+    }
+}
+
+fn format_spaces(tokens: &mut [Token], lines: &[FmtLine]) {
+    for line in lines {
+        for (from, to) in [(line.start, line.assign), (line.assign, line.comment)] {
+            if from < to && from == line.assign {
+                tokens[from].spaces = 1;
+            }
+            for i in from..to.saturating_sub(1) {
+                let before = (i > from).then(|| &tokens[i - 1]);
+                let space = space_after(&tokens[i], before, &tokens[i + 1]);
+                tokens[i + 1].spaces = usize::from(space);
+            }
+        }
+    }
+}
+
+/// Aligns the `=` of consecutive one-line attributes, then the trailing comments of
+/// consecutive lines that have one.
+fn format_cells(tokens: &mut [Token], lines: &[FmtLine]) {
+    align(tokens, lines, |l| {
+        (l.assign < l.comment).then_some(l.assign)
+    });
+    align(tokens, lines, |l| (l.comment < l.end).then_some(l.comment));
+}
+
+/// Pads the cell that `cell` picks (its first token) on each run of consecutive lines that
+/// have one, so that they all start one column after the longest text before them.
+fn align(tokens: &mut [Token], lines: &[FmtLine], cell: impl Fn(&FmtLine) -> Option<usize>) {
+    let mut i = 0;
+    while i < lines.len() {
+        if cell(&lines[i]).is_none() {
+            i += 1;
+            continue;
+        }
+        let j = (i..lines.len())
+            .find(|&j| cell(&lines[j]).is_none())
+            .unwrap_or(lines.len());
+        let run: Vec<(usize, usize)> = lines[i..j]
+            .iter()
+            .filter_map(|l| cell(l).map(|c| (c, FmtLine::columns(tokens, l.start..c))))
+            .collect();
+        let width = run.iter().map(|(_, w)| *w).max().unwrap_or(0);
+        for (c, w) in run {
+            tokens[c].spaces = width - w + 1;
+        }
+        i = j;
+    }
+}
+
+/// Formats one file's text exactly as hclwrite.Format (the engine of `terraform fmt`) does.
+pub(crate) fn format_text(text: &str) -> String {
+    let mut tokens = lex(text);
+    let lines = lines_for_format(&tokens);
+    format_indent(&mut tokens, &lines);
+    format_spaces(&mut tokens, &lines);
+    format_cells(&mut tokens, &lines);
+    let mut out = String::with_capacity(text.len());
+    for t in &tokens {
+        for _ in 0..t.spaces {
+            out.push(' ');
+        }
+        out.push_str(&t.text);
     }
     out
 }
 
-/// The key and value of an attribute line (`key = value`), if it is one.
-fn assignment(line: &str) -> Option<(&str, &str)> {
-    let key_end = if let Some(rest) = line.strip_prefix('"') {
-        rest.find('"')? + 2
-    } else {
-        line.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))?
-    };
-    if key_end == 0 {
-        return None;
+fn lex(text: &str) -> Vec<Token> {
+    Lexer {
+        src: text,
+        pos: 0,
+        tokens: Vec::new(),
+        stack: Vec::new(),
     }
-    let (key, rest) = line.split_at(key_end);
-    let rest = rest.trim_start();
-    let value = rest.strip_prefix('=')?;
-    if value.starts_with(['=', '>']) {
-        return None;
-    }
-    Some((key, value.trim_start()))
+    .run()
 }
 
-/// Formats one file's text.
-pub(crate) fn format_text(text: &str) -> String {
-    // Each line: its text, or for an attribute its (level, indented key, value) to align.
-    type Rendered = (String, Option<(usize, String, String)>);
-    let lines = classify(text);
-    let mut rendered: Vec<Rendered> = Vec::new();
-    for l in &lines {
-        if l.verbatim {
-            rendered.push((l.text.clone(), None));
-            continue;
-        }
-        if l.text.is_empty() {
-            rendered.push((String::new(), None));
-            continue;
-        }
-        let level = l.depth;
-        let indent = "  ".repeat(level);
-        let is_comment =
-            l.text.starts_with('#') || l.text.starts_with("//") || l.text.starts_with("/*");
-        if let Some((key, value)) = assignment(&l.text).filter(|_| !is_comment) {
-            if l.opens {
-                // terraform fmt (hclwrite) leaves out of the alignment, and ends the run of
-                // aligned lines at, an attribute whose value opens a multi-line expression:
-                // `default = {` under `type        = map(string)` keeps its one space.
-                rendered.push((format!("{indent}{key} = {value}"), None));
-                continue;
-            }
-            rendered.push((
-                String::new(),
-                Some((level, format!("{indent}{key}"), value.to_string())),
-            ));
-        } else {
-            let mut t = l.text.clone();
-            // `name "a" "b"{` gets its space before the brace.
-            if t.ends_with('{') && t.len() > 1 && !t.ends_with(" {") && !t.ends_with("${") {
-                t.insert(t.len() - 1, ' ');
-            }
-            rendered.push((format!("{indent}{t}"), None));
-        }
-    }
-    // Align the `=` of consecutive attribute lines at one level.
-    let mut out: Vec<String> = Vec::with_capacity(rendered.len());
-    let mut i = 0;
-    while i < rendered.len() {
-        let Some((level, _, _)) = &rendered[i].1 else {
-            out.push(rendered[i].0.clone());
-            i += 1;
-            continue;
-        };
-        let level = *level;
-        let mut j = i;
-        while j < rendered.len() && matches!(&rendered[j].1, Some((l, _, _)) if *l == level) {
-            j += 1;
-        }
-        let width = rendered[i..j]
-            .iter()
-            .filter_map(|r| r.1.as_ref().map(|(_, k, _)| k.chars().count()))
-            .max()
-            .unwrap_or(0);
-        for r in &rendered[i..j] {
-            if let Some((_, key, value)) = &r.1 {
-                let pad = width - key.chars().count();
-                out.push(format!("{key}{} = {value}", " ".repeat(pad)));
-            }
-        }
-        i = j;
-    }
-    let mut text: String = out
-        .iter()
-        .map(|l| l.trim_end_matches([' ', '\t']))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let trimmed = text.trim_matches('\n').len();
-    if trimmed == 0 {
-        return String::new();
-    }
-    text = text
-        .trim_start_matches('\n')
-        .trim_end_matches('\n')
-        .to_string();
-    text.push('\n');
-    text
-}
-
-/// Whether two texts are the same configuration (hcl-rs bodies, which carry no layout).
+/// Whether two texts are the same configuration: both parse, and they are the same tokens,
+/// only the spaces between them differing. (hcl-rs bodies cannot tell: they keep a template's
+/// text, so `"${a+1}"` and `"${a + 1}"` would differ there although they mean the same.)
 pub(crate) fn same_meaning(a: &str, b: &str) -> bool {
-    match (hcl::parse(a), hcl::parse(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => false,
-    }
+    let same_tokens = lex(a)
+        .iter()
+        .map(|t| (t.kind, &t.text))
+        .eq(lex(b).iter().map(|t| (t.kind, &t.text)));
+    same_tokens && hcl::parse(a).is_ok() && hcl::parse(b).is_ok()
 }
 
 /// A line diff of `old` against `new`, with a little context, for `fmt --diff`.
@@ -345,10 +606,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn indentation_spacing_and_alignment_follow_terraform() {
+    fn indentation_spacing_alignment_and_blank_lines_follow_terraform() {
         let input = "resource \"aws_iam_user\" \"u\"{\nname=\"x\"\n    path   =   \"/\"\ntags = {\n a = \"b\"\n  long_key = \"c\"\n}\n}\n\n\n";
-        let want = "resource \"aws_iam_user\" \"u\" {\n  name = \"x\"\n  path = \"/\"\n  tags = {\n    a        = \"b\"\n    long_key = \"c\"\n  }\n}\n";
-        assert_eq!(format_text(input), want);
+        let want = "resource \"aws_iam_user\" \"u\" {\n  name = \"x\"\n  path = \"/\"\n  tags = {\n    a        = \"b\"\n    long_key = \"c\"\n  }\n}\n\n\n";
+        assert_eq!(
+            format_text(input),
+            want,
+            "trailing blank lines are kept, as hclwrite keeps them"
+        );
         assert_eq!(format_text(want), want, "formatting is idempotent");
     }
 
