@@ -202,3 +202,45 @@ fn the_json_plan_holds_configuration_variables_and_prior_state_also_from_a_plan_
     assert_full_plan(&shown, &stdout(&out));
     assert_eq!(shown["configuration"], doc["configuration"]);
 }
+
+#[test]
+fn the_json_plan_of_a_module_configuration_has_its_calls_and_child_modules() {
+    let Some(moto) = Moto::start() else { return };
+    let p = crate::modules::example_tree("skypilot-modules");
+    let doc = parsed(&moto.run(&p, &["plan", "--json", "--var", "image_id=ami-12c6146b"]));
+    // configuration: the call, its source and for_each, and the module's own resources.
+    let call = &doc["configuration"]["root_module"]["module_calls"]["vpc"];
+    assert_eq!(call["source"], "./modules/vpc", "{call:#}");
+    assert!(call["for_each_expression"]["references"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r == "var.networks")));
+    let inner: Vec<&str> = call["module"]["resources"]
+        .as_array()
+        .expect("module resources")
+        .iter()
+        .filter_map(|r| r["address"].as_str())
+        .collect();
+    assert!(
+        inner.iter().any(|a| a.ends_with("aws_subnet.this")),
+        "{inner:?}"
+    );
+    // planned_values: each module instance is a child module holding its instances.
+    let children = doc["planned_values"]["root_module"]["child_modules"]
+        .as_array()
+        .expect("child modules");
+    let train = children
+        .iter()
+        .find(|c| c["address"] == "module.vpc[\"train\"]")
+        .unwrap_or_else(|| panic!("module.vpc[\"train\"] in {children:#?}"));
+    assert!(train["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .any(|r| r["address"] == "module.vpc[\"train\"].aws_subnet.this[\"b\"]"));
+    assert!(doc["resource_changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .any(|c| c["address"] == "module.vpc[\"serve\"].aws_vpc.this"
+            && c["module_address"] == "module.vpc[\"serve\"]"));
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::support::{block_on, example_dir, stderr, stdout, Moto, Project};
 
 /// A copy of an example directory, subdirectories (the example's modules) included.
-fn example_tree(name: &str) -> Project {
+pub(crate) fn example_tree(name: &str) -> Project {
     fn copy(from: &Path, to: &Path) {
         std::fs::create_dir_all(to).expect("mkdir");
         for entry in std::fs::read_dir(from).expect("example dir").flatten() {

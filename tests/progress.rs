@@ -82,11 +82,18 @@ resource "aws_iam_user" "many" {
         "nothing to refresh yet"
     );
     assert!(user_exists(&moto, "progress-many-99"));
+    moto.clear_calls();
     let out = moto.run(&p, &["plan", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // The request count it gives is what reached AWS, as the proxy counted it.
+    let sent = moto.calls.lock().expect("calls").len();
     assert!(
-        stderr(&out).contains("Refreshed 100 resources in "),
-        "{}",
+        stderr(&out).contains("Refreshed 100 resources in ")
+            && stderr(&out).contains(&format!(
+                " ({sent} request{})",
+                if sent == 1 { "" } else { "s" }
+            )),
+        "{sent} requests: {}",
         stderr(&out)
     );
     // stdout stays the JSON plan alone.

@@ -80,6 +80,36 @@ use crate::engine::provider::{
 };
 use crate::state::Attrs;
 
+/// Every HTTP request this process sent to AWS (retries included), for the summary line of big
+/// plans: what a refresh costs is told in requests, the unit AWS throttles.
+static REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many requests this process has sent to AWS so far.
+pub(crate) fn requests_sent() -> usize {
+    REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Counts each attempt as it is sent; one interceptor type serves the IAM, STS and EC2 clients,
+/// whose `Intercept` is the same trait.
+#[derive(Debug)]
+struct CountRequests;
+
+impl aws_sdk_ec2::config::Intercept for CountRequests {
+    fn name(&self) -> &'static str {
+        "skyform: count requests"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _ctx: &aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_sdk_ec2::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ec2::error::BoxError> {
+        REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// One provider configuration's clients. The default configuration holds the aliased ones
 /// (`provider "aws" { alias = "west" }`) in `aliases`; every `Provider` call picks the
 /// configuration its request names (`at`) and runs there, so the type files only ever see the
@@ -134,9 +164,21 @@ impl AwsProvider {
             ));
         };
         Ok(AwsProvider {
-            iam: aws_sdk_iam::Client::new(&conf),
-            sts: aws_sdk_sts::Client::new(&conf),
-            ec2: aws_sdk_ec2::Client::new(&conf),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&conf)
+                    .interceptor(CountRequests)
+                    .build(),
+            ),
+            sts: aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::config::Builder::from(&conf)
+                    .interceptor(CountRequests)
+                    .build(),
+            ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(&conf)
+                    .interceptor(CountRequests)
+                    .build(),
+            ),
             conf,
             region,
             alias: String::new(),

@@ -67,15 +67,20 @@ async fn make_plan<S: StateStore>(
 ) -> Result<Planned<S>, Error> {
     let provider = connect(&ws).await?;
     let state = store.load().await?;
+    let sent = crate::aws::requests_sent();
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
         Ok(mut plan) => {
             plan.described = Some(crate::render::json_config::described(&ws));
             if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
-                // On stderr: stdout may be a JSON or Markdown plan.
+                // On stderr: stdout may be a JSON or Markdown plan. The requests are the
+                // whole plan's: the lineage scan, the refresh and the data sources.
+                let requests = crate::aws::requests_sent() - sent;
                 eprintln!(
-                    "Refreshed {} resources in {:.1} s",
+                    "Refreshed {} resources in {:.1} s ({} request{})",
                     thousands(n),
-                    took.as_secs_f64()
+                    took.as_secs_f64(),
+                    thousands(requests),
+                    if requests == 1 { "" } else { "s" }
                 );
             }
             Ok(Planned {
