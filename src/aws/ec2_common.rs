@@ -149,9 +149,13 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<(), ProviderError>>,
 {
-    let result = retry_propagation(f, |e| e.code == "DependencyViolation").await;
+    gone_is_done(retry_propagation(f, |e| e.code == "DependencyViolation").await)
+}
+
+/// A delete, release or disassociate whose object AWS no longer knows (`*.NotFound`) has
+/// what it wanted: already gone is success.
+pub(super) fn gone_is_done(result: Result<(), ProviderError>) -> Result<(), ProviderError> {
     match result {
-        // Already gone is what a delete wants.
         Err(e) if e.code.ends_with(".NotFound") => Ok(()),
         other => other,
     }

@@ -5,7 +5,9 @@
 
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
-use super::ec2_common::{arn, bool_of, created, filter, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{
+    arn, bool_of, created, filter, gone_is_done, sync_tags, tag_spec, tags_json, ById,
+};
 use super::resource::{
     adopted, kept_or_listed, listed, read_back, Raws, Read, Recover, Resource, Tagged,
 };
@@ -289,18 +291,15 @@ pub(super) async fn delete(p: &AwsProvider, id: &str, prior: &Attrs) -> Result<(
             disassociate(p, assoc).await?;
         }
     }
-    let released = p
-        .ec2
-        .release_address()
-        .allocation_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(aws_err);
-    match released {
-        Err(e) if e.code.ends_with(".NotFound") => Ok(()),
-        other => other,
-    }
+    gone_is_done(
+        p.ec2
+            .release_address()
+            .allocation_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err),
+    )
 }
 
 /// Associations, by association id, from one `DescribeAddresses`; `allow_reassociation` is
@@ -354,18 +353,15 @@ async fn associate_resource(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs
 }
 
 pub(super) async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
-    let result = p
-        .ec2
-        .disassociate_address()
-        .association_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(aws_err);
-    match result {
-        Err(e) if e.code.ends_with(".NotFound") => Ok(()),
-        other => other,
-    }
+    gone_is_done(
+        p.ec2
+            .disassociate_address()
+            .association_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err),
+    )
 }
 
 /// The address's current association, when it is with the planned instance or interface.

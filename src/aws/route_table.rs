@@ -5,7 +5,7 @@ use aws_sdk_ec2::types::ResourceType;
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, created, delete_with_retry, filter, gone_is_done, sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{adopted, by_id, described, read_back, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -316,18 +316,15 @@ pub(super) async fn associate(
 }
 
 pub(super) async fn disassociate(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
-    let result = p
-        .ec2
-        .disassociate_route_table()
-        .association_id(id)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(aws_err);
-    match result {
-        Err(e) if e.code.ends_with(".NotFound") => Ok(()),
-        other => other,
-    }
+    gone_is_done(
+        p.ec2
+            .disassociate_route_table()
+            .association_id(id)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err),
+    )
 }
 
 /// A subnet has at most one route table association: the pair identifies it.

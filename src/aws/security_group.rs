@@ -275,6 +275,20 @@ async fn change_rules(
     Ok(())
 }
 
+/// One of the four permission calls on a group; they differ only in name.
+macro_rules! permissions_call {
+    ($p:expr, $call:ident, $group:expr, $perms:expr) => {
+        $p.ec2
+            .$call()
+            .group_id($group)
+            .set_ip_permissions(Some($perms))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(aws_err)
+    };
+}
+
 /// Authorizes permissions on a group, in the direction asked.
 pub(super) async fn authorize(
     p: &AwsProvider,
@@ -283,23 +297,9 @@ pub(super) async fn authorize(
     perms: Vec<IpPermission>,
 ) -> Result<(), ProviderError> {
     if egress {
-        p.ec2
-            .authorize_security_group_egress()
-            .group_id(group)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err)
+        permissions_call!(p, authorize_security_group_egress, group, perms)
     } else {
-        p.ec2
-            .authorize_security_group_ingress()
-            .group_id(group)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err)
+        permissions_call!(p, authorize_security_group_ingress, group, perms)
     }
 }
 
@@ -311,23 +311,9 @@ pub(super) async fn revoke(
     perms: Vec<IpPermission>,
 ) -> Result<(), ProviderError> {
     if egress {
-        p.ec2
-            .revoke_security_group_egress()
-            .group_id(group)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err)
+        permissions_call!(p, revoke_security_group_egress, group, perms)
     } else {
-        p.ec2
-            .revoke_security_group_ingress()
-            .group_id(group)
-            .set_ip_permissions(Some(perms))
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(aws_err)
+        permissions_call!(p, revoke_security_group_ingress, group, perms)
     }
 }
 
