@@ -729,6 +729,83 @@ impl Db {
     }
 }
 
+/// A value as the JSON text a column holds.
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+impl Db {
+    /// Writes `state` in place of whatever is here, in one transaction, keeping its serial.
+    fn replace(&mut self, state: &State) -> Result<u64, StateError> {
+        let state = state.clone();
+        self.bookkeeping(|tx| {
+            tx.execute("DELETE FROM resources", [])?;
+            tx.execute("DELETE FROM outputs", [])?;
+            tx.execute("DELETE FROM intents", [])?;
+            tx.execute(
+                "DELETE FROM meta WHERE key IN ('owner_account', 'owner_arn', 'forgotten', 'drift_seen')",
+                [],
+            )?;
+            let mut meta = vec![
+                ("lineage", state.lineage.clone()),
+                ("serial", state.serial.to_string()),
+                ("forgotten", json_text(&state.forgotten)),
+            ];
+            if let Some(o) = &state.owner {
+                meta.push(("owner_account", o.tenant.clone()));
+                meta.push(("owner_arn", o.principal.clone()));
+            }
+            if !state.drift_seen.is_empty() {
+                meta.push(("drift_seen", json_text(&state.drift_seen)));
+            }
+            for (key, value) in meta {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )?;
+            }
+            for r in state.resources.values() {
+                let deps: Vec<String> = r.deps.iter().map(ToString::to_string).collect();
+                tx.execute(
+                    "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive, provider) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        r.addr.to_string(),
+                        r.addr.type_name,
+                        r.id,
+                        serde_json::Value::Object(r.attrs.clone()).to_string(),
+                        json_text(&deps),
+                        now(),
+                        json_text(&r.sensitive),
+                        r.provider
+                    ],
+                )?;
+            }
+            for (name, o) in &state.outputs {
+                tx.execute(
+                    "INSERT INTO outputs (name, value, sensitive) VALUES (?1, ?2, ?3)",
+                    params![name, o.value.to_string(), o.sensitive],
+                )?;
+            }
+            for i in state.intents.values() {
+                tx.execute(
+                    "INSERT INTO intents (address, op, token, attributes, created_at, evidence, provider) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        i.addr.to_string(),
+                        i.op,
+                        i.token,
+                        serde_json::Value::Object(i.attrs.clone()).to_string(),
+                        now(),
+                        serde_json::Value::Object(i.evidence.clone()).to_string(),
+                        i.provider
+                    ],
+                )?;
+            }
+            Ok(state.serial)
+        })
+    }
+}
+
 impl Db {
     fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError> {
         let text = serde_json::to_string(seen).unwrap_or_else(|_| "{}".into());
@@ -751,6 +828,10 @@ impl Db {
 impl StateStore for SqliteState {
     async fn load(&mut self) -> Result<State, StateError> {
         self.blocking(Db::load).await
+    }
+    async fn replace(&mut self, state: &State) -> Result<u64, StateError> {
+        let state = state.clone();
+        self.blocking(move |db| db.replace(&state)).await
     }
     async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
         let r = r.clone();
