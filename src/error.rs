@@ -221,6 +221,9 @@ pub(crate) enum StateEditError {
     OpenIntents(usize),
     #[error("no lock with id {0} holds this state")]
     NoSuchLock(String),
+    /// `state migrate` or `state push` refused, or could not read what it was given.
+    #[error("{0}")]
+    Move(String),
 }
 
 fn list(addrs: &[Address]) -> String {

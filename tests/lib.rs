@@ -31,6 +31,7 @@ mod reliability;
 mod request_counts;
 mod review_workflow;
 mod routes;
+mod s3_backend;
 mod safety;
 mod security_group_rules;
 mod support;

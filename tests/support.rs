@@ -459,6 +459,60 @@ impl Moto {
     }
 }
 
+/// The text of a `terraform { backend "s3" }` block for `bucket` and `key`, path-style (moto
+/// needs it), with `extra` settings lines added inside the block.
+pub(crate) fn s3_backend(bucket: &str, key: &str, extra: &str) -> String {
+    format!(
+        "terraform {{\n  backend \"s3\" {{\n    bucket         = \"{bucket}\"\n    key            = \"{key}\"\n    region         = \"us-east-1\"\n    use_path_style = true\n{extra}  }}\n}}\n"
+    )
+}
+
+impl Moto {
+    /// An S3 client that talks to moto directly, to check the backend's objects.
+    pub(crate) fn s3(&self) -> aws_sdk_s3::Client {
+        let creds = aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "test");
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.direct)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Creates a bucket of its own for one test (a name no other test uses) and returns it.
+    pub(crate) fn bucket(&self, name: &str) -> String {
+        block_on(self.s3().create_bucket().bucket(name).send()).expect("create bucket");
+        name.to_string()
+    }
+
+    /// Every key in `bucket`, in order.
+    pub(crate) fn s3_keys(&self, bucket: &str) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let out = block_on(
+                self.s3()
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .set_continuation_token(token)
+                    .send(),
+            )
+            .expect("list objects");
+            keys.extend(
+                out.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(String::from)),
+            );
+            token = out.next_continuation_token().map(String::from);
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+}
+
 impl Moto {
     /// Switches moto's IAM authorization on (every request must be allowed by the caller's
     /// policies) or off.

@@ -54,6 +54,7 @@ mod registry;
 mod resource;
 mod route;
 mod route_table;
+pub(crate) mod s3_objects;
 pub mod schemas;
 mod security_group;
 mod security_group_rule;

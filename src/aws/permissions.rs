@@ -448,6 +448,65 @@ impl OneOrMany {
     }
 }
 
+/// What the S3 backend needs: the state's objects (`<key>*`, in every workspace), listing
+/// them (`s3:ListBucket`, only under those prefixes), and with `kms_key_id` the key's use.
+/// Every command needs them all: even a plan reads the snapshot and folds the journal, and a
+/// writer locks, which puts and deletes the lock object.
+pub(crate) fn backend_grants(
+    s3: &crate::lang::terraform::S3Backend,
+    account: &str,
+) -> BTreeSet<Grant> {
+    let grant = |action: &str, resource: String, condition: Option<String>| Grant {
+        action: action.into(),
+        resource,
+        condition,
+    };
+    let workspaces = format!("{}/*/{}", s3.workspace_key_prefix, s3.key);
+    let prefixes = serde_json::json!({
+        "StringLike": {"s3:prefix": [format!("{}*", s3.key), format!("{}/*", s3.workspace_key_prefix)]}
+    });
+    let mut out = BTreeSet::from([grant(
+        "s3:ListBucket",
+        format!("arn:aws:s3:::{}", s3.bucket),
+        Some(prefixes.to_string()),
+    )]);
+    for action in ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"] {
+        for key in [&s3.key, &workspaces] {
+            out.insert(grant(
+                action,
+                format!("arn:aws:s3:::{}/{key}*", s3.bucket),
+                None,
+            ));
+        }
+    }
+    if let Some(key) = &s3.kms_key_id {
+        let region = s3.region.as_deref().unwrap_or("*");
+        // An alias cannot be a policy's resource for the key's use; the key it names is
+        // unknown here, so any key in the account is named, under the alias as condition.
+        let (resource, condition) = if key.starts_with("arn:") && !key.contains(":alias/") {
+            (key.clone(), None)
+        } else if let Some(alias) = key
+            .strip_prefix("alias/")
+            .map(|a| format!("alias/{a}"))
+            .or_else(|| key.split_once(":alias/").map(|(_, a)| format!("alias/{a}")))
+        {
+            (
+                format!("arn:aws:kms:{region}:{account}:key/*"),
+                Some(
+                    serde_json::json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}})
+                        .to_string(),
+                ),
+            )
+        } else {
+            (format!("arn:aws:kms:{region}:{account}:key/{key}"), None)
+        };
+        for action in ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"] {
+            out.insert(grant(action, resource.clone(), condition.clone()));
+        }
+    }
+    out
+}
+
 /// A policy statement, with its fields in the order AWS's own examples use.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]

@@ -20,6 +20,10 @@ pub struct Cli {
     /// Wait this long (30s, 5m, 1h) for the state lock instead of stopping at once.
     #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) lock_timeout: Option<std::time::Duration>,
+    /// How long a lock of the S3 backend's state lasts without a heartbeat: a lock left by a
+    /// runner that died is taken over once it expires.
+    #[arg(long, global = true, value_name = "DURATION", env = "SKYFORM_LOCK_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub(crate) lock_lease: std::time::Duration,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -56,6 +60,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Say which backend holds the state and check that it is reachable; writes nothing.
+    Init,
+    /// Manage workspaces: separate states of one configuration (staging, prod).
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
     /// Show what apply would change.
     Plan {
         #[command(flatten)]
@@ -248,6 +257,41 @@ pub(crate) enum StateCommand {
     /// Give this state a new lineage, for a state copied to start another environment: objects
     /// tagged with the old lineage that this state does not hold are then never adopted.
     NewLineage,
+    /// Copy the state to another backend (`--to s3` after adding a backend "s3" block, `--to
+    /// local` before removing it), with its lineage, serial, owner and intents.
+    Migrate {
+        #[arg(long, value_parser = ["s3", "local"])]
+        to: String,
+    },
+    /// Print the whole state as JSON (skyform's format), secrets included: for backups.
+    Pull,
+    /// Replace the state with FILE (from `state pull`); refused unless it is the same lineage
+    /// and newer, unless --force.
+    Push {
+        file: PathBuf,
+        /// Skip the lineage and serial checks.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum WorkspaceCommand {
+    /// List the workspaces; the selected one is marked with `*`.
+    List,
+    /// Create a workspace and select it.
+    New { name: String },
+    /// Select a workspace for the next commands (recorded in .skyform/environment).
+    Select { name: String },
+    /// Delete a workspace's state; refused for the selected one, and for a state that holds
+    /// resources unless --force.
+    Delete {
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print the selected workspace.
+    Show,
 }
 
 /// `--lock-timeout`: plain seconds, or a duration as humantime reads it (`30s`, `5m`, `1h`,

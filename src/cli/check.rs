@@ -18,7 +18,7 @@ use crate::cli::context::{print_warnings, provider_settings, workspace, Context}
 use crate::engine::plan::Workspace;
 use crate::engine::provider::Identity;
 use crate::error::{Error, Outcome};
-use crate::state::{State, StateStore as _};
+use crate::state::State;
 
 fn has_config(ctx: &Context) -> bool {
     std::fs::read_dir(&ctx.dir).is_ok_and(|rd| {
@@ -148,11 +148,7 @@ pub(crate) async fn check(ctx: &Context, vars: &VarArgs, verbose: bool) -> Resul
 }
 
 async fn load_state(ctx: &Context) -> Result<Option<State>, Error> {
-    let mut store = ctx.state();
-    if !store.path().exists() {
-        return Ok(None);
-    }
-    Ok(Some(store.load().await?))
+    Ok(ctx.state().load_existing().await?)
 }
 
 async fn verbose_report(

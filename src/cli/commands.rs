@@ -4,18 +4,22 @@
 
 use std::io::IsTerminal as _;
 
-use crate::cli::args::{Cli, Command, StateCommand, TargetArgs, VarArgs};
+use crate::cli::args::{Cli, Command, StateCommand, TargetArgs, VarArgs, WorkspaceCommand};
+use crate::cli::backend::{self, Selection};
 use crate::cli::context::{connect, print_warnings, shown, workspace, Context, Format};
 use crate::cli::{state_commands, workflow};
 use crate::engine::plan::PlanOptions;
 use crate::error::{ConfigError, Error, Outcome, OutputError};
 use crate::lang::address::Address;
 use crate::render::human::Style;
+use crate::state::objects::ObjectStore as _;
 use crate::state::StateStore as _;
 
 pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
     let ctx = context(&cli)?;
     match cli.command {
+        Command::Init => block_on(init(&ctx)),
+        Command::Workspace(command) => block_on(workspace_command(&ctx, command)),
         Command::Validate { vars } => validate(&ctx, &vars),
         Command::Plan {
             vars,
@@ -171,11 +175,69 @@ fn context(cli: &Cli) -> Result<Context, Error> {
     }
     let color =
         !cli.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal();
+    // Commands that never open the state do not read the backend either: `fmt` must work on
+    // files whose backend block is wrong, to fix them.
+    let needs_state = !matches!(
+        cli.command,
+        Command::Fmt { .. }
+            | Command::Completions { .. }
+            | Command::Schema { .. }
+            | Command::Functions
+            | Command::Validate { .. }
+            | Command::Graph
+    );
+    let selection = if needs_state {
+        Selection::read(&dir, cli.lock_lease)?
+    } else {
+        Selection::of(
+            crate::lang::terraform::Backend::Local,
+            crate::cli::backend::DEFAULT_WORKSPACE.into(),
+            cli.lock_lease,
+        )
+    };
     Ok(Context {
         dir,
         style: Style { color },
         lock_timeout: cli.lock_timeout,
+        selection,
     })
+}
+
+/// `init`: says which backend and workspace hold the state, checks that an S3 bucket is
+/// reachable with these credentials and what it holds, and writes nothing (CI runs it first).
+async fn init(ctx: &Context) -> Result<Outcome, Error> {
+    println!("{}", ctx.selection.describe(&ctx.dir));
+    if let Some(objects) = &ctx.selection.objects {
+        objects
+            .check_bucket()
+            .await
+            .map_err(|e| crate::state::StateError::Db(e.to_string()))?;
+        println!("The bucket {} is reachable.", objects.location());
+    }
+    backend::refuse_unmigrated(&ctx.dir, &ctx.selection).await?;
+    match ctx.state().load_existing().await? {
+        Some(s) => println!(
+            "It holds a state: lineage {}, serial {}, {} resources.",
+            s.lineage,
+            s.serial,
+            s.resources.len()
+        ),
+        None => println!("It holds no state yet; the first apply writes one."),
+    }
+    println!("skyform is initialized.");
+    Ok(Outcome::Done)
+}
+
+/// `workspace list|new|select|delete|show`.
+async fn workspace_command(ctx: &Context, command: WorkspaceCommand) -> Result<Outcome, Error> {
+    use crate::cli::workspace as ws;
+    match command {
+        WorkspaceCommand::List => ws::list(ctx).await,
+        WorkspaceCommand::Show => Ok(ws::show(ctx)),
+        WorkspaceCommand::New { name } => ws::new(ctx, &name).await,
+        WorkspaceCommand::Select { name } => ws::select(ctx, &name).await,
+        WorkspaceCommand::Delete { name, force } => ws::delete(ctx, &name, force).await,
+    }
 }
 
 /// What a plan covers, from `--target`, `--prune-tagged` and `--replace`.
@@ -221,6 +283,13 @@ fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
             ctx,
             "state new-lineage",
             state_commands::new_lineage(ctx),
+        )),
+        StateCommand::Migrate { to } => block_on(state_commands::migrate(ctx, to == "s3")),
+        StateCommand::Pull => block_on(state_commands::pull(ctx)),
+        StateCommand::Push { file, force } => block_on(workflow::locked(
+            ctx,
+            "state push",
+            state_commands::push(ctx, &file, force),
         )),
     }
 }
@@ -368,7 +437,11 @@ async fn policy(
         }
     };
     let needs = crate::aws::permissions::for_config(&ws, scope);
-    let doc = crate::aws::permissions::document(&crate::aws::permissions::grants(&needs, &account));
+    let mut grants = crate::aws::permissions::grants(&needs, &account);
+    if let Some((crate::lang::terraform::Backend::S3(s3), _)) = &ws.config.backend {
+        grants.extend(crate::aws::permissions::backend_grants(s3, &account));
+    }
+    let doc = crate::aws::permissions::document(&grants);
     match name {
         Some(n) => print!("{}", crate::aws::permissions::resource_block(n, &doc)),
         None => println!("{}", doc.to_pretty()),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::aws::{AwsProvider, AwsSettings};
 use crate::cli::args::VarArgs;
+use crate::cli::backend::{Selection, Store};
 use crate::engine::graph::Graph;
 use crate::engine::plan::Workspace;
 use crate::engine::provider::Rules as _;
@@ -14,18 +15,20 @@ use crate::lang::diagnostic::Diagnostics;
 use crate::lang::value::Value;
 use crate::lang::variables::{resolve, VarInputs};
 use crate::render::human::Style;
-use crate::state::sqlite::SqliteState;
 
 /// Settings every command shares.
 pub(crate) struct Context {
     pub(crate) dir: PathBuf,
     pub(crate) style: Style,
     pub(crate) lock_timeout: Option<std::time::Duration>,
+    /// The backend and workspace whose state the commands open.
+    pub(crate) selection: Selection,
 }
 
 impl Context {
-    pub(crate) fn state(&self) -> SqliteState {
-        SqliteState::new(self.dir.join(".skyform").join("state.db"))
+    /// The selected workspace's state, in the configured backend.
+    pub(crate) fn state(&self) -> Store {
+        self.selection.store(&self.dir)
     }
 }
 
@@ -58,7 +61,8 @@ pub(crate) fn workspace(
     vars: &VarArgs,
     require_vars: bool,
 ) -> Result<(Workspace, Diagnostics), Error> {
-    let (config, mut diags) = crate::lang::config::load(dir, AwsProvider::schemas())?;
+    let (mut config, mut diags) = crate::lang::config::load(dir, AwsProvider::schemas())?;
+    config.workspace = crate::cli::backend::current_workspace(dir)?;
     diags.extend(crate::lang::validate::check(&config));
     let graph = Graph::build(&config);
     diags.extend(graph.cycles(&config));

@@ -1,14 +1,16 @@
 //! The command line: arguments (`args`), the thin adapters from arguments to the core
 //! (`commands`), what they share (`context`: settings, the workspace, the AWS connection), the sequences of the commands that read and write AWS (`workflow`: lock, plan,
-//! guard the owner, apply, report), state editing (`state_commands`), `skyform fmt` (`fmt`) and `skyform check`
+//! guard the owner, apply, report), state editing and moving (`state_commands`), the backend and workspaces (`backend`, `workspace`), `skyform fmt` (`fmt`) and `skyform check`
 //! (`check`). All printing of results happens here.
 //!
 //! May use: every other stage. Nothing uses it but `lib.rs`.
 
 pub mod args;
+pub(crate) mod backend;
 pub(crate) mod check;
 pub(crate) mod commands;
 pub(crate) mod context;
 pub(crate) mod fmt;
 pub(crate) mod state_commands;
 pub(crate) mod workflow;
+pub(crate) mod workspace;

@@ -139,6 +139,7 @@ pub(crate) async fn plan(
     req: PlanRequest,
 ) -> Result<Outcome, Error> {
     let ws = plan_workspace(ctx, vars)?;
+    crate::cli::backend::announce(&ctx.dir, &ctx.selection).await?;
     let Planned {
         ws, plan, provider, ..
     } = make_plan(ws, ctx.state(), &req.opts).await?;
@@ -247,6 +248,7 @@ pub(crate) async fn apply(
         });
     }
     let ws = plan_workspace(ctx, vars)?;
+    crate::cli::backend::announce(&ctx.dir, &ctx.selection).await?;
     // Boxed: an apply's future is about 64 KB, too much to keep on the caller's stack.
     Box::pin(locked(
         ctx,
@@ -469,6 +471,7 @@ pub(crate) async fn apply_saved(
     parallelism: usize,
 ) -> Result<Outcome, Error> {
     let saved = plan_file::read(file)?;
+    crate::cli::backend::announce(&ctx.dir, &ctx.selection).await?;
     // Boxed, as in `apply`: the future is too large for the caller's stack.
     Box::pin(locked(
         ctx,
@@ -640,6 +643,7 @@ pub(crate) async fn refresh(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Er
         ..PlanOptions::default()
     };
     let ws = plan_workspace(ctx, vars)?;
+    crate::cli::backend::announce(&ctx.dir, &ctx.selection).await?;
     // Boxed, as in `apply`: the future is too large for the caller's stack.
     Box::pin(locked(ctx, "refresh", refresh_locked(ctx, ws, opts))).await
 }
@@ -684,6 +688,7 @@ pub(crate) async fn drift(
         ..PlanOptions::default()
     };
     let ws = plan_workspace(ctx, vars)?;
+    crate::cli::backend::announce(&ctx.dir, &ctx.selection).await?;
     let Planned { ws, plan, .. } = Box::pin(make_plan(ws, ctx.state(), &opts)).await?;
     let now = std::time::SystemTime::now();
     let seen = if record {

@@ -150,7 +150,7 @@ pub(crate) fn expand_module(
         ctx.set(&["path", "cwd"], root);
         ctx.set(
             &["terraform", "workspace"],
-            Value::string(crate::lang::eval::WORKSPACE),
+            Value::string(config.workspace_name()),
         );
         mark_sensitive(&call.config, ctx);
     }

@@ -65,7 +65,7 @@ impl Workspace {
         );
         ctx.set(
             &["terraform", "workspace"],
-            Value::string(crate::lang::eval::WORKSPACE),
+            Value::string(self.config.workspace_name()),
         );
         for name in &self.vars.sensitive {
             ctx.sensitive.insert(vec!["var".into(), name.clone()]);

@@ -160,9 +160,24 @@ pub struct Config {
     /// The data sources declared inside a `check` block, by the check's name: their failures
     /// are warnings, as in Terraform.
     pub(crate) check_data: BTreeMap<Address, String>,
+    /// Where the state lives (`terraform { backend ... }`), with the block's place; `None`
+    /// without a backend block (the local state).
+    pub(crate) backend: Option<(crate::lang::terraform::Backend, Span)>,
+    /// The selected workspace, for `terraform.workspace`; empty means `default`. The command
+    /// line sets it (from `.skyform/environment` or `SKYFORM_WORKSPACE`).
+    pub(crate) workspace: String,
 }
 
 impl Config {
+    /// The name `terraform.workspace` reads.
+    pub(crate) fn workspace_name(&self) -> &str {
+        if self.workspace.is_empty() {
+            crate::lang::eval::WORKSPACE
+        } else {
+            &self.workspace
+        }
+    }
+
     /// The configuration of the module at `path` (module names from the root), if declared.
     pub(crate) fn module_config(&self, path: &[String]) -> Option<&Config> {
         match path.split_first() {
@@ -604,7 +619,12 @@ impl Parser<'_> {
                 "data" => self.resource(block, Mode::Data),
                 "output" => self.output(block),
                 "check" => self.check(block),
-                "terraform" => crate::lang::terraform::check_block(block, self.file, self.diags),
+                "terraform" => crate::lang::terraform::check_block(
+                    block,
+                    self.file,
+                    &mut self.config.backend,
+                    self.diags,
+                ),
                 "moved" => {
                     let m = crate::lang::refactor::moved(block, self.file, self.diags);
                     self.config.moved.extend(m);

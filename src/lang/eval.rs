@@ -36,8 +36,8 @@ impl EvalError {
     }
 }
 
-/// What `terraform.workspace` reads. A directory has one state, as Terraform's default
-/// workspace does, and configurations written for Terraform name things after it.
+/// The default workspace's name: what `terraform.workspace` reads unless another workspace
+/// is selected (`skyform workspace select`, `SKYFORM_WORKSPACE`).
 pub(crate) const WORKSPACE: &str = "default";
 
 /// What expressions can see: `var`, `local`, `data`, `path` and one root per resource type.
