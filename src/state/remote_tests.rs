@@ -189,6 +189,33 @@ async fn a_create_costs_two_small_puts_intent_before_and_outcome_after() {
     assert_eq!(objects.writes() - before, 2);
 }
 
+#[tokio::test]
+async fn a_journal_past_its_bound_is_folded_by_its_writer_and_reads_the_same() {
+    let objects = MemoryObjects::default();
+    let mut s = store(&objects);
+    let mut memory = MemoryState::default();
+    let writes = usize::try_from(COMPACT_AFTER).unwrap() + 10;
+    for i in 0..writes {
+        let r = role(&format!("r{}", i % 7));
+        assert_eq!(
+            s.put(&r).await.unwrap(),
+            memory.put(&r).await.unwrap(),
+            "serial of write {i}"
+        );
+    }
+    let journal = objects
+        .keys()
+        .iter()
+        .filter(|k| k.contains(".skyjournal/"))
+        .count();
+    assert!(journal < 20, "{journal} journal objects left");
+    let state = store(&objects).load().await.unwrap();
+    assert_eq!(
+        (state.serial, state.resources),
+        (memory.0.serial, memory.0.resources)
+    );
+}
+
 async fn objects_body(objects: &MemoryObjects, key: &str) -> Vec<u8> {
     objects.get(key).await.unwrap().unwrap().body
 }
