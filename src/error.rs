@@ -279,6 +279,7 @@ mod tests {
             id: "L".into(),
             host: "h".into(),
             pid: 1,
+            user: "u".into(),
             command: "apply".into(),
             started_at: "t".into(),
             heartbeat_age: 0,

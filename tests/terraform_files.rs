@@ -4,7 +4,8 @@
 use crate::config_errors::fails_with;
 use crate::support::{block_on, stderr, stdout, Moto, Project};
 
-/// A Terraform directory as Terraform 0.11 habits leave it: a backend, quoted `depends_on`,
+/// A Terraform directory as Terraform 0.11 habits leave it: an S3 backend with a DynamoDB
+/// lock table, quoted `depends_on`,
 /// and `"${...}"`-only strings, one of which carries a map.
 const MAIN_TF: &str = r#"terraform {
   required_version = ">= 1.0, < 2.0"
@@ -15,7 +16,11 @@ const MAIN_TF: &str = r#"terraform {
     }
   }
   backend "s3" {
-    bucket = "somewhere"
+    bucket         = "somewhere"
+    key            = "project/terraform.tfstate"
+    region         = "us-east-1"
+    dynamodb_table = "terraform-locks"
+    use_path_style = true
   }
 }
 
@@ -43,12 +48,17 @@ resource "aws_iam_user" "u" {
 fn a_terraform_directory_applies_and_then_plans_no_changes() {
     let Some(moto) = Moto::start() else { return };
     let p = Project::new(&[("main.tf", MAIN_TF)]);
+    moto.bucket("somewhere");
     let out = moto.run(&p, &["apply", "--auto-approve"]);
     let err = stderr(&out);
     assert!(out.status.success(), "{}{err}", stdout(&out));
-    assert!(err.contains("the backend block is ignored"), "{err}");
+    assert!(err.contains("dynamodb_table is ignored"), "{err}");
+    assert!(
+        err.contains("Using the S3 backend at s3://somewhere/project/terraform.tfstate"),
+        "{err}"
+    );
     assert!(err.contains("Quoted references are deprecated"), "{err}");
-    assert!(err.contains("main.tf:30:17"), "{err}");
+    assert!(err.contains("main.tf:34:17"), "{err}");
 
     let iam = moto.iam();
     block_on(async {

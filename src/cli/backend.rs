@@ -35,7 +35,7 @@ impl Selection {
     /// Reads the backend block (only it) of the configuration in `dir`, and the selected
     /// workspace.
     pub(crate) fn read(dir: &Path, lease: Duration) -> Result<Selection, Error> {
-        let (backend, diags, sources) = crate::lang::terraform::read_backend(dir)?;
+        let (backend, diags, sources) = crate::lang::config::read_backend(dir)?;
         if diags.has_errors() {
             return Err(ConfigError::new(sources, diags).into());
         }
@@ -63,11 +63,11 @@ impl Selection {
     /// The store of `workspace` in this backend.
     pub(crate) fn store_of(&self, dir: &Path, workspace: &str) -> Store {
         match (&self.backend, &self.objects) {
-            (Backend::S3(s3), Some(objects)) => Store::S3(RemoteState::new(
+            (Backend::S3(s3), Some(objects)) => Store::S3(Box::new(RemoteState::new(
                 objects.clone(),
                 s3.key_for(workspace),
                 self.lease,
-            )),
+            ))),
             _ => Store::Local(SqliteState::new(local_path(dir, workspace))),
         }
     }
@@ -168,7 +168,7 @@ pub(crate) fn is_empty(state: &State) -> bool {
 /// The state store a command opens: the local SQLite state or the remote state on S3.
 pub(crate) enum Store {
     Local(SqliteState),
-    S3(RemoteState<S3Objects>),
+    S3(Box<RemoteState<S3Objects>>),
 }
 
 impl Store {
@@ -192,64 +192,73 @@ impl Store {
     }
 }
 
-/// Forwards each `StateStore` call to the store inside.
+/// Forwards each `StateStore` call to the store inside. The remote store's futures are large
+/// (a read folds a journal); boxed, they stay off the stack of every command's future, at the
+/// cost of an allocation per call next to a network round trip.
 macro_rules! delegate {
     ($self:ident, $s:ident => $call:expr) => {
         match $self {
-            Store::Local($s) => $call,
-            Store::S3($s) => $call,
+            Store::Local($s) => $call.await,
+            Store::S3($s) => Box::pin($call).await,
         }
     };
 }
 
 impl StateStore for Store {
     async fn load(&mut self) -> Result<State, StateError> {
-        delegate!(self, s => s.load().await)
+        delegate!(self, s => s.load())
     }
     async fn replace(&mut self, state: &State) -> Result<u64, StateError> {
-        delegate!(self, s => s.replace(state).await)
+        delegate!(self, s => s.replace(state))
     }
     async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
-        delegate!(self, s => s.put(r).await)
+        delegate!(self, s => s.put(r))
     }
     async fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
-        delegate!(self, s => s.remove(addr).await)
+        delegate!(self, s => s.remove(addr))
     }
     async fn forget(&mut self, addr: &Address) -> Result<u64, StateError> {
-        delegate!(self, s => s.forget(addr).await)
+        delegate!(self, s => s.forget(addr))
     }
     async fn set_outputs(
         &mut self,
         outputs: &BTreeMap<String, OutputState>,
     ) -> Result<u64, StateError> {
-        delegate!(self, s => s.set_outputs(outputs).await)
+        delegate!(self, s => s.set_outputs(outputs))
     }
     async fn set_owner(&mut self, owner: &Owner) -> Result<u64, StateError> {
-        delegate!(self, s => s.set_owner(owner).await)
+        delegate!(self, s => s.set_owner(owner))
     }
     async fn set_lineage(&mut self, lineage: &str) -> Result<u64, StateError> {
-        delegate!(self, s => s.set_lineage(lineage).await)
+        delegate!(self, s => s.set_lineage(lineage))
     }
     async fn rename(&mut self, from: &Address, to: &Address) -> Result<u64, StateError> {
-        delegate!(self, s => s.rename(from, to).await)
+        delegate!(self, s => s.rename(from, to))
     }
     async fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError> {
-        delegate!(self, s => s.open_intent(intent).await)
+        delegate!(self, s => s.open_intent(intent))
     }
     async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
-        delegate!(self, s => s.close_intent(addr).await)
+        delegate!(self, s => s.close_intent(addr))
     }
     async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
-        delegate!(self, s => s.try_lock(me).await)
+        delegate!(self, s => s.try_lock(me))
+    }
+    async fn take_over(
+        &mut self,
+        me: &LockInfo,
+        stale: &LockInfo,
+    ) -> Result<Option<LockInfo>, StateError> {
+        delegate!(self, s => s.take_over(me, stale))
     }
     async fn unlock(&mut self, id: &str) -> Result<bool, StateError> {
-        delegate!(self, s => s.unlock(id).await)
+        delegate!(self, s => s.unlock(id))
     }
     async fn heartbeat(&mut self, id: &str) -> Result<(), StateError> {
-        delegate!(self, s => s.heartbeat(id).await)
+        delegate!(self, s => s.heartbeat(id))
     }
     async fn set_drift_seen(&mut self, seen: &BTreeMap<String, String>) -> Result<(), StateError> {
-        delegate!(self, s => s.set_drift_seen(seen).await)
+        delegate!(self, s => s.set_drift_seen(seen))
     }
 }
 

@@ -164,9 +164,21 @@ pub(crate) async fn migrate(ctx: &Context, to_s3: bool) -> Result<Outcome, Error
     } else {
         (ctx.state(), local())
     };
-    let held = acquire(&mut source_lock, "state migrate", ctx.lock_timeout).await?;
+    let held = acquire(
+        &mut source_lock,
+        "state migrate",
+        ctx.lock_timeout,
+        ctx.selection.lease,
+    )
+    .await?;
     held.hold(&mut source_lock, async {
-        let held = acquire(&mut target_lock, "state migrate", ctx.lock_timeout).await?;
+        let held = acquire(
+            &mut target_lock,
+            "state migrate",
+            ctx.lock_timeout,
+            ctx.selection.lease,
+        )
+        .await?;
         held.hold(&mut target_lock, copy(&mut source, &mut target))
             .await
     })

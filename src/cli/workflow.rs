@@ -31,7 +31,9 @@ pub(crate) async fn locked<T>(
     work: impl Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {
     let mut store = ctx.state();
-    let held = crate::state::lock::acquire(&mut store, command, ctx.lock_timeout).await?;
+    let held =
+        crate::state::lock::acquire(&mut store, command, ctx.lock_timeout, ctx.selection.lease)
+            .await?;
     held.hold(&mut store, work).await
 }
 

@@ -530,6 +530,35 @@ pub(crate) fn read_sources(dir: &Path) -> std::io::Result<Sources> {
     Ok(sources)
 }
 
+/// Reads only the `backend` block of the configuration in `dir`: the light way for commands
+/// that do not load the configuration. Returns the sources too, so that errors name their
+/// place. Files that fail to parse are left to the commands that load them.
+pub(crate) fn read_backend(
+    dir: &Path,
+) -> std::io::Result<(crate::lang::terraform::Backend, Diagnostics, Sources)> {
+    let sources = read_sources(dir)?;
+    let mut diags = Diagnostics::default();
+    let mut found = None;
+    for (file, source) in sources.files.iter().enumerate() {
+        // A `*.tf.json` file's parsed text is its native rendering; the light read skips
+        // those rather than convert them (they rarely hold a backend block).
+        if source.json.is_some() {
+            continue;
+        }
+        let Ok(body) = parse_body(&source.text, file) else {
+            continue;
+        };
+        for block in body.blocks().filter(|b| b.ident.as_str() == "terraform") {
+            for inner in block.body.blocks() {
+                if inner.ident.as_str() == "backend" {
+                    crate::lang::terraform::backend_block(inner, file, &mut found, &mut diags);
+                }
+            }
+        }
+    }
+    Ok((found.map(|(b, _)| b).unwrap_or_default(), diags, sources))
+}
+
 /// Parses configuration text directly (for unit tests and fuzzing): no files are read.
 #[must_use]
 pub fn load_str(files: &[(&str, &str)], schemas: &'static Registry) -> (Config, Diagnostics) {
@@ -1492,6 +1521,20 @@ fn duplicate(name: &str, span: Span, first: &str) -> Diagnostic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backend_read_alone_names_the_place_of_its_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("main.tf"),
+            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key    = \"k\"\n    bukcet = \"c\"\n  }\n}\n",
+        )
+        .unwrap();
+        let (_, diags, sources) = read_backend(dir.path()).unwrap();
+        let text = diags.render(&sources, false);
+        assert!(text.contains("main.tf:5:5"), "{text}");
+        assert!(text.contains("did you mean \"bucket\"?"), "{text}");
+    }
 
     #[test]
     fn blocks_of_every_kind_are_loaded() {

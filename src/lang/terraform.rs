@@ -3,7 +3,7 @@
 //! the state lives (`local`, the default, or `s3`), read the way Terraform reads it.
 //!
 //! Only the backend is kept (in `Config::backend`); the rest decides whether the configuration
-//! may be used by skyform at all. `read_backend` reads the backend alone, for the commands that
+//! may be used by skyform at all. `config::read_backend` reads the backend alone, for the commands that
 //! need the state but not the configuration (`state list`, `output`, `workspace`).
 
 use hcl_edit::expr::Expression;
@@ -59,38 +59,9 @@ impl S3Backend {
     }
 }
 
-/// Reads only the `backend` block of the configuration in `dir`: the light way for commands
-/// that do not load the configuration. Returns the sources too, so that errors name their
-/// place. Files that fail to parse are left to the commands that load them.
-pub(crate) fn read_backend(
-    dir: &std::path::Path,
-) -> std::io::Result<(Backend, Diagnostics, crate::lang::diagnostic::Sources)> {
-    let sources = crate::lang::config::read_sources(dir)?;
-    let mut diags = Diagnostics::default();
-    let mut found: Option<(Backend, Span)> = None;
-    for (file, source) in sources.files.iter().enumerate() {
-        // A `*.tf.json` file's parsed text is its native rendering; the light read skips
-        // those rather than convert them (they rarely hold a backend block).
-        if source.json.is_some() {
-            continue;
-        }
-        let Ok(body) = crate::lang::config::parse_body(&source.text, file) else {
-            continue;
-        };
-        for block in body.blocks().filter(|b| b.ident.as_str() == "terraform") {
-            for inner in block.body.blocks() {
-                if inner.ident.as_str() == "backend" {
-                    backend_block(inner, file, &mut found, &mut diags);
-                }
-            }
-        }
-    }
-    Ok((found.map(|(b, _)| b).unwrap_or_default(), diags, sources))
-}
-
 /// Reads one `backend "TYPE" { ... }` block into `found`, as Terraform does: one backend per
 /// configuration, literal values only (a backend is set up before any variable is known).
-fn backend_block(
+pub(crate) fn backend_block(
     block: &Block,
     file: usize,
     found: &mut Option<(Backend, Span)>,
@@ -191,6 +162,8 @@ fn s3_block(block: &Block, file: usize, diags: &mut Diagnostics) -> Option<S3Bac
     for attr in block.body.attributes() {
         let name = attr.key.as_str();
         let at = span(attr.value.span());
+        bucket |= name == "bucket";
+        key |= name == "key";
         let Some(value) = literal(&attr.value) else {
             diags.push(
                 Diagnostic::error(format!(
@@ -225,11 +198,9 @@ fn s3_block(block: &Block, file: usize, diags: &mut Diagnostics) -> Option<S3Bac
         };
         match name {
             "bucket" => {
-                bucket = true;
                 s3.bucket = text(value, diags).unwrap_or_default();
             }
             "key" => {
-                key = true;
                 if let Some(k) = text(value, diags) {
                     if k.starts_with('/') || k.ends_with('/') {
                         diags.push(
@@ -528,20 +499,6 @@ mod tests {
             diags[0].contains("backend \"gcs\" is not supported"),
             "{diags:?}"
         );
-    }
-
-    #[test]
-    fn a_backend_read_alone_names_the_place_of_its_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("main.tf"),
-            "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n    key    = \"k\"\n    bukcet = \"c\"\n  }\n}\n",
-        )
-        .unwrap();
-        let (_, diags, sources) = read_backend(dir.path()).unwrap();
-        let text = diags.render(&sources, false);
-        assert!(text.contains("main.tf:5:5"), "{text}");
-        assert!(text.contains("did you mean \"bucket\"?"), "{text}");
     }
 
     #[test]

@@ -89,15 +89,36 @@ pub struct Intent {
     pub(crate) provider: String,
 }
 
-/// Who holds a state's lock.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who holds a state's lock, and for how long without a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockInfo {
     pub(crate) id: String,
     pub(crate) host: String,
     pub(crate) pid: u32,
+    /// The holder's login (`USER`), empty when unknown.
+    #[serde(default)]
+    pub(crate) user: String,
     pub(crate) command: String,
     pub(crate) started_at: i64,
     pub(crate) heartbeat_at: i64,
+    /// Seconds after its last heartbeat that the lock is released to the next writer.
+    #[serde(default)]
+    pub(crate) lease: u64,
+}
+
+impl LockInfo {
+    /// Who this is, for messages: `"apply" (user ann, pid 12 on ci-1, lock id L)`.
+    pub(crate) fn describe(&self) -> String {
+        let user = if self.user.is_empty() {
+            String::new()
+        } else {
+            format!("user {}, ", self.user)
+        };
+        format!(
+            "{:?} ({user}pid {} on {}, lock id {})",
+            self.command, self.pid, self.host, self.id
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -133,6 +154,24 @@ pub enum StateError {
     },
     #[error("state database error: {0}")]
     Db(String),
+    /// A conditional write found the state written by someone else since this run read it.
+    #[error("the state at {location} changed since it was read{}; nothing was overwritten", holder_note(.holder.as_ref()))]
+    Changed {
+        location: String,
+        holder: Option<LockInfo>,
+    },
+    /// This run's lock was taken over (its lease expired): its writes are fenced off.
+    #[error("the lock on the state at {location} was taken over{}, its lease having expired; this run's later writes are refused", holder_note(.holder.as_ref()))]
+    LockLost {
+        location: String,
+        holder: Option<LockInfo>,
+    },
+}
+
+fn holder_note(holder: Option<&LockInfo>) -> String {
+    holder.map_or_else(String::new, |h| {
+        format!(" (the lock is held by {})", h.describe())
+    })
 }
 
 /// Reading and writing state. Each write is durable when its future resolves.
@@ -170,6 +209,14 @@ pub trait StateStore {
     async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
     /// Takes the lock, or says who holds it.
     async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
+    /// Takes the lock from `stale` (a holder whose lease expired) only if it is still exactly
+    /// that holder's, in one conditional step; otherwise says who holds it now. The lock is
+    /// taken when it was released meanwhile.
+    async fn take_over(
+        &mut self,
+        me: &LockInfo,
+        stale: &LockInfo,
+    ) -> Result<Option<LockInfo>, StateError>;
     /// Releases the lock with this id; false when it was not held under that id.
     async fn unlock(&mut self, id: &str) -> Result<bool, StateError>;
     async fn heartbeat(&mut self, id: &str) -> Result<(), StateError>;
@@ -276,6 +323,13 @@ impl StateStore for MemoryState {
         Ok(())
     }
     async fn try_lock(&mut self, _me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
+        Ok(None)
+    }
+    async fn take_over(
+        &mut self,
+        _me: &LockInfo,
+        _stale: &LockInfo,
+    ) -> Result<Option<LockInfo>, StateError> {
         Ok(None)
     }
     async fn unlock(&mut self, _id: &str) -> Result<bool, StateError> {

@@ -22,7 +22,7 @@ pub(crate) struct Object {
 /// When a write may happen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PutIf<'a> {
-    /// Whatever is there (S3's plain PutObject).
+    /// Whatever is there (S3's plain `PutObject`).
     Always,
     /// Only when no object has the key (`If-None-Match: *`).
     Absent,

@@ -20,7 +20,7 @@ use crate::state::{
 };
 
 /// The schema version this build writes.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const MIGRATIONS: &[&str] = &[
     // 0 -> 1
@@ -59,6 +59,10 @@ const MIGRATIONS: &[&str] = &[
     // so that it is read and deleted there after its block is gone.
     "ALTER TABLE resources ADD COLUMN provider TEXT NOT NULL DEFAULT '';
      ALTER TABLE intents ADD COLUMN provider TEXT NOT NULL DEFAULT '';",
+    // 4 -> 5: the lock's holder login and lease, so that a lock whose heartbeat stopped is
+    // taken over after its lease (a lock from an older build gets the default lease).
+    "ALTER TABLE lock ADD COLUMN user TEXT NOT NULL DEFAULT '';
+     ALTER TABLE lock ADD COLUMN lease INTEGER NOT NULL DEFAULT 60;",
 ];
 
 /// The store at a path, for the async world: each call runs `Db` off the runtime's thread.
@@ -658,30 +662,28 @@ impl Db {
     fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
         let me = me.clone();
         self.bookkeeping(|tx| {
-            let holder = tx
-                .query_row(
-                    "SELECT lock_id, host, pid, command, started_at, heartbeat_at FROM lock WHERE one = 1",
-                    [],
-                    |r| {
-                        Ok(LockInfo {
-                            id: r.get(0)?,
-                            host: r.get(1)?,
-                            pid: r.get(2)?,
-                            command: r.get(3)?,
-                            started_at: r.get(4)?,
-                            heartbeat_at: r.get(5)?,
-                        })
-                    },
-                )
-                .optional()?;
-            if let Some(h) = holder {
+            if let Some(h) = lock_holder(tx)? {
                 return Ok(Some(h));
             }
-            tx.execute(
-                "INSERT INTO lock (one, lock_id, host, pid, command, started_at, heartbeat_at) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6)",
-                params![me.id, me.host, me.pid, me.command, me.started_at, me.heartbeat_at],
-            )?;
+            insert_lock(tx, &me)?;
             Ok(None)
+        })
+    }
+
+    fn take_over(
+        &mut self,
+        me: &LockInfo,
+        stale: &LockInfo,
+    ) -> Result<Option<LockInfo>, StateError> {
+        let (me, stale) = (me.clone(), stale.clone());
+        // One transaction: the holder compared is the holder replaced.
+        self.bookkeeping(|tx| match lock_holder(tx)? {
+            Some(h) if h != stale => Ok(Some(h)),
+            _ => {
+                tx.execute("DELETE FROM lock", [])?;
+                insert_lock(tx, &me)?;
+                Ok(None)
+            }
         })
     }
 
@@ -727,6 +729,35 @@ impl Db {
             .map(|_| ())
         })
     }
+}
+
+/// Who holds the lock, if anyone.
+fn lock_holder(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Option<LockInfo>> {
+    tx.query_row(
+        "SELECT lock_id, host, pid, user, command, started_at, heartbeat_at, lease FROM lock WHERE one = 1",
+        [],
+        |r| {
+            Ok(LockInfo {
+                id: r.get(0)?,
+                host: r.get(1)?,
+                pid: r.get(2)?,
+                user: r.get(3)?,
+                command: r.get(4)?,
+                started_at: r.get(5)?,
+                heartbeat_at: r.get(6)?,
+                lease: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn insert_lock(tx: &rusqlite::Transaction<'_>, me: &LockInfo) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO lock (one, lock_id, host, pid, user, command, started_at, heartbeat_at, lease) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![me.id, me.host, me.pid, me.user, me.command, me.started_at, me.heartbeat_at, me.lease],
+    )
+    .map(|_| ())
 }
 
 /// A value as the JSON text a column holds.
@@ -880,6 +911,14 @@ impl StateStore for SqliteState {
         let me = me.clone();
         self.blocking(move |db| db.try_lock(&me)).await
     }
+    async fn take_over(
+        &mut self,
+        me: &LockInfo,
+        stale: &LockInfo,
+    ) -> Result<Option<LockInfo>, StateError> {
+        let (me, stale) = (me.clone(), stale.clone());
+        self.blocking(move |db| db.take_over(&me, &stale)).await
+    }
     async fn unlock(&mut self, id: &str) -> Result<bool, StateError> {
         let id = id.to_string();
         self.blocking(move |db| db.unlock(&id)).await
@@ -891,10 +930,11 @@ impl StateStore for SqliteState {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn role(name: &str) -> ResourceState {
+    /// A role as recorded, named `name`.
+    pub(crate) fn role(name: &str) -> ResourceState {
         let mut attrs = crate::state::Attrs::new();
         attrs.insert("name".into(), name.into());
         ResourceState {
@@ -1017,7 +1057,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_version_3_state_migrates_to_version_4_with_every_object_in_the_default_provider() {
+    async fn a_version_3_state_migrates_with_every_object_in_the_default_provider() {
         let (_dir, path) = old_state(
             3,
             "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '3');
@@ -1047,7 +1087,7 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(version(&path), 4);
+        assert_eq!(version(&path), SCHEMA_VERSION);
         let state = SqliteState::new(path).load().await.unwrap();
         assert_eq!(
             state.resources[&Address::managed("aws_vpc", "v")].provider,
@@ -1097,5 +1137,97 @@ mod tests {
         drop(conn);
         let err = SqliteState::new(path).load().await.unwrap_err();
         assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn replace_writes_a_whole_state_in_place_of_what_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = SqliteState::new(path.clone());
+        s.put(&role("old")).await.unwrap();
+        s.open_intent(&Intent {
+            addr: Address::managed("aws_iam_role", "stale"),
+            op: "create".into(),
+            token: "t".into(),
+            attrs: crate::state::Attrs::new(),
+            evidence: crate::state::Attrs::new(),
+            provider: String::new(),
+        })
+        .await
+        .unwrap();
+        let mut want = State {
+            lineage: "l-migrated".into(),
+            serial: 41,
+            owner: Some(Owner {
+                tenant: "123456789012".into(),
+                principal: "arn:aws:iam::123456789012:user/ci".into(),
+            }),
+            ..State::default()
+        };
+        want.resources
+            .insert(Address::managed("aws_iam_role", "a"), role("a"));
+        want.outputs.insert(
+            "arn".into(),
+            OutputState {
+                value: "arn:a".into(),
+                sensitive: true,
+            },
+        );
+        want.intents.insert(
+            Address::managed("aws_iam_user", "u"),
+            Intent {
+                addr: Address::managed("aws_iam_user", "u"),
+                op: "create".into(),
+                token: "l-migrated".into(),
+                attrs: crate::state::Attrs::new(),
+                evidence: crate::state::Attrs::new(),
+                provider: "west".into(),
+            },
+        );
+        want.forgotten.insert("aws_iam_role/handed-off".into());
+        want.drift_seen
+            .insert("aws_iam_role.a".into(), "2026-11-29T10:00:00Z".into());
+        assert_eq!(s.replace(&want).await.unwrap(), 41);
+        assert_eq!(SqliteState::new(path.clone()).load().await.unwrap(), want);
+        // The serial goes on from the replaced state.
+        assert_eq!(s.put(&role("b")).await.unwrap(), 42);
+    }
+
+    #[tokio::test]
+    async fn a_version_4_lock_migrates_with_the_default_lease_and_can_be_taken_over() {
+        let (_dir, path) = old_state(
+            4,
+            "INSERT INTO meta VALUES ('lineage', 'l-1'), ('serial', '3');
+             INSERT INTO lock VALUES (1, 'L-old', 'ci-runner-7', 4242, 'apply', 0, 0);",
+        );
+        let mut s = SqliteState::new(path.clone());
+        let me = LockInfo {
+            id: "L-new".into(),
+            host: "here".into(),
+            pid: 1,
+            user: "ann".into(),
+            command: "apply".into(),
+            started_at: now(),
+            heartbeat_at: now(),
+            lease: 120,
+        };
+        let old = s
+            .try_lock(&me)
+            .await
+            .unwrap()
+            .expect("the old lock is held");
+        assert_eq!(version(&path), SCHEMA_VERSION);
+        assert_eq!(
+            (old.id.as_str(), old.user.as_str(), old.lease),
+            ("L-old", "", 60)
+        );
+        // A takeover of a holder that is no longer the one read is refused.
+        let mut renewed = old.clone();
+        renewed.heartbeat_at = 1;
+        assert_eq!(s.take_over(&me, &renewed).await.unwrap(), Some(old.clone()));
+        assert_eq!(s.take_over(&me, &old).await.unwrap(), None);
+        let mut other = me.clone();
+        other.id = "L-third".into();
+        assert_eq!(s.try_lock(&other).await.unwrap(), Some(me));
     }
 }
