@@ -91,14 +91,17 @@ pub(crate) struct Mapped {
     pub(crate) taken: Vec<Taken>,
     /// The address (as Terraform writes it) and why it is left out.
     pub(crate) left_out: Vec<(String, String)>,
+    /// The address and what the next plan will show of it although nothing changed.
+    pub(crate) notes: Vec<(String, String)>,
     pub(crate) outputs: BTreeMap<String, OutputState>,
 }
 
-/// The imported state, and what was left out.
+/// The imported state, what was left out, and what the next plan will show of it.
 #[derive(Debug)]
 pub(crate) struct Imported {
     pub(crate) state: State,
     pub(crate) left_out: Vec<(String, String)>,
+    pub(crate) notes: Vec<(String, String)>,
 }
 
 /// Reads a Terraform state and maps it onto skyform's types; touches nothing.
@@ -174,12 +177,21 @@ pub(crate) fn map(bytes: &[u8], schemas: &Registry) -> Result<Mapped, TerraformI
                     "{shown} has no id in its attributes"
                 )));
             };
-            let prior: Attrs = i
+            let mut prior: Attrs = i
                 .attributes
                 .iter()
                 .filter(|(k, v)| !v.is_null() && schema.attr(k).is_some())
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
+            if r.type_name == "aws_instance" && prior.get("user_data").is_some_and(is_sha1_hex) {
+                // terraform-provider-aws keeps only the SHA-1 of `user_data`, and skyform keeps
+                // the script as applied rather than reading it back: a hash is no script.
+                prior.remove("user_data");
+                mapped.notes.push((
+                    shown.clone(),
+                    "Terraform's state holds only a SHA-1 of user_data, so the next plan shows user_data as set; applying it stops and starts the instance. To avoid that, add `ignore_changes = [user_data]` to its lifecycle block".into(),
+                ));
+            }
             mapped.taken.push(Taken {
                 addr,
                 id,
@@ -190,6 +202,12 @@ pub(crate) fn map(bytes: &[u8], schemas: &Registry) -> Result<Mapped, TerraformI
         }
     }
     Ok(mapped)
+}
+
+/// Whether a value is 40 hexadecimal digits: how Terraform records an instance's `user_data`.
+fn is_sha1_hex(v: &serde_json::Value) -> bool {
+    v.as_str()
+        .is_some_and(|t| t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `module.a.module.b.aws_x.y` (or `data.…`), the block's address as text.
@@ -343,6 +361,7 @@ pub(crate) async fn import_terraform<P: Provider>(
     Ok(Imported {
         state,
         left_out: mapped.left_out,
+        notes: mapped.notes,
     })
 }
 
@@ -573,6 +592,22 @@ mod tests {
             err.to_string().contains("already holds 2 resource(s)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_instances_hashed_user_data_is_not_taken_for_its_script_and_is_noted() {
+        let tf = br#"{"version": 4, "resources": [
+            {"mode": "managed", "type": "aws_instance", "name": "web",
+             "instances": [{"attributes": {"id": "i-1", "ami": "ami-1",
+               "user_data": "3c9f4ad1b6e3bd2a3ad1d4e0c3a55a1b8a5d2d4e"}}]},
+            {"mode": "managed", "type": "aws_instance", "name": "plain",
+             "instances": [{"attributes": {"id": "i-2", "ami": "ami-1", "user_data": null}}]}]}"#;
+        let m = map(tf, schemas()).unwrap();
+        assert!(!m.taken[0].prior.contains_key("user_data"));
+        assert_eq!(m.taken[0].prior.get("ami"), Some(&"ami-1".into()));
+        let noted: Vec<&str> = m.notes.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(noted, ["aws_instance.web"]);
+        assert!(m.notes[0].1.contains("ignore_changes = [user_data]"));
     }
 
     #[test]

@@ -858,6 +858,9 @@ pub(crate) async fn import_terraform(
         }
         eprintln!();
     }
+    for (addr, note) in &imported.notes {
+        eprintln!("Warning: {addr}: {note}.\n");
+    }
     println!(
         "{}",
         ctx.style.bold(&format!(
