@@ -248,6 +248,16 @@ pub(crate) enum StateCommand {
     /// Give this state a new lineage, for a state copied to start another environment: objects
     /// tagged with the old lineage that this state does not hold are then never adopted.
     NewLineage,
+    /// Take over what a Terraform state (format version 4) holds: every object of a supported
+    /// type is read from AWS and recorded under its Terraform address; other types and data
+    /// sources are listed and left out. Only into an empty skyform state; the Terraform state
+    /// file is only read.
+    ImportTerraform {
+        /// The Terraform state file, e.g. `terraform.tfstate` (or `terraform state pull > FILE`).
+        path: PathBuf,
+        #[command(flatten)]
+        vars: VarArgs,
+    },
 }
 
 /// `--lock-timeout`: plain seconds, or a duration as humantime reads it (`30s`, `5m`, `1h`,

@@ -194,7 +194,7 @@ fn options(targets: &TargetArgs, replace: &[String], destroy: bool) -> Result<Pl
     })
 }
 
-/// `state list|show|rm|mv|new-lineage`; the edits take the state lock.
+/// `state list|show|rm|mv|new-lineage|import-terraform`; the edits take the state lock.
 fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
     match command {
         StateCommand::List => block_on(state_commands::list(ctx)),
@@ -216,6 +216,9 @@ fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
                 "state mv",
                 state_commands::mv(ctx, &from, &to),
             ))
+        }
+        StateCommand::ImportTerraform { path, vars } => {
+            block_on(workflow::import_terraform(ctx, &vars, &path))
         }
         StateCommand::NewLineage => block_on(workflow::locked(
             ctx,

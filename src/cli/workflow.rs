@@ -1,7 +1,7 @@
 //! The commands that read AWS and may write it: `plan` (and `--out`), `apply` (and `apply
-//! FILE`), `destroy`, `show FILE`, `import`, `refresh` and `drift`. Each is a thin sequence over the
-//! core: load the workspace and state, plan through the provider, print, guard the owner,
-//! apply, report.
+//! FILE`), `destroy`, `show FILE`, `import`, `state import-terraform`, `refresh` and `drift`.
+//! Each is a thin sequence over the core: load the workspace and state, plan through the
+//! provider, print, guard the owner, apply, report.
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -15,7 +15,7 @@ use crate::engine::diff::Action;
 use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
 use crate::engine::plan_file;
 use crate::engine::provider::{Provider as _, RefreshRequest};
-use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan};
+use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan, TerraformImportError};
 use crate::lang::address::{Address, Mode};
 use crate::lang::schema::Registry;
 use crate::render::human::render_plan;
@@ -803,6 +803,80 @@ async fn import_locked(
         ))
     );
     println!("Run `skyform plan` to see how it differs from the configuration.");
+    Ok(Outcome::Done)
+}
+
+/// `state import-terraform PATH`: takes over what a Terraform state holds, in one write of
+/// the whole state (`StateStore::replace`), so that a failure leaves skyform's state as it was.
+/// The file is only read.
+pub(crate) async fn import_terraform(
+    ctx: &Context,
+    vars: &VarArgs,
+    path: &Path,
+) -> Result<Outcome, Error> {
+    // Relative to `-C DIR`, as every other file skyform reads (Terraform's `-chdir` too).
+    let bytes = std::fs::read(ctx.dir.join(path)).map_err(|e| TerraformImportError::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    })?;
+    // A state that cannot be read is refused before AWS is asked anything.
+    crate::cli::import_terraform::map(&bytes, crate::aws::schemas::registry())?;
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let imported = Box::pin(locked(ctx, "state import-terraform", async {
+        let mut store = ctx.state();
+        let state = store.load().await?;
+        // `import_terraform` refuses this too; checked here first so that no AWS call is made.
+        if !state.resources.is_empty() {
+            return Err(TerraformImportError::NotEmpty(state.resources.len()).into());
+        }
+        let provider = connect(&ws).await?;
+        let (_, caller) = guard_owner(&provider, &state).await?;
+        let imported = crate::cli::import_terraform::import_terraform(
+            &bytes,
+            &provider,
+            &state,
+            caller,
+            |addr| {
+                ws.config
+                    .block(addr)
+                    .map(|_| (ws.graph.managed_deps(addr), ws.config.provider_of(addr)))
+            },
+            |alias| {
+                provider
+                    .at(alias)
+                    .map(|p| p.region.clone())
+                    .unwrap_or_default()
+            },
+        )
+        .await?;
+        store.replace(&imported.state).await?;
+        Ok(imported)
+    }))
+    .await?;
+    if !imported.left_out.is_empty() {
+        eprintln!(
+            "Warning: {} object(s) of the Terraform state were left out:",
+            imported.left_out.len()
+        );
+        for (addr, why) in &imported.left_out {
+            eprintln!("  {addr}: {why}");
+        }
+        eprintln!();
+    }
+    for (addr, note) in &imported.notes {
+        eprintln!("Warning: {addr}: {note}.\n");
+    }
+    println!(
+        "{}",
+        ctx.style.bold(&format!(
+            "Imported {} resource(s) and {} output(s) from {}.",
+            imported.state.resources.len(),
+            imported.state.outputs.len(),
+            path.display()
+        ))
+    );
+    println!("Run `skyform plan` to see how they differ from the configuration.");
     Ok(Outcome::Done)
 }
 
