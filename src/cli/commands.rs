@@ -14,6 +14,13 @@ use crate::render::human::Style;
 use crate::state::StateStore as _;
 
 pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
+    let result = run(cli);
+    // Also after a failure: what a failed run cost is worth knowing.
+    crate::cli::stats::report();
+    result
+}
+
+fn run(cli: Cli) -> Result<Outcome, Error> {
     let ctx = context(&cli)?;
     match cli.command {
         Command::Validate { vars } => validate(&ctx, &vars),
@@ -24,14 +31,20 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             destroy,
             replace,
             refresh_only,
+            refresh,
+            parallelism,
+            stats,
             out,
             json,
             markdown,
             markdown_limit,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let request = workflow::PlanRequest {
                 opts: PlanOptions {
                     refresh_only,
+                    skip_refresh: !refresh,
                     ..options(&targets, &replace, destroy)?
                 },
                 format: Format::of(json, markdown, markdown_limit),
@@ -46,8 +59,11 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             targets,
             replace,
             parallelism,
+            stats,
             ..
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             if !targets.targets.is_empty()
                 || !targets.excludes.is_empty()
                 || targets.prune_tagged
@@ -72,7 +88,10 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             replace,
             auto_approve,
             parallelism,
+            stats,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let opts = options(&targets, &replace, false)?;
             block_on(workflow::apply(
                 &ctx,
@@ -87,7 +106,10 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             targets,
             auto_approve,
             parallelism,
+            stats,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let opts = options(&targets, &[], true)?;
             block_on(workflow::apply(
                 &ctx,

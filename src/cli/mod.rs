@@ -1,6 +1,6 @@
 //! The command line: arguments (`args`), the thin adapters from arguments to the core
 //! (`commands`), what they share (`context`: settings, the workspace, the AWS connection), the sequences of the commands that read and write AWS (`workflow`: lock, plan,
-//! guard the owner, apply, report), state editing (`state_commands`), taking over a Terraform state (`import_terraform`), `skyform fmt` (`fmt`) and `skyform check`
+//! guard the owner, apply, report), state editing (`state_commands`), taking over a Terraform state (`import_terraform`), `--stats` (`stats`), `skyform fmt` (`fmt`) and `skyform check`
 //! (`check`). All printing of results happens here.
 //!
 //! May use: every other stage. Nothing uses it but `lib.rs`.
@@ -12,4 +12,5 @@ pub(crate) mod context;
 pub(crate) mod fmt;
 pub(crate) mod import_terraform;
 pub(crate) mod state_commands;
+pub(crate) mod stats;
 pub(crate) mod workflow;

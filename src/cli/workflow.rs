@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::aws::AwsProvider;
 use crate::cli::args::VarArgs;
 use crate::cli::context::{ask, connect, print_warnings, shown, workspace, Context, Format};
+use crate::cli::stats;
 use crate::engine::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::engine::diff::Action;
 use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
@@ -58,7 +59,7 @@ fn plan_error(ws: Workspace, e: PlanError) -> Error {
 
 /// Loads the configuration and variables (all of them required), printing its warnings.
 fn plan_workspace(ctx: &Context, vars: &VarArgs) -> Result<Workspace, Error> {
-    let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
+    let (ws, warnings) = stats::timed("load", || workspace(&ctx.dir, vars, true))?;
     print_warnings(&ws, &warnings, ctx.style);
     Ok(ws)
 }
@@ -74,8 +75,12 @@ async fn make_plan<S: StateStore>(
     let provider = connect(&ws).await?;
     let state = store.load().await?;
     let sent = crate::aws::requests_sent();
+    let started = std::time::Instant::now();
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
         Ok(mut plan) => {
+            let refreshing = plan.refreshed.map_or(std::time::Duration::ZERO, |(_, d)| d);
+            stats::phase("refresh", refreshing);
+            stats::phase("evaluate", started.elapsed().saturating_sub(refreshing));
             plan.described = Some(crate::render::json_config::described(&ws));
             if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
                 // On stderr: stdout may be a JSON or Markdown plan. The requests are the
@@ -116,18 +121,44 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// What a `--refresh=false` plan says of itself, in every view.
+const NOT_REFRESHED: &str = "AWS was not read (--refresh=false): this plan compares the configuration with the state as last recorded, and cannot see changes made outside skyform.";
+
 fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
     match format {
-        Format::Human => print!("{}", render_plan(plan, schemas, ctx.style)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::render::json::plan_json(plan, schemas))
-                .unwrap_or_default()
-        ),
-        Format::Markdown(limit) => print!(
-            "{}",
-            crate::render::markdown::plan_markdown(plan, schemas, limit)
-        ),
+        Format::Human => {
+            if plan.skip_refresh {
+                println!("{} {NOT_REFRESHED}\n", ctx.style.bold("Note:"));
+            }
+            print!("{}", render_plan(plan, schemas, ctx.style));
+        }
+        Format::Json => {
+            let mut json = crate::render::json::plan_json(plan, schemas);
+            if let (true, Some(o)) = (plan.skip_refresh, json.as_object_mut()) {
+                // skyform's own key: Terraform's format has no word for it.
+                o.insert(
+                    "skyform_not_refreshed".into(),
+                    serde_json::Value::from(NOT_REFRESHED),
+                );
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        Format::Markdown(limit) => {
+            let mut limit = limit;
+            if plan.skip_refresh {
+                let note = format!("> **Note:** {NOT_REFRESHED}\n\n");
+                // The limit is the whole comment's.
+                limit = limit.saturating_sub(note.chars().count());
+                print!("{note}");
+            }
+            print!(
+                "{}",
+                crate::render::markdown::plan_markdown(plan, schemas, limit)
+            );
+        }
     }
 }
 
@@ -165,7 +196,8 @@ pub(crate) async fn plan(
         }
     }
     // Planning is a read, so it works under any identity; it says who owns what it reads.
-    if plan.state.owner.is_some() && plan.has_effect() {
+    // Not with --refresh=false, which reads nothing (an apply still refuses a stranger).
+    if plan.state.owner.is_some() && plan.has_effect() && !plan.skip_refresh {
         let caller = provider.identity().await?;
         match check_owner(&plan.state, &caller) {
             OwnerCheck::OtherAccount(o) => {
@@ -328,7 +360,9 @@ async fn execute<S: StateStore>(
         ..crate::engine::apply::ApplyOptions::with_parallelism(parallelism)
     };
     let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
+    let started = std::time::Instant::now();
     let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
+    stats::phase("apply", started.elapsed());
     watcher.abort();
     let report = report?;
     print_warnings(ws, &report.warnings, ctx.style);
@@ -492,7 +526,7 @@ async fn apply_saved_locked(
     parallelism: usize,
 ) -> Result<Outcome, Error> {
     // Variables the plan carries need not be given again, so none is required here.
-    let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    let (mut ws, warnings) = stats::timed("load", || workspace(&ctx.dir, vars, false))?;
     print_warnings(&ws, &warnings, ctx.style);
     let problems = plan_file::check_inputs(&saved, &ws.config, &mut ws.vars);
     if !problems.is_empty() {
