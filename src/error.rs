@@ -99,6 +99,8 @@ pub(crate) enum Error {
     #[error(transparent)]
     Import(#[from] ImportError),
     #[error(transparent)]
+    TerraformImport(#[from] TerraformImportError),
+    #[error(transparent)]
     Output(#[from] OutputError),
     /// Writing is refused: the state belongs to another AWS account.
     #[error("refusing to write: this state belongs to AWS account {owner_account} ({owner_arn}), but the credentials are {caller_arn} in account {caller_account}. Use the owner's credentials (see `skyform check -v`).")]
@@ -148,6 +150,7 @@ impl Error {
             | Error::Stale(_)
             | Error::StateEdit(_)
             | Error::Import(_)
+            | Error::TerraformImport(_)
             | Error::Output(_)
             | Error::OtherOwner { .. }
             | Error::Unconfirmed { .. }
@@ -251,6 +254,29 @@ pub(crate) enum ImportError {
     },
 }
 
+/// Why a Terraform state was not imported; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TerraformImportError {
+    #[error("this is not a Terraform state (not valid JSON: {0}); nothing was imported")]
+    NotJson(String),
+    #[error("the Terraform state has format version {0}; only version 4 (written by Terraform 0.12 and later) is read. Let a current Terraform rewrite it (`terraform apply -refresh-only`), then import again; nothing was imported")]
+    Version(u64),
+    #[error("the Terraform state does not have the version 4 shape ({0}); nothing was imported")]
+    Shape(String),
+    #[error("skyform's state already holds {0} resource(s); import-terraform only fills an empty state. Import in a fresh directory, or `skyform state rm` them first; nothing was imported")]
+    NotEmpty(usize),
+    #[error("{addr} is {why} in the Terraform state, so Terraform would replace it; settle it with Terraform first (`terraform apply`), then import again; nothing was imported")]
+    Unsettled { addr: String, why: &'static str },
+    #[error("cannot read the Terraform state {path}: {message}; nothing was imported")]
+    Read { path: String, message: String },
+    #[error("{addr} (id {id:?}) from the Terraform state does not exist in AWS ({region}); nothing was imported")]
+    NotFound {
+        addr: Address,
+        id: String,
+        region: String,
+    },
+}
+
 /// Why `output` printed nothing.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum OutputError {
@@ -299,6 +325,7 @@ mod tests {
             (Error::Stale(StalePlan::Inputs(vec!["x".into()])), 1),
             (Error::StateEdit(StateEditError::NoState), 1),
             (Error::Import(ImportError::AccessKey), 1),
+            (Error::TerraformImport(TerraformImportError::Version(3)), 1),
             (Error::Output(OutputError::NotScalar("o".into())), 1),
             (
                 Error::OtherOwner {

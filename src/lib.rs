@@ -22,7 +22,7 @@
 //! | `engine` | the `Provider` trait, graph, refresh and plan, diff, recovery, apply, saved plan files, the fake provider | `lang`, `state` |
 //! | `render` | the human, JSON and Markdown plans | `engine`, `state`, `lang` |
 //! | `aws` | the AWS provider: one file per resource type, each filling one `aws::resource::Resource` and registered by one line in `aws::registry`, through which every `Provider` call dispatches; IAM policy semantics, CIDR rules, least-privilege policies, credentials | `engine`, `state`, `lang` |
-//! | `cli` | arguments, commands, the workflow, state edits, `check` | everything |
+//! | `cli` | arguments, commands, the workflow, state edits, taking over a Terraform state, `check` | everything |
 //! | `error` | operational errors and the exit code | `lang`, `state`, `engine` |
 //!
 //! `tests::architecture` (in `src/architecture_tests.rs`) reads the sources and fails on an
@@ -35,6 +35,7 @@
 //! | `--var-file` files | `lang::variables` |
 //! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock, drift first-seen times) |
 //! | plan files (`plan --out`) | `engine::plan_file` |
+//! | a Terraform state (`state import-terraform PATH`; only read) | `cli::import_terraform` |
 //! | `~/.aws/config`, `~/.aws/credentials` | `aws::credentials` (through aws-config's parser) |
 //! | `schemas/**/*.json` (embedded at build time, each by its type's file in `aws/`) | `aws::schemas`, parsed by `lang::schema` |
 //! | `schemas/permissions.json` (embedded) | `aws::permissions` |

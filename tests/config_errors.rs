@@ -170,11 +170,11 @@ fn a_bad_flag_exits_1_with_a_message() {
     let p = Project::new(&[("main.sky.hcl", "")]);
     let out = p
         .offline()
-        .args(["plan", "--parallelism", "3"])
+        .args(["plan", "--auto-approve"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("--parallelism"));
+    assert!(stderr(&out).contains("--auto-approve"));
     let out = p
         .offline()
         .args(["apply", "--parallelism", "0"])

@@ -55,7 +55,7 @@ output "profiles" {{
     )
 }
 
-fn iam_users(moto: &Moto) -> Vec<String> {
+pub(crate) fn iam_users(moto: &Moto) -> Vec<String> {
     let iam = moto.iam();
     let mut names: Vec<String> = block_on(async { iam.list_users().send().await })
         .expect("list users")

@@ -37,3 +37,4 @@ mod security_group_rules;
 mod support;
 mod terraform_compat;
 mod terraform_files;
+mod terraform_import;

@@ -356,3 +356,221 @@ fn the_no_op_plans_of_the_grown_examples_make_one_request_per_type_and_page() {
         assert!(moto.writes().is_empty(), "{:?}", moto.writes());
     }
 }
+
+/// `n` independent roles, each with its own description.
+fn roles(n: usize, description: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for i in 0..n {
+        let _ = write!(
+            out,
+            r#"
+resource "aws_iam_role" "r{i}" {{
+  name               = "counted-{i}"
+  description        = "{description}"
+  assume_role_policy = jsonencode({{ Version = "2012-10-17", Statement = [{{ Effect = "Allow", Principal = {{ Service = "ec2.amazonaws.com" }}, Action = "sts:AssumeRole" }}] }})
+}}
+"#
+        );
+    }
+    out
+}
+
+/// The calls the proxy recorded, by action, as `(action, count)` pairs for a readable
+/// comparison.
+fn expected(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    pairs.iter().map(|(a, n)| ((*a).to_string(), *n)).collect()
+}
+
+#[test]
+fn an_apply_of_n_roles_makes_n_create_role_calls_and_no_read_back_and_its_no_op_plan_two_reads() {
+    const N: usize = 12;
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &roles(N, "counted"))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // CreateRole answers with the whole role: no GetRole after it. The identity is asked
+    // once, for the state's owner.
+    assert_eq!(
+        counts(&moto),
+        expected(&[("CreateRole", N), ("GetCallerIdentity", 1)])
+    );
+    // AWS holds all of them, as configured.
+    let iam = moto.iam();
+    let listed = block_on(async { iam.list_roles().send().await.expect("roles") });
+    let mut described: Vec<(&str, Option<&str>)> = listed
+        .roles()
+        .iter()
+        .map(|r| (r.role_name(), r.description()))
+        .collect();
+    described.sort_unstable();
+    let mut want: Vec<String> = (0..N).map(|i| format!("counted-{i}")).collect();
+    want.sort_unstable();
+    assert_eq!(
+        described,
+        want.iter()
+            .map(|n| (n.as_str(), Some("counted")))
+            .collect::<Vec<_>>()
+    );
+
+    // The no-op plan: every role from one GetAccountAuthorizationDetails, their descriptions
+    // from one ListRoles (one page each), whatever N is.
+    moto.clear_calls();
+    moto.assert_plan_clean(&p);
+    assert_eq!(
+        counts(&moto),
+        expected(&[("GetAccountAuthorizationDetails", 1), ("ListRoles", 1)])
+    );
+}
+
+#[test]
+fn a_plan_without_refresh_reads_nothing_from_aws_and_says_so_in_every_view() {
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &roles(2, "first"))]);
+    let out = moto.run(&p, &["apply", "--auto-approve"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // A change outside skyform, which only a refresh can see.
+    let iam = moto.iam();
+    block_on(async {
+        iam.update_role()
+            .role_name("counted-0")
+            .description("changed-outside")
+            .send()
+            .await
+            .expect("update")
+    });
+    // And a change in the configuration, which a plan from the state alone still finds.
+    p.write("main.sky.hcl", &roles(2, "second"));
+
+    moto.clear_calls();
+    let human = moto.run(&p, &["plan", "--refresh=false", "--detailed-exitcode"]);
+    let json = moto.run(&p, &["plan", "--refresh=false", "--json"]);
+    let markdown = moto.run(&p, &["plan", "--refresh", "false", "--markdown"]);
+    assert!(
+        moto.calls.lock().expect("calls").is_empty(),
+        "{:?}",
+        moto.calls.lock().expect("calls")
+    );
+    assert_eq!(human.status.code(), Some(2), "{}", stderr(&human));
+    let text = stdout(&human);
+    assert!(
+        text.contains("AWS was not read (--refresh=false)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 to add, 2 to change, 0 to destroy"),
+        "{text}"
+    );
+    // The state said "first" for both: the outside change is not seen.
+    assert!(!text.contains("changed-outside"), "{text}");
+    assert!(!text.contains("changed outside"), "{text}");
+
+    assert!(json.status.success(), "{}", stderr(&json));
+    let plan: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json plan");
+    assert!(
+        plan["skyform_not_refreshed"]
+            .as_str()
+            .is_some_and(|s| s.contains("--refresh=false")),
+        "{plan}"
+    );
+    assert_eq!(plan["resource_changes"].as_array().map(Vec::len), Some(2));
+    assert!(markdown.status.success(), "{}", stderr(&markdown));
+    assert!(
+        stdout(&markdown).starts_with("> **Note:** AWS was not read (--refresh=false)"),
+        "{}",
+        stdout(&markdown)
+    );
+
+    // A plan that reads AWS sees the outside change, and no note.
+    let refreshed = moto.run(&p, &["plan"]);
+    assert!(refreshed.status.success(), "{}", stderr(&refreshed));
+    assert!(
+        stdout(&refreshed).contains("changed-outside"),
+        "{}",
+        stdout(&refreshed)
+    );
+    assert!(!stdout(&refreshed).contains("AWS was not read"));
+
+    // With a refresh-only plan it makes no sense, and the flag says so.
+    let both = moto.run(&p, &["plan", "--refresh=false", "--refresh-only"]);
+    assert_eq!(both.status.code(), Some(1), "{}", stderr(&both));
+}
+
+/// The `request SERVICE ACTION: N` lines of a `--stats` report, by action.
+fn stats_requests(stderr: &str) -> BTreeMap<String, usize> {
+    stderr
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("request "))
+        .filter_map(|l| {
+            let (what, n) = l.rsplit_once(": ")?;
+            let (_, action) = what.split_once(' ')?;
+            Some((action.to_string(), n.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn stats_count_the_requests_the_proxy_saw_by_action_with_the_throttled_ones_and_their_retries() {
+    const N: usize = 6;
+    let Some(moto) = Moto::start() else { return };
+    let p = Project::new(&[("main.sky.hcl", &roles(N, "counted"))]);
+    moto.clear_calls();
+    let out = moto.run(&p, &["apply", "--auto-approve", "--stats"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(stats_requests(&err), counts(&moto), "{err}");
+    assert!(err.contains("  request iam CreateRole: 6\n"), "{err}");
+    assert!(
+        err.contains("  request sts GetCallerIdentity: 1\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("requests: 7 (0 retries, 0 throttled)"),
+        "{err}"
+    );
+    for phase in ["load", "refresh", "evaluate", "apply"] {
+        assert!(err.contains(&format!("  time {phase}: ")), "{phase}: {err}");
+    }
+    let peak: f64 = err
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("peak memory: "))
+        .and_then(|v| v.strip_suffix(" MB"))
+        .and_then(|v| v.parse().ok())
+        .expect("peak memory");
+    assert!(peak > 1.0, "{err}");
+
+    // Without --stats, nothing of it.
+    let out = moto.run(&p, &["plan"]);
+    assert!(!stderr(&out).contains("Stats:"), "{}", stderr(&out));
+
+    // Throttled answers are counted as AWS sent them, and each is retried: a destroy (some
+    // fifteen requests) with a quarter of them throttled.
+    moto.clear_calls();
+    moto.faults
+        .throttle_per_mille
+        .store(250, std::sync::atomic::Ordering::SeqCst);
+    let out = moto.run(&p, &["destroy", "--auto-approve", "--stats"]);
+    moto.faults
+        .throttle_per_mille
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let err = stderr(&out);
+    let throttled = moto
+        .faults
+        .throttled
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(throttled > 0, "nothing was throttled: {err}");
+    // The proxy records only what it forwarded; skyform counts every attempt.
+    let forwarded: usize = counts(&moto).values().sum();
+    let sent: usize = stats_requests(&err).values().sum();
+    assert_eq!(sent, forwarded + throttled, "{err}");
+    assert!(
+        err.contains(&format!(
+            "requests: {sent} ({throttled} retries, {throttled} throttled)"
+        )),
+        "{err}"
+    );
+    assert_eq!(counts(&moto).get("DeleteRole"), Some(&N), "{err}");
+    let left = block_on(async { moto.iam().list_roles().send().await.expect("roles") });
+    assert!(left.roles().is_empty(), "{:?}", left.roles());
+}

@@ -384,3 +384,68 @@ fn the_policy_grants_the_backends_s3_and_kms_actions_scoped_to_the_key() {
     assert!(!text.contains("arn:aws:s3:::team-bucket/*\""), "{text}");
     assert!(!text.contains("\"s3:*\""), "{text}");
 }
+
+#[test]
+fn import_terraform_reads_the_terraform_state_at_the_backends_key_and_leaves_it() {
+    let Some(moto) = Moto::start() else { return };
+    let bucket = moto.bucket("state-from-terraform");
+    block_on(
+        moto.iam()
+            .create_user()
+            .user_name("s3-backend-default")
+            .send(),
+    )
+    .unwrap();
+    let tfstate = serde_json::json!({
+        "version": 4, "terraform_version": "1.9.8", "serial": 7,
+        "lineage": "0b7c6f6e-0000-4000-8000-000000000001", "outputs": {},
+        "resources": [{
+            "mode": "managed", "type": "aws_iam_user", "name": "u",
+            "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+            "instances": [{
+                "schema_version": 0, "sensitive_attributes": [], "private": "bnVsbA==",
+                "attributes": {
+                    "arn": "arn:aws:iam::123456789012:user/s3-backend-default",
+                    "force_destroy": false, "id": "s3-backend-default",
+                    "name": "s3-backend-default", "path": "/", "permissions_boundary": null,
+                    "tags": null, "tags_all": {}, "unique_id": "AIDAEXAMPLE"
+                }
+            }]
+        }]
+    })
+    .to_string();
+    block_on(
+        moto.s3()
+            .put_object()
+            .bucket(&bucket)
+            .key(KEY)
+            .body(tfstate.clone().into_bytes().into())
+            .send(),
+    )
+    .unwrap();
+    let p = project(&bucket, "");
+    let out = moto.run(&p, &["state", "import-terraform", "--from-backend"]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains(&format!("from s3://{bucket}/{KEY}")),
+        "{}",
+        stdout(&out)
+    );
+    let state = pulled(&moto, &p);
+    assert!(state["resources"]
+        .as_object()
+        .is_some_and(|r| r.contains_key("aws_iam_user.u")));
+    moto.assert_plan_clean(&p);
+    // Terraform's object is only read.
+    let body = block_on(async {
+        let left = moto.s3().get_object().bucket(&bucket).key(KEY).send().await;
+        left.unwrap().body.collect().await.unwrap().into_bytes()
+    });
+    assert_eq!(body.as_ref(), tfstate.as_bytes());
+
+    // Without an S3 backend there is nothing to read it from.
+    let local = Project::new(&[("main.tf", USER)]);
+    let out = moto.run(&local, &["state", "import-terraform", "--from-backend"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("there is none"), "{}", stderr(&out));
+}

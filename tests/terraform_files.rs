@@ -4,7 +4,7 @@
 use crate::config_errors::fails_with;
 use crate::support::{block_on, stderr, stdout, Moto, Project};
 
-/// A Terraform directory as Terraform 0.11 habits leave it: an S3 backend with a DynamoDB
+/// A Terraform directory as Terraform 0.11 habits leave it: an S3 backend with a `DynamoDB`
 /// lock table, quoted `depends_on`,
 /// and `"${...}"`-only strings, one of which carries a map.
 const MAIN_TF: &str = r#"terraform {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::join_all;
 use serde_json::json;
 
-use super::ec2_common::{bool_of, filter, string_set, strings, tags_json};
+use super::ec2_common::{bool_of, by_chunks, filter, string_set, strings, tags_json};
 use super::nodes::{self, client_token, describe, profile_name, state_of, Spec};
 use super::resource::{
     adopted, kept_or_listed, listed, read_back, tag_filters, Raws, Read, Recover, Resource, Tagged,
@@ -798,7 +798,7 @@ pub(super) async fn update(
     // Tags on every node that was not just launched with them.
     super::ec2_common::retag(p, &kept, prior, a).await?;
     let all_ids: Vec<String> = kept.iter().chain(launched.iter()).cloned().collect();
-    let now = describe(p, vec![filter("instance-id", &all_ids)], false).await?;
+    let now = by_chunks("instance-id", &all_ids, |f| describe(p, vec![f], false)).await?;
     let in_state = |want: &[&str]| -> Vec<String> {
         now.iter()
             .filter(|i| want.contains(&state_of(i)))

@@ -1,4 +1,5 @@
-//! What the EC2 resource files share: id filters for batched Describe calls, tags (at
+//! What the EC2 resource files share: id filters for batched Describe calls (chunked within
+//! EC2's limit on filter values), tags (at
 //! creation through `TagSpecifications`, later through CreateTags/DeleteTags), ARNs, and the
 //! retry of deletes that AWS refuses while a dependency is still being detached.
 
@@ -17,6 +18,31 @@ pub(super) fn filter(name: &str, values: &[String]) -> Filter {
         .name(name)
         .set_values(Some(values.to_vec()))
         .build()
+}
+
+/// The most values EC2 takes in one filter. EC2 answers more with `FilterLimitExceeded` ("The
+/// request uses too many filters or too many filter values", in the EC2 API Reference's error
+/// codes, <https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html>), whose
+/// message gives the limit: "The maximum number of filter values specified on a single call is
+/// 200".
+pub(super) const MAX_FILTER_VALUES: usize = 200;
+
+/// `describe` with the filter `name` over `ids`, once per chunk of at most `MAX_FILTER_VALUES`
+/// of them, the answers joined: a batched read of any size stays within EC2's limit, and costs
+/// one call per 200 ids (and page), no more.
+pub(super) async fn by_chunks<T, Fut>(
+    name: &str,
+    ids: &[String],
+    describe: impl Fn(Filter) -> Fut,
+) -> Result<Vec<T>, ProviderError>
+where
+    Fut: Future<Output = Result<Vec<T>, ProviderError>>,
+{
+    let mut out = Vec::new();
+    for chunk in ids.chunks(MAX_FILTER_VALUES) {
+        out.extend(describe(filter(name, chunk)).await?);
+    }
+    Ok(out)
 }
 
 /// The `filter { name, values }` blocks of a data source, as EC2 filters: Terraform's AWS
@@ -223,7 +249,7 @@ pub(super) fn crc32(bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{block_filters, crc32};
+    use super::{block_filters, by_chunks, crc32, MAX_FILTER_VALUES};
 
     #[test]
     fn crc32_is_the_ieee_checksum() {
@@ -256,5 +282,35 @@ mod tests {
             ]
         );
         assert!(block_filters(&crate::state::Attrs::new()).is_empty());
+    }
+
+    #[test]
+    fn an_id_list_above_ec2s_filter_limit_is_read_in_chunks_within_it() {
+        let ids: Vec<String> = (0..=2 * MAX_FILTER_VALUES)
+            .map(|i| format!("subnet-{i}"))
+            .collect();
+        let sizes = std::sync::Mutex::new(Vec::new());
+        let found = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(by_chunks("subnet-id", &ids, |f| {
+                assert_eq!(f.name(), Some("subnet-id"));
+                sizes.lock().unwrap().push(f.values().len());
+                let values = f.values().to_vec();
+                async move { Ok(values) }
+            }))
+            .unwrap();
+        // Three calls (200, 200 and 1 ids), every id asked once, in order.
+        assert_eq!(*sizes.lock().unwrap(), [200, 200, 1]);
+        assert_eq!(found, ids);
+        // None at all for no ids: an empty filter would match everything.
+        let none: Vec<String> = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(by_chunks("subnet-id", &[], |_| async {
+                Err(super::ProviderError::new("Unexpected", "a call for no ids"))
+            }))
+            .unwrap();
+        assert!(none.is_empty());
     }
 }

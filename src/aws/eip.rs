@@ -6,7 +6,7 @@
 use aws_sdk_ec2::types::{Address, DomainType, ResourceType};
 
 use super::ec2_common::{
-    arn, bool_of, created, filter, gone_is_done, sync_tags, tag_spec, tags_json, ById,
+    arn, bool_of, by_chunks, created, filter, gone_is_done, sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{
     adopted, kept_or_listed, listed, read_back, Raws, Read, Recover, Resource, Tagged,
@@ -115,8 +115,8 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let addresses: Vec<Address> = kept_or_listed(priors, raws, |missing| {
-        describe(p, filter("allocation-id", &missing))
+    let addresses: Vec<Address> = kept_or_listed(priors, raws, |missing| async move {
+        by_chunks("allocation-id", &missing, |f| describe(p, f)).await
     })
     .await?;
     let mut out = ById::new();
@@ -227,6 +227,7 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         .to_string();
     after_made(async {
         associate(p, &id, a, OWN_TARGET).await?;
+        // A second read: the association made after AllocateAddress is in no answer.
         let prior = [(id.clone(), a.clone())];
         created(read_all(p, &prior).await?, &id, "address")
     })
@@ -310,7 +311,7 @@ pub(super) async fn read_associations(
 ) -> Result<ById, ProviderError> {
     let ids: Vec<String> = priors.iter().map(|(id, _)| id.clone()).collect();
     let mut out = ById::new();
-    for addr in describe(p, filter("association-id", &ids)).await? {
+    for addr in by_chunks("association-id", &ids, |f| describe(p, f)).await? {
         let Some(id) = addr.association_id() else {
             continue;
         };

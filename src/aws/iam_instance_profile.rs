@@ -2,7 +2,8 @@
 //!
 //! A create is two calls, `CreateInstanceProfile` then `AddRoleToInstanceProfile`. The first
 //! carries skyform's tags, so a profile left without its role by an interrupted apply is found
-//! by them and adopted; the plan then adds the role as an ordinary update.
+//! by them and adopted; the plan then adds the role as an ordinary update. Neither is followed by
+//! a read: `CreateInstanceProfile` answers with every attribute.
 
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
@@ -68,23 +69,29 @@ async fn set_role(p: &AwsProvider, name: &str, role: Option<&str>) -> Result<(),
             .map_err(aws_err)?;
     }
     if let Some(role) = role.filter(|r| !held.iter().any(|h| h == r)) {
-        // "Invalid IAM Instance Profile name" and "role not found" right after creation are
-        // IAM propagating, not errors.
-        retry_propagation(
-            || async {
-                p.iam
-                    .add_role_to_instance_profile()
-                    .instance_profile_name(name)
-                    .role_name(role)
-                    .send()
-                    .await
-                    .map_err(aws_err)
-            },
-            is_not_found,
-        )
-        .await?;
+        add_role(p, name, role).await?;
     }
     Ok(())
+}
+
+/// Puts `role` into the profile, which holds none.
+async fn add_role(p: &AwsProvider, name: &str, role: &str) -> Result<(), ProviderError> {
+    // "Invalid IAM Instance Profile name" and "role not found" right after creation are IAM
+    // propagating, not errors.
+    retry_propagation(
+        || async {
+            p.iam
+                .add_role_to_instance_profile()
+                .instance_profile_name(name)
+                .role_name(role)
+                .send()
+                .await
+                .map_err(aws_err)
+        },
+        is_not_found,
+    )
+    .await
+    .map(|_| ())
 }
 
 pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs), ProviderError> {
@@ -108,7 +115,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
     result.insert("unique_id".into(), ip.instance_profile_id().into());
     result.insert("tags".into(), tags_value(a));
     if let Some(role) = s(a, "role") {
-        after_made(set_role(p, name, Some(role))).await?;
+        // A profile just made holds no role: no GetInstanceProfile to learn which.
+        after_made(add_role(p, name, role)).await?;
     }
     Ok((name.to_string(), result))
 }

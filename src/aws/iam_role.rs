@@ -1,13 +1,11 @@
-//! `aws_iam_role`.
+//! `aws_iam_role`: one `CreateRole` per create (its answer holds every attribute); the read is
+//! the IAM snapshot's.
 
 use serde_json::{json, Value as Json};
 
 use super::iam_snapshot::IamSnapshot;
 use super::resource::{absent_when_missing, iam_pairs, Named, Read, Recover, Resource};
-use super::{
-    after_made, aws_err, iam_tags, is_not_found, req, retry_propagation, s, sync_iam_tags, tags_of,
-    tags_value, AwsProvider,
-};
+use super::{aws_err, iam_tags, req, s, sync_iam_tags, tags_of, tags_value, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
 
@@ -94,19 +92,10 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
     let role = out.role().ok_or_else(|| {
         ProviderError::new("EmptyResponse", "CreateRole returned no role").after_partial_write()
     })?;
-    // Read-after-write: wait until the new role is visible before anything uses it.
-    after_made(retry_propagation(
-        || async {
-            p.iam
-                .get_role()
-                .role_name(name)
-                .send()
-                .await
-                .map_err(aws_err)
-        },
-        is_not_found,
-    ))
-    .await?;
+    // CreateRole answers with the whole role, so there is no read-back. IAM is eventually
+    // consistent, but what uses the role next (an instance profile, a policy attachment, an
+    // inline policy, an instance) retries its own "not found" (`retry_propagation`), which a
+    // GetRole here could not spare it: a role visible to one read may not be to the next.
     let tags = tags_value(a);
     Ok((
         name.to_string(),

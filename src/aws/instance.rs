@@ -10,7 +10,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::ec2_common::{
-    arn, bool_of, filter, retag, string_set, strings, sync_tags, tags_json, ById,
+    arn, bool_of, by_chunks, filter, retag, string_set, strings, sync_tags, tags_json, ById,
 };
 use super::nodes::{
     self, block, client_token, describe, metadata_block, metadata_request, profile_name,
@@ -49,8 +49,8 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let found: Vec<Instance> = kept_or_listed(priors, raws, |missing| {
-        describe(p, vec![filter("instance-id", &missing)], false)
+    let found: Vec<Instance> = kept_or_listed(priors, raws, |missing| async move {
+        by_chunks("instance-id", &missing, |f| describe(p, vec![f], false)).await
     })
     .await?;
     // DescribeInstances names the volumes but not their size or type: one DescribeVolumes for
@@ -210,6 +210,8 @@ pub(super) async fn create(
     let id = nodes::launch(p, &spec, &token).await?;
     after_made(async {
         nodes::wait_for(p, std::slice::from_ref(&id), &["running"]).await?;
+        // A second read: RunInstances answers while the instance is pending, before its
+        // addresses and volumes are known.
         let attrs = read_all(p, &[(id.clone(), a.clone())])
             .await?
             .remove(&id)

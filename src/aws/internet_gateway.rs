@@ -3,7 +3,7 @@
 use aws_sdk_ec2::types::ResourceType;
 
 use super::ec2_common::{
-    arn, created, delete_with_retry, filter, sync_tags, tag_spec, tags_json, ById,
+    arn, by_chunks, created, delete_with_retry, sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, AwsProvider};
@@ -24,7 +24,7 @@ pub(super) const TYPE: Resource = Resource {
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     Ok(by_id(
-        read_tagged(p, vec![filter("internet-gateway-id", ids)]).await?,
+        by_chunks("internet-gateway-id", ids, |f| read_tagged(p, vec![f])).await?,
     ))
 }
 
@@ -88,6 +88,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
             .send()
             .await
             .map_err(aws_err)?;
+        // A second read: CreateInternetGateway answers before the attachment, and
+        // AttachInternetGateway answers with nothing.
         created(
             read_all(p, std::slice::from_ref(&id)).await?,
             &id,

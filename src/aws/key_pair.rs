@@ -11,7 +11,7 @@
 use aws_sdk_ec2::primitives::Blob;
 use aws_sdk_ec2::types::{KeyPairInfo, ResourceType};
 
-use super::ec2_common::{created, filter, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{by_chunks, created, sync_tags, tag_spec, tags_json, ById};
 use super::resource::{
     adopted, kept_or_listed, listed, ours, read_back, Raws, Read, Recover, Resource, Tagged,
 };
@@ -45,7 +45,7 @@ fn same_key(a: &str, b: &str) -> bool {
 /// The key pairs with these names, with their public keys, in one call per page. A name
 /// filter rather than `KeyNames`: one key gone must not fail the whole batch.
 async fn describe(p: &AwsProvider, names: &[String]) -> Result<Vec<KeyPairInfo>, ProviderError> {
-    describe_filtered(p, vec![filter("key-name", names)]).await
+    by_chunks("key-name", names, |f| describe_filtered(p, vec![f])).await
 }
 
 /// The key pairs matching `filters`, with their public keys: the call has no pages.
@@ -164,6 +164,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         .await
         .map_err(aws_err)?;
     after_made(async {
+        // A second read: ImportKeyPair's answer has no key type, and DescribeKeyPairs's is
+        // the form refresh compares with.
         created(
             read_all(p, &[(name.to_string(), a.clone())]).await?,
             name,

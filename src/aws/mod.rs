@@ -21,7 +21,10 @@
 //! the scan keeps the SDK objects it listed and their refresh builds the attributes from those
 //! (`AwsProvider::scanned_objects`): a no-op plan asks once per type, not twice. `AWS_ENDPOINT_URL`
 //! is honoured, which is how tests reach a local emulator. Throttling is retried by the SDK's
-//! standard retry mode; IAM's eventual consistency by `retry_propagation`.
+//! adaptive retry mode (which also paces each service once throttled); IAM's eventual
+//! consistency by `retry_propagation`. A refresh reads its types at once, at most
+//! `--parallelism` reads in flight, paced by a token bucket per service (`pace`). Every
+//! request is counted by service and action (`request_stats`, for `--stats`).
 
 mod adopt;
 mod ami;
@@ -46,6 +49,7 @@ mod internet_gateway;
 mod key_pair;
 mod nat_gateway;
 mod nodes;
+mod pace;
 pub mod permissions;
 mod placement_group;
 pub(crate) mod policy;
@@ -85,30 +89,151 @@ use crate::state::Attrs;
 /// plans: what a refresh costs is told in requests, the unit AWS throttles.
 static REQUESTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// Every operation this process started (an operation's retries are further requests of it).
+static OPERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The requests that AWS answered with a throttling error.
+static THROTTLED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The requests sent, by (service, action), for `--stats`.
+static BY_ACTION: Mutex<BTreeMap<(&'static str, String), usize>> = Mutex::new(BTreeMap::new());
+
 /// How many requests this process has sent to AWS so far.
 pub(crate) fn requests_sent() -> usize {
     REQUESTS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// Counts each attempt as it is sent; one interceptor type serves the IAM, STS and EC2 clients,
-/// whose `Intercept` is the same trait.
+/// What this process's AWS requests were, for `--stats`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestStats {
+    /// Requests sent by (service, action), retries included.
+    pub(crate) by_action: BTreeMap<(&'static str, String), usize>,
+    /// Requests that repeated an operation already sent (the SDK's retries).
+    pub(crate) retries: usize,
+    /// Requests AWS answered with a throttling error.
+    pub(crate) throttled: usize,
+}
+
+/// The requests this process has sent so far.
+pub(crate) fn request_stats() -> RequestStats {
+    let sent = requests_sent();
+    RequestStats {
+        by_action: BY_ACTION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+        retries: sent.saturating_sub(OPERATIONS.load(std::sync::atomic::Ordering::Relaxed)),
+        throttled: THROTTLED.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+/// The error codes with which AWS says a caller sends too fast: EC2's `RequestLimitExceeded`,
+/// IAM's and STS's `Throttling`, and the JSON services' `ThrottlingException`.
+const THROTTLING_CODES: [&str; 3] = ["RequestLimitExceeded", "Throttling", "ThrottlingException"];
+
+/// Counts each attempt as it is sent, by its service and action, and the throttled answers;
+/// one interceptor type serves the IAM, STS and EC2 clients, whose `Intercept` is the same
+/// trait.
 #[derive(Debug)]
-struct CountRequests;
+struct CountRequests {
+    service: &'static str,
+}
 
 impl aws_sdk_ec2::config::Intercept for CountRequests {
     fn name(&self) -> &'static str {
         "skyform: count requests"
     }
 
+    fn read_before_execution(
+        &self,
+        _ctx: &aws_sdk_ec2::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ec2::error::BoxError> {
+        OPERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
-        _ctx: &aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        ctx: &aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
         _components: &aws_sdk_ec2::config::RuntimeComponents,
         _cfg: &mut aws_sdk_ec2::config::ConfigBag,
     ) -> Result<(), aws_sdk_ec2::error::BoxError> {
         REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // IAM, STS and EC2 speak AWS's query protocol: the action is a form field.
+        let action = ctx
+            .request()
+            .body()
+            .bytes()
+            .and_then(|b| form_field(b, "Action"))
+            .unwrap_or_else(|| "(unknown)".to_string());
+        *BY_ACTION
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry((self.service, action))
+            .or_insert(0) += 1;
         Ok(())
     }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &aws_sdk_ec2::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _components: &aws_sdk_ec2::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_ec2::config::ConfigBag,
+    ) -> Result<(), aws_sdk_ec2::error::BoxError> {
+        let response = ctx.response();
+        if response.status().is_client_error() {
+            let body = response.body().bytes().map(String::from_utf8_lossy);
+            let code = body.as_deref().and_then(|b| xml_text(b, "Code"));
+            if code.is_some_and(|c| THROTTLING_CODES.contains(&c.as_str())) {
+                THROTTLED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The value of `name` in a form-encoded body (`Action=CreateRole&Version=...`).
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+    })
+}
+
+/// How many reads a refresh may have in flight at once (`--parallelism`); 10 as apply's.
+static PARALLELISM: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(10);
+
+/// Sets how many reads a refresh may have in flight. A process setting, like the request
+/// counter: one command runs per process, and its flag holds for every provider configuration.
+pub(crate) fn set_parallelism(n: usize) {
+    PARALLELISM.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn parallelism() -> usize {
+    PARALLELISM
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1)
+}
+
+/// Waits for one of a refresh's slots (`parallelism()` in all), then for a token of the
+/// service's bucket (`pace`): a read starts once both allow it.
+pub(crate) async fn slot<'a>(
+    slots: &'a tokio::sync::Semaphore,
+    service: &pace::Pace,
+) -> Result<tokio::sync::SemaphorePermit<'a>, ProviderError> {
+    // The semaphore lives for one refresh and is never closed; an error would be a bug here.
+    let permit = slots
+        .acquire()
+        .await
+        .map_err(|e| ProviderError::new("InternalError", e.to_string()))?;
+    service.take().await;
+    Ok(permit)
 }
 
 /// One provider configuration's clients. The default configuration holds the aliased ones
@@ -149,8 +274,13 @@ impl AwsProvider {
     }
 
     pub(crate) async fn connect(settings: &AwsSettings) -> Result<AwsProvider, ProviderError> {
+        // Adaptive mode: the standard mode's backoff, plus a client-side token bucket per
+        // service and region that the first throttling answer turns on and that then paces the
+        // requests by CUBIC (faster while none is throttled, slower at once when one is). It
+        // is shared by every client of that service in the process, so all of a refresh's
+        // concurrent reads slow down together, which a per-call backoff cannot do.
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(8));
+            .retry_config(RetryConfig::adaptive().with_max_attempts(8));
         if let Some(p) = &settings.profile {
             loader = loader.profile_name(p);
         }
@@ -167,17 +297,17 @@ impl AwsProvider {
         Ok(AwsProvider {
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&conf)
-                    .interceptor(CountRequests)
+                    .interceptor(CountRequests { service: "iam" })
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&conf)
-                    .interceptor(CountRequests)
+                    .interceptor(CountRequests { service: "sts" })
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&conf)
-                    .interceptor(CountRequests)
+                    .interceptor(CountRequests { service: "ec2" })
                     .build(),
             ),
             conf,
@@ -258,7 +388,9 @@ impl AwsProvider {
         }
     }
 
-    /// Re-reads the resources of this one configuration.
+    /// Re-reads the resources of this one configuration. The IAM snapshot's calls and each
+    /// type's batched read run at once, at most `parallelism()` of them in flight: a refresh
+    /// then takes about as long as its slowest type, not the sum of all of them.
     async fn refresh_here(
         &self,
         requests: &[RefreshRequest],
@@ -272,54 +404,58 @@ impl AwsProvider {
             })
             .collect();
         let requests = &flat[..];
-        let snapshot = iam_snapshot::IamSnapshot::load(self, requests).await?;
-        // The other types: one batched Describe per type, in the registry's order.
-        let mut described: BTreeMap<&str, ec2_common::ById> = BTreeMap::new();
-        for t in registry::RESOURCE_TYPES {
-            let of_type = || requests.iter().filter(|r| r.addr.type_name == t.name);
-            let found = match t.read {
-                Read::Snapshot(_) => continue,
-                Read::Describe(read_all) => {
-                    // What the scan read serves; only the rest (imported objects, or objects
-                    // whose lineage tag was removed) is read by id.
-                    let mut found = ec2_common::ById::new();
-                    let mut missing: Vec<String> = Vec::new();
-                    for r in of_type() {
-                        match self.take_scanned(t.name, &r.id) {
-                            Some(a) => {
-                                found.insert(r.id.clone(), a);
+        let slots = tokio::sync::Semaphore::new(parallelism());
+        // The other types: one batched Describe per type.
+        let reads = registry::RESOURCE_TYPES.iter().map(|t| {
+            let slots = &slots;
+            async move {
+                let of_type = || requests.iter().filter(|r| r.addr.type_name == t.name);
+                if matches!(t.read, Read::Snapshot(_)) || of_type().next().is_none() {
+                    return Ok(None);
+                }
+                // Every type read here is EC2's; IAM's are the snapshot's.
+                let _slot = slot(slots, &pace::EC2).await?;
+                let found = match t.read {
+                    Read::Snapshot(_) => return Ok(None),
+                    Read::Describe(read_all) => {
+                        // What the scan read serves; only the rest (imported objects, or
+                        // objects whose lineage tag was removed) is read by id.
+                        let mut found = ec2_common::ById::new();
+                        let mut missing: Vec<String> = Vec::new();
+                        for r in of_type() {
+                            match self.take_scanned(t.name, &r.id) {
+                                Some(a) => {
+                                    found.insert(r.id.clone(), a);
+                                }
+                                None => missing.push(r.id.clone()),
                             }
-                            None => missing.push(r.id.clone()),
                         }
+                        if !missing.is_empty() {
+                            found.extend(read_all(self, &missing).await?);
+                        }
+                        found
                     }
-                    if found.is_empty() && missing.is_empty() {
-                        continue;
+                    Read::DescribeWithPrior(read_all) => {
+                        let priors: Vec<(String, Attrs)> =
+                            of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
+                        read_all(self, &priors).await?
                     }
-                    if !missing.is_empty() {
-                        found.extend(read_all(self, &missing).await?);
+                    Read::Objects(read_all) => {
+                        let priors: Vec<(String, Attrs)> =
+                            of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
+                        let raws = self.take_scanned_objects(t.name, &priors);
+                        read_all(self, &priors, raws).await?
                     }
-                    found
-                }
-                Read::DescribeWithPrior(read_all) => {
-                    let priors: Vec<(String, Attrs)> =
-                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
-                    if priors.is_empty() {
-                        continue;
-                    }
-                    read_all(self, &priors).await?
-                }
-                Read::Objects(read_all) => {
-                    let priors: Vec<(String, Attrs)> =
-                        of_type().map(|r| (r.id.clone(), r.prior.clone())).collect();
-                    if priors.is_empty() {
-                        continue;
-                    }
-                    let raws = self.take_scanned_objects(t.name, &priors);
-                    read_all(self, &priors, raws).await?
-                }
-            };
-            described.insert(t.name, found);
-        }
+                };
+                Ok::<_, ProviderError>(Some((t.name, found)))
+            }
+        });
+        let (snapshot, found) = futures_util::future::try_join(
+            iam_snapshot::IamSnapshot::load(self, requests, &slots),
+            futures_util::future::try_join_all(reads),
+        )
+        .await?;
+        let described: BTreeMap<&str, ec2_common::ById> = found.into_iter().flatten().collect();
         let mut out = Vec::with_capacity(requests.len());
         for r in requests {
             let Some(t) = registry::resource_type(&r.addr.type_name) else {
@@ -839,7 +975,16 @@ impl Provider for AwsProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::plain_text;
+    use super::{form_field, plain_text};
+
+    #[test]
+    fn the_action_is_read_from_a_query_protocol_body() {
+        let body = b"Action=CreateRole&Version=2010-05-08&RoleName=a%2Fb";
+        assert_eq!(form_field(body, "Action").as_deref(), Some("CreateRole"));
+        assert_eq!(form_field(body, "RoleName").as_deref(), Some("a/b"));
+        assert_eq!(form_field(body, "Missing"), None);
+        assert_eq!(form_field(b"", "Action"), None);
+    }
 
     #[test]
     fn an_unreadable_error_body_is_shown_as_one_short_line_of_its_text() {

@@ -7,7 +7,7 @@ use aws_sdk_ec2::types::{
     ConnectivityType, Filter, NatGateway, NatGatewayAddress, NatGatewayState, ResourceType,
 };
 
-use super::ec2_common::{created, filter, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{by_chunks, created, filter, sync_tags, tag_spec, tags_json, ById};
 use super::nodes::poll_until;
 use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -101,7 +101,7 @@ fn attrs_of(g: &NatGateway, id: &str) -> Attrs {
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     Ok(by_id(
-        read_tagged(p, vec![filter("nat-gateway-id", ids)]).await?,
+        by_chunks("nat-gateway-id", ids, |f| read_tagged(p, vec![f])).await?,
     ))
 }
 
@@ -174,6 +174,8 @@ pub(super) async fn create(
         .to_string();
     after_made(async {
         wait_available(p, &id).await?;
+        // The wait's last read is the object; this one turns it into attributes as refresh
+        // does (a second Describe once the gateway is up, next to the minutes it takes).
         created(
             read_all(p, std::slice::from_ref(&id)).await?,
             &id,

@@ -17,7 +17,7 @@ use aws_sdk_ec2::types::{
     VolumeType,
 };
 
-use super::ec2_common::{filter, int};
+use super::ec2_common::{by_chunks, filter, int};
 use super::{aws_err, retry_propagation, AwsProvider};
 use crate::engine::provider::ProviderError;
 use crate::state::Attrs;
@@ -381,7 +381,7 @@ pub(super) async fn wait_for(
         return Ok(());
     }
     poll_until(&want.join(" or "), || async {
-        let found = describe(p, vec![filter("instance-id", ids)], true).await?;
+        let found = by_chunks("instance-id", ids, |f| describe(p, vec![f], true)).await?;
         Ok(ids
             .iter()
             .filter(|id| {

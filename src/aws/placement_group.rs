@@ -5,7 +5,7 @@
 
 use aws_sdk_ec2::types::{Filter, PlacementGroup, PlacementStrategy, ResourceType, SpreadLevel};
 
-use super::ec2_common::{created, filter, int, sync_tags, tag_spec, tags_json, ById};
+use super::ec2_common::{by_chunks, created, int, sync_tags, tag_spec, tags_json, ById};
 use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, retry_propagation, s, AwsProvider};
 use crate::engine::provider::ProviderError;
@@ -48,7 +48,7 @@ fn attrs_of(g: &PlacementGroup, name: &str) -> Attrs {
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     // A filter rather than GroupNames: one group gone must not fail the whole batch.
     Ok(by_id(
-        read_tagged(p, vec![filter("group-name", ids)]).await?,
+        by_chunks("group-name", ids, |f| read_tagged(p, vec![f])).await?,
     ))
 }
 
@@ -90,6 +90,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         .await
         .map_err(aws_err)?;
     after_made(async {
+        // A second read: the answer's `PlacementGroup` is optional in the API (older API
+        // versions, and emulators, answer only `return`).
         created(
             read_all(p, &[name.to_string()]).await?,
             name,

@@ -11,7 +11,7 @@
 
 use aws_sdk_ec2::types::Route;
 
-use super::ec2_common::{crc32, delete_with_retry, filter, ById};
+use super::ec2_common::{by_chunks, crc32, delete_with_retry, ById};
 use super::resource::{adopted, read_back, Read, Recover, Resource};
 use super::{after_made, aws_err, req, route_table, s, AwsProvider};
 use crate::engine::provider::{Found, Lost, OpContext, Planned, Problem, ProviderError};
@@ -149,7 +149,10 @@ pub(super) async fn read_all(
     if tables.is_empty() {
         return Ok(ById::new());
     }
-    let described = route_table::describe(p, vec![filter("route-table-id", &tables)]).await?;
+    let described = by_chunks("route-table-id", &tables, |f| {
+        route_table::describe(p, vec![f])
+    })
+    .await?;
     let mut out = ById::new();
     for (id, prior) in items {
         let Ok(key) = Key::of(prior) else { continue };
@@ -204,6 +207,7 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         Err(e) => return Err(e),
     }
     after_made(async {
+        // A second read: CreateRoute answers only `true`.
         read_one(p, a).await?.ok_or_else(|| {
             ProviderError::new(
                 "NotFound",

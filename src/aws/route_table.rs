@@ -5,7 +5,8 @@ use aws_sdk_ec2::types::ResourceType;
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, created, delete_with_retry, filter, gone_is_done, sync_tags, tag_spec, tags_json, ById,
+    arn, by_chunks, created, delete_with_retry, filter, gone_is_done, sync_tags, tag_spec,
+    tags_json, ById,
 };
 use super::resource::{adopted, by_id, described, read_back, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -116,7 +117,7 @@ pub(super) async fn describe(
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     Ok(by_id(
-        read_tagged(p, vec![filter("route-table-id", ids)]).await?,
+        by_chunks("route-table-id", ids, |f| read_tagged(p, vec![f])).await?,
     ))
 }
 
@@ -196,6 +197,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         for r in routes_of(a) {
             add_route(p, &id, &r).await?;
         }
+        // A second read: the routes added after CreateRouteTable (and the local route AWS
+        // adds) are in no answer.
         created(
             read_all(p, std::slice::from_ref(&id)).await?,
             &id,
@@ -258,10 +261,9 @@ pub(super) async fn read_associations(
     ids: &[String],
 ) -> Result<ById, ProviderError> {
     let mut out = ById::new();
-    for t in describe(
-        p,
-        vec![filter("association.route-table-association-id", ids)],
-    )
+    for t in by_chunks("association.route-table-association-id", ids, |f| {
+        describe(p, vec![f])
+    })
     .await?
     {
         for assoc in t.associations() {

@@ -101,7 +101,8 @@ fn client_of(conf: &aws_config::SdkConfig, s: &S3Settings) -> aws_sdk_s3::Client
         // Checksums only where S3 requires them (DeleteObjects): a plain body with a
         // Content-Length is what every S3-compatible endpoint reads.
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-        .interceptor(super::CountRequests)
+        // S3 is a REST protocol: the stats count its requests under "(unknown)" action.
+        .interceptor(super::CountRequests { service: "s3" })
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::{IpPermission, IpRange, Ipv6Range, ResourceType, UserIdG
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, created, delete_with_retry, filter, int, string_set, strings, sync_tags, tag_spec,
+    arn, by_chunks, created, delete_with_retry, int, string_set, strings, sync_tags, tag_spec,
     tags_json, ById,
 };
 use super::resource::{by_id, described, Read, Recover, Resource, Tagged};
@@ -212,7 +212,9 @@ fn rules_from(perms: &[IpPermission], own_id: &str) -> Vec<serde_json::Value> {
 }
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
-    Ok(by_id(read_tagged(p, vec![filter("group-id", ids)]).await?))
+    Ok(by_id(
+        by_chunks("group-id", ids, |f| read_tagged(p, vec![f])).await?,
+    ))
 }
 
 /// Security groups by filters, with everything refresh reads.
@@ -361,6 +363,7 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
             .remove(&id)
             .unwrap_or_default();
         sync_rules(p, &id, &made, a).await?;
+        // A second read: the rules as AWS now holds them are in no answer.
         created(
             read_all(p, std::slice::from_ref(&id)).await?,
             &id,

@@ -1,7 +1,8 @@
 //! `aws_vpc_security_group_ingress_rule` and `aws_vpc_security_group_egress_rule`: one rule
 //! per resource, each an object of its own in AWS (sgr-...) with tags, so a lost create is
 //! found again by them. Refresh reads every rule in state with one `DescribeSecurityGroupRules`
-//! per page, filtered by the rule ids; delete revokes by rule id.
+//! per page, filtered by the rule ids; delete revokes by rule id. A create is one call: the
+//! Authorize answer holds the whole rule.
 //!
 //! Also the plan check for the fight Terraform's docs warn of, for these types and
 //! `aws_security_group_rule` alike: a group's inline rules of one direction are authoritative (`security_group.rs` revokes whatever else it reads there), so a
@@ -15,10 +16,10 @@ use aws_sdk_ec2::types::{
 };
 
 use super::ec2_common::{
-    arn, created, delete_with_retry, filter, int, sync_tags, tag_spec, tags_json, ById,
+    arn, by_chunks, delete_with_retry, int, sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{by_id, described, tagged, Read, Recover, Resource, Tagged};
-use super::{after_made, aws_err, req, s, AwsProvider};
+use super::{aws_err, req, s, AwsProvider};
 use crate::engine::provider::{Planned, Problem, ProviderError};
 use crate::lang::address::Address;
 use crate::lang::value::Value;
@@ -104,7 +105,10 @@ pub(super) async fn read_all(
 ) -> Result<ById, ProviderError> {
     // A filter rather than SecurityGroupRuleIds: one rule gone must not fail the whole batch.
     Ok(by_id(
-        read_tagged(p, vec![filter("security-group-rule-id", ids)], egress).await?,
+        by_chunks("security-group-rule-id", ids, |f| {
+            read_tagged(p, vec![f], egress)
+        })
+        .await?,
     ))
 }
 
@@ -226,10 +230,11 @@ pub(super) async fn create(
             .map_err(aws_err)?
             .security_group_rules
     };
-    let id = made
+    // The answer holds the whole rule, tags included: no read-back.
+    let rule = made
         .unwrap_or_default()
         .into_iter()
-        .find_map(|r| r.security_group_rule_id)
+        .find(|r| r.security_group_rule_id.is_some())
         .ok_or_else(|| {
             ProviderError::new(
                 "EmptyResponse",
@@ -237,14 +242,12 @@ pub(super) async fn create(
             )
             .after_partial_write()
         })?;
-    after_made(async {
-        created(
-            read_all(p, std::slice::from_ref(&id), egress).await?,
-            &id,
-            "security group rule",
-        )
-    })
-    .await
+    let id = rule
+        .security_group_rule_id()
+        .unwrap_or_default()
+        .to_string();
+    let attrs = attrs_of(p, &rule, &id);
+    Ok((id, attrs))
 }
 
 /// Only the tags change in place; every other attribute replaces the rule.

@@ -7,7 +7,7 @@
 
 use aws_sdk_ec2::types::{IpPermission, SecurityGroupRule};
 
-use super::ec2_common::{crc32, delete_with_retry, filter, int, strings, ById};
+use super::ec2_common::{by_chunks, crc32, delete_with_retry, int, strings, ById};
 use super::resource::{adopted, read_back, Read, Recover, Resource};
 use super::security_group;
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -228,15 +228,18 @@ async fn group_rules(
     p: &AwsProvider,
     groups: &[String],
 ) -> Result<Vec<SecurityGroupRule>, ProviderError> {
-    p.ec2
-        .describe_security_group_rules()
-        .filters(filter("group-id", groups))
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .map_err(aws_err)
+    by_chunks("group-id", groups, |f| async {
+        p.ec2
+            .describe_security_group_rules()
+            .filters(f)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(aws_err)
+    })
+    .await
 }
 
 pub(super) async fn read_all(
@@ -294,6 +297,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         Err(e) => return Err(e),
     }
     after_made(async {
+        // A second read: the answer lists AWS's rules one per source, and the rule in state
+        // is all of them under Terraform's hash.
         read_one(p, &spec, a).await?.remove(&id).map_or_else(
             || {
                 Err(ProviderError::new(

@@ -4,8 +4,8 @@
 use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType};
 
 use super::ec2_common::{
-    arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
-    tag_spec, tags_json, ById,
+    arn, block_filters, bool_of, by_chunks, created, delete_with_retry, describe_filters, filter,
+    sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{by_id, described, DataSource, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -88,7 +88,7 @@ async fn read_filtered(
 
 pub(super) async fn read_all(p: &AwsProvider, ids: &[String]) -> Result<ById, ProviderError> {
     Ok(by_id(
-        read_filtered(p, vec![filter("subnet-id", ids)]).await?,
+        by_chunks("subnet-id", ids, |f| read_filtered(p, vec![f])).await?,
     ))
 }
 
@@ -126,6 +126,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
         if bool_of(a, "map_public_ip_on_launch") == Some(true) {
             set_public(p, &id, true).await?;
         }
+        // A second read: CreateSubnet answers before ModifySubnetAttribute, which answers
+        // with nothing.
         created(read_all(p, std::slice::from_ref(&id)).await?, &id, "subnet")
     })
     .await

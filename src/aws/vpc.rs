@@ -10,8 +10,8 @@ use aws_sdk_ec2::types::{AttributeBooleanValue, ResourceType, Tenancy, Vpc, VpcA
 use serde_json::json;
 
 use super::ec2_common::{
-    arn, block_filters, bool_of, created, delete_with_retry, describe_filters, filter, sync_tags,
-    tag_spec, tags_json, ById,
+    arn, block_filters, bool_of, by_chunks, created, delete_with_retry, describe_filters, filter,
+    sync_tags, tag_spec, tags_json, ById,
 };
 use super::resource::{kept_or_listed, listed, DataSource, Raws, Read, Recover, Resource, Tagged};
 use super::{after_made, aws_err, req, s, AwsProvider};
@@ -92,36 +92,40 @@ async fn lookup(
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
-    Ok(match what {
-        Lookup::DefaultGroup => p
-            .ec2
-            .describe_security_groups()
-            .filters(filter("vpc-id", ids))
-            .filters(filter("group-name", &["default".to_string()]))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(aws_err)?
-            .iter()
-            .filter_map(|g| Some((g.vpc_id()?.to_string(), g.group_id()?.to_string())))
-            .collect(),
-        Lookup::MainRouteTable => p
-            .ec2
-            .describe_route_tables()
-            .filters(filter("vpc-id", ids))
-            .filters(filter("association.main", &["true".to_string()]))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(aws_err)?
-            .iter()
-            .filter_map(|r| Some((r.vpc_id()?.to_string(), r.route_table_id()?.to_string())))
-            .collect(),
+    let pairs = by_chunks("vpc-id", ids, |by_vpc| async move {
+        Ok::<Vec<(String, String)>, ProviderError>(match what {
+            Lookup::DefaultGroup => p
+                .ec2
+                .describe_security_groups()
+                .filters(by_vpc)
+                .filters(filter("group-name", &["default".to_string()]))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(aws_err)?
+                .iter()
+                .filter_map(|g| Some((g.vpc_id()?.to_string(), g.group_id()?.to_string())))
+                .collect(),
+            Lookup::MainRouteTable => p
+                .ec2
+                .describe_route_tables()
+                .filters(by_vpc)
+                .filters(filter("association.main", &["true".to_string()]))
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Result<Vec<_>, _>>()
+                .await
+                .map_err(aws_err)?
+                .iter()
+                .filter_map(|r| Some((r.vpc_id()?.to_string(), r.route_table_id()?.to_string())))
+                .collect(),
+        })
     })
+    .await?;
+    Ok(pairs.into_iter().collect())
 }
 
 /// What a VPC's attributes name that `DescribeVpcs` does not show.
@@ -224,8 +228,8 @@ async fn read_listed(
     priors: &[(String, Attrs)],
     raws: Raws,
 ) -> Result<ById, ProviderError> {
-    let vpcs: Vec<Vpc> = kept_or_listed(priors, raws, |missing| {
-        list(p, vec![filter("vpc-id", &missing)])
+    let vpcs: Vec<Vpc> = kept_or_listed(priors, raws, |missing| async move {
+        by_chunks("vpc-id", &missing, |f| list(p, vec![f])).await
     })
     .await?;
     let mut out = attrs_of(p, &vpcs, priors).await?;
@@ -288,6 +292,8 @@ pub(super) async fn create(p: &AwsProvider, a: &Attrs) -> Result<(String, Attrs)
     ]);
     after_made(async {
         set_dns(p, &id, a, Some(&defaults)).await?;
+        // A second read: the DNS settings, the default security group and the main route
+        // table are in no create answer.
         created(
             read_all(p, &[(id.clone(), Attrs::new())]).await?,
             &id,

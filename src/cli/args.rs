@@ -53,6 +53,14 @@ pub(crate) struct TargetArgs {
     pub(crate) prune_tagged: bool,
 }
 
+#[derive(Debug, Clone, Copy, Args, Default)]
+pub(crate) struct StatsArg {
+    /// Print to stderr what the run cost: AWS requests by service and action, retries,
+    /// throttles, wall time per phase and peak memory.
+    #[arg(long)]
+    pub(crate) stats: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Check the configuration without touching AWS or the state.
@@ -83,6 +91,16 @@ pub(crate) enum Command {
         /// Plan no change: show only what a refresh would record in the state.
         #[arg(long)]
         refresh_only: bool,
+        /// `--refresh=false` plans from the state as last recorded, without reading the
+        /// objects it holds from AWS (Terraform's flag): fast, but blind to changes made
+        /// outside skyform. The plan says so.
+        #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, conflicts_with = "refresh_only")]
+        refresh: bool,
+        /// How many AWS reads the refresh may have in flight at once.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
+        parallelism: u32,
+        #[command(flatten)]
+        stats: StatsArg,
         /// Save the plan to FILE, for `skyform apply FILE` and `skyform show FILE`.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
@@ -112,9 +130,11 @@ pub(crate) enum Command {
         /// Apply without asking for confirmation.
         #[arg(long)]
         auto_approve: bool,
-        /// How many operations may run at once.
+        /// How many operations (and refresh reads) may run at once.
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
         parallelism: u32,
+        #[command(flatten)]
+        stats: StatsArg,
     },
     /// Delete everything skyform created.
     Destroy {
@@ -126,6 +146,8 @@ pub(crate) enum Command {
         auto_approve: bool,
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=256))]
         parallelism: u32,
+        #[command(flatten)]
+        stats: StatsArg,
     },
     /// Print a saved plan; without one, `--json` prints the state (Terraform's `values`).
     Show {
@@ -272,6 +294,21 @@ pub(crate) enum StateCommand {
         /// Skip the lineage and serial checks.
         #[arg(long)]
         force: bool,
+    },
+    /// Take over what a Terraform state (format version 4) holds: every object of a supported
+    /// type is read from AWS and recorded under its Terraform address; other types and data
+    /// sources are listed and left out. Only into an empty skyform state; the Terraform state
+    /// file is only read.
+    ImportTerraform {
+        /// The Terraform state file, e.g. `terraform.tfstate` (or `terraform state pull > FILE`).
+        #[arg(required_unless_present = "from_backend")]
+        path: Option<PathBuf>,
+        /// Read the Terraform state from the S3 backend instead: the object at the backend's
+        /// `key` (for the selected workspace), which Terraform wrote and skyform never writes.
+        #[arg(long, conflicts_with = "path")]
+        from_backend: bool,
+        #[command(flatten)]
+        vars: VarArgs,
     },
 }
 

@@ -72,13 +72,21 @@ impl Selection {
         }
     }
 
+    /// Where the selected workspace's Terraform state object is, for messages
+    /// (`s3://bucket/key`); the local backend has none.
+    pub(crate) fn describe_key(&self) -> String {
+        match &self.backend {
+            Backend::S3(s3) => format!("s3://{}/{}", s3.bucket, s3.key_for(&self.workspace)),
+            Backend::Local => "the local backend".into(),
+        }
+    }
+
     /// `Using the S3 backend at s3://bucket/key (workspace default).`
     pub(crate) fn describe(&self, dir: &Path) -> String {
         match &self.backend {
-            Backend::S3(s3) => format!(
-                "Using the S3 backend at s3://{}/{} (workspace {}).",
-                s3.bucket,
-                s3.key_for(&self.workspace),
+            Backend::S3(_) => format!(
+                "Using the S3 backend at {} (workspace {}).",
+                self.describe_key(),
                 self.workspace
             ),
             Backend::Local => format!(
@@ -156,6 +164,34 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
         Err(format!(
             "{name:?} is not a valid workspace name (letters, digits, '-', '_' and '.')"
         ))
+    }
+}
+
+/// The Terraform state the S3 backend holds for the selected workspace: the object at `key`
+/// itself (Terraform's; skyform's own objects are `<key>.sky*`), for `state import-terraform
+/// --from-backend`. Only read.
+pub(crate) async fn terraform_state(selection: &Selection) -> Result<Vec<u8>, Error> {
+    use crate::state::objects::ObjectStore as _;
+    let (Backend::S3(s3), Some(objects)) = (&selection.backend, &selection.objects) else {
+        return Err(Error::Usage(
+            "--from-backend reads the Terraform state of the backend \"s3\" block, and there is none; give the state file instead".into(),
+        ));
+    };
+    let key = s3.key_for(&selection.workspace);
+    let place = selection.describe_key();
+    match objects.get(&key).await {
+        Ok(Some(object)) => Ok(object.body),
+        Ok(None) => Err(crate::error::TerraformImportError::Read {
+            path: place,
+            message: "there is no object there (Terraform writes its state at the backend's key)"
+                .into(),
+        }
+        .into()),
+        Err(e) => Err(crate::error::TerraformImportError::Read {
+            path: place,
+            message: e.to_string(),
+        }
+        .into()),
     }
 }
 

@@ -16,6 +16,13 @@ use crate::state::objects::ObjectStore as _;
 use crate::state::StateStore as _;
 
 pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
+    let result = run(cli);
+    // Also after a failure: what a failed run cost is worth knowing.
+    crate::cli::stats::report();
+    result
+}
+
+fn run(cli: Cli) -> Result<Outcome, Error> {
     let ctx = context(&cli)?;
     match cli.command {
         Command::Init => block_on(init(&ctx)),
@@ -28,14 +35,20 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             destroy,
             replace,
             refresh_only,
+            refresh,
+            parallelism,
+            stats,
             out,
             json,
             markdown,
             markdown_limit,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let request = workflow::PlanRequest {
                 opts: PlanOptions {
                     refresh_only,
+                    skip_refresh: !refresh,
                     ..options(&targets, &replace, destroy)?
                 },
                 format: Format::of(json, markdown, markdown_limit),
@@ -50,8 +63,11 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             targets,
             replace,
             parallelism,
+            stats,
             ..
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             if !targets.targets.is_empty()
                 || !targets.excludes.is_empty()
                 || targets.prune_tagged
@@ -76,7 +92,10 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             replace,
             auto_approve,
             parallelism,
+            stats,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let opts = options(&targets, &replace, false)?;
             block_on(workflow::apply(
                 &ctx,
@@ -91,7 +110,10 @@ pub(crate) fn execute(cli: Cli) -> Result<Outcome, Error> {
             targets,
             auto_approve,
             parallelism,
+            stats,
         } => {
+            crate::aws::set_parallelism(parallelism as usize);
+            crate::cli::stats::enable(stats.stats);
             let opts = options(&targets, &[], true)?;
             block_on(workflow::apply(
                 &ctx,
@@ -256,7 +278,7 @@ fn options(targets: &TargetArgs, replace: &[String], destroy: bool) -> Result<Pl
     })
 }
 
-/// `state list|show|rm|mv|new-lineage`; the edits take the state lock.
+/// `state list|show|rm|mv|new-lineage|import-terraform`; the edits take the state lock.
 fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
     match command {
         StateCommand::List => block_on(state_commands::list(ctx)),
@@ -278,6 +300,9 @@ fn state(ctx: &Context, command: StateCommand) -> Result<Outcome, Error> {
                 "state mv",
                 state_commands::mv(ctx, &from, &to),
             ))
+        }
+        StateCommand::ImportTerraform { path, vars, .. } => {
+            block_on(workflow::import_terraform(ctx, &vars, path.as_deref()))
         }
         StateCommand::NewLineage => block_on(workflow::locked(
             ctx,

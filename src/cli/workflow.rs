@@ -1,7 +1,7 @@
 //! The commands that read AWS and may write it: `plan` (and `--out`), `apply` (and `apply
-//! FILE`), `destroy`, `show FILE`, `import`, `refresh` and `drift`. Each is a thin sequence over the
-//! core: load the workspace and state, plan through the provider, print, guard the owner,
-//! apply, report.
+//! FILE`), `destroy`, `show FILE`, `import`, `state import-terraform`, `refresh` and `drift`.
+//! Each is a thin sequence over the core: load the workspace and state, plan through the
+//! provider, print, guard the owner, apply, report.
 
 use std::future::Future;
 use std::io::IsTerminal as _;
@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use crate::aws::AwsProvider;
 use crate::cli::args::VarArgs;
 use crate::cli::context::{ask, connect, print_warnings, shown, workspace, Context, Format};
+use crate::cli::stats;
 use crate::engine::apply::{check_owner, Event, OpKind, OwnerCheck};
 use crate::engine::diff::Action;
 use crate::engine::plan::{Plan, PlanError, PlanOptions, Workspace};
 use crate::engine::plan_file;
 use crate::engine::provider::{Provider as _, RefreshRequest};
-use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan};
+use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan, TerraformImportError};
 use crate::lang::address::{Address, Mode};
 use crate::lang::schema::Registry;
 use crate::render::human::render_plan;
@@ -54,7 +55,7 @@ fn plan_error(ws: Workspace, e: PlanError) -> Error {
 
 /// Loads the configuration and variables (all of them required), printing its warnings.
 fn plan_workspace(ctx: &Context, vars: &VarArgs) -> Result<Workspace, Error> {
-    let (ws, warnings) = workspace(&ctx.dir, vars, true)?;
+    let (ws, warnings) = stats::timed("load", || workspace(&ctx.dir, vars, true))?;
     print_warnings(&ws, &warnings, ctx.style);
     Ok(ws)
 }
@@ -70,8 +71,12 @@ async fn make_plan<S: StateStore>(
     let provider = connect(&ws).await?;
     let state = store.load().await?;
     let sent = crate::aws::requests_sent();
+    let started = std::time::Instant::now();
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
         Ok(mut plan) => {
+            let refreshing = plan.refreshed.map_or(std::time::Duration::ZERO, |(_, d)| d);
+            stats::phase("refresh", refreshing);
+            stats::phase("evaluate", started.elapsed().saturating_sub(refreshing));
             plan.described = Some(crate::render::json_config::described(&ws));
             if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
                 // On stderr: stdout may be a JSON or Markdown plan. The requests are the
@@ -112,18 +117,44 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// What a `--refresh=false` plan says of itself, in every view.
+const NOT_REFRESHED: &str = "AWS was not read (--refresh=false): this plan compares the configuration with the state as last recorded, and cannot see changes made outside skyform.";
+
 fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
     match format {
-        Format::Human => print!("{}", render_plan(plan, schemas, ctx.style)),
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&crate::render::json::plan_json(plan, schemas))
-                .unwrap_or_default()
-        ),
-        Format::Markdown(limit) => print!(
-            "{}",
-            crate::render::markdown::plan_markdown(plan, schemas, limit)
-        ),
+        Format::Human => {
+            if plan.skip_refresh {
+                println!("{} {NOT_REFRESHED}\n", ctx.style.bold("Note:"));
+            }
+            print!("{}", render_plan(plan, schemas, ctx.style));
+        }
+        Format::Json => {
+            let mut json = crate::render::json::plan_json(plan, schemas);
+            if let (true, Some(o)) = (plan.skip_refresh, json.as_object_mut()) {
+                // skyform's own key: Terraform's format has no word for it.
+                o.insert(
+                    "skyform_not_refreshed".into(),
+                    serde_json::Value::from(NOT_REFRESHED),
+                );
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).unwrap_or_default()
+            );
+        }
+        Format::Markdown(limit) => {
+            let mut limit = limit;
+            if plan.skip_refresh {
+                let note = format!("> **Note:** {NOT_REFRESHED}\n\n");
+                // The limit is the whole comment's.
+                limit = limit.saturating_sub(note.chars().count());
+                print!("{note}");
+            }
+            print!(
+                "{}",
+                crate::render::markdown::plan_markdown(plan, schemas, limit)
+            );
+        }
     }
 }
 
@@ -162,7 +193,8 @@ pub(crate) async fn plan(
         }
     }
     // Planning is a read, so it works under any identity; it says who owns what it reads.
-    if plan.state.owner.is_some() && plan.has_effect() {
+    // Not with --refresh=false, which reads nothing (an apply still refuses a stranger).
+    if plan.state.owner.is_some() && plan.has_effect() && !plan.skip_refresh {
         let caller = provider.identity().await?;
         match check_owner(&plan.state, &caller) {
             OwnerCheck::OtherAccount(o) => {
@@ -326,7 +358,9 @@ async fn execute<S: StateStore>(
         ..crate::engine::apply::ApplyOptions::with_parallelism(parallelism)
     };
     let watcher = tokio::spawn(watch_signals(opts.cancel.clone()));
+    let started = std::time::Instant::now();
     let report = crate::engine::apply::apply(provider, ws, plan, store, &opts, &mut on_event).await;
+    stats::phase("apply", started.elapsed());
     watcher.abort();
     let report = report?;
     print_warnings(ws, &report.warnings, ctx.style);
@@ -491,7 +525,7 @@ async fn apply_saved_locked(
     parallelism: usize,
 ) -> Result<Outcome, Error> {
     // Variables the plan carries need not be given again, so none is required here.
-    let (mut ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    let (mut ws, warnings) = stats::timed("load", || workspace(&ctx.dir, vars, false))?;
     print_warnings(&ws, &warnings, ctx.style);
     let problems = plan_file::check_inputs(&saved, &ws.config, &mut ws.vars);
     if !problems.is_empty() {
@@ -804,6 +838,85 @@ async fn import_locked(
         ))
     );
     println!("Run `skyform plan` to see how it differs from the configuration.");
+    Ok(Outcome::Done)
+}
+
+/// `state import-terraform PATH` (or `--from-backend`, `path` `None`): takes over what a
+/// Terraform state holds, in one write of the whole state (`StateStore::replace`), so that a
+/// failure leaves skyform's state as it was. The file, or the backend's object, is only read.
+pub(crate) async fn import_terraform(
+    ctx: &Context,
+    vars: &VarArgs,
+    path: Option<&Path>,
+) -> Result<Outcome, Error> {
+    let bytes = match path {
+        // Relative to `-C DIR`, as every other file skyform reads (Terraform's `-chdir` too).
+        Some(path) => {
+            std::fs::read(ctx.dir.join(path)).map_err(|e| TerraformImportError::Read {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?
+        }
+        None => crate::cli::backend::terraform_state(&ctx.selection).await?,
+    };
+    // A state that cannot be read is refused before AWS is asked anything.
+    crate::cli::import_terraform::map(&bytes, crate::aws::schemas::registry())?;
+    let (ws, warnings) = workspace(&ctx.dir, vars, false)?;
+    print_warnings(&ws, &warnings, ctx.style);
+    let imported = Box::pin(locked(ctx, "state import-terraform", async {
+        let mut store = ctx.state();
+        let state = store.load().await?;
+        // `import_terraform` refuses this too; checked here first so that no AWS call is made.
+        if !state.resources.is_empty() {
+            return Err(TerraformImportError::NotEmpty(state.resources.len()).into());
+        }
+        let provider = connect(&ws).await?;
+        let (_, caller) = guard_owner(&provider, &state).await?;
+        let imported = crate::cli::import_terraform::import_terraform(
+            &bytes,
+            &provider,
+            &state,
+            caller,
+            |addr| {
+                ws.config
+                    .block(addr)
+                    .map(|_| (ws.graph.managed_deps(addr), ws.config.provider_of(addr)))
+            },
+            |alias| {
+                provider
+                    .at(alias)
+                    .map(|p| p.region.clone())
+                    .unwrap_or_default()
+            },
+        )
+        .await?;
+        store.replace(&imported.state).await?;
+        Ok(imported)
+    }))
+    .await?;
+    if !imported.left_out.is_empty() {
+        eprintln!(
+            "Warning: {} object(s) of the Terraform state were left out:",
+            imported.left_out.len()
+        );
+        for (addr, why) in &imported.left_out {
+            eprintln!("  {addr}: {why}");
+        }
+        eprintln!();
+    }
+    for (addr, note) in &imported.notes {
+        eprintln!("Warning: {addr}: {note}.\n");
+    }
+    println!(
+        "{}",
+        ctx.style.bold(&format!(
+            "Imported {} resource(s) and {} output(s) from {}.",
+            imported.state.resources.len(),
+            imported.state.outputs.len(),
+            path.map_or_else(|| ctx.selection.describe_key(), |p| p.display().to_string())
+        ))
+    );
+    println!("Run `skyform plan` to see how they differ from the configuration.");
     Ok(Outcome::Done)
 }
 

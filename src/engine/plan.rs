@@ -330,6 +330,10 @@ pub(crate) struct Drift {
 }
 
 /// What to plan: everything (the default), a destroy, part of the world, or only a refresh.
+// Each flag is one command-line flag, kept by its name in plan files; `refresh_only` and
+// `skip_refresh` exclude each other (clap refuses both), but an enum would rename the
+// former in every saved plan.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PlanOptions {
     pub(crate) destroy: bool,
@@ -344,6 +348,10 @@ pub struct PlanOptions {
     pub(crate) replace: Vec<Address>,
     /// Plan no change; only record what AWS now says.
     pub(crate) refresh_only: bool,
+    /// Plan from the state as last recorded, reading nothing of the objects it holds
+    /// (`--refresh=false`): a quick review of configuration-only changes on a big estate.
+    #[serde(default)]
+    pub(crate) skip_refresh: bool,
     /// Delete objects tagged with this state's lineage that neither state nor configuration
     /// holds (by default they are listed and left alone).
     #[serde(default)]
@@ -382,6 +390,10 @@ pub struct Plan {
     pub(crate) refreshed: Option<(usize, std::time::Duration)>,
     #[serde(default)]
     pub(crate) refresh_only: bool,
+    /// Made with `--refresh=false`: the objects in the state were not read from AWS, so the
+    /// plan cannot see what changed outside skyform. Every view says so.
+    #[serde(default)]
+    pub(crate) skip_refresh: bool,
     /// What an interrupted apply left, found without writing; apply records it first.
     #[serde(default)]
     pub(crate) recovery: crate::engine::reconcile::Recovery,
@@ -723,14 +735,28 @@ pub async fn plan<P: Provider>(
     state: State,
     opts: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let recovery = crate::engine::reconcile::recover(
-        provider,
-        &ws.config,
-        &ws.graph,
-        &state,
-        opts.prune_tagged,
-    )
-    .await?;
+    let started = std::time::Instant::now();
+    let recovery = if opts.skip_refresh {
+        // Recovery reads AWS (it looks for what a create left, and scans the lineage's
+        // tags); without it, an open create could be planned a second time.
+        if !state.intents.is_empty() {
+            return Err(PlanError::Option(format!(
+                "an interrupted apply left {} operation(s) open, which only a plan that reads AWS can settle: run `skyform plan` without --refresh=false once",
+                state.intents.len()
+            )));
+        }
+        crate::engine::reconcile::Recovery::default()
+    } else {
+        crate::engine::reconcile::recover(
+            provider,
+            &ws.config,
+            &ws.graph,
+            &state,
+            opts.prune_tagged,
+        )
+        .await?
+    };
+    let recovering = started.elapsed();
     let state = recovery.applied_to(state);
     // A refresh records what AWS says at the addresses the state has; renames wait for a
     // plan that changes things.
@@ -744,6 +770,10 @@ pub async fn plan<P: Provider>(
     }
     let state = crate::engine::moves::moved_state(state, &moves);
     let mut plan = plan_state(provider, ws, state, opts, &recovery.replace).await?;
+    // The lineage scan is the refresh's first half: its listings serve the reads by id.
+    if let Some((_, took)) = &mut plan.refreshed {
+        *took += recovering;
+    }
     for c in &mut plan.changes {
         c.previous_address = moves
             .iter()
@@ -796,12 +826,29 @@ async fn plan_state<P: Provider>(
     let selected = selection(ws, &state, opts).map_err(PlanError::Option)?;
     check_replace_targets(ws, opts)?;
     let started = std::time::Instant::now();
-    let live = refresh(provider, &state)
-        .await
-        .map_err(PlanError::Refresh)?;
+    let (live, refreshed) = if opts.skip_refresh {
+        // The state's attributes stand in for AWS's answer: no drift, by construction.
+        let recorded = state
+            .resources
+            .iter()
+            .map(|(a, r)| (a.clone(), Some(r.attrs.clone())))
+            .collect();
+        (recorded, None)
+    } else {
+        let live = refresh(provider, &state)
+            .await
+            .map_err(PlanError::Refresh)?;
+        let took = (live.len(), started.elapsed());
+        (live, Some(took))
+    };
     let mut plan = Plan {
-        refreshed: Some((live.len(), started.elapsed())),
-        drift: drift_of::<P>(&state, &live),
+        refreshed,
+        skip_refresh: opts.skip_refresh,
+        drift: if opts.skip_refresh {
+            Vec::new()
+        } else {
+            drift_of::<P>(&state, &live)
+        },
         destroy: opts.destroy,
         targets: opts.targets.clone(),
         excludes: opts.excludes.clone(),
