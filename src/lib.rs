@@ -34,6 +34,9 @@
 //! | `*.sky.hcl` and `*.tf` in the working directory | `lang::config` (the `terraform {}` block: `lang::terraform`) |
 //! | `--var-file` files | `lang::variables` |
 //! | `.skyform/state.db` | `state::sqlite` (resources, outputs, owner, intents, lock, drift first-seen times) |
+//! | `.skyform/workspaces/<name>/state.db` | `state::sqlite`, for a workspace other than `default` (`cli::backend`) |
+//! | `.skyform/environment` (the selected workspace) | `cli::backend` (written by `cli::workspace`) |
+//! | S3 objects `<key>.sky*` (with a `backend "s3"` block) | `state::remote` over `aws::s3_objects` |
 //! | plan files (`plan --out`) | `engine::plan_file` |
 //! | a Terraform state (`state import-terraform PATH`; only read) | `cli::import_terraform` |
 //! | `~/.aws/config`, `~/.aws/credentials` | `aws::credentials` (through aws-config's parser) |

@@ -352,6 +352,25 @@ mod tests {
         s
     }
 
+    /// How S3 says an object is encrypted (`HeadObject`): the algorithm and the KMS key.
+    async fn encryption(
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        key: &str,
+    ) -> (Option<ServerSideEncryption>, Option<String>) {
+        let head = s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        (
+            head.server_side_encryption().cloned(),
+            head.ssekms_key_id().map(String::from),
+        )
+    }
+
     #[tokio::test]
     async fn s3_objects_write_conditionally_encrypt_and_list_every_page() {
         let Some(moto) = moto() else { return };
@@ -383,16 +402,9 @@ mod tests {
         );
         let now = plain.get("k").await.unwrap().unwrap();
         assert_eq!((now.body, now.etag), (b"2".to_vec(), second));
-        let head = s3
-            .head_object()
-            .bucket("plain")
-            .key("k")
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            head.server_side_encryption(),
-            Some(&ServerSideEncryption::Aes256)
+            encryption(&s3, "plain", "k").await,
+            (Some(ServerSideEncryption::Aes256), None)
         );
 
         let sealed = store(
@@ -405,20 +417,12 @@ mod tests {
             },
         );
         sealed.put("k", vec![], PutIf::Always).await.unwrap();
-        let head = s3
-            .head_object()
-            .bucket("sealed")
-            .key("k")
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            head.server_side_encryption(),
-            Some(&ServerSideEncryption::AwsKms)
-        );
-        assert_eq!(
-            head.ssekms_key_id(),
-            Some("arn:aws:kms:us-east-1:123456789012:key/state")
+            encryption(&s3, "sealed", "k").await,
+            (
+                Some(ServerSideEncryption::AwsKms),
+                Some("arn:aws:kms:us-east-1:123456789012:key/state".into())
+            )
         );
 
         // More keys than one page (1000) and than one DeleteObjects request.
