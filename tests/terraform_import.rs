@@ -456,3 +456,54 @@ fn a_malformed_or_version_3_terraform_state_is_refused_and_no_state_is_written()
         stderr(&out)
     );
 }
+
+/// What `terraform apply` of `web` left: an instance launched with a start-up script, and a
+/// state that records only the script's SHA-1, as terraform-provider-aws does.
+const WEB_TF: &str = r##"
+resource "aws_instance" "web" {
+  ami           = "ami-12c6146b"
+  instance_type = "t3.micro"
+  user_data     = "#!/bin/bash\necho hello from terraform\n"
+}
+"##;
+
+#[test]
+fn an_instance_whose_user_data_terraform_hashed_is_read_back_and_plans_clean() {
+    let Some(moto) = Moto::start() else { return };
+    let script = "#!/bin/bash\necho hello from terraform\n";
+    let launched = block_on(
+        moto.ec2()
+            .run_instances()
+            .image_id("ami-12c6146b")
+            .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+            .min_count(1)
+            .max_count(1)
+            .user_data(aws_smithy_types::base64::encode(script))
+            .send(),
+    )
+    .expect("run instances");
+    let id = launched.instances()[0]
+        .instance_id()
+        .expect("id")
+        .to_string();
+    let p = Project::new(&[("main.tf", WEB_TF)]);
+    let state = json!({
+        "version": 4, "terraform_version": "1.9.8", "serial": 1,
+        "lineage": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "outputs": {},
+        "resources": [resource(None, "aws_instance", "web", vec![instance(None, json!({
+            "id": id, "ami": "ami-12c6146b", "instance_type": "t3.micro",
+            // sha1sum of the script, which is all Terraform keeps of it.
+            "user_data": "b22c46226fd7eab512e7a5c20126359e66839946",
+            "user_data_base64": null, "user_data_replace_on_change": false,
+            "disable_api_termination": false, "instance_initiated_shutdown_behavior": "stop",
+            "monitoring": false, "tenancy": "default", "tags": null, "tags_all": {}
+        }))])]
+    });
+    p.write("terraform.tfstate", &state.to_string());
+    let out = moto.run(&p, &["state", "import-terraform", "terraform.tfstate"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    let shown = stdout(&moto.run(&p, &["state", "show", "aws_instance.web"]));
+    assert!(shown.contains("echo hello from terraform"), "{shown}");
+    assert!(!shown.contains("b22c46226fd7"), "{shown}");
+    moto.assert_plan_clean(&p);
+}

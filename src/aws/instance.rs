@@ -163,6 +163,19 @@ async fn read_listed(
         if let Some(m) = metadata_block(&i) {
             a.insert("metadata_options".into(), m);
         }
+        if a.get("user_data").is_some_and(is_terraform_hash) {
+            let script = Box::pin(user_data_of(p, id)).await?;
+            match String::from_utf8(script) {
+                Ok(text) => a.insert("user_data".into(), text.into()),
+                Err(e) => {
+                    a.remove("user_data");
+                    a.insert(
+                        "user_data_base64".into(),
+                        aws_smithy_types::base64::encode(e.into_bytes()).into(),
+                    )
+                }
+            };
+        }
         read_root_block(&i, &volumes, &mut a);
         if a.contains_key("ebs_block_device") {
             let blocks = ebs_blocks(a.get("ebs_block_device"), &i, &volumes);
@@ -334,6 +347,36 @@ pub(super) async fn update(
 
 pub(super) async fn delete(p: &AwsProvider, id: &str) -> Result<(), ProviderError> {
     nodes::terminate(p, &[id.to_string()]).await
+}
+
+/// Whether a prior `user_data` is 40 hexadecimal digits: the SHA-1 that terraform-provider-aws
+/// records instead of the script, as an instance from `state import-terraform` has it.
+fn is_terraform_hash(v: &serde_json::Value) -> bool {
+    v.as_str()
+        .is_some_and(|t| t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The instance's start-up script as AWS keeps it. `DescribeInstances` does not show it, so this
+/// is one `DescribeInstanceAttribute`, made only for an instance whose prior holds Terraform's
+/// hash of it (once, at import: the state then holds the script).
+async fn user_data_of(p: &AwsProvider, id: &str) -> Result<Vec<u8>, ProviderError> {
+    let out = p
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(id)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .map_err(aws_err)?;
+    let Some(text) = out.user_data().and_then(|v| v.value()) else {
+        return Ok(Vec::new());
+    };
+    aws_smithy_types::base64::decode(text).map_err(|e| {
+        ProviderError::new(
+            "InvalidUserData",
+            format!("the user data AWS returned for {id} is not base64: {e}"),
+        )
+    })
 }
 
 /// The start-up script's bytes, from `user_data` (text) or `user_data_base64`.

@@ -177,21 +177,14 @@ pub(crate) fn map(bytes: &[u8], schemas: &Registry) -> Result<Mapped, TerraformI
                     "{shown} has no id in its attributes"
                 )));
             };
-            let mut prior: Attrs = i
+            let prior: Attrs = i
                 .attributes
                 .iter()
                 .filter(|(k, v)| !v.is_null() && schema.attr(k).is_some())
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            if r.type_name == "aws_instance" && prior.get("user_data").is_some_and(is_sha1_hex) {
-                // terraform-provider-aws keeps only the SHA-1 of `user_data`, and skyform keeps
-                // the script as applied rather than reading it back: a hash is no script.
-                prior.remove("user_data");
-                mapped.notes.push((
-                    shown.clone(),
-                    "Terraform's state holds only a SHA-1 of user_data, so the next plan shows user_data as set; applying it stops and starts the instance. To avoid that, add `ignore_changes = [user_data]` to its lifecycle block".into(),
-                ));
-            }
+            // An instance's `user_data` is Terraform's SHA-1 of the script: the instance's read
+            // (`aws::instance`) sees the hash and reads the script itself from AWS.
             mapped.taken.push(Taken {
                 addr,
                 id,
@@ -202,12 +195,6 @@ pub(crate) fn map(bytes: &[u8], schemas: &Registry) -> Result<Mapped, TerraformI
         }
     }
     Ok(mapped)
-}
-
-/// Whether a value is 40 hexadecimal digits: how Terraform records an instance's `user_data`.
-fn is_sha1_hex(v: &serde_json::Value) -> bool {
-    v.as_str()
-        .is_some_and(|t| t.len() == 40 && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `module.a.module.b.aws_x.y` (or `data.…`), the block's address as text.
@@ -595,19 +582,17 @@ mod tests {
     }
 
     #[test]
-    fn an_instances_hashed_user_data_is_not_taken_for_its_script_and_is_noted() {
+    fn an_instances_hashed_user_data_is_passed_on_for_its_read_to_replace() {
         let tf = br#"{"version": 4, "resources": [
             {"mode": "managed", "type": "aws_instance", "name": "web",
              "instances": [{"attributes": {"id": "i-1", "ami": "ami-1",
-               "user_data": "3c9f4ad1b6e3bd2a3ad1d4e0c3a55a1b8a5d2d4e"}}]},
-            {"mode": "managed", "type": "aws_instance", "name": "plain",
-             "instances": [{"attributes": {"id": "i-2", "ami": "ami-1", "user_data": null}}]}]}"#;
+               "user_data": "3c9f4ad1b6e3bd2a3ad1d4e0c3a55a1b8a5d2d4e"}}]}]}"#;
         let m = map(tf, schemas()).unwrap();
-        assert!(!m.taken[0].prior.contains_key("user_data"));
-        assert_eq!(m.taken[0].prior.get("ami"), Some(&"ami-1".into()));
-        let noted: Vec<&str> = m.notes.iter().map(|(a, _)| a.as_str()).collect();
-        assert_eq!(noted, ["aws_instance.web"]);
-        assert!(m.notes[0].1.contains("ignore_changes = [user_data]"));
+        assert_eq!(
+            m.taken[0].prior.get("user_data"),
+            Some(&"3c9f4ad1b6e3bd2a3ad1d4e0c3a55a1b8a5d2d4e".into())
+        );
+        assert!(m.notes.is_empty());
     }
 
     #[test]
