@@ -1,7 +1,8 @@
-//! The engine at scale: a configuration of N roles, N policies and N attachments (3N
-//! resources, 30,000 by default), loaded, validated, planned, applied and planned again
-//! against the in-memory fake cloud. Prints the time of each step and the peak memory.
-//! `cargo bench --bench plan [-- N]`, or `scripts/bench`.
+//! The engine's apply at a scale moto cannot serve: `scripts/bench`'s configuration of N
+//! resources (100,000 by default), loaded, validated, planned, applied and planned again in
+//! process, against the in-memory fake cloud and the in-memory state (no AWS calls, no SQLite
+//! commits). Prints the time of each step and the peak memory.
+//! `cargo bench --bench plan [-- N]`; `scripts/bench` measures the binary itself.
 
 use std::time::Instant;
 
@@ -23,40 +24,68 @@ fn peak_rss_mb() -> String {
         .map_or_else(|| "n/a".into(), |kb| format!("{:.0} MB", kb / 1024.0))
 }
 
-/// N roles, N policies and N attachments, one block each.
-fn blocks(n: usize) -> String {
-    let mut text = String::new();
-    for i in 0..n {
+/// The configuration `scripts/bench` gives the binary: N resources, N/2 roles and N/2
+/// instance profiles that read them, all reading shared `locals`; half the pairs are separate
+/// blocks, a quarter `count`, a quarter `for_each`.
+fn config(n: usize) -> String {
+    let pairs = n / 2;
+    let (blocks, counted) = (pairs / 2, pairs / 4);
+    let each = pairs - blocks - counted;
+    let mut text = format!(
+        r#"locals {{
+  prefix = "bench"
+  path   = "/bench/"
+  trust  = jsonencode({{ Version = "2012-10-17", Statement = [] }})
+  names  = toset(slice(flatten([for a in range({}) : [for b in range(1000) : "e${{a}}-${{b}}"]]), 0, {each}))
+}}
+resource "aws_iam_role" "c" {{
+  count              = {counted}
+  name               = "${{local.prefix}}-c${{count.index}}"
+  path               = local.path
+  assume_role_policy = local.trust
+}}
+resource "aws_iam_instance_profile" "c" {{
+  count = {counted}
+  name  = "${{local.prefix}}-c${{count.index}}"
+  role  = aws_iam_role.c[count.index].name
+}}
+resource "aws_iam_role" "e" {{
+  for_each           = local.names
+  name               = "${{local.prefix}}-${{each.key}}"
+  path               = local.path
+  assume_role_policy = local.trust
+}}
+resource "aws_iam_instance_profile" "e" {{
+  for_each = local.names
+  name     = "${{local.prefix}}-${{each.key}}"
+  role     = aws_iam_role.e[each.key].name
+}}
+"#,
+        each / 1000 + 1
+    );
+    for i in 0..blocks {
         text.push_str(&format!(
-            "resource \"aws_iam_role\" \"r{i}\" {{\n  name = \"role-{i}\"\n  assume_role_policy = jsonencode({{ Statement = [] }})\n}}\n\
-             resource \"aws_iam_policy\" \"p{i}\" {{\n  name = \"policy-{i}\"\n  policy = jsonencode({{ Statement = [] }})\n}}\n\
-             resource \"aws_iam_role_policy_attachment\" \"a{i}\" {{\n  role = aws_iam_role.r{i}.name\n  policy_arn = aws_iam_policy.p{i}.arn\n}}\n"
+            r#"resource "aws_iam_role" "r{i}" {{
+  name               = "${{local.prefix}}-r{i}"
+  path               = local.path
+  assume_role_policy = local.trust
+}}
+resource "aws_iam_instance_profile" "r{i}" {{
+  name = "${{local.prefix}}-r{i}"
+  role = aws_iam_role.r{i}.name
+}}
+"#
         ));
     }
     text
-}
-
-/// The same 3N objects from three blocks with `count = N`.
-fn counted_blocks(n: usize) -> String {
-    format!(
-        "variable \"n\" {{\n  default = {n}\n}}\n\
-         resource \"aws_iam_role\" \"r\" {{\n  count = var.n\n  name = \"role-${{count.index}}\"\n  assume_role_policy = jsonencode({{ Statement = [] }})\n}}\n\
-         resource \"aws_iam_policy\" \"p\" {{\n  count = var.n\n  name = \"policy-${{count.index}}\"\n  policy = jsonencode({{ Statement = [] }})\n}}\n\
-         resource \"aws_iam_role_policy_attachment\" \"a\" {{\n  count = var.n\n  role = aws_iam_role.r[count.index].name\n  policy_arn = aws_iam_policy.p[count.index].arn\n}}\n"
-    )
 }
 
 fn main() {
     let n: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000);
-    let counted = std::env::args().any(|a| a == "count");
-    let text = if counted {
-        counted_blocks(n)
-    } else {
-        blocks(n)
-    };
+        .unwrap_or(100_000);
+    let text = config(n);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -106,7 +135,7 @@ fn main() {
         ))
         .expect("apply");
     let apply = t.elapsed();
-    assert_eq!(report.added, 3 * n);
+    assert_eq!(report.added, n);
     let t = Instant::now();
     let again = rt
         .block_on(plan(
@@ -118,7 +147,7 @@ fn main() {
         .expect("plan");
     let second_plan = t.elapsed();
     assert!(!again.has_changes());
-    println!("resources              {}", 3 * n);
+    println!("resources              {n}");
     println!("load, validate, graph  {load:.2?}");
     println!("first plan             {first_plan:.2?}");
     println!("apply (fake cloud)     {apply:.2?}");

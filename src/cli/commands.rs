@@ -378,6 +378,7 @@ fn validate(ctx: &Context, vars: &VarArgs) -> Result<Outcome, Error> {
             .filter(|a| a.mode == crate::lang::address::Mode::Data)
             .count()
     );
+    crate::cli::context::leave_to_exit(ws);
     Ok(Outcome::Done)
 }
 

@@ -19,7 +19,6 @@ use crate::engine::provider::{Provider as _, RefreshRequest};
 use crate::error::{ConfigError, Error, ImportError, Outcome, StalePlan, TerraformImportError};
 use crate::lang::address::{Address, Mode};
 use crate::lang::schema::Registry;
-use crate::render::human::render_plan;
 use crate::state::{Owner, ResourceState, State, StateStore};
 
 /// Runs `work` under the state lock taken for `command`: another writer is refused (or waited
@@ -73,11 +72,10 @@ async fn make_plan<S: StateStore>(
     let sent = crate::aws::requests_sent();
     let started = std::time::Instant::now();
     match crate::engine::plan::plan(&provider, &ws, state, opts).await {
-        Ok(mut plan) => {
+        Ok(plan) => {
             let refreshing = plan.refreshed.map_or(std::time::Duration::ZERO, |(_, d)| d);
             stats::phase("refresh", refreshing);
             stats::phase("evaluate", started.elapsed().saturating_sub(refreshing));
-            plan.described = Some(crate::render::json_config::described(&ws));
             if let Some((n, took)) = plan.refreshed.filter(|(n, _)| *n >= REFRESH_SUMMARY_MIN) {
                 // On stderr: stdout may be a JSON or Markdown plan. The requests are the
                 // whole plan's: the lineage scan, the refresh and the data sources.
@@ -117,6 +115,21 @@ fn thousands(n: usize) -> String {
     out
 }
 
+/// Prints the human plan to stdout as it is rendered (`render::human::write_plan`).
+fn print_human(plan: &Plan, schemas: &Registry, style: crate::render::human::Style) {
+    use std::io::Write as _;
+    /// `fmt::Write` onto stdout. A closed stdout (`| head`) ends the rendering.
+    struct Out<W>(W);
+    impl<W: std::io::Write> std::fmt::Write for Out<W> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.write_all(s.as_bytes()).map_err(|_| std::fmt::Error)
+        }
+    }
+    let mut out = Out(std::io::BufWriter::new(std::io::stdout().lock()));
+    let _ = crate::render::human::write_plan(&mut out, plan, schemas, style);
+    let _ = out.0.flush();
+}
+
 /// What a `--refresh=false` plan says of itself, in every view.
 const NOT_REFRESHED: &str = "AWS was not read (--refresh=false): this plan compares the configuration with the state as last recorded, and cannot see changes made outside skyform.";
 
@@ -126,7 +139,7 @@ fn print_plan(plan: &Plan, schemas: &Registry, format: Format, ctx: &Context) {
             if plan.skip_refresh {
                 println!("{} {NOT_REFRESHED}\n", ctx.style.bold("Note:"));
             }
-            print!("{}", render_plan(plan, schemas, ctx.style));
+            print_human(plan, schemas, ctx.style);
         }
         Format::Json => {
             let mut json = crate::render::json::plan_json(plan, schemas);
@@ -176,6 +189,12 @@ pub(crate) async fn plan(
     let Planned {
         ws, plan, provider, ..
     } = make_plan(ws, ctx.state(), &req.opts).await?;
+    // Only the JSON plan and a plan file say what the configuration was; describing it is a
+    // sixth of a large plan's time, so a human plan does without.
+    let mut plan = plan;
+    if req.format == Format::Json || req.out.is_some() {
+        plan.described = Some(crate::render::json_config::described(&ws));
+    }
     print_plan(&plan, ws.config.schemas, req.format, ctx);
     print_warnings(&ws, &plan.warnings, ctx.style);
     if let Some(out) = &req.out {
@@ -219,11 +238,13 @@ pub(crate) async fn plan(
             OwnerCheck::Same | OwnerCheck::Unowned => {}
         }
     }
-    Ok(if req.detailed && plan.has_effect() {
+    let outcome = if req.detailed && plan.has_effect() {
         Outcome::Changes
     } else {
         Outcome::Done
-    })
+    };
+    crate::cli::context::leave_to_exit((ws, plan));
+    Ok(outcome)
 }
 
 async fn confirm(command: &'static str) -> Result<bool, Error> {
@@ -306,7 +327,7 @@ async fn apply_locked(
         mut store,
         provider,
     } = make_plan(ws, ctx.state(), &opts).await?;
-    print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
+    print_human(&plan, ws.config.schemas, ctx.style);
     print_warnings(&ws, &plan.warnings, ctx.style);
     // Another account sees none of this state's objects: its "nothing to do" would be wrong
     // too, so the guard comes before that answer.
@@ -627,7 +648,7 @@ async fn apply_saved_locked(
     if !problems.is_empty() {
         return Err(StalePlan::Live(problems).into());
     }
-    print!("{}", render_plan(&saved.plan, ws.config.schemas, ctx.style));
+    print_human(&saved.plan, ws.config.schemas, ctx.style);
     let plan = plan_file::rejoin(saved.plan, fresh);
     if !plan.has_effect() {
         return Ok(Outcome::Done);
@@ -693,7 +714,7 @@ async fn refresh_locked(ctx: &Context, ws: Workspace, opts: PlanOptions) -> Resu
         provider,
         ..
     } = make_plan(ws, ctx.state(), &opts).await?;
-    print!("{}", render_plan(&plan, ws.config.schemas, ctx.style));
+    print_human(&plan, ws.config.schemas, ctx.style);
     if !plan.has_effect() {
         return Ok(Outcome::Done);
     }

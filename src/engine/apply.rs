@@ -6,7 +6,7 @@
 //! failure lets in-flight work finish, skips everything downstream of it, and leaves
 //! independent branches running, so the state always matches what AWS has.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures_util::stream::{FuturesUnordered, StreamExt as _};
 
@@ -16,7 +16,8 @@ use crate::engine::plan::{state_value, Plan, Workspace};
 use crate::engine::provider::{
     ErrorKind, Found, Identity, Lost, OpContext, Provider, ProviderError,
 };
-use crate::lang::address::Address;
+use crate::lang::address::{Address, InstanceKey};
+use crate::lang::expand::Instance;
 use crate::lang::value::Value;
 use crate::state::{
     Attrs, Intent, OutputState, Owner, ResourceState, State, StateError, StateStore,
@@ -327,6 +328,7 @@ pub async fn apply<P: Provider, S: StateStore>(
             Err(e) => run.failed(store, o, &e, on_event).await?,
         }
     }
+    run.freshen(None);
     // Outputs of a partial apply could read what it did not touch; they wait for a whole one.
     if !plan.is_partial() {
         write_outputs(ws, &run.ctx, store, plan.destroy).await?;
@@ -395,8 +397,23 @@ struct Run<'a, P> {
     /// lives here only: if its delete fails it is left in AWS (tagged with the lineage).
     deposing: BTreeSet<Address>,
     deposed: BTreeMap<Address, ResourceState>,
+    /// Values (positions in `ws.order`) that read a resource finished since they were last
+    /// evaluated. They are evaluated when an operation reads them (`Run::freshen`), not after
+    /// every completion: that made an apply cost operations × values.
+    stale: BTreeSet<usize>,
+    /// `Graph::values_around`: the values that read each block, and the values it reads.
+    readers: HashMap<Node, Vec<usize>>,
+    inputs: HashMap<Node, Vec<usize>>,
+    each: EachCache,
     provider: std::marker::PhantomData<P>,
 }
+
+/// The instances of each `for_each` block instance (by its address without key) whose
+/// collection was wholly known when evaluated: finished operations only make unknown values
+/// known, so such a collection cannot change, and evaluating it again for every instance
+/// made a block of N instances cost N².
+#[derive(Default)]
+struct EachCache(HashMap<Address, BTreeMap<Option<InstanceKey>, Instance>>);
 
 /// One operation about to be sent, with everything it needs.
 struct Call {
@@ -527,6 +544,12 @@ impl<'a, P: Provider> Run<'a, P> {
         }
         ctx.enter(&[]);
         crate::engine::modules::eval_values(&ws.config, &ws.order, &mut ctx, &mut modules);
+        let readers = ws
+            .graph
+            .values_around(&ws.order, petgraph::Direction::Outgoing);
+        let inputs = ws
+            .graph
+            .values_around(&ws.order, petgraph::Direction::Incoming);
         let mut known: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in current.values() {
             known
@@ -567,6 +590,10 @@ impl<'a, P: Provider> Run<'a, P> {
                 .map(|c| c.addr.clone())
                 .collect(),
             deposed: BTreeMap::new(),
+            stale: BTreeSet::new(),
+            readers,
+            inputs,
+            each: EachCache::default(),
             provider: std::marker::PhantomData,
         })
     }
@@ -586,7 +613,8 @@ impl<'a, P: Provider> Run<'a, P> {
         let mut planned = match o.kind {
             OpKind::Delete | OpKind::Ready | OpKind::Gone => Ok(Attrs::new()),
             OpKind::Create | OpKind::Update | OpKind::Read => {
-                evaluate::<P>(self.ws, &mut self.ctx, &o.addr)
+                self.freshen(Some(&o.addr));
+                evaluate::<P>(self.ws, &mut self.ctx, &mut self.each, &o.addr)
                     .map_err(|m| ProviderError::new("Unevaluated", m))
             }
         };
@@ -735,12 +763,13 @@ impl<'a, P: Provider> Run<'a, P> {
             OpKind::Create | OpKind::Update => {
                 let ws = self.ws;
                 let deps = ws.graph.managed_deps(&o.addr);
+                self.freshen(Some(&o.addr));
                 let r = ResourceState {
                     addr: o.addr.clone(),
                     id: id.clone(),
                     attrs: attrs.clone(),
                     deps,
-                    sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &o.addr),
+                    sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &mut self.each, &o.addr),
                     provider: ws.config.provider_of(&o.addr),
                 };
                 store.put(&r).await?;
@@ -776,12 +805,7 @@ impl<'a, P: Provider> Run<'a, P> {
                 }
                 // Locals, module variables and outputs that read this resource may now be
                 // known.
-                crate::engine::modules::eval_values(
-                    &ws.config,
-                    &ws.order,
-                    &mut self.ctx,
-                    &mut self.modules,
-                );
+                self.went_stale(&o.addr);
             }
         }
         if o.kind != OpKind::Read {
@@ -863,13 +887,42 @@ impl<'a, P: Provider> Run<'a, P> {
             .next()
         });
         self.ctx.enter(&[]);
-        crate::engine::modules::eval_values(
+        self.went_stale(addr);
+        failed
+    }
+
+    /// The values that read `addr` may have become known.
+    fn went_stale(&mut self, addr: &Address) {
+        if let Some(at) = self.readers.get(&Node::Resource(addr.config_addr())) {
+            self.stale.extend(at.iter().copied());
+        }
+    }
+
+    /// Evaluates the stale values that `addr` reads, or every stale value (`None`).
+    fn freshen(&mut self, addr: Option<&Address>) {
+        if self.stale.is_empty() {
+            return;
+        }
+        let at: Vec<usize> = match addr {
+            None => std::mem::take(&mut self.stale).into_iter().collect(),
+            Some(addr) => self
+                .inputs
+                .get(&Node::Resource(addr.config_addr()))
+                .into_iter()
+                .flatten()
+                .filter(|i| self.stale.remove(i))
+                .copied()
+                .collect(),
+        };
+        let ws = self.ws;
+        crate::engine::modules::eval_values_at(
             &ws.config,
             &ws.order,
+            at,
             &mut self.ctx,
             &mut self.modules,
+            &mut crate::lang::diagnostic::Diagnostics::default(),
         );
-        failed
     }
 
     /// Passes a step: what waited for it is readied.
@@ -1080,9 +1133,10 @@ pub(crate) async fn apply_refresh<S: StateStore>(
 fn evaluate<P: Provider>(
     ws: &Workspace,
     ctx: &mut crate::lang::eval::EvalCtx,
+    each: &mut EachCache,
     addr: &Address,
 ) -> Result<Attrs, String> {
-    match desired::<P>(ws, ctx, addr)? {
+    match desired::<P>(ws, ctx, each, addr)? {
         d if d.attrs.values().any(Value::contains_unknown) => {
             Err("some of its values are still unknown".to_string())
         }
@@ -1097,18 +1151,21 @@ fn evaluate<P: Provider>(
 fn sensitive_inputs<P: Provider>(
     ws: &Workspace,
     ctx: &mut crate::lang::eval::EvalCtx,
+    each: &mut EachCache,
     addr: &Address,
 ) -> BTreeSet<String> {
-    desired::<P>(ws, ctx, addr)
+    desired::<P>(ws, ctx, each, addr)
         .map(|d| d.sensitive)
         .unwrap_or_default()
 }
 
 /// An instance's configuration evaluated against the values known now. A `for_each`
-/// block's collection is evaluated again, since its values may have become known.
+/// block's collection is evaluated again, since its values may have become known, unless
+/// they were all known already (`EachCache`).
 fn desired<P: Provider>(
     ws: &Workspace,
     ctx: &mut crate::lang::eval::EvalCtx,
+    each: &mut EachCache,
     addr: &Address,
 ) -> Result<crate::engine::plan::Desired, String> {
     let (Some(block), Some(schema)) = (
@@ -1119,7 +1176,7 @@ fn desired<P: Provider>(
     };
     // In the scope of the block's module instance, and back at the root whatever happens.
     ctx.enter(&addr.module);
-    let desired = instance_desired::<P>(ws, ctx, addr, block, schema);
+    let desired = instance_desired::<P>(ws, ctx, each, addr, block, schema);
     ctx.set_instance(None);
     ctx.enter(&[]);
     desired
@@ -1129,19 +1186,38 @@ fn desired<P: Provider>(
 fn instance_desired<P: Provider>(
     ws: &Workspace,
     ctx: &mut crate::lang::eval::EvalCtx,
+    each: &mut EachCache,
     addr: &Address,
     block: &crate::lang::config::ResourceBlock,
     schema: &crate::lang::schema::Schema,
 ) -> Result<crate::engine::plan::Desired, String> {
     let instance = match &addr.key {
-        Some(crate::lang::address::InstanceKey::Str(_)) => {
-            crate::lang::expand::instances(block, ctx)
-                .map_err(|d| d.message)?
-                .into_iter()
-                .find(|i| i.key == addr.key)
-                .ok_or_else(|| format!("{addr} is no longer in its block's for_each"))?
+        Some(InstanceKey::Str(_)) => {
+            let owner = Address {
+                key: None,
+                ..addr.clone()
+            };
+            let cached = each
+                .0
+                .get(&owner)
+                .and_then(|all| all.get(&addr.key))
+                .cloned();
+            if let Some(i) = cached {
+                i
+            } else {
+                let all = crate::lang::expand::instances(block, ctx).map_err(|d| d.message)?;
+                let found = all.iter().find(|i| i.key == addr.key).cloned();
+                let known = all
+                    .iter()
+                    .all(|i| !i.stand_in && !i.value.as_ref().is_some_and(Value::contains_unknown));
+                if known {
+                    each.0
+                        .insert(owner, all.into_iter().map(|i| (i.key.clone(), i)).collect());
+                }
+                found.ok_or_else(|| format!("{addr} is no longer in its block's for_each"))?
+            }
         }
-        key => crate::lang::expand::Instance {
+        key => Instance {
             key: key.clone(),
             value: None,
             stand_in: false,

@@ -25,8 +25,8 @@ pub(crate) struct Modules {
     /// whose key is unknown, so that the module is still checked.
     stand_ins: bool,
     /// Where the value nodes (not resources, not root outputs) are in the order, found on
-    /// the first `eval_values`: apply runs it after every operation, and a configuration of
-    /// many resources and few locals should not walk every resource each time.
+    /// the first `eval_values`: a configuration of many resources and few locals should not
+    /// walk every resource each time it runs.
     value_nodes: Option<Vec<usize>>,
 }
 
@@ -302,9 +302,22 @@ pub(crate) fn eval_values(
                 .collect()
         })
         .clone();
+    eval_values_at(config, order, at, ctx, modules, &mut ignored);
+}
+
+/// `eval_values` for only the value nodes at these positions of `order` (ascending, so that
+/// what a value reads is evaluated before it).
+pub(crate) fn eval_values_at(
+    config: &Config,
+    order: &[Node],
+    at: impl IntoIterator<Item = usize>,
+    ctx: &mut EvalCtx,
+    modules: &mut Modules,
+    diags: &mut Diagnostics,
+) {
     for i in at {
         if let Some(node) = order.get(i) {
-            eval_value(config, node, ctx, modules, &mut ignored);
+            eval_value(config, node, ctx, modules, diags);
         }
     }
 }

@@ -143,8 +143,13 @@ pub struct Planned<'a> {
     /// The evaluated attributes (unknown where not known yet); a data source's results.
     pub(crate) attrs: std::borrow::Cow<'a, std::collections::BTreeMap<String, Value>>,
     /// For each attribute, the resources and data sources its expression refers to.
-    pub(crate) refs: std::collections::BTreeMap<String, std::collections::BTreeSet<Address>>,
+    /// Shared by the instances of a block: they read the same.
+    pub(crate) refs: BlockRefs,
 }
+
+/// For each attribute of a block, the resources and data sources its expression refers to.
+pub(crate) type BlockRefs =
+    std::sync::Arc<std::collections::BTreeMap<String, std::collections::BTreeSet<Address>>>;
 
 /// A provider rule that a planned resource breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]

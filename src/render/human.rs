@@ -525,31 +525,47 @@ fn render_recovery(plan: &Plan, style: Style) -> String {
 
 /// The whole human plan.
 pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> String {
-    let mut out = targeting_warning(plan, style);
-    out.push_str(&render_recovery(plan, style));
-    out.push_str(&render_drift(plan, schemas, style));
+    let mut out = String::new();
+    // Writing to a String cannot fail.
+    let _ = write_plan(&mut out, plan, schemas, style);
+    out
+}
+
+/// The human plan, written piece by piece: `skyform plan` streams it to stdout, since a plan
+/// of 100,000 changes is tens of megabytes that need not be held whole.
+pub(crate) fn write_plan<W: std::fmt::Write>(
+    out: &mut W,
+    plan: &Plan,
+    schemas: &Registry,
+    style: Style,
+) -> std::fmt::Result {
+    out.write_str(&targeting_warning(plan, style))?;
+    out.write_str(&render_recovery(plan, style))?;
+    out.write_str(&render_drift(plan, schemas, style))?;
     if plan.refresh_only {
         if plan.drift.is_empty() {
-            out.push_str("\nNo changes. The state matches AWS; a refresh would record nothing.\n");
+            out.write_str(
+                "\nNo changes. The state matches AWS; a refresh would record nothing.\n",
+            )?;
         } else {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "\n{}",
                 style.bold(&format!(
                     "Refresh: {} object(s) to record in the state.",
                     plan.drift.len()
                 ))
-            );
+            )?;
         }
-        return out;
+        return Ok(());
     }
     if !plan.has_changes() {
-        out.push_str("\nNo changes. Your infrastructure matches the configuration.\n");
-        return out;
+        out.write_str("\nNo changes. Your infrastructure matches the configuration.\n")?;
+        return Ok(());
     }
     let actions: BTreeSet<Action> = plan.changes.iter().map(|c| c.action).collect();
     if plan.has_resource_changes() {
-        out.push_str("\nskyform will perform the following actions. Resource actions are indicated with these symbols:\n");
+        out.write_str("\nskyform will perform the following actions. Resource actions are indicated with these symbols:\n")?;
         let replaces = |cbd: bool| {
             plan.changes
                 .iter()
@@ -572,14 +588,14 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
             ),
         ] {
             if shown {
-                let _ = writeln!(out, "  {} {text}", pad_sym(style, sym).trim_start());
+                writeln!(out, "  {} {text}", pad_sym(style, sym).trim_start())?;
             }
         }
-        out.push('\n');
+        out.write_char('\n')?;
         for c in &plan.changes {
             match (&c.previous_address, c.action) {
                 (_, Action::NoOp) if c.importing.is_some() => {
-                    let _ = writeln!(
+                    writeln!(
                         out,
                         "  {}\n",
                         style.bold(&format!(
@@ -587,28 +603,28 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
                             c.addr,
                             crate::lang::value::quote(c.importing.as_deref().unwrap_or_default())
                         ))
-                    );
+                    )?;
                 }
                 (Some(from), Action::NoOp) => {
-                    let _ = writeln!(
+                    writeln!(
                         out,
                         "  {}\n",
                         style.bold(&format!("# {from} has moved to {}", c.addr))
-                    );
+                    )?;
                 }
                 (_, Action::NoOp) => {}
                 _ => {
-                    out.push_str(&resource_block(c, schemas, style));
-                    out.push('\n');
+                    out.write_str(&resource_block(c, schemas, style))?;
+                    out.write_char('\n')?;
                 }
             }
         }
         for (addr, id) in &plan.forget {
-            let _ = writeln!(
+            writeln!(
                 out,
                 "  {}\n  # (the object {id} stays in AWS; a removed block says destroy = false)\n",
                 style.bold(&format!("# {addr} will no longer be managed by skyform"))
-            );
+            )?;
         }
         let (add, change, destroy) = plan.counts();
         let imports = plan
@@ -626,16 +642,16 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
         } else {
             format!(", {} to forget", plan.forget.len())
         };
-        let _ = writeln!(
+        writeln!(
             out,
             "{}",
             style.bold(&format!(
                 "Plan: {import}{add} to add, {change} to change, {destroy} to destroy{forget}."
             ))
-        );
+        )?;
     }
     if plan.has_output_changes() {
-        out.push_str("\nChanges to Outputs:\n");
+        out.write_str("\nChanges to Outputs:\n")?;
         for o in &plan.outputs {
             let line = match (&o.before, &o.after) {
                 (None, Some(a)) => format!(
@@ -659,9 +675,9 @@ pub(crate) fn render_plan(plan: &Plan, schemas: &Registry, style: Style) -> Stri
                 ),
                 _ => continue,
             };
-            out.push_str(&line);
-            out.push('\n');
+            out.write_str(&line)?;
+            out.write_char('\n')?;
         }
     }
-    out
+    Ok(())
 }
