@@ -743,7 +743,8 @@ impl<'a, P: Provider> Run<'a, P> {
                     sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &o.addr),
                     provider: ws.config.provider_of(&o.addr),
                 };
-                store.put(&r).await?;
+                // Its intent is closed in the same write (the object is recorded).
+                store.put_closing_intent(&r).await?;
                 if let Some(old) = self.current.insert(o.addr.clone(), r) {
                     if o.kind == OpKind::Create && self.deposing.contains(&o.addr) {
                         self.deposed.insert(o.addr.clone(), old);
@@ -784,7 +785,8 @@ impl<'a, P: Provider> Run<'a, P> {
                 );
             }
         }
-        if o.kind != OpKind::Read {
+        // A create's or update's intent was closed with its `put`.
+        if !matches!(o.kind, OpKind::Read | OpKind::Create | OpKind::Update) {
             store.close_intent(&o.addr).await?;
         }
         // The object is made and recorded, but what depends on it must not build on an object
