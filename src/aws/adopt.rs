@@ -107,19 +107,28 @@ pub(super) async fn scan(
     if lineage.is_empty() {
         return Ok(result);
     }
+    // Every type's listing at once, as the refresh's reads (`parallelism()` in flight, paced
+    // by EC2's bucket): the scan is on the critical path of every plan, and listed one after
+    // another its types cost their sum, not the slowest of them.
+    let slots = tokio::sync::Semaphore::new(super::parallelism());
+    let listings = types.iter().filter_map(|t| {
+        let describe = registry::resource_type(t).and_then(|t| t.describe_tagged)?;
+        let slots = &slots;
+        Some(async move {
+            let _slot = super::slot(slots, &super::pace::EC2).await?;
+            let f = vec![filter("tag:skyform:lineage", &[lineage.to_string()])];
+            // Say which type could not be read: the scan covers every type in the configuration.
+            let listed = describe(p, f).await.map_err(|mut e| {
+                e.message = format!("listing {t} objects: {}", e.message);
+                e
+            })?;
+            Ok::<_, ProviderError>((*t, listed))
+        })
+    });
     let mut found = Vec::new();
-    for t in types {
-        let Some(describe) = registry::resource_type(t).and_then(|t| t.describe_tagged) else {
-            continue;
-        };
-        let f = vec![filter("tag:skyform:lineage", &[lineage.to_string()])];
-        // Say which type could not be read: the scan covers every type in the configuration.
-        let listed = describe(p, f).await.map_err(|mut e| {
-            e.message = format!("listing {t} objects: {}", e.message);
-            e
-        })?;
+    for (t, listed) in futures_util::future::try_join_all(listings).await? {
         for (tags, id, kept) in listed {
-            let key = ((*t).to_string(), id.clone());
+            let key = (t.to_string(), id.clone());
             match kept {
                 _ if id.is_empty() => {}
                 Kept::Nothing => {}

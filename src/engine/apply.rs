@@ -772,7 +772,8 @@ impl<'a, P: Provider> Run<'a, P> {
                     sensitive: sensitive_inputs::<P>(ws, &mut self.ctx, &mut self.each, &o.addr),
                     provider: ws.config.provider_of(&o.addr),
                 };
-                store.put(&r).await?;
+                // Its intent is closed in the same write (the object is recorded).
+                store.put_closing_intent(&r).await?;
                 if let Some(old) = self.current.insert(o.addr.clone(), r) {
                     if o.kind == OpKind::Create && self.deposing.contains(&o.addr) {
                         self.deposed.insert(o.addr.clone(), old);
@@ -808,7 +809,8 @@ impl<'a, P: Provider> Run<'a, P> {
                 self.went_stale(&o.addr);
             }
         }
-        if o.kind != OpKind::Read {
+        // A create's or update's intent was closed with its `put`.
+        if !matches!(o.kind, OpKind::Read | OpKind::Create | OpKind::Update) {
             store.close_intent(&o.addr).await?;
         }
         // The object is made and recorded, but what depends on it must not build on an object

@@ -207,6 +207,13 @@ pub trait StateStore {
     /// Records an intent before its call (no serial change: intents are bookkeeping).
     async fn open_intent(&mut self, intent: &Intent) -> Result<(), StateError>;
     async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError>;
+    /// Records the resource a create or update made (`put`) and closes its intent, in one
+    /// write where the store can: apply makes one per operation, on its critical path.
+    async fn put_closing_intent(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        let serial = self.put(r).await?;
+        self.close_intent(&r.addr).await?;
+        Ok(serial)
+    }
     /// Takes the lock, or says who holds it.
     async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
     /// Takes the lock from `stale` (a holder whose lease expired) only if it is still exactly

@@ -12,7 +12,7 @@ use crate::engine::plan::PlanOptions;
 use crate::engine::tests::{run, workspace};
 use crate::state::lock::{acquire, LockError, DEFAULT_LEASE};
 use crate::state::objects::{MemoryObjects, Object};
-use crate::state::sqlite::tests::role;
+use crate::state::sqlite::tests::{intent, role};
 use crate::state::MemoryState;
 
 fn store(objects: &MemoryObjects) -> RemoteState<MemoryObjects> {
@@ -24,17 +24,6 @@ fn holds(state: &State, name: &str) -> bool {
     state
         .resources
         .contains_key(&Address::managed("aws_iam_role", name))
-}
-
-fn intent(name: &str) -> Intent {
-    Intent {
-        addr: Address::managed("aws_iam_role", name),
-        op: "create".into(),
-        token: "t".into(),
-        attrs: crate::state::Attrs::new(),
-        evidence: crate::state::Attrs::new(),
-        provider: String::new(),
-    }
 }
 
 fn holder(id: &str, heartbeat_at: i64) -> LockInfo {

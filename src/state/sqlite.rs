@@ -532,6 +532,12 @@ impl Db {
     }
 
     fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        self.put_with(r, false)
+    }
+
+    /// `put`, and with `close_intent` the deletion of the resource's intent in the same
+    /// transaction: one commit (one fsync of the WAL) instead of two.
+    fn put_with(&mut self, r: &ResourceState, close_intent: bool) -> Result<u64, StateError> {
         let attrs = serde_json::Value::Object(r.attrs.clone()).to_string();
         let deps =
             serde_json::to_string(&r.deps.iter().map(ToString::to_string).collect::<Vec<_>>())
@@ -542,8 +548,14 @@ impl Db {
                 "INSERT INTO resources (address, type, id, attributes, dependencies, updated_at, sensitive, provider) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(address) DO UPDATE SET type = ?2, id = ?3, attributes = ?4, dependencies = ?5, updated_at = ?6, sensitive = ?7, provider = ?8",
                 params![r.addr.to_string(), r.addr.type_name, r.id, attrs, deps, now(), sensitive, r.provider],
-            )
-            .map(|_| ())
+            )?;
+            if close_intent {
+                tx.execute(
+                    "DELETE FROM intents WHERE address = ?1",
+                    params![r.addr.to_string()],
+                )?;
+            }
+            Ok(())
         })
     }
 
@@ -868,6 +880,10 @@ impl StateStore for SqliteState {
         let r = r.clone();
         self.blocking(move |db| db.put(&r)).await
     }
+    async fn put_closing_intent(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        let r = r.clone();
+        self.blocking(move |db| db.put_with(&r, true)).await
+    }
     async fn remove(&mut self, addr: &Address) -> Result<u64, StateError> {
         let addr = addr.clone();
         self.blocking(move |db| db.remove(&addr)).await
@@ -947,6 +963,39 @@ pub(crate) mod tests {
         }
     }
 
+    /// The addresses a map of the state holds, as text.
+    fn addresses<V>(map: &BTreeMap<Address, V>) -> Vec<String> {
+        map.keys().map(ToString::to_string).collect()
+    }
+
+    /// An open create intent of the role `name`.
+    pub(crate) fn intent(name: &str) -> Intent {
+        Intent {
+            addr: Address::managed("aws_iam_role", name),
+            op: "create".into(),
+            token: "t".into(),
+            attrs: crate::state::Attrs::new(),
+            evidence: crate::state::Attrs::new(),
+            provider: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn recording_a_made_resource_closes_its_intent_in_the_same_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        let mut s = SqliteState::new(path.clone());
+        for name in ["a", "b"] {
+            s.open_intent(&intent(name)).await.unwrap();
+        }
+        // One serial for the write, and only its own intent closed.
+        assert_eq!(s.put_closing_intent(&role("a")).await.unwrap(), 1);
+        let state = SqliteState::new(path).load().await.unwrap();
+        assert_eq!(state.serial, 1);
+        assert_eq!(addresses(&state.resources), ["aws_iam_role.a"]);
+        assert_eq!(addresses(&state.intents), ["aws_iam_role.b"]);
+    }
+
     #[tokio::test]
     async fn writes_are_durable_and_bump_the_serial() {
         let dir = tempfile::tempdir().unwrap();
@@ -965,14 +1014,7 @@ pub(crate) mod tests {
         let mut again = SqliteState::new(path.clone());
         let state = again.load().await.unwrap();
         assert_eq!(state.serial, 3);
-        assert_eq!(
-            state
-                .resources
-                .keys()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>(),
-            ["aws_iam_role.b"]
-        );
+        assert_eq!(addresses(&state.resources), ["aws_iam_role.b"]);
         assert!(!state.lineage.is_empty());
         #[cfg(unix)]
         {
@@ -1145,16 +1187,7 @@ pub(crate) mod tests {
         let path = dir.path().join("state.db");
         let mut s = SqliteState::new(path.clone());
         s.put(&role("old")).await.unwrap();
-        s.open_intent(&Intent {
-            addr: Address::managed("aws_iam_role", "stale"),
-            op: "create".into(),
-            token: "t".into(),
-            attrs: crate::state::Attrs::new(),
-            evidence: crate::state::Attrs::new(),
-            provider: String::new(),
-        })
-        .await
-        .unwrap();
+        s.open_intent(&intent("stale")).await.unwrap();
         let mut want = State {
             lineage: "l-migrated".into(),
             serial: 41,
