@@ -139,7 +139,8 @@ fn two_runners_applying_at_once_one_proceeds_the_other_names_the_holder_and_noth
     let Some(moto) = Moto::start() else { return };
     let bucket = moto.bucket("teams-concurrent");
     let (first, second) = (runner(&bucket), runner(&bucket));
-    // The first runner is held at its first AWS write, holding the lock.
+    // The first runner is held at its first CreateUser (before it reaches IAM), holding the
+    // lock.
     let barrier = Barrier::at(&moto, "CreateUser");
     let mut held = moto
         .process(&first, &["apply", "--auto-approve"])
