@@ -54,6 +54,7 @@
 //! | `cli::args::Cli` (parsing only) | `tests/review_workflow.rs` checks the README's command lines |
 //! | `lang::document::parse_document` | `tests/aws_iam.rs` reads policy documents AWS returns |
 //! | `aws::permissions::glob` | `tests/check_and_policy.rs` matches ARNs as IAM does |
+//! | `aws::s3_action` | `tests/support.rs`: the recording proxy names S3 requests as `--stats` does |
 //! | `lang::config::load_str`, `lang::validate::check`, `lang::variables::{resolve, VarInputs}`, `aws::schemas::registry` | `benches/plan.rs` loads a configuration |
 //! | `engine::graph::Graph` (`build`, `order`), `engine::plan::{plan, PlanOptions, Workspace}`, `engine::apply::{apply, ApplyOptions::with_parallelism}` | `benches/plan.rs` plans and applies |
 //! | `engine::fake::FakeProvider`, `aws::AwsProvider`, `state::{MemoryState, StateStore}` | `benches/plan.rs`: the fake cloud with AWS's rules, in memory |

@@ -32,6 +32,7 @@ mod request_counts;
 mod review_workflow;
 mod routes;
 mod s3_backend;
+mod s3_teams;
 mod safety;
 mod security_group_rules;
 mod support;

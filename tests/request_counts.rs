@@ -79,7 +79,7 @@ resource "aws_cluster" "c" {{
 }
 
 /// The calls the proxy recorded, by action.
-fn counts(moto: &Moto) -> BTreeMap<String, usize> {
+pub(crate) fn counts(moto: &Moto) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for action in moto.calls.lock().expect("calls").iter() {
         *out.entry(action.clone()).or_insert(0) += 1;
@@ -497,7 +497,7 @@ fn a_plan_without_refresh_reads_nothing_from_aws_and_says_so_in_every_view() {
 }
 
 /// The `request SERVICE ACTION: N` lines of a `--stats` report, by action.
-fn stats_requests(stderr: &str) -> BTreeMap<String, usize> {
+pub(crate) fn stats_requests(stderr: &str) -> BTreeMap<String, usize> {
     stderr
         .lines()
         .filter_map(|l| l.trim().strip_prefix("request "))

@@ -562,3 +562,51 @@ fn the_ci_example_runs_only_commands_that_skyform_accepts() {
     }
     assert!(scheduled_drift, "a scheduled workflow runs skyform drift");
 }
+
+/// The steps of a workflow's job, as the text of their `run` commands and `uses` actions.
+fn job_steps(doc: &serde_yaml_ng::Value, job: &str) -> Vec<String> {
+    doc["jobs"][job]["steps"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("no job {job}"))
+        .iter()
+        .map(|s| {
+            let field = |f: &str| s[f].as_str().unwrap_or_default().to_string();
+            format!("{}{}", field("run"), field("uses"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_ci_example_keeps_the_state_in_the_s3_backend_with_a_lockless_plan_job_and_an_apply_job() {
+    let dir = crate::support::example_dir("ci").join(".github/workflows");
+    for name in ["skyform.yml", "skyform-drift.yml"] {
+        let text = std::fs::read_to_string(dir.join(name)).expect("workflow");
+        // No state file carried between runs by hand: the backend holds it.
+        assert!(!text.contains("state.db"), "{name}");
+        assert!(!text.contains("aws s3 cp"), "{name}");
+        assert!(text.contains("skyform -C \"$SKYFORM_DIR\" init"), "{name}");
+    }
+    let text = std::fs::read_to_string(dir.join("skyform.yml")).expect("workflow");
+    assert!(
+        text.contains("backend \"s3\""),
+        "the header shows the backend block"
+    );
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("yaml");
+    let plan = job_steps(&doc, "plan");
+    let apply = job_steps(&doc, "apply");
+    let has = |steps: &[String], s: &str| steps.iter().any(|step| step.contains(s));
+    assert!(has(&plan, "plan --out reviewed.plan"), "{plan:?}");
+    assert!(has(&plan, "actions/upload-artifact"), "{plan:?}");
+    // The plan job neither applies nor waits for the lock (it takes none).
+    assert!(!has(&plan, " apply"), "{plan:?}");
+    assert!(!has(&plan, "--lock-timeout"), "{plan:?}");
+    assert!(
+        has(&apply, "apply --lock-timeout 10m reviewed.plan"),
+        "{apply:?}"
+    );
+    assert!(!has(&apply, "plan --out"), "{apply:?}");
+    assert_eq!(
+        doc["jobs"]["apply"]["if"].as_str(),
+        Some("github.event.action == 'closed' && github.event.pull_request.merged")
+    );
+}

@@ -22,7 +22,7 @@ fn project(bucket: &str, extra: &str) -> Project {
     ])
 }
 
-fn ok(out: &std::process::Output) {
+pub(crate) fn ok(out: &std::process::Output) {
     assert!(
         out.status.success(),
         "exit {:?}\n{}{}",
@@ -169,7 +169,7 @@ fn local_workspaces_live_under_the_skyform_directory() {
 }
 
 /// The state as `state pull` prints it.
-fn pulled(moto: &Moto, p: &Project) -> serde_json::Value {
+pub(crate) fn pulled(moto: &Moto, p: &Project) -> serde_json::Value {
     let out = moto.run(p, &["state", "pull"]);
     ok(&out);
     serde_json::from_str(&stdout(&out)).expect("state pull prints JSON")

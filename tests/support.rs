@@ -222,9 +222,10 @@ impl Faults {
     }
 }
 
-/// Whether an action changes something. `Simulate*` evaluates policies and changes nothing.
+/// Whether an action changes something. `Simulate*` evaluates policies and changes nothing;
+/// S3's `Head*` only reads.
 fn is_write(action: &str) -> bool {
-    !["Get", "List", "Describe", "Simulate"]
+    !["Get", "List", "Describe", "Simulate", "Head"]
         .iter()
         .any(|p| action.starts_with(p))
 }
@@ -647,7 +648,8 @@ fn relay(
         let action = text
             .split('&')
             .find_map(|kv| kv.strip_prefix("Action="))
-            .map(String::from);
+            .map(String::from)
+            .or_else(|| s3_action(&head[0]));
         // Injected faults never reach moto, so they change nothing there.
         let roll = faults.roll();
         let cut = faults.cut_per_mille.load(Ordering::SeqCst);
@@ -735,6 +737,16 @@ fn relay(
             return Ok(());
         }
     }
+}
+
+/// The S3 action of a request without a query-protocol `Action` (S3 is REST), from its
+/// request line, named as skyform's `--stats` names it; moto is addressed path-style.
+fn s3_action(request_line: &str) -> Option<String> {
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next()?, parts.next()?);
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    // Only the bucket-and-key paths of S3; moto's own API is never proxied.
+    (path.len() > 1).then(|| skyform::aws::s3_action(method, path, query, true).to_string())
 }
 
 /// Sends one request to moto and reads its whole answer.

@@ -137,6 +137,27 @@ const THROTTLING_CODES: [&str; 3] = ["RequestLimitExceeded", "Throttling", "Thro
 #[derive(Debug)]
 struct CountRequests {
     service: &'static str,
+    /// `Some` for S3, a REST protocol whose action is in the method and URL, not a form field:
+    /// whether the bucket is the URL's first path segment (`use_path_style`).
+    s3_path_style: Option<bool>,
+}
+
+impl CountRequests {
+    /// The counter of a query-protocol client (IAM, STS, EC2).
+    const fn query(service: &'static str) -> CountRequests {
+        CountRequests {
+            service,
+            s3_path_style: None,
+        }
+    }
+
+    /// The counter of an S3 client addressed path-style or not.
+    const fn s3(path_style: bool) -> CountRequests {
+        CountRequests {
+            service: "s3",
+            s3_path_style: Some(path_style),
+        }
+    }
 }
 
 impl aws_sdk_ec2::config::Intercept for CountRequests {
@@ -160,13 +181,19 @@ impl aws_sdk_ec2::config::Intercept for CountRequests {
         _cfg: &mut aws_sdk_ec2::config::ConfigBag,
     ) -> Result<(), aws_sdk_ec2::error::BoxError> {
         REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // IAM, STS and EC2 speak AWS's query protocol: the action is a form field.
-        let action = ctx
-            .request()
-            .body()
-            .bytes()
-            .and_then(|b| form_field(b, "Action"))
-            .unwrap_or_else(|| "(unknown)".to_string());
+        let request = ctx.request();
+        let action = match self.s3_path_style {
+            Some(path_style) => {
+                let (path, query) = split_uri(request.uri());
+                s3_action(request.method(), path, query, path_style).to_string()
+            }
+            // IAM, STS and EC2 speak AWS's query protocol: the action is a form field.
+            None => request
+                .body()
+                .bytes()
+                .and_then(|b| form_field(b, "Action"))
+                .unwrap_or_else(|| "(unknown)".to_string()),
+        };
         *BY_ACTION
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -190,6 +217,61 @@ impl aws_sdk_ec2::config::Intercept for CountRequests {
             }
         }
         Ok(())
+    }
+}
+
+/// A request URI's path and query (either may be empty), with or without scheme and host.
+fn split_uri(uri: &str) -> (&str, &str) {
+    let rest = match uri.split_once("://") {
+        Some((_, after)) => after.find('/').map_or("", |i| &after[i..]),
+        None => uri,
+    };
+    rest.split_once('?').unwrap_or((rest, ""))
+}
+
+/// The S3 action of a request, from its HTTP method, path and query (S3's REST protocol has
+/// no action field): the SDK's `x-id` query parameter when it sent one, else what the method
+/// does to a bucket or to an object. `bucket_in_path` is path-style addressing, where the
+/// first path segment is the bucket and an object's key follows it. The recording proxy of the
+/// integration tests names S3 requests with it too, so `--stats` and the proxy agree.
+#[must_use]
+pub fn s3_action(method: &str, path: &str, query: &str, bucket_in_path: bool) -> &'static str {
+    const NAMED: [&str; 7] = [
+        "GetObject",
+        "PutObject",
+        "DeleteObject",
+        "DeleteObjects",
+        "HeadObject",
+        "HeadBucket",
+        "ListObjectsV2",
+    ];
+    let param = |name: &str| {
+        query.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then_some(v)
+        })
+    };
+    if let Some(named) = param("x-id").and_then(|id| NAMED.iter().find(|n| **n == id)) {
+        return named;
+    }
+    let path = path.trim_start_matches('/');
+    let object = if bucket_in_path {
+        path.split_once('/').is_some_and(|(_, key)| !key.is_empty())
+    } else {
+        !path.is_empty()
+    };
+    match (method.to_ascii_uppercase().as_str(), object) {
+        ("HEAD", true) => "HeadObject",
+        ("HEAD", false) => "HeadBucket",
+        ("GET", true) => "GetObject",
+        ("GET", false) if param("list-type") == Some("2") => "ListObjectsV2",
+        ("GET", false) => "ListObjects",
+        ("PUT", true) => "PutObject",
+        ("PUT", false) => "CreateBucket",
+        ("DELETE", true) => "DeleteObject",
+        ("DELETE", false) => "DeleteBucket",
+        ("POST", false) if param("delete").is_some() => "DeleteObjects",
+        _ => "(unknown)",
     }
 }
 
@@ -297,17 +379,17 @@ impl AwsProvider {
         Ok(AwsProvider {
             iam: aws_sdk_iam::Client::from_conf(
                 aws_sdk_iam::config::Builder::from(&conf)
-                    .interceptor(CountRequests { service: "iam" })
+                    .interceptor(CountRequests::query("iam"))
                     .build(),
             ),
             sts: aws_sdk_sts::Client::from_conf(
                 aws_sdk_sts::config::Builder::from(&conf)
-                    .interceptor(CountRequests { service: "sts" })
+                    .interceptor(CountRequests::query("sts"))
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(&conf)
-                    .interceptor(CountRequests { service: "ec2" })
+                    .interceptor(CountRequests::query("ec2"))
                     .build(),
             ),
             conf,
@@ -975,7 +1057,47 @@ impl Provider for AwsProvider {
 
 #[cfg(test)]
 mod tests {
-    use super::{form_field, plain_text};
+    use super::{form_field, plain_text, s3_action, split_uri};
+
+    #[test]
+    fn an_s3_request_is_named_by_its_method_path_and_query() {
+        let named = |method, uri, path_style| {
+            let (path, query) = split_uri(uri);
+            s3_action(method, path, query, path_style)
+        };
+        // Path-style, as against moto: the bucket is the first segment.
+        let cases = [
+            ("PUT", "http://h:1/b/k.skylock?x-id=PutObject", "PutObject"),
+            ("PUT", "http://h:1/b/env%3A/s/k.skystate", "PutObject"),
+            ("GET", "http://h:1/b/k.skystate?x-id=GetObject", "GetObject"),
+            ("GET", "http://h:1/b/k.skystate", "GetObject"),
+            ("GET", "http://h:1/b?list-type=2&prefix=k.", "ListObjectsV2"),
+            ("GET", "http://h:1/b/", "ListObjects"),
+            ("HEAD", "http://h:1/b/k.skystate", "HeadObject"),
+            ("HEAD", "http://h:1/b", "HeadBucket"),
+            ("DELETE", "http://h:1/b/k.skylock", "DeleteObject"),
+            ("POST", "http://h:1/b?delete", "DeleteObjects"),
+            ("POST", "http://h:1/b/?delete=", "DeleteObjects"),
+            ("PATCH", "http://h:1/b/k", "(unknown)"),
+        ];
+        for (method, uri, action) in cases {
+            assert_eq!(named(method, uri, true), action, "{method} {uri}");
+        }
+        // Virtual-hosted: the bucket is in the host, every non-empty path is a key.
+        assert_eq!(
+            named("HEAD", "https://b.s3.amazonaws.com/", false),
+            "HeadBucket"
+        );
+        assert_eq!(
+            named("HEAD", "https://b.s3.amazonaws.com/k", false),
+            "HeadObject"
+        );
+        assert_eq!(
+            named("GET", "https://b.s3.amazonaws.com/?list-type=2", false),
+            "ListObjectsV2"
+        );
+        assert_eq!(named("head", "/b/k", true), "HeadObject");
+    }
 
     #[test]
     fn the_action_is_read_from_a_query_protocol_body() {

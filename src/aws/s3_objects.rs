@@ -101,8 +101,7 @@ fn client_of(conf: &aws_config::SdkConfig, s: &S3Settings) -> aws_sdk_s3::Client
         // Checksums only where S3 requires them (DeleteObjects): a plain body with a
         // Content-Length is what every S3-compatible endpoint reads.
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-        // S3 is a REST protocol: the stats count its requests under "(unknown)" action.
-        .interceptor(super::CountRequests { service: "s3" })
+        .interceptor(super::CountRequests::s3(s.use_path_style))
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

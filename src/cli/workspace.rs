@@ -139,15 +139,31 @@ pub(crate) async fn delete(ctx: &Context, name: &str, force: bool) -> Result<Out
         return Err(Error::Usage(format!("workspace {name:?} does not exist")));
     }
     let mut store = ctx.selection.store_of(&ctx.dir, name);
-    if let Some(state) = store.load_existing().await? {
-        let holds = !state.resources.is_empty() || !state.intents.is_empty();
-        if holds && !force {
-            return Err(Error::Usage(format!(
+    // A runner may be applying to that workspace right now: deleting its state under it would
+    // lose its writes, so the delete holds the workspace's lock like any writer.
+    let held = crate::state::lock::acquire(
+        &mut store,
+        "workspace delete",
+        ctx.lock_timeout,
+        ctx.selection.lease,
+    )
+    .await?;
+    let refusal = match store.load_existing().await {
+        Ok(Some(state)) if !force && (!state.resources.is_empty() || !state.intents.is_empty()) => {
+            Some(Error::Usage(format!(
                 "workspace {name:?} still manages {} resource(s); destroy them first (`skyform workspace select {name}`, `skyform destroy`), or pass --force to forget them (they stay in AWS)",
                 state.resources.len()
-            )));
+            )))
         }
+        Ok(_) => None,
+        Err(e) => Some(e.into()),
+    };
+    if let Some(e) = refusal {
+        held.release(&mut store).await;
+        return Err(e);
     }
+    // The lock goes with the workspace's objects (it is one of them), so it is not released:
+    // a release would fold the journal into a new snapshot and bring the state back.
     match (&store, &ctx.selection.objects) {
         (Store::S3(_), Some(objects)) => {
             let Backend::S3(s3) = &ctx.selection.backend else {
