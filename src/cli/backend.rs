@@ -277,6 +277,12 @@ impl StateStore for Store {
     async fn close_intent(&mut self, addr: &Address) -> Result<(), StateError> {
         delegate!(self, s => s.close_intent(addr))
     }
+    async fn put_closing_intent(&mut self, r: &ResourceState) -> Result<u64, StateError> {
+        delegate!(self, s => s.put_closing_intent(r))
+    }
+    async fn settle(&mut self) -> Result<(), StateError> {
+        delegate!(self, s => s.settle())
+    }
     async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError> {
         delegate!(self, s => s.try_lock(me))
     }

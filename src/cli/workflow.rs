@@ -384,6 +384,9 @@ async fn execute<S: StateStore>(
     stats::phase("apply", started.elapsed());
     watcher.abort();
     let report = report?;
+    // Best effort: what is not settled now is folded when the lock is released, at the cost
+    // of reading the journal back.
+    let _ = store.settle().await;
     print_warnings(ws, &report.warnings, ctx.style);
     if !report.not_started.is_empty() {
         eprintln!(

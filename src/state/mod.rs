@@ -214,6 +214,12 @@ pub trait StateStore {
         self.close_intent(&r.addr).await?;
         Ok(serial)
     }
+    /// Puts what this store wrote into the form that is cheapest for the next reader (the
+    /// remote state folds its journal into a snapshot from what it already holds, so that the
+    /// lock's release need not read the journal back); nothing for stores without such a form.
+    async fn settle(&mut self) -> Result<(), StateError> {
+        Ok(())
+    }
     /// Takes the lock, or says who holds it.
     async fn try_lock(&mut self, me: &LockInfo) -> Result<Option<LockInfo>, StateError>;
     /// Takes the lock from `stale` (a holder whose lease expired) only if it is still exactly

@@ -69,12 +69,19 @@ struct Memory {
     writes: usize,
     /// When set, writes from this number on fail as if the process had died before them.
     fail_from: Option<usize>,
+    /// Counts reads (gets and lists), for tests of what a read costs.
+    reads: usize,
 }
 
 impl MemoryObjects {
     /// How many writes (puts and deletes) were made so far.
     pub(crate) fn writes(&self) -> usize {
         self.lock().writes
+    }
+
+    /// How many reads (gets and lists) were made so far.
+    pub(crate) fn reads(&self) -> usize {
+        self.lock().reads
     }
 
     /// Makes every write from the `n`th on (counting from 0 over the store's life) fail, as a
@@ -114,7 +121,9 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Object>, ObjectError> {
-        Ok(self.lock().objects.get(key).cloned())
+        let mut m = self.lock();
+        m.reads += 1;
+        Ok(m.objects.get(key).cloned())
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, when: PutIf<'_>) -> Result<String, ObjectError> {
@@ -141,9 +150,9 @@ impl ObjectStore for MemoryObjects {
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, ObjectError> {
-        Ok(self
-            .lock()
-            .objects
+        let mut m = self.lock();
+        m.reads += 1;
+        Ok(m.objects
             .range(prefix.to_string()..)
             .map(|(k, _)| k)
             .take_while(|k| k.starts_with(prefix))

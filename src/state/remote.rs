@@ -354,20 +354,9 @@ impl<O: ObjectStore> RemoteState<O> {
             .map_err(|e| self.io(&e))?;
         for key in listed {
             // Only a contiguous prefix of slots is a state (a gap: compaction is deleting).
-            if key != self.slot_key(&view.base, view.next) {
+            if key != self.slot_key(&view.base, view.next) || !self.fold_slot(&mut view).await? {
                 break;
             }
-            let Some(o) = self.get(&key).await? else {
-                break;
-            };
-            let entry: Entry = serde_json::from_slice(&o.body)
-                .map_err(|e| self.corrupt(&format!("the journal entry {key}"), &e))?;
-            view.next += 1;
-            if entry == Entry::Seal {
-                view.sealed = true;
-                break;
-            }
-            entry.fold(&mut view.state);
         }
         // A journal listed empty or cut short may be one a compaction deleted: the state is
         // what was folded only if the head did not move meanwhile. Otherwise, a seal under an
@@ -377,6 +366,50 @@ impl<O: ObjectStore> RemoteState<O> {
         } else {
             Ok(None)
         }
+    }
+
+    /// Folds the view's next slot into it; false when there is no such entry, or it is a seal
+    /// (nothing follows a seal).
+    async fn fold_slot(&self, view: &mut View) -> Result<bool, StateError> {
+        let key = self.slot_key(&view.base, view.next);
+        let Some(o) = self.get(&key).await? else {
+            return Ok(false);
+        };
+        let entry: Entry = serde_json::from_slice(&o.body)
+            .map_err(|e| self.corrupt(&format!("the journal entry {key}"), &e))?;
+        view.next += 1;
+        if entry == Entry::Seal {
+            view.sealed = true;
+            return Ok(false);
+        }
+        entry.fold(&mut view.state);
+        Ok(true)
+    }
+
+    /// The state as now, read from what this store already folded: the entries appended since
+    /// (usually none, one GET), then the head, as `read_once` checks it. A writer that reads its
+    /// own state again (apply's outputs, the fold at release) so costs two GETs, not one per
+    /// entry of the journal. `None` when the head moved: then only a whole read will do.
+    async fn read_on(&self, mut view: View) -> Result<Option<View>, StateError> {
+        if view.etag.is_none() || view.sealed {
+            return Ok(None);
+        }
+        while self.fold_slot(&mut view).await? {}
+        if self.head_etag().await? == view.etag {
+            Ok(Some(view))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// `read`, from this store's view when it has one that is still current.
+    async fn reread(&self) -> Result<View, StateError> {
+        if let Some(view) = self.view.clone() {
+            if let Some(view) = self.read_on(view).await? {
+                return Ok(view);
+            }
+        }
+        self.read().await
     }
 
     /// What this store believes the state is, reading it when it has not yet.
@@ -490,9 +523,10 @@ impl<O: ObjectStore> RemoteState<O> {
         }
     }
 
-    /// Folds the journal into a new snapshot, reading the state afresh.
+    /// Folds the journal into a new snapshot, reading the state afresh (from this store's view
+    /// when it is still current).
     async fn compact(&mut self) -> Result<(), StateError> {
-        let view = self.read().await?;
+        let view = self.reread().await?;
         self.view = Some(view.clone());
         if view.etag.is_none() || (view.next == 0 && !view.sealed) {
             // Nothing to fold.
@@ -532,7 +566,7 @@ impl<O: ObjectStore> RemoteState<O> {
 
 impl<O: ObjectStore> StateStore for RemoteState<O> {
     async fn load(&mut self) -> Result<State, StateError> {
-        let view = self.read().await?;
+        let view = self.reread().await?;
         let state = view.state.clone();
         self.view = Some(view);
         Ok(state)
@@ -542,6 +576,10 @@ impl<O: ObjectStore> StateStore for RemoteState<O> {
         let view = self.current().await?;
         let written = self.supersede(view, state.clone()).await?;
         Ok(written.state.serial)
+    }
+
+    async fn settle(&mut self) -> Result<(), StateError> {
+        self.compact().await
     }
 
     async fn put(&mut self, r: &ResourceState) -> Result<u64, StateError> {

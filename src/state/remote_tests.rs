@@ -179,6 +179,38 @@ async fn a_create_costs_two_small_puts_intent_before_and_outcome_after() {
 }
 
 #[tokio::test]
+async fn a_writer_reads_its_own_state_again_and_settles_it_without_reading_the_journal_back() {
+    let objects = MemoryObjects::default();
+    let mut s = store(&objects);
+    let mut lock = store(&objects);
+    assert_eq!(lock.try_lock(&holder("me", now())).await.unwrap(), None);
+    s.load().await.unwrap();
+    for i in 0..40 {
+        s.put(&role(&format!("r{i}"))).await.unwrap();
+    }
+    // Apply's outputs: the writer's own state, read again.
+    let before = objects.reads();
+    assert!(holds(&s.load().await.unwrap(), "r39"));
+    assert!(
+        objects.reads() - before <= 2,
+        "a reread took {} reads",
+        objects.reads() - before
+    );
+    // Settled by the writer, the journal leaves the lock's release nothing to read back.
+    s.settle().await.unwrap();
+    let before = objects.reads();
+    assert!(lock.unlock("me").await.unwrap());
+    assert!(
+        objects.reads() - before <= 8,
+        "the release took {} reads",
+        objects.reads() - before
+    );
+    let state = store(&objects).load().await.unwrap();
+    assert_eq!(state.resources.len(), 40);
+    assert!(!objects.keys().iter().any(|k| k.contains(".skyjournal/")));
+}
+
+#[tokio::test]
 async fn a_journal_past_its_bound_is_folded_by_its_writer_and_reads_the_same() {
     let objects = MemoryObjects::default();
     let mut s = store(&objects);
