@@ -93,7 +93,10 @@ fn count_creates_one_object_per_index_and_a_lower_count_destroys_the_highest() {
         .find(|c| c.addr.to_string() == "aws_iam_user.u[2]")
         .unwrap();
     assert_eq!(
-        gone.reason.as_deref(),
+        gone.reason
+            .as_ref()
+            .map(crate::engine::plan::Reason::text)
+            .as_deref(),
         Some("index [2] is out of range for count")
     );
     let report = crate::engine::tests::apply_plan(&p, &ws, &smaller, &mut store);
@@ -166,7 +169,10 @@ fn for_each_keys_instances_by_the_map_and_removing_a_key_destroys_only_its_insta
         .find(|c| c.addr.to_string() == "aws_iam_role.team[\"ml\"]")
         .unwrap();
     assert_eq!(
-        gone.reason.as_deref(),
+        gone.reason
+            .as_ref()
+            .map(crate::engine::plan::Reason::text)
+            .as_deref(),
         Some("key [\"ml\"] is not in for_each map")
     );
     crate::engine::tests::apply_plan(&p, &ws, &next, &mut store);

@@ -257,7 +257,11 @@ fn replace_triggered_by_replaces_on_a_change_of_the_resource_or_of_the_named_att
         .find(|c| c.addr.to_string() == "aws_iam_user.whole")
         .expect("whole");
     assert_eq!(
-        whole.reason.as_deref(),
+        whole
+            .reason
+            .as_ref()
+            .map(crate::engine::plan::Reason::text)
+            .as_deref(),
         Some("replace_triggered_by aws_iam_role.r")
     );
     assert!(report.failures.is_empty(), "{:?}", report.failures);

@@ -325,7 +325,10 @@ fn every_call_for_an_aliased_block_or_module_goes_to_its_provider_configuration(
     let east = change("aws_vpc.east");
     assert_eq!(east.action, Action::Replace);
     assert_eq!(
-        east.reason.as_deref(),
+        east.reason
+            .as_ref()
+            .map(crate::engine::plan::Reason::text)
+            .as_deref(),
         Some("its provider configuration changes from aws to aws.west")
     );
     let writes: Vec<String> = p

@@ -285,11 +285,86 @@ fn problem_diag(ws: &Workspace, p: Problem) -> Diagnostic {
 
 pub(crate) use crate::lang::eval::eval_diag;
 
-/// Why a data source is read during apply, in Terraform's words (the human plan prints them,
-/// the JSON plan maps them to its `action_reason`).
-pub(crate) const READ_CONFIG_UNKNOWN: &str = "config refers to values not yet known";
-pub(crate) const READ_DEPENDENCY_PENDING: &str =
-    "depends on a resource or a module with changes pending";
+/// Why an action was forced or chosen. The human and Markdown plans print its `text`, the JSON
+/// plan its `action_reason`: both come from the kind, so that neither is parsed out of the
+/// other's words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum Reason {
+    /// `--replace ADDR`.
+    ReplaceRequested,
+    /// Recovery of an interrupted apply forces the replacement, in its words.
+    Forced(String),
+    /// The block names another provider configuration (`aws`, `aws.west`) than the state.
+    ProviderChanged { from: String, to: String },
+    /// `lifecycle { replace_triggered_by }`, in its words.
+    Triggered(String),
+    /// A resource it reads is replaced (the replacement cascade): that resource's address.
+    Replaced(String),
+    /// A `count` instance whose index is past the count: the index as written (`[2]`).
+    CountIndex(String),
+    /// A `for_each` instance whose key is gone: the key as written (`["ml"]`).
+    EachKey(String),
+    /// The block's repetition no longer matches the instance's key: the block's repetition.
+    WrongRepetition(RepetitionKind),
+    /// Its module, its module instance or its block is no longer in the configuration, in
+    /// those words.
+    NoConfig(String),
+    /// A data source whose configuration reads values not yet known.
+    ReadConfigUnknown,
+    /// A data source that depends on something with changes pending.
+    ReadDependencyPending,
+}
+
+/// How a block declares its instances, for [`Reason::WrongRepetition`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) enum RepetitionKind {
+    Count,
+    ForEach,
+    None,
+}
+
+impl Reason {
+    /// The reason in words, as the human plan prints it (Terraform's where it has some).
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Reason::ReplaceRequested => "replacement was requested with --replace".into(),
+            Reason::Forced(why) | Reason::Triggered(why) | Reason::NoConfig(why) => why.clone(),
+            Reason::ProviderChanged { from, to } => {
+                format!("its provider configuration changes from {from} to {to}")
+            }
+            Reason::Replaced(addr) => format!("{addr} is replaced"),
+            Reason::CountIndex(index) => format!("index {index} is out of range for count"),
+            Reason::EachKey(key) => format!("key {key} is not in for_each map"),
+            Reason::WrongRepetition(RepetitionKind::Count) => "the resource uses count".into(),
+            Reason::WrongRepetition(RepetitionKind::ForEach) => "the resource uses for_each".into(),
+            Reason::WrongRepetition(RepetitionKind::None) => {
+                "the resource does not use count or for_each".into()
+            }
+            Reason::ReadConfigUnknown => "config refers to values not yet known".into(),
+            Reason::ReadDependencyPending => {
+                "depends on a resource or a module with changes pending".into()
+            }
+        }
+    }
+
+    /// Terraform's `action_reason` in the JSON plan for `action` taken for this reason
+    /// (`None` for no reason).
+    pub(crate) fn action_reason(reason: Option<&Reason>, action: Action) -> Option<&'static str> {
+        Some(match (action, reason) {
+            (Action::Replace, Some(Reason::ReplaceRequested)) => "replace_by_request",
+            (Action::Replace, _) => "replace_because_cannot_update",
+            (Action::Delete, Some(Reason::CountIndex(_))) => "delete_because_count_index",
+            (Action::Delete, Some(Reason::EachKey(_))) => "delete_because_each_key",
+            (Action::Delete, Some(Reason::WrongRepetition(_))) => "delete_because_wrong_repetition",
+            (Action::Delete, Some(_)) => "delete_because_no_resource_config",
+            (Action::Read, Some(Reason::ReadDependencyPending)) => {
+                "read_because_dependency_pending"
+            }
+            (Action::Read, _) => "read_because_config_unknown",
+            _ => return None,
+        })
+    }
+}
 
 /// The planned change of one resource.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -303,8 +378,8 @@ pub(crate) struct ResourceChange {
     /// The planned object: settable values and computed ones (unknown when not yet known).
     pub(crate) after: BTreeMap<String, Value>,
     pub(crate) sensitive: BTreeSet<String>,
-    /// Why an action was forced ("`aws_iam_role.r` is replaced").
-    pub(crate) reason: Option<String>,
+    /// Why an action was forced (`aws_iam_role.r` is replaced).
+    pub(crate) reason: Option<Reason>,
     pub(crate) id: Option<String>,
     /// The address the object had in the state, when a `moved` block (or adding or removing
     /// `count`) renamed it.
@@ -1376,11 +1451,11 @@ impl<'w, P: Provider> Walk<'w, P> {
             return Ok(());
         }
         if unknown {
-            self.defer_read(addr, schema, desired, READ_CONFIG_UNKNOWN);
+            self.defer_read(addr, schema, desired, Reason::ReadConfigUnknown);
             return Ok(());
         }
         if !scoped && self.dependency_pending(block) {
-            self.defer_read(addr, schema, desired, READ_DEPENDENCY_PENDING);
+            self.defer_read(addr, schema, desired, Reason::ReadDependencyPending);
             return Ok(());
         }
         let attrs = match self
@@ -1452,7 +1527,7 @@ impl<'w, P: Provider> Walk<'w, P> {
 
     /// A data source left for apply to read: planned as a read, its results unknown (what the
     /// configuration sets stays as set).
-    fn defer_read(&mut self, addr: &Address, schema: &Schema, desired: &Desired, why: &str) {
+    fn defer_read(&mut self, addr: &Address, schema: &Schema, desired: &Desired, why: Reason) {
         let mut value = resource_value(schema, &desired.attrs, None);
         if let Value::Object(obj) = &mut value {
             for (name, a) in &schema.attributes {
@@ -1479,7 +1554,7 @@ impl<'w, P: Provider> Walk<'w, P> {
                 .chain(&sensitive_of(self.ws.config.schemas, addr))
                 .cloned()
                 .collect(),
-            reason: Some(why.into()),
+            reason: Some(why),
             id: None,
             previous_address: None,
             importing: None,
@@ -1516,11 +1591,10 @@ impl<'w, P: Provider> Walk<'w, P> {
         if let Some(p) = prior.filter(|p| now.is_some() && p.provider != alias) {
             if action != Action::Replace {
                 action = Action::Replace;
-                reason = Some(format!(
-                    "its provider configuration changes from {} to {}",
-                    crate::lang::config::provider_name(&p.provider),
-                    crate::lang::config::provider_name(&alias)
-                ));
+                reason = Some(Reason::ProviderChanged {
+                    from: crate::lang::config::provider_name(&p.provider),
+                    to: crate::lang::config::provider_name(&alias),
+                });
             }
         }
         if let Some(why) = crate::engine::lifecycle::triggered(block, &self.actions, |a, attr| {
@@ -1532,7 +1606,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         .filter(|_| now.is_some() && action != Action::Replace)
         {
             action = Action::Replace;
-            reason = Some(why);
+            reason = Some(Reason::Triggered(why));
         }
         if matches!(action, Action::NoOp | Action::Update) {
             if let Some(r) = self.cascade(
@@ -1606,15 +1680,15 @@ impl<'w, P: Provider> Walk<'w, P> {
         addr: &Address,
         exists: bool,
         action: &mut Action,
-    ) -> Option<String> {
+    ) -> Option<Reason> {
         let mut reason = None;
         if self.opts.replace.contains(addr) && exists && *action != Action::Replace {
             *action = Action::Replace;
-            reason = Some("replacement was requested with --replace".into());
+            reason = Some(Reason::ReplaceRequested);
         }
         if let Some(why) = self.forced.get(addr).filter(|_| exists) {
             *action = Action::Replace;
-            reason = Some(why.clone());
+            reason = Some(Reason::Forced(why.clone()));
         }
         reason
     }
@@ -1629,7 +1703,7 @@ impl<'w, P: Provider> Walk<'w, P> {
         now: Option<&Attrs>,
         action: &mut Action,
         changes: &mut Vec<AttrChange>,
-    ) -> Option<String> {
+    ) -> Option<Reason> {
         let mut reason = None;
         for (attr, expr) in &block.attrs {
             let Some(replaced) = self.replaced_reference(block, &expr.value) else {
@@ -1656,7 +1730,7 @@ impl<'w, P: Provider> Walk<'w, P> {
             } else if *action == Action::NoOp {
                 *action = Action::Update;
             }
-            reason = Some(format!("{replaced} is replaced"));
+            reason = Some(Reason::Replaced(replaced.to_string()));
         }
         changes.sort_by(|a, b| a.name.cmp(&b.name));
         reason
@@ -1755,40 +1829,31 @@ impl<'w, P: Provider> Walk<'w, P> {
 }
 
 /// Why an instance in state is no longer declared, in Terraform's words.
-fn why_orphaned(config: &Config, a: &Address) -> String {
+fn why_orphaned(config: &Config, a: &Address) -> Reason {
     use crate::lang::address::InstanceKey;
     use crate::lang::config::Repetition;
     let Some(module) = config.module_config(&a.module_path()) else {
-        return format!(
+        return Reason::NoConfig(format!(
             "its module {} is no longer in the configuration",
             crate::lang::address::module_text(&a.config_addr().module)
-        );
+        ));
     };
     let Some(block) = module.resources.get(&a.local()) else {
-        return "it is no longer in the configuration".into();
+        return Reason::NoConfig("it is no longer in the configuration".into());
     };
     if config.block(a).is_some() && !a.module.is_empty() {
-        return format!(
+        return Reason::NoConfig(format!(
             "its module instance {} is no longer declared",
             crate::lang::address::module_text(&a.module)
-        );
+        ));
     }
+    let key = || a.key.as_ref().map(ToString::to_string).unwrap_or_default();
     match (&block.repetition, &a.key) {
-        (Some(Repetition::Count(_)), Some(InstanceKey::Int(_))) => {
-            format!(
-                "index {} is out of range for count",
-                a.key.as_ref().map(ToString::to_string).unwrap_or_default()
-            )
-        }
-        (Some(Repetition::ForEach(_)), Some(InstanceKey::Str(_))) => {
-            format!(
-                "key {} is not in for_each map",
-                a.key.as_ref().map(ToString::to_string).unwrap_or_default()
-            )
-        }
-        (Some(Repetition::Count(_)), _) => "the resource uses count".into(),
-        (Some(Repetition::ForEach(_)), _) => "the resource uses for_each".into(),
-        (None, _) => "the resource does not use count or for_each".into(),
+        (Some(Repetition::Count(_)), Some(InstanceKey::Int(_))) => Reason::CountIndex(key()),
+        (Some(Repetition::ForEach(_)), Some(InstanceKey::Str(_))) => Reason::EachKey(key()),
+        (Some(Repetition::Count(_)), _) => Reason::WrongRepetition(RepetitionKind::Count),
+        (Some(Repetition::ForEach(_)), _) => Reason::WrongRepetition(RepetitionKind::ForEach),
+        (None, _) => Reason::WrongRepetition(RepetitionKind::None),
     }
 }
 
@@ -1798,7 +1863,7 @@ fn deletions<'a>(
     state: &'a State,
     live: &'a BTreeMap<Address, Option<Attrs>>,
     select: impl Fn(&Address) -> bool + 'a,
-    reason: impl Fn(&Address) -> Option<String> + 'a,
+    reason: impl Fn(&Address) -> Option<Reason> + 'a,
 ) -> impl Iterator<Item = ResourceChange> + 'a {
     state
         .resources

@@ -34,7 +34,8 @@ use crate::state::Attrs;
 
 const MAGIC: &str = "skyform-plan";
 /// 2: sensitive values are redacted, variables and files are digested with a salt.
-const VERSION: u32 = 2;
+/// 3: a change's reason is a typed kind (`engine::plan::Reason`), no longer its words.
+const VERSION: u32 = 3;
 
 /// What a redacted value starts with; the rest is its salted digest.
 const REDACTED: &str = "(sensitive value) sha256:";

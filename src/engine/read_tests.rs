@@ -5,7 +5,7 @@
 
 use crate::engine::diff::Action;
 use crate::engine::fake::FakeProvider;
-use crate::engine::plan::{plan, Plan, PlanError, PlanOptions, READ_CONFIG_UNKNOWN};
+use crate::engine::plan::{plan, Plan, PlanError, PlanOptions, Reason};
 use crate::engine::tests::{apply_plan, plan_and_apply, plan_only, run, workspace};
 use crate::lang::address::Address;
 use crate::lang::value::Value;
@@ -66,7 +66,7 @@ fn a_data_source_reading_unknown_values_is_planned_as_a_read_and_nothing_reads_i
     );
     let read = change(&planned, "data.aws_iam_policy_document.launch");
     assert_eq!(read.action, Action::Read);
-    assert_eq!(read.reason.as_deref(), Some(READ_CONFIG_UNKNOWN));
+    assert_eq!(read.reason, Some(Reason::ReadConfigUnknown));
     assert_eq!(read.after["json"], Value::Unknown);
     assert!(planned.data.is_empty(), "{:?}", planned.data);
     // What reads the document waits for it; the summary does not count the read.
@@ -190,10 +190,7 @@ resource "aws_iam_policy" "p" {
     let (planned, report) = plan_and_apply(&p, &ws, &mut store);
     let read = change(&planned, "data.aws_caller_identity.me");
     assert_eq!(read.action, Action::Read);
-    assert_eq!(
-        read.reason.as_deref(),
-        Some(crate::engine::plan::READ_DEPENDENCY_PENDING)
-    );
+    assert_eq!(read.reason, Some(Reason::ReadDependencyPending));
     assert!(report.failures.is_empty(), "{:?}", report.failures);
     assert_eq!(
         store.0.resources[&addr("aws_iam_policy.p")].attrs["tags"]["account"],

@@ -622,7 +622,7 @@ impl Parser<'_> {
 
     fn expr(&self, expr: &Expression) -> Expr {
         Expr {
-            expr: expr.clone(),
+            expr: Box::new(expr.clone()),
             span: self.span(expr.span()),
         }
     }
@@ -1204,7 +1204,10 @@ impl Parser<'_> {
                 key,
                 AttrExpr {
                     name_span: span.clone(),
-                    value: Expr { expr, span },
+                    value: Expr {
+                        expr: Box::new(expr),
+                        span,
+                    },
                 },
             );
         }

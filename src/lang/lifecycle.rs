@@ -91,7 +91,7 @@ pub(crate) fn parse(
 ) -> Lifecycle {
     let span = |r: Option<std::ops::Range<usize>>| Span::new(file, r);
     let expr = |e: &Expression| Expr {
-        expr: e.clone(),
+        expr: Box::new(e.clone()),
         span: span(e.span()),
     };
     let mut out = Lifecycle::default();
@@ -208,7 +208,7 @@ pub(crate) fn condition(
     let span = |r: Option<std::ops::Range<usize>>| Span::new(file, r);
     let get = |name: &str| {
         block.body.get_attribute(name).map(|a| Expr {
-            expr: a.value.clone(),
+            expr: Box::new(a.value.clone()),
             span: span(a.value.span()),
         })
     };

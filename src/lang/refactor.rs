@@ -226,7 +226,7 @@ pub(crate) fn import(block: &Block, file: usize, diags: &mut Diagnostics) -> Opt
     let (to, id) = (to?, id?);
     let span = r.span(block.ident.span());
     let expr = |e: &Expression| Expr {
-        expr: e.clone(),
+        expr: Box::new(e.clone()),
         span: Span::new(file, e.span()),
     };
     // `to` is a resource address whose key may be an expression (`aws_x.y[each.key]`).

@@ -50,7 +50,7 @@ fn header(c: &ResourceChange) -> String {
         Action::NoOp => "is unchanged",
         Action::Read => "will be read during apply",
     };
-    let head = match &c.reason {
+    let head = match c.reason.as_ref().map(crate::engine::plan::Reason::text) {
         Some(r) if c.action == Action::Delete => format!("# {} {what}\n  # (because {r})", c.addr),
         Some(r) if c.action == Action::Read => format!("# {} {what}\n  # ({r})", c.addr),
         Some(r) => format!("# {} {what} (because {r})", c.addr),

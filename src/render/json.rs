@@ -162,25 +162,7 @@ fn resource_change(c: &ResourceChange) -> Json {
     if let Some(from) = &c.previous_address {
         m.insert("previous_address".into(), from.to_string().into());
     }
-    let reason = match (c.action, c.reason.as_deref()) {
-        (Action::Replace, Some(r)) if r.contains("--replace") => Some("replace_by_request"),
-        (Action::Replace, _) => Some("replace_because_cannot_update"),
-        (Action::Delete, Some(r)) if r.contains("out of range for count") => {
-            Some("delete_because_count_index")
-        }
-        (Action::Delete, Some(r)) if r.contains("not in for_each map") => {
-            Some("delete_because_each_key")
-        }
-        (Action::Delete, Some(r)) if r.starts_with("the resource") => {
-            Some("delete_because_wrong_repetition")
-        }
-        (Action::Delete, Some(_)) => Some("delete_because_no_resource_config"),
-        (Action::Read, Some(crate::engine::plan::READ_DEPENDENCY_PENDING)) => {
-            Some("read_because_dependency_pending")
-        }
-        (Action::Read, _) => Some("read_because_config_unknown"),
-        _ => None,
-    };
+    let reason = crate::engine::plan::Reason::action_reason(c.reason.as_ref(), c.action);
     if let Some(r) = reason {
         m.insert("action_reason".into(), r.into());
     }

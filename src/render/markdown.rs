@@ -175,7 +175,10 @@ fn head(plan: &Plan) -> String {
                 .filter(|ch| ch.forces_replacement)
                 .map(|ch| format!("`{}`", ch.name))
                 .collect();
-            let reason = match (c.reason.as_deref(), why.is_empty()) {
+            let reason = match (
+                c.reason.as_ref().map(crate::engine::plan::Reason::text),
+                why.is_empty(),
+            ) {
                 (Some(r), _) => format!(" ({r})"),
                 (None, false) => format!(
                     " ({} {} replacement)",
