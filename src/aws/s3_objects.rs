@@ -17,18 +17,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier, ServerSideEncryption};
 use tokio::sync::OnceCell;
 
+use crate::lang::terraform::S3Backend;
 use crate::state::objects::{Object, ObjectError, ObjectStore, PutIf};
-
-/// What the S3 objects are and how they are reached.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct S3Settings {
-    pub(crate) bucket: String,
-    pub(crate) region: Option<String>,
-    pub(crate) profile: Option<String>,
-    pub(crate) encrypt: bool,
-    pub(crate) kms_key_id: Option<String>,
-    pub(crate) use_path_style: bool,
-}
 
 /// `DeleteObjects` takes at most this many keys per request.
 const DELETE_CHUNK: usize = 1000;
@@ -36,12 +26,13 @@ const DELETE_CHUNK: usize = 1000;
 /// A bucket's objects, through one lazily made client shared by clones.
 #[derive(Debug, Clone)]
 pub(crate) struct S3Objects {
-    settings: Arc<S3Settings>,
+    settings: Arc<S3Backend>,
     client: Arc<OnceCell<aws_sdk_s3::Client>>,
 }
 
 impl S3Objects {
-    pub(crate) fn new(settings: S3Settings) -> S3Objects {
+    /// The objects of the bucket a backend block names, reached and encrypted as it says.
+    pub(crate) fn new(settings: S3Backend) -> S3Objects {
         S3Objects {
             settings: Arc::new(settings),
             client: Arc::default(),
@@ -95,7 +86,7 @@ impl S3Objects {
 }
 
 /// The S3 client for these settings over the loaded AWS configuration.
-fn client_of(conf: &aws_config::SdkConfig, s: &S3Settings) -> aws_sdk_s3::Client {
+fn client_of(conf: &aws_config::SdkConfig, s: &S3Backend) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(conf)
         .force_path_style(s.use_path_style)
         // Checksums only where S3 requires them (DeleteObjects): a plain body with a
@@ -333,7 +324,7 @@ mod tests {
 
     /// The store, with its client made as `client` makes it but pointed at moto (the
     /// environment is the test process's, shared by threads, so it is not set through it).
-    fn store(url: &str, settings: S3Settings) -> S3Objects {
+    fn store(url: &str, settings: S3Backend) -> S3Objects {
         let conf = aws_config::SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
@@ -342,7 +333,7 @@ mod tests {
             ))
             .endpoint_url(url)
             .build();
-        let settings = S3Settings {
+        let settings = S3Backend {
             use_path_style: true,
             ..settings
         };
@@ -379,10 +370,10 @@ mod tests {
         }
         let plain = store(
             &moto.url,
-            S3Settings {
+            S3Backend {
                 bucket: "plain".into(),
                 encrypt: true,
-                ..S3Settings::default()
+                ..S3Backend::default()
             },
         );
         assert_eq!(plain.get("k").await.unwrap(), None);
@@ -408,11 +399,11 @@ mod tests {
 
         let sealed = store(
             &moto.url,
-            S3Settings {
+            S3Backend {
                 bucket: "sealed".into(),
                 encrypt: true,
                 kms_key_id: Some("arn:aws:kms:us-east-1:123456789012:key/state".into()),
-                ..S3Settings::default()
+                ..S3Backend::default()
             },
         );
         sealed.put("k", vec![], PutIf::Always).await.unwrap();
@@ -438,9 +429,9 @@ mod tests {
         assert_eq!(plain.location(), "s3://plain");
         let missing = store(
             &moto.url,
-            S3Settings {
+            S3Backend {
                 bucket: "missing".into(),
-                ..S3Settings::default()
+                ..S3Backend::default()
             },
         );
         let err = missing.check_bucket().await.unwrap_err().to_string();

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::aws::s3_objects::{S3Objects, S3Settings};
+use crate::aws::s3_objects::S3Objects;
 use crate::error::{ConfigError, Error};
 use crate::lang::address::Address;
-use crate::lang::terraform::{Backend, S3Backend};
+use crate::lang::terraform::Backend;
 use crate::state::remote::RemoteState;
 use crate::state::sqlite::SqliteState;
 use crate::state::{
@@ -44,7 +44,7 @@ impl Selection {
 
     pub(crate) fn of(backend: Backend, workspace: String, lease: Duration) -> Selection {
         let objects = match &backend {
-            Backend::S3(s3) => Some(S3Objects::new(settings(s3))),
+            Backend::S3(s3) => Some(S3Objects::new(s3.clone())),
             Backend::Local => None,
         };
         Selection {
@@ -95,18 +95,6 @@ impl Selection {
                 self.workspace
             ),
         }
-    }
-}
-
-/// The S3 client settings of a backend block.
-pub(crate) fn settings(s3: &S3Backend) -> S3Settings {
-    S3Settings {
-        bucket: s3.bucket.clone(),
-        region: s3.region.clone(),
-        profile: s3.profile.clone(),
-        encrypt: s3.encrypt,
-        kms_key_id: s3.kms_key_id.clone(),
-        use_path_style: s3.use_path_style,
     }
 }
 
